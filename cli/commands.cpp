@@ -1,0 +1,219 @@
+#include "cli/commands.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "cli/ps.hpp"
+#include "core/format.hpp"
+#include "core/lab.hpp"
+#include "core/lesson.hpp"
+
+namespace fl {
+
+bool is_cli_command(int argc, char** argv) {
+    if (argc < 2) return false;
+    std::string a = argv[1];
+    return a == "list" || a == "info" || a == "run" || a == "ps" || a == "help" || a == "--help" ||
+           a == "-h" || a == "--version";
+}
+
+bool cli_needs_lab(int argc, char** argv) { return argc >= 2 && strcmp(argv[1], "run") == 0; }
+
+namespace {
+
+int cmd_list() {
+    for (auto& l : lessons()) std::cout << l.id << '\t' << l.title << '\n';
+    return 0;
+}
+
+int cmd_info(const std::string& id) {
+    const Lesson* l = find_lesson(id);
+    if (!l) {
+        std::cerr << "forklab: unknown lesson \"" << id << "\" (lessons: " << lesson_ids() << ")\n";
+        return 2;
+    }
+    std::cout << l->id << ": " << l->title << "\n\nSteps:\n";
+    for (size_t i = 0; i < l->steps.size(); ++i)
+        std::cout << "  " << i + 1 << ". [" << l->steps[i].id << "] " << l->steps[i].text << '\n';
+    std::cout << "\nKnobs (--set NAME=VALUE):\n";
+    if (l->knobs.empty()) std::cout << "  (none)\n";
+    for (auto& k : l->knobs) {
+        std::cout << "  " << k.name << "  " << k.describe() << ", default " << k.def << "\n      "
+                  << k.label << '\n';
+        if (!k.unavailable.empty()) std::cout << "      unavailable here: " << k.unavailable << '\n';
+    }
+    std::cout << "\nChecks:\n";
+    for (auto& c : l->checks) std::cout << "  - " << c.name << '\n';
+    std::cout << "\nSource: " << l->source << "   Text: " << l->text << '\n';
+    return 0;
+}
+
+// Reads a JSONL trace: the order ops passed their gates, as task ids.
+bool read_schedule(const std::string& path, std::vector<std::string>& out, std::string& err) {
+    std::ifstream in(path);
+    if (!in) return err = "cannot open trace file " + path + ": " + strerror(errno), false;
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.empty()) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded()) return err = path + ":" + std::to_string(n) + ": not valid JSON", false;
+        try {
+            Event e = event_from_json(j);
+            if (e.kind == Kind::Call && !e.err) out.push_back(e.task);
+        } catch (const std::exception& ex) {
+            return err = path + ":" + std::to_string(n) + ": " + ex.what(), false;
+        }
+    }
+    if (out.empty()) return err = path + ": no operations recorded in this trace", false;
+    return true;
+}
+
+int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string>& sets,
+            const std::string& trace, int delay, int timeout, const std::string& replay,
+            bool quiet) {
+    const Lesson* l = find_lesson(id);
+    if (!l) {
+        std::cerr << "forklab: unknown lesson \"" << id << "\" (lessons: " << lesson_ids() << ")\n";
+        return 2;
+    }
+    RunOptions o;
+    o.lesson = id;
+    o.delay_ms = delay;
+    o.timeout_s = timeout;
+    for (auto& s : sets) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            std::cerr << "forklab: --set takes KNOB=VALUE, not \"" << s << "\"\n";
+            return 2;
+        }
+        o.knobs[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    if (auto err = resolve_knobs(*l, o.knobs); !err.empty()) {
+        std::cerr << "forklab: " << err << '\n';
+        return 2;
+    }
+    if (!replay.empty()) {
+        std::string err;
+        if (!read_schedule(replay, o.replay, err)) {
+            std::cerr << "forklab: " << err << '\n';
+            return 2;
+        }
+    }
+    std::ofstream tout;
+    if (!trace.empty()) {
+        tout.open(trace);
+        if (!tout) {
+            std::cerr << "forklab: cannot write trace file " << trace << ": " << strerror(errno) << '\n';
+            return 2;
+        }
+    }
+    if (!lab) {
+        std::cerr << "forklab: the lab process could not be started\n";
+        return 1;
+    }
+    std::map<pid_t, std::string> roles;
+    uint64_t t0 = 0;
+    std::cout << "forklab: " << l->id << " - " << l->title << '\n';
+    for (auto& [k, v] : o.knobs) std::cout << "  knob " << k << " = " << v << '\n';
+    auto on_event = [&](const Event& e) {
+        if (tout) tout << to_json(e).dump() << '\n';
+        if (e.kind == Kind::Start && e.pid == e.tid) roles[e.pid] = e.text;
+        if (!t0) t0 = e.t_ns;
+        if (quiet && e.kind != Kind::Output && e.kind != Kind::Step) return;
+        if (e.kind == Kind::Call && e.op != Op::Step) return;  // the return line says it all
+        if (e.kind == Kind::Check || e.kind == Kind::RunStart || e.kind == Kind::RunEnd) return;
+        std::ostringstream line;
+        line << std::fixed << std::setprecision(3) << std::setw(9)
+             << double(e.t_ns - t0) / 1e6 << " ms  ";
+        if (e.kind == Kind::Step) {
+            line << describe_event(e);
+        } else {
+            std::string who = roles.count(e.pid) ? roles[e.pid] : "";
+            line << std::setw(7) << e.pid << " " << std::left << std::setw(10) << who
+                 << std::right << " " << describe_event(e);
+            if (e.line) line << "   (" << l->source << ":" << e.line << ")";
+        }
+        std::cout << line.str() << std::endl;
+    };
+    RunOutcome out;
+    try {
+        out = run_to_end(*lab, o, on_event, [&](const nlohmann::json& m) {
+            if (m.value("msg", "") == "run_started")
+                std::cout << "  containment: " << m.value("containment", "") << ", root pid "
+                          << m.value("root", 0) << "\n";
+            else if (m.value("msg", "") == "error")
+                std::cout << "  lab: " << m.value("text", "") << '\n';
+        });
+    } catch (const std::exception& ex) {
+        std::cerr << "forklab: " << ex.what() << '\n';
+        return 1;
+    }
+    std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";
+    bool ok = true;
+    for (auto& c : out.checks) {
+        bool pass = c.value("ok", false);
+        ok &= pass;
+        std::cout << (pass ? "  PASS  " : "  FAIL  ") << c.value("name", "") << ": "
+                  << c.value("detail", "") << '\n';
+    }
+    if (!trace.empty()) std::cout << "trace written to " << trace << '\n';
+    return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv, LabClient* lab) {
+    CLI::App app{"ForkLab: see fork(2) and IPC at work, in real processes", "forklab"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "forklab 0.1");
+    app.footer("With no arguments, forklab opens the desktop app.");
+
+    auto* list = app.add_subcommand("list", "List lessons: id<TAB>title");
+    std::string info_id;
+    auto* info = app.add_subcommand("info", "Show a lesson's steps, knobs and checks");
+    info->add_option("LESSON", info_id, "lesson id")->required();
+
+    std::string run_id, trace, replay;
+    std::vector<std::string> sets;
+    int delay = 0, timeout = 0;
+    bool quiet = false;
+    auto* run = app.add_subcommand("run", "Run a lesson headless; exit 0 when every check passes");
+    run->add_option("LESSON", run_id, "lesson id")->required();
+    run->add_option("--set", sets, "set a knob: KNOB=VALUE (repeatable)");
+    run->add_option("--trace", trace, "write the trace as JSON Lines to FILE");
+    run->add_option("--delay", delay, "pause MS before each operation")->check(CLI::Range(0, 60000));
+    run->add_option("--timeout", timeout, "wall-clock limit in seconds")->check(CLI::Range(1, 3600));
+    run->add_option("--replay", replay, "replay the interleaving recorded in a trace FILE");
+    run->add_flag("--quiet", quiet, "print only steps, output and checks");
+
+    bool json = false;
+    pid_t ps_pid = 0;
+    auto* ps = app.add_subcommand("ps", "Show the live tree under PID: states, syscalls, fds");
+    ps->add_flag("--json", json, "print the snapshot as JSON");
+    ps->add_option("PID", ps_pid, "root pid")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+    if (list->parsed()) return cmd_list();
+    if (info->parsed()) return cmd_info(info_id);
+    if (run->parsed()) return cmd_run(lab, run_id, sets, trace, delay, timeout, replay, quiet);
+    if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
+    return 2;
+}
+
+}  // namespace fl

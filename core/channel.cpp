@@ -1,0 +1,89 @@
+#include "core/channel.hpp"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/event.hpp"
+
+namespace fl {
+
+Channel::~Channel() { close(); }
+
+Channel& Channel::operator=(Channel&& o) noexcept {
+    if (this != &o) {
+        close();
+        fd_ = o.fd_;
+        buf_ = std::move(o.buf_);
+        closed_ = o.closed_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+void Channel::close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+bool Channel::send(const nlohmann::json& msg) {
+    if (fd_ < 0 || closed_) return false;
+    std::string body = msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    uint32_t n = uint32_t(body.size());
+    std::string frame(4, '\0');
+    memcpy(frame.data(), &n, 4);  // little-endian on every platform we build for
+    frame += body;
+    size_t off = 0;
+    while (off < frame.size()) {
+        ssize_t w = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            closed_ = true;
+            return false;
+        }
+        off += size_t(w);
+    }
+    return true;
+}
+
+bool Channel::take(nlohmann::json& out) {
+    if (buf_.size() < 4) return false;
+    uint32_t n;
+    memcpy(&n, buf_.data(), 4);
+    if (buf_.size() < 4 + size_t(n)) return false;
+    out = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+    buf_.erase(0, 4 + size_t(n));
+    return true;
+}
+
+std::optional<nlohmann::json> Channel::recv(int timeout_ms) {
+    nlohmann::json msg;
+    if (take(msg)) return msg;
+    if (fd_ < 0 || closed_) return std::nullopt;
+    uint64_t deadline = timeout_ms < 0 ? 0 : monotonic_ns() + uint64_t(timeout_ms) * 1000000;
+    for (;;) {
+        int wait = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = monotonic_ns();
+            wait = now >= deadline ? 0 : int((deadline - now) / 1000000) + 1;
+        }
+        pollfd p{fd_, POLLIN, 0};
+        int r = poll(&p, 1, wait);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return std::nullopt;
+        char chunk[65536];
+        ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) {
+            closed_ = true;
+            return std::nullopt;
+        }
+        buf_.append(chunk, size_t(n));
+        if (take(msg)) return msg;
+    }
+}
+
+}  // namespace fl

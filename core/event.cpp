@@ -1,0 +1,207 @@
+#include "core/event.hpp"
+
+#include <time.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace fl {
+
+namespace {
+// One name per enumerator, in order; static_asserts keep the tables in step with the enums.
+constexpr std::array<const char*, size_t(Kind::Count_)> kKindNames = {
+    "call", "return", "start", "exit", "output", "step", "deadlock",
+    "bound", "run_start", "run_end", "check", "signal"};
+constexpr std::array<const char*, size_t(Op::Count_)> kOpNames = {
+    "none", "fork", "exit", "waitpid", "pipe", "socketpair", "socket", "bind", "listen",
+    "accept", "connect", "read", "write", "send", "recv", "send_fd", "recv_fd", "close",
+    "dup2", "fcntl", "kill", "sigaction", "execve", "posix_spawn", "pthread_create",
+    "pthread_join", "mutex_lock", "mutex_unlock", "pthread_atfork", "sleep", "open", "poll",
+    "shutdown", "unlink", "step", "other"};
+static_assert(kKindNames.back() != nullptr && kOpNames.back() != nullptr);
+}  // namespace
+
+const char* kind_name(Kind k) {
+    auto i = size_t(k);
+    return i < kKindNames.size() ? kKindNames[i] : "?";
+}
+const char* op_name(Op o) {
+    auto i = size_t(o);
+    return i < kOpNames.size() ? kOpNames[i] : "?";
+}
+bool parse_kind(std::string_view s, Kind& out) {
+    for (size_t i = 0; i < kKindNames.size(); ++i)
+        if (s == kKindNames[i]) return out = Kind(i), true;
+    return false;
+}
+bool parse_op(std::string_view s, Op& out) {
+    for (size_t i = 0; i < kOpNames.size(); ++i)
+        if (s == kOpNames[i]) return out = Op(i), true;
+    return false;
+}
+
+bool op_changes_fds(Op o) {
+    switch (o) {
+        case Op::Fork: case Op::Pipe: case Op::Socketpair: case Op::Socket: case Op::Accept:
+        case Op::RecvFd: case Op::Close: case Op::Dup2: case Op::Fcntl: case Op::Exec:
+        case Op::Spawn: case Op::Open: case Op::Connect: case Op::Bind: case Op::Listen:
+            return true;
+        default:
+            return false;
+    }
+}
+
+static bool is_data_op(Op o) {
+    return o == Op::Read || o == Op::Write || o == Op::Send || o == Op::Recv;
+}
+
+nlohmann::json to_json(const Event& e) {
+    nlohmann::json j;
+    j["seq"] = e.seq;
+    j["t_ns"] = e.t_ns;
+    j["pid"] = e.pid;
+    if (e.tid && e.tid != e.pid) j["tid"] = e.tid;
+    j["kind"] = kind_name(e.kind);
+    if (!e.task.empty()) j["task"] = e.task;
+    if (e.op != Op::None) j["op"] = op_name(e.op);
+    if (e.line) j["line"] = e.line;
+    switch (e.kind) {
+        case Kind::Call:
+        case Kind::Return:
+            if (e.fd >= 0) j["fd"] = e.fd;
+            if (e.fd2 >= 0) j["fd2"] = e.fd2;
+            if (e.arg) j["arg"] = e.arg;
+            if (e.kind == Kind::Return) {
+                j["ret"] = e.ret;
+                if (e.err) j["errno"] = e.err;
+                if (e.op == Op::Fork && e.ret > 0) j["child"] = e.ret;
+                if (e.op == Op::Wait && e.ret > 0) {
+                    j["reaped"] = e.ret;
+                    j["status"] = e.arg;
+                }
+                if (is_data_op(e.op) && e.ret >= 0) j["bytes"] = e.ret;
+            } else if (e.err) {
+                j["ungated"] = true;
+            }
+            if (e.obj) j["obj"] = e.obj;
+            if (e.queued >= 0) j["queued"] = e.queued;
+            if (!e.text.empty()) j["preview"] = e.text;
+            break;
+        case Kind::Exit:
+            j["status"] = e.ret;
+            if (e.arg) j["signal"] = e.arg;
+            if (!e.text.empty()) j["text"] = e.text;
+            break;
+        case Kind::Start:
+            j["parent"] = e.arg;
+            j["role"] = e.text;
+            break;
+        case Kind::Step:
+            j["step"] = e.arg;
+            j["text"] = e.text;
+            break;
+        case Kind::Check:
+            j["ok"] = e.ret != 0;
+            j["text"] = e.text;
+            break;
+        case Kind::Signal:
+            j["signal"] = e.arg;
+            break;
+        default:
+            if (e.arg) j["arg"] = e.arg;
+            if (!e.text.empty()) j["text"] = e.text;
+            break;
+    }
+    return j;
+}
+
+Event event_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) throw std::runtime_error("trace line is not a JSON object");
+    Event e;
+    auto need = [&](const char* key) -> const nlohmann::json& {
+        if (!j.contains(key)) throw std::runtime_error(std::string("missing field \"") + key + "\"");
+        return j.at(key);
+    };
+    try {
+        e.seq = need("seq").get<uint64_t>();
+        e.t_ns = need("t_ns").get<uint64_t>();
+        e.pid = need("pid").get<pid_t>();
+        std::string kind = need("kind").get<std::string>();
+        if (!parse_kind(kind, e.kind)) throw std::runtime_error("unknown kind \"" + kind + "\"");
+        e.tid = j.value("tid", e.pid);
+        e.task = j.value("task", "");
+        if (j.contains("op")) {
+            std::string op = j["op"].get<std::string>();
+            if (!parse_op(op, e.op)) throw std::runtime_error("unknown op \"" + op + "\"");
+        }
+        e.line = j.value("line", 0);
+        e.fd = j.value("fd", -1);
+        e.fd2 = j.value("fd2", -1);
+        e.arg = j.value("arg", int64_t(0));
+        e.obj = j.value("obj", uint64_t(0));
+        e.queued = j.value("queued", int64_t(-1));
+        switch (e.kind) {
+            case Kind::Call:
+            case Kind::Return:
+                e.ret = j.value("ret", int64_t(0));
+                e.err = e.kind == Kind::Call ? int(j.value("ungated", false)) : j.value("errno", 0);
+                e.text = j.value("preview", "");
+                if (e.op == Op::Wait && j.contains("status")) e.arg = j["status"].get<int64_t>();
+                break;
+            case Kind::Exit:
+                e.ret = j.value("status", int64_t(0));
+                e.arg = j.value("signal", int64_t(0));
+                e.text = j.value("text", "");
+                break;
+            case Kind::Start:
+                e.arg = j.value("parent", int64_t(0));
+                e.text = j.value("role", "");
+                break;
+            case Kind::Step:
+                e.arg = j.value("step", int64_t(0));
+                e.text = j.value("text", "");
+                break;
+            case Kind::Check:
+                e.ret = j.value("ok", false) ? 1 : 0;
+                e.text = j.value("text", "");
+                break;
+            case Kind::Signal:
+                e.arg = j.value("signal", int64_t(0));
+                break;
+            default:
+                e.text = j.value("text", "");
+                break;
+        }
+    } catch (const nlohmann::json::exception& ex) {
+        throw std::runtime_error(std::string("bad field type: ") + ex.what());
+    }
+    return e;
+}
+
+std::string preview_bytes(const void* data, size_t n, size_t max) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    auto p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) {
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        unsigned char c = p[i];
+        if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\\') out += "\\\\";
+        else if (c >= 32 && c < 127) out += char(c);
+        else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    }
+    return out;
+}
+
+uint64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+}  // namespace fl

@@ -1,0 +1,83 @@
+#include "core/format.hpp"
+
+#include <string.h>
+
+namespace fl {
+
+std::string describe_status(int64_t code, int64_t signal) {
+    if (signal) {
+        const char* name = sigabbrev_np(int(signal));
+        return std::string("killed by SIG") + (name ? name : std::to_string(signal).c_str());
+    }
+    if (code < 0) return "exited";
+    return "exited " + std::to_string(code);
+}
+
+static std::string fdarg(const Event& e) { return e.fd >= 0 ? "fd " + std::to_string(e.fd) : ""; }
+
+std::string describe_op(const Event& e) {
+    std::string name = op_name(e.op);
+    std::string args;
+    switch (e.op) {
+        case Op::Read: case Op::Recv: case Op::Write: case Op::Send:
+            args = fdarg(e);
+            if (e.kind == Kind::Call && !e.text.empty()) args += ", " + e.text;
+            break;
+        case Op::Close: case Op::Accept: case Op::Listen: case Op::Fcntl: case Op::Shutdown:
+        case Op::Bind: case Op::Connect:
+            args = fdarg(e);
+            if (e.kind == Kind::Call && !e.text.empty()) args += ", " + e.text;
+            break;
+        case Op::Dup2: args = std::to_string(e.fd) + ", " + std::to_string(e.fd2); break;
+        case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2); break;
+        case Op::RecvFd: args = fdarg(e); break;
+        case Op::Wait: if (e.kind == Kind::Call) args = e.arg == -1 ? "any child" : std::to_string(e.arg); break;
+        case Op::Kill: case Op::SigAction: {
+            const char* s = sigabbrev_np(int(e.arg));
+            args = s ? std::string("SIG") + s : std::to_string(e.arg);
+            break;
+        }
+        case Op::Exit: args = std::to_string(e.arg); break;
+        case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;
+        case Op::Step: case Op::Exec: case Op::Spawn: case Op::Open: case Op::Unlink:
+        case Op::ThreadCreate:
+            if (!e.text.empty()) args = e.text;
+            break;
+        default: break;
+    }
+    std::string s = name + "(" + args + ")";
+    if (e.kind != Kind::Return) return s;
+    s += " = " + std::to_string(e.ret);
+    if (e.ret < 0 && e.err) s += std::string(" ") + (strerrorname_np(e.err) ? strerrorname_np(e.err) : "") + " (" + strerror(e.err) + ")";
+    if (e.op == Op::Pipe && e.ret == 0) s += "  read end fd " + std::to_string(e.fd) + ", write end fd " + std::to_string(e.fd2);
+    if (e.op == Op::Socketpair && e.ret == 0) s += "  fds " + std::to_string(e.fd) + " and " + std::to_string(e.fd2);
+    if (e.op == Op::Wait && e.ret > 0) s += "  child " + e.text;
+    if (e.op == Op::Fork && e.ret == 0) s += "  (in the child)";
+    bool data = e.op == Op::Read || e.op == Op::Write || e.op == Op::Send || e.op == Op::Recv;
+    if (data && e.ret >= 0) {
+        s += "  \"" + e.text + "\"";
+        if (e.ret == 0 && (e.op == Op::Read || e.op == Op::Recv)) s += " (EOF)";
+        if (e.queued >= 0) s += "  [" + std::to_string(e.queued) + " bytes left in the pipe]";
+    }
+    return s;
+}
+
+std::string describe_event(const Event& e) {
+    switch (e.kind) {
+        case Kind::Call: return "-> " + describe_op(e);
+        case Kind::Return: return "<- " + describe_op(e);
+        case Kind::Start: return "started as \"" + e.text + "\" (parent " + std::to_string(e.arg) + ")";
+        case Kind::Exit: return describe_status(e.ret, e.arg) + (e.text.empty() ? "" : ", " + e.text);
+        case Kind::Output: return "| " + e.text;
+        case Kind::Step: return "== step " + std::to_string(e.arg + 1) + ": " + e.text;
+        case Kind::Signal: {
+            const char* s = sigabbrev_np(int(e.arg));
+            return std::string("signal handler runs for SIG") + (s ? s : "?");
+        }
+        case Kind::Check: return std::string(e.ret ? "PASS " : "FAIL ") + e.text;
+        case Kind::RunStart: return "run starts " + e.text;
+        default: return std::string(kind_name(e.kind)) + ": " + e.text;
+    }
+}
+
+}  // namespace fl

@@ -1,0 +1,106 @@
+#pragma once
+// The lab: the single-threaded process that forks, steps, observes and contains lesson runs.
+//
+// The app (or the runner, or a test) calls LabClient::start() at the very top of main, before
+// any thread, window or GL context exists: it forks the lab, which from then on is the only
+// process that forks lesson processes. The two talk over one Channel (see channel.hpp).
+//
+// Containment ("process-group" mode): the lab is a child subreaper, so orphaned lesson
+// processes come back to it; each run is one process group the lab kills as a whole; the lab
+// leaves (after killing its run) as soon as the channel closes, which the kernel guarantees when
+// the app dies, even by SIGKILL; and the client is a subreaper that kills the run's group when
+// the lab dies first.
+//
+// Messages, client -> lab:
+//   {"cmd":"start","lesson":ID,"knobs":{..},"gated":B,"delay_ms":N,"timeout_s":N,
+//    "proc_cap":N,"mem_mb":N,"deadlock_ms":N,"replay":[TASK..],"snapshots":B}
+//   {"cmd":"step","pid":N}      release one waiting op (pid 0: the earliest waiting)
+//   {"cmd":"mode","gated":B}    pause (gated) or run freely
+//   {"cmd":"delay","ms":N}      delay before each op when running freely
+//   {"cmd":"stop"}              end the run (reset)
+//   {"cmd":"quit"}
+// lab -> client:
+//   {"msg":"hello","lab":PID,"containment":"process-group"}
+//   {"msg":"run_started","root":PID,"pgid":PID,"lesson":ID,"tmpdir":PATH,"knobs":{..}}
+//   {"msg":"events","events":[EVENT..]}              (trace events, JSON as in trace-format.md)
+//   {"msg":"snapshot","snap":SNAPSHOT,"gates":[{pid,tid,task,role,state,op,line,fd}..]}
+//   {"msg":"stepped",...} / {"msg":"error","text":T}
+//   {"msg":"run_ended","reason":R,"text":T,"checks":[{name,ok,detail}],"schedule":[TASK..],
+//    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?}
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/channel.hpp"
+#include "core/lesson.hpp"
+
+namespace fl {
+
+struct RunOptions {
+    std::string lesson;
+    Knobs knobs;
+    bool gated = false;      // start paused: ops wait for "step"
+    int delay_ms = 0;        // free-run: pause this long before each op
+    int timeout_s = 0;       // wall-clock bound; 0: the lesson's own
+    int proc_cap = 64;       // live processes per run
+    int mem_mb = 1024;       // RLIMIT_AS per lesson process
+    int deadlock_ms = 2000;  // all blocked this long: deadlock
+    std::vector<std::string> replay;  // schedule to replay (task ids in gate order)
+    bool snapshots = false;  // stream periodic snapshots (the app wants them, the runner not)
+};
+nlohmann::json to_json(const RunOptions& o);
+
+// The lab side: runs the loop on CHANNEL_FD until the channel closes or "quit". Never returns.
+[[noreturn]] void lab_main(int channel_fd);
+
+class LabClient {
+public:
+    // Forks the lab. Call at the top of main, before any thread exists. Also makes the caller
+    // a child subreaper, so it can clean up if the lab dies. Returns nullptr on failure.
+    static std::unique_ptr<LabClient> start();
+    ~LabClient();  // asks the lab to quit, waits (bounded), kills it if it does not
+
+    pid_t pid() const { return lab_; }
+    bool send(const nlohmann::json& cmd);
+    // Next message (nullopt on timeout). When the lab has died, kills and reaps the process
+    // groups of the runs it had started and sets lab_gone().
+    std::optional<nlohmann::json> recv(int timeout_ms);
+    bool lab_gone() const { return gone_; }
+    int fd() const { return chan_.fd(); }
+    // The containment mode the lab reported ("process-group").
+    const std::string& containment() const { return containment_; }
+
+private:
+    LabClient() = default;
+    void lab_died();
+    Channel chan_;
+    pid_t lab_ = -1;
+    bool gone_ = false;
+    std::string containment_;
+    std::vector<pid_t> run_groups_;
+};
+
+// The result of a run as a client saw it.
+struct RunOutcome {
+    std::string reason, text;
+    std::vector<Event> events;
+    nlohmann::json checks = nlohmann::json::array();  // [{name, ok, detail}]
+    std::vector<std::string> schedule;
+    std::vector<pid_t> left_behind;
+    pid_t root = 0;
+    bool all_checks_ok() const;
+};
+
+// Runs one lesson to its end on LAB, calling ON_EVENT for each event as it arrives (may be
+// empty) and ON_MESSAGE for every other message. Bounded by the run's own timeout plus 10 s.
+// Throws std::runtime_error when the lab refuses the run (bad lesson/knob) or dies.
+RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
+                      const std::function<void(const Event&)>& on_event = {},
+                      const std::function<void(const nlohmann::json&)>& on_message = {});
+
+}  // namespace fl

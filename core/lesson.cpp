@@ -1,0 +1,171 @@
+#include "core/lesson.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/embedded.hpp"
+
+namespace fl {
+
+Knob Knob::boolean(std::string name, std::string label, bool def) {
+    Knob k;
+    k.name = std::move(name);
+    k.label = std::move(label);
+    k.type = Type::Bool;
+    k.def = def ? "true" : "false";
+    return k;
+}
+
+Knob Knob::integer(std::string name, std::string label, int def, int min, int max) {
+    Knob k;
+    k.name = std::move(name);
+    k.label = std::move(label);
+    k.type = Type::Int;
+    k.def = std::to_string(def);
+    k.min = min;
+    k.max = max;
+    return k;
+}
+
+Knob Knob::choice(std::string name, std::string label, std::vector<std::string> choices,
+                  std::string def) {
+    Knob k;
+    k.name = std::move(name);
+    k.label = std::move(label);
+    k.type = Type::Choice;
+    k.def = def.empty() && !choices.empty() ? choices.front() : std::move(def);
+    k.choices = std::move(choices);
+    return k;
+}
+
+std::string Knob::describe() const {
+    switch (type) {
+        case Type::Bool: return "bool (true|false)";
+        case Type::Int: return "int " + std::to_string(min) + ".." + std::to_string(max);
+        case Type::Choice: {
+            std::string s = "one of: ";
+            for (size_t i = 0; i < choices.size(); ++i) s += (i ? ", " : "") + choices[i];
+            return s;
+        }
+    }
+    return "?";
+}
+
+static bool parse_int(const std::string& s, int& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+std::string Knob::validate(const std::string& value) const {
+    switch (type) {
+        case Type::Bool:
+            if (value == "true" || value == "false") return "";
+            return "knob " + name + " is a bool: use true or false, not \"" + value + "\"";
+        case Type::Int: {
+            int v;
+            if (parse_int(value, v) && v >= min && v <= max) return "";
+            return "knob " + name + " takes a whole number from " + std::to_string(min) + " to " +
+                   std::to_string(max) + ", not \"" + value + "\"";
+        }
+        case Type::Choice:
+            if (std::find(choices.begin(), choices.end(), value) != choices.end()) return "";
+            return "knob " + name + " is " + describe() + ", not \"" + value + "\"";
+    }
+    return "bad knob";
+}
+
+static std::vector<Lesson>& registry() {
+    static std::vector<Lesson> r;
+    return r;
+}
+
+const std::vector<Lesson>& lessons() { return registry(); }
+
+bool register_lesson(Lesson (*make)()) {
+    registry().push_back(make());
+    return true;
+}
+
+const Lesson* find_lesson(const std::string& id) {
+    for (auto& l : registry())
+        if (l.id == id) return &l;
+    return nullptr;
+}
+
+std::string lesson_ids() {
+    std::string s;
+    for (auto& l : registry()) s += (s.empty() ? "" : ", ") + l.id;
+    return s;
+}
+
+std::string resolve_knobs(const Lesson& lesson, Knobs& knobs) {
+    for (auto& [name, value] : knobs) {
+        auto it = std::find_if(lesson.knobs.begin(), lesson.knobs.end(),
+                               [&](const Knob& k) { return k.name == name; });
+        if (it == lesson.knobs.end()) {
+            std::string valid;
+            for (auto& k : lesson.knobs) valid += (valid.empty() ? "" : ", ") + k.name;
+            return "lesson " + lesson.id + " has no knob \"" + name + "\"" +
+                   (valid.empty() ? " (it has none)" : " (its knobs: " + valid + ")");
+        }
+        if (auto err = it->validate(value); !err.empty()) return err;
+        if (!it->unavailable.empty() && value != it->def)
+            return "knob " + name + " is unavailable here: " + it->unavailable;
+    }
+    for (auto& k : lesson.knobs) knobs.emplace(k.name, k.def);  // no-op where already set
+    return "";
+}
+
+// ---- RunRecord helpers
+
+const std::string& RunRecord::knob(const std::string& name) const {
+    static const std::string empty;
+    auto it = knobs.find(name);
+    return it == knobs.end() ? empty : it->second;
+}
+bool RunRecord::knob_bool(const std::string& name) const { return knob(name) == "true"; }
+int RunRecord::knob_int(const std::string& name) const {
+    int v = 0;
+    parse_int(knob(name), v);
+    return v;
+}
+
+const StepSnapshot* RunRecord::at_step(const std::string& id) const {
+    for (auto& s : steps)
+        if (s.step == id) return &s;
+    return nullptr;
+}
+
+std::vector<const Event*> RunRecord::find(Kind kind, Op op) const {
+    std::vector<const Event*> out;
+    for (auto& e : events)
+        if (e.kind == kind && (op == Op::None || e.op == op)) out.push_back(&e);
+    return out;
+}
+
+std::vector<std::string> RunRecord::output() const {
+    std::vector<std::string> out;
+    for (auto& e : events)
+        if (e.kind == Kind::Output) out.push_back(e.text);
+    return out;
+}
+
+std::string RunRecord::role_of(pid_t pid) const {
+    for (auto& e : events)
+        if (e.kind == Kind::Start && e.pid == pid && e.tid == pid) return e.text;
+    return "";
+}
+
+pid_t RunRecord::pid_of_role(const std::string& role) const {
+    for (auto& e : events)
+        if (e.kind == Kind::Start && e.text == role && e.tid == e.pid) return e.pid;
+    return 0;
+}
+
+std::string_view embedded_text(std::string_view path) {
+    for (auto& f : embedded_files())
+        if (f.path == path) return f.text;
+    return {};
+}
+
+}  // namespace fl

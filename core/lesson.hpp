@@ -1,0 +1,107 @@
+#pragma once
+// What a lesson declares: title, steps, knobs, checks, and its main function.
+//
+// A lesson file defines one function returning a Lesson and registers it with
+// FORKLAB_LESSON(fn). The lab runs `main` in the run's first process ("parent").
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/event.hpp"
+#include "core/probe.hpp"
+
+namespace fl {
+
+struct Knob {
+    enum class Type { Bool, Int, Choice };
+    std::string name;     // "keep_write_end": what --set and the app use
+    Type type = Type::Bool;
+    std::string label;    // "Parent keeps its copy of the write end"
+    std::string def;      // default, as text: "false", "3", "blocking"
+    int min = 0, max = 0; // Int range, inclusive
+    std::vector<std::string> choices;  // Choice values
+    std::string unavailable;  // non-empty: why this knob cannot be used on this machine
+
+    static Knob boolean(std::string name, std::string label, bool def = false);
+    static Knob integer(std::string name, std::string label, int def, int min, int max);
+    static Knob choice(std::string name, std::string label, std::vector<std::string> choices,
+                       std::string def = "");
+    // "bool", "int 1..64", "one of: a, b, c"
+    std::string describe() const;
+    // Empty when VALUE is valid for this knob, else a one-line reason naming what is valid.
+    std::string validate(const std::string& value) const;
+};
+
+struct StepDef {
+    std::string id;    // what the code passes to fl::step("id")
+    std::string text;  // "what to look at now"
+};
+
+using Knobs = std::map<std::string, std::string>;
+
+// Everything recorded of one run, as checks see it after it ended.
+struct StepSnapshot {
+    std::string step;  // step id
+    pid_t pid = 0;     // the process that reached it
+    Snapshot snap;     // the kernel's view at that point (taken while the process waited)
+};
+struct RunRecord {
+    std::string lesson;
+    Knobs knobs;
+    std::vector<Event> events;
+    std::vector<StepSnapshot> steps;
+    std::optional<Snapshot> deadlock;  // the kernel's view when the deadlock was reported
+    std::string end_reason;            // "finished", "deadlock", "bound", "stopped", "error"
+    std::string end_text;
+    std::vector<pid_t> left_behind;    // processes alive after clean-up (should be none)
+
+    bool knob_bool(const std::string& name) const;
+    int knob_int(const std::string& name) const;
+    const std::string& knob(const std::string& name) const;
+    // The first snapshot taken at step ID (nullptr when the step was not reached).
+    const StepSnapshot* at_step(const std::string& id) const;
+    std::vector<const Event*> find(Kind kind, Op op = Op::None) const;
+    // Output lines printed by lesson processes, in order.
+    std::vector<std::string> output() const;
+    // Role of PID from its Start event ("" when unknown).
+    std::string role_of(pid_t pid) const;
+    pid_t pid_of_role(const std::string& role) const;
+};
+
+struct CheckResult {
+    bool ok = false;
+    std::string detail;  // what the kernel / trace showed
+};
+struct CheckDef {
+    std::string name;    // "the reader saw EOF"
+    std::function<CheckResult(const RunRecord&)> fn;
+};
+
+struct Lesson {
+    std::string id;
+    std::string title;
+    std::string source;  // "lessons/hello.cpp" (embedded; shown in the app)
+    std::string text;    // "assets/lessons/hello.md" (embedded)
+    std::vector<StepDef> steps;
+    std::vector<Knob> knobs;
+    std::vector<CheckDef> checks;
+    std::function<void()> main;
+    int timeout_s = 20;  // wall-clock bound per run unless overridden
+};
+
+// The registry, ordered by registration (lesson files call FORKLAB_LESSON).
+const std::vector<Lesson>& lessons();
+const Lesson* find_lesson(const std::string& id);
+bool register_lesson(Lesson (*make)());
+// Validates KNOBS against LESSON and fills in defaults. Returns "" or a one-line error.
+std::string resolve_knobs(const Lesson& lesson, Knobs& knobs);
+std::string lesson_ids();  // "hello, pipes, ..." for error messages
+
+#define FORKLAB_CONCAT2(a, b) a##b
+#define FORKLAB_CONCAT(a, b) FORKLAB_CONCAT2(a, b)
+#define FORKLAB_LESSON(make) \
+    static const bool FORKLAB_CONCAT(forklab_registered_, __LINE__) = ::fl::register_lesson(make)
+
+}  // namespace fl

@@ -1,0 +1,1681 @@
+// core/probe.cpp: reads /proc and sock_diag; see probe.hpp for what is read and why.
+//
+// [SECTION] Small readers      pread of /proc files, number parsing
+// [SECTION] stat and syscall   /proc/PID/stat, /proc/PID/syscall, syscall names
+// [SECTION] fd table           /proc/PID/fd readlink + fdinfo (never opening fd/N)
+// [SECTION] Probe              per-pid open files, refresh
+// [SECTION] Tree, sockets      process_tree, unix_socket_table
+// [SECTION] Snapshot           find, objects
+#include "core/probe.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+namespace fl {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Small readers
+// ---------------------------------------------------------------------------------------------
+
+uint64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// Reads a /proc file from offset 0. procfs fills one read as far as the buffer allows, so a
+// short read is the whole file: this saves the second (empty) pread per file.
+ssize_t pread_all(int fd, char* buf, size_t cap) {
+    size_t got = 0;
+    while (got < cap) {
+        const size_t want = cap - got;
+        ssize_t n = ::pread(fd, buf + got, want, off_t(got));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return got ? ssize_t(got) : -1;
+        }
+        got += size_t(n);
+        if (size_t(n) < want) break;
+    }
+    return ssize_t(got);
+}
+
+// Reads PATH whole (up to CAP bytes). -1 with errno on failure.
+ssize_t read_path(const char* path, char* buf, size_t cap, int dirfd = AT_FDCWD) {
+    int fd = ::openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = pread_all(fd, buf, cap);
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return n;
+}
+
+void skip_spaces(const char*& p, const char* end) {
+    while (p < end && (*p == ' ' || *p == '\t')) ++p;
+}
+
+// Decimal integer with optional sign, after blanks.
+bool next_int(const char*& p, const char* end, long long& v) {
+    skip_spaces(p, end);
+    bool neg = p < end && *p == '-';
+    if (neg) ++p;
+    unsigned long long u = 0;
+    auto [q, ec] = std::from_chars(p, end, u);
+    if (ec != std::errc()) return false;
+    p = q;
+    v = neg ? -static_cast<long long>(u) : static_cast<long long>(u);
+    return true;
+}
+
+// Hexadecimal "0x..." after blanks.
+bool next_hex(const char*& p, const char* end, unsigned long& v) {
+    skip_spaces(p, end);
+    if (end - p >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
+    auto [q, ec] = std::from_chars(p, end, v, 16);
+    if (ec != std::errc()) return false;
+    p = q;
+    return true;
+}
+
+// The number between the brackets of "pipe:[1234]", or 0.
+uint64_t bracket_number(std::string_view s) {
+    size_t lb = s.find('[');
+    if (lb == std::string_view::npos) return 0;
+    uint64_t v = 0;
+    std::from_chars(s.data() + lb + 1, s.data() + s.size(), v);
+    return v;
+}
+
+template <class F>
+void for_each_dirent(int dirfd, F&& f) {
+    alignas(dirent64) char buf[8192];
+    for (;;) {
+        ssize_t n = ::getdents64(dirfd, buf, sizeof buf);
+        if (n <= 0) return;
+        for (ssize_t off = 0; off < n;) {
+            auto* d = reinterpret_cast<dirent64*>(buf + off);
+            off += d->d_reclen;
+            if (d->d_name[0] == '.') continue;
+            f(d->d_name);
+        }
+    }
+}
+
+// Numeric entries of a /proc directory ("/proc/PID/task", "/proc"), sorted.
+std::vector<int> list_numbers(const char* path) {
+    std::vector<int> out;
+    int fd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return out;
+    for_each_dirent(fd, [&](const char* name) {
+        int v = 0;
+        auto [q, ec] = std::from_chars(name, name + std::strlen(name), v);
+        if (ec == std::errc() && *q == '\0') out.push_back(v);
+    });
+    ::close(fd);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] stat and syscall
+// ---------------------------------------------------------------------------------------------
+
+struct StatFields {
+    char state = '?';
+    std::string_view comm;
+    long long ppid = 0, pgrp = 0, session = 0, num_threads = 0, starttime = 0, rss = 0;
+};
+
+// comm may hold spaces and ')': it ends at the LAST ')'.
+bool parse_stat(std::string_view s, StatFields& f) {
+    size_t lp = s.find('('), rp = s.rfind(')');
+    if (lp == std::string_view::npos || rp == std::string_view::npos || rp < lp) return false;
+    f.comm = s.substr(lp + 1, rp - lp - 1);
+    const char* p = s.data() + rp + 1;
+    const char* end = s.data() + s.size();
+    skip_spaces(p, end);
+    if (p >= end) return false;
+    f.state = *p++;
+    for (int field = 4; field <= 24; ++field) {
+        long long v = 0;
+        if (!next_int(p, end, v)) return false;
+        switch (field) {
+            case 4: f.ppid = v; break;
+            case 5: f.pgrp = v; break;
+            case 6: f.session = v; break;
+            case 20: f.num_threads = v; break;
+            case 22: f.starttime = v; break;
+            case 24: f.rss = v; break;
+            default: break;
+        }
+    }
+    return true;
+}
+
+void set_unreadable(SyscallInfo& s) {
+    s.nr = -2;
+    std::fill(std::begin(s.args), std::end(s.args), 0ul);
+    s.text.assign("?");
+}
+
+// Fills S from the text of /proc/PID/syscall, reusing S's string storage.
+void parse_syscall_into(std::string_view t, SyscallInfo& s) {
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ' || t.back() == '\0'))
+        t.remove_suffix(1);
+    std::fill(std::begin(s.args), std::end(s.args), 0ul);
+    if (t == "running") {
+        s.nr = -1;
+        s.text.assign("running");
+        return;
+    }
+    const char* p = t.data();
+    const char* end = p + t.size();
+    long long nr = 0;
+    if (t.empty() || !next_int(p, end, nr)) {
+        set_unreadable(s);
+        return;
+    }
+    if (nr < 0) {  // "-1 SP PC": stopped or faulting, not inside a system call
+        s.nr = -1;
+        s.text.assign("(not in a syscall)");
+        return;
+    }
+    s.nr = long(nr);
+    for (auto& a : s.args)
+        if (!next_hex(p, end, a)) break;
+    s.text = decode_syscall(s.nr, s.args);
+}
+
+const char* syscall_name(long nr) {
+    switch (nr) {
+#ifdef __NR_read
+        case __NR_read: return "read";
+#endif
+#ifdef __NR_write
+        case __NR_write: return "write";
+#endif
+#ifdef __NR_open
+        case __NR_open: return "open";
+#endif
+#ifdef __NR_close
+        case __NR_close: return "close";
+#endif
+#ifdef __NR_stat
+        case __NR_stat: return "stat";
+#endif
+#ifdef __NR_fstat
+        case __NR_fstat: return "fstat";
+#endif
+#ifdef __NR_lstat
+        case __NR_lstat: return "lstat";
+#endif
+#ifdef __NR_newfstatat
+        case __NR_newfstatat: return "newfstatat";
+#endif
+#ifdef __NR_statx
+        case __NR_statx: return "statx";
+#endif
+#ifdef __NR_poll
+        case __NR_poll: return "poll";
+#endif
+#ifdef __NR_lseek
+        case __NR_lseek: return "lseek";
+#endif
+#ifdef __NR_mmap
+        case __NR_mmap: return "mmap";
+#endif
+#ifdef __NR_mprotect
+        case __NR_mprotect: return "mprotect";
+#endif
+#ifdef __NR_munmap
+        case __NR_munmap: return "munmap";
+#endif
+#ifdef __NR_brk
+        case __NR_brk: return "brk";
+#endif
+#ifdef __NR_rt_sigaction
+        case __NR_rt_sigaction: return "rt_sigaction";
+#endif
+#ifdef __NR_rt_sigprocmask
+        case __NR_rt_sigprocmask: return "rt_sigprocmask";
+#endif
+#ifdef __NR_rt_sigreturn
+        case __NR_rt_sigreturn: return "rt_sigreturn";
+#endif
+#ifdef __NR_ioctl
+        case __NR_ioctl: return "ioctl";
+#endif
+#ifdef __NR_pread64
+        case __NR_pread64: return "pread64";
+#endif
+#ifdef __NR_pwrite64
+        case __NR_pwrite64: return "pwrite64";
+#endif
+#ifdef __NR_readv
+        case __NR_readv: return "readv";
+#endif
+#ifdef __NR_writev
+        case __NR_writev: return "writev";
+#endif
+#ifdef __NR_access
+        case __NR_access: return "access";
+#endif
+#ifdef __NR_faccessat
+        case __NR_faccessat: return "faccessat";
+#endif
+#ifdef __NR_faccessat2
+        case __NR_faccessat2: return "faccessat2";
+#endif
+#ifdef __NR_pipe
+        case __NR_pipe: return "pipe";
+#endif
+#ifdef __NR_pipe2
+        case __NR_pipe2: return "pipe2";
+#endif
+#ifdef __NR_select
+        case __NR_select: return "select";
+#endif
+#ifdef __NR_pselect6
+        case __NR_pselect6: return "pselect6";
+#endif
+#ifdef __NR_ppoll
+        case __NR_ppoll: return "ppoll";
+#endif
+#ifdef __NR_sched_yield
+        case __NR_sched_yield: return "sched_yield";
+#endif
+#ifdef __NR_mremap
+        case __NR_mremap: return "mremap";
+#endif
+#ifdef __NR_msync
+        case __NR_msync: return "msync";
+#endif
+#ifdef __NR_madvise
+        case __NR_madvise: return "madvise";
+#endif
+#ifdef __NR_dup
+        case __NR_dup: return "dup";
+#endif
+#ifdef __NR_dup2
+        case __NR_dup2: return "dup2";
+#endif
+#ifdef __NR_dup3
+        case __NR_dup3: return "dup3";
+#endif
+#ifdef __NR_pause
+        case __NR_pause: return "pause";
+#endif
+#ifdef __NR_nanosleep
+        case __NR_nanosleep: return "nanosleep";
+#endif
+#ifdef __NR_clock_nanosleep
+        case __NR_clock_nanosleep: return "clock_nanosleep";
+#endif
+#ifdef __NR_getitimer
+        case __NR_getitimer: return "getitimer";
+#endif
+#ifdef __NR_setitimer
+        case __NR_setitimer: return "setitimer";
+#endif
+#ifdef __NR_alarm
+        case __NR_alarm: return "alarm";
+#endif
+#ifdef __NR_getpid
+        case __NR_getpid: return "getpid";
+#endif
+#ifdef __NR_sendfile
+        case __NR_sendfile: return "sendfile";
+#endif
+#ifdef __NR_socket
+        case __NR_socket: return "socket";
+#endif
+#ifdef __NR_connect
+        case __NR_connect: return "connect";
+#endif
+#ifdef __NR_accept
+        case __NR_accept: return "accept";
+#endif
+#ifdef __NR_accept4
+        case __NR_accept4: return "accept4";
+#endif
+#ifdef __NR_sendto
+        case __NR_sendto: return "sendto";
+#endif
+#ifdef __NR_recvfrom
+        case __NR_recvfrom: return "recvfrom";
+#endif
+#ifdef __NR_sendmsg
+        case __NR_sendmsg: return "sendmsg";
+#endif
+#ifdef __NR_recvmsg
+        case __NR_recvmsg: return "recvmsg";
+#endif
+#ifdef __NR_sendmmsg
+        case __NR_sendmmsg: return "sendmmsg";
+#endif
+#ifdef __NR_recvmmsg
+        case __NR_recvmmsg: return "recvmmsg";
+#endif
+#ifdef __NR_shutdown
+        case __NR_shutdown: return "shutdown";
+#endif
+#ifdef __NR_bind
+        case __NR_bind: return "bind";
+#endif
+#ifdef __NR_listen
+        case __NR_listen: return "listen";
+#endif
+#ifdef __NR_getsockname
+        case __NR_getsockname: return "getsockname";
+#endif
+#ifdef __NR_getpeername
+        case __NR_getpeername: return "getpeername";
+#endif
+#ifdef __NR_socketpair
+        case __NR_socketpair: return "socketpair";
+#endif
+#ifdef __NR_setsockopt
+        case __NR_setsockopt: return "setsockopt";
+#endif
+#ifdef __NR_getsockopt
+        case __NR_getsockopt: return "getsockopt";
+#endif
+#ifdef __NR_clone
+        case __NR_clone: return "clone";
+#endif
+#ifdef __NR_clone3
+        case __NR_clone3: return "clone3";
+#endif
+#ifdef __NR_fork
+        case __NR_fork: return "fork";
+#endif
+#ifdef __NR_vfork
+        case __NR_vfork: return "vfork";
+#endif
+#ifdef __NR_execve
+        case __NR_execve: return "execve";
+#endif
+#ifdef __NR_execveat
+        case __NR_execveat: return "execveat";
+#endif
+#ifdef __NR_exit
+        case __NR_exit: return "exit";
+#endif
+#ifdef __NR_exit_group
+        case __NR_exit_group: return "exit_group";
+#endif
+#ifdef __NR_wait4
+        case __NR_wait4: return "wait4";
+#endif
+#ifdef __NR_waitid
+        case __NR_waitid: return "waitid";
+#endif
+#ifdef __NR_kill
+        case __NR_kill: return "kill";
+#endif
+#ifdef __NR_tkill
+        case __NR_tkill: return "tkill";
+#endif
+#ifdef __NR_tgkill
+        case __NR_tgkill: return "tgkill";
+#endif
+#ifdef __NR_uname
+        case __NR_uname: return "uname";
+#endif
+#ifdef __NR_fcntl
+        case __NR_fcntl: return "fcntl";
+#endif
+#ifdef __NR_flock
+        case __NR_flock: return "flock";
+#endif
+#ifdef __NR_fsync
+        case __NR_fsync: return "fsync";
+#endif
+#ifdef __NR_fdatasync
+        case __NR_fdatasync: return "fdatasync";
+#endif
+#ifdef __NR_truncate
+        case __NR_truncate: return "truncate";
+#endif
+#ifdef __NR_ftruncate
+        case __NR_ftruncate: return "ftruncate";
+#endif
+#ifdef __NR_getdents64
+        case __NR_getdents64: return "getdents64";
+#endif
+#ifdef __NR_getcwd
+        case __NR_getcwd: return "getcwd";
+#endif
+#ifdef __NR_chdir
+        case __NR_chdir: return "chdir";
+#endif
+#ifdef __NR_fchdir
+        case __NR_fchdir: return "fchdir";
+#endif
+#ifdef __NR_rename
+        case __NR_rename: return "rename";
+#endif
+#ifdef __NR_renameat
+        case __NR_renameat: return "renameat";
+#endif
+#ifdef __NR_renameat2
+        case __NR_renameat2: return "renameat2";
+#endif
+#ifdef __NR_mkdir
+        case __NR_mkdir: return "mkdir";
+#endif
+#ifdef __NR_mkdirat
+        case __NR_mkdirat: return "mkdirat";
+#endif
+#ifdef __NR_rmdir
+        case __NR_rmdir: return "rmdir";
+#endif
+#ifdef __NR_creat
+        case __NR_creat: return "creat";
+#endif
+#ifdef __NR_link
+        case __NR_link: return "link";
+#endif
+#ifdef __NR_linkat
+        case __NR_linkat: return "linkat";
+#endif
+#ifdef __NR_unlink
+        case __NR_unlink: return "unlink";
+#endif
+#ifdef __NR_unlinkat
+        case __NR_unlinkat: return "unlinkat";
+#endif
+#ifdef __NR_symlink
+        case __NR_symlink: return "symlink";
+#endif
+#ifdef __NR_symlinkat
+        case __NR_symlinkat: return "symlinkat";
+#endif
+#ifdef __NR_readlink
+        case __NR_readlink: return "readlink";
+#endif
+#ifdef __NR_readlinkat
+        case __NR_readlinkat: return "readlinkat";
+#endif
+#ifdef __NR_chmod
+        case __NR_chmod: return "chmod";
+#endif
+#ifdef __NR_fchmod
+        case __NR_fchmod: return "fchmod";
+#endif
+#ifdef __NR_fchmodat
+        case __NR_fchmodat: return "fchmodat";
+#endif
+#ifdef __NR_chown
+        case __NR_chown: return "chown";
+#endif
+#ifdef __NR_fchown
+        case __NR_fchown: return "fchown";
+#endif
+#ifdef __NR_umask
+        case __NR_umask: return "umask";
+#endif
+#ifdef __NR_gettimeofday
+        case __NR_gettimeofday: return "gettimeofday";
+#endif
+#ifdef __NR_getrlimit
+        case __NR_getrlimit: return "getrlimit";
+#endif
+#ifdef __NR_prlimit64
+        case __NR_prlimit64: return "prlimit64";
+#endif
+#ifdef __NR_getrusage
+        case __NR_getrusage: return "getrusage";
+#endif
+#ifdef __NR_sysinfo
+        case __NR_sysinfo: return "sysinfo";
+#endif
+#ifdef __NR_times
+        case __NR_times: return "times";
+#endif
+#ifdef __NR_ptrace
+        case __NR_ptrace: return "ptrace";
+#endif
+#ifdef __NR_getuid
+        case __NR_getuid: return "getuid";
+#endif
+#ifdef __NR_getgid
+        case __NR_getgid: return "getgid";
+#endif
+#ifdef __NR_setuid
+        case __NR_setuid: return "setuid";
+#endif
+#ifdef __NR_setgid
+        case __NR_setgid: return "setgid";
+#endif
+#ifdef __NR_geteuid
+        case __NR_geteuid: return "geteuid";
+#endif
+#ifdef __NR_getegid
+        case __NR_getegid: return "getegid";
+#endif
+#ifdef __NR_setpgid
+        case __NR_setpgid: return "setpgid";
+#endif
+#ifdef __NR_getppid
+        case __NR_getppid: return "getppid";
+#endif
+#ifdef __NR_getpgrp
+        case __NR_getpgrp: return "getpgrp";
+#endif
+#ifdef __NR_setsid
+        case __NR_setsid: return "setsid";
+#endif
+#ifdef __NR_getpgid
+        case __NR_getpgid: return "getpgid";
+#endif
+#ifdef __NR_getsid
+        case __NR_getsid: return "getsid";
+#endif
+#ifdef __NR_rt_sigpending
+        case __NR_rt_sigpending: return "rt_sigpending";
+#endif
+#ifdef __NR_rt_sigtimedwait
+        case __NR_rt_sigtimedwait: return "rt_sigtimedwait";
+#endif
+#ifdef __NR_rt_sigqueueinfo
+        case __NR_rt_sigqueueinfo: return "rt_sigqueueinfo";
+#endif
+#ifdef __NR_rt_sigsuspend
+        case __NR_rt_sigsuspend: return "rt_sigsuspend";
+#endif
+#ifdef __NR_sigaltstack
+        case __NR_sigaltstack: return "sigaltstack";
+#endif
+#ifdef __NR_mknod
+        case __NR_mknod: return "mknod";
+#endif
+#ifdef __NR_mknodat
+        case __NR_mknodat: return "mknodat";
+#endif
+#ifdef __NR_prctl
+        case __NR_prctl: return "prctl";
+#endif
+#ifdef __NR_arch_prctl
+        case __NR_arch_prctl: return "arch_prctl";
+#endif
+#ifdef __NR_futex
+        case __NR_futex: return "futex";
+#endif
+#ifdef __NR_futex_waitv
+        case __NR_futex_waitv: return "futex_waitv";
+#endif
+#ifdef __NR_set_tid_address
+        case __NR_set_tid_address: return "set_tid_address";
+#endif
+#ifdef __NR_set_robust_list
+        case __NR_set_robust_list: return "set_robust_list";
+#endif
+#ifdef __NR_epoll_create
+        case __NR_epoll_create: return "epoll_create";
+#endif
+#ifdef __NR_epoll_create1
+        case __NR_epoll_create1: return "epoll_create1";
+#endif
+#ifdef __NR_epoll_ctl
+        case __NR_epoll_ctl: return "epoll_ctl";
+#endif
+#ifdef __NR_epoll_wait
+        case __NR_epoll_wait: return "epoll_wait";
+#endif
+#ifdef __NR_epoll_pwait
+        case __NR_epoll_pwait: return "epoll_pwait";
+#endif
+#ifdef __NR_epoll_pwait2
+        case __NR_epoll_pwait2: return "epoll_pwait2";
+#endif
+#ifdef __NR_openat
+        case __NR_openat: return "openat";
+#endif
+#ifdef __NR_openat2
+        case __NR_openat2: return "openat2";
+#endif
+#ifdef __NR_eventfd
+        case __NR_eventfd: return "eventfd";
+#endif
+#ifdef __NR_eventfd2
+        case __NR_eventfd2: return "eventfd2";
+#endif
+#ifdef __NR_signalfd
+        case __NR_signalfd: return "signalfd";
+#endif
+#ifdef __NR_signalfd4
+        case __NR_signalfd4: return "signalfd4";
+#endif
+#ifdef __NR_timerfd_create
+        case __NR_timerfd_create: return "timerfd_create";
+#endif
+#ifdef __NR_timerfd_settime
+        case __NR_timerfd_settime: return "timerfd_settime";
+#endif
+#ifdef __NR_timerfd_gettime
+        case __NR_timerfd_gettime: return "timerfd_gettime";
+#endif
+#ifdef __NR_inotify_init
+        case __NR_inotify_init: return "inotify_init";
+#endif
+#ifdef __NR_inotify_init1
+        case __NR_inotify_init1: return "inotify_init1";
+#endif
+#ifdef __NR_inotify_add_watch
+        case __NR_inotify_add_watch: return "inotify_add_watch";
+#endif
+#ifdef __NR_splice
+        case __NR_splice: return "splice";
+#endif
+#ifdef __NR_tee
+        case __NR_tee: return "tee";
+#endif
+#ifdef __NR_vmsplice
+        case __NR_vmsplice: return "vmsplice";
+#endif
+#ifdef __NR_memfd_create
+        case __NR_memfd_create: return "memfd_create";
+#endif
+#ifdef __NR_pidfd_open
+        case __NR_pidfd_open: return "pidfd_open";
+#endif
+#ifdef __NR_pidfd_send_signal
+        case __NR_pidfd_send_signal: return "pidfd_send_signal";
+#endif
+#ifdef __NR_pidfd_getfd
+        case __NR_pidfd_getfd: return "pidfd_getfd";
+#endif
+#ifdef __NR_close_range
+        case __NR_close_range: return "close_range";
+#endif
+#ifdef __NR_getrandom
+        case __NR_getrandom: return "getrandom";
+#endif
+#ifdef __NR_mq_open
+        case __NR_mq_open: return "mq_open";
+#endif
+#ifdef __NR_mq_timedsend
+        case __NR_mq_timedsend: return "mq_timedsend";
+#endif
+#ifdef __NR_mq_timedreceive
+        case __NR_mq_timedreceive: return "mq_timedreceive";
+#endif
+#ifdef __NR_semget
+        case __NR_semget: return "semget";
+#endif
+#ifdef __NR_semop
+        case __NR_semop: return "semop";
+#endif
+#ifdef __NR_semtimedop
+        case __NR_semtimedop: return "semtimedop";
+#endif
+#ifdef __NR_semctl
+        case __NR_semctl: return "semctl";
+#endif
+#ifdef __NR_shmget
+        case __NR_shmget: return "shmget";
+#endif
+#ifdef __NR_shmat
+        case __NR_shmat: return "shmat";
+#endif
+#ifdef __NR_shmdt
+        case __NR_shmdt: return "shmdt";
+#endif
+#ifdef __NR_shmctl
+        case __NR_shmctl: return "shmctl";
+#endif
+#ifdef __NR_msgget
+        case __NR_msgget: return "msgget";
+#endif
+#ifdef __NR_msgsnd
+        case __NR_msgsnd: return "msgsnd";
+#endif
+#ifdef __NR_msgrcv
+        case __NR_msgrcv: return "msgrcv";
+#endif
+#ifdef __NR_msgctl
+        case __NR_msgctl: return "msgctl";
+#endif
+#ifdef __NR_io_uring_enter
+        case __NR_io_uring_enter: return "io_uring_enter";
+#endif
+#ifdef __NR_io_uring_setup
+        case __NR_io_uring_setup: return "io_uring_setup";
+#endif
+#ifdef __NR_sched_setaffinity
+        case __NR_sched_setaffinity: return "sched_setaffinity";
+#endif
+#ifdef __NR_sched_getaffinity
+        case __NR_sched_getaffinity: return "sched_getaffinity";
+#endif
+#ifdef __NR_process_vm_readv
+        case __NR_process_vm_readv: return "process_vm_readv";
+#endif
+#ifdef __NR_process_vm_writev
+        case __NR_process_vm_writev: return "process_vm_writev";
+#endif
+#ifdef __NR_kcmp
+        case __NR_kcmp: return "kcmp";
+#endif
+#ifdef __NR_unshare
+        case __NR_unshare: return "unshare";
+#endif
+#ifdef __NR_setns
+        case __NR_setns: return "setns";
+#endif
+#ifdef __NR_mount
+        case __NR_mount: return "mount";
+#endif
+#ifdef __NR_umount2
+        case __NR_umount2: return "umount2";
+#endif
+#ifdef __NR_chroot
+        case __NR_chroot: return "chroot";
+#endif
+#ifdef __NR_getpriority
+        case __NR_getpriority: return "getpriority";
+#endif
+#ifdef __NR_setpriority
+        case __NR_setpriority: return "setpriority";
+#endif
+#ifdef __NR_membarrier
+        case __NR_membarrier: return "membarrier";
+#endif
+#ifdef __NR_rseq
+        case __NR_rseq: return "rseq";
+#endif
+        default: return nullptr;
+    }
+}
+
+}  // namespace
+
+std::string decode_syscall(long nr, const unsigned long args[6]) {
+    if (nr == -1) return "running";
+    if (nr < 0) return "?";
+    char buf[96];
+    char unnamed[32];
+    const char* name = syscall_name(nr);
+    if (!name) {
+        std::snprintf(unnamed, sizeof unnamed, "syscall %ld", nr);
+        name = unnamed;
+    }
+    const int a0 = static_cast<int>(args[0]);
+    auto fd_call = [&] {
+        std::snprintf(buf, sizeof buf, "%s(fd %d)", name, a0);
+        return std::string(buf);
+    };
+    switch (nr) {
+#ifdef __NR_read
+        case __NR_read:
+#endif
+#ifdef __NR_write
+        case __NR_write:
+#endif
+#ifdef __NR_readv
+        case __NR_readv:
+#endif
+#ifdef __NR_writev
+        case __NR_writev:
+#endif
+#ifdef __NR_pread64
+        case __NR_pread64:
+#endif
+#ifdef __NR_pwrite64
+        case __NR_pwrite64:
+#endif
+#ifdef __NR_recvfrom
+        case __NR_recvfrom:
+#endif
+#ifdef __NR_sendto
+        case __NR_sendto:
+#endif
+#ifdef __NR_recvmsg
+        case __NR_recvmsg:
+#endif
+#ifdef __NR_sendmsg
+        case __NR_sendmsg:
+#endif
+#ifdef __NR_recvmmsg
+        case __NR_recvmmsg:
+#endif
+#ifdef __NR_sendmmsg
+        case __NR_sendmmsg:
+#endif
+#ifdef __NR_accept
+        case __NR_accept:
+#endif
+#ifdef __NR_accept4
+        case __NR_accept4:
+#endif
+#ifdef __NR_connect
+        case __NR_connect:
+#endif
+#ifdef __NR_flock
+        case __NR_flock:
+#endif
+#ifdef __NR_close
+        case __NR_close:
+#endif
+#ifdef __NR_dup
+        case __NR_dup:
+#endif
+#ifdef __NR_ioctl
+        case __NR_ioctl:
+#endif
+#ifdef __NR_fsync
+        case __NR_fsync:
+#endif
+#ifdef __NR_fdatasync
+        case __NR_fdatasync:
+#endif
+#ifdef __NR_lseek
+        case __NR_lseek:
+#endif
+#ifdef __NR_splice
+        case __NR_splice:
+#endif
+#ifdef __NR_mq_timedreceive
+        case __NR_mq_timedreceive:
+#endif
+#ifdef __NR_mq_timedsend
+        case __NR_mq_timedsend:
+#endif
+            return fd_call();
+#ifdef __NR_wait4
+        case __NR_wait4:
+#endif
+        {
+            if (a0 == -1) std::snprintf(buf, sizeof buf, "%s(any child)", name);
+            else if (a0 == 0) std::snprintf(buf, sizeof buf, "%s(any child in group)", name);
+            else if (a0 < -1) std::snprintf(buf, sizeof buf, "%s(group %d)", name, -a0);
+            else std::snprintf(buf, sizeof buf, "%s(%d)", name, a0);
+            return buf;
+        }
+#ifdef __NR_waitid
+        case __NR_waitid: {
+            const int id = static_cast<int>(args[1]);
+            switch (a0) {
+                case P_ALL: std::snprintf(buf, sizeof buf, "waitid(any child)"); break;
+                case P_PID: std::snprintf(buf, sizeof buf, "waitid(%d)", id); break;
+                case P_PGID:
+                    if (id == 0) std::snprintf(buf, sizeof buf, "waitid(any child in group)");
+                    else std::snprintf(buf, sizeof buf, "waitid(group %d)", id);
+                    break;
+                default: std::snprintf(buf, sizeof buf, "waitid(pidfd %d)", id); break;
+            }
+            return buf;
+        }
+#endif
+#ifdef __NR_poll
+        case __NR_poll:
+#endif
+#ifdef __NR_ppoll
+        case __NR_ppoll:
+#endif
+            std::snprintf(buf, sizeof buf, "%s(%lu fds)", name, args[1]);
+            return buf;
+#ifdef __NR_select
+        case __NR_select:
+#endif
+#ifdef __NR_pselect6
+        case __NR_pselect6:
+#endif
+            std::snprintf(buf, sizeof buf, "%s(nfds %d)", name, a0);
+            return buf;
+#ifdef __NR_epoll_wait
+        case __NR_epoll_wait:
+#endif
+#ifdef __NR_epoll_pwait
+        case __NR_epoll_pwait:
+#endif
+#ifdef __NR_epoll_pwait2
+        case __NR_epoll_pwait2:
+#endif
+            std::snprintf(buf, sizeof buf, "%s(epoll fd %d)", name, a0);
+            return buf;
+#ifdef __NR_fcntl
+        case __NR_fcntl: {
+            const char* cmd = nullptr;
+            switch (static_cast<int>(args[1])) {
+                case F_SETLKW: cmd = "F_SETLKW"; break;
+                case F_SETLK: cmd = "F_SETLK"; break;
+                case F_GETLK: cmd = "F_GETLK"; break;
+                case F_OFD_SETLKW: cmd = "F_OFD_SETLKW"; break;
+                case F_OFD_SETLK: cmd = "F_OFD_SETLK"; break;
+                default: break;
+            }
+            if (cmd) std::snprintf(buf, sizeof buf, "fcntl(fd %d, %s)", a0, cmd);
+            else std::snprintf(buf, sizeof buf, "fcntl(fd %d)", a0);
+            return buf;
+        }
+#endif
+#ifdef __NR_dup2
+        case __NR_dup2:
+#endif
+#ifdef __NR_dup3
+        case __NR_dup3:
+#endif
+            std::snprintf(buf, sizeof buf, "%s(%d, %d)", name, a0, static_cast<int>(args[1]));
+            return buf;
+#ifdef __NR_exit
+        case __NR_exit:
+#endif
+#ifdef __NR_exit_group
+        case __NR_exit_group:
+#endif
+#ifdef __NR_kill
+        case __NR_kill:
+#endif
+            std::snprintf(buf, sizeof buf, "%s(%d)", name, a0);
+            return buf;
+        default: break;
+    }
+    return name;
+}
+
+SyscallInfo parse_syscall(const std::string& text) {
+    SyscallInfo s;
+    parse_syscall_into(text, s);
+    return s;
+}
+
+const char* fd_kind_name(FdKind k) {
+    switch (k) {
+        case FdKind::File: return "file";
+        case FdKind::Pipe: return "pipe";
+        case FdKind::Socket: return "socket";
+        case FdKind::Anon: return "anon";
+        case FdKind::Other: return "other";
+    }
+    return "other";
+}
+
+const char* state_name(char state) {
+    switch (state) {
+        case 'R': return "running";
+        case 'S': return "sleeping";
+        case 'D': return "disk sleep";
+        case 'Z': return "zombie";
+        case 'T': return "stopped";
+        case 't': return "tracing stop";
+        case 'X': case 'x': return "dead";
+        case 'I': return "idle";
+        case 'P': return "parked";
+        case 'W': return "waking";
+        case 'K': return "wakekill";
+        case '-': return "gone";
+        default: return "unknown";
+    }
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] fd table
+// ---------------------------------------------------------------------------------------------
+
+FdKind kind_of(std::string_view target) {
+    if (target.starts_with("pipe:[")) return FdKind::Pipe;
+    if (target.starts_with("socket:[")) return FdKind::Socket;
+    if (target.starts_with("anon_inode:")) return FdKind::Anon;
+    if (target.starts_with("/")) return FdKind::File;
+    return FdKind::Other;
+}
+
+// "pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1234\n..."
+void parse_fdinfo(std::string_view s, FdEntry& e, uint64_t& ino) {
+    while (!s.empty()) {
+        size_t nl = s.find('\n');
+        std::string_view line = s.substr(0, nl);
+        s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view key = line.substr(0, colon);
+        const char* p = line.data() + colon + 1;
+        const char* end = line.data() + line.size();
+        skip_spaces(p, end);
+        if (key == "pos") {
+            std::from_chars(p, end, e.pos);
+        } else if (key == "flags") {
+            std::from_chars(p, end, e.flags, 8);
+        } else if (key == "ino") {
+            std::from_chars(p, end, ino);
+            break;  // the rest is per-kind detail (epoll targets, inotify watches...)
+        }
+    }
+    e.access = int(e.flags & O_ACCMODE);
+    e.cloexec = (e.flags & O_CLOEXEC) != 0;
+    e.nonblock = (e.flags & O_NONBLOCK) != 0;
+}
+
+// The fd table of PID: readlink of each /proc/PID/fd entry plus its fdinfo. Never opens
+// /proc/PID/fd/N. Empty when the table is unreadable (zombie, gone, no permission).
+std::vector<FdEntry> scan_fds(pid_t pid) {
+    std::vector<FdEntry> out;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/fd", int(pid));
+    int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return out;
+    std::snprintf(path, sizeof path, "/proc/%d/fdinfo", int(pid));
+    int ifd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool self = pid == ::getpid();
+    char target[4096];
+    char info[1024];
+    for_each_dirent(dfd, [&](const char* name) {
+        int fd = -1;
+        auto [q, ec] = std::from_chars(name, name + std::strlen(name), fd);
+        if (ec != std::errc() || *q != '\0') return;
+        if (self && (fd == dfd || fd == ifd)) return;  // our own directory handles
+        ssize_t n = ::readlinkat(dfd, name, target, sizeof target);
+        if (n < 0) return;  // closed meanwhile
+        FdEntry e;
+        e.fd = fd;
+        e.target.assign(target, size_t(n));
+        e.kind = kind_of(e.target);
+        uint64_t ino = 0;
+        if (ifd >= 0) {
+            ssize_t m = read_path(name, info, sizeof info, ifd);
+            if (m > 0) parse_fdinfo({info, size_t(m)}, e, ino);
+        }
+        e.inode = (e.kind == FdKind::Pipe || e.kind == FdKind::Socket) ? bracket_number(e.target)
+                                                                       : ino;
+        out.push_back(std::move(e));
+    });
+    if (ifd >= 0) ::close(ifd);
+    ::close(dfd);
+    std::sort(out.begin(), out.end(), [](const FdEntry& a, const FdEntry& b) { return a.fd < b.fd; });
+    return out;
+}
+
+// Keeps the lab's instrumentation marks across a rescan (same fd, same target).
+void carry_marks(const std::vector<FdEntry>& old, std::vector<FdEntry>& fresh) {
+    auto it = old.begin();
+    for (auto& e : fresh) {
+        while (it != old.end() && it->fd < e.fd) ++it;
+        if (it != old.end() && it->fd == e.fd && it->target == e.target)
+            e.instrumentation = it->instrumentation;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Probe
+// ---------------------------------------------------------------------------------------------
+
+// A /proc file read from offset 0 each time. Kept open when the budget allows (pread is far
+// cheaper than open+read+close); otherwise opened per read.
+class ProcFile {
+public:
+    ProcFile() = default;
+    ProcFile(std::string path, int* open_count) : path_(std::move(path)), count_(open_count) {}
+    ProcFile(ProcFile&& o) noexcept
+        : path_(std::move(o.path_)), fd_(std::exchange(o.fd_, -1)), count_(o.count_) {}
+    ProcFile& operator=(ProcFile&& o) noexcept {
+        if (this != &o) {
+            close();
+            path_ = std::move(o.path_);
+            fd_ = std::exchange(o.fd_, -1);
+            count_ = o.count_;
+        }
+        return *this;
+    }
+    ProcFile(const ProcFile&) = delete;
+    ProcFile& operator=(const ProcFile&) = delete;
+    ~ProcFile() { close(); }
+
+    // Bytes read, or -1 with errno (ESRCH or ENOENT once the task is reaped).
+    ssize_t read(char* buf, size_t cap) {
+        if (fd_ >= 0) return pread_all(fd_, buf, cap);
+        if (path_.empty()) {
+            errno = ENOENT;
+            return -1;
+        }
+        if (!count_) return read_path(path_.c_str(), buf, cap);
+        int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        fd_ = fd;
+        ++*count_;
+        return pread_all(fd_, buf, cap);
+    }
+    void close() {
+        if (fd_ < 0) return;
+        ::close(fd_);
+        fd_ = -1;
+        if (count_) --*count_;
+    }
+    int fd() const { return fd_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    int* count_ = nullptr;  // the probe's count of kept files; null: never keep
+};
+
+struct Task {
+    pid_t tid = 0;
+    ProcFile stat, sys;
+};
+
+struct Entry {
+    ProcFile stat, sys;
+    bool seen_alive = false;
+    bool gone = false;        // reaped after being seen: never reopened, the pid may be reused
+    bool fds_dirty = true;
+    long long tasks_for = -1;  // num_threads when TASKS was listed
+    std::vector<Task> tasks;   // threads other than the leader
+    std::vector<FdEntry> fds;  // the last scan, for snapshots that do not carry it
+    uint64_t generation = 0;
+
+    void close_all() {
+        stat.close();
+        sys.close();
+        tasks.clear();
+    }
+};
+
+// Opens files kept by the probe while within BUDGET (half the fd limit: the rest is the lab's).
+struct Opener {
+    int* count = nullptr;
+    int budget = 0;
+    ProcFile make(const char* fmt, int a, int b = 0) const {
+        char path[64];
+        std::snprintf(path, sizeof path, fmt, a, b);
+        const bool keep = count && *count + 1 <= budget;
+        return ProcFile(path, keep ? count : nullptr);
+    }
+};
+
+Entry make_entry(pid_t pid, const Opener& op) {
+    Entry e;
+    e.stat = op.make("/proc/%d/stat", pid);
+    e.sys = op.make("/proc/%d/syscall", pid);
+    return e;
+}
+
+void mark_gone(ProcInfo& p) {
+    p.state = '-';
+    p.fds.clear();
+    p.threads.clear();
+    p.num_threads = 0;
+    set_unreadable(p.sys);
+}
+
+void read_sys(ProcFile& f, SyscallInfo& s) {
+    char buf[512];
+    ssize_t n = f.read(buf, sizeof buf);
+    if (n > 0) parse_syscall_into({buf, size_t(n)}, s);
+    else set_unreadable(s);
+}
+
+void relist_tasks(pid_t pid, Entry& e, long long num_threads, const Opener& op) {
+    std::vector<Task> old = std::move(e.tasks);
+    e.tasks.clear();
+    e.tasks_for = num_threads;
+    if (num_threads <= 1) return;  // the leader only: no need to list
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/task", int(pid));
+    for (int tid : list_numbers(path)) {
+        if (tid == pid) continue;
+        auto it = std::find_if(old.begin(), old.end(), [&](const Task& t) { return t.tid == tid; });
+        if (it != old.end()) {
+            e.tasks.push_back(std::move(*it));
+            continue;
+        }
+        Task t;
+        t.tid = tid;
+        t.stat = op.make("/proc/%d/task/%d/stat", pid, tid);
+        t.sys = op.make("/proc/%d/task/%d/syscall", pid, tid);
+        e.tasks.push_back(std::move(t));
+    }
+}
+
+// Reads stat, syscall and threads of PID into P, and its fd table when SCAN.
+void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
+    p.pid = pid;
+    if (e.gone) {
+        mark_gone(p);
+        return;
+    }
+    char buf[1024];
+    StatFields f;
+    ssize_t n = e.stat.read(buf, sizeof buf);
+    if (n <= 0 || !parse_stat({buf, size_t(n)}, f)) {
+        // Seen before: reaped. Never seen: not there (yet); try again next time.
+        if (e.seen_alive) e.gone = true;
+        e.close_all();
+        if (!e.gone) e = make_entry(pid, op);
+        e.fds.clear();
+        mark_gone(p);
+        return;
+    }
+    e.seen_alive = true;
+    static const long page_kb = std::max(1L, ::sysconf(_SC_PAGESIZE) / 1024);
+    p.state = f.state;
+    p.comm.assign(f.comm);
+    p.ppid = pid_t(f.ppid);
+    p.pgid = pid_t(f.pgrp);
+    p.sid = pid_t(f.session);
+    p.num_threads = int(f.num_threads);
+    p.start_time = uint64_t(f.starttime);
+    p.rss_kb = uint64_t(f.rss) * uint64_t(page_kb);
+    read_sys(e.sys, p.sys);
+
+    const bool dead = p.state == 'Z' || p.state == 'X';
+    if (dead) {
+        // The kernel closed every fd at exit; the zombie keeps only its exit status.
+        e.tasks.clear();
+        e.tasks_for = f.num_threads;
+        e.fds.clear();
+        e.fds_dirty = false;
+        p.fds.clear();
+    } else if (f.num_threads != e.tasks_for || scan) {
+        relist_tasks(pid, e, f.num_threads, op);
+    }
+
+    p.threads.resize(1 + e.tasks.size());
+    ThreadInfo& lead = p.threads[0];
+    lead.tid = pid;
+    lead.state = p.state;
+    lead.comm = p.comm;
+    lead.sys = p.sys;
+    size_t k = 1;
+    for (Task& t : e.tasks) {
+        StatFields tf;
+        ssize_t m = t.stat.read(buf, sizeof buf);
+        if (m <= 0 || !parse_stat({buf, size_t(m)}, tf)) {
+            e.tasks_for = -1;  // a thread ended: list again next time
+            continue;
+        }
+        ThreadInfo& ti = p.threads[k++];
+        ti.tid = t.tid;
+        ti.state = tf.state;
+        ti.comm.assign(tf.comm);
+        read_sys(t.sys, ti.sys);
+    }
+    p.threads.resize(k);
+
+    if (!dead && scan) {
+        std::vector<FdEntry> fresh = scan_fds(pid);
+        carry_marks(p.fds, fresh);
+        e.fds = fresh;
+        p.fds = std::move(fresh);
+        e.fds_dirty = false;
+    }
+}
+
+bool holds_socket(const std::vector<ProcInfo>& procs) {
+    for (const auto& p : procs)
+        for (const auto& f : p.fds)
+            if (f.kind == FdKind::Socket) return true;
+    return false;
+}
+
+// Keeps from TABLE only the sockets the processes hold.
+void fill_unix_sockets(Snapshot& s) {
+    s.unix_sockets.clear();
+    if (!holds_socket(s.procs)) return;
+    auto table = unix_socket_table();
+    for (const auto& p : s.procs)
+        for (const auto& f : p.fds) {
+            if (f.kind != FdKind::Socket) continue;
+            auto it = table.find(f.inode);
+            if (it != table.end()) s.unix_sockets.emplace(f.inode, it->second);
+        }
+}
+
+std::vector<pid_t> dedup(const std::vector<pid_t>& pids) {
+    std::vector<pid_t> out;
+    out.reserve(pids.size());
+    std::unordered_set<pid_t> seen;
+    for (pid_t p : pids)
+        if (seen.insert(p).second) out.push_back(p);
+    return out;
+}
+
+}  // namespace
+
+struct Probe::Impl {
+    std::unordered_map<pid_t, Entry> entries;
+    int open_files = 0;
+    int budget = 0;
+    uint64_t generation = 0;
+
+    Impl() {
+        rlimit rl{};
+        long lim = 1024;
+        if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+            lim = long(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+        budget = int(lim / 2);
+    }
+    Opener opener() { return Opener{&open_files, budget}; }
+
+    // Drops the entries of pids that were not asked for this time.
+    void sweep() {
+        for (auto it = entries.begin(); it != entries.end();) {
+            if (it->second.generation != generation) it = entries.erase(it);
+            else ++it;
+        }
+    }
+};
+
+Probe::Probe() : impl_(std::make_unique<Impl>()) {}
+Probe::~Probe() = default;
+
+Snapshot Probe::full(const std::vector<pid_t>& pids_in) {
+    Impl& m = *impl_;
+    const auto pids = dedup(pids_in);
+    ++m.generation;
+    Snapshot s;
+    s.procs.reserve(pids.size());
+    const Opener op = m.opener();
+    for (pid_t pid : pids) {
+        auto it = m.entries.find(pid);
+        if (it == m.entries.end() || it->second.gone)
+            it = m.entries.insert_or_assign(pid, make_entry(pid, op)).first;
+        Entry& e = it->second;
+        e.generation = m.generation;
+        ProcInfo p;
+        read_entry(pid, e, p, true, op);
+        s.procs.push_back(std::move(p));
+    }
+    m.sweep();
+    fill_unix_sockets(s);
+    s.t_ns = now_ns();
+    return s;
+}
+
+void Probe::refresh(Snapshot& snap, const std::vector<pid_t>& pids_in) {
+    Impl& m = *impl_;
+    const std::vector<pid_t>* pids = &pids_in;
+    std::vector<pid_t> unique;
+    {
+        // Duplicates are rare: check cheaply before copying.
+        std::unordered_set<pid_t> seen;
+        if (pids_in.size() > 1) {
+            seen.reserve(pids_in.size());
+            for (pid_t p : pids_in)
+                if (!seen.insert(p).second) {
+                    unique = dedup(pids_in);
+                    pids = &unique;
+                    break;
+                }
+        }
+    }
+    ++m.generation;
+    std::vector<ProcInfo> out;
+    out.reserve(pids->size());
+    std::unordered_map<pid_t, size_t> old_index;  // built only when the order changed
+    const Opener op = m.opener();
+    for (size_t i = 0; i < pids->size(); ++i) {
+        const pid_t pid = (*pids)[i];
+        ProcInfo p;
+        bool had = false;
+        if (i < snap.procs.size() && snap.procs[i].pid == pid) {
+            p = std::move(snap.procs[i]);
+            had = true;
+        } else {
+            if (old_index.empty())
+                for (size_t j = 0; j < snap.procs.size(); ++j) old_index.emplace(snap.procs[j].pid, j);
+            auto o = old_index.find(pid);
+            if (o != old_index.end() && snap.procs[o->second].pid == pid) {
+                p = std::move(snap.procs[o->second]);
+                had = true;
+            }
+        }
+        auto it = m.entries.find(pid);
+        const bool fresh = it == m.entries.end();
+        if (fresh) it = m.entries.emplace(pid, make_entry(pid, op)).first;
+        Entry& e = it->second;
+        e.generation = m.generation;
+        read_entry(pid, e, p, fresh || e.fds_dirty, op);
+        if (!had && !p.gone() && !fresh) p.fds = e.fds;
+        out.push_back(std::move(p));
+    }
+    m.sweep();
+    snap.procs = std::move(out);
+    fill_unix_sockets(snap);
+    snap.t_ns = now_ns();
+}
+
+void Probe::mark_fds_dirty(pid_t pid) {
+    auto it = impl_->entries.find(pid);
+    if (it != impl_->entries.end()) it->second.fds_dirty = true;
+}
+
+void Probe::mark_all_dirty() {
+    for (auto& [pid, e] : impl_->entries) e.fds_dirty = true;
+}
+
+std::vector<int> Probe::held_fds() const {
+    std::vector<int> out;
+    for (const auto& [pid, e] : impl_->entries) {
+        for (const ProcFile* f : {&e.stat, &e.sys})
+            if (f->fd() >= 0) out.push_back(f->fd());
+        for (const Task& t : e.tasks)
+            for (const ProcFile* f : {&t.stat, &t.sys})
+                if (f->fd() >= 0) out.push_back(f->fd());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+ProcInfo read_process(pid_t pid) {
+    Entry e = make_entry(pid, Opener{});
+    ProcInfo p;
+    read_entry(pid, e, p, true, Opener{});
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Tree, sockets
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// ppid -> children from every /proc/PID/stat: for kernels without CONFIG_PROC_CHILDREN.
+std::map<pid_t, std::vector<pid_t>> children_by_scan() {
+    std::map<pid_t, std::vector<pid_t>> out;
+    char path[64], buf[1024];
+    for (int pid : list_numbers("/proc")) {
+        std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        ssize_t n = read_path(path, buf, sizeof buf);
+        StatFields f;
+        if (n > 0 && parse_stat({buf, size_t(n)}, f)) out[pid_t(f.ppid)].push_back(pid);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<pid_t> process_tree(pid_t root) {
+    std::vector<pid_t> out;
+    char path[96];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", int(root));
+    if (root <= 0 || ::access(path, F_OK) != 0) return out;
+    std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", int(root), int(root));
+    const bool have_children_files = ::access(path, F_OK) == 0 || errno != ENOENT;
+    std::map<pid_t, std::vector<pid_t>> scanned;
+    if (!have_children_files) scanned = children_by_scan();
+
+    std::unordered_set<pid_t> seen{root};
+    std::deque<pid_t> queue{root};
+    char buf[4096];
+    while (!queue.empty()) {
+        const pid_t pid = queue.front();
+        queue.pop_front();
+        out.push_back(pid);
+        std::vector<pid_t> kids;
+        if (have_children_files) {
+            std::snprintf(path, sizeof path, "/proc/%d/task", int(pid));
+            for (int tid : list_numbers(path)) {
+                std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", int(pid), tid);
+                ssize_t n = read_path(path, buf, sizeof buf);
+                const char* p = buf;
+                const char* end = buf + std::max<ssize_t>(n, 0);
+                long long v = 0;
+                while (next_int(p, end, v)) kids.push_back(pid_t(v));
+            }
+        } else if (auto it = scanned.find(pid); it != scanned.end()) {
+            kids = it->second;
+        }
+        for (pid_t k : kids)
+            if (seen.insert(k).second) queue.push_back(k);
+    }
+    return out;
+}
+
+std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table() {
+    std::unordered_map<uint64_t, UnixSocketInfo> out;
+    int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return out;
+    timeval tv{1, 0};  // the kernel always answers; this only bounds a broken case
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+
+    struct {
+        nlmsghdr nlh;
+        unix_diag_req req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_seq = 1;
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = ~0u;
+    msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (::sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+        ::close(fd);
+        return out;
+    }
+    alignas(nlmsghdr) static thread_local char buf[32768];
+    bool done = false;
+    while (!done) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        auto* h = reinterpret_cast<nlmsghdr*>(buf);
+        int len = int(n);
+        for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_seq != 1) continue;
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(unix_diag_msg))) continue;
+            auto* d = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+            UnixSocketInfo u;
+            u.inode = d->udiag_ino;
+            u.type = d->udiag_type;
+            u.state = d->udiag_state;
+            int alen = int(h->nlmsg_len - NLMSG_LENGTH(sizeof *d));
+            for (auto* a = reinterpret_cast<rtattr*>(d + 1); RTA_OK(a, alen);
+                 a = RTA_NEXT(a, alen)) {
+                const char* data = static_cast<const char*>(RTA_DATA(a));
+                const size_t plen = RTA_PAYLOAD(a);
+                switch (a->rta_type) {
+                    case UNIX_DIAG_NAME:
+                        if (plen > 0 && data[0] == '\0')
+                            u.path = "@" + std::string(data + 1, plen - 1);
+                        else
+                            u.path.assign(data, strnlen(data, plen));
+                        break;
+                    case UNIX_DIAG_PEER:
+                        if (plen >= sizeof(uint32_t)) {
+                            uint32_t v;
+                            std::memcpy(&v, data, sizeof v);
+                            u.peer = v;
+                        }
+                        break;
+                    case UNIX_DIAG_RQLEN:
+                        if (plen >= sizeof(unix_diag_rqlen)) {
+                            unix_diag_rqlen q;
+                            std::memcpy(&q, data, sizeof q);
+                            u.rqueue = q.udiag_rqueue;
+                            u.wqueue = q.udiag_wqueue;
+                        }
+                        break;
+                    default: break;
+                }
+            }
+            out.insert_or_assign(u.inode, std::move(u));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Snapshot
+// ---------------------------------------------------------------------------------------------
+
+const ProcInfo* Snapshot::find(pid_t pid) const {
+    for (const auto& p : procs)
+        if (p.pid == pid) return &p;
+    return nullptr;
+}
+
+std::vector<KernelObject> Snapshot::objects() const {
+    std::vector<KernelObject> out;
+    std::map<std::pair<FdKind, uint64_t>, size_t> by_inode;  // pipes, sockets
+    std::unordered_map<std::string, size_t> by_target;       // files, namespaces...
+    for (const auto& p : procs) {
+        for (const auto& f : p.fds) {
+            size_t idx = out.size();
+            bool added = true;
+            if (f.kind == FdKind::Pipe || f.kind == FdKind::Socket) {
+                auto [it, ins] = by_inode.emplace(std::make_pair(f.kind, f.inode), idx);
+                idx = it->second;
+                added = ins;
+            } else if (f.kind != FdKind::Anon) {
+                // Anon inodes share one inode system-wide: each fd stays its own object.
+                auto [it, ins] = by_target.emplace(f.target, idx);
+                idx = it->second;
+                added = ins;
+            }
+            if (added) {
+                KernelObject o;
+                o.kind = f.kind;
+                o.inode = f.inode;
+                o.label = f.target;
+                if (f.kind == FdKind::Socket) {
+                    if (auto u = unix_sockets.find(f.inode); u != unix_sockets.end()) {
+                        o.unix_socket = u->second;
+                        if (!u->second.path.empty()) o.label += " " + u->second.path;
+                        if (u->second.peer)
+                            o.label += " peer [" + std::to_string(u->second.peer) + "]";
+                    }
+                }
+                out.push_back(std::move(o));
+            }
+            out[idx].holders.push_back(Holder{p.pid, f.fd, f.access});
+        }
+    }
+    return out;
+}
+
+}  // namespace fl

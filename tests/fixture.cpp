@@ -1,0 +1,73 @@
+#include "tests/fixture.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "core/event.hpp"
+#include "core/probe.hpp"
+
+namespace fl::test {
+
+namespace {
+std::unique_ptr<LabClient> g_lab;
+}
+
+LabClient& lab() {
+    if (!g_lab || g_lab->lab_gone()) {
+        g_lab.reset();
+        g_lab = LabClient::start();
+        REQUIRE(g_lab != nullptr);
+    }
+    return *g_lab;
+}
+
+void drop_lab() { g_lab.reset(); }
+
+pid_t lab_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->pid() : 0; }
+
+std::vector<pid_t> descendants_except(const std::set<pid_t>& keep) {
+    std::vector<pid_t> out;
+    auto tree = process_tree(getpid());
+    for (size_t i = 1; i < tree.size(); ++i)
+        if (!keep.count(tree[i]) && tree[i] != lab_pid()) out.push_back(tree[i]);
+    return out;
+}
+
+std::set<std::string> forklab_temp_entries() {
+    std::set<std::string> out;
+    if (DIR* d = opendir("/tmp")) {
+        while (dirent* e = readdir(d))
+            if (strncmp(e->d_name, "forklab-", 8) == 0) out.insert(e->d_name);
+        closedir(d);
+    }
+    return out;
+}
+
+NoLeftovers::NoLeftovers() {
+    auto tree = process_tree(getpid());
+    before_.insert(tree.begin(), tree.end());
+    temp_before_ = forklab_temp_entries();
+}
+
+std::string NoLeftovers::leftovers() const {
+    std::ostringstream out;
+    for (pid_t p : descendants_except(before_)) {
+        ProcInfo pi = read_process(p);
+        out << "pid " << p << " (" << pi.comm << ") state " << pi.state << " ppid " << pi.ppid << '\n';
+    }
+    for (auto& t : forklab_temp_entries())
+        if (!temp_before_.count(t)) out << "/tmp/" << t << '\n';
+    return out.str();
+}
+
+NoLeftovers::~NoLeftovers() {
+    // Reaping is asynchronous (the lab, a lesson parent): give the kernel up to 1 s.
+    uint64_t until = monotonic_ns() + 1'000'000'000ull;
+    std::string left;
+    while (!(left = leftovers()).empty() && monotonic_ns() < until) usleep(5000);
+    CHECK_MESSAGE(left.empty(), "left behind:\n" << left);
+}
+
+}  // namespace fl::test

@@ -1,0 +1,40 @@
+#pragma once
+// Test fixture helpers shared by every test file.
+#include <doctest/doctest.h>
+#include <sys/types.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/lab.hpp"
+
+namespace fl::test {
+
+// The lab shared by the tests of this process (started on first use, restarted if it died).
+LabClient& lab();
+void drop_lab();  // quits it (a test that needs a fresh one)
+pid_t lab_pid();
+
+// Guard for every test that starts processes: on destruction it checks (waiting up to 1 s for
+// the kernel and the lab to finish reaping) that no process this test started is still alive or
+// a zombie, and that no forklab temp directory it created remains. Processes that existed when
+// the guard was made (the lab itself) are not counted.
+class NoLeftovers {
+public:
+    NoLeftovers();
+    ~NoLeftovers();
+    // What is left now: "pid 123 (forklab) state S ppid 100", one per line; empty when clean.
+    std::string leftovers() const;
+
+private:
+    std::set<pid_t> before_;
+    std::set<std::string> temp_before_;
+};
+
+// Descendants of this test process that are not in KEEP (live or zombie).
+std::vector<pid_t> descendants_except(const std::set<pid_t>& keep);
+// Names of /tmp entries that start with "forklab-".
+std::set<std::string> forklab_temp_entries();
+
+}  // namespace fl::test
