@@ -1,0 +1,250 @@
+// bench_snapshot: what one look at N processes costs, against lsof and ps doing the same job.
+//
+// Forks N sleeping children (3 pipes and a socketpair each), then times Probe::full, the cheap
+// Probe::refresh, and whole `lsof -p PIDS` / `ps -o pid,ppid,stat -p PIDS` runs (fork, exec,
+// wait; output to /dev/null). Figures only: nothing is asserted. Every child is killed and
+// reaped on every path; children also exit by themselves when this program dies (EOF on the
+// control pipe) and after an alarm.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/probe.hpp"
+
+extern char** environ;
+
+namespace {
+
+using fl::Probe;
+using fl::Snapshot;
+
+double now_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// N sleeping children. The destructor kills and reaps them all, whatever happened before.
+class Children {
+public:
+    explicit Children(int n) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+            std::perror("bench_snapshot: pipe");
+            return;
+        }
+        ctl_r_ = fds[0];
+        ctl_w_ = fds[1];
+        for (int i = 0; i < n; ++i) {
+            pid_t pid = ::fork();
+            if (pid < 0) {
+                std::printf("  fork failed after %d children (%s): measuring those\n", i,
+                            std::strerror(errno));
+                break;
+            }
+            if (pid == 0) child();
+            pids_.push_back(pid);
+        }
+        ::close(ctl_r_);
+        ctl_r_ = -1;
+    }
+    ~Children() {
+        if (ctl_w_ >= 0) ::close(ctl_w_);  // EOF: children exit by themselves
+        for (pid_t p : pids_) ::kill(p, SIGKILL);
+        for (pid_t p : pids_) {
+            int st;
+            while (::waitpid(p, &st, 0) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    Children(const Children&) = delete;
+    Children& operator=(const Children&) = delete;
+
+    const std::vector<pid_t>& pids() const { return pids_; }
+
+private:
+    [[noreturn]] void child() {
+        ::alarm(600);
+        ::close(ctl_w_);
+        int p[2], sv[2];
+        for (int k = 0; k < 3; ++k)
+            if (::pipe(p) != 0) ::_exit(1);
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) ::_exit(1);
+        char c;
+        while (::read(ctl_r_, &c, 1) < 0 && errno == EINTR) {
+        }
+        ::_exit(0);
+    }
+
+    int ctl_r_ = -1, ctl_w_ = -1;
+    std::vector<pid_t> pids_;
+};
+
+// Wall time of one whole command run (spawn, exec, wait), output discarded. -1 on failure.
+double time_command(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    const double t0 = now_us();
+    pid_t pid;
+    int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return -1;
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    const double t1 = now_us();
+    return WIFEXITED(st) && WEXITSTATUS(st) != 127 ? t1 - t0 : -1;
+}
+
+double time_command_median(const std::vector<std::string>& argv, int runs) {
+    std::vector<double> t;
+    for (int i = 0; i < runs; ++i) {
+        double v = time_command(argv);
+        if (v < 0) return -1;
+        t.push_back(v);
+    }
+    return median(t);
+}
+
+std::string pid_list(const std::vector<pid_t>& pids) {
+    std::string s;
+    for (pid_t p : pids) s += (s.empty() ? "" : ",") + std::to_string(p);
+    return s;
+}
+
+// Every child has made its pipes and sits in read() on the control pipe.
+bool all_settled(const std::vector<pid_t>& pids) {
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        Probe probe;
+        Snapshot s = probe.full(pids);
+        bool ok = true;
+        for (const auto& p : s.procs)
+            ok = ok && p.state == 'S' && p.sys.text.rfind("read(", 0) == 0 && p.fds.size() >= 8;
+        if (ok) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+const char* verdict(bool ok) { return ok ? "met" : "NOT met"; }
+
+void run_case(int n) {
+    std::printf("\nN = %d sleeping processes (3 pipes + a socketpair each)\n", n);
+    Children kids(n);
+    const auto& pids = kids.pids();
+    if (pids.empty()) return;
+    const double np = double(pids.size());
+    if (!all_settled(pids)) std::printf("  (children did not all settle in 5 s: figures are rough)\n");
+
+    // Full snapshot with a new Probe each time (opens every /proc file).
+    std::vector<double> full_t;
+    size_t fds_seen = 0, socks_seen = 0;
+    const int full_runs = std::max(5, 2000 / n);
+    for (int i = 0; i < full_runs; ++i) {
+        Probe probe;
+        const double t0 = now_us();
+        Snapshot s = probe.full(pids);
+        full_t.push_back(now_us() - t0);
+        fds_seen = 0;
+        for (const auto& p : s.procs) fds_seen += p.fds.size();
+        socks_seen = s.unix_sockets.size();
+    }
+    const double full_us = median(full_t) / np;
+
+    // Refresh: warm, then averaged over many frames.
+    Probe probe;
+    Snapshot snap = probe.full(pids);
+    for (int i = 0; i < 10; ++i) probe.refresh(snap, pids);
+    const int frames = std::max(50, 20000 / n);
+    double t0 = now_us();
+    for (int i = 0; i < frames; ++i) probe.refresh(snap, pids);
+    const double refresh_us = (now_us() - t0) / frames / np;
+
+    // Refresh after every fd table was marked dirty (the lab saw fork/pipe/close everywhere).
+    const int dirty_frames = std::max(10, 2000 / n);
+    t0 = now_us();
+    for (int i = 0; i < dirty_frames; ++i) {
+        probe.mark_all_dirty();
+        probe.refresh(snap, pids);
+    }
+    const double dirty_us = (now_us() - t0) / dirty_frames / np;
+
+    // One sock_diag dump of the whole system (refresh does one when sockets are held).
+    t0 = now_us();
+    size_t table = 0;
+    for (int i = 0; i < 20; ++i) table = fl::unix_socket_table().size();
+    const double diag_us = (now_us() - t0) / 20;
+
+    const std::string list = pid_list(pids);
+    const double lsof_us = time_command_median({"lsof", "-w", "-p", list}, 3);
+    const double ps_us = time_command_median({"ps", "-o", "pid,ppid,stat", "-p", list}, 3);
+
+    std::printf("  seen: %zu fds, %zu held UNIX sockets (system table: %zu sockets)\n", fds_seen,
+                socks_seen, table);
+    std::printf("  full snapshot            %9.2f us/process  (%.2f ms total)\n", full_us,
+                full_us * np / 1000);
+    std::printf("  refresh                  %9.2f us/process  (%.2f ms per frame)", refresh_us,
+                refresh_us * np / 1000);
+    if (n == 100) std::printf("  goal <= 10 us/process: %s", verdict(refresh_us <= 10));
+    std::printf("\n");
+    std::printf("  refresh, all fds dirty   %9.2f us/process\n", dirty_us);
+    std::printf("  sock_diag dump           %9.2f us per dump\n", diag_us);
+    if (lsof_us > 0) {
+        std::printf("  lsof -p PIDS             %9.2f us/process  (%.2f ms total)\n",
+                    lsof_us / np, lsof_us / 1000);
+        const double ratio = lsof_us / (full_us * np);
+        std::printf("  full snapshot vs lsof: %.1fx faster", ratio);
+        if (n == 100) std::printf("  (goal >= 5x: %s)", verdict(ratio >= 5));
+        std::printf("\n");
+    } else {
+        std::printf("  lsof: not available\n");
+    }
+    if (ps_us > 0) {
+        std::printf("  ps -o pid,ppid,stat -p   %9.2f us/process  (%.2f ms total)\n", ps_us / np,
+                    ps_us / 1000);
+        std::printf("  full snapshot vs ps: %.1fx faster; refresh vs ps: %.1fx faster\n",
+                    ps_us / (full_us * np), ps_us / (refresh_us * np));
+    } else {
+        std::printf("  ps: not available\n");
+    }
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<int> sizes{10, 100, 500};
+    if (argc > 1) {
+        sizes.clear();
+        for (int i = 1; i < argc; ++i) sizes.push_back(std::max(1, std::atoi(argv[i])));
+    }
+    std::printf("bench_snapshot: goals: full snapshot at N=100 >= 5x faster than lsof -p; "
+                "refresh at N=100 <= 10 us/process\n");
+    for (int n : sizes) run_case(n);
+    return 0;
+}

@@ -1,0 +1,121 @@
+#pragma once
+// The run model: everything the views show, built only from the lab's messages (events,
+// snapshots, run start/end). Views read it and never change it; tests build it from an event
+// list without forking; a saved JSONL trace loads into it the same way.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/event.hpp"
+#include "core/lesson.hpp"
+#include "core/probe.hpp"
+
+namespace fl {
+
+enum class RunStatus { Idle, Running, Paused, Deadlock, Bound, Finished, Stopped, Error };
+const char* run_status_name(RunStatus s);
+
+// A task waiting at its gate (from the lab's "gates" list).
+struct Gate {
+    pid_t pid = 0, tid = 0;
+    std::string task, role, state;  // state: "at_gate", "in_op", "running", "held"
+    Op op = Op::None;
+    int line = 0;
+    int fd = -1;
+};
+
+// One process as the views show it: identity from the trace, state from the kernel.
+struct ProcessView {
+    pid_t pid = 0;
+    pid_t parent = 0;      // parent at birth (from its Start event)
+    pid_t ppid = 0;        // parent now (from the latest snapshot); differs when re-parented
+    std::string role;      // "parent", "child", "worker 2"; "" for untraced (exec'd) processes
+    std::string task;      // stable id "1.2"
+    int color = 0;         // index into the palette, stable for the run
+    int threads = 1;
+    char state = '?';      // kernel state letter; '-' once gone
+    std::string blocked_in;  // "read(fd 3)" when sleeping in a syscall, else ""
+    int line = 0;          // lesson source line of its current (or last) op
+    std::string current_op;  // "read(fd 3)" pending at its gate or running
+    bool at_gate = false;
+    bool exited = false;
+    std::string exit_text;   // "exited 0, reaped by its parent"
+    uint64_t born_seq = 0, exit_seq = 0;
+    uint64_t exit_t_ns = 0;  // for fading out
+    bool reparented() const { return ppid && parent && ppid != parent; }
+    // "running", "sleeping", "blocked in read(fd 3)", "zombie", "stopped", "exited", "at gate"
+    std::string state_words() const;
+};
+
+// Bytes that went from a write to a read through one kernel object.
+struct Transfer {
+    uint64_t write_seq = 0, read_seq = 0;  // read_seq == 0: still queued (pending)
+    pid_t from = 0, to = 0;
+    uint64_t obj = 0;          // the object the reader read from
+    int64_t bytes = 0;
+    std::string preview;
+    pid_t meant_for = 0;       // who the bytes were a reply to (request/response inference), 0
+    bool misdelivered() const { return read_seq && meant_for && to != meant_for; }
+};
+
+struct ConsoleLine {
+    uint64_t seq = 0;
+    pid_t pid = 0;
+    std::string text;
+};
+
+struct CheckVerdict {
+    std::string name, detail;
+    bool ok = false;
+};
+
+class RunModel {
+public:
+    // Applies one message from the lab (see core/lab.hpp for their shapes).
+    void apply(const nlohmann::json& msg);
+    void apply(const Event& e);
+    void clear();  // back to Idle, nothing recorded
+    // Loads a JSONL trace file. Returns "" or an error naming the line that is wrong.
+    std::string load_trace(const std::string& path);
+
+    // ---- what the views read
+    RunStatus status = RunStatus::Idle;
+    std::string status_text;    // "deadlock: ...", "bound hit: ...", "finished"
+    std::string lesson;
+    Knobs knobs;
+    pid_t root = 0;
+    std::string containment;
+    std::vector<Event> events;  // the whole trace, in seq order
+    std::optional<Snapshot> snapshot;  // the latest kernel view
+    std::vector<Gate> gates;
+    std::map<pid_t, ProcessView> procs;
+    std::vector<pid_t> proc_order;    // pids in order of birth
+    std::vector<Transfer> transfers;  // in write order
+    std::vector<ConsoleLine> console;
+    std::vector<CheckVerdict> checks;
+    int step_index = -1;              // the last lesson step reached
+    std::string step_text;
+    std::vector<std::string> schedule;
+    uint64_t version = 0;             // bumps on every change; views cache by it
+
+    // Pipe bytes queued per object, from the last FIONREAD a traced op reported.
+    std::map<uint64_t, int64_t> queued;
+
+    const ProcessView* proc(pid_t pid) const;
+
+private:
+    void on_snapshot(const nlohmann::json& msg);
+    void match_write(const Event& e);
+    void match_read(const Event& e);
+    uint64_t dest_object(uint64_t obj) const;  // peer inode for sockets, itself for pipes
+    std::map<uint64_t, std::vector<size_t>> queues_;  // object -> transfers still pending
+    std::map<std::pair<pid_t, uint64_t>, pid_t> last_sender_;  // (reader, obj) -> who sent it
+    int next_color_ = 0;
+};
+
+}  // namespace fl
