@@ -122,6 +122,7 @@ private:
     uint64_t start_ns_ = 0, last_progress_ns_ = 0, last_snap_ns_ = 0, last_scan_ns_ = 0;
     size_t replay_idx_ = 0;
     int replay_slot_ = -1;
+    uint64_t replay_arrival_ = 0;
     uint64_t replay_wait_since_ = 0;
 };
 
@@ -337,9 +338,13 @@ void Run::replay_turn() {
     if (opts_.replay.empty() || replay_idx_ > opts_.replay.size()) return;
     uint64_t now = monotonic_ns();
     if (replay_slot_ >= 0) {
-        // The previous op must have returned, or be blocked in the kernel, before the next goes.
+        // The previous op must have passed its gate, then returned or blocked in the kernel,
+        // before the next one goes: that is what makes the interleaving the same.
         Slot& s = shm_->slots[replay_slot_];
-        if (s.state.load() == uint32_t(SlotState::InOp)) {
+        uint32_t st = s.state.load();
+        bool same_gate = st == uint32_t(SlotState::AtGate) && s.arrival.load() == replay_arrival_;
+        if (same_gate && live_.count(s.pid.load())) return;
+        if (st == uint32_t(SlotState::InOp)) {
             ProcInfo p = read_process(s.tid.load());
             if (p.state != 'S' && p.state != 'D' && !p.gone()) return;
         }
@@ -354,6 +359,7 @@ void Run::replay_turn() {
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
         if (s.state.load() == uint32_t(SlotState::AtGate) && want == s.task) {
+            replay_arrival_ = s.arrival.load();
             shm_->release(i);
             replay_slot_ = i;
             ++replay_idx_;
@@ -773,7 +779,10 @@ bool LabClient::send(const nlohmann::json& cmd) {
 
 std::optional<nlohmann::json> LabClient::recv(int timeout_ms) {
     auto m = chan_.recv(timeout_ms);
-    if (m && m->value("msg", "") == "run_started") run_groups_.push_back(m->value("pgid", 0));
+    if (m && m->value("msg", "") == "run_started") {
+        run_groups_.push_back(m->value("pgid", 0));
+        run_dirs_.push_back(m->value("tmpdir", ""));
+    }
     if (!m && chan_.closed()) lab_died();
     return m;
 }
@@ -782,7 +791,9 @@ void LabClient::lab_died() {
     if (gone_ && run_groups_.empty()) return;
     gone_ = true;
     int st;
-    waitpid(lab_, &st, WNOHANG);
+    // The channel is closed: the lab is dead or dying. Make sure, and reap it.
+    ::kill(lab_, SIGKILL);
+    waitpid(lab_, &st, 0);
     // The lab is gone: its lesson processes were re-parented to us (we are a subreaper).
     for (pid_t g : run_groups_) {
         if (g <= 0) continue;
@@ -795,6 +806,12 @@ void LabClient::lab_died() {
         }
     }
     run_groups_.clear();
+    // What the lab would have removed at the end of its run.
+    for (auto& dir : run_dirs_) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+    run_dirs_.clear();
 }
 
 bool RunOutcome::all_checks_ok() const {

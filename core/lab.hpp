@@ -83,6 +83,7 @@ private:
     bool gone_ = false;
     std::string containment_;
     std::vector<pid_t> run_groups_;
+    std::vector<std::string> run_dirs_;
 };
 
 // The result of a run as a client saw it.

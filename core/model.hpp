@@ -82,6 +82,9 @@ public:
     void clear();  // back to Idle, nothing recorded
     // Loads a JSONL trace file. Returns "" or an error naming the line that is wrong.
     std::string load_trace(const std::string& path);
+    // The app paused (gated) or resumed the live run: Running <-> Paused.
+    void set_mode(bool gated);
+    bool live() const;  // a run is going on (Running or Paused)
 
     // ---- what the views read
     RunStatus status = RunStatus::Idle;
@@ -115,6 +118,8 @@ private:
     uint64_t dest_object(uint64_t obj) const;  // peer inode for sockets, itself for pipes
     std::map<uint64_t, std::vector<size_t>> queues_;  // object -> transfers still pending
     std::map<std::pair<pid_t, uint64_t>, pid_t> last_sender_;  // (reader, obj) -> who sent it
+    std::vector<uint64_t> written_on_;  // per transfer: the object the writer wrote on
+    std::map<uint64_t, uint64_t> socket_peer_;  // socket inode -> peer, from every snapshot
     int next_color_ = 0;
 };
 

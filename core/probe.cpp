@@ -121,6 +121,9 @@ void for_each_dirent(int dirfd, F&& f) {
             if (d->d_name[0] == '.') continue;
             f(d->d_name);
         }
+        // procfs fills the buffer while entries fit: room for a longest entry left means the
+        // listing is complete, and the (costly) empty getdents64 call can be skipped.
+        if (size_t(n) + sizeof(dirent64) < sizeof buf) return;
     }
 }
 
@@ -1048,7 +1051,7 @@ FdKind kind_of(std::string_view target) {
 }
 
 // "pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1234\n..."
-void parse_fdinfo(std::string_view s, FdEntry& e, uint64_t& ino) {
+void parse_fdinfo(std::string_view s, FdEntry& e, uint64_t& ino, int& mnt_id) {
     while (!s.empty()) {
         size_t nl = s.find('\n');
         std::string_view line = s.substr(0, nl);
@@ -1063,6 +1066,8 @@ void parse_fdinfo(std::string_view s, FdEntry& e, uint64_t& ino) {
             std::from_chars(p, end, e.pos);
         } else if (key == "flags") {
             std::from_chars(p, end, e.flags, 8);
+        } else if (key == "mnt_id") {
+            std::from_chars(p, end, mnt_id);
         } else if (key == "ino") {
             std::from_chars(p, end, ino);
             break;  // the rest is per-kind detail (epoll targets, inotify watches...)
@@ -1073,42 +1078,121 @@ void parse_fdinfo(std::string_view s, FdEntry& e, uint64_t& ino) {
     e.nonblock = (e.flags & O_NONBLOCK) != 0;
 }
 
-// The fd table of PID: readlink of each /proc/PID/fd entry plus its fdinfo. Never opens
+// The internal mounts of pipes and sockets, learnt from a pipe and a socket of our own. Every
+// file on pipefs is named "pipe:[INO]" and every file on sockfs "socket:[INO]" (their d_dname),
+// so for those fdinfo's mnt_id and ino give the readlink text without the readlink: syscalls
+// dominate the cost of a scan, and most of a lesson's fds are pipes and sockets.
+struct InternalMounts {
+    int pipefs = -1;
+    int sockfs = -1;
+};
+
+const InternalMounts& internal_mounts() {
+    static const InternalMounts mounts = [] {
+        InternalMounts m;
+        auto mount_of = [](int fd) {
+            char path[64], info[512];
+            std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+            ssize_t n = read_path(path, info, sizeof info);
+            FdEntry e;
+            uint64_t ino = 0;
+            int mnt = -1;
+            if (n > 0) parse_fdinfo({info, size_t(n)}, e, ino, mnt);
+            return ino != 0 ? mnt : -1;  // without "ino:" (kernels < 5.14) always readlink
+        };
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) == 0) {
+            m.pipefs = mount_of(p[0]);
+            ::close(p[0]);
+            ::close(p[1]);
+        }
+        int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s >= 0) {
+            m.sockfs = mount_of(s);
+            ::close(s);
+        }
+        if (m.pipefs == m.sockfs) m.pipefs = m.sockfs = -1;
+        return m;
+    }();
+    return mounts;
+}
+
+// Closes the fds in OPENED (all ours: each number came from our own open and is still open,
+// so no one else can hold it). Consecutive numbers go in one close_range() call: a scan's
+// fdinfo files usually get consecutive numbers, and syscalls dominate the cost of a scan.
+void close_all(std::vector<int>& opened) {
+    std::sort(opened.begin(), opened.end());
+    for (size_t i = 0; i < opened.size();) {
+        size_t j = i;
+        while (j + 1 < opened.size() && opened[j + 1] == opened[j] + 1) ++j;
+        if (j == i || ::close_range(unsigned(opened[i]), unsigned(opened[j]), 0) != 0)
+            for (size_t k = i; k <= j; ++k) ::close(opened[k]);
+        i = j + 1;
+    }
+    opened.clear();
+}
+
+// The fd table of PID: fdinfo of each /proc/PID/fdinfo entry plus the readlink of its
+// /proc/PID/fd entry (known without the call for pipes and sockets). Never opens
 // /proc/PID/fd/N. Empty when the table is unreadable (zombie, gone, no permission).
-std::vector<FdEntry> scan_fds(pid_t pid) {
+std::vector<FdEntry> scan_fds(pid_t pid, pid_t self_pid) {
     std::vector<FdEntry> out;
     char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/fd", int(pid));
-    int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return out;
     std::snprintf(path, sizeof path, "/proc/%d/fdinfo", int(pid));
     int ifd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const bool self = pid == ::getpid();
-    char target[4096];
-    char info[1024];
-    for_each_dirent(dfd, [&](const char* name) {
+    if (ifd < 0) return out;
+    std::vector<int> fds;
+    for_each_dirent(ifd, [&](const char* name) {
         int fd = -1;
         auto [q, ec] = std::from_chars(name, name + std::strlen(name), fd);
-        if (ec != std::errc() || *q != '\0') return;
-        if (self && (fd == dfd || fd == ifd)) return;  // our own directory handles
-        ssize_t n = ::readlinkat(dfd, name, target, sizeof target);
-        if (n < 0) return;  // closed meanwhile
-        FdEntry e;
-        e.fd = fd;
-        e.target.assign(target, size_t(n));
-        e.kind = kind_of(e.target);
-        uint64_t ino = 0;
-        if (ifd >= 0) {
-            ssize_t m = read_path(name, info, sizeof info, ifd);
-            if (m > 0) parse_fdinfo({info, size_t(m)}, e, ino);
-        }
-        e.inode = (e.kind == FdKind::Pipe || e.kind == FdKind::Socket) ? bracket_number(e.target)
-                                                                       : ino;
-        out.push_back(std::move(e));
+        if (ec == std::errc() && *q == '\0' && !(pid == self_pid && fd == ifd)) fds.push_back(fd);
     });
-    if (ifd >= 0) ::close(ifd);
-    ::close(dfd);
-    std::sort(out.begin(), out.end(), [](const FdEntry& a, const FdEntry& b) { return a.fd < b.fd; });
+    std::sort(fds.begin(), fds.end());
+    out.reserve(fds.size());
+
+    const InternalMounts& mounts = internal_mounts();
+    constexpr size_t kBatch = 32;  // fdinfo files open at once
+    std::vector<int> handles, opened;
+    handles.reserve(kBatch);
+    opened.reserve(kBatch);
+    char name[32], link[48], target[4096], info[1024];
+    for (size_t start = 0; start < fds.size(); start += kBatch) {
+        const size_t end = std::min(fds.size(), start + kBatch);
+        handles.clear();
+        for (size_t i = start; i < end; ++i) {
+            std::snprintf(name, sizeof name, "%d", fds[i]);
+            const int h = ::openat(ifd, name, O_RDONLY | O_CLOEXEC);
+            handles.push_back(h);
+            if (h >= 0) opened.push_back(h);
+        }
+        for (size_t i = start; i < end; ++i) {
+            const int h = handles[i - start];
+            if (h < 0) continue;  // closed meanwhile (or out of fds: skipped, not guessed)
+            FdEntry e;
+            e.fd = fds[i];
+            uint64_t ino = 0;
+            int mnt = -1;
+            ssize_t m = pread_all(h, info, sizeof info);
+            if (m > 0) parse_fdinfo({info, size_t(m)}, e, ino, mnt);
+            if (ino != 0 && mnt >= 0 && mnt == mounts.pipefs) {
+                e.target = "pipe:[" + std::to_string(ino) + "]";
+            } else if (ino != 0 && mnt >= 0 && mnt == mounts.sockfs) {
+                e.target = "socket:[" + std::to_string(ino) + "]";
+            } else {
+                std::snprintf(link, sizeof link, "../fd/%d", fds[i]);
+                ssize_t n = ::readlinkat(ifd, link, target, sizeof target);
+                if (n < 0) continue;  // closed meanwhile
+                e.target.assign(target, size_t(n));
+            }
+            e.kind = kind_of(e.target);
+            e.inode = (e.kind == FdKind::Pipe || e.kind == FdKind::Socket)
+                          ? bracket_number(e.target)
+                          : ino;
+            out.push_back(std::move(e));
+        }
+        close_all(opened);
+    }
+    ::close(ifd);
     return out;
 }
 
@@ -1201,6 +1285,7 @@ struct Entry {
 struct Opener {
     int* count = nullptr;
     int budget = 0;
+    pid_t self = ::getpid();  // once per call: getpid() is a real syscall
     ProcFile make(const char* fmt, int a, int b = 0) const {
         char path[64];
         std::snprintf(path, sizeof path, fmt, a, b);
@@ -1319,7 +1404,7 @@ void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
     p.threads.resize(k);
 
     if (!dead && scan) {
-        std::vector<FdEntry> fresh = scan_fds(pid);
+        std::vector<FdEntry> fresh = scan_fds(pid, op.self);
         carry_marks(p.fds, fresh);
         e.fds = fresh;
         p.fds = std::move(fresh);
@@ -1371,7 +1456,7 @@ struct Probe::Impl {
             lim = long(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
         budget = int(lim / 2);
     }
-    Opener opener() { return Opener{&open_files, budget}; }
+    Opener opener() { return Opener{&open_files, budget, ::getpid()}; }
 
     // Drops the entries of pids that were not asked for this time.
     void sweep() {
@@ -1389,20 +1474,20 @@ Snapshot Probe::full(const std::vector<pid_t>& pids_in) {
     Impl& m = *impl_;
     const auto pids = dedup(pids_in);
     ++m.generation;
-    Snapshot s;
-    s.procs.reserve(pids.size());
     const Opener op = m.opener();
+    std::vector<Entry*> entries;
+    entries.reserve(pids.size());
     for (pid_t pid : pids) {
         auto it = m.entries.find(pid);
         if (it == m.entries.end() || it->second.gone)
             it = m.entries.insert_or_assign(pid, make_entry(pid, op)).first;
-        Entry& e = it->second;
-        e.generation = m.generation;
-        ProcInfo p;
-        read_entry(pid, e, p, true, op);
-        s.procs.push_back(std::move(p));
+        it->second.generation = m.generation;
+        entries.push_back(&it->second);
     }
     m.sweep();
+    Snapshot s;
+    s.procs.resize(pids.size());
+    for (size_t i = 0; i < pids.size(); ++i) read_entry(pids[i], *entries[i], s.procs[i], true, op);
     fill_unix_sockets(s);
     s.t_ns = now_ns();
     return s;

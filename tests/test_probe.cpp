@@ -1,10 +1,12 @@
 // The /proc probe against real processes: every check compares with what the kernel shows.
 // Each forking test is bounded: children block on pipes with an alarm() as a backstop, and the
 // Child guard kills and reaps them on every path.
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -328,17 +330,28 @@ TEST_CASE("probe: an fd the child closes is gone from its fd table") {
 
 TEST_CASE("probe: an unreaped child is a zombie without fds, then gone once reaped") {
     fl::test::NoLeftovers guard;
-    Child c([] { ::_exit(7); });
-    REQUIRE(c.wait_exited_unreaped());
+    Pipe ctl;
+    Child c([&] {
+        ::close(ctl.w);
+        child_wait(ctl.r);
+        ::_exit(7);
+    });
+    REQUIRE(blocked_in(c.pid(), "read("));
     Probe probe;
     Snapshot snap = probe.full({c.pid()});
     REQUIRE(snap.procs.size() == 1);
+    CHECK_FALSE(snap.procs[0].fds.empty());
+
+    write_byte(ctl.w, 'q');
+    REQUIRE(c.wait_exited_unreaped());
+    probe.refresh(snap, {c.pid()});  // no fds marked dirty: the exit alone empties the table
     const ProcInfo z = snap.procs[0];
     CHECK(z.state == 'Z');
     CHECK(std::string(state_name(z.state)) == "zombie");
     CHECK(z.ppid == ::getpid());
     CHECK(z.fds.empty());
     CHECK(read_process(c.pid()).state == 'Z');
+    CHECK(read_process(c.pid()).fds.empty());
 
     const int st = c.reap();
     REQUIRE(WIFEXITED(st));
@@ -346,8 +359,10 @@ TEST_CASE("probe: an unreaped child is a zombie without fds, then gone once reap
     probe.refresh(snap, {c.pid()});
     REQUIRE(snap.procs.size() == 1);
     CHECK(snap.procs[0].gone());
+    CHECK(std::string(state_name(snap.procs[0].state)) == "gone");
     CHECK(snap.procs[0].fds.empty());
     CHECK(read_process(c.pid()).gone());
+    CHECK(probe.held_fds().empty());
 }
 
 TEST_CASE("probe: a child blocked in read() on an empty pipe shows read(fd N)") {
@@ -685,6 +700,56 @@ TEST_CASE("probe: fd table agrees with lsof(8)") {
     REQUIRE(e);
     CHECK(e->kind == FdKind::Pipe);
     CHECK(find_fd(p, sp.a)->kind == FdKind::Socket);
+}
+
+TEST_CASE("probe: every fd target equals the kernel's readlink, across a large fd table") {
+    fl::test::NoLeftovers guard;
+    Pipe ctl;
+    SocketPair sp;
+    Child c([&] {
+        ::close(ctl.w);
+        int p[2];
+        for (int i = 0; i < 40; ++i)  // more fds than one fdinfo batch
+            if (::pipe(p) != 0) ::_exit(3);
+        if (::eventfd(0, EFD_CLOEXEC) < 0) ::_exit(3);
+        if (::open("/dev/null", O_WRONLY | O_APPEND) < 0) ::_exit(3);
+        child_wait(ctl.r);
+    });
+    REQUIRE(blocked_in(c.pid(), "read("));
+    const std::string dir = "/proc/" + std::to_string(c.pid()) + "/fd";
+    std::map<int, std::string> kernel;  // listing and readlink only: never open() an fd entry
+    REQUIRE(wait_until([&] {
+        kernel.clear();
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) return false;
+        while (dirent* e = ::readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            char buf[4096];
+            ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf);
+            if (n > 0) kernel[std::atoi(e->d_name)] = std::string(buf, size_t(n));
+        }
+        ::closedir(d);
+        return kernel.size() >= 86;
+    }));
+    const ProcInfo p = read_process(c.pid());
+    std::map<int, std::string> ours;
+    for (const auto& f : p.fds) ours[f.fd] = f.target;
+    CHECK(ours == kernel);
+    int pipes = 0, anon = 0;
+    for (const auto& f : p.fds) {
+        pipes += f.kind == FdKind::Pipe;
+        anon += f.kind == FdKind::Anon;
+        if (f.kind == FdKind::Pipe || f.kind == FdKind::Socket)
+            CHECK(f.target.find(std::to_string(f.inode)) != std::string::npos);
+    }
+    CHECK(pipes >= 82);  // 40 pipes + the control pipe
+    CHECK(anon == 1);
+    // The /dev/null opened for writing with O_APPEND.
+    auto devnull = std::find_if(p.fds.rbegin(), p.fds.rend(),
+                                [](const FdEntry& f) { return f.target == "/dev/null"; });
+    REQUIRE(devnull != p.fds.rend());
+    CHECK(devnull->access == O_WRONLY);
+    CHECK((devnull->flags & O_APPEND) != 0);
 }
 
 TEST_CASE("probe: process_tree finds grandchildren, parents first") {

@@ -1,0 +1,544 @@
+// The App: lab I/O on a reader thread, messages applied on the UI thread, the window's layout.
+#include "app/app.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/embedded.hpp"
+#include "core/lab.hpp"
+
+namespace fl::ui {
+
+// ---------------------------------------------------------------------------------------------
+// Fonts
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+Fonts g_fonts;
+
+bool file_exists(const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+}  // namespace
+
+const Fonts& fonts() { return g_fonts; }
+
+void build_fonts(ImGuiIO& io, float px) {
+    io.Fonts->Clear();
+    g_fonts = Fonts();
+    // Latin-1, punctuation (dashes, quotes, bullet), arrows and geometric shapes (markers).
+    static const ImWchar ranges[] = {0x0020, 0x00FF, 0x2010, 0x2027, 0x2030, 0x205E,
+                                     0x2190, 0x21FF, 0x2500, 0x25FF, 0x2713, 0x2717, 0};
+    std::string dir = FORKLAB_FONT_DIR;
+    auto load = [&](const char* file, float size) -> ImFont* {
+        std::string path = dir + "/" + file;
+        if (!file_exists(path)) return nullptr;
+        ImFontConfig cfg;
+        cfg.OversampleH = 2;
+        cfg.OversampleV = 1;
+        return io.Fonts->AddFontFromFileTTF(path.c_str(), size, &cfg, ranges);
+    };
+    g_fonts.regular = load("DejaVuSans.ttf", px);
+    if (g_fonts.regular) {
+        g_fonts.scalable = true;
+        g_fonts.bold = load("DejaVuSans-Bold.ttf", px);
+        g_fonts.italic = load("DejaVuSans-Oblique.ttf", px);
+        g_fonts.mono = load("DejaVuSansMono.ttf", px);
+        g_fonts.h1 = load("DejaVuSans-Bold.ttf", std::round(px * 1.45f));
+        g_fonts.h2 = load("DejaVuSans-Bold.ttf", std::round(px * 1.2f));
+    } else {
+        // No TTF: ImGui's own bitmap font, scaled (blurry, but every view still works).
+        ImFontConfig cfg;
+        cfg.SizePixels = std::round(px);
+        g_fonts.regular = io.Fonts->AddFontDefault(&cfg);
+    }
+    for (ImFont** f : {&g_fonts.bold, &g_fonts.italic, &g_fonts.mono, &g_fonts.h1, &g_fonts.h2})
+        if (!*f) *f = g_fonts.regular;
+    io.FontDefault = g_fonts.regular;
+}
+
+// ---------------------------------------------------------------------------------------------
+// App: lab I/O
+// ---------------------------------------------------------------------------------------------
+
+App::App(LabClient* lab, Settings settings, std::string settings_dir)
+    : lab_(lab), settings_(std::move(settings)), settings_dir_(std::move(settings_dir)) {
+    settings_.clamp();
+    if (lab_) reader_ = std::thread([this] { reader_loop(); });
+    else model_.apply(nlohmann::json{{"msg", "error"},
+                                     {"text", "the lab process could not be started, so no "
+                                              "lesson can run (see the terminal for why)"}});
+    const Lesson* l = find_lesson(settings_.last_lesson);
+    if (!l && !lessons().empty()) l = &lessons().front();
+    if (l) {
+        panel_.lesson = l;
+        panel_.knobs.clear();
+        resolve_knobs(*l, panel_.knobs);
+        settings_.last_lesson = l->id;
+    }
+    theme_.scale = font_px() / 16.0f;
+}
+
+App::~App() {
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
+}
+
+void App::set_waker(std::function<void()> w) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waker_ = std::move(w);
+}
+
+void App::send(nlohmann::json cmd) {
+    if (!lab_ok()) {
+        notice("the lab is not running: nothing can be started or stepped");
+        return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    outbox_.push_back(std::move(cmd));
+}
+
+// The only thread that touches the LabClient: it sends what the UI queued and drains replies.
+void App::reader_loop() {
+    while (!stop_) {
+        std::deque<nlohmann::json> out;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            out.swap(outbox_);
+        }
+        for (auto& c : out) lab_->send(c);
+        std::vector<nlohmann::json> got;
+        auto m = lab_->recv(out.empty() ? 10 : 0);
+        while (m) {
+            got.push_back(std::move(*m));
+            if (got.size() >= 256) break;
+            m = lab_->recv(0);
+        }
+        bool gone = lab_->lab_gone();
+        if (gone)
+            got.push_back({{"msg", "error"},
+                           {"text", "the lab process has died: its lesson processes were killed; "
+                                    "restart forklab to run lessons again"}});
+        if (got.empty()) continue;
+        std::function<void()> wake;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            for (auto& g : got) inbox_.push_back(std::move(g));
+            wake = waker_;
+        }
+        if (wake) wake();
+        if (gone) {
+            lab_gone_ = true;
+            return;
+        }
+    }
+}
+
+bool App::poll() {
+    std::deque<nlohmann::json> in;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        in.swap(inbox_);
+    }
+    if (in.empty()) return false;
+    // A snapshot is the whole kernel view: only the last one of a batch matters.
+    size_t last_snap = in.size();
+    for (size_t i = 0; i < in.size(); ++i)
+        if (in[i].value("msg", "") == "snapshot") {
+            last_snap = i;
+            ++snaps_since_step_;
+        }
+    for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i].value("msg", "") == "snapshot" && i != last_snap) continue;
+        apply_message(in[i]);
+    }
+    if (ui_.selected_pid) {
+        const ProcessView* p = model_.proc(ui_.selected_pid);
+        if (!p || p->exited) ui_.selected_pid = 0;
+    }
+    return true;
+}
+
+void App::apply_message(nlohmann::json& m) {
+    std::string kind = m.value("msg", "");
+    if (kind == "run_started") {
+        m["gated"] = paused_;
+        ui_.selected_pid = 0;
+    } else if (kind == "stepped") {
+        step_in_flight_ = false;
+        snaps_since_step_ = 0;
+        last_step_s_ = now_s_;
+        return;
+    } else if (kind == "error") {
+        if (step_in_flight_) {
+            step_in_flight_ = false;
+            if (script_) ++script_left_;  // refused: try again once something waits
+        }
+        notice(m.value("text", "error"));
+        if (model_.live()) return;  // a refused step does not change the run
+    }
+    model_.apply(m);
+}
+
+void App::notice(const std::string& text) {
+    notice_ = text;
+    notice_until_ = now_s_ + 5.0;
+}
+
+void App::begin_frame(double now_s) {
+    now_s_ = now_s;
+    ui_.now_s = now_s;
+    ui_.now_ns = monotonic_ns();
+    if (notice_until_ && now_s > notice_until_) {
+        notice_.clear();
+        notice_until_ = 0;
+    }
+    theme_.scale = font_px() / 16.0f;
+    theme_.presentation = settings_.presentation;
+    theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
+    // Scripted steps: one at a time, each once the previous one was applied and a fresh
+    // snapshot shows an op waiting at its gate.
+    if (script_ && script_left_ > 0 && !step_in_flight_ && model_.live() &&
+        snaps_since_step_ >= 1) {
+        bool waiting = std::any_of(model_.gates.begin(), model_.gates.end(),
+                                   [](const Gate& g) { return g.state == "at_gate"; });
+        if (waiting) {
+            --script_left_;
+            step_in_flight_ = true;
+            send({{"cmd", "step"}, {"pid", 0}});
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// App: actions
+// ---------------------------------------------------------------------------------------------
+
+void App::select_lesson(const std::string& id) {
+    const Lesson* l = find_lesson(id);
+    if (!l) {
+        notice("no lesson \"" + id + "\" (lessons: " + lesson_ids() + ")");
+        return;
+    }
+    panel_.lesson = l;
+    panel_.knobs.clear();
+    resolve_knobs(*l, panel_.knobs);
+    settings_.last_lesson = id;
+    paused_ = true;
+    start_run();
+}
+
+void App::start_run() {
+    if (!panel_.lesson) return;
+    RunOptions o;
+    o.lesson = panel_.lesson->id;
+    o.knobs = panel_.knobs;
+    if (auto err = resolve_knobs(*panel_.lesson, o.knobs); !err.empty()) {
+        notice(err);
+        return;
+    }
+    o.gated = paused_;
+    o.delay_ms = settings_.delay_ms;
+    o.snapshots = true;
+    send(to_json(o));
+    step_in_flight_ = false;
+    snaps_since_step_ = 0;
+}
+
+void App::step(pid_t pid) {
+    if (!model_.live()) {
+        notice(model_.status == RunStatus::Idle ? "no run yet: pick a lesson"
+                                                : "the run has ended: Reset (R) runs it again");
+        return;
+    }
+    if (!paused_) {
+        notice("running freely: pause (Enter) to step one operation at a time");
+        return;
+    }
+    send({{"cmd", "step"}, {"pid", pid}});
+}
+
+void App::set_running(bool run) {
+    paused_ = !run;
+    if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
+    model_.set_mode(paused_);
+}
+
+void App::set_delay(int ms) {
+    settings_.delay_ms = std::clamp(ms, 0, 2000);
+    if (model_.live()) send({{"cmd", "delay"}, {"ms", settings_.delay_ms}});
+}
+
+void App::set_knob(const std::string& name, const std::string& value) {
+    panel_.knobs[name] = value;
+    start_run();
+}
+
+void App::set_font_size(float px) {
+    px = std::clamp(std::round(px), 10.0f, 40.0f);
+    if (px == settings_.font_size) return;
+    settings_.font_size = px;
+    fonts_dirty_ = true;
+}
+
+void App::set_presentation(bool on) {
+    if (on == settings_.presentation) return;
+    settings_.presentation = on;
+    fonts_dirty_ = true;
+}
+
+void App::set_content_scale(float s) {
+    s = std::clamp(s, 0.5f, 4.0f);
+    if (std::fabs(s - content_scale_) < 0.01f) return;
+    content_scale_ = s;
+    fonts_dirty_ = true;
+}
+
+float App::font_px() const {
+    float px = settings_.font_size * (settings_.presentation ? 1.5f : 1.0f) * content_scale_;
+    return std::clamp(std::round(px), 8.0f, 120.0f);
+}
+
+void App::rebuild_style() {
+    ImGuiStyle s;
+    ImGui::StyleColorsDark(&s);
+    s.WindowRounding = 0;
+    s.ChildRounding = 3;
+    s.FrameRounding = 3;
+    s.TabRounding = 3;
+    s.GrabRounding = 3;
+    s.WindowPadding = ImVec2(8, 6);
+    s.FramePadding = ImVec2(6, 4);
+    s.ItemSpacing = ImVec2(8, 5);
+    s.ChildBorderSize = 1;
+    s.FrameBorderSize = settings_.presentation ? 1.0f : 0.0f;
+    s.ScrollbarSize = 14;
+    ImVec4* c = s.Colors;
+    c[ImGuiCol_WindowBg] = ImVec4(0.09f, 0.10f, 0.12f, 1.0f);
+    c[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.12f, 0.14f, 1.0f);
+    c[ImGuiCol_Border] = ImVec4(0.28f, 0.30f, 0.35f, 1.0f);
+    c[ImGuiCol_Text] = ImVec4(0.91f, 0.91f, 0.91f, 1.0f);
+    c[ImGuiCol_TextDisabled] = ImVec4(0.55f, 0.55f, 0.59f, 1.0f);
+    c[ImGuiCol_Header] = ImVec4(0.20f, 0.33f, 0.50f, 0.70f);
+    c[ImGuiCol_Button] = ImVec4(0.20f, 0.30f, 0.44f, 1.0f);
+    c[ImGuiCol_ButtonHovered] = ImVec4(0.27f, 0.42f, 0.62f, 1.0f);
+    c[ImGuiCol_ButtonActive] = ImVec4(0.32f, 0.50f, 0.74f, 1.0f);
+    s.ScaleAllSizes(font_px() / 16.0f);
+    if (settings_.presentation) s.ScrollbarSize *= 1.3f;
+    ImGui::GetStyle() = s;
+}
+
+void App::script_steps(int n) {
+    script_ = true;
+    script_left_ = std::max(0, n);
+    script_error_.clear();
+}
+
+bool App::script_done() const {
+    if (!script_) return false;
+    if (!lab_ok()) return true;
+    if (model_.status == RunStatus::Idle || model_.status == RunStatus::Error) return false;
+    if (!model_.live()) return !step_in_flight_;  // the run ended before all the steps
+    // A few snapshots after the last step: the views show where it left every process.
+    return script_left_ == 0 && !step_in_flight_ && snaps_since_step_ >= 3;
+}
+
+void App::save_settings() const {
+    if (!settings_dir_.empty()) settings_.save(settings_dir_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status words
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+std::string who(const ProcessView& p) {
+    return "pid " + std::to_string(p.pid) + (p.role.empty() ? "" : " " + p.role);
+}
+
+// "" unless every live process sleeps in the kernel outside its gate.
+std::string blocked_summary(const RunModel& m) {
+    std::string s;
+    int live = 0;
+    for (pid_t pid : m.proc_order) {
+        const ProcessView* p = m.proc(pid);
+        if (!p || p->exited || p->state == '-' || p->state == 'Z') continue;
+        ++live;
+        if (p->blocked_in.empty() || p->at_gate) return "";
+        s += (s.empty() ? "" : "; ") + who(*p) + " in " + p->blocked_in;
+    }
+    return live ? s : "";
+}
+}  // namespace
+
+std::string App::status_line() const {
+    const RunModel& m = model_;
+    if (!lab_ok() && m.status != RunStatus::Error) return "the lab is not running";
+    switch (m.status) {
+        case RunStatus::Idle:
+            return panel_.lesson ? "starting " + panel_.lesson->id + "..." : "pick a lesson";
+        case RunStatus::Running:
+        case RunStatus::Paused: {
+            std::string blocked = blocked_summary(m);
+            if (!blocked.empty()) return "blocked: " + blocked;
+            if (m.status == RunStatus::Running)
+                return "running freely, " + std::to_string(settings_.delay_ms) +
+                       " ms before each operation";
+            int waiting = 0;
+            for (auto& g : m.gates) waiting += g.state == "at_gate";
+            if (!waiting) return "paused: processes are on their way to their next operation";
+            return "paused: " + std::to_string(waiting) +
+                   (waiting == 1 ? " operation waits" : " operations wait") +
+                   " at its gate; Space steps";
+        }
+        default:
+            return std::string(run_status_name(m.status)) +
+                   (m.status_text.empty() ? "" : ": " + m.status_text);
+    }
+}
+
+std::string App::title() const {
+    std::string t = "ForkLab";
+    if (panel_.lesson) t += " \u2014 " + panel_.lesson->id;
+    std::string st = run_status_name(model_.status);
+    if (model_.live() && !blocked_summary(model_).empty()) st = "blocked";
+    if (model_.status == RunStatus::Idle) st = lab_ok() ? "starting" : "no lab";
+    return t + " \u2014 " + st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout: Lessons | Processes over Source | Descriptors/Messages over Console/Events
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// A draggable bar between two panes; changes *FRAC by the drag over TOTAL pixels.
+void splitter(const char* id, bool vertical, float thickness, float length, float* frac,
+              float total) {
+    ImVec2 size = vertical ? ImVec2(thickness, length) : ImVec2(length, thickness);
+    ImGui::InvisibleButton(id, size);
+    bool hot = ImGui::IsItemHovered() || ImGui::IsItemActive();
+    if (hot) ImGui::SetMouseCursor(vertical ? ImGuiMouseCursor_ResizeEW : ImGuiMouseCursor_ResizeNS);
+    if (ImGui::IsItemActive() && total > 0) {
+        float d = vertical ? ImGui::GetIO().MouseDelta.x : ImGui::GetIO().MouseDelta.y;
+        *frac = std::clamp(*frac + d / total, 0.12f, 0.85f);
+    }
+    ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+    ImU32 col = ImGui::GetColorU32(hot ? ImGuiCol_SeparatorActive : ImGuiCol_Separator);
+    if (vertical) {
+        float x = (a.x + b.x) * 0.5f;
+        ImGui::GetWindowDrawList()->AddLine({x, a.y + 4}, {x, b.y - 4}, col, hot ? 3.0f : 1.0f);
+    } else {
+        float y = (a.y + b.y) * 0.5f;
+        ImGui::GetWindowDrawList()->AddLine({a.x + 4, y}, {b.x - 4, y}, col, hot ? 3.0f : 1.0f);
+    }
+}
+
+struct Tab {
+    const char* name;
+    std::function<void()> draw;
+};
+
+// A bordered pane with a bold title (or tabs) and a child region the view fills.
+void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs) {
+    ImGui::BeginChild(id, size, true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
+    auto body = [&](const Tab& t) {
+        ImGui::BeginChild("##body", ImVec2(0, 0), false);
+        t.draw();
+        ImGui::EndChild();
+    };
+    if (tabs.size() == 1) {
+        ImGui::PushFont(fonts().bold);
+        ImGui::TextUnformatted(tabs[0].name);
+        ImGui::PopFont();
+        ImGui::Separator();
+        body(tabs[0]);
+    } else if (ImGui::BeginTabBar("##tabs")) {
+        for (auto& t : tabs)
+            if (ImGui::BeginTabItem(t.name)) {
+                body(t);
+                ImGui::EndTabItem();
+            }
+        ImGui::EndTabBar();
+    }
+    ImGui::PopStyleVar();
+    ImGui::EndChild();
+}
+
+}  // namespace
+
+void App::draw_layout() {
+    ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
+    ImVec2 avail = ImGui::GetContentRegionAvail();
+    float status_h = ImGui::GetFrameHeight() + spacing.y;
+    float h = std::max(50.0f, avail.y - status_h);
+    float sp = std::max(4.0f, 6.0f * theme_.scale);
+    float w_left = std::floor(settings_.split_left * avail.x);
+    float w_rest = avail.x - w_left - sp;
+    float w_mid = std::floor(settings_.split_mid * (w_rest - sp));
+    float w_right = w_rest - w_mid - sp;
+    ViewContext ctx{model_, ui_, theme_};
+    std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
+
+    ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
+    pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
+    ImGui::SameLine();
+    splitter("##split_left", true, sp, h, &settings_.split_left, avail.x);
+    ImGui::SameLine();
+
+    ImGui::BeginGroup();
+    float h_top = std::floor(settings_.split_mid_rows * (h - sp));
+    pane("Processes", {w_mid, h_top}, spacing,
+         {{"Processes", [&] { draw_process_tree(ctx); }}});
+    splitter("##split_mid_rows", false, sp, w_mid, &settings_.split_mid_rows, h - sp);
+    pane("Source", {w_mid, h - h_top - sp}, spacing,
+         {{"Source", [&] { draw_source(ctx, source); }}});
+    ImGui::EndGroup();
+    ImGui::SameLine();
+    splitter("##split_mid", true, sp, h, &settings_.split_mid, w_rest - sp);
+    ImGui::SameLine();
+
+    ImGui::BeginGroup();
+    float h_rt = std::floor(settings_.split_right_rows * (h - sp));
+    pane("FdsMessages", {w_right, h_rt}, spacing,
+         {{"Descriptors", [&] { draw_descriptors(ctx); }},
+          {"Messages", [&] { draw_messages(ctx); }}});
+    splitter("##split_right_rows", false, sp, w_right, &settings_.split_right_rows, h - sp);
+    pane("ConsoleEvents", {w_right, h - h_rt - sp}, spacing,
+         {{"Console", [&] { draw_console(ctx); }}, {"Events", [&] { draw_events(ctx); }}});
+    ImGui::EndGroup();
+    ImGui::PopStyleVar();
+
+    if (!panel_.picked.empty()) {
+        std::string id = std::move(panel_.picked);
+        panel_.picked.clear();
+        if (!panel_.lesson || id != panel_.lesson->id) select_lesson(id);
+    }
+    if (panel_.knobs_changed) {
+        panel_.knobs_changed = false;
+        start_run();
+    }
+}
+
+void App::draw() {
+    handle_keys();
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    ImGui::SetNextWindowPos(vp->WorkPos);
+    ImGui::SetNextWindowSize(vp->WorkSize);
+    ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                             ImGuiWindowFlags_NoSavedSettings |
+                             ImGuiWindowFlags_NoBringToFrontOnFocus |
+                             ImGuiWindowFlags_NoScrollWithMouse;
+    ImGui::Begin("ForkLab##root", nullptr, flags);
+    draw_toolbar(*this);
+    draw_layout();
+    draw_status_bar(*this);
+    ImGui::End();
+    if (show_help) draw_help(*this);
+}
+
+}  // namespace fl::ui

@@ -1,0 +1,177 @@
+#pragma once
+// The App: the run model, the UI state and the theme, and the conversation with the lab.
+//
+// A reader thread owns the LabClient: it sends the commands the UI queued and drains the lab's
+// channel into a queue. The UI thread applies the queued messages at the start of each frame.
+// So the GUI never blocks on the lab, and the lab never waits for a frame to be drawn.
+// Everything here is plain ImGui: no GL, no GLFW, so tests can build whole frames without a GPU.
+#include <imgui.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/view.hpp"
+#include "core/lesson.hpp"
+#include "core/model.hpp"
+
+namespace fl {
+class LabClient;
+}
+
+namespace fl::ui {
+
+// ---- fonts (app/app.cpp builds them; every view may use them)
+struct Fonts {
+    ImFont* regular = nullptr;
+    ImFont* bold = nullptr;
+    ImFont* italic = nullptr;
+    ImFont* mono = nullptr;
+    ImFont* h1 = nullptr;
+    ImFont* h2 = nullptr;
+    bool scalable = false;  // the DejaVu TTFs were found (else ImGui's bitmap font, scaled)
+};
+const Fonts& fonts();
+// Clears IO.Fonts and loads regular, bold, italic, mono and heading fonts at PX pixels from
+// FORKLAB_FONT_DIR (DejaVu). The caller uploads the texture (or, in tests, builds it).
+void build_fonts(ImGuiIO& io, float px);
+
+// ---- settings (app/settings.cpp)
+struct Settings {
+    int window_w = 1280, window_h = 800;
+    float font_size = 16.0f;       // pixels at content scale 1, presentation mode off
+    bool presentation = false;
+    std::string last_lesson = "hello";
+    int delay_ms = 250;            // free-run pause before each op
+    float split_left = 0.27f;      // Lessons column, fraction of the width
+    float split_mid = 0.50f;       // of the rest: process tree + source
+    float split_mid_rows = 0.42f;  // process tree height in the middle column
+    float split_right_rows = 0.56f;
+    // $XDG_CONFIG_HOME/forklab, else ~/.config/forklab ("" when neither can be found).
+    static std::string dir();
+    // Loads DIR/settings.json; missing or unreadable files give the defaults (ERR says why).
+    static Settings load(const std::string& dir, std::string* err = nullptr);
+    bool save(const std::string& dir) const;
+    void clamp();  // values from a hand-edited file back into sane ranges
+};
+
+// ---- the Lessons view's own state
+struct LessonPanel {
+    const Lesson* lesson = nullptr;   // the selected lesson
+    Knobs knobs;                      // its knob values (defaults filled in)
+    // Outputs of one frame:
+    std::string picked;               // a lesson the user chose in the list
+    bool knobs_changed = false;       // a knob was changed: restart the run
+};
+void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
+
+class App {
+public:
+    // LAB may be null (the lab could not start): the app shows why and stays usable.
+    App(LabClient* lab, Settings settings, std::string settings_dir = "");
+    ~App();
+    App(const App&) = delete;
+    App& operator=(const App&) = delete;
+
+    // ---- once per frame, on the UI thread
+    bool poll();       // applies queued lab messages; true when something changed
+    void draw();       // the whole UI: toolbar, views, status bar, help (between NewFrame/Render)
+    void begin_frame(double now_s);
+
+    // ---- actions (UI thread; none of them waits for the lab)
+    void select_lesson(const std::string& id);
+    void start_run();               // (re)starts the selected lesson with its knobs, paused
+    void step(pid_t pid = 0);       // release one op: PID's, or the earliest waiting (0)
+    void set_running(bool run);     // run freely (with the delay) or pause (gated)
+    void set_delay(int ms);
+    void reset() { start_run(); }
+    void set_knob(const std::string& name, const std::string& value);
+    void set_font_size(float px);
+    void set_presentation(bool on);
+    void set_content_scale(float s);
+    // Screenshot mode: take N steps, each after the previous one was applied.
+    void script_steps(int n);
+    // True when the scripted steps are done and the views show their result.
+    bool script_done() const;
+    std::string script_error() const { return script_error_; }
+
+    // ---- what the window reads
+    const RunModel& model() const { return model_; }
+    RunModel& model_mut() { return model_; }
+    UiState& ui() { return ui_; }
+    const Theme& theme() const { return theme_; }
+    const Settings& settings() const { return settings_; }
+    Settings& settings_mut() { return settings_; }
+    const LessonPanel& lesson_panel() const { return panel_; }
+    std::string title() const;       // "ForkLab - hello - paused"
+    std::string status_line() const; // "paused: ..." with what is blocked, for the status bar
+    bool fonts_dirty() const { return fonts_dirty_; }
+    float font_px() const;           // font size in pixels now (presentation, content scale)
+    void rebuild_style();            // after the fonts were rebuilt
+    void fonts_rebuilt() { fonts_dirty_ = false; rebuild_style(); }
+    bool quit_requested() const { return quit_; }
+    bool running_freely() const { return !paused_; }
+    int delay_ms() const { return settings_.delay_ms; }
+    // Wakes the window's event loop when a lab message arrives (glfwPostEmptyEvent).
+    void set_waker(std::function<void()> w);
+    bool lab_ok() const { return lab_ != nullptr && !lab_gone_.load(); }
+    void save_settings() const;
+
+    bool show_help = false;
+
+private:
+    void send(nlohmann::json cmd);
+    void reader_loop();
+    void apply_message(nlohmann::json& m);
+    void handle_keys();
+    void draw_layout();
+    void notice(const std::string& text);
+
+    friend void draw_toolbar(App& app);
+    friend void draw_status_bar(App& app);
+    friend void draw_help(App& app);
+
+    LabClient* lab_;
+    Settings settings_;
+    std::string settings_dir_;
+    RunModel model_;
+    UiState ui_;
+    Theme theme_;
+    LessonPanel panel_;
+    float content_scale_ = 1.0f;
+    bool fonts_dirty_ = true;
+    bool paused_ = true;
+    bool quit_ = false;
+    std::string notice_;
+    double notice_until_ = 0;
+    double now_s_ = 0;
+
+    // Lab I/O
+    std::thread reader_;
+    std::mutex mu_;
+    std::deque<nlohmann::json> inbox_, outbox_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> lab_gone_{false};
+    std::function<void()> waker_;
+
+    // Scripted steps (screenshots)
+    int script_left_ = 0;
+    bool script_ = false;
+    bool step_in_flight_ = false;
+    uint64_t snaps_since_step_ = 0;
+    double last_step_s_ = 0;
+    std::string script_error_;
+};
+
+// Toolbar, status bar and help overlay: app/controls.cpp.
+void draw_toolbar(App& app);
+void draw_status_bar(App& app);
+void draw_help(App& app);
+
+}  // namespace fl::ui

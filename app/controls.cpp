@@ -1,0 +1,217 @@
+// Toolbar, status bar, keyboard shortcuts and the help overlay that lists them.
+#include <algorithm>
+#include <cstdio>
+
+#include "app/app.hpp"
+
+namespace fl::ui {
+
+namespace {
+
+// ImGui 1.86 reads keys by the platform's key codes; the GLFW backend fills io.KeysDown by
+// GLFW's codes, which are ASCII for letters and these for the rest.
+constexpr int kKeyEnter = 257, kKeyBackspace = 259, kKeyF1 = 290, kKeyF5 = 294, kKeyF11 = 300,
+              kKeyKpEnter = 335;
+
+struct Shortcut {
+    const char* keys;
+    const char* what;
+};
+constexpr Shortcut kShortcuts[] = {
+    {"Space", "Step: release one operation (the selected process's, else the next waiting)"},
+    {"N", "Step the next waiting operation, whichever process it is"},
+    {"1 ... 9", "Select a process by birth order (then Space steps it)"},
+    {"Esc", "Clear the selection / close this help"},
+    {"Enter or F5", "Run freely / pause"},
+    {"[  and  ]", "Slower / faster when running freely"},
+    {"R or Backspace", "Reset: run the lesson again from the start, paused"},
+    {"+  and  -", "Larger / smaller text"},
+    {"P or F11", "Presentation mode: large text and thick lines for a projector"},
+    {"F1 or ?", "Show / hide this help"},
+    {"Ctrl+Q", "Quit"},
+};
+
+bool key(int code) { return ImGui::IsKeyPressed(code, false); }
+
+void tooltip(const char* text) {
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", text);
+}
+
+}  // namespace
+
+void App::handle_keys() {
+    ImGuiIO& io = ImGui::GetIO();
+    if (io.WantTextInput) return;
+    if (io.KeyCtrl) {
+        if (key('Q')) quit_ = true;
+        if (key('=') || key('+')) set_font_size(settings_.font_size + 2);
+        if (key('-')) set_font_size(settings_.font_size - 2);
+        return;
+    }
+    if (key(ImGui::GetKeyIndex(ImGuiKey_Space))) step(ui_.selected_pid);
+    if (key('N')) step(0);
+    if (key(kKeyEnter) || key(kKeyKpEnter) || key(kKeyF5)) set_running(paused_);
+    if (key('R') || key(kKeyBackspace)) reset();
+    if (key('P') || key(kKeyF11)) set_presentation(!settings_.presentation);
+    if (key(kKeyF1) || key('H')) show_help = !show_help;
+    if (key(ImGui::GetKeyIndex(ImGuiKey_Escape))) {
+        if (show_help) show_help = false;
+        else ui_.selected_pid = 0;
+    }
+    for (int d = 1; d <= 9; ++d)
+        if (key('0' + d) && size_t(d) <= model_.proc_order.size()) {
+            pid_t pid = model_.proc_order[size_t(d - 1)];
+            const ProcessView* p = model_.proc(pid);
+            if (p && !p->exited) ui_.selected_pid = pid;
+        }
+    // Characters, so they work whatever the keyboard layout puts them on.
+    for (ImWchar c : io.InputQueueCharacters) {
+        if (c == '?') show_help = !show_help;
+        if (c == '+' || c == '=') set_font_size(settings_.font_size + 2);
+        if (c == '-') set_font_size(settings_.font_size - 2);
+        if (c == '[') set_delay(std::max(20, int(settings_.delay_ms * 1.5)));
+        if (c == ']') set_delay(int(settings_.delay_ms / 1.5));
+    }
+}
+
+void draw_toolbar(App& app) {
+    const RunModel& m = app.model_;
+    bool live = m.live();
+    float em = ImGui::GetFontSize();
+
+    ImGui::BeginDisabled(!live || !app.paused_);
+    std::string label = "Step";
+    if (const ProcessView* p = app.ui_.selected_pid ? m.proc(app.ui_.selected_pid) : nullptr)
+        label = "Step " + (p->role.empty() ? "pid " + std::to_string(p->pid) : p->role);
+    if (ImGui::Button((label + "  (Space)###step").c_str())) app.step(app.ui_.selected_pid);
+    tooltip(app.ui_.selected_pid
+                ? "Release the selected process's next operation (Esc clears the selection)"
+                : "Release the next waiting operation. Click a process to choose which one goes.");
+    if (app.ui_.selected_pid) {
+        ImGui::SameLine();
+        if (ImGui::Button("Step next (N)")) app.step(0);
+        tooltip("Release whichever operation has waited longest");
+    }
+    ImGui::EndDisabled();
+
+    ImGui::SameLine();
+    ImGui::BeginDisabled(!live);
+    if (ImGui::Button(app.paused_ ? "Run  (Enter)###run" : "Pause  (Enter)###run"))
+        app.set_running(app.paused_);
+    tooltip(app.paused_ ? "Let every process run freely, pausing before each operation by the delay"
+                        : "Stop every process at its next operation");
+    ImGui::EndDisabled();
+
+    ImGui::SameLine();
+    ImGui::BeginDisabled(!app.panel_.lesson || !app.lab_ok());
+    if (ImGui::Button("Reset (R)")) app.reset();
+    tooltip("Kill this run and start the lesson again from its first line, paused");
+    ImGui::EndDisabled();
+
+    ImGui::SameLine(0, em);
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextUnformatted("Delay");
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(8 * em);
+    int delay = app.settings_.delay_ms;
+    ImGui::SliderInt("##delay", &delay, 0, 1000, "%d ms / op", ImGuiSliderFlags_AlwaysClamp);
+    if (ImGui::IsItemEdited()) app.settings_.delay_ms = delay;
+    if (ImGui::IsItemDeactivatedAfterEdit()) app.set_delay(delay);
+    tooltip("When running freely, every process pauses this long before each operation ([ and ])");
+
+    ImGui::SameLine(0, em);
+    if (ImGui::Button("A-")) app.set_font_size(app.settings_.font_size - 2);
+    tooltip("Smaller text (-)");
+    ImGui::SameLine();
+    ImGui::AlignTextToFramePadding();
+    ImGui::Text("%.0f px", app.font_px());
+    ImGui::SameLine();
+    if (ImGui::Button("A+")) app.set_font_size(app.settings_.font_size + 2);
+    tooltip("Larger text (+)");
+    ImGui::SameLine();
+    bool pres = app.settings_.presentation;
+    if (ImGui::Checkbox("Presentation", &pres)) app.set_presentation(pres);
+    tooltip("Large text and thick lines, readable from the back of a room (P or F11)");
+    ImGui::SameLine();
+    if (ImGui::Button("Help (F1)")) app.show_help = !app.show_help;
+    ImGui::Spacing();
+}
+
+void draw_status_bar(App& app) {
+    const RunModel& m = app.model_;
+    const Theme& th = app.theme_;
+    ImU32 col = th.text();
+    switch (m.status) {
+        case RunStatus::Running: col = IM_COL32(80, 200, 110, 255); break;
+        case RunStatus::Paused: col = IM_COL32(110, 170, 240, 255); break;
+        case RunStatus::Finished: col = IM_COL32(80, 200, 110, 255); break;
+        case RunStatus::Deadlock: case RunStatus::Bound: case RunStatus::Error: col = th.warn(); break;
+        default: col = th.dim(); break;
+    }
+    std::string line = app.status_line();
+    if (line.rfind("blocked", 0) == 0) col = IM_COL32(245, 160, 40, 255);
+    ImGui::Separator();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    ImVec2 p = ImGui::GetCursorScreenPos();
+    float r = ImGui::GetFontSize() * 0.3f;
+    dl->AddCircleFilled({p.x + r + 2, p.y + ImGui::GetFrameHeight() * 0.5f}, r, col);
+    ImGui::Dummy({2 * r + 6, ImGui::GetFrameHeight()});
+    ImGui::SameLine();
+    ImGui::AlignTextToFramePadding();
+
+    int live = 0;
+    for (auto& [pid, pv] : m.procs) live += !pv.exited && pv.state != '-';
+    char counts[160];
+    std::snprintf(counts, sizeof counts, "%d live / %zu processes   %zu events", live,
+                  m.procs.size(), m.events.size());
+    std::string right = !app.notice_.empty() ? app.notice_ : counts;
+    float right_w = ImGui::CalcTextSize(right.c_str()).x;
+    float avail = ImGui::GetContentRegionAvail().x;
+    // The status itself is what matters: the right side gives way when space is short.
+    float left_max = std::max(avail * 0.55f, avail - right_w - ImGui::GetFontSize() * 2);
+    ImGui::PushStyleColor(ImGuiCol_Text, col);
+    ImGui::PushClipRect(ImGui::GetCursorScreenPos(),
+                        {ImGui::GetCursorScreenPos().x + left_max, ImGui::GetCursorScreenPos().y + 1e4f},
+                        true);
+    ImGui::TextUnformatted(line.c_str());
+    ImGui::PopClipRect();
+    ImGui::PopStyleColor();
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", line.c_str());
+    if (right_w < avail - left_max) {
+        ImGui::SameLine(ImGui::GetWindowContentRegionMax().x - right_w);
+        ImGui::PushStyleColor(ImGuiCol_Text, app.notice_.empty() ? th.dim() : th.warn());
+        ImGui::TextUnformatted(right.c_str());
+        ImGui::PopStyleColor();
+    }
+}
+
+void draw_help(App& app) {
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    ImGui::SetNextWindowPos({vp->WorkPos.x + vp->WorkSize.x * 0.5f, vp->WorkPos.y + vp->WorkSize.y * 0.5f},
+                            ImGuiCond_Appearing, {0.5f, 0.5f});
+    ImGui::SetNextWindowBgAlpha(0.96f);
+    if (!ImGui::Begin("Keyboard shortcuts", &app.show_help,
+                      ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse)) {
+        ImGui::End();
+        return;
+    }
+    if (ImGui::BeginTable("##keys", 2, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV)) {
+        for (auto& s : kShortcuts) {
+            ImGui::TableNextRow();
+            ImGui::TableNextColumn();
+            ImGui::PushFont(fonts().bold);
+            ImGui::TextUnformatted(s.keys);
+            ImGui::PopFont();
+            ImGui::TableNextColumn();
+            ImGui::TextUnformatted(s.what);
+        }
+        ImGui::EndTable();
+    }
+    ImGui::Spacing();
+    ImGui::TextDisabled("Click a process in any view to select it. Drag the bars between panes to");
+    ImGui::TextDisabled("resize them; sizes, text size and the last lesson are kept for next time.");
+    if (ImGui::Button("Close (Esc)")) app.show_help = false;
+    ImGui::End();
+}
+
+}  // namespace fl::ui

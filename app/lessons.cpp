@@ -1,0 +1,453 @@
+// Lessons: the list, what to look at now, the lesson's knobs as widgets, and its text, rendered
+// from Markdown (parsed by md4c) with ImGui: headings, emphasis, code, lists, paragraphs.
+#include <md4c.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <map>
+
+#include "app/app.hpp"
+#include "core/embedded.hpp"
+
+namespace fl::ui {
+
+// ---------------------------------------------------------------------------------------------
+// Markdown: md4c's callbacks build a small document; drawing lays it out word by word.
+// ---------------------------------------------------------------------------------------------
+
+namespace md {
+
+enum Style : uint8_t { Plain = 0, Bold = 1, Italic = 2, Code = 4, Link = 8 };
+
+struct Run {
+    std::string text;
+    uint8_t style = Plain;
+};
+
+struct Block {
+    enum Type { Para, Heading, Item, CodeBlock, Rule } type = Para;
+    int level = 0;       // heading level
+    int indent = 0;      // list depth
+    bool quote = false;
+    std::string bullet;  // "•" or "3."
+    std::vector<Run> runs;
+    std::string code;
+};
+
+struct Doc {
+    std::vector<Block> blocks;
+};
+
+struct Builder {
+    Doc doc;
+    Block* cur = nullptr;
+    struct List {
+        bool ordered;
+        unsigned next;
+    };
+    std::vector<List> lists;
+    int bold = 0, italic = 0, code = 0, link = 0, quote = 0;
+
+    Block& open(Block::Type t) {
+        doc.blocks.emplace_back();
+        Block& b = doc.blocks.back();
+        b.type = t;
+        b.indent = int(lists.size());
+        b.quote = quote > 0;
+        cur = &b;
+        return b;
+    }
+    uint8_t style() const {
+        return uint8_t((bold ? Bold : 0) | (italic ? Italic : 0) | (code ? Code : 0) | (link ? Link : 0));
+    }
+    void add(const char* s, size_t n) {
+        if (!cur) open(Block::Para);
+        if (cur->type == Block::CodeBlock) {
+            cur->code.append(s, n);
+            return;
+        }
+        uint8_t st = style();
+        if (!cur->runs.empty() && cur->runs.back().style == st) cur->runs.back().text.append(s, n);
+        else cur->runs.push_back({std::string(s, n), st});
+    }
+};
+
+int enter_block(MD_BLOCKTYPE t, void* detail, void* u) {
+    auto& b = *static_cast<Builder*>(u);
+    switch (t) {
+        case MD_BLOCK_UL: b.lists.push_back({false, 1}); break;
+        case MD_BLOCK_OL: b.lists.push_back({true, static_cast<MD_BLOCK_OL_DETAIL*>(detail)->start}); break;
+        case MD_BLOCK_LI: {
+            Block& blk = b.open(Block::Item);
+            blk.indent = int(b.lists.size()) - 1;
+            if (!b.lists.empty() && b.lists.back().ordered)
+                blk.bullet = std::to_string(b.lists.back().next++) + ".";
+            else
+                blk.bullet = "\u2022";
+            break;
+        }
+        case MD_BLOCK_H: b.open(Block::Heading).level = int(static_cast<MD_BLOCK_H_DETAIL*>(detail)->level); break;
+        case MD_BLOCK_P:
+            // The first paragraph of a loose list item is the item's own text.
+            if (!(b.cur && b.cur->type == Block::Item && b.cur->runs.empty())) b.open(Block::Para);
+            break;
+        case MD_BLOCK_CODE: b.open(Block::CodeBlock); break;
+        case MD_BLOCK_HR: b.open(Block::Rule); b.cur = nullptr; break;
+        case MD_BLOCK_QUOTE: ++b.quote; break;
+        default: break;
+    }
+    return 0;
+}
+
+int leave_block(MD_BLOCKTYPE t, void*, void* u) {
+    auto& b = *static_cast<Builder*>(u);
+    switch (t) {
+        case MD_BLOCK_UL: case MD_BLOCK_OL: if (!b.lists.empty()) b.lists.pop_back(); break;
+        case MD_BLOCK_QUOTE: --b.quote; break;
+        case MD_BLOCK_LI: case MD_BLOCK_P: case MD_BLOCK_H: case MD_BLOCK_CODE: b.cur = nullptr; break;
+        default: break;
+    }
+    return 0;
+}
+
+int enter_span(MD_SPANTYPE t, void*, void* u) {
+    auto& b = *static_cast<Builder*>(u);
+    if (t == MD_SPAN_STRONG) ++b.bold;
+    if (t == MD_SPAN_EM) ++b.italic;
+    if (t == MD_SPAN_CODE) ++b.code;
+    if (t == MD_SPAN_A) ++b.link;
+    return 0;
+}
+
+int leave_span(MD_SPANTYPE t, void*, void* u) {
+    auto& b = *static_cast<Builder*>(u);
+    if (t == MD_SPAN_STRONG) --b.bold;
+    if (t == MD_SPAN_EM) --b.italic;
+    if (t == MD_SPAN_CODE) --b.code;
+    if (t == MD_SPAN_A) --b.link;
+    return 0;
+}
+
+int text(MD_TEXTTYPE t, const MD_CHAR* s, MD_SIZE n, void* u) {
+    auto& b = *static_cast<Builder*>(u);
+    switch (t) {
+        case MD_TEXT_SOFTBR: b.add(" ", 1); break;
+        case MD_TEXT_BR: b.add("\n", 1); break;
+        case MD_TEXT_NULLCHAR: break;
+        case MD_TEXT_ENTITY: {
+            static const std::map<std::string, std::string> known = {
+                {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&nbsp;", " "},
+                {"&mdash;", "\u2014"}, {"&ndash;", "\u2013"}, {"&rarr;", "\u2192"}};
+            auto it = known.find(std::string(s, n));
+            if (it != known.end()) b.add(it->second.data(), it->second.size());
+            else b.add(s, n);
+            break;
+        }
+        default: b.add(s, n); break;
+    }
+    return 0;
+}
+
+Doc parse(std::string_view src) {
+    Builder b;
+    MD_PARSER p{};
+    p.abi_version = 0;
+    p.flags = MD_FLAG_NOHTML | MD_FLAG_STRIKETHROUGH;
+    p.enter_block = enter_block;
+    p.leave_block = leave_block;
+    p.enter_span = enter_span;
+    p.leave_span = leave_span;
+    p.text = text;
+    md_parse(src.data(), MD_SIZE(src.size()), &p, &b);
+    return std::move(b.doc);
+}
+
+ImFont* font_for(uint8_t style, ImFont* base) {
+    if (style & Code) return fonts().mono;
+    if (style & Bold) return fonts().bold;
+    if (style & Italic) return fonts().italic;
+    return base;
+}
+
+// Lays out RUNS from the cursor, wrapping at the window's right edge, indented by INDENT.
+void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float indent) {
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    float left = origin.x + indent;
+    float right = origin.x + std::max(ImGui::GetContentRegionAvail().x, 10 * base->FontSize);
+    float line_h = base->FontSize * 1.3f;
+    float x = left, y = origin.y;
+    ImU32 code_bg = IM_COL32(255, 255, 255, 28);
+    ImU32 link = IM_COL32(110, 170, 250, 255);
+    for (auto& r : runs) {
+        ImFont* f = font_for(r.style, base);
+        float size = base->FontSize;
+        ImU32 col = (r.style & Link) ? link : (r.style & Code) ? IM_COL32(240, 200, 140, 255) : color;
+        const char* s = r.text.data();
+        const char* end = s + r.text.size();
+        while (s < end) {
+            if (*s == '\n') {
+                x = left;
+                y += line_h;
+                ++s;
+                continue;
+            }
+            // One word and the spaces after it.
+            const char* w = s;
+            while (w < end && *w != ' ' && *w != '\n') ++w;
+            const char* sp = w;
+            while (sp < end && *sp == ' ') ++sp;
+            float ww = f->CalcTextSizeA(size, FLT_MAX, 0, s, w).x;
+            float sw = f->CalcTextSizeA(size, FLT_MAX, 0, w, sp).x;
+            if (x + ww > right && x > left) {
+                x = left;
+                y += line_h;
+            }
+            float dy = (line_h - size) * 0.5f;
+            if (r.style & Code)
+                dl->AddRectFilled({x - 2, y + dy - 1}, {x + ww + ((sp > w && sp < end) ? sw : 0) + 2, y + dy + size + 1},
+                                  code_bg, 3);
+            dl->AddText(f, size, {x, y + dy}, col, s, w);
+            if (r.style & Link) dl->AddLine({x, y + dy + size}, {x + ww, y + dy + size}, col);
+            x += ww + sw;
+            s = sp;
+        }
+    }
+    ImGui::Dummy({right - origin.x, y + line_h - origin.y});
+}
+
+void draw(const Doc& doc, const Theme& th) {
+    const Fonts& F = fonts();
+    float em = ImGui::GetFontSize();
+    for (size_t i = 0; i < doc.blocks.size(); ++i) {
+        const Block& b = doc.blocks[i];
+        float indent = float(b.indent) * 1.4f * em + (b.quote ? em : 0);
+        switch (b.type) {
+            case Block::Heading: {
+                if (i > 0) ImGui::Dummy({0, em * 0.5f});
+                ImFont* f = b.level <= 1 ? F.h1 : b.level == 2 ? F.h2 : F.bold;
+                draw_runs(b.runs, f, th.text(), indent);
+                if (b.level <= 1) ImGui::Separator();
+                break;
+            }
+            case Block::Para:
+                draw_runs(b.runs, F.regular, b.quote ? th.dim() : th.text(), indent);
+                ImGui::Dummy({0, em * 0.35f});
+                break;
+            case Block::Item: {
+                ImVec2 p = ImGui::GetCursorScreenPos();
+                float bw = ImGui::CalcTextSize(b.bullet.c_str()).x;
+                float line_h = F.regular->FontSize * 1.3f;
+                ImGui::GetWindowDrawList()->AddText(F.regular, F.regular->FontSize,
+                                                    {p.x + indent + em * 0.3f, p.y + (line_h - F.regular->FontSize) * 0.5f},
+                                                    th.dim(), b.bullet.c_str());
+                draw_runs(b.runs, F.regular, th.text(), indent + std::max(bw, em * 0.6f) + em * 0.8f);
+                bool last = i + 1 == doc.blocks.size() || doc.blocks[i + 1].type != Block::Item;
+                if (last) ImGui::Dummy({0, em * 0.35f});
+                break;
+            }
+            case Block::CodeBlock: {
+                ImGui::PushFont(F.mono);
+                std::string code = b.code;
+                while (!code.empty() && code.back() == '\n') code.pop_back();
+                ImVec2 sz = ImGui::CalcTextSize(code.c_str());
+                ImVec2 p = ImGui::GetCursorScreenPos();
+                float pad = em * 0.4f;
+                float w = std::max(sz.x + 2 * pad, ImGui::GetContentRegionAvail().x - indent);
+                ImGui::GetWindowDrawList()->AddRectFilled({p.x + indent, p.y},
+                                                          {p.x + indent + w, p.y + sz.y + 2 * pad},
+                                                          IM_COL32(0, 0, 0, 90), 4);
+                ImGui::SetCursorScreenPos({p.x + indent + pad, p.y + pad});
+                ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(240, 200, 140, 255));
+                ImGui::TextUnformatted(code.c_str());
+                ImGui::PopStyleColor();
+                ImGui::SetCursorScreenPos({p.x, p.y + sz.y + 2 * pad});
+                ImGui::Dummy({0, em * 0.5f});
+                ImGui::PopFont();
+                break;
+            }
+            case Block::Rule:
+                ImGui::Separator();
+                break;
+        }
+    }
+}
+
+}  // namespace md
+
+// ---------------------------------------------------------------------------------------------
+// The view
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+void hint(const char* text) {
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+        ImGui::BeginTooltip();
+        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 24);
+        ImGui::TextUnformatted(text);
+        ImGui::PopTextWrapPos();
+        ImGui::EndTooltip();
+    }
+}
+
+// What to look at now: the step the run reached (or how to get to one), or the checks at the end.
+void draw_now(ViewContext& ctx, const Lesson& l) {
+    const RunModel& m = ctx.model;
+    const Theme& th = ctx.theme;
+    float em = ImGui::GetFontSize();
+    // A tinted box as tall as its text: draw the text first (channel 1), then the box under it.
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->ChannelsSplit(2);
+    dl->ChannelsSetCurrent(1);
+    float pad = em * 0.45f;
+    ImVec2 top = ImGui::GetCursorScreenPos();
+    float width = ImGui::GetContentRegionAvail().x;
+    ImGui::SetCursorScreenPos({top.x + pad, top.y + pad});
+    ImGui::BeginGroup();
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + width - 2 * pad);
+    ImGui::PushFont(fonts().bold);
+    if (!m.checks.empty() && !m.live()) {
+        int ok = 0;
+        for (auto& c : m.checks) ok += c.ok;
+        ImGui::Text("Run %s: %d of %zu checks passed", run_status_name(m.status), ok, m.checks.size());
+        ImGui::PopFont();
+        for (auto& c : m.checks) {
+            ImGui::PushStyleColor(ImGuiCol_Text, c.ok ? IM_COL32(90, 210, 120, 255) : th.warn());
+            ImGui::TextUnformatted(c.ok ? "\u2713" : "\u2717");
+            ImGui::PopStyleColor();
+            ImGui::SameLine();
+            ImGui::TextWrapped("%s: %s", c.name.c_str(), c.detail.c_str());
+        }
+    } else if (m.step_index >= 0 || !m.step_text.empty()) {
+        if (m.step_index >= 0 && !l.steps.empty())
+            ImGui::Text("Step %d of %zu: look at this now", m.step_index + 1, l.steps.size());
+        else
+            ImGui::TextUnformatted("Look at this now");
+        ImGui::PopFont();
+        ImGui::TextWrapped("%s", m.step_text.c_str());
+    } else {
+        ImGui::TextUnformatted("What to look at");
+        ImGui::PopFont();
+        ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+        if (!l.steps.empty())
+            ImGui::TextWrapped("Press Space to run one operation at a time. At each of the "
+                               "lesson's %zu steps this box says what to look at.",
+                               l.steps.size());
+        else
+            ImGui::TextWrapped("Press Space to run one operation at a time, or Enter to run freely.");
+        ImGui::PopStyleColor();
+    }
+    ImGui::PopTextWrapPos();
+    ImGui::EndGroup();
+    float bottom = ImGui::GetItemRectMax().y + pad;
+    dl->ChannelsSetCurrent(0);
+    bool ended = !m.live() && m.status != RunStatus::Idle;
+    ImU32 bg = ended && m.status != RunStatus::Finished ? IM_COL32(110, 40, 30, 140)
+                                                        : IM_COL32(40, 64, 100, 140);
+    dl->AddRectFilled(top, {top.x + width, bottom}, bg, 4);
+    dl->AddRectFilled(top, {top.x + 4 * th.scale, bottom}, IM_COL32(110, 170, 240, 255), 2);
+    dl->ChannelsMerge();
+    ImGui::SetCursorScreenPos({top.x, bottom});
+    ImGui::Dummy({width, 0});
+}
+
+void draw_knobs(LessonPanel& panel, const Lesson& l) {
+    if (l.knobs.empty()) return;
+    float em = ImGui::GetFontSize();
+    ImGui::PushFont(fonts().bold);
+    ImGui::TextUnformatted("Knobs");
+    ImGui::PopFont();
+    ImGui::SameLine();
+    ImGui::TextDisabled("(changing one restarts the run)");
+    for (auto& k : l.knobs) {
+        ImGui::PushID(k.name.c_str());
+        std::string& v = panel.knobs[k.name];
+        if (v.empty()) v = k.def;
+        bool off = !k.unavailable.empty();
+        ImGui::BeginDisabled(off);
+        switch (k.type) {
+            case Knob::Type::Bool: {
+                bool b = v == "true" || v == "1";
+                if (ImGui::Checkbox(k.label.c_str(), &b)) {
+                    v = b ? "true" : "false";
+                    panel.knobs_changed = true;
+                }
+                break;
+            }
+            case Knob::Type::Int: {
+                int i = std::atoi(v.c_str());
+                ImGui::SetNextItemWidth(std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f));
+                if (ImGui::SliderInt(k.label.c_str(), &i, k.min, k.max, "%d", ImGuiSliderFlags_AlwaysClamp))
+                    v = std::to_string(i);
+                if (ImGui::IsItemDeactivatedAfterEdit()) panel.knobs_changed = true;
+                break;
+            }
+            case Knob::Type::Choice: {
+                ImGui::SetNextItemWidth(std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f));
+                if (ImGui::BeginCombo(k.label.c_str(), v.c_str())) {
+                    for (auto& c : k.choices)
+                        if (ImGui::Selectable(c.c_str(), c == v) && c != v) {
+                            v = c;
+                            panel.knobs_changed = true;
+                        }
+                    ImGui::EndCombo();
+                }
+                break;
+            }
+        }
+        ImGui::EndDisabled();
+        std::string tip = off ? "Not available here: " + k.unavailable
+                              : k.name + ": " + k.describe() + ", default " + k.def;
+        hint(tip.c_str());
+        ImGui::PopID();
+    }
+    ImGui::Spacing();
+}
+
+}  // namespace
+
+void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
+    const auto& all = lessons();
+    float em = ImGui::GetFontSize();
+    if (all.empty()) {
+        ImGui::TextDisabled("No lessons are built into this forklab.");
+        return;
+    }
+    // The list.
+    int rows = int(std::min<size_t>(all.size(), 5));
+    float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
+    if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
+        for (auto& l : all) {
+            bool sel = panel.lesson == &l;
+            std::string label = l.id + "  \u2014  " + l.title;
+            if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
+            if (sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
+        }
+        ImGui::EndListBox();
+    }
+    if (!panel.lesson) {
+        ImGui::TextDisabled("Pick a lesson above.");
+        return;
+    }
+    const Lesson& l = *panel.lesson;
+    ImGui::Spacing();
+    draw_now(ctx, l);
+    ImGui::Spacing();
+    draw_knobs(panel, l);
+
+    // The lesson's text, parsed once per lesson.
+    static std::map<const Lesson*, md::Doc> docs;
+    auto it = docs.find(&l);
+    if (it == docs.end()) it = docs.emplace(&l, md::parse(embedded_text(l.text))).first;
+    ImGui::BeginChild("##text", {0, 0}, false);
+    if (it->second.blocks.empty()) {
+        ImGui::TextDisabled("This lesson has no text (%s was not embedded).", l.text.c_str());
+    } else {
+        md::draw(it->second, ctx.theme);
+    }
+    ImGui::EndChild();
+    (void)em;
+}
+
+}  // namespace fl::ui

@@ -1,0 +1,497 @@
+// Messages: a sequence diagram. One lane per process, time (the trace's seq) going down, one
+// arrow per transfer from the write that sent the bytes to the read that received them. Bytes
+// still in a pipe are a short arrow marked "queued"; bytes read by a process other than the one
+// they were meant for stand out in the warning colour.
+//
+// Long runs: only what is on screen is drawn. The visible seq range comes from the scroll
+// position, the transfers in it from MessageIndex (binary search plus per-bucket lists of long
+// arrows), so a frame costs the same at 1 000 events as at 100 000.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "app/layout.hpp"
+#include "app/view.hpp"
+
+namespace fl::ui {
+
+namespace {
+
+constexpr float kLaneW = 130, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10;
+constexpr float kMinPx = 0.4f, kMaxZoom = 8.0f;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Geometry and index
+// ---------------------------------------------------------------------------------------------
+
+float MessageGeometry::y_of(uint64_t seq) const {
+    double d = static_cast<double>(seq) - static_cast<double>(first_seq);
+    return top + static_cast<float>((d + 0.5) * px_per_seq);
+}
+
+uint64_t MessageGeometry::seq_at(float y) const {
+    double d = std::floor((y - top) / px_per_seq);
+    if (d < 0) return first_seq;
+    uint64_t s = first_seq + static_cast<uint64_t>(d);
+    return std::min(s, last_seq);
+}
+
+const Lane* MessageGeometry::lane(pid_t pid) const {
+    for (const auto& l : lanes)
+        if (l.pid == pid) return &l;
+    return nullptr;
+}
+
+MessageGeometry layout_messages(const RunModel& model, float scale, float zoom) {
+    MessageGeometry g;
+    g.lane_w = kLaneW * scale;
+    g.top = (kHeaderH + kMargin) * scale;
+    g.px_per_seq = std::max(kMinPx, kPxPerSeq * scale * zoom);
+    float x = kMargin * scale + g.lane_w * 0.5f;
+    std::vector<pid_t> order;
+    std::unordered_set<pid_t> seen;
+    for (pid_t pid : model.proc_order)
+        if (model.procs.count(pid) && seen.insert(pid).second) order.push_back(pid);
+    for (const auto& [pid, p] : model.procs)
+        if (seen.insert(pid).second) order.push_back(pid);
+    for (pid_t pid : order) {
+        g.lanes.push_back({pid, x});
+        x += g.lane_w;
+    }
+    if (!model.events.empty()) {
+        g.first_seq = model.events.front().seq;
+        g.last_seq = std::max(model.events.back().seq, g.first_seq);
+    } else {
+        // A model built by hand (tests): the range its transfers and processes span.
+        uint64_t lo = UINT64_MAX, hi = 0;
+        auto see = [&](uint64_t s) {
+            if (!s) return;
+            lo = std::min(lo, s);
+            hi = std::max(hi, s);
+        };
+        for (const auto& t : model.transfers) {
+            see(t.write_seq);
+            see(t.read_seq);
+        }
+        for (const auto& [pid, p] : model.procs) {
+            see(p.born_seq);
+            see(p.exit_seq);
+        }
+        if (hi) {
+            g.first_seq = lo;
+            g.last_seq = hi;
+        }
+    }
+    g.width = x - g.lane_w * 0.5f + kMargin * scale;
+    g.height = g.y_of(g.last_seq) + g.px_per_seq * 0.5f + 3 * kMargin * scale;
+    return g;
+}
+
+void MessageIndex::build(const RunModel& model) {
+    *this = MessageIndex();
+    update(model);
+}
+
+void MessageIndex::add_crossings(size_t i) {
+    uint64_t last = end_[i] / kBucket;
+    if (crossing_.size() <= last) crossing_.resize(last + 1);
+    for (uint64_t b = write_[i] / kBucket + 1; b <= last; ++b)
+        crossing_[b].push_back(static_cast<uint32_t>(i));
+}
+
+void MessageIndex::update(const RunModel& model) {
+    const auto& ts = model.transfers;
+    size_t known = write_.size();
+    // Not the run this index was built for (cleared, or another model): start over.
+    if (ts.size() < known || (known && ts[known - 1].write_seq != write_[known - 1])) {
+        *this = MessageIndex();
+        known = 0;
+    }
+    // Queued bytes that have been read since: their arrows now reach down to the read.
+    size_t keep = 0;
+    for (uint32_t i : pending_) {
+        if (ts[i].read_seq == 0) {
+            pending_[keep++] = i;
+            continue;
+        }
+        end_[i] = std::max(write_[i], ts[i].read_seq);
+        if (sorted_) add_crossings(i);
+    }
+    pending_.resize(keep);
+    for (size_t i = known; i < ts.size(); ++i) {
+        // Transfers come in write order; if a model breaks that, queries fall back to a scan.
+        if (!write_.empty() && ts[i].write_seq < write_.back()) sorted_ = false;
+        write_.push_back(ts[i].write_seq);
+        end_.push_back(std::max(ts[i].write_seq, ts[i].read_seq));
+        if (ts[i].read_seq == 0) pending_.push_back(static_cast<uint32_t>(i));
+        if (sorted_) add_crossings(i);
+    }
+}
+
+void MessageIndex::visible(uint64_t seq0, uint64_t seq1, std::vector<size_t>& out) const {
+    out.clear();
+    if (seq1 < seq0) return;
+    if (!sorted_) {
+        for (size_t i = 0; i < write_.size(); ++i)
+            if (write_[i] <= seq1 && end_[i] >= seq0) out.push_back(i);
+        return;
+    }
+    // 1. Arrows that began before the bucket boundary at or below seq0 and reach over it.
+    uint64_t b = seq0 / kBucket;
+    uint64_t boundary = b * kBucket;
+    if (b < crossing_.size())
+        for (uint32_t i : crossing_[b])
+            if (end_[i] >= seq0) out.push_back(i);
+    // 2. Arrows that began between that boundary and seq0 (at most one bucket of them).
+    auto lo = std::lower_bound(write_.begin(), write_.end(), boundary);
+    auto mid = std::lower_bound(lo, write_.end(), seq0);
+    for (auto it = lo; it != mid; ++it) {
+        size_t i = static_cast<size_t>(it - write_.begin());
+        if (end_[i] >= seq0) out.push_back(i);
+    }
+    // 3. Arrows that begin inside the range.
+    auto hi = std::upper_bound(mid, write_.end(), seq1);
+    for (auto it = mid; it != hi; ++it) out.push_back(static_cast<size_t>(it - write_.begin()));
+}
+
+std::string transfer_label(const Transfer& t) {
+    constexpr size_t kMax = 22;
+    std::string p = t.preview;
+    if (p.size() > kMax) p = p.substr(0, kMax - 3) + "...";
+    std::string text = "\"" + p + "\" " + std::to_string(t.bytes) + " B";
+    if (!t.read_seq) text = "queued " + text;
+    if (t.misdelivered()) text = "misdelivered: meant for pid " + std::to_string(t.meant_for) + "  " + text;
+    return text;
+}
+
+std::vector<size_t> visible_transfers(const RunModel& model, uint64_t seq0, uint64_t seq1) {
+    MessageIndex idx;
+    idx.build(model);
+    std::vector<size_t> out;
+    idx.visible(seq0, seq1, out);
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+ImU32 with_alpha(ImU32 c, float a) {
+    unsigned alpha = (c >> IM_COL32_A_SHIFT) & 0xFF;
+    alpha = static_cast<unsigned>(std::clamp(a, 0.0f, 1.0f) * static_cast<float>(alpha));
+    return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
+}
+
+void dashed_line(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float thick, float dash) {
+    float len = std::hypot(b.x - a.x, b.y - a.y);
+    if (len <= 0) return;
+    ImVec2 d{(b.x - a.x) / len, (b.y - a.y) / len};
+    for (float s = 0; s < len; s += 2 * dash) {
+        float e = std::min(len, s + dash);
+        dl->AddLine({a.x + d.x * s, a.y + d.y * s}, {a.x + d.x * e, a.y + d.y * e}, col, thick);
+    }
+}
+
+void arrow(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float thick, float head) {
+    dl->AddLine(a, b, col, thick);
+    float len = std::hypot(b.x - a.x, b.y - a.y);
+    if (len < 1) return;
+    ImVec2 d{(b.x - a.x) / len, (b.y - a.y) / len}, n{-d.y, d.x};
+    ImVec2 base{b.x - d.x * head, b.y - d.y * head};
+    dl->AddTriangleFilled(b, {base.x + n.x * head * 0.5f, base.y + n.y * head * 0.5f},
+                          {base.x - n.x * head * 0.5f, base.y - n.y * head * 0.5f}, col);
+}
+
+float dist_to_segment(ImVec2 p, ImVec2 a, ImVec2 b) {
+    float dx = b.x - a.x, dy = b.y - a.y, l2 = dx * dx + dy * dy;
+    float t = l2 > 0 ? std::clamp(((p.x - a.x) * dx + (p.y - a.y) * dy) / l2, 0.0f, 1.0f) : 0;
+    return std::hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
+}
+
+
+const MessageIndex& cached_index(const RunModel& m) {
+    static const RunModel* model = nullptr;
+    static MessageIndex idx;
+    if (model != &m) {
+        model = &m;
+        idx = MessageIndex();
+    }
+    idx.update(m);
+    return idx;
+}
+
+// Step events, for the horizontal "step" markers. Events are only ever appended (or all
+// cleared), so new ones are scanned once.
+const std::vector<size_t>& step_events(const RunModel& m) {
+    static const RunModel* model = nullptr;
+    static size_t scanned = 0;
+    static std::vector<size_t> steps;
+    if (model != &m || m.events.size() < scanned ||
+        (!steps.empty() && (steps.back() >= m.events.size() ||
+                            m.events[steps.back()].kind != Kind::Step))) {
+        model = &m;
+        scanned = 0;
+        steps.clear();
+    }
+    for (; scanned < m.events.size(); ++scanned)
+        if (m.events[scanned].kind == Kind::Step) steps.push_back(scanned);
+    return steps;
+}
+
+}  // namespace
+
+void draw_messages(ViewContext& ctx) {
+    const RunModel& m = ctx.model;
+    const Theme& th = ctx.theme;
+    UiState& ui = ctx.ui;
+    ImVec4 dimv = ImGui::ColorConvertU32ToFloat4(th.dim());
+
+    if (m.procs.empty()) {
+        ImGui::TextColored(dimv, "%s",
+                           m.status == RunStatus::Idle
+                               ? "No run yet: pick a lesson and press Run or Step."
+                               : "No processes yet: the lesson has not started.");
+        return;
+    }
+
+    const float s = th.scale, lw = th.line * s, font = ImGui::GetFontSize();
+    // Zoom limits: one seq may not get thinner than kMinPx, or a screen would hold so many
+    // arrows that the frame cost would grow with the run again.
+    float min_zoom = kMinPx / (kPxPerSeq * s);
+    ui.messages_zoom = std::clamp(ui.messages_zoom, min_zoom, kMaxZoom);
+
+    ImGuiIO& io = ImGui::GetIO();
+    ImGui::TextColored(dimv, "%zu message%s  |  zoom %.0f%%  (ctrl+wheel)", m.transfers.size(),
+                       m.transfers.size() == 1 ? "" : "s", ui.messages_zoom * 100);
+    ImGui::SameLine();
+    if (ImGui::SmallButton("-")) ui.messages_zoom = std::max(min_zoom, ui.messages_zoom / 1.25f);
+    ImGui::SameLine();
+    if (ImGui::SmallButton("+")) ui.messages_zoom = std::min(kMaxZoom, ui.messages_zoom * 1.25f);
+    ImGui::SameLine();
+    if (ImGui::SmallButton("1:1")) ui.messages_zoom = 1;
+
+    ImGuiWindowFlags flags = ImGuiWindowFlags_HorizontalScrollbar;
+    if (io.KeyCtrl) flags |= ImGuiWindowFlags_NoScrollWithMouse;
+    ImGui::BeginChild("##msg_canvas", ImVec2(0, 0), false, flags);
+
+    // Ctrl+wheel zooms around the seq under the mouse, which stays put.
+    MessageGeometry g = layout_messages(m, s, ui.messages_zoom);
+    if (io.KeyCtrl && io.MouseWheel != 0 && ImGui::IsWindowHovered()) {
+        float local_y = io.MousePos.y - ImGui::GetWindowPos().y;
+        uint64_t anchor = g.seq_at(ImGui::GetScrollY() + local_y);
+        ui.messages_zoom = std::clamp(ui.messages_zoom * std::pow(1.2f, io.MouseWheel), min_zoom,
+                                      kMaxZoom);
+        g = layout_messages(m, s, ui.messages_zoom);
+        ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
+    }
+
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    ImVec2 o = ImGui::GetCursorScreenPos();  // canvas origin (scroll included)
+    ImVec2 win0 = ImGui::GetWindowPos();
+    ImVec2 win1{win0.x + ImGui::GetWindowWidth(), win0.y + ImGui::GetWindowHeight()};
+    const float header_h = kHeaderH * s;
+    // The visible seq range: below the sticky lane headers, to the bottom of the window.
+    float vy0 = win0.y + header_h - o.y, vy1 = win1.y - o.y;
+    uint64_t seq0 = g.seq_at(vy0), seq1 = g.seq_at(vy1) + 1;
+    auto lane_visible = [&](float x) {
+        return o.x + x + g.lane_w >= win0.x && o.x + x - g.lane_w <= win1.x;
+    };
+    std::unordered_map<pid_t, const Lane*> lane_of;
+    lane_of.reserve(g.lanes.size());
+    for (const auto& l : g.lanes) lane_of[l.pid] = &l;
+    auto find_lane = [&](pid_t pid) -> const Lane* {
+        auto it = lane_of.find(pid);
+        return it == lane_of.end() ? nullptr : it->second;
+    };
+
+    std::vector<ImVec4> labels;  // rects of labels drawn so far, so they do not pile up
+    auto label_free = [&](ImVec4 r) {
+        size_t from = labels.size() > 16 ? labels.size() - 16 : 0;
+        for (size_t i = from; i < labels.size(); ++i) {
+            const ImVec4& q = labels[i];
+            if (r.x < q.z && r.z > q.x && r.y < q.w && r.w > q.y) return false;
+        }
+        return true;
+    };
+
+    // ---- step markers: a dim line across every lane where the lesson reached a step
+    const auto& steps = step_events(m);
+    {
+        auto first = std::lower_bound(steps.begin(), steps.end(), seq0, [&](size_t i, uint64_t q) {
+            return m.events[i].seq < q;
+        });
+        for (auto it = first; it != steps.end() && m.events[*it].seq <= seq1; ++it) {
+            const Event& e = m.events[*it];
+            float y = o.y + g.y_of(e.seq);
+            dashed_line(dl, {win0.x, y}, {std::max(win1.x, o.x + g.width), y},
+                        with_alpha(th.dim(), 0.5f), 1.0f * s, 5 * s);
+            std::string t = "step: " + e.text;
+            ImVec2 ts = ImGui::CalcTextSize(t.c_str());
+            ImVec4 r{win0.x + 4 * s, y - font, win0.x + 4 * s + ts.x, y};
+            labels.push_back(r);
+            dl->AddText(nullptr, font * 0.9f, {r.x, r.y}, th.dim(), t.c_str());
+        }
+    }
+
+    // ---- lanes: alive between birth and exit, with the fork that made each one
+    for (const Lane& l : g.lanes) {
+        const ProcessView& p = m.procs.at(l.pid);
+        ImU32 pc = th.process_color(p.color);
+        float y0 = p.born_seq ? g.y_of(p.born_seq) : g.top;
+        float y1 = p.exit_seq ? g.y_of(p.exit_seq) : g.height;
+        bool sel = ui.selected_pid == l.pid;
+        if (lane_visible(l.x)) {
+            float a = std::max(vy0, y0), b = std::min(vy1, y1);
+            if (a < b)
+                dl->AddLine({o.x + l.x, o.y + a}, {o.x + l.x, o.y + b}, with_alpha(pc, sel ? 1 : 0.55f),
+                            sel ? 3 * lw : lw);
+            if (p.exit_seq && y1 >= vy0 && y1 <= vy1) {
+                float r = 6 * s;
+                ImVec2 c{o.x + l.x, o.y + y1};
+                dl->AddLine({c.x - r, c.y - r}, {c.x + r, c.y + r}, pc, lw * 1.5f);
+                dl->AddLine({c.x - r, c.y + r}, {c.x + r, c.y - r}, pc, lw * 1.5f);
+            }
+        }
+        if (p.born_seq && y0 >= vy0 - font && y0 <= vy1) {
+            if (const Lane* pl = find_lane(p.parent)) {
+                float x0 = o.x + pl->x, x1 = o.x + l.x;
+                if (std::max(x0, x1) >= win0.x && std::min(x0, x1) <= win1.x) {
+                    float dir = x1 > x0 ? 1.0f : -1.0f;
+                    dashed_line(dl, {x0, o.y + y0}, {x1 - dir * 8 * s, o.y + y0},
+                                with_alpha(pc, 0.8f), lw, 4 * s);
+                    arrow(dl, {x1 - dir * 9 * s, o.y + y0}, {x1, o.y + y0}, pc, lw, 8 * s);
+                    ImVec2 ts = ImGui::CalcTextSize("fork");
+                    ImVec4 r{std::min(x0, x1) + 6 * s, o.y + y0 - font, 0, o.y + y0};
+                    r.z = r.x + ts.x;
+                    if (label_free(r)) {
+                        labels.push_back(r);
+                        dl->AddText(nullptr, font * 0.9f, {r.x, r.y}, with_alpha(pc, 0.9f), "fork");
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- transfers in the visible range
+    static std::vector<size_t> vis;
+    cached_index(m).visible(seq0 > 0 ? seq0 - 1 : 0, seq1, vis);
+    const Transfer* hovered = nullptr;
+    bool win_hovered = ImGui::IsWindowHovered();
+    const float head = 10 * s;
+    for (size_t i : vis) {
+        const Transfer& t = m.transfers[i];
+        const Lane* from = find_lane(t.from);
+        if (!from) continue;
+        const ProcessView& fp = m.procs.at(t.from);
+        float ya = o.y + g.y_of(t.write_seq);
+        ImVec2 a{o.x + from->x, ya}, b;
+        bool queued = t.read_seq == 0;
+        const Lane* to = queued ? nullptr : find_lane(t.to);
+        if (!queued && !to) continue;
+        if (queued) {
+            // Still in the kernel: half-way toward the reader when it is known.
+            const Lane* dest = find_lane(t.to ? t.to : t.meant_for);
+            float dx = dest && dest != from ? (dest->x - from->x) * 0.5f : g.lane_w * 0.5f;
+            b = {a.x + dx, ya + 4 * s};
+        } else {
+            b = {o.x + to->x, o.y + g.y_of(t.read_seq)};
+        }
+        if (std::max(a.x, b.x) < win0.x || std::min(a.x, b.x) > win1.x) continue;
+        bool bad = t.misdelivered();
+        ImU32 col = bad ? th.warn() : th.process_color(fp.color);
+        float thick = bad ? lw * 2.4f : lw * 1.3f;
+        if (queued) {
+            dashed_line(dl, a, {b.x - (b.x > a.x ? head : -head), b.y}, col, thick, 4 * s);
+            arrow(dl, {b.x - (b.x > a.x ? head : -head), b.y}, b, col, thick, head);
+        } else if (from == to) {
+            // A process reading its own bytes: a loop out to the right and back.
+            float w = g.lane_w * 0.35f;
+            dl->AddBezierCubic(a, {a.x + w, a.y}, {b.x + w, b.y}, {b.x + 2, b.y}, col, thick);
+            arrow(dl, {b.x + head, b.y}, b, col, thick, head);
+        } else {
+            arrow(dl, a, b, col, thick, head);
+        }
+        if (win_hovered && dist_to_segment(io.MousePos, a, b) < 5 * s) hovered = &t;
+
+        std::string text = transfer_label(t);
+        ImVec2 ts = ImGui::CalcTextSize(text.c_str());
+        ImVec2 mid{(a.x + b.x) * 0.5f, (a.y + b.y) * 0.5f};
+        if (queued) mid = {b.x + (b.x >= a.x ? ts.x * 0.5f + 4 * s : -ts.x * 0.5f - 4 * s), b.y};
+        // Keep the words on screen when the arrow runs off one side.
+        mid.x = std::clamp(mid.x, win0.x + ts.x * 0.5f + 4 * s,
+                           std::max(win0.x + ts.x * 0.5f + 4 * s, win1.x - ts.x * 0.5f - 16 * s));
+        ImVec4 r{mid.x - ts.x * 0.5f - 3 * s, mid.y - ts.y - 2 * s, mid.x + ts.x * 0.5f + 3 * s,
+                 mid.y};
+        if (bad || label_free(r)) {
+            labels.push_back(r);
+            dl->AddRectFilled({r.x, r.y}, {r.z, r.w}, IM_COL32(22, 24, 30, 220), 3 * s);
+            dl->AddText({r.x + 3 * s, r.y + 1 * s}, bad ? th.warn() : with_alpha(col, 0.95f),
+                        text.c_str());
+        }
+    }
+
+    // ---- lane headers, pinned to the top of the view
+    dl->AddRectFilled(win0, {win1.x, win0.y + header_h}, IM_COL32(24, 26, 32, 255));
+    for (const Lane& l : g.lanes) {
+        if (!lane_visible(l.x)) continue;
+        const ProcessView& p = m.procs.at(l.pid);
+        ImU32 pc = th.process_color(p.color);
+        bool gone = p.state == '-' || (p.exited && p.state != 'Z');
+        ImVec2 h0{o.x + l.x - g.lane_w * 0.46f, win0.y + 3 * s};
+        ImVec2 h1{o.x + l.x + g.lane_w * 0.46f, win0.y + header_h - 3 * s};
+        bool sel = ui.selected_pid == l.pid;
+        dl->AddRectFilled(h0, h1, with_alpha(pc, gone ? 0.10f : 0.22f), 4 * s);
+        dl->AddRect(h0, h1, with_alpha(pc, gone ? 0.4f : 1.0f), 4 * s, 0, sel ? 2.5f * lw : lw);
+        dl->PushClipRect(h0, h1, true);
+        std::string t1 = "pid " + std::to_string(l.pid);
+        std::string t2 = p.role.empty() ? "(exec'd)" : p.role;
+        ImVec2 s1 = ImGui::CalcTextSize(t1.c_str()), s2 = ImGui::CalcTextSize(t2.c_str());
+        dl->AddText({o.x + l.x - s1.x * 0.5f, h0.y + 1 * s}, with_alpha(th.text(), gone ? 0.5f : 1),
+                    t1.c_str());
+        dl->AddText({o.x + l.x - s2.x * 0.5f, h0.y + 1 * s + font}, with_alpha(pc, gone ? 0.5f : 1),
+                    t2.c_str());
+        dl->PopClipRect();
+        if (win_hovered && io.MousePos.x >= h0.x && io.MousePos.x < h1.x &&
+            io.MousePos.y >= h0.y && io.MousePos.y < h1.y) {
+            ImGui::SetTooltip("pid %d %s: click to select (Step then releases it)", l.pid,
+                              p.role.c_str());
+            if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = l.pid;
+        }
+    }
+
+    if (m.transfers.empty()) {
+        const char* msg = "No messages yet: nothing has gone through a pipe or socket.";
+        ImVec2 ts = ImGui::CalcTextSize(msg);
+        dl->AddText({win0.x + (win1.x - win0.x - ts.x) * 0.5f, win0.y + header_h + 20 * s},
+                    th.dim(), msg);
+    }
+
+    if (hovered) {
+        const Transfer& t = *hovered;
+        ImGui::BeginTooltip();
+        ImGui::Text("%lld bytes from pid %d", static_cast<long long>(t.bytes), t.from);
+        if (t.read_seq) ImGui::Text("read by pid %d (event %llu -> %llu)", t.to,
+                                    static_cast<unsigned long long>(t.write_seq),
+                                    static_cast<unsigned long long>(t.read_seq));
+        else ImGui::TextUnformatted("still queued in the kernel: nobody has read it yet");
+        ImGui::Text("through object [%llu]", static_cast<unsigned long long>(t.obj));
+        ImGui::Text("\"%s\"", t.preview.c_str());
+        if (t.misdelivered())
+            ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(th.warn()),
+                               "misdelivered: it was the reply meant for pid %d", t.meant_for);
+        ImGui::EndTooltip();
+    }
+
+    ImGui::SetCursorPos({0, 0});
+    ImGui::Dummy({g.width, g.height});
+    ImGui::EndChild();
+}
+
+}  // namespace fl::ui

@@ -1,0 +1,298 @@
+// The window: GLFW + OpenGL 3.3 core (glad) + Dear ImGui, in the shape of ImGui's
+// example_glfw_opengl3: set up, loop (poll, skip when minimised, new frame, draw, render,
+// swap), clean up in reverse. Also the headless --screenshot mode.
+#include "app/window.hpp"
+
+#include <glad/gl.h>
+// glad first: it provides the GL declarations GLFW would otherwise pull in.
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+#include <imgui_impl_glfw.h>
+#include <imgui_impl_opengl3.h>
+#include <stb_image_write.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "app/app.hpp"
+#include "core/event.hpp"
+#include "core/lab.hpp"
+
+namespace fl {
+
+namespace {
+
+struct Options {
+    std::string screenshot, lesson;
+    int steps = -1;
+    int w = 0, h = 0;
+    bool presentation = false;
+    float font_size = 0;
+};
+
+const char* kUsage =
+    "usage: forklab [--lesson ID] [--presentation] [--font-size PX]\n"
+    "       forklab --screenshot FILE.png [--lesson ID] [--steps N] [--size WxH] [--presentation]\n"
+    "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
+
+bool parse_int(const char* s, int lo, int hi, int& out) {
+    char* end = nullptr;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || end == s || v < lo || v > hi) return false;
+    out = int(v);
+    return true;
+}
+
+// Returns -1 when the options are fine, else the exit code (after saying why on stderr).
+int parse(int argc, char** argv, Options& o) {
+    auto bad = [](const std::string& msg) {
+        std::fprintf(stderr, "forklab: %s (see forklab --help)\n", msg.c_str());
+        return 2;
+    };
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&](const char*& out) {
+            if (i + 1 >= argc) return false;
+            out = argv[++i];
+            return true;
+        };
+        const char* v = nullptr;
+        if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else if (a == "--presentation") {
+            o.presentation = true;
+        } else if (a == "--screenshot") {
+            if (!value(v) || !*v) return bad("--screenshot needs a FILE.png");
+            o.screenshot = v;
+            if (o.screenshot.size() < 5 || o.screenshot.substr(o.screenshot.size() - 4) != ".png")
+                return bad("--screenshot writes a PNG: give a file name ending in .png, not \"" +
+                           o.screenshot + "\"");
+        } else if (a == "--lesson") {
+            if (!value(v)) return bad("--lesson needs a lesson id");
+            o.lesson = v;
+            if (!find_lesson(o.lesson))
+                return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
+        } else if (a == "--steps") {
+            if (!value(v) || !parse_int(v, 0, 100000, o.steps))
+                return bad("--steps takes a number of steps from 0 to 100000");
+        } else if (a == "--size") {
+            int w = 0, h = 0;
+            if (!value(v)) return bad("--size takes WIDTHxHEIGHT, e.g. 1280x800");
+            std::string s = v;
+            auto x = s.find('x');
+            if (x == std::string::npos || !parse_int(s.substr(0, x).c_str(), 320, 8192, w) ||
+                !parse_int(s.substr(x + 1).c_str(), 240, 8192, h))
+                return bad("--size takes WIDTHxHEIGHT between 320x240 and 8192x8192, not \"" + s + "\"");
+            o.w = w;
+            o.h = h;
+        } else if (a == "--font-size") {
+            int px = 0;
+            if (!value(v) || !parse_int(v, 10, 40, px)) return bad("--font-size takes 10 to 40 (pixels)");
+            o.font_size = float(px);
+        } else {
+            return bad("unknown option \"" + a + "\"");
+        }
+    }
+    return -1;
+}
+
+std::string g_glfw_error;
+void on_glfw_error(int code, const char* text) {
+    g_glfw_error = std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
+}
+
+int no_window(const char* what) {
+    const char* display = getenv("DISPLAY");
+    const char* wayland = getenv("WAYLAND_DISPLAY");
+    bool none = (!display || !*display) && (!wayland || !*wayland);
+    std::fprintf(stderr,
+                 "forklab: cannot %s%s%s. Run a lesson without the app: `forklab run hello`; "
+                 "or start the app on a virtual display: `xvfb-run -a forklab`\n",
+                 what,
+                 none ? " (no display: DISPLAY and WAYLAND_DISPLAY are not set)" : ": ",
+                 none ? "" : g_glfw_error.c_str());
+    return 2;
+}
+
+bool write_png(const std::string& path, int w, int h) {
+    std::vector<unsigned char> px(size_t(w) * size_t(h) * 3);
+    glPixelStorei(GL_PACK_ALIGNMENT, 1);
+    glReadBuffer(GL_BACK);
+    glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, px.data());
+    // GL's first row is the bottom one.
+    std::vector<unsigned char> flipped(px.size());
+    size_t row = size_t(w) * 3;
+    for (int y = 0; y < h; ++y)
+        std::memcpy(&flipped[size_t(y) * row], &px[size_t(h - 1 - y) * row], row);
+    return stbi_write_png(path.c_str(), w, h, 3, flipped.data(), int(row)) != 0;
+}
+
+}  // namespace
+
+int run_app(int argc, char** argv, LabClient* lab) {
+    Options opt;
+    if (int rc = parse(argc, argv, opt); rc >= 0) return rc;
+    bool shot = !opt.screenshot.empty();
+
+    // Settings: a screenshot uses the defaults and keeps nothing, so it looks the same anywhere.
+    std::string dir = shot ? "" : ui::Settings::dir();
+    std::string settings_err;
+    ui::Settings settings = shot ? ui::Settings() : ui::Settings::load(dir, &settings_err);
+    if (!settings_err.empty()) std::fprintf(stderr, "forklab: %s\n", settings_err.c_str());
+    if (!opt.lesson.empty()) settings.last_lesson = opt.lesson;
+    if (opt.presentation) settings.presentation = true;
+    if (opt.font_size > 0) settings.font_size = opt.font_size;
+    if (opt.w) {
+        settings.window_w = opt.w;
+        settings.window_h = opt.h;
+    }
+
+    glfwSetErrorCallback(on_glfw_error);
+    if (!glfwInit()) return no_window("open a window");
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+    glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GLFW_TRUE);
+    glfwWindowHint(GLFW_SCALE_TO_MONITOR, shot ? GLFW_FALSE : GLFW_TRUE);
+    if (shot) glfwWindowHint(GLFW_RESIZABLE, GLFW_FALSE);
+
+    int w = settings.window_w, h = settings.window_h;
+    if (!shot && !opt.w) {
+        // Fit the monitor's work area (a 1366x768 laptop has less room than the default).
+        if (GLFWmonitor* mon = glfwGetPrimaryMonitor()) {
+            int mx, my, mw, mh;
+            glfwGetMonitorWorkarea(mon, &mx, &my, &mw, &mh);
+            if (mw > 0 && mh > 0) {
+                w = std::min(w, mw);
+                h = std::min(h, mh - 40);
+            }
+        }
+    }
+    GLFWwindow* window = glfwCreateWindow(w, h, "ForkLab", nullptr, nullptr);
+    if (!window) {
+        glfwTerminate();
+        return no_window("open an OpenGL 3.3 window");
+    }
+    glfwMakeContextCurrent(window);
+    glfwSwapInterval(shot ? 0 : 1);
+    if (!gladLoadGL(reinterpret_cast<GLADloadfunc>(glfwGetProcAddress))) {
+        glfwDestroyWindow(window);
+        glfwTerminate();
+        std::fprintf(stderr, "forklab: cannot load OpenGL 3.3 functions (is the GL driver installed?)\n");
+        return 2;
+    }
+
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    std::string ini = dir.empty() ? "" : dir + "/imgui.ini";
+    io.IniFilename = ini.empty() ? nullptr : ini.c_str();
+    ImGui_ImplGlfw_InitForOpenGL(window, true);
+    ImGui_ImplOpenGL3_Init("#version 330 core");
+
+    int rc = 0;
+    {
+        ui::App app(lab, settings, dir);
+        app.set_waker([] { glfwPostEmptyEvent(); });
+        float xs = 1, ys = 1;
+        glfwGetWindowContentScale(window, &xs, &ys);
+        app.set_content_scale(std::max(xs, ys));
+        glfwSetWindowUserPointer(window, &app);
+        glfwSetWindowContentScaleCallback(window, [](GLFWwindow* win, float x, float y) {
+            static_cast<ui::App*>(glfwGetWindowUserPointer(win))->set_content_scale(std::max(x, y));
+        });
+        app.start_run();
+        if (opt.steps >= 0) app.script_steps(opt.steps);
+
+        bool first = true;
+        std::string title;
+        int done_frames = 0;
+        uint64_t started = monotonic_ns(), last_change = started;
+        while (!glfwWindowShouldClose(window) && !app.quit_requested()) {
+            uint64_t now = monotonic_ns();
+            if (shot) glfwPollEvents();
+            else glfwWaitEventsTimeout(now - last_change > 2'000'000'000ull ? 0.25 : 1.0 / 30);
+            if (app.poll()) last_change = monotonic_ns();
+            if (io.MouseDelta.x != 0 || io.MouseDelta.y != 0 || io.InputQueueCharacters.Size)
+                last_change = monotonic_ns();
+            if (glfwGetWindowAttrib(window, GLFW_ICONIFIED)) continue;  // minimised: no frames
+
+            if (app.fonts_dirty()) {
+                if (!first) ImGui_ImplOpenGL3_DestroyFontsTexture();
+                ui::build_fonts(io, app.font_px());
+                if (!first) ImGui_ImplOpenGL3_CreateFontsTexture();
+                app.fonts_rebuilt();
+                first = false;
+            }
+            ImGui_ImplOpenGL3_NewFrame();
+            ImGui_ImplGlfw_NewFrame();
+            ImGui::NewFrame();
+            app.begin_frame(ImGui::GetTime());
+            app.draw();
+            ImGui::Render();
+            if (std::string t = app.title(); t != title) {
+                title = t;
+                glfwSetWindowTitle(window, title.c_str());
+            }
+            int fw, fh;
+            glfwGetFramebufferSize(window, &fw, &fh);
+            glViewport(0, 0, fw, fh);
+            glClearColor(0.09f, 0.10f, 0.12f, 1.0f);
+            glClear(GL_COLOR_BUFFER_BIT);
+            ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+
+            if (shot) {
+                // A few frames after the steps were applied, so every view has laid out.
+                if (app.script_done() || (opt.steps < 0 && app.model().live())) ++done_frames;
+                if (done_frames >= 4) {
+                    if (write_png(opt.screenshot, fw, fh)) {
+                        std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",
+                                    opt.screenshot.c_str(), fw, fh,
+                                    app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
+                                    app.status_line().c_str());
+                    } else {
+                        std::fprintf(stderr, "forklab: cannot write %s: %s\n", opt.screenshot.c_str(),
+                                     strerror(errno));
+                        rc = 1;
+                    }
+                    break;
+                }
+                if (monotonic_ns() - started > 60'000'000'000ull) {
+                    std::fprintf(stderr, "forklab: no screenshot: the run did not reach %d steps "
+                                         "within 60 s (%s)\n", opt.steps, app.status_line().c_str());
+                    rc = 1;
+                    break;
+                }
+                if (!app.lab_ok() && app.model().status == RunStatus::Error) {
+                    std::fprintf(stderr, "forklab: no screenshot: %s\n", app.status_line().c_str());
+                    rc = 1;
+                    break;
+                }
+            }
+            glfwSwapBuffers(window);
+        }
+        if (!shot) {
+            int ww, wh;
+            glfwGetWindowSize(window, &ww, &wh);
+            app.settings_mut().window_w = ww;
+            app.settings_mut().window_h = wh;
+            app.save_settings();  // also makes the directory ImGui writes imgui.ini into
+        }
+    }
+
+    ImGui_ImplOpenGL3_Shutdown();
+    ImGui_ImplGlfw_Shutdown();
+    ImGui::DestroyContext();
+    glfwDestroyWindow(window);
+    glfwTerminate();
+    return rc;
+}
+
+}  // namespace fl

@@ -1,0 +1,453 @@
+#include "core/model.hpp"
+
+#include <string.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "core/format.hpp"
+#include "core/snapshot_json.hpp"
+
+namespace fl {
+
+const char* run_status_name(RunStatus s) {
+    switch (s) {
+        case RunStatus::Idle: return "idle";
+        case RunStatus::Running: return "running";
+        case RunStatus::Paused: return "paused";
+        case RunStatus::Deadlock: return "deadlock";
+        case RunStatus::Bound: return "bound hit";
+        case RunStatus::Finished: return "finished";
+        case RunStatus::Stopped: return "stopped";
+        case RunStatus::Error: return "error";
+    }
+    return "?";
+}
+
+std::string ProcessView::state_words() const {
+    if (exited) return "exited";
+    if (state == '-') return "gone";
+    if (at_gate) return "at gate";
+    if (state == 'Z') return "zombie";
+    if (state == 'T' || state == 't') return "stopped";
+    if (!blocked_in.empty()) return "blocked in " + blocked_in;
+    if (state == 'R') return "running";
+    if (state == 'S' || state == 'D') return "sleeping";
+    if (state == '?') return "starting";
+    return state_name(state);
+}
+
+const ProcessView* RunModel::proc(pid_t pid) const {
+    auto it = procs.find(pid);
+    return it == procs.end() ? nullptr : &it->second;
+}
+
+void RunModel::clear() {
+    uint64_t v = version;
+    *this = RunModel();
+    version = v + 1;
+}
+
+void RunModel::set_mode(bool gated) {
+    if (status != RunStatus::Running && status != RunStatus::Paused) return;
+    status = gated ? RunStatus::Paused : RunStatus::Running;
+    ++version;
+}
+
+bool RunModel::live() const { return status == RunStatus::Running || status == RunStatus::Paused; }
+
+namespace {
+
+RunStatus status_from_reason(const std::string& r) {
+    if (r == "finished") return RunStatus::Finished;
+    if (r == "deadlock") return RunStatus::Deadlock;
+    if (r == "bound") return RunStatus::Bound;
+    if (r == "stopped") return RunStatus::Stopped;
+    return RunStatus::Error;
+}
+
+// The op a gate holds, as a C programmer would write its call: "read(fd 3)".
+std::string gate_op_text(const Gate& g) {
+    std::string s = op_name(g.op);
+    s += "(";
+    if (g.fd >= 0) s += "fd " + std::to_string(g.fd);
+    return s + ")";
+}
+
+// Splits a preview (escaped as preview_bytes writes it) after N raw bytes.
+std::pair<std::string, std::string> split_preview(const std::string& p, int64_t n) {
+    size_t i = 0;
+    while (i < p.size() && n > 0) {
+        if (p.compare(i, 3, "...") == 0 && i + 3 == p.size()) break;  // the cut mark
+        if (p[i] == '\\' && i + 1 < p.size()) i += p[i + 1] == 'x' ? 4 : 2;
+        else ++i;
+        --n;
+    }
+    i = std::min(i, p.size());
+    std::string rest = p.substr(i);
+    return {p.substr(0, i) + (rest.empty() ? "" : "..."), rest};
+}
+
+}  // namespace
+
+void RunModel::apply(const nlohmann::json& msg) {
+    std::string kind = msg.is_object() ? msg.value("msg", "") : "";
+    try {
+        if (kind == "run_started") {
+            clear();
+            status = msg.value("gated", false) ? RunStatus::Paused : RunStatus::Running;
+            lesson = msg.value("lesson", "");
+            root = msg.value("root", 0);
+            containment = msg.value("containment", "");
+            if (msg.contains("knobs") && msg["knobs"].is_object())
+                for (auto& [k, v] : msg["knobs"].items())
+                    knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+            status_text = status == RunStatus::Paused ? "paused: press Step to run one operation"
+                                                      : "running";
+        } else if (kind == "events") {
+            for (auto& j : msg.at("events")) apply(event_from_json(j));
+        } else if (kind == "snapshot") {
+            on_snapshot(msg);
+        } else if (kind == "run_ended") {
+            status = status_from_reason(msg.value("reason", ""));
+            std::string text = msg.value("text", "");
+            status_text = status == RunStatus::Finished ? "finished: " + text : text;
+            checks.clear();
+            if (msg.contains("checks"))
+                for (auto& c : msg["checks"])
+                    checks.push_back({c.value("name", ""), c.value("detail", ""), c.value("ok", false)});
+            schedule.clear();
+            if (msg.contains("schedule"))
+                for (auto& t : msg["schedule"])
+                    if (t.is_string()) schedule.push_back(t.get<std::string>());
+            // The kernel's view at the deadlock says who waited where: keep it on screen.
+            if (msg.contains("deadlock") && msg["deadlock"].is_object()) {
+                Snapshot s = msg["deadlock"].get<Snapshot>();
+                for (auto& p : s.procs)
+                    if (auto it = procs.find(p.pid); it != procs.end() &&
+                                                    (p.state == 'S' || p.state == 'D'))
+                        it->second.blocked_in = p.sys.text;
+                snapshot = std::move(s);
+            }
+            gates.clear();
+            for (auto& [pid, p] : procs) {
+                p.at_gate = false;
+                if (!p.exited) p.current_op.clear();
+            }
+            ++version;
+        } else if (kind == "error") {
+            status_text = msg.value("text", "error");
+            if (status == RunStatus::Idle) status = RunStatus::Error;
+            ++version;
+        }
+    } catch (const std::exception& ex) {
+        status_text = "the lab sent a message the app cannot read (" + kind + "): " + ex.what();
+        ++version;
+    }
+}
+
+void RunModel::apply(const Event& e) {
+    events.push_back(e);
+    ++version;
+    switch (e.kind) {
+        case Kind::Start: {
+            if (e.tid != e.pid && e.tid != 0) break;  // a thread: counted from snapshots
+            if (!root) root = e.pid;
+            auto [it, fresh] = procs.try_emplace(e.pid);
+            ProcessView& p = it->second;
+            if (fresh) {
+                p.pid = e.pid;
+                p.color = next_color_++;
+                p.state = '?';
+                proc_order.push_back(e.pid);
+            }
+            p.parent = pid_t(e.arg);
+            if (!p.ppid) p.ppid = pid_t(e.arg);
+            p.task = e.task;
+            p.role = e.text;
+            p.born_seq = e.seq;
+            break;
+        }
+        case Kind::Call:
+            if (auto it = procs.find(e.pid); it != procs.end()) {
+                if (e.line) it->second.line = e.line;
+                it->second.current_op = describe_op(e);
+                it->second.at_gate = false;
+            }
+            break;
+        case Kind::Return:
+            if (auto it = procs.find(e.pid); it != procs.end()) {
+                if (e.line) it->second.line = e.line;
+                it->second.current_op.clear();
+            }
+            if (e.obj && e.queued >= 0) queued[e.obj] = e.queued;
+            if ((e.op == Op::Write || e.op == Op::Send) && e.ret > 0) match_write(e);
+            if ((e.op == Op::Read || e.op == Op::Recv) && e.ret > 0) match_read(e);
+            break;
+        case Kind::Exit: {
+            if (!e.pid) break;
+            auto [it, fresh] = procs.try_emplace(e.pid);
+            ProcessView& p = it->second;
+            if (fresh) {
+                p.pid = e.pid;
+                p.color = next_color_++;
+                proc_order.push_back(e.pid);
+            }
+            p.exited = true;
+            p.state = '-';
+            p.at_gate = false;
+            p.current_op.clear();
+            p.blocked_in.clear();
+            p.exit_text = describe_status(e.ret, e.arg) + (e.text.empty() ? "" : ", " + e.text);
+            p.exit_seq = e.seq;
+            p.exit_t_ns = e.t_ns;
+            break;
+        }
+        case Kind::Output:
+            console.push_back({e.seq, e.pid, e.text});
+            break;
+        case Kind::Step:
+            step_index = int(e.arg);
+            step_text = e.text;
+            break;
+        case Kind::RunStart: {
+            auto j = nlohmann::json::parse(e.text, nullptr, false);
+            if (j.is_object()) {
+                lesson = j.value("lesson", lesson);
+                containment = j.value("containment", containment);
+                if (j.contains("knobs") && j["knobs"].is_object())
+                    for (auto& [k, v] : j["knobs"].items())
+                        knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+            }
+            if (status == RunStatus::Idle) status = RunStatus::Running;
+            break;
+        }
+        case Kind::RunEnd: {
+            // "reason: text", as the lab writes it; the run_ended message (live) says the same.
+            auto colon = e.text.find(": ");
+            status = status_from_reason(e.text.substr(0, colon));
+            std::string rest = colon == std::string::npos ? "" : e.text.substr(colon + 2);
+            status_text = status == RunStatus::Finished ? "finished: " + rest : rest;
+            break;
+        }
+        case Kind::Check: {
+            auto colon = e.text.find(": ");
+            checks.push_back({e.text.substr(0, colon),
+                              colon == std::string::npos ? "" : e.text.substr(colon + 2),
+                              e.ret != 0});
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+void RunModel::on_snapshot(const nlohmann::json& msg) {
+    Snapshot s = msg.at("snap").get<Snapshot>();
+    gates.clear();
+    if (msg.contains("gates"))
+        for (auto& g : msg["gates"]) {
+            Gate x;
+            x.pid = g.value("pid", 0);
+            x.tid = g.value("tid", x.pid);
+            x.task = g.value("task", "");
+            x.role = g.value("role", "");
+            x.state = g.value("state", "");
+            parse_op(g.value("op", "none"), x.op);
+            x.line = g.value("line", 0);
+            x.fd = g.value("fd", -1);
+            gates.push_back(std::move(x));
+        }
+    for (auto& [ino, u] : s.unix_sockets)
+        if (u.peer) {
+            socket_peer_[ino] = u.peer;
+            socket_peer_[u.peer] = ino;
+        }
+    // Processes the trace does not know (exec'd helpers, spawned programs) still show up.
+    for (auto& p : s.procs) {
+        if (procs.count(p.pid) || p.gone()) continue;
+        ProcessView v;
+        v.pid = p.pid;
+        v.parent = v.ppid = p.ppid;
+        v.color = next_color_++;
+        v.role = p.role;
+        procs[p.pid] = v;
+        proc_order.push_back(p.pid);
+    }
+    for (auto& [pid, v] : procs) {
+        const ProcInfo* p = s.find(pid);
+        v.at_gate = false;
+        if (v.exited) continue;
+        if (!p) {
+            // Not below the lab any more and not yet reported as exited: it is gone.
+            if (v.state != '?') v.state = '-';
+            v.blocked_in.clear();
+            continue;
+        }
+        v.ppid = p->ppid;
+        v.state = p->state;
+        v.threads = std::max(1, p->num_threads);
+        const Gate* gate = nullptr;
+        for (auto& g : gates)
+            if (g.pid == pid && (!gate || g.tid == pid)) gate = &g;
+        if (gate && (gate->state == "at_gate" || gate->state == "held" || gate->state == "in_op")) {
+            v.at_gate = gate->state != "in_op";
+            v.current_op = gate_op_text(*gate);
+            if (gate->line) v.line = gate->line;
+        }
+        // Blocked: a thread asleep in a syscall that is not the wait at its gate.
+        v.blocked_in.clear();
+        for (auto& t : p->threads) {
+            if (t.state != 'S' && t.state != 'D') continue;
+            bool gated = false;
+            for (auto& g : gates)
+                gated |= g.tid == t.tid && (g.state == "at_gate" || g.state == "held");
+            if (gated || t.sys.text.empty() || t.sys.text == "running" || t.sys.text == "?") continue;
+            v.blocked_in = t.sys.text;
+            break;
+        }
+        if (p->threads.empty() && (p->state == 'S' || p->state == 'D') && !v.at_gate &&
+            !p->sys.text.empty() && p->sys.text != "running" && p->sys.text != "?")
+            v.blocked_in = p->sys.text;
+    }
+    snapshot = std::move(s);
+    ++version;
+}
+
+uint64_t RunModel::dest_object(uint64_t obj) const {
+    auto it = socket_peer_.find(obj);
+    return it == socket_peer_.end() ? obj : it->second;
+}
+
+void RunModel::match_write(const Event& e) {
+    if (!e.obj) return;
+    Transfer t;
+    t.write_seq = e.seq;
+    t.from = e.pid;
+    t.obj = dest_object(e.obj);
+    t.bytes = e.ret;
+    t.preview = e.text;
+    // A write on X right after reading a request on X is the reply to whoever sent it.
+    if (auto it = last_sender_.find({e.pid, e.obj}); it != last_sender_.end())
+        t.meant_for = it->second;
+    transfers.push_back(t);
+    written_on_.push_back(e.obj);
+    queues_[t.obj].push_back(transfers.size() - 1);
+}
+
+void RunModel::match_read(const Event& e) {
+    if (!e.obj) return;
+    const uint64_t y = e.obj;
+    // What is queued for Y: bytes written on its peer, plus bytes written on the peer before a
+    // snapshot told us the two were a pair (queued under the peer itself).
+    std::vector<size_t> cand;
+    auto peer = socket_peer_.find(y);
+    if (auto q = queues_.find(y); q != queues_.end())
+        for (size_t i : q->second)
+            if (peer == socket_peer_.end() || written_on_[i] != y) cand.push_back(i);
+    if (peer != socket_peer_.end())
+        if (auto q = queues_.find(peer->second); q != queues_.end())
+            for (size_t i : q->second)
+                if (written_on_[i] == peer->second) cand.push_back(i);
+    std::sort(cand.begin(), cand.end());
+
+    auto unqueue = [&](size_t idx) {
+        for (auto& [obj, q] : queues_) {
+            auto it = std::find(q.begin(), q.end(), idx);
+            if (it != q.end()) {
+                q.erase(it);
+                return;
+            }
+        }
+    };
+    int64_t n = e.ret;
+    pid_t last_from = 0;
+    bool any = false;
+    for (size_t k = 0; k < cand.size() && n > 0; ++k) {
+        size_t idx = cand[k];
+        if (transfers[idx].bytes <= n) {
+            n -= transfers[idx].bytes;
+            unqueue(idx);
+            Transfer& t = transfers[idx];
+            t.read_seq = e.seq;
+            t.to = e.pid;
+            t.obj = y;
+            last_from = t.from;
+            any = true;
+            continue;
+        }
+        // Partly read: the part read becomes its own transfer, just before the rest.
+        Transfer part = transfers[idx];
+        auto [head, tail] = split_preview(part.preview, n);
+        part.bytes = n;
+        part.preview = head;
+        part.read_seq = e.seq;
+        part.to = e.pid;
+        part.obj = y;
+        transfers[idx].bytes -= n;
+        transfers[idx].preview = tail;
+        transfers.insert(transfers.begin() + long(idx), part);
+        written_on_.insert(written_on_.begin() + long(idx), written_on_[idx]);
+        for (auto& [obj, q] : queues_)
+            for (auto& i : q)
+                if (i >= idx) ++i;
+        last_from = part.from;
+        any = true;
+        n = 0;
+    }
+    if (n > 0) {
+        // Bytes nobody traced wrote (an exec'd program, or written before the trace began).
+        Transfer t;
+        t.read_seq = e.seq;
+        t.to = e.pid;
+        t.obj = y;
+        t.bytes = n;
+        t.preview = any ? "" : e.text;
+        transfers.push_back(t);
+        written_on_.push_back(0);
+        if (!any) last_from = 0;
+    }
+    if (last_from) last_sender_[{e.pid, y}] = last_from;
+}
+
+std::string RunModel::load_trace(const std::string& path) {
+    clear();
+    std::ifstream in(path);
+    if (!in) return "cannot open trace file " + path + ": " + strerror(errno);
+    std::string line;
+    int n = 0;
+    uint64_t last_seq = 0;
+    auto fail = [&](const std::string& why) {
+        clear();
+        return path + ":" + std::to_string(n) + ": " + why;
+    };
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded()) return fail("not valid JSON (is the file cut short or edited?)");
+        Event e;
+        try {
+            e = event_from_json(j);
+        } catch (const std::exception& ex) {
+            return fail(ex.what());
+        }
+        if (e.seq <= last_seq)
+            return fail("event seq " + std::to_string(e.seq) + " comes after seq " +
+                        std::to_string(last_seq) + ": events are out of order");
+        last_seq = e.seq;
+        apply(e);
+    }
+    if (events.empty()) {
+        clear();
+        return path + ": no events in this file (is it a ForkLab trace?)";
+    }
+    if (status == RunStatus::Running || status == RunStatus::Idle) {
+        status = RunStatus::Stopped;
+        status_text = "the trace ends before the run did (cut short?)";
+    }
+    ++version;
+    return "";
+}
+
+}  // namespace fl

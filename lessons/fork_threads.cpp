@@ -1,0 +1,254 @@
+// fork-threads: fork in a multi-threaded process.
+//
+// The parent runs a background logger thread that takes a mutex each time it flushes the log.
+// The main thread forks. fork() copies all of the memory, the mutex included, but only the
+// thread that called it. If the logger held the mutex at that moment, the child's copy stays
+// locked, by a thread that does not exist in the child: the first time the child logs, it
+// waits for that lock forever.
+//
+// Knobs: fork while the logger holds the lock or while it is free; a pthread_atfork handler
+// that takes the lock around fork (the fix); a child that calls exec right away (also safe).
+#include <fcntl.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <string>
+
+#include "core/lesson.hpp"
+#include "core/scenario.hpp"
+
+namespace {
+
+fl::Mutex g_log_mutex;  // guards the log (a real logger: its buffer and the file)
+int g_log_fd = -1;
+std::atomic<bool> g_stop_logger{false};
+
+// Every thread of the program logs through this.
+void log_line(const std::string& line) {
+    fl::lock(g_log_mutex);  // in a child that inherited a held lock: waits forever
+    fl::write_line(g_log_fd, line);
+    fl::unlock(g_log_mutex);
+}
+
+// Lab scaffolding to make every run alike: the logger tells the main thread when the lock is
+// in the state the knob asks for, and stays that way until main has forked (at most 1 s).
+// Without it, whether fork lands inside a flush is a matter of luck, which is the real bug.
+constexpr int kSlowFlushMs = 1000;
+fl::Pipe g_lock_ready;  // logger -> main: "fork now"
+fl::Pipe g_forked;      // main -> logger: "I have forked"
+
+void hold_still() {
+    fl::write(g_lock_ready.write, "!", 1);
+    fl::poll_readable(&g_forked.read, 1, kSlowFlushMs);
+}
+
+// The background thread: every 100 ms it takes the lock and flushes.
+void logger(bool fork_while_held) {
+    bool first = true;
+    while (!g_stop_logger.load()) {
+        fl::lock(g_log_mutex);
+        fl::write_line(g_log_fd, "logger: flushed");
+        if (first && fork_while_held) hold_still();  // a slow flush, with the lock held
+        fl::unlock(g_log_mutex);
+        if (first && !fork_while_held) hold_still();  // between flushes: the lock is free
+        first = false;
+        fl::sleep_ms(100);
+    }
+}
+
+// The fix: pthread_atfork handlers. "prepare" runs in the parent just before fork and takes
+// the lock, so no other thread can be inside a flush while memory is copied; the other two
+// release it on each side once fork is done.
+void before_fork() { fl::lock(g_log_mutex); }
+void after_fork_in_parent() { fl::unlock(g_log_mutex); }
+void after_fork_in_child() {
+    // Runs inside fork(), in the child, before the lab has registered the child: it calls
+    // pthread directly (untraced). The child's copy was locked by this very thread's "prepare".
+    pthread_mutex_unlock(&g_log_mutex.m);
+}
+
+void fork_threads() {
+    const bool held = fl::knob("fork_while") == "lock_held";
+    const bool exec = fl::knob("child_does") == "exec";
+
+    g_log_fd = fl::open(fl::temp_path("app.log").c_str(), O_WRONLY | O_CREAT | O_APPEND);
+    g_lock_ready = fl::pipe();
+    g_forked = fl::pipe();
+    if (fl::knob_bool("atfork"))
+        fl::atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+
+    fl::Thread flusher = fl::thread([held] { logger(held); }, "logger");
+    char byte;
+    fl::read(g_lock_ready.read, &byte, 1);  // the logger holds the lock now (or just let it go)
+    fl::step("threads");
+
+    // A child that will exec gets its arguments ready before fork: between fork and exec only
+    // async-signal-safe calls are allowed (no malloc, no stdio, no locks).
+    const char* echo[] = {"/bin/echo", "child: /bin/echo runs, a new program without the "
+                                       "parent's threads or locks", nullptr};
+
+    pid_t child = fl::fork("child");
+    if (child == 0) {
+        fl::step("child");  // only the thread that called fork exists here
+        if (exec) {
+            fl::execv(echo[0], echo);  // a fresh program: memory and locks are replaced
+            fl::exit(127);             // exec failed
+        }
+        log_line("child: hello");  // takes g_log_mutex
+        fl::say("child: logged a line");
+        fl::exit(0);
+    }
+
+    fl::write(g_forked.write, "f", 1);
+    // Stop the logger and wait for it: the parent is single-threaded again.
+    g_stop_logger = true;
+    fl::join(flusher);
+    fl::step("joined");
+
+    int status = 0;
+    fl::waitpid(child, &status);  // blocks for good if the child hangs on the lock
+    fl::step("reaped");
+    fl::say("the child exited with status " + std::to_string(WEXITSTATUS(status)));
+    fl::close(g_lock_ready.read);
+    fl::close(g_lock_ready.write);
+    fl::close(g_forked.read);
+    fl::close(g_forked.write);
+    fl::close(g_log_fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks: what must be true, from the trace and the kernel's view (/proc snapshots).
+// ---------------------------------------------------------------------------------------------
+
+// Whether the logger thread held the lock while the parent's fork ran, from the trace's order:
+// "held", "free", or "unclear" when a lock or unlock overlapped the fork call.
+std::string logger_lock_at_fork(const fl::RunRecord& r) {
+    pid_t parent = r.pid_of_role("parent");
+    long fork_call = -1, fork_ret = -1;
+    for (size_t i = 0; i < r.events.size(); ++i) {
+        const fl::Event& e = r.events[i];
+        if (e.op != fl::Op::Fork || e.pid != parent || e.tid != parent) continue;
+        if (e.kind == fl::Kind::Call && fork_call < 0) fork_call = long(i);
+        if (e.kind == fl::Kind::Return && e.ret > 0 && fork_ret < 0) fork_ret = long(i);
+    }
+    if (fork_call < 0 || fork_ret < 0) return "unclear";
+    // The logger's lock state before the fork call, and whether it changed during it.
+    bool holds = false, changed = false;
+    for (long i = 0; i < fork_ret; ++i) {
+        const fl::Event& e = r.events[size_t(i)];
+        if (e.pid != parent || e.tid == parent) continue;  // the logger thread only
+        bool lock_taken = e.op == fl::Op::Lock && e.kind == fl::Kind::Return && e.ret == 0;
+        bool unlocking = e.op == fl::Op::Unlock && e.kind == fl::Kind::Call;
+        if (!lock_taken && !unlocking) continue;
+        if (i > fork_call) changed = true;
+        else holds = lock_taken;
+    }
+    if (changed) return "unclear";
+    return holds ? "held" : "free";
+}
+
+fl::CheckResult two_threads_before_fork(const fl::RunRecord& r) {
+    const fl::StepSnapshot* s = r.at_step("threads");
+    if (!s) return {false, "step \"threads\" was not reached"};
+    const fl::ProcInfo* p = s->snap.find(r.pid_of_role("parent"));
+    if (!p) return {false, "the parent is missing from the snapshot"};
+    if (p->num_threads < 2)
+        return {false, "the parent had " + std::to_string(p->num_threads) + " thread(s)"};
+    return {true, "the parent had " + std::to_string(p->num_threads) +
+                      " threads (main and logger) before fork"};
+}
+
+fl::CheckResult child_has_one_thread(const fl::RunRecord& r) {
+    const fl::StepSnapshot* s = r.at_step("child");
+    pid_t child = r.pid_of_role("child");
+    if (!s || !child) return {false, "the child never reached step \"child\""};
+    const fl::ProcInfo* p = s->snap.find(child);
+    if (!p) return {false, "the child is missing from its own step's snapshot"};
+    if (p->num_threads != 1 || p->threads.size() != 1 || p->threads[0].tid != child)
+        return {false, "the child had " + std::to_string(p->num_threads) + " threads"};
+    const fl::ProcInfo* parent = s->snap.find(r.pid_of_role("parent"));
+    return {true, "the child has 1 thread, its main one (tid " + std::to_string(child) + ")" +
+                      (parent ? "; the parent has " + std::to_string(parent->num_threads) : "")};
+}
+
+fl::CheckResult hangs_exactly_when_lock_inherited(const fl::RunRecord& r) {
+    const std::string at_fork = logger_lock_at_fork(r);
+    const bool atfork = r.knob_bool("atfork");
+    const bool logs = r.knob("child_does") == "log";
+    pid_t parent = r.pid_of_role("parent"), child = r.pid_of_role("child");
+    if (at_fork == "unclear" && !atfork)
+        return {false, "the trace does not show whether the logger held the lock during fork"};
+    const bool should_hang = at_fork == "held" && !atfork && logs;
+    const std::string why = "logger's lock " + at_fork + " at fork" +
+                            (atfork ? ", atfork handler" : "") + ", child " +
+                            (logs ? "logs" : "execs");
+    if (should_hang) {
+        if (r.end_reason != "deadlock" || !r.deadlock)
+            return {false, why + ": expected the child to hang, the run ended " + r.end_reason};
+        const fl::ProcInfo* c = r.deadlock->find(child);
+        const fl::ProcInfo* p = r.deadlock->find(parent);
+        if (!c || !p) return {false, "the deadlock snapshot lacks the parent or the child"};
+        if (c->threads.size() != 1 || c->threads[0].sys.text.rfind("futex", 0) != 0)
+            return {false, "the child is not one thread blocked in futex: " +
+                               std::to_string(c->threads.size()) + " thread(s), " +
+                               (c->threads.empty() ? "?" : c->threads[0].sys.text)};
+        if (p->sys.text.rfind("wait4", 0) != 0)
+            return {false, "the parent is in " + p->sys.text + ", not wait4"};
+        return {true, why + ": the child hangs in " + c->threads[0].sys.text +
+                          " with 1 thread (no thread left to unlock), the parent in " +
+                          p->sys.text};
+    }
+    if (r.end_reason != "finished") return {false, why + ": expected no hang, run ended " + r.end_reason};
+    for (auto* e : r.find(fl::Kind::Return, fl::Op::Wait))
+        if (e->pid == parent && e->ret == child) {
+            int st = int(e->arg);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return {false, "the child ended " + e->text};
+            bool said = false;
+            for (auto& line : r.output())
+                said |= logs ? line == "child: logged a line" : line.rfind("child: /bin/echo", 0) == 0;
+            if (!said) return {false, why + ": the child's line is missing from the output"};
+            return {true, why + ": the child " + (logs ? "logged" : "ran /bin/echo") +
+                              " and exited 0"};
+        }
+    return {false, "the parent never reaped the child"};
+}
+
+fl::Lesson make() {
+    fl::Lesson l;
+    l.id = "fork-threads";
+    l.title = "fork in a multi-threaded process: a lock with no owner";
+    l.source = "lessons/fork_threads.cpp";
+    l.text = "assets/lessons/fork-threads.md";
+    l.main = fork_threads;
+    l.steps = {
+        {"threads", "The parent has two threads: main and the logger (look at its thread list). "
+                    "The logger holds the log lock now, or just released it (knob fork_while)."},
+        {"child", "The child, right after fork: one thread, the one that called fork. Its "
+                  "memory is a copy of the parent's, the lock's state included."},
+        {"joined", "The parent stopped its logger and is about to wait for the child. If the "
+                   "child is stuck on the lock, nothing can ever release it."},
+        {"reaped", "The child finished and was reaped: it got the lock (or exec'd)."},
+    };
+    l.knobs = {
+        fl::Knob::choice("fork_while", "When main forks: while the logger holds the lock, or "
+                                       "while the lock is free",
+                         {"lock_held", "lock_free"}),
+        fl::Knob::boolean("atfork", "A pthread_atfork handler takes the lock around fork (the fix)"),
+        fl::Knob::choice("child_does", "What the child does: log a line (takes the lock) or "
+                                       "exec /bin/echo right away",
+                         {"log", "exec"}),
+    };
+    l.checks = {
+        {"before fork the parent had two threads", two_threads_before_fork},
+        {"the child has only the thread that called fork", child_has_one_thread},
+        {"the child hangs exactly when it inherited the logger's held lock",
+         hangs_exactly_when_lock_inherited},
+    };
+    l.timeout_s = 15;
+    return l;
+}
+
+}  // namespace
+
+FORKLAB_LESSON(make);

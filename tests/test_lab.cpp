@@ -1,0 +1,455 @@
+// The lab end to end: real runs, asserting what the kernel and the trace show.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fcntl.h>
+
+#include <set>
+
+#include "core/format.hpp"
+#include "core/snapshot_json.hpp"
+#include "core/lab.hpp"
+#include "tests/fixture.hpp"
+
+using namespace fl;
+
+namespace {
+
+RunOutcome run(const std::string& lesson, RunOptions o = {}) {
+    o.lesson = lesson;
+    if (!o.deadlock_ms || o.deadlock_ms == 2000) o.deadlock_ms = 600;
+    return run_to_end(test::lab(), o);
+}
+
+std::string failed_checks(const RunOutcome& r) {
+    std::string s;
+    for (auto& c : r.checks)
+        if (!c.value("ok", false)) s += c.value("name", "") + ": " + c.value("detail", "") + "\n";
+    return s;
+}
+
+// The run_ended message with its step snapshots, for tests that look at the kernel's view.
+nlohmann::json run_collect(const std::string& lesson, RunOptions o, std::vector<Event>* events = nullptr) {
+    o.lesson = lesson;
+    nlohmann::json ended;
+    auto out = run_to_end(test::lab(), o, {}, [&](const nlohmann::json& m) {
+        if (m.value("msg", "") == "run_ended") ended = m;
+    });
+    if (events) *events = out.events;
+    return ended;
+}
+
+bool alive(pid_t p) {
+    if (::kill(p, 0) != 0) return false;
+    return read_process(p).state != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("hello runs headless with every check passing and nothing left behind") {
+    test::NoLeftovers guard;
+    auto r = run("hello");
+    CHECK(r.reason == "finished");
+    CHECK_MESSAGE(r.all_checks_ok(), failed_checks(r));
+    CHECK(r.left_behind.empty());
+    // The trace has the fork, its child and the exit of both.
+    auto forks = std::count_if(r.events.begin(), r.events.end(), [](const Event& e) {
+        return e.kind == Kind::Return && e.op == Op::Fork && e.ret > 0;
+    });
+    CHECK(forks == 1);
+}
+
+TEST_CASE("a forked child's ppid is its parent, as /proc says") {
+    test::NoLeftovers guard;
+    auto ended = run_collect("hello", {});
+    REQUIRE(ended.contains("steps"));
+    bool seen = false;
+    for (auto& s : ended["steps"]) {
+        if (s["step"] != "forked") continue;
+        Snapshot snap = s["snap"].get<Snapshot>();
+        const ProcInfo* parent = snap.find(s["pid"].get<pid_t>());
+        REQUIRE(parent);
+        for (auto& p : snap.procs)
+            if (p.pid != parent->pid) {
+                CHECK(p.ppid == parent->pid);
+                CHECK(p.pgid == parent->pgid);  // the run's one process group
+                seen = true;
+            }
+    }
+    CHECK(seen);
+}
+
+TEST_CASE("after close the fd is gone from the process's fd table") {
+    test::NoLeftovers guard;
+    auto ended = run_collect("t-fd-family", {});
+    // Each child had its own pipe at "child-fds"; the parent, at "parent-fds", never had them.
+    int child_steps = 0;
+    for (auto& s : ended["steps"]) {
+        Snapshot snap = s["snap"].get<Snapshot>();
+        const ProcInfo* p = snap.find(s["pid"].get<pid_t>());
+        REQUIRE(p);
+        if (s["step"] == "child-fds") {
+            ++child_steps;
+            CHECK(p->fds.size() == 3 + 4 + 2);  // stdio, inherited pipe+socketpair, its own pipe
+        }
+    }
+    CHECK(child_steps == 3);
+}
+
+TEST_CASE("an exited, unreaped child shows state Z until it is reaped") {
+    test::NoLeftovers guard;
+    auto ended = run_collect("t-zombie", {});
+    bool seen = false;
+    for (auto& s : ended["steps"]) {
+        Snapshot snap = s["snap"].get<Snapshot>();
+        for (auto& p : snap.procs)
+            if (p.pid != s["pid"].get<pid_t>()) {
+                CHECK(p.state == 'Z');
+                CHECK(p.fds.empty());
+                seen = true;
+            }
+    }
+    CHECK(seen);
+    CHECK(ended["checks"].back()["ok"] == true);  // nothing left behind
+}
+
+TEST_CASE("lesson processes hold no fd of the app's or the lab's") {
+    test::NoLeftovers guard;
+    std::vector<Event> events;
+    auto ended = run_collect("t-fd-family", {}, &events);
+    // Every fd a lesson process opened, from the trace: (pid, fd) of pipe/socketpair results.
+    std::set<std::pair<pid_t, int>> opened;
+    std::map<pid_t, pid_t> parent;
+    for (auto& e : events) {
+        if (e.kind == Kind::Start && e.pid == e.tid) parent[e.pid] = pid_t(e.arg);
+        if (e.kind == Kind::Return && e.ret == 0 && (e.op == Op::Pipe || e.op == Op::Socketpair)) {
+            opened.insert({e.pid, e.fd});
+            opened.insert({e.pid, e.fd2});
+        }
+    }
+    // Inherited fds are the parent's, as fork copies the table.
+    auto owns = [&](pid_t pid, int fd) {
+        for (pid_t p = pid; p; p = parent.count(p) ? parent[p] : 0)
+            if (opened.count({p, fd})) return true;
+        return false;
+    };
+    int procs = 0;
+    for (auto& s : ended["steps"]) {
+        Snapshot snap = s["snap"].get<Snapshot>();
+        for (auto& p : snap.procs) {
+            if (p.state == 'Z') continue;
+            ++procs;
+            for (auto& f : p.fds) {
+                if (f.fd <= 2) {
+                    CHECK_MESSAGE(f.instrumentation, "pid " << p.pid << " fd " << f.fd << " " << f.target);
+                    continue;
+                }
+                CHECK_MESSAGE(owns(p.pid, f.fd), "pid " << p.pid << " holds foreign fd " << f.fd
+                                                       << " -> " << f.target);
+            }
+        }
+    }
+    CHECK(procs >= 4);
+}
+
+TEST_CASE("deadlock detection names each process and the syscall it is blocked in") {
+    test::NoLeftovers guard;
+    RunOptions o;
+    auto ended = run_collect("t-block-read", [&] { o.deadlock_ms = 500; return o; }());
+    CHECK(ended["reason"] == "deadlock");
+    std::string text = ended["text"];
+    CHECK(text.find("reader blocked in read(fd 3)") != std::string::npos);
+    CHECK(text.find("parent blocked in wait4") != std::string::npos);
+    REQUIRE(ended.contains("deadlock"));
+    Snapshot snap = ended["deadlock"].get<Snapshot>();
+    CHECK(snap.procs.size() == 2);
+}
+
+TEST_CASE("the process cap stops a fork bomb with a clear message") {
+    test::NoLeftovers guard;
+    RunOptions o;
+    o.proc_cap = 8;
+    auto r = run("t-fork-bomb", o);
+    CHECK(r.reason == "bound");
+    CHECK(r.text.find("process cap 8 reached") != std::string::npos);
+    CHECK(r.text.find("tests/test_lessons_for_tests.cpp:") != std::string::npos);
+    CHECK(r.left_behind.empty());
+}
+
+TEST_CASE("the wall-clock limit ends a run that would go on") {
+    test::NoLeftovers guard;
+    RunOptions o;
+    o.timeout_s = 1;
+    uint64_t t0 = monotonic_ns();
+    auto r = run("t-sleep", o);
+    CHECK(r.reason == "bound");
+    CHECK(r.text.find("wall-clock limit of 1 s") != std::string::npos);
+    CHECK(monotonic_ns() - t0 < 5'000'000'000ull);
+}
+
+#ifndef FORKLAB_SANITIZE
+TEST_CASE("the memory limit ends a run and says so") {
+    test::NoLeftovers guard;
+    RunOptions o;
+    o.mem_mb = 256;
+    auto r = run("t-memory", o);
+    CHECK(r.reason == "bound");
+    CHECK(r.text.find("memory limit") != std::string::npos);
+}
+#endif
+
+TEST_CASE("an orphan is re-parented to the lab, which reaps it") {
+    test::NoLeftovers guard;
+    std::vector<Event> events;
+    auto ended = run_collect("t-orphan", {}, &events);
+    CHECK(ended["reason"] == "finished");
+    REQUIRE(ended["steps"].size() == 1);
+    Snapshot snap = ended["steps"][0]["snap"].get<Snapshot>();
+    const ProcInfo* o = snap.find(ended["steps"][0]["pid"].get<pid_t>());
+    REQUIRE(o);
+    CHECK(o->ppid == test::lab_pid());
+    bool reaped_by_lab = false;
+    for (auto& e : events)
+        if (e.kind == Kind::Exit && e.pid == o->pid)
+            reaped_by_lab = e.text.find("subreaper") != std::string::npos;
+    CHECK(reaped_by_lab);
+}
+
+TEST_CASE("gated stepping releases exactly one operation per step") {
+    test::NoLeftovers guard;
+    LabClient& lab = test::lab();
+    RunOptions o;
+    o.lesson = "hello";
+    o.gated = true;
+    REQUIRE(lab.send(to_json(o)));
+    int calls = 0, steps = 0;
+    bool ended = false;
+    uint64_t until = monotonic_ns() + 20'000'000'000ull;
+    auto drain = [&](int ms) {
+        while (auto m = lab.recv(ms)) {
+            if ((*m)["msg"] == "events")
+                for (auto& j : (*m)["events"]) calls += j["kind"] == "call";
+            if ((*m)["msg"] == "run_ended") ended = true;
+            ms = 20;
+        }
+    };
+    drain(300);
+    CHECK(calls == 0);  // nothing passes a gate until we step
+    while (!ended && monotonic_ns() < until) {
+        int before = calls;
+        lab.send({{"cmd", "step"}});
+        drain(150);
+        ++steps;
+        CHECK(calls - before <= 1);
+    }
+    CHECK(ended);
+    CHECK(steps >= 10);
+}
+
+TEST_CASE("stepping a named process releases that process") {
+    test::NoLeftovers guard;
+    LabClient& lab = test::lab();
+    RunOptions o;
+    o.lesson = "t-racers";
+    o.gated = true;
+    REQUIRE(lab.send(to_json(o)));
+    pid_t root = 0;
+    std::set<pid_t> waiting;
+    nlohmann::json stepped;
+    uint64_t until = monotonic_ns() + 10'000'000'000ull;
+    // Step until three writers wait at their gates, then release the last-born one first.
+    while (monotonic_ns() < until) {
+        auto m = lab.recv(50);
+        if (m && (*m)["msg"] == "run_started") root = (*m)["root"];
+        if (m && (*m)["msg"] == "events")
+            for (auto& j : (*m)["events"])
+                if (j["kind"] == "start" && j["pid"] != root) waiting.insert(j["pid"].get<pid_t>());
+        if (waiting.size() == 3) break;
+        if (!m) lab.send({{"cmd", "step"}, {"pid", root}});
+    }
+    REQUIRE(waiting.size() == 3);
+    pid_t last = *waiting.rbegin();
+    usleep(100000);
+    lab.send({{"cmd", "step"}, {"pid", last}});
+    while (monotonic_ns() < until) {
+        auto m = lab.recv(100);
+        if (m && (*m)["msg"] == "stepped") {
+            stepped = *m;
+            break;
+        }
+    }
+    CHECK(stepped.value("pid", 0) == last);
+    lab.send({{"cmd", "stop"}});
+    while (auto m = lab.recv(2000))
+        if ((*m)["msg"] == "run_ended") break;
+}
+
+namespace {
+// The trace as an interleaving: which task made which call, in order, plus what the reader got.
+std::vector<std::string> interleaving(const std::vector<Event>& events) {
+    std::vector<std::string> calls;
+    std::string out;
+    for (auto& e : events) {
+        if (e.kind == Kind::Call && !e.err)
+            calls.push_back(e.task + " " + op_name(e.op) + ":" + std::to_string(e.line));
+        if (e.kind == Kind::Output) out = e.text;
+    }
+    calls.push_back(out);
+    return calls;
+}
+}  // namespace
+
+TEST_CASE("a schedule chosen by stepping replays exactly") {
+    test::NoLeftovers guard;
+    LabClient& lab = test::lab();
+    RunOptions o;
+    o.lesson = "t-racers";
+    o.gated = true;
+    REQUIRE(lab.send(to_json(o)));
+    // Step processes in an order of our choosing: always the most recently born one waiting.
+    std::vector<pid_t> born;
+    std::vector<Event> events;
+    std::vector<std::string> schedule;
+    bool ended = false;
+    uint64_t until = monotonic_ns() + 20'000'000'000ull;
+    size_t pick = 0;
+    while (!ended && monotonic_ns() < until) {
+        auto m = lab.recv(30);
+        if (!m) {
+            lab.send({{"cmd", "step"}, {"pid", born.empty() ? 0 : born[born.size() - 1 - pick % born.size()]}});
+            continue;
+        }
+        if ((*m)["msg"] == "events")
+            for (auto& j : (*m)["events"]) {
+                events.push_back(event_from_json(j));
+                if (j["kind"] == "start") born.push_back(j["pid"].get<pid_t>());
+            }
+        if ((*m)["msg"] == "error") ++pick;  // that one was not waiting: try the next
+        if ((*m)["msg"] == "stepped") pick = 0;
+        if ((*m)["msg"] == "run_ended") {
+            ended = true;
+            schedule = (*m)["schedule"].get<std::vector<std::string>>();
+        }
+    }
+    REQUIRE(ended);
+    auto chosen = interleaving(events);
+    // The chosen order varies with timing (a newborn may not be at its gate yet); whatever it
+    // was, the replay must reproduce it, bytes included.
+    CHECK(chosen.back().size() == std::string("order aaaabbbbcccc").size());
+    RunOptions again;
+    again.replay = schedule;
+    for (int i = 0; i < 2; ++i) {
+        auto replayed = run("t-racers", again);
+        CHECK(replayed.reason == "finished");
+        auto b = interleaving(replayed.events);
+        CHECK(b == chosen);
+        if (b != chosen)
+            for (size_t k = 0; k < std::max(b.size(), chosen.size()); ++k)
+                MESSAGE(k << ": " << (k < chosen.size() ? chosen[k] : "-") << " | " << (k < b.size() ? b[k] : "-"));
+    }
+}
+
+TEST_CASE("a free run's schedule replays the same order of calls") {
+    test::NoLeftovers guard;
+    RunOptions o;
+    o.delay_ms = 1;  // real concurrency, a little slowed
+    auto first = run("t-racers", o);
+    REQUIRE(first.reason == "finished");
+    RunOptions again;
+    again.replay = first.schedule;
+    auto second = run("t-racers", again);
+    CHECK(second.reason == "finished");
+    auto a = interleaving(first.events), b = interleaving(second.events);
+    // Calls are recorded as they pass their gates; the bytes' order inside the kernel may
+    // still differ in a free run (a task can be preempted between its gate and its syscall).
+    a.pop_back();
+    b.pop_back();
+    CHECK(b == a);
+}
+
+TEST_CASE("killing the lab leaves no lesson process within 1 s") {
+    test::NoLeftovers guard;
+    LabClient& lab = test::lab();
+    RunOptions o;
+    o.lesson = "t-racers";
+    o.gated = true;
+    REQUIRE(lab.send(to_json(o)));
+    pid_t root = 0;
+    std::set<pid_t> pids;
+    uint64_t until = monotonic_ns() + 5'000'000'000ull;
+    while (pids.size() < 4 && monotonic_ns() < until) {
+        auto m = lab.recv(50);
+        if (m && (*m)["msg"] == "run_started") root = (*m)["root"];
+        if (m && (*m)["msg"] == "events")
+            for (auto& j : (*m)["events"])
+                if (j["kind"] == "start") pids.insert(j["pid"].get<pid_t>());
+        if (!m) lab.send({{"cmd", "step"}, {"pid", root}});
+    }
+    REQUIRE(pids.size() == 4);
+    ::kill(lab.pid(), SIGKILL);
+    uint64_t t0 = monotonic_ns();
+    while (!lab.lab_gone() && monotonic_ns() - t0 < 1'000'000'000ull) lab.recv(10);
+    CHECK(lab.lab_gone());
+    for (pid_t p : pids) CHECK_MESSAGE(!alive(p), "pid " << p << " survived the lab");
+    CHECK(monotonic_ns() - t0 < 1'000'000'000ull);
+    test::drop_lab();
+}
+
+TEST_CASE("killing the app (SIGKILL) leaves no lab and no lesson process within 1 s") {
+    test::NoLeftovers guard;
+    prctl(PR_SET_CHILD_SUBREAPER, 1);  // so we can reap what the dead app leaves us
+    pid_t app = ::fork();
+    if (app == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(FORKLAB_BIN, FORKLAB_BIN, "run", "hello", "--delay", "300", nullptr);
+        _exit(127);
+    }
+    // Wait until the app's lab runs a lesson: app -> lab -> lesson root.
+    std::vector<pid_t> tree;
+    uint64_t until = monotonic_ns() + 5'000'000'000ull;
+    while (monotonic_ns() < until) {
+        tree = process_tree(app);
+        if (tree.size() >= 3) break;
+        usleep(10000);
+    }
+    REQUIRE(tree.size() >= 3);
+    ::kill(app, SIGKILL);
+    waitpid(app, nullptr, 0);
+    uint64_t t0 = monotonic_ns();
+    bool all_gone = false;
+    while (!all_gone && monotonic_ns() - t0 < 1'000'000'000ull) {
+        while (waitpid(-1, nullptr, WNOHANG) > 0) {}  // the lab comes back to us to be reaped
+        all_gone = std::none_of(tree.begin() + 1, tree.end(), alive);
+        usleep(5000);
+    }
+    CHECK(all_gone);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {}
+}
+
+TEST_CASE("bad lesson and bad knob are refused with a message naming what is valid") {
+    RunOptions o;
+    o.lesson = "no-such-lesson";
+    CHECK_THROWS_WITH_AS(run_to_end(test::lab(), o), doctest::Contains("hello"),
+                         std::runtime_error);
+    o.lesson = "hello";
+    o.knobs["nope"] = "1";
+    CHECK_THROWS_WITH_AS(run_to_end(test::lab(), o), doctest::Contains("has no knob \"nope\""),
+                         std::runtime_error);
+}
+
+TEST_CASE("every trace event survives the JSON round trip") {
+    test::NoLeftovers guard;
+    auto r = run("hello");
+    REQUIRE(r.events.size() > 10);
+    for (auto& e : r.events) {
+        Event back = event_from_json(to_json(e));
+        CHECK(to_json(back) == to_json(e));
+    }
+    CHECK_THROWS_WITH(event_from_json(nlohmann::json{{"seq", 1}}), doctest::Contains("missing field"));
+    CHECK_THROWS_WITH(event_from_json(nlohmann::json{{"seq", 1}, {"t_ns", 1}, {"pid", 1}, {"kind", "bogus"}}),
+                      doctest::Contains("unknown kind"));
+}

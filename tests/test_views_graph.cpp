@@ -1,0 +1,517 @@
+// The graph views (process tree, descriptors, messages) with no GPU: ImGui builds real frames
+// with a font atlas and no renderer. Models are filled by hand, so these tests need no lab.
+// Each view must draw its states without tripping ImGui's asserts, and its pure layout must
+// say what the learner has to see: one box per kernel object, parents above children...
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <string>
+
+#include "app/layout.hpp"
+#include "app/view.hpp"
+
+using namespace fl;
+using namespace fl::ui;
+
+namespace {
+
+// One ImGui context for the test, with a built font atlas: enough for NewFrame/Render.
+struct Gui {
+    ImGuiContext* ctx;
+    Gui() {
+        IMGUI_CHECKVERSION();
+        ctx = ImGui::CreateContext();
+        ImGuiIO& io = ImGui::GetIO();
+        io.DisplaySize = ImVec2(1600, 1000);
+        io.IniFilename = nullptr;
+        io.DeltaTime = 1.0f / 60;
+        unsigned char* px;
+        int w, h;
+        io.Fonts->GetTexDataAsRGBA32(&px, &w, &h);
+        io.Fonts->SetTexID(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(1)));
+    }
+    ~Gui() { ImGui::DestroyContext(ctx); }
+    Gui(const Gui&) = delete;
+    Gui& operator=(const Gui&) = delete;
+
+    // Draws FN in a full-screen window for one frame; returns the vertices it produced.
+    template <class F>
+    int frame(F&& fn, ImVec2 mouse = {-1, -1}, bool click = false) {
+        ImGuiIO& io = ImGui::GetIO();
+        io.MousePos = mouse;
+        io.MouseDown[0] = click;
+        ImGui::NewFrame();
+        ImGui::SetNextWindowPos({0, 0});
+        ImGui::SetNextWindowSize(io.DisplaySize);
+        ImGui::Begin("view", nullptr, ImGuiWindowFlags_NoDecoration);
+        int depth = ImGui::GetCurrentContext()->CurrentWindowStack.Size;
+        fn();
+        // A view that leaves a child or a clip rect open would break the caller's window.
+        CHECK(ImGui::GetCurrentContext()->CurrentWindowStack.Size == depth);
+        ImGui::End();
+        ImGui::Render();
+        return ImGui::GetDrawData()->TotalVtxCount;
+    }
+
+    ImGuiWindow* child(const char* name_part) {
+        for (ImGuiWindow* w : ImGui::GetCurrentContext()->Windows)
+            if (std::string(w->Name).find(name_part) != std::string::npos) return w;
+        return nullptr;
+    }
+};
+
+ProcessView proc(pid_t pid, pid_t parent, const std::string& role, char state, int color) {
+    ProcessView p;
+    p.pid = pid;
+    p.parent = p.ppid = parent;
+    p.role = role;
+    p.state = state;
+    p.color = color;
+    p.task = std::to_string(color + 1);
+    return p;
+}
+
+void add(RunModel& m, ProcessView p) {
+    m.proc_order.push_back(p.pid);
+    m.procs[p.pid] = std::move(p);
+    ++m.version;
+}
+
+FdEntry fd_entry(int fd, const std::string& target, FdKind kind, uint64_t inode, int access,
+                 bool cloexec = false, bool instr = false) {
+    FdEntry f;
+    f.fd = fd;
+    f.target = target;
+    f.kind = kind;
+    f.inode = inode;
+    f.access = access;
+    f.cloexec = cloexec;
+    f.instrumentation = instr;
+    return f;
+}
+
+ProcInfo proc_info(pid_t pid, pid_t ppid, char state, std::vector<FdEntry> fds) {
+    ProcInfo p;
+    p.pid = pid;
+    p.ppid = ppid;
+    p.state = state;
+    p.num_threads = 1;
+    p.fds = std::move(fds);
+    return p;
+}
+
+constexpr uint64_t kPipe = 4321, kCapture = 999;
+
+// Mid-run: a parent (100) and two children (101, 102) after fork. One pipe: the parent holds
+// both ends (fd 3 r, fd 4 w), child 101 the write end (fd 4), child 102 the read end (fd 3):
+// four fds in three processes. Each also has a stdout captured by the lab (instrumentation).
+RunModel mid_run() {
+    RunModel m;
+    m.status = RunStatus::Paused;
+    m.root = 100;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    add(m, proc(101, 100, "writer", 'R', 1));
+    add(m, proc(102, 100, "reader", 'S', 2));
+    m.procs[102].blocked_in = "read(fd 3)";
+    m.procs[100].at_gate = true;
+    m.procs[100].current_op = "close(fd 4)";
+    Snapshot s;
+    s.t_ns = 1000;
+    auto capture = [](int fd) {
+        return fd_entry(fd, "pipe:[999]", FdKind::Pipe, kCapture, O_WRONLY, false, true);
+    };
+    s.procs.push_back(proc_info(100, 50, 'S',
+                                {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY),
+                                 fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY),
+                                 fd_entry(5, "/dev/null", FdKind::File, 77, O_RDWR, true)}));
+    s.procs.push_back(proc_info(101, 100, 'R',
+                                {capture(1), fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY)}));
+    s.procs.push_back(proc_info(102, 100, 'S',
+                                {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY)}));
+    m.snapshot = s;
+    m.queued[kPipe] = 5;
+    Transfer t;
+    t.write_seq = 10;
+    t.read_seq = 14;
+    t.from = 101;
+    t.to = 102;
+    t.obj = kPipe;
+    t.bytes = 6;
+    t.preview = "hello\\n";
+    m.transfers.push_back(t);
+    Transfer q;
+    q.write_seq = 16;
+    q.from = 101;
+    q.obj = kPipe;
+    q.bytes = 5;
+    q.preview = "more\\n";
+    m.transfers.push_back(q);
+    m.procs[100].born_seq = 1;
+    m.procs[101].born_seq = 5;
+    m.procs[102].born_seq = 7;
+    return m;
+}
+
+const ObjectBox* box_of(const DescriptorLayout& lay, uint64_t inode) {
+    const ObjectBox* found = nullptr;
+    for (const auto& b : lay.boxes)
+        if (b.inode == inode) {
+            CHECK_MESSAGE(found == nullptr, "two boxes for inode " << inode);
+            found = &b;
+        }
+    return found;
+}
+
+void check_tree_sane(const RunModel& m, const TreeLayout& lay) {
+    // Every process is a node, once.
+    std::set<pid_t> pids;
+    for (const auto& n : lay.nodes) CHECK(pids.insert(n.pid).second);
+    for (const auto& [pid, p] : m.procs) CHECK(pids.count(pid));
+    for (const auto& n : lay.nodes) {
+        CHECK(n.x >= 0);
+        CHECK(n.y >= 0);
+        CHECK(n.x + lay.node_w <= lay.width + 0.5f);
+        CHECK(n.y + lay.node_h <= lay.height + 0.5f);
+        if (!n.parent) continue;
+        const TreeNode* up = lay.find(n.parent);
+        REQUIRE(up);
+        CHECK_MESSAGE(up->y + lay.node_h < n.y, "parent " << up->pid << " not above " << n.pid);
+    }
+    // No two nodes overlap.
+    for (size_t i = 0; i < lay.nodes.size(); ++i)
+        for (size_t j = i + 1; j < lay.nodes.size(); ++j) {
+            const auto &a = lay.nodes[i], &b = lay.nodes[j];
+            bool apart = a.x + lay.node_w <= b.x || b.x + lay.node_w <= a.x ||
+                         a.y + lay.node_h <= b.y || b.y + lay.node_h <= a.y;
+            CHECK_MESSAGE(apart, "nodes " << a.pid << " and " << b.pid << " overlap");
+        }
+}
+
+}  // namespace
+
+TEST_CASE("views graph: every view has an honest empty state") {
+    Gui gui;
+    RunModel m;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+    CHECK(layout_tree(m).nodes.empty());
+    CHECK(layout_descriptors(m, ui).boxes.empty());
+    CHECK(visible_transfers(m, 0, 1000).empty());
+
+    // Processes all gone: the descriptors view says so instead of drawing an empty canvas.
+    m.status = RunStatus::Finished;
+    add(m, proc(100, 50, "parent", '-', 0));
+    m.procs[100].exited = true;
+    Snapshot s;
+    s.procs.push_back(proc_info(100, 50, '-', {}));
+    m.snapshot = s;
+    CHECK(layout_descriptors(m, ui).procs.empty());
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: one pipe held by four fds in three processes is one box, four lines") {
+    Gui gui;
+    RunModel m = mid_run();
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    const ObjectBox* pipe = box_of(lay, kPipe);
+    REQUIRE(pipe);
+    CHECK(pipe->kind == FdKind::Pipe);
+    CHECK(pipe->lines == 4);
+    CHECK(pipe->processes == 3);
+    CHECK(pipe->queued == 5);
+    CHECK(pipe->detail == "5 bytes queued");
+    size_t to_pipe = 0;
+    std::set<std::pair<pid_t, int>> ends;
+    for (const auto& l : lay.lines)
+        if (lay.boxes[l.box].inode == kPipe) {
+            ++to_pipe;
+            ends.insert({lay.rows[l.row].pid, lay.rows[l.row].fd});
+        }
+    CHECK(to_pipe == 4);
+    CHECK(ends == std::set<std::pair<pid_t, int>>{{100, 3}, {100, 4}, {101, 4}, {102, 3}});
+    // The lab's captured stdout is hidden by default; /dev/null is its own box.
+    CHECK(box_of(lay, kCapture) == nullptr);
+    CHECK(lay.hidden == 3);
+    CHECK(lay.boxes.size() == 2);
+    CHECK(lay.procs.size() == 3);
+    // Boxes never overlap and every row is inside its process's block.
+    for (size_t i = 1; i < lay.boxes.size(); ++i)
+        CHECK(lay.boxes[i - 1].y + lay.boxes[i - 1].h <= lay.boxes[i].y);
+    for (const auto& b : lay.procs)
+        for (size_t r = b.first_row; r < b.first_row + b.rows; ++r) {
+            CHECK(lay.rows[r].pid == b.pid);
+            CHECK(lay.rows[r].y > b.y);
+            CHECK(lay.rows[r].y < b.y + b.h);
+        }
+    // Access and CLOEXEC come through per fd.
+    for (const auto& r : lay.rows)
+        if (r.pid == 100 && r.fd == 5) CHECK(r.cloexec);
+
+    // Showing instrumentation: the capture pipe appears, one box with three lines.
+    ui.show_instrumentation = true;
+    DescriptorLayout all = layout_descriptors(m, ui);
+    const ObjectBox* cap = box_of(all, kCapture);
+    REQUIRE(cap);
+    CHECK(cap->lines == 3);
+    CHECK(all.hidden == 0);
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    ui.show_instrumentation = false;
+
+    // The reader closes its fd 3: the next snapshot has three lines to the pipe.
+    auto& fds = m.snapshot->procs[2].fds;
+    fds.erase(std::remove_if(fds.begin(), fds.end(), [](const FdEntry& f) { return f.fd == 3; }),
+              fds.end());
+    ++m.version;
+    DescriptorLayout after = layout_descriptors(m, ui);
+    REQUIRE(box_of(after, kPipe));
+    CHECK(box_of(after, kPipe)->lines == 3);
+    CHECK(box_of(after, kPipe)->processes == 2);
+
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: a socket pair shows each socket's peer") {
+    RunModel m = mid_run();
+    UiState ui;
+    m.snapshot->procs[1].fds.push_back(fd_entry(6, "socket:[700]", FdKind::Socket, 700, O_RDWR));
+    m.snapshot->procs[2].fds.push_back(fd_entry(6, "socket:[701]", FdKind::Socket, 701, O_RDWR));
+    UnixSocketInfo a, b;
+    a.inode = 700;
+    a.peer = 701;
+    a.type = 1;
+    a.state = 1;
+    b = a;
+    b.inode = 701;
+    b.peer = 700;
+    b.rqueue = 12;
+    m.snapshot->unix_sockets[700] = a;
+    m.snapshot->unix_sockets[701] = b;
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    const ObjectBox* sa = box_of(lay, 700);
+    const ObjectBox* sb = box_of(lay, 701);
+    REQUIRE(sa);
+    REQUIRE(sb);
+    CHECK(sa->detail.find("peer [701]") != std::string::npos);
+    CHECK(sa->detail.find("connected") != std::string::npos);
+    CHECK(sb->detail.find("12 bytes queued") != std::string::npos);
+
+    Gui gui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: a zombie and a re-parented orphan") {
+    Gui gui;
+    RunModel m;
+    m.status = RunStatus::Paused;
+    // 100 forked 101 and 102; 101 forked 103 and exited (reaped): 103 was adopted by the lab
+    // (pid 50, the subreaper). 102 exited but 100 has not waited for it: a zombie.
+    add(m, proc(100, 50, "parent", 'S', 0));
+    add(m, proc(101, 100, "middle", '-', 1));
+    m.procs[101].exited = true;
+    m.procs[101].exit_text = "exited 0, reaped by its parent";
+    add(m, proc(102, 100, "child", 'Z', 2));
+    add(m, proc(103, 101, "orphan", 'S', 3));
+    m.procs[103].ppid = 50;
+    m.procs[103].blocked_in = "read(fd 3)";
+    m.procs[100].blocked_in = "wait4(any child)";
+
+    CHECK(tree_state_words(m.procs[102]) == "zombie (not reaped)");
+    CHECK(tree_state_words(m.procs[101]) == "exited");
+    CHECK(tree_state_words(m.procs[103]) == "blocked in read(fd 3)");
+    Theme th;
+    CHECK(th.state_color('Z', false) != th.state_color('S', false));
+    CHECK(th.state_color('S', true) != th.state_color('S', false));
+    CHECK(th.state_color('R', false) != th.state_color('T', false));
+
+    TreeLayout lay = layout_tree(m);
+    check_tree_sane(m, lay);
+    const TreeNode* lab = lay.find(50);
+    REQUIRE(lab);
+    CHECK(lab->pseudo);
+    const TreeNode* orphan = lay.find(103);
+    REQUIRE(orphan);
+    CHECK(orphan->parent == 50);        // drawn under the process that adopted it
+    CHECK(orphan->born_parent == 101);  // with a faint line from the one it was born to
+    CHECK(lay.find(100)->parent == 50);
+    CHECK(lay.find(102)->parent == 100);
+    CHECK(lay.find(101)->parent == 100);  // exited, still on screen (fading)
+    CHECK(lay.find(102)->born_parent == 0);
+
+    UiState ui;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: tidy tree of 64 processes, parents above, no overlaps") {
+    auto build = [](int shape) {
+        RunModel m;
+        m.status = RunStatus::Running;
+        add(m, proc(1000, 50, "root", 'S', 0));
+        for (int i = 1; i < 64; ++i) {
+            pid_t parent = 1000;
+            if (shape == 1) parent = 1000 + i - 1;               // a chain
+            if (shape == 2) parent = 1000 + (i - 1) / 2;         // a binary tree
+            if (shape == 3) parent = i < 8 ? 1000 : 1000 + (i % 7) + 1;  // 7 workers, 8 each
+            add(m, proc(1000 + i, parent, "p" + std::to_string(i), "RSZT"[i % 4], i));
+        }
+        return m;
+    };
+    for (int shape = 0; shape < 4; ++shape) {
+        CAPTURE(shape);
+        RunModel m = build(shape);
+        TreeLayout lay = layout_tree(m, 1.0f, 1500);
+        REQUIRE(lay.nodes.size() == 64);
+        check_tree_sane(m, lay);
+        if (shape == 0) {
+            // A fan of 63 leaves wraps into rows instead of running 13000 px wide.
+            CHECK(lay.width <= 1500);
+            CHECK(lay.height > 3 * lay.node_h);
+        }
+    }
+    // Parents are centred over their children (binary tree).
+    RunModel m = build(2);
+    TreeLayout lay = layout_tree(m);
+    const TreeNode* root = lay.find(1000);
+    const TreeNode* l = lay.find(1001);
+    const TreeNode* r = lay.find(1002);
+    REQUIRE((root && l && r));
+    CHECK(root->x == doctest::Approx((l->x + r->x) / 2));
+    // Presentation mode: everything scales.
+    TreeLayout big = layout_tree(m, 2.0f);
+    CHECK(big.node_w == doctest::Approx(2 * lay.node_w));
+    CHECK(big.width == doctest::Approx(2 * lay.width));
+
+    Gui gui;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    th.scale = 2;
+    th.line = 3;
+    th.presentation = true;
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: clicking a node selects its process") {
+    Gui gui;
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    gui.frame([&] { draw_process_tree(ctx); });
+    ImGuiWindow* canvas = gui.child("##tree_canvas");
+    REQUIRE(canvas);
+    TreeLayout lay = layout_tree(m);
+    // One node: centred horizontally, its top at the layout's margin.
+    ImVec2 at{canvas->Pos.x + canvas->Size.x * 0.5f,
+              canvas->Pos.y + lay.nodes[0].y + lay.node_h * 0.5f};
+    gui.frame([&] { draw_process_tree(ctx); }, at, false);
+    gui.frame([&] { draw_process_tree(ctx); }, at, true);
+    CHECK(ui.selected_pid == 100);
+    gui.frame([&] { draw_process_tree(ctx); }, at, false);
+    // A click on empty canvas clears the selection.
+    ImVec2 away{canvas->Pos.x + 5, canvas->Pos.y + canvas->Size.y - 5};
+    gui.frame([&] { draw_process_tree(ctx); }, away, false);
+    gui.frame([&] { draw_process_tree(ctx); }, away, true);
+    CHECK(ui.selected_pid == 0);
+}
+
+TEST_CASE("views graph: a misdelivered transfer is flagged") {
+    Gui gui;
+    RunModel m = mid_run();
+    add(m, proc(103, 100, "client 2", 'S', 3));
+    Transfer t;
+    t.write_seq = 20;
+    t.read_seq = 24;
+    t.from = 100;
+    t.to = 103;
+    t.meant_for = 101;
+    t.bytes = 8;
+    t.preview = "reply 1";
+    m.transfers.push_back(t);
+    CHECK(m.transfers.back().misdelivered());
+    CHECK_FALSE(m.transfers[0].misdelivered());
+    CHECK(transfer_label(m.transfers.back()).rfind("misdelivered: meant for pid 101", 0) == 0);
+    CHECK(transfer_label(m.transfers[0]).find("misdelivered") == std::string::npos);
+    CHECK(transfer_label(m.transfers[1]).rfind("queued", 0) == 0);
+
+    MessageGeometry g = layout_messages(m);
+    REQUIRE(g.lanes.size() == 4);
+    CHECK(g.lane(100)->x < g.lane(101)->x);  // lanes in birth order
+    CHECK(g.y_of(10) < g.y_of(14));          // time goes down
+    CHECK(g.seq_at(g.y_of(14)) == 14);
+    MessageGeometry z = layout_messages(m, 1.0f, 2.0f);
+    CHECK(z.y_of(14) - z.y_of(10) == doctest::Approx(2 * (g.y_of(14) - g.y_of(10))));
+
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+    ui.messages_zoom = 0.0001f;  // clamped, not a division by zero
+    CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+    CHECK(ui.messages_zoom > 0.01f);
+}
+
+TEST_CASE("views graph: visible transfers are exactly those crossing the range") {
+    // Many short arrows, some long ones (a reply read much later) and some still queued.
+    RunModel m;
+    add(m, proc(1, 0, "a", 'S', 0));
+    add(m, proc(2, 1, "b", 'S', 1));
+    std::mt19937 rng(42);
+    uint64_t seq = 1;
+    for (int i = 0; i < 5000; ++i) {
+        Transfer t;
+        seq += 1 + rng() % 4;
+        t.write_seq = seq;
+        uint32_t kind = rng() % 20;
+        t.read_seq = kind == 0 ? 0 : kind == 1 ? seq + 1 + rng() % 3000 : seq + 1 + rng() % 6;
+        t.from = 1;
+        t.to = 2;
+        m.transfers.push_back(t);
+    }
+    MessageIndex idx;
+    idx.build(m);
+    std::vector<size_t> got;
+    for (int q = 0; q < 300; ++q) {
+        uint64_t a = rng() % (seq + 10), b = a + rng() % 400;
+        idx.visible(a, b, got);
+        std::vector<size_t> want;
+        for (size_t i = 0; i < m.transfers.size(); ++i) {
+            const Transfer& t = m.transfers[i];
+            uint64_t end = std::max(t.write_seq, t.read_seq);
+            if (t.write_seq <= b && end >= a) want.push_back(i);
+        }
+        std::vector<size_t> sorted = got;
+        std::sort(sorted.begin(), sorted.end());
+        CAPTURE(a);
+        CAPTURE(b);
+        CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());  // no duplicate
+        CHECK(sorted == want);
+    }
+    // The cost is in what is visible: a narrow window in a long run finds a handful.
+    idx.visible(seq / 2, seq / 2 + 20, got);
+    CHECK(got.size() < 200);
+    CHECK(visible_transfers(m, seq / 2, seq / 2 + 20).size() == got.size());
+}
