@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -19,9 +20,9 @@ namespace fl {
 
 bool is_cli_command(int argc, char** argv) {
     if (argc < 2) return false;
+    // Subcommands are words; the app's own options (--screenshot ...) start with "--".
     std::string a = argv[1];
-    return a == "list" || a == "info" || a == "run" || a == "ps" || a == "help" || a == "--help" ||
-           a == "-h" || a == "--version";
+    return a[0] != '-' || a == "--help" || a == "-h" || a == "--version";
 }
 
 bool cli_needs_lab(int argc, char** argv) { return argc >= 2 && strcmp(argv[1], "run") == 0; }
@@ -172,6 +173,15 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
 }  // namespace
 
 int cli_main(int argc, char** argv, LabClient* lab) {
+    if (argc >= 2 && argv[1][0] != '-') {
+        static const char* known[] = {"list", "info", "run", "ps"};
+        if (std::none_of(std::begin(known), std::end(known),
+                         [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
+            std::cerr << "forklab: unknown command \"" << argv[1]
+                      << "\" (commands: list, info, run, ps; no command opens the app)\n";
+            return 2;
+        }
+    }
     CLI::App app{"ForkLab: see fork(2) and IPC at work, in real processes", "forklab"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "forklab 0.1");

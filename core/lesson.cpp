@@ -81,8 +81,23 @@ static std::vector<Lesson>& registry() {
 
 const std::vector<Lesson>& lessons() { return registry(); }
 
+// The order lessons are taught in; any other lesson follows, by id.
+static int curriculum_rank(const std::string& id) {
+    static const char* order[] = {"hello",     "pipes",         "sockets",   "shared-fd",
+                                  "fork-threads", "zombies",    "prefork",   "fork-per-conn",
+                                  "fork-exec", "cloexec",       "marshal",   "worker-pool"};
+    for (size_t i = 0; i < std::size(order); ++i)
+        if (id == order[i]) return int(i);
+    return int(std::size(order));
+}
+
 bool register_lesson(Lesson (*make)()) {
-    registry().push_back(make());
+    auto& r = registry();
+    r.push_back(make());
+    std::stable_sort(r.begin(), r.end(), [](const Lesson& a, const Lesson& b) {
+        int ra = curriculum_rank(a.id), rb = curriculum_rank(b.id);
+        return ra != rb ? ra < rb : a.id < b.id;
+    });
     return true;
 }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ForkLab's one entry point on a Debian 12 machine:
+#   ./forklab.sh [ARGS...]   install what is missing, build, start forklab with ARGS (no ARGS: the app)
+#   ./forklab.sh test        install what is missing, build, run every test
+# It asks for root (sudo) only when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(
+  cmake g++ make pkg-config              # the build
+  libglfw3-dev libimgui-dev libstb-dev    # window, UI, PNG screenshots
+  python3-glad                            # generates the OpenGL loader at build time
+  nlohmann-json3-dev libcli11-dev libmd4c-dev doctest-dev
+  fonts-dejavu-core                       # the scalable TTF font the app draws with
+  xvfb xauth imagemagick                  # headless app tests and screenshots
+  lsof procps strace                      # tests and benchmarks compare with them
+  redis-server                            # optional: the shared-fd lesson's real-Redis variant
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "forklab.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# A package install may have started redis-server as a service: lessons start their own.
+
+build=${FORKLAB_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${FORKLAB_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+if [ "${1:-}" = "test" ]; then
+  cd "$build"
+  exec ctest --output-on-failure -j2 --timeout 180
+fi
+exec "./$build/forklab" "$@"

@@ -1,0 +1,147 @@
+// The command-line runner, as a user types it: exit codes and what it prints.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/event.hpp"
+#include "tests/fixture.hpp"
+
+namespace {
+
+struct Result {
+    int code = -1;
+    std::string out;  // stdout and stderr together
+};
+
+// Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
+Result forklab(std::vector<std::string> args, int timeout_s = 30) {
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        std::vector<char*> argv{const_cast<char*>(FORKLAB_BIN)};
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(FORKLAB_BIN, argv.data());
+        _exit(127);
+    }
+    close(p[1]);
+    Result r;
+    uint64_t until = fl::monotonic_ns() + uint64_t(timeout_s) * 1'000'000'000ull;
+    char buf[4096];
+    for (;;) {
+        pollfd pf{p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) > 0) {
+            ssize_t n = read(p[0], buf, sizeof buf);
+            if (n <= 0) break;
+            r.out.append(buf, size_t(n));
+        }
+        if (fl::monotonic_ns() > until) {
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("forklab list prints id TAB title per lesson") {
+    auto r = forklab({"list"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("hello\tHello, fork") != std::string::npos);
+    // Test-only lessons live in the test binary, not in forklab.
+    CHECK(r.out.find("t-racers") == std::string::npos);
+}
+
+TEST_CASE("forklab info shows steps knobs and checks") {
+    auto r = forklab({"info", "hello"});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("Steps:") != std::string::npos);
+    CHECK(r.out.find("[forked]") != std::string::npos);
+    CHECK(r.out.find("Knobs") != std::string::npos);
+}
+
+TEST_CASE("forklab run hello passes and writes a JSONL trace") {
+    fl::test::NoLeftovers guard;
+    std::string trace = "/tmp/test-cli-trace-" + std::to_string(getpid()) + ".jsonl";
+    auto r = forklab({"run", "hello", "--trace", trace});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("PASS  the child's line reached the parent") != std::string::npos);
+    CHECK(r.out.find("write(fd 4) = 21") != std::string::npos);
+    std::ifstream in(trace);
+    std::string line;
+    int n = 0;
+    uint64_t last_seq = 0;
+    while (std::getline(in, line)) {
+        auto e = fl::event_from_json(nlohmann::json::parse(line));
+        CHECK(e.seq == last_seq + 1);
+        last_seq = e.seq;
+        ++n;
+    }
+    CHECK(n > 20);
+    unlink(trace.c_str());
+
+    // The same trace replays, and a corrupt one is refused with the line that is wrong.
+    std::string bad = "/tmp/test-cli-bad-" + std::to_string(getpid()) + ".jsonl";
+    std::ofstream(bad) << "{\"seq\":1,\"t_ns\":1,\"pid\":1,\"kind\":\"call\",\"task\":\"1\"}\n{oops\n";
+    auto b = forklab({"run", "hello", "--replay", bad});
+    CHECK(b.code == 2);
+    CHECK(b.out.find(bad + ":2: not valid JSON") != std::string::npos);
+    unlink(bad.c_str());
+}
+
+TEST_CASE("bad input gets one clear line and exit code 2") {
+    struct Case {
+        std::vector<std::string> args;
+        const char* says;
+    } cases[] = {
+        {{"run", "nope"}, "unknown lesson \"nope\" (lessons: hello"},
+        {{"info", "nope"}, "unknown lesson \"nope\""},
+        {{"run", "hello", "--set", "x=1"}, "lesson hello has no knob \"x\""},
+        {{"run", "hello", "--set", "novalue"}, "--set takes KNOB=VALUE"},
+        {{"run", "hello", "--delay", "-5"}, "--delay"},
+        {{"run", "hello", "--replay", "/nonexistent/trace.jsonl"}, "cannot open trace file"},
+        {{"ps", "999999999"}, "no process with pid 999999999"},
+        {{"frobnicate"}, "frobnicate"},
+    };
+    for (auto& c : cases) {
+        CAPTURE(c.args[0]);
+        auto r = forklab(c.args);
+        CHECK(r.code == 2);
+        CHECK_MESSAGE(r.out.find(c.says) != std::string::npos, r.out);
+    }
+}
+
+TEST_CASE("forklab ps shows a live tree with states and fds") {
+    fl::test::NoLeftovers guard;
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(p[1]);
+        char c;
+        (void)!read(p[0], &c, 1);  // blocks until the test closes its write end
+        _exit(0);
+    }
+    close(p[0]);
+    usleep(50000);
+    auto r = forklab({"ps", std::to_string(child)});
+    close(p[1]);
+    waitpid(child, nullptr, 0);
+    CHECK(r.code == 0);
+    CHECK(r.out.find(std::to_string(child)) != std::string::npos);
+    CHECK(r.out.find("read(fd 3)") != std::string::npos);
+    CHECK(r.out.find("pipe:[") != std::string::npos);
+}
