@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <array>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -179,22 +180,32 @@ Event event_from_json(const nlohmann::json& j) {
     return e;
 }
 
-std::string preview_bytes(const void* data, size_t n, size_t max) {
+size_t preview_into(char* out, size_t cap, const void* data, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    std::string out;
     auto p = static_cast<const unsigned char*>(data);
+    size_t len = 0;
     for (size_t i = 0; i < n; ++i) {
-        if (out.size() >= max) {
-            out += "...";
-            break;
-        }
+        char esc[4];
+        size_t k = 0;
         unsigned char c = p[i];
-        if (c == '\n') out += "\\n";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\\') out += "\\\\";
-        else if (c >= 32 && c < 127) out += char(c);
-        else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+        if (c == '\n') esc[k++] = '\\', esc[k++] = 'n';
+        else if (c == '\t') esc[k++] = '\\', esc[k++] = 't';
+        else if (c == '\\') esc[k++] = '\\', esc[k++] = '\\';
+        else if (c >= 32 && c < 127) esc[k++] = char(c);
+        else esc[k++] = '\\', esc[k++] = 'x', esc[k++] = hex[c >> 4], esc[k++] = hex[c & 15];
+        if (len + k + 3 > cap) {  // keep room for "..."
+            memcpy(out + len, "...", 3);
+            return len + 3;
+        }
+        memcpy(out + len, esc, k);
+        len += k;
     }
+    return len;
+}
+
+std::string preview_bytes(const void* data, size_t n, size_t max) {
+    std::string out(max + 3, '\0');
+    out.resize(preview_into(out.data(), out.size(), data, n));
     return out;
 }
 

@@ -69,6 +69,8 @@ Event event_from_json(const nlohmann::json& j);
 
 // A short printable preview of bytes: control chars escaped (\n, \t, \xNN), cut at MAX.
 std::string preview_bytes(const void* data, size_t n, size_t max = 48);
+// The same into OUT (no allocation: used inside lesson processes). Returns the length written.
+size_t preview_into(char* out, size_t cap, const void* data, size_t n);
 
 uint64_t monotonic_ns();
 

@@ -125,11 +125,7 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
     }
     char preview[kPreviewLen];
     size_t plen = 0;
-    if (data && len) {
-        std::string p = preview_bytes(data, len, kPreviewLen - 4);
-        plen = p.size() < sizeof preview ? p.size() : sizeof preview;
-        memcpy(preview, p.data(), plen);
-    }
+    if (data && len) plen = preview_into(preview, sizeof preview, data, len);
     g_proc.shm->emit_raw(Kind::Return, op, t_slot, int(loc.line()), ret, err, fd, fd2, arg, obj,
                          queued, preview, plen);
     if (g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
