@@ -10,7 +10,7 @@ packages=(
   cmake g++ make pkg-config              # the build
   libglfw3-dev libimgui-dev libstb-dev    # window, UI, PNG screenshots
   python3-glad                            # generates the OpenGL loader at build time
-  nlohmann-json3-dev libcli11-dev libmd4c-dev doctest-dev
+  nlohmann-json3-dev libcli11-dev libmd4c-dev libmd4c-html0 doctest-dev
   fonts-dejavu-core                       # the scalable TTF font the app draws with
   xvfb xauth imagemagick                  # headless app tests and screenshots
   lsof procps strace                      # tests and benchmarks compare with them

@@ -17,32 +17,44 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kProcW = 230, kGapW = 200, kMinGapW = 90, kBoxW = 270, kPeerW = 64, kRowH = 20, kBlockGap = 10;
+constexpr float kProcW = 230, kGapW = 200, kMinGapW = 90, kBoxW = 270, kPeerW = 64, kRowH = 20,
+                kBlockGap = 10;
 constexpr float kBoxGap = 10, kMargin = 12, kBoxLines = 3, kBoxPad = 6;
 
 const char* access_word(int access) {
     switch (access & O_ACCMODE) {
-        case O_RDONLY: return "r";
-        case O_WRONLY: return "w";
-        default: return "rw";
+        case O_RDONLY:
+            return "r";
+        case O_WRONLY:
+            return "w";
+        default:
+            return "rw";
     }
 }
 
 std::string socket_type(int type) {
     switch (type) {
-        case 1: return "stream";     // SOCK_STREAM
-        case 2: return "datagram";   // SOCK_DGRAM
-        case 5: return "seqpacket";  // SOCK_SEQPACKET
-        default: return "socket";
+        case 1:
+            return "stream";  // SOCK_STREAM
+        case 2:
+            return "datagram";  // SOCK_DGRAM
+        case 5:
+            return "seqpacket";  // SOCK_SEQPACKET
+        default:
+            return "socket";
     }
 }
 
 std::string socket_state(int state) {
     switch (state) {
-        case 1: return "connected";
-        case 10: return "listening";
-        case 7: return "unconnected";
-        default: return "state " + std::to_string(state);
+        case 1:
+            return "connected";
+        case 10:
+            return "listening";
+        case 7:
+            return "unconnected";
+        default:
+            return "state " + std::to_string(state);
     }
 }
 
@@ -85,9 +97,8 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         ProcBlock b;
         b.pid = pi->pid;
         auto pv = model.procs.find(pi->pid);
-        std::string role = pv != model.procs.end() && !pv->second.role.empty()
-                               ? pv->second.role
-                               : pi->comm;
+        std::string role =
+            pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
         b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : "  " + role);
         b.y = y;
         b.first_row = out.rows.size();
@@ -152,10 +163,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                 auto q = model.queued.find(o.inode);
                 if (q != model.queued.end()) {
                     box.queued = q->second;
-                    box.detail = q->second == 0 ? "empty" : plural(static_cast<size_t>(q->second),
-                                                                   "byte queued", "bytes queued");
+                    box.detail = q->second == 0 ? "empty"
+                                                : plural(static_cast<size_t>(q->second),
+                                                         "byte queued", "bytes queued");
                 } else {
-                    box.detail = "kernel buffer";
+                    box.detail = "queued: not known yet";
                 }
                 break;
             }
@@ -166,15 +178,22 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                     box.detail = socket_type(u.type) + ", " + socket_state(u.state);
                     if (u.peer) box.detail += ", peer [" + std::to_string(u.peer) + "]";
                     if (!u.path.empty()) box.detail += " " + u.path;
-                    if (u.rqueue) box.detail += ", " + plural(u.rqueue, "byte", "bytes") + " queued";
+                    if (u.rqueue)
+                        box.detail += ", " + plural(u.rqueue, "byte", "bytes") + " queued";
                     box.queued = u.rqueue;
                 } else {
                     box.detail = "not a UNIX socket";
                 }
                 break;
             }
-            case FdKind::File: box.title = o.label; box.detail = "file"; break;
-            default: box.title = o.label; box.detail = fd_kind_name(o.kind); break;
+            case FdKind::File:
+                box.title = o.label;
+                box.detail = "file";
+                break;
+            default:
+                box.title = o.label;
+                box.detail = fd_kind_name(o.kind);
+                break;
         }
         box_of_object[i] = out.boxes.size();
         out.boxes.push_back(std::move(box));
@@ -214,9 +233,12 @@ constexpr ImU32 kBothCol = IM_COL32(200, 200, 210, 255);
 
 ImU32 access_color(int access) {
     switch (access & O_ACCMODE) {
-        case O_RDONLY: return kReadCol;
-        case O_WRONLY: return kWriteCol;
-        default: return kBothCol;
+        case O_RDONLY:
+            return kReadCol;
+        case O_WRONLY:
+            return kWriteCol;
+        default:
+            return kBothCol;
     }
 }
 
@@ -239,7 +261,8 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
     static Cache c;
     size_t fds = 0;
     if (m.snapshot)
-        for (const auto& p : m.snapshot->procs) fds += p.fds.size() * 31 + static_cast<size_t>(p.state);
+        for (const auto& p : m.snapshot->procs)
+            fds += p.fds.size() * 31 + static_cast<size_t>(p.state);
     uint64_t snap_t = m.snapshot ? m.snapshot->t_ns + 1 : 0;
     size_t procs = m.snapshot ? m.snapshot->procs.size() : 0;
     if (c.model != &m || c.version != m.version || c.snap_t != snap_t || c.fds != fds ||
@@ -280,27 +303,43 @@ void draw_descriptors(ViewContext& ctx) {
     // Header: the legend for the lines and the switch for the lab's own fds.
     {
         ImDrawList* dl = ImGui::GetWindowDrawList();
+        float right = ImGui::GetWindowContentRegionMax().x;
+        bool first = true;
+        // Items flow like words and wrap in a narrow panel.
+        auto place = [&](float w) {
+            if (!first) {
+                ImGui::SameLine(0, 16 * s);
+                if (ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
+            }
+            first = false;
+        };
         auto key = [&](ImU32 col, const char* text, bool to_box) {
+            float w = 28 * s;
+            place(w + 6 * s + ImGui::CalcTextSize(text).x);
             ImVec2 p = ImGui::GetCursorScreenPos();
-            float w = 28 * s, cy = p.y + ImGui::GetTextLineHeight() * 0.5f;
+            float cy = p.y + ImGui::GetTextLineHeight() * 0.5f;
             dl->AddLine({p.x, cy}, {p.x + w, cy}, col, lw * 1.5f);
-            if (to_box) arrow_head(dl, {p.x + w, cy}, 1, 8 * s, col);
-            else arrow_head(dl, {p.x, cy}, -1, 8 * s, col);
+            if (to_box)
+                arrow_head(dl, {p.x + w, cy}, 1, 8 * s, col);
+            else
+                arrow_head(dl, {p.x, cy}, -1, 8 * s, col);
             ImGui::Dummy({w + 6 * s, ImGui::GetTextLineHeight()});
             ImGui::SameLine(0, 0);
             ImGui::TextUnformatted(text);
-            ImGui::SameLine(0, 16 * s);
         };
         key(kWriteCol, "write end (w)", true);
         key(kReadCol, "read end (r)", false);
         key(kBothCol, "read/write (rw)", true);
-        ImGui::Checkbox("show the lab's fds", &ui.show_instrumentation);
+        // The id after ### stays the same while the count in the label changes.
+        std::string label = "show the lab's fds";
+        if (lay.hidden && !ui.show_instrumentation)
+            label += " (" + std::to_string(lay.hidden) + " hidden)";
+        label += "###lab_fds";
+        place(ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
+              ImGui::CalcTextSize(label.c_str(), nullptr, true).x);
+        ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);
         if (ImGui::IsItemHovered())
             ImGui::SetTooltip("fds the lab added to watch the lesson (captured stdout/stderr)");
-        if (lay.hidden && !ui.show_instrumentation) {
-            ImGui::SameLine();
-            ImGui::TextColored(dimv, "(%zu hidden)", lay.hidden);
-        }
     }
 
     if (lay.procs.empty()) {
@@ -318,9 +357,14 @@ void draw_descriptors(ViewContext& ctx) {
     ImVec2 win1{win0.x + ImGui::GetWindowWidth(), win0.y + ImGui::GetWindowHeight()};
     // Boxes go to the right edge when there is room: longer lines separate better.
     float view_w = ImGui::GetContentRegionAvail().x;
-    float proc_x = kMargin * s, proc_r = proc_x + lay.proc_w;
+    // A narrow view squeezes both columns (text is clipped, tooltips tell the rest) before it
+    // pushes the objects off screen.
+    float squeeze = std::clamp(
+        (view_w - (kMargin + kMinGapW + kPeerW) * s) / (lay.proc_w + lay.box_w), 0.6f, 1.0f);
+    float proc_w = lay.proc_w * squeeze, box_w = lay.box_w * squeeze;
+    float proc_x = kMargin * s, proc_r = proc_x + proc_w;
     // (leaving room on the right for the bracket that joins socket peers)
-    float box_x = std::max(proc_r + kMinGapW * s, view_w - lay.box_w - kPeerW * s);
+    float box_x = std::max(proc_r + kMinGapW * s, view_w - box_w - kPeerW * s);
     auto vis_y = [&](float y0, float y1) { return y1 + o.y >= win0.y && y0 + o.y <= win1.y; };
     ImVec2 mouse = ImGui::GetIO().MousePos;
     bool hovered_win = ImGui::IsWindowHovered();
@@ -383,7 +427,8 @@ void draw_descriptors(ViewContext& ctx) {
             dl->AddText(nullptr, font, {p0.x + 100 * s, ty}, th.dim(), flags.c_str());
             float dot = 4 * s;
             dl->AddCircleFilled({p1.x - dot - 2 * s, o.y + r.y}, dot, access_color(r.access));
-            if (inside({p0.x, o.y + r.y - lay.row_h * 0.5f}, {p1.x, o.y + r.y + lay.row_h * 0.5f})) {
+            if (inside({p0.x, o.y + r.y - lay.row_h * 0.5f},
+                       {p1.x, o.y + r.y + lay.row_h * 0.5f})) {
                 const FdEntry* fe = nullptr;
                 if (const ProcInfo* pi = m.snapshot->find(r.pid))
                     for (const auto& f : pi->fds)
@@ -391,12 +436,14 @@ void draw_descriptors(ViewContext& ctx) {
                 if (fe) {
                     ImGui::BeginTooltip();
                     ImGui::Text("pid %d fd %d -> %s", r.pid, r.fd, fe->target.c_str());
-                    ImGui::Text("opened %s%s%s, flags 0%o, offset %llu",
-                                access_word(fe->access), fe->cloexec ? ", close-on-exec" : "",
+                    ImGui::Text("opened %s%s%s, flags 0%o, offset %llu", access_word(fe->access),
+                                fe->cloexec ? ", close-on-exec" : "",
                                 fe->nonblock ? ", non-blocking" : "", fe->flags,
                                 static_cast<unsigned long long>(fe->pos));
-                    if (fe->cloexec) ImGui::TextUnformatted("CLOEXEC: closed by exec, kept by fork");
-                    if (fe->instrumentation) ImGui::TextUnformatted("added by the lab, not the lesson");
+                    if (fe->cloexec)
+                        ImGui::TextUnformatted("CLOEXEC: closed by exec, kept by fork");
+                    if (fe->instrumentation)
+                        ImGui::TextUnformatted("added by the lab, not the lesson");
                     ImGui::EndTooltip();
                 }
             }
@@ -410,7 +457,7 @@ void draw_descriptors(ViewContext& ctx) {
         if (lay.boxes[i].kind == FdKind::Socket) socket_box[lay.boxes[i].inode] = i;
     for (size_t i = 0; i < lay.boxes.size(); ++i) {
         const ObjectBox& b = lay.boxes[i];
-        ImVec2 p0{o.x + box_x, o.y + b.y}, p1{o.x + box_x + lay.box_w, o.y + b.y + b.h};
+        ImVec2 p0{o.x + box_x, o.y + b.y}, p1{o.x + box_x + box_w, o.y + b.y + b.h};
         // A connected socket pair: a bracket on the right joins the two peers.
         if (b.kind == FdKind::Socket && m.snapshot) {
             auto u = m.snapshot->unix_sockets.find(b.inode);
@@ -442,8 +489,8 @@ void draw_descriptors(ViewContext& ctx) {
         ImU32 dc = b.queued > 0 ? IM_COL32(240, 228, 66, 255) : th.text();
         dl->AddText(nullptr, font, {tx, ty}, dc, b.detail.c_str());
         ty += lay.row_h;
-        std::string held = "held by " + plural(b.lines, "fd", "fds") + " in " +
-                           plural(b.processes, "process", "processes");
+        std::string held =
+            plural(b.lines, "fd", "fds") + " in " + plural(b.processes, "process", "processes");
         dl->AddText(nullptr, font, {tx, ty}, th.dim(), held.c_str());
         dl->PopClipRect();
         if (inside(p0, p1)) {
@@ -452,13 +499,14 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::TextUnformatted(b.detail.c_str());
             ImGui::TextUnformatted(held.c_str());
             if (b.kind == FdKind::Pipe)
-                ImGui::TextUnformatted("A read sees end-of-file only when every write end is closed.");
+                ImGui::TextUnformatted(
+                    "A read sees end-of-file only when every write end is closed.");
             ImGui::EndTooltip();
         }
     }
 
     ImGui::SetCursorPos({0, 0});
-    ImGui::Dummy({box_x + lay.box_w + kPeerW * s, lay.height});
+    ImGui::Dummy({box_x + box_w + kPeerW * s, lay.height});
     ImGui::EndChild();
 }
 

@@ -27,7 +27,7 @@ struct TreeNode {
     bool pseudo = false;    // not a lesson process: the lab that adopted orphans
     bool wrapped = false;   // placed in a grid of many leaf siblings (edges drawn as a bus)
     int depth = 0;
-    float x = 0, y = 0;     // top-left corner
+    float x = 0, y = 0;  // top-left corner
 };
 
 struct TreeLayout {
@@ -71,10 +71,10 @@ struct ProcBlock {
 struct ObjectBox {
     FdKind kind = FdKind::Other;
     uint64_t inode = 0;
-    std::string title;   // "pipe [1234]", "socket [99]", "/dev/null"
-    std::string detail;  // "5 bytes queued", "peer socket [100]", "stream, connected"
-    int64_t queued = -1;  // bytes queued (pipes), -1 unknown
-    size_t lines = 0;     // how many fd lines end at this box
+    std::string title;     // "pipe [1234]", "socket [99]", "/dev/null"
+    std::string detail;    // "5 bytes queued", "peer socket [100]", "stream, connected"
+    int64_t queued = -1;   // bytes queued (pipes), -1 unknown
+    size_t lines = 0;      // how many fd lines end at this box
     size_t processes = 0;  // in how many processes those fds are
     float y = 0, h = 0;
 };
@@ -97,8 +97,7 @@ struct DescriptorLayout {
 // Processes of the latest snapshot (in birth order) with their fds on the left, the kernel
 // objects they refer to on the right (one box per object, from Snapshot::objects()), one line
 // per fd. Instrumentation fds are left out unless ui.show_instrumentation.
-DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui,
-                                    float scale = 1.0f);
+DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f);
 
 // ---------------------------------------------------------------------------------------------
 // Messages (sequence diagram)
@@ -112,8 +111,8 @@ struct Lane {
 struct MessageGeometry {
     std::vector<Lane> lanes;  // one per process, in birth order
     float lane_w = 0;
-    float top = 0;            // y of the first seq (below the lane headers)
-    float px_per_seq = 0;     // zoom included
+    float top = 0;         // y of the first seq (below the lane headers)
+    float px_per_seq = 0;  // zoom included
     uint64_t first_seq = 1, last_seq = 1;
     float width = 0, height = 0;
     float y_of(uint64_t seq) const;
@@ -127,7 +126,7 @@ MessageGeometry layout_messages(const RunModel& model, float scale = 1.0f, float
 // order, and a transfer that starts above the range is found through the list of those that
 // cross the nearest bucket boundary, so the cost does not grow with the length of the run.
 class MessageIndex {
-public:
+   public:
     void build(const RunModel& model);
     // Catches up with a model that grew: new transfers appended, queued ones read since. Costs
     // O(new + still queued), not O(run), so a live run does not rebuild it every frame.
@@ -136,13 +135,13 @@ public:
     void visible(uint64_t seq0, uint64_t seq1, std::vector<size_t>& out) const;
     size_t size() const { return write_.size(); }
 
-private:
+   private:
     static constexpr uint64_t kBucket = 256;
     void add_crossings(size_t i);
     bool sorted_ = true;
-    std::vector<uint64_t> write_, end_;           // per transfer: first and last seq it spans
+    std::vector<uint64_t> write_, end_;            // per transfer: first and last seq it spans
     std::vector<std::vector<uint32_t>> crossing_;  // per boundary b*kBucket: transfers over it
-    std::vector<uint32_t> pending_;               // transfers still queued when last seen
+    std::vector<uint32_t> pending_;                // transfers still queued when last seen
 };
 
 // The words on a transfer's arrow: a preview, "queued" while unread, and for a misdelivered one

@@ -165,7 +165,8 @@ std::string transfer_label(const Transfer& t) {
     if (p.size() > kMax) p = p.substr(0, kMax - 3) + "...";
     std::string text = "\"" + p + "\" " + std::to_string(t.bytes) + " B";
     if (!t.read_seq) text = "queued " + text;
-    if (t.misdelivered()) text = "misdelivered: meant for pid " + std::to_string(t.meant_for) + "  " + text;
+    if (t.misdelivered())
+        text = "misdelivered: meant for pid " + std::to_string(t.meant_for) + "  " + text;
     return text;
 }
 
@@ -189,13 +190,32 @@ ImU32 with_alpha(ImU32 c, float a) {
     return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
 }
 
-void dashed_line(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float thick, float dash) {
+// Dashes only inside CLIP (a lane-to-lane fork line may span thousands of pixels off screen);
+// the pattern stays anchored at A so it does not crawl while scrolling.
+void dashed_line(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float thick, float dash,
+                 ImVec4 clip) {
     float len = std::hypot(b.x - a.x, b.y - a.y);
     if (len <= 0) return;
     ImVec2 d{(b.x - a.x) / len, (b.y - a.y) / len};
-    for (float s = 0; s < len; s += 2 * dash) {
-        float e = std::min(len, s + dash);
-        dl->AddLine({a.x + d.x * s, a.y + d.y * s}, {a.x + d.x * e, a.y + d.y * e}, col, thick);
+    // Liang-Barsky: the part of the segment (in length units) inside the clip rect.
+    float t0 = 0, t1 = len;
+    auto edge = [&](float p, float q) {
+        if (p == 0) return q >= 0;
+        float r = q / p;
+        if (p < 0)
+            t0 = std::max(t0, r);
+        else
+            t1 = std::min(t1, r);
+        return t0 <= t1;
+    };
+    if (!edge(-d.x, a.x - clip.x) || !edge(d.x, clip.z - a.x) || !edge(-d.y, a.y - clip.y) ||
+        !edge(d.y, clip.w - a.y))
+        return;
+    for (float s = std::floor(t0 / (2 * dash)) * 2 * dash; s < t1; s += 2 * dash) {
+        float e = std::min(t1, s + dash), b0 = std::max(s, t0);
+        if (e > b0)
+            dl->AddLine({a.x + d.x * b0, a.y + d.y * b0}, {a.x + d.x * e, a.y + d.y * e}, col,
+                        thick);
     }
 }
 
@@ -215,7 +235,6 @@ float dist_to_segment(ImVec2 p, ImVec2 a, ImVec2 b) {
     return std::hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
 }
 
-
 const MessageIndex& cached_index(const RunModel& m) {
     static const RunModel* model = nullptr;
     static MessageIndex idx;
@@ -234,8 +253,8 @@ const std::vector<size_t>& step_events(const RunModel& m) {
     static size_t scanned = 0;
     static std::vector<size_t> steps;
     if (model != &m || m.events.size() < scanned ||
-        (!steps.empty() && (steps.back() >= m.events.size() ||
-                            m.events[steps.back()].kind != Kind::Step))) {
+        (!steps.empty() &&
+         (steps.back() >= m.events.size() || m.events[steps.back()].kind != Kind::Step))) {
         model = &m;
         scanned = 0;
         steps.clear();
@@ -286,8 +305,8 @@ void draw_messages(ViewContext& ctx) {
     if (io.KeyCtrl && io.MouseWheel != 0 && ImGui::IsWindowHovered()) {
         float local_y = io.MousePos.y - ImGui::GetWindowPos().y;
         uint64_t anchor = g.seq_at(ImGui::GetScrollY() + local_y);
-        ui.messages_zoom = std::clamp(ui.messages_zoom * std::pow(1.2f, io.MouseWheel), min_zoom,
-                                      kMaxZoom);
+        ui.messages_zoom =
+            std::clamp(ui.messages_zoom * std::pow(1.2f, io.MouseWheel), min_zoom, kMaxZoom);
         g = layout_messages(m, s, ui.messages_zoom);
         ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
     }
@@ -297,6 +316,7 @@ void draw_messages(ViewContext& ctx) {
     ImVec2 win0 = ImGui::GetWindowPos();
     ImVec2 win1{win0.x + ImGui::GetWindowWidth(), win0.y + ImGui::GetWindowHeight()};
     const float header_h = kHeaderH * s;
+    const ImVec4 clip{win0.x, win0.y, win1.x, win1.y};
     // The visible seq range: below the sticky lane headers, to the bottom of the window.
     float vy0 = win0.y + header_h - o.y, vy1 = win1.y - o.y;
     uint64_t seq0 = g.seq_at(vy0), seq1 = g.seq_at(vy1) + 1;
@@ -324,14 +344,13 @@ void draw_messages(ViewContext& ctx) {
     // ---- step markers: a dim line across every lane where the lesson reached a step
     const auto& steps = step_events(m);
     {
-        auto first = std::lower_bound(steps.begin(), steps.end(), seq0, [&](size_t i, uint64_t q) {
-            return m.events[i].seq < q;
-        });
+        auto first = std::lower_bound(steps.begin(), steps.end(), seq0,
+                                      [&](size_t i, uint64_t q) { return m.events[i].seq < q; });
         for (auto it = first; it != steps.end() && m.events[*it].seq <= seq1; ++it) {
             const Event& e = m.events[*it];
             float y = o.y + g.y_of(e.seq);
             dashed_line(dl, {win0.x, y}, {std::max(win1.x, o.x + g.width), y},
-                        with_alpha(th.dim(), 0.5f), 1.0f * s, 5 * s);
+                        with_alpha(th.dim(), 0.5f), 1.0f * s, 5 * s, clip);
             std::string t = "step: " + e.text;
             ImVec2 ts = ImGui::CalcTextSize(t.c_str());
             ImVec4 r{win0.x + 4 * s, y - font, win0.x + 4 * s + ts.x, y};
@@ -350,8 +369,8 @@ void draw_messages(ViewContext& ctx) {
         if (lane_visible(l.x)) {
             float a = std::max(vy0, y0), b = std::min(vy1, y1);
             if (a < b)
-                dl->AddLine({o.x + l.x, o.y + a}, {o.x + l.x, o.y + b}, with_alpha(pc, sel ? 1 : 0.55f),
-                            sel ? 3 * lw : lw);
+                dl->AddLine({o.x + l.x, o.y + a}, {o.x + l.x, o.y + b},
+                            with_alpha(pc, sel ? 1 : 0.55f), sel ? 2 * lw : lw);
             if (p.exit_seq && y1 >= vy0 && y1 <= vy1) {
                 float r = 6 * s;
                 ImVec2 c{o.x + l.x, o.y + y1};
@@ -364,8 +383,11 @@ void draw_messages(ViewContext& ctx) {
                 float x0 = o.x + pl->x, x1 = o.x + l.x;
                 if (std::max(x0, x1) >= win0.x && std::min(x0, x1) <= win1.x) {
                     float dir = x1 > x0 ? 1.0f : -1.0f;
-                    dashed_line(dl, {x0, o.y + y0}, {x1 - dir * 8 * s, o.y + y0},
-                                with_alpha(pc, 0.8f), lw, 4 * s);
+                    // Solid and thin: a run with many forks must not cost a dash per pixel.
+                    float xa = std::clamp(x0, win0.x - 1, win1.x + 1);
+                    float xb = std::clamp(x1 - dir * 8 * s, win0.x - 1, win1.x + 1);
+                    dl->AddCircleFilled({x0, o.y + y0}, 2.5f * s, with_alpha(pc, 0.8f), 8);
+                    dl->AddLine({xa, o.y + y0}, {xb, o.y + y0}, with_alpha(pc, 0.6f), lw * 0.8f);
                     arrow(dl, {x1 - dir * 9 * s, o.y + y0}, {x1, o.y + y0}, pc, lw, 8 * s);
                     ImVec2 ts = ImGui::CalcTextSize("fork");
                     ImVec4 r{std::min(x0, x1) + 6 * s, o.y + y0 - font, 0, o.y + y0};
@@ -385,7 +407,11 @@ void draw_messages(ViewContext& ctx) {
     const Transfer* hovered = nullptr;
     bool win_hovered = ImGui::IsWindowHovered();
     const float head = 10 * s;
+    // Long arrows crossing the view are not bounded by the zoom limit: cap the work per frame.
+    constexpr size_t kMaxArrows = 3000;
+    size_t drawn = 0;
     for (size_t i : vis) {
+        if (drawn == kMaxArrows) break;
         const Transfer& t = m.transfers[i];
         const Lane* from = find_lane(t.from);
         if (!from) continue;
@@ -404,11 +430,12 @@ void draw_messages(ViewContext& ctx) {
             b = {o.x + to->x, o.y + g.y_of(t.read_seq)};
         }
         if (std::max(a.x, b.x) < win0.x || std::min(a.x, b.x) > win1.x) continue;
+        ++drawn;
         bool bad = t.misdelivered();
         ImU32 col = bad ? th.warn() : th.process_color(fp.color);
         float thick = bad ? lw * 2.4f : lw * 1.3f;
         if (queued) {
-            dashed_line(dl, a, {b.x - (b.x > a.x ? head : -head), b.y}, col, thick, 4 * s);
+            dashed_line(dl, a, {b.x - (b.x > a.x ? head : -head), b.y}, col, thick, 4 * s, clip);
             arrow(dl, {b.x - (b.x > a.x ? head : -head), b.y}, b, col, thick, head);
         } else if (from == to) {
             // A process reading its own bytes: a loop out to the right and back.
@@ -458,14 +485,18 @@ void draw_messages(ViewContext& ctx) {
         dl->AddText({o.x + l.x - s2.x * 0.5f, h0.y + 1 * s + font}, with_alpha(pc, gone ? 0.5f : 1),
                     t2.c_str());
         dl->PopClipRect();
-        if (win_hovered && io.MousePos.x >= h0.x && io.MousePos.x < h1.x &&
-            io.MousePos.y >= h0.y && io.MousePos.y < h1.y) {
+        if (win_hovered && io.MousePos.x >= h0.x && io.MousePos.x < h1.x && io.MousePos.y >= h0.y &&
+            io.MousePos.y < h1.y) {
             ImGui::SetTooltip("pid %d %s: click to select (Step then releases it)", l.pid,
                               p.role.c_str());
             if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = l.pid;
         }
     }
 
+    if (drawn == kMaxArrows) {
+        std::string more = std::to_string(vis.size() - drawn) + " more arrows here: zoom in";
+        dl->AddText({win0.x + 8 * s, win1.y - font * 1.6f}, th.warn(), more.c_str());
+    }
     if (m.transfers.empty()) {
         const char* msg = "No messages yet: nothing has gone through a pipe or socket.";
         ImVec2 ts = ImGui::CalcTextSize(msg);
@@ -477,10 +508,12 @@ void draw_messages(ViewContext& ctx) {
         const Transfer& t = *hovered;
         ImGui::BeginTooltip();
         ImGui::Text("%lld bytes from pid %d", static_cast<long long>(t.bytes), t.from);
-        if (t.read_seq) ImGui::Text("read by pid %d (event %llu -> %llu)", t.to,
-                                    static_cast<unsigned long long>(t.write_seq),
-                                    static_cast<unsigned long long>(t.read_seq));
-        else ImGui::TextUnformatted("still queued in the kernel: nobody has read it yet");
+        if (t.read_seq)
+            ImGui::Text("read by pid %d (event %llu -> %llu)", t.to,
+                        static_cast<unsigned long long>(t.write_seq),
+                        static_cast<unsigned long long>(t.read_seq));
+        else
+            ImGui::TextUnformatted("still queued in the kernel: nobody has read it yet");
         ImGui::Text("through object [%llu]", static_cast<unsigned long long>(t.obj));
         ImGui::Text("\"%s\"", t.preview.c_str());
         if (t.misdelivered())

@@ -83,8 +83,7 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
             up = p.parent;  // no snapshot yet: the parent at birth
         }
         above[pid] = up;
-        if (p.reparented() && (model.procs.count(p.parent)))
-            born[pid] = p.parent;
+        if (p.reparented() && (model.procs.count(p.parent))) born[pid] = p.parent;
     }
     // Top processes whose parent is the adopter (the root, forked by the lab) hang under it too.
     for (pid_t pid : order) {
@@ -114,8 +113,10 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
     std::vector<pid_t> tops;
     for (pid_t pid : all) {
         pid_t up = above.count(pid) ? above[pid] : 0;
-        if (up) kids[up].push_back(pid);
-        else tops.push_back(pid);
+        if (up)
+            kids[up].push_back(pid);
+        else
+            tops.push_back(pid);
     }
 
     int cols = INT_MAX;  // leaf siblings per row; unlimited unless the tree is too wide
@@ -273,17 +274,23 @@ void legend(const Theme& th) {
                                  {'T', false, "stopped"}, {'-', false, "exited"},
                                  {'G', false, "at gate"}};
     ImDrawList* dl = ImGui::GetWindowDrawList();
-    float r = ImGui::GetFontSize() * 0.32f;
+    float r = ImGui::GetFontSize() * 0.32f, right = ImGui::GetWindowContentRegionMax().x;
+    bool first = true;
     for (const auto& it : items) {
+        float w = 2 * r + 4 * th.scale + ImGui::CalcTextSize(it.word).x;
+        // Flow like words: wrap to the next line in a narrow panel.
+        if (!first) {
+            ImGui::SameLine(0, 14 * th.scale);
+            if (ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
+        }
+        first = false;
         ImVec2 p = ImGui::GetCursorScreenPos();
         ImU32 col = it.state == 'G' ? kGateColor : th.state_color(it.state, it.blocked);
         dl->AddCircleFilled({p.x + r, p.y + ImGui::GetTextLineHeight() * 0.5f}, r, col);
         ImGui::Dummy({2 * r + 4 * th.scale, ImGui::GetTextLineHeight()});
         ImGui::SameLine(0, 0);
         ImGui::TextUnformatted(it.word);
-        ImGui::SameLine(0, 14 * th.scale);
     }
-    ImGui::NewLine();
 }
 
 }  // namespace
@@ -305,8 +312,7 @@ void draw_process_tree(ViewContext& ctx) {
     ImVec2 avail = ImGui::GetContentRegionAvail();
     TreeLayout lay = layout_tree(m, th.scale, avail.x);
 
-    ImGui::BeginChild("##tree_canvas", ImVec2(0, 0), false,
-                      ImGuiWindowFlags_HorizontalScrollbar);
+    ImGui::BeginChild("##tree_canvas", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     // A narrow tree sits in the middle rather than hugging the left edge.
@@ -318,8 +324,9 @@ void draw_process_tree(ViewContext& ctx) {
     const float s = th.scale, lw = th.line * s, font = ImGui::GetFontSize();
     const float pad = kPad * s, line_h = kLineH * s, dash = 6 * s;
     auto rect_of = [&](const TreeNode& n) {
-        return std::pair<ImVec2, ImVec2>{{origin.x + n.x, origin.y + n.y},
-                                         {origin.x + n.x + lay.node_w, origin.y + n.y + lay.node_h}};
+        return std::pair<ImVec2, ImVec2>{
+            {origin.x + n.x, origin.y + n.y},
+            {origin.x + n.x + lay.node_w, origin.y + n.y + lay.node_h}};
     };
     auto visible = [&](ImVec2 a, ImVec2 b) {
         return b.x >= win0.x && a.x <= win1.x && b.y >= win0.y && a.y <= win1.y;
@@ -351,8 +358,10 @@ void draw_process_tree(ViewContext& ctx) {
                 // A grid of siblings: the bus above its row (drawn below) and a stub down to it.
                 bool first_row = std::fabs((n.y - up.y) - (lay.node_h + kVGap * s)) < 1;
                 float bus_y = to.y - (first_row ? kVGap : kRowGap) * s * 0.5f;
-                if (rep) dashed_line(dl, {to.x, bus_y}, to, col, lw, dash);
-                else dl->AddLine({to.x, bus_y}, to, col, lw);
+                if (rep)
+                    dashed_line(dl, {to.x, bus_y}, to, col, lw, dash);
+                else
+                    dl->AddLine({to.x, bus_y}, to, col, lw);
             } else {
                 edge(dl, from, to, col, rep ? lw * 1.3f : lw, rep, dash);
             }
@@ -472,7 +481,8 @@ void draw_process_tree(ViewContext& ctx) {
             } else if (!p->current_op.empty()) {
                 last = "in " + p->current_op;
             }
-            if (!last.empty()) dl->AddText(nullptr, font, {tx, ty}, with_alpha(lc, a), last.c_str());
+            if (!last.empty())
+                dl->AddText(nullptr, font, {tx, ty}, with_alpha(lc, a), last.c_str());
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");
         }
@@ -481,8 +491,10 @@ void draw_process_tree(ViewContext& ctx) {
 
     // ---- interaction: click selects the process Step releases; hover tells everything
     if (canvas_hovered && ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
-        if (hovered && !hovered->pseudo) ui.selected_pid = hovered->pid;
-        else if (!hovered) ui.selected_pid = 0;
+        if (hovered && !hovered->pseudo)
+            ui.selected_pid = hovered->pid;
+        else if (!hovered)
+            ui.selected_pid = 0;
     }
     if (hovered) {
         const ProcessView* p = find_proc(m, hovered->pid);

@@ -36,23 +36,34 @@ ImU32 Theme::process_color(int index) const {
 // Kernel state letters from /proc/<pid>/stat; '-' means the process is gone.
 ImU32 Theme::state_color(char state, bool blocked) const {
     switch (state) {
-        case 'R': return IM_COL32(80, 200, 110, 255);    // running: green
+        case 'R':
+            return IM_COL32(80, 200, 110, 255);  // running: green
         case 'S':
         case 'D':
         case 'I':
             if (blocked) return IM_COL32(245, 160, 40, 255);  // blocked in a syscall: orange
-            return IM_COL32(128, 150, 180, 255);          // sleeping: grey-blue
+            return IM_COL32(128, 150, 180, 255);              // sleeping: grey-blue
         case 'Z':
-        case 'X': return IM_COL32(200, 80, 150, 255);     // zombie: purple-red
+        case 'X':
+            return IM_COL32(200, 80, 150, 255);  // zombie: purple-red
         case 'T':
-        case 't': return IM_COL32(235, 215, 60, 255);     // stopped: yellow
-        case '-': return IM_COL32(110, 110, 110, 160);    // gone: dim
-        default: return IM_COL32(160, 160, 160, 255);     // unknown yet
+        case 't':
+            return IM_COL32(235, 215, 60, 255);  // stopped: yellow
+        case '-':
+            return IM_COL32(110, 110, 110, 160);  // gone: dim
+        default:
+            return IM_COL32(160, 160, 160, 255);  // unknown yet
     }
 }
 
-ImU32 Theme::text() const { return IM_COL32(232, 232, 232, 255); }
-ImU32 Theme::dim() const { return IM_COL32(140, 140, 150, 255); }
-ImU32 Theme::warn() const { return IM_COL32(255, 80, 60, 255); }
+ImU32 Theme::text() const {
+    return IM_COL32(232, 232, 232, 255);
+}
+ImU32 Theme::dim() const {
+    return IM_COL32(140, 140, 150, 255);
+}
+ImU32 Theme::warn() const {
+    return IM_COL32(255, 80, 60, 255);
+}
 
 }  // namespace fl::ui

@@ -125,14 +125,15 @@ RunModel mid_run() {
     auto capture = [](int fd) {
         return fd_entry(fd, "pipe:[999]", FdKind::Pipe, kCapture, O_WRONLY, false, true);
     };
-    s.procs.push_back(proc_info(100, 50, 'S',
-                                {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY),
-                                 fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY),
-                                 fd_entry(5, "/dev/null", FdKind::File, 77, O_RDWR, true)}));
-    s.procs.push_back(proc_info(101, 100, 'R',
-                                {capture(1), fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY)}));
-    s.procs.push_back(proc_info(102, 100, 'S',
-                                {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY)}));
+    s.procs.push_back(
+        proc_info(100, 50, 'S',
+                  {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY),
+                   fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY),
+                   fd_entry(5, "/dev/null", FdKind::File, 77, O_RDWR, true)}));
+    s.procs.push_back(proc_info(
+        101, 100, 'R', {capture(1), fd_entry(4, "pipe:[4321]", FdKind::Pipe, kPipe, O_WRONLY)}));
+    s.procs.push_back(proc_info(
+        102, 100, 'S', {capture(1), fd_entry(3, "pipe:[4321]", FdKind::Pipe, kPipe, O_RDONLY)}));
     m.snapshot = s;
     m.queued[kPipe] = 5;
     Transfer t;
@@ -369,8 +370,8 @@ TEST_CASE("views graph: tidy tree of 64 processes, parents above, no overlaps") 
         add(m, proc(1000, 50, "root", 'S', 0));
         for (int i = 1; i < 64; ++i) {
             pid_t parent = 1000;
-            if (shape == 1) parent = 1000 + i - 1;               // a chain
-            if (shape == 2) parent = 1000 + (i - 1) / 2;         // a binary tree
+            if (shape == 1) parent = 1000 + i - 1;                       // a chain
+            if (shape == 2) parent = 1000 + (i - 1) / 2;                 // a binary tree
             if (shape == 3) parent = i < 8 ? 1000 : 1000 + (i % 7) + 1;  // 7 workers, 8 each
             add(m, proc(1000 + i, parent, "p" + std::to_string(i), "RSZT"[i % 4], i));
         }
@@ -514,4 +515,101 @@ TEST_CASE("views graph: visible transfers are exactly those crossing the range")
     idx.visible(seq / 2, seq / 2 + 20, got);
     CHECK(got.size() < 200);
     CHECK(visible_transfers(m, seq / 2, seq / 2 + 20).size() == got.size());
+}
+
+TEST_CASE("views graph: the message index follows a growing run") {
+    RunModel m;
+    add(m, proc(1, 0, "a", 'S', 0));
+    add(m, proc(2, 1, "b", 'S', 1));
+    MessageIndex idx;
+    std::vector<size_t> got;
+    auto brute = [&](uint64_t a, uint64_t b) {
+        std::vector<size_t> want;
+        for (size_t i = 0; i < m.transfers.size(); ++i) {
+            const Transfer& t = m.transfers[i];
+            if (t.write_seq <= b && std::max(t.write_seq, t.read_seq) >= a) want.push_back(i);
+        }
+        return want;
+    };
+    uint64_t seq = 0;
+    for (int round = 0; round < 50; ++round) {
+        // Ten more writes, all queued; then the oldest queued ones get read, far below.
+        for (int i = 0; i < 10; ++i) {
+            Transfer t;
+            t.write_seq = ++seq;
+            t.from = 1;
+            t.to = 2;
+            m.transfers.push_back(t);
+        }
+        seq += 3;
+        for (auto& t : m.transfers)
+            if (!t.read_seq && t.write_seq + 20 < seq) t.read_seq = seq + 300;
+        seq += 301;
+        idx.update(m);
+        for (uint64_t a : {uint64_t(0), seq / 3, seq / 2, seq - 10}) {
+            idx.visible(a, a + 50, got);
+            std::sort(got.begin(), got.end());
+            CHECK(got == brute(a, a + 50));
+        }
+    }
+    CHECK(idx.size() == m.transfers.size());
+    // A cleared run (fewer transfers than indexed) starts over instead of reading stale data.
+    m.transfers.resize(3);
+    idx.update(m);
+    CHECK(idx.size() == 3);
+    idx.visible(0, seq, got);
+    CHECK(got.size() == 3);
+}
+
+TEST_CASE("views graph: 200 processes and long lines stay within ImGui's vertex limits") {
+    // Without a renderer that supports large meshes, a draw list over 65 536 vertices asserts:
+    // lines that run far off screen (fork arrows across 200 lanes) must be clipped, not drawn.
+    Gui gui;
+    RunModel m;
+    m.status = RunStatus::Running;
+    m.snapshot = Snapshot{};
+    uint64_t seq = 0;
+    for (int i = 0; i < 200; ++i) {
+        pid_t pid = 2000 + i;
+        ProcessView p =
+            proc(pid, i == 0 ? 50 : 2000 + (i - 1) / 20, "p" + std::to_string(i), "RSZ"[i % 3], i);
+        p.born_seq = ++seq;
+        add(m, p);
+        ProcInfo pi = proc_info(pid, p.parent, p.state, {});
+        for (int fd = 0; fd < 6; ++fd)
+            pi.fds.push_back(fd_entry(fd, "pipe:[" + std::to_string(5000 + (i + fd) % 40) + "]",
+                                      FdKind::Pipe, 5000 + (i + fd) % 40,
+                                      fd % 2 ? O_WRONLY : O_RDONLY));
+        m.snapshot->procs.push_back(pi);
+    }
+    for (int i = 0; i < 2000; ++i) {
+        Transfer t;
+        t.write_seq = ++seq;
+        t.read_seq = i % 7 ? seq + 3 : 0;
+        t.from = 2000 + i % 200;
+        t.to = 2000 + (i * 37) % 200;
+        t.bytes = 4;
+        t.preview = "ping";
+        m.transfers.push_back(t);
+        seq += 4;
+    }
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    for (float zoom : {1.0f, 0.05f, 8.0f}) {
+        ui.messages_zoom = zoom;
+        CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
+    }
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    ui.show_instrumentation = true;
+    th.scale = 2;
+    CHECK(gui.frame([&] {
+        draw_process_tree(ctx);
+        draw_descriptors(ctx);
+        draw_messages(ctx);
+    }) > 0);
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    CHECK(lay.boxes.size() == 40);  // 40 pipes, however many fds hold them
+    CHECK(lay.lines.size() == 1200);
 }
