@@ -37,7 +37,7 @@ void talk_both_ways() {
         // read_line returns at '\n', however the bytes were cut into write() calls. It returns
         // nothing at end of file, which comes when the parent closes its write end.
         while (std::optional<std::string> request = fl::read_line(to_child.read))
-            fl::write_line(to_parent.write, "got \"" + *request + "\"");
+            fl::write_line(to_parent.write, "got: " + *request);
         fl::write_line(to_parent.write, "bye");
         fl::close(to_parent.write);  // the child's last write end: the parent's read can end
         fl::close(to_child.read);
@@ -51,13 +51,12 @@ void talk_both_ways() {
 
     // Framing: a pipe carries bytes, not messages. Without the '\n' the child has the bytes
     // but its line reader keeps waiting for the end of the line.
-    fl::write(to_child.write, fl::knob_bool("newline") ? "hello\n" : "hello");
+    const bool newline = fl::knob_bool("newline");
+    fl::write(to_child.write, newline ? "hello\n" : "hello");
     int ready = fl::poll_readable(&to_parent.read, 1, 500);  // an answer within 500 ms?
     fl::step("framing");
-    if (ready < 0) {
-        fl::say("no answer after 500 ms: the child still waits for the end of its line");
-        fl::write(to_child.write, "\n");  // now the line is complete
-    }
+    fl::say(ready < 0 ? "no answer within 500 ms" : "an answer is waiting in the pipe");
+    if (!newline) fl::write(to_child.write, "\n");  // ends the line: only now can it answer
     std::optional<std::string> answer = fl::read_line(to_parent.read);
     fl::say("the child answered: " + answer.value_or("(nothing)"));
 
@@ -65,6 +64,7 @@ void talk_both_ways() {
     fl::close(to_child.write);
     // Read to the end: returns once no process holds a write end of to_parent. If the parent
     // kept its own copy, the writer it waits for is itself: it waits forever.
+    fl::say("reading the child's pipe to end of file...");
     std::string rest = fl::read_all(to_parent.read);
     fl::step("eof");
     if (!rest.empty() && rest.back() == '\n') rest.pop_back();
@@ -91,7 +91,9 @@ void fill_the_pipe() {
     }
 
     fl::close(p.write);
-    fl::poll_readable(&p.read, 1, 5000);  // the first bytes arrived: the writer is writing
+    fl::say("the writer sends " + std::to_string(size) + " bytes in one write(); the pipe holds " +
+            std::to_string(capacity) + " (F_GETPIPE_SZ)");
+    fl::poll_readable(&p.read, 1, -1);  // returns when the first bytes arrive: it is writing
     fl::step("full");
     // Drain it. One read takes what the pipe holds, at most its capacity.
     std::vector<char> buf(size);
@@ -103,8 +105,7 @@ void fill_the_pipe() {
         got += size_t(n);
         ++reads;
     }
-    fl::say("read " + std::to_string(got) + " bytes in " + std::to_string(reads) +
-            " read(s); the pipe holds " + std::to_string(capacity));
+    fl::say("read " + std::to_string(got) + " bytes in " + std::to_string(reads) + " read(s)");
     fl::close(p.read);
     fl::waitpid(writer);
 }
@@ -116,7 +117,8 @@ void reader_goes_away() {
 
     pid_t yes = fl::fork("yes");
     if (yes == 0) {
-        // Plays yes(1): "y\n" over and over (here: twice what the pipe holds, in one go).
+        // Plays yes(1), which writes "y\n" forever. This one writes twice what the pipe holds,
+        // in one write(), so it is sure to sit on a full pipe when head quits.
         fl::close(p.read);
         if (fl::knob_bool("ignore_sigpipe"))
             fl::on_signal(SIGPIPE, SIG_IGN);  // what Ruby and Python do at startup
@@ -206,14 +208,22 @@ long step_event(const fl::RunRecord& r, const std::string& id) {
     });
 }
 
-const char* kNotReached = "not reached: the run hung at end of file first (keep_write_end)";
+// With keep_write_end the run hangs in part 1: later parts must not have run at all.
+fl::CheckResult not_reached(const fl::RunRecord& r, const char* step, const char* role) {
+    if (r.end_reason != "deadlock")
+        return {false, "expected the run to hang in part 1, it ended " + r.end_reason};
+    if (r.at_step(step) || r.pid_of_role(role))
+        return {false, std::string("step \"") + step + "\" ran although part 1 should hang"};
+    return {true, std::string("not reached, as expected: the run hung at end of file first")};
+}
 
 fl::CheckResult four_ends_after_fork(const fl::RunRecord& r) {
     const fl::StepSnapshot* s = r.at_step("forked");
     const fl::Event* a = nth_pipe(r, 0);
     const fl::Event* b = nth_pipe(r, 1);
     pid_t parent = r.pid_of_role("parent"), child = r.pid_of_role("child");
-    if (!s || !a || !b || !child) return {false, "step \"forked\", the two pipes or the child are missing"};
+    if (!s || !a || !b || !child)
+        return {false, "step \"forked\", the two pipes or the child are missing"};
     std::set<uint64_t> inodes;
     for (pid_t pid : {parent, child}) {
         for (const fl::Event* e : {a, b}) {
@@ -232,35 +242,52 @@ fl::CheckResult four_ends_after_fork(const fl::RunRecord& r) {
                       std::to_string(b->fd2) + ": 2 pipes, 8 fds, 2 processes"};
 }
 
+// Holds in free-run and when a learner steps in any order: it relies on what must come first
+// (a Call is recorded before its syscall runs, a Return after), not on timing.
 fl::CheckResult line_ends_at_newline(const fl::RunRecord& r) {
-    bool newline = r.knob_bool("newline");
     const fl::StepSnapshot* s = r.at_step("framing");
     const fl::Event* to_child = nth_pipe(r, 0);
     pid_t parent = r.pid_of_role("parent"), child = r.pid_of_role("child");
     long step = step_event(r, "framing");
     if (!s || !to_child || step < 0) return {false, "step \"framing\" was not reached"};
+    auto op_by = [&](fl::Kind kind, fl::Op op, pid_t pid, int fd) {
+        return [=](const fl::Event& e) {
+            return e.kind == kind && e.op == op && e.pid == pid && e.fd == fd;
+        };
+    };
+    // The child's first line: a Read on the pipe's read end that returned bytes.
+    auto read_ret = op_by(fl::Kind::Return, fl::Op::Read, child, to_child->fd);
+    long line = find_event(r, 0, [&](const fl::Event& e) { return read_ret(e) && e.ret > 0; });
+    if (line < 0) return {false, "the child never read a line"};
+    const fl::Event& got = r.events[size_t(line)];
+    if (got.text != "hello\\n")
+        return {false, "the child's line was \"" + got.text + "\", not hello\\n"};
+    // The parent's newline sent on its own: a 1-byte write on the pipe's write end.
+    auto write_call = op_by(fl::Kind::Call, fl::Op::Write, parent, to_child->fd2);
+    long nl = find_event(r, 0, [&](const fl::Event& e) { return write_call(e) && e.arg == 1; });
     auto polls = r.find(fl::Kind::Return, fl::Op::Poll);
     auto poll = std::find_if(polls.begin(), polls.end(), [&](auto* e) { return e->pid == parent; });
-    // The child's first line: a Read on the pipe's read end that returned bytes.
-    long line = find_event(r, 0, [&](const fl::Event& e) {
-        return e.kind == fl::Kind::Return && e.op == fl::Op::Read && e.pid == child &&
-               e.fd == to_child->fd && e.ret > 0;
-    });
-    if (poll == polls.end() || line < 0) return {false, "no poll by the parent or no line read by the child"};
-    const fl::Event& got = r.events[size_t(line)];
-    if (got.text != "hello\\n") return {false, "the child's line was \"" + got.text + "\", not hello\\n"};
-    if (newline) {
-        if ((*poll)->ret != 0) return {false, "the parent got no answer within 500 ms"};
-        if (line > step) return {false, "the child's line came only after the step"};
-        return {true, "the child read \"hello\\n\" and answered before the parent's 500 ms ran out"};
+    std::string waited = poll != polls.end() && (*poll)->ret >= 0 ? "the answer came within 500 ms"
+                                                                  : "no answer within 500 ms";
+    if (r.knob_bool("newline")) {
+        if (nl >= 0)
+            return {false, "the parent sent a separate newline although \"hello\\n\" had one"};
+        // It needed neither more bytes nor end of file: it returned before the parent closed.
+        long closed = find_event(r, 0, op_by(fl::Kind::Call, fl::Op::Close, parent, to_child->fd2));
+        if (closed >= 0 && line > closed)
+            return {false, "the child's line returned only at end of file"};
+        return {true, "the child's line \"hello\\n\" returned with its newline; " + waited};
     }
+    if (nl < 0) return {false, "the parent never sent the newline"};
+    if (line < nl) return {false, "the child's line returned before the newline was written"};
+    // A child already inside its line reader at the step sits in read() on the pipe.
+    long reading = find_event(r, 0, op_by(fl::Kind::Call, fl::Op::Read, child, to_child->fd));
     std::string in = syscall_of(s->snap, child);
     std::string want = "read(fd " + std::to_string(to_child->fd) + ")";
-    if ((*poll)->ret >= 0) return {false, "the parent got an answer although no newline was sent"};
-    if (in != want) return {false, "at step \"framing\" the child was in " + in + ", not " + want};
-    if (line < step) return {false, "the child's line returned before the newline was sent"};
-    return {true, "no answer in 500 ms: the child sat in " + in +
-                      " with \"hello\" read; its line returned only after the parent sent \"\\n\""};
+    if (reading >= 0 && reading < step && in != want)
+        return {false, "at step \"framing\" the child was in " + in + ", not " + want};
+    return {true, waited + "; at step \"framing\" the child was in " + in +
+                      "; its line returned only after the parent wrote \"\\n\""};
 }
 
 fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
@@ -283,8 +310,10 @@ fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
             for (auto& h : obj.holders) {
                 if (h.access != O_WRONLY) continue;
                 writers += " " + r.role_of(h.pid) + " fd " + std::to_string(h.fd);
-                if (h.pid == parent && h.fd == up->fd2) parent_writes = true;
-                else return {false, "another write end is open:" + writers};
+                if (h.pid == parent && h.fd == up->fd2)
+                    parent_writes = true;
+                else
+                    return {false, "another write end is open:" + writers};
             }
         }
         if (!parent_writes) return {false, "the parent does not hold the write end"};
@@ -296,7 +325,8 @@ fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
     auto all = std::find_if(reads.begin(), reads.end(), [&](auto* e) {
         return e->pid == parent && e->fd == up->fd && e->arg == -1 && e->text == "bye\\n";
     });
-    if (all == reads.end()) return {false, "the parent's read to the end did not return \"bye\\n\""};
+    if (all == reads.end())
+        return {false, "the parent's read to the end did not return \"bye\\n\""};
     const fl::FdEntry* rd = fd_entry(s->snap, parent, up->fd);
     if (!rd) return {false, "the parent does not hold the read end at step \"eof\""};
     for (auto& obj : s->snap.objects())
@@ -308,14 +338,14 @@ fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
 }
 
 fl::CheckResult big_write_blocks(const fl::RunRecord& r) {
-    if (r.knob_bool("keep_write_end"))
-        return {!r.at_step("full") && r.pid_of_role("writer") == 0, kNotReached};
+    if (r.knob_bool("keep_write_end")) return not_reached(r, "full", "writer");
     const fl::StepSnapshot* s = r.at_step("full");
     const fl::Event* p = nth_pipe(r, 2);
     pid_t parent = r.pid_of_role("parent"), writer = r.pid_of_role("writer");
     if (!s || !p || !writer) return {false, "step \"full\" or the writer is missing"};
     auto fc = r.find(fl::Kind::Return, fl::Op::Fcntl);
-    auto cap_ev = std::find_if(fc.begin(), fc.end(), [&](auto* e) { return e->pid == parent && e->ret > 0; });
+    auto cap_ev =
+        std::find_if(fc.begin(), fc.end(), [&](auto* e) { return e->pid == parent && e->ret > 0; });
     if (cap_ev == fc.end()) return {false, "F_GETPIPE_SZ was not answered"};
     int64_t cap = (*cap_ev)->ret;
     int64_t size = int64_t(r.knob_int("message_kib")) * 1024;
@@ -334,7 +364,9 @@ fl::CheckResult big_write_blocks(const fl::RunRecord& r) {
     if (first != std::min(size, cap))
         return {false, "the first read got " + std::to_string(first) + " bytes, expected " +
                            std::to_string(std::min(size, cap))};
-    if (total != size) return {false, "the parent read " + std::to_string(total) + " of " + std::to_string(size) + " bytes"};
+    if (total != size)
+        return {false, "the parent read " + std::to_string(total) + " of " + std::to_string(size) +
+                           " bytes"};
     if (size > cap)
         return {true, "the writer blocked in " + in + " with the pipe full: the first read took " +
                           std::to_string(first) + " bytes = the capacity"};
@@ -343,8 +375,7 @@ fl::CheckResult big_write_blocks(const fl::RunRecord& r) {
 }
 
 fl::CheckResult no_reader_sigpipe(const fl::RunRecord& r) {
-    if (r.knob_bool("keep_write_end"))
-        return {!r.at_step("head") && r.pid_of_role("yes") == 0, kNotReached};
+    if (r.knob_bool("keep_write_end")) return not_reached(r, "head", "yes");
     const fl::StepSnapshot* s = r.at_step("head");
     const fl::Event* p = nth_pipe(r, 3);
     pid_t parent = r.pid_of_role("parent"), yes = r.pid_of_role("yes");
@@ -362,7 +393,8 @@ fl::CheckResult no_reader_sigpipe(const fl::RunRecord& r) {
         if (e->pid == yes && e->ret == -1 && e->err == EPIPE) epipe = true;
     if (r.knob_bool("ignore_sigpipe")) {
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 1 || !epipe)
-            return {false, "yes should have seen write() = -1 EPIPE and exited 1; waitpid said " + waited->text};
+            return {false, "yes should have seen write() = -1 EPIPE and exited 1; waitpid said " +
+                               waited->text};
         return {true, "SIGPIPE ignored: write() = -1 EPIPE, yes exited 1"};
     }
     if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGPIPE || epipe)
@@ -381,17 +413,23 @@ fl::Lesson make() {
     l.text = "assets/lessons/pipes.md";
     l.main = pipes;
     l.steps = {
-        {"forked", "Right after fork both processes hold all four ends of both pipes: compare "
-                   "the two fd tables (same pipe inodes)."},
-        {"framing", "The parent sent \"hello\" and waited 500 ms for an answer. With the newline "
-                    "the child has answered; without it the child sits in read() on the pipe, "
-                    "waiting for the end of its line."},
-        {"eof", "The parent's read to the end returned: no process holds a write end of the "
-                "child-to-parent pipe any more (look for O_WRONLY fds on it)."},
-        {"full", "The writer is writing its message. Larger than the pipe? It sits in write() "
-                 "until the parent reads; the parent's first read gets exactly the capacity."},
-        {"head", "yes is blocked in write() on a full pipe; the parent read one line and is "
-                 "about to close the only read end."},
+        {"forked",
+         "Both processes reach this line, so this step comes twice. Right after fork "
+         "each holds all four ends of both pipes: fork copied the fd table (compare "
+         "the pipe inodes in the two tables)."},
+        {"framing",
+         "The parent sent \"hello\" and waited 500 ms for an answer. With the newline "
+         "the child has answered; without it the child sits in read() on the pipe, "
+         "waiting for the end of its line."},
+        {"eof",
+         "The parent's read to the end returned: no process holds a write end of the "
+         "child-to-parent pipe any more (look for O_WRONLY fds on it)."},
+        {"full",
+         "The writer is writing its message. Larger than the pipe? It sits in write() "
+         "until the parent reads; the parent's first read gets exactly the capacity."},
+        {"head",
+         "yes is blocked in write() on a full pipe; the parent read one line and is "
+         "about to close the only read end."},
     };
     l.knobs = {
         fl::Knob::boolean("newline", "The parent ends its message with a newline", true),
