@@ -83,8 +83,15 @@ App::App(LabClient* lab, Settings settings, std::string settings_dir)
 }
 
 App::~App() {
-    stop_ = true;
-    if (reader_.joinable()) reader_.join();
+    if (reader_.joinable()) {
+        // End the run (the lab kills and reaps its processes), then let the reader send that.
+        if (model_.live() || model_.status == RunStatus::Idle) {
+            std::lock_guard<std::mutex> lock(mu_);
+            outbox_.push_back({{"cmd", "stop"}});
+        }
+        stopping_ = true;
+        reader_.join();
+    }
 }
 
 void App::set_waker(std::function<void()> w) {
@@ -103,13 +110,15 @@ void App::send(nlohmann::json cmd) {
 
 // The only thread that touches the LabClient: it sends what the UI queued and drains replies.
 void App::reader_loop() {
-    while (!stop_) {
+    for (;;) {
+        bool last = stopping_;  // read before taking the outbox, so a final "stop" goes out
         std::deque<nlohmann::json> out;
         {
             std::lock_guard<std::mutex> lock(mu_);
             out.swap(outbox_);
         }
         for (auto& c : out) lab_->send(c);
+        if (last) return;
         std::vector<nlohmann::json> got;
         auto m = lab_->recv(out.empty() ? 10 : 0);
         while (m) {
@@ -323,6 +332,9 @@ void App::rebuild_style() {
     c[ImGuiCol_Text] = ImVec4(0.91f, 0.91f, 0.91f, 1.0f);
     c[ImGuiCol_TextDisabled] = ImVec4(0.55f, 0.55f, 0.59f, 1.0f);
     c[ImGuiCol_Header] = ImVec4(0.20f, 0.33f, 0.50f, 0.70f);
+    c[ImGuiCol_FrameBg] = ImVec4(0.15f, 0.17f, 0.21f, 1.0f);
+    c[ImGuiCol_FrameBgHovered] = ImVec4(0.21f, 0.25f, 0.31f, 1.0f);
+    c[ImGuiCol_FrameBgActive] = ImVec4(0.25f, 0.30f, 0.38f, 1.0f);
     c[ImGuiCol_Button] = ImVec4(0.20f, 0.30f, 0.44f, 1.0f);
     c[ImGuiCol_ButtonHovered] = ImVec4(0.27f, 0.42f, 0.62f, 1.0f);
     c[ImGuiCol_ButtonActive] = ImVec4(0.32f, 0.50f, 0.74f, 1.0f);
@@ -391,12 +403,14 @@ std::string App::status_line() const {
             for (auto& g : m.gates) waiting += g.state == "at_gate";
             if (!waiting) return "paused: processes are on their way to their next operation";
             return "paused: " + std::to_string(waiting) +
-                   (waiting == 1 ? " operation waits" : " operations wait") +
-                   " at its gate; Space steps";
+                   (waiting == 1 ? " operation waits at its gate" : " operations wait at their gates") +
+                   "; Space steps" + (waiting > 1 ? " the oldest (or click a process first)" : "");
         }
-        default:
-            return std::string(run_status_name(m.status)) +
-                   (m.status_text.empty() ? "" : ": " + m.status_text);
+        default: {
+            std::string name = run_status_name(m.status);
+            if (m.status_text.rfind(name, 0) == 0) return m.status_text;  // already says it
+            return name + (m.status_text.empty() ? "" : ": " + m.status_text);
+        }
     }
 }
 
@@ -405,7 +419,8 @@ std::string App::title() const {
     if (panel_.lesson) t += " \u2014 " + panel_.lesson->id;
     std::string st = run_status_name(model_.status);
     if (model_.live() && !blocked_summary(model_).empty()) st = "blocked";
-    if (model_.status == RunStatus::Idle) st = lab_ok() ? "starting" : "no lab";
+    if (model_.status == RunStatus::Idle) st = "starting";
+    if (!lab_ok()) st = "no lab";
     return t + " \u2014 " + st;
 }
 
@@ -443,7 +458,8 @@ struct Tab {
 };
 
 // A bordered pane with a bold title (or tabs) and a child region the view fills.
-void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs) {
+void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs,
+          std::vector<std::string>* front = nullptr) {
     ImGui::BeginChild(id, size, true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
     auto body = [&](const Tab& t) {
@@ -458,11 +474,20 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
         ImGui::Separator();
         body(tabs[0]);
     } else if (ImGui::BeginTabBar("##tabs")) {
-        for (auto& t : tabs)
-            if (ImGui::BeginTabItem(t.name)) {
+        for (auto& t : tabs) {
+            ImGuiTabItemFlags f = 0;
+            if (front) {
+                auto it = std::find(front->begin(), front->end(), t.name);
+                if (it != front->end()) {
+                    f = ImGuiTabItemFlags_SetSelected;
+                    front->erase(it);
+                }
+            }
+            if (ImGui::BeginTabItem(t.name, nullptr, f)) {
                 body(t);
                 ImGui::EndTabItem();
             }
+        }
         ImGui::EndTabBar();
     }
     ImGui::PopStyleVar();
@@ -506,10 +531,12 @@ void App::draw_layout() {
     float h_rt = std::floor(settings_.split_right_rows * (h - sp));
     pane("FdsMessages", {w_right, h_rt}, spacing,
          {{"Descriptors", [&] { draw_descriptors(ctx); }},
-          {"Messages", [&] { draw_messages(ctx); }}});
+          {"Messages", [&] { draw_messages(ctx); }}},
+         &front_tabs);
     splitter("##split_right_rows", false, sp, w_right, &settings_.split_right_rows, h - sp);
     pane("ConsoleEvents", {w_right, h - h_rt - sp}, spacing,
-         {{"Console", [&] { draw_console(ctx); }}, {"Events", [&] { draw_events(ctx); }}});
+         {{"Console", [&] { draw_console(ctx); }}, {"Events", [&] { draw_events(ctx); }}},
+         &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
 

@@ -70,6 +70,10 @@ struct LessonPanel {
     bool knobs_changed = false;       // a knob was changed: restart the run
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
+// The Markdown document as the Lessons view lays it out, one block a line ("h1: Hello",
+// "li 1 •: The **fd** tables", "code: ..."), with **bold**, *italic* and `code` runs marked.
+// For tests: it shows what md4c made of a lesson's text.
+std::string markdown_outline(std::string_view text);
 
 class App {
 public:
@@ -124,6 +128,8 @@ public:
     void save_settings() const;
 
     bool show_help = false;
+    // Tabs to bring to the front once ("Events", "Messages"): for --view and screenshots.
+    std::vector<std::string> front_tabs;
 
 private:
     void send(nlohmann::json cmd);
@@ -156,7 +162,7 @@ private:
     std::thread reader_;
     std::mutex mu_;
     std::deque<nlohmann::json> inbox_, outbox_;
-    std::atomic<bool> stop_{false};
+    std::atomic<bool> stopping_{false};  // the App is going away: send what is queued, end
     std::atomic<bool> lab_gone_{false};
     std::function<void()> waker_;
 

@@ -189,7 +189,6 @@ void draw_help(App& app) {
     const ImGuiViewport* vp = ImGui::GetMainViewport();
     ImGui::SetNextWindowPos({vp->WorkPos.x + vp->WorkSize.x * 0.5f, vp->WorkPos.y + vp->WorkSize.y * 0.5f},
                             ImGuiCond_Appearing, {0.5f, 0.5f});
-    ImGui::SetNextWindowBgAlpha(0.96f);
     if (!ImGui::Begin("Keyboard shortcuts", &app.show_help,
                       ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse)) {
         ImGui::End();

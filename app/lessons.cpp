@@ -275,6 +275,27 @@ void draw(const Doc& doc, const Theme& th) {
 
 }  // namespace md
 
+std::string markdown_outline(std::string_view text) {
+    md::Doc doc = md::parse(text);
+    std::string out;
+    for (auto& b : doc.blocks) {
+        switch (b.type) {
+            case md::Block::Heading: out += "h" + std::to_string(b.level) + ": "; break;
+            case md::Block::Para: out += "p: "; break;
+            case md::Block::Item: out += "li " + std::to_string(b.indent) + " " + b.bullet + ": "; break;
+            case md::Block::CodeBlock: out += "code: " + b.code; break;
+            case md::Block::Rule: out += "hr"; break;
+        }
+        for (auto& r : b.runs) {
+            std::string mark = (r.style & md::Code) ? "`" : (r.style & md::Bold) ? "**"
+                               : (r.style & md::Italic) ? "*" : "";
+            out += mark + r.text + mark;
+        }
+        if (b.type != md::Block::CodeBlock) out += "\n";
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The view
 // ---------------------------------------------------------------------------------------------
@@ -415,7 +436,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         return;
     }
     // The list.
-    int rows = int(std::min<size_t>(all.size(), 5));
+    int rows = int(std::min<size_t>(all.size(), ctx.theme.presentation ? 3 : 5));
     float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
     if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
         for (auto& l : all) {

@@ -24,6 +24,7 @@ std::string Settings::dir() {
 
 Settings Settings::load(const std::string& dir, std::string* err) {
     Settings s;
+    if (err) err->clear();
     if (dir.empty()) return s;
     std::string path = dir + "/settings.json";
     std::ifstream in(path);

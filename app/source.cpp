@@ -65,15 +65,17 @@ void draw_source(ViewContext& ctx, std::string_view source) {
 
     // Which line to bring into view: the selected process's, else the one that moved last.
     const ProcessView* focus = ctx.ui.selected_pid ? m.proc(ctx.ui.selected_pid) : nullptr;
-    if (!focus || focus->exited || focus->line <= 0)
-        for (auto e = m.events.rbegin(); e != m.events.rend() && !focus; ++e) {
-            if ((e->kind != Kind::Call && e->kind != Kind::Return) || !e->line) continue;
-            const ProcessView* p = m.proc(e->pid);
-            if (p && !p->exited && p->line > 0) focus = p;
-        }
+    // (A line past the end is not in the lesson's file: the runtime's own, at its last exit.)
+    auto in_file = [&](const ProcessView* p) { return p->line > 0 && p->line <= int(lines.size()); };
+    if (focus && (focus->exited || !in_file(focus))) focus = nullptr;
+    for (auto e = m.events.rbegin(); e != m.events.rend() && !focus; ++e) {
+        if ((e->kind != Kind::Call && e->kind != Kind::Return) || !e->line) continue;
+        const ProcessView* p = m.proc(e->pid);
+        if (p && !p->exited && in_file(p)) focus = p;
+    }
     if (!focus)
         for (auto* p : live)
-            if (p->line > 0) focus = p;
+            if (in_file(p)) focus = p;
 
     // Legend: who is where, one line per process (the first few).
     float em = ImGui::GetFontSize();
@@ -123,10 +125,17 @@ void draw_source(ViewContext& ctx, std::string_view source) {
     if (focus && (focus->line != *last_line || focus->pid != *last_pid)) {
         *last_line = focus->line;
         *last_pid = focus->pid;
-        float y = float(focus->line - 1) * line_h;
         float top = ImGui::GetScrollY(), vis = ImGui::GetWindowHeight();
-        if (y < top + line_h || y > top + vis - 3 * line_h)
-            ImGui::SetScrollY(std::max(0.0f, y - vis * 0.35f));
+        // Every marked line in view when they fit (parent and child together), else the focus.
+        int lo = focus->line, hi = focus->line;
+        if (!at.empty()) {
+            lo = std::min(lo, at.begin()->first);
+            hi = std::max(hi, at.rbegin()->first);
+        }
+        if (float(hi - lo + 4) * line_h > vis) lo = hi = focus->line;
+        float y0 = float(lo - 1) * line_h, y1 = float(hi) * line_h;
+        if (y0 < top + line_h || y1 > top + vis - 2 * line_h)
+            ImGui::SetScrollY(std::max(0.0f, (y0 + y1) * 0.5f - vis * 0.45f));
     }
 
     ImGuiListClipper clip;
@@ -162,20 +171,46 @@ void draw_source(ViewContext& ctx, std::string_view source) {
             ImGui::TextUnformatted(text.data(), text.data() + text.size());
             if (comment_only) ImGui::PopStyleColor();
             if (here != at.end()) {
-                // Who is here, after the code, like a debugger's inline annotation.
-                ImGui::SameLine(0, char_w * 2);
-                for (auto* p : here->second) {
-                    std::string s = "\u25C0 " + mark_label(*p);
-                    ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
-                    ImGui::PushFont(fonts().bold);
-                    ImGui::TextUnformatted(s.c_str());
-                    ImGui::PopFont();
-                    ImGui::PopStyleColor();
-                    if (ImGui::IsItemClicked()) ctx.ui.selected_pid = p->pid;
-                    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", "Click to select this process; Space then steps it");
-                    ImGui::SameLine(0, char_w * 2);
+                // Who is here, after the code like a debugger's inline hint; pinned to the
+                // visible right edge (over the code, on a backing) when the line is long.
+                float end_x = ImGui::GetItemRectMax().x + char_w * 2;
+                // Pinned over the code, the short form: the legend above has the details.
+                bool brief = false;
+                auto text_of = [&](const ProcessView* p) {
+                    return "\u25C0 " + (brief ? (p->role.empty() ? "pid" : p->role) + " " +
+                                                     std::to_string(p->pid)
+                                               : mark_label(*p));
+                };
+                auto label_of = [&] {
+                    std::string l;
+                    for (auto* p : here->second) l += (l.empty() ? "" : "   ") + text_of(p);
+                    return l;
+                };
+                ImGui::PushFont(fonts().bold);
+                float vis_right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+                float lw = ImGui::CalcTextSize(label_of().c_str()).x;
+                if (end_x + lw > vis_right) {
+                    brief = true;
+                    lw = ImGui::CalcTextSize(label_of().c_str()).x;
                 }
-                ImGui::NewLine();
+                float x = std::max(std::min(end_x, vis_right - lw - char_w), win_x + gutter);
+                if (x < end_x - char_w * 2)
+                    dl->AddRectFilled({x - char_w * 0.5f, pos.y}, {vis_right + char_w, pos.y + line_h},
+                                      IM_COL32(20, 22, 26, 235), 3);
+                float lx = x;
+                for (auto* p : here->second) {
+                    std::string s = text_of(p);
+                    ImVec2 sz = ImGui::CalcTextSize(s.c_str());
+                    dl->AddText({lx, pos.y}, th.process_color(p->color), s.c_str());
+                    if (ImGui::IsWindowHovered() &&
+                        ImGui::IsMouseHoveringRect({lx, pos.y}, {lx + sz.x, pos.y + line_h})) {
+                        ImGui::SetTooltip("Click to select %s %d; Space then steps it",
+                                          p->role.c_str(), int(p->pid));
+                        if (ImGui::IsMouseClicked(0)) ctx.ui.selected_pid = p->pid;
+                    }
+                    lx += sz.x + ImGui::CalcTextSize("   ").x;
+                }
+                ImGui::PopFont();
             }
         }
     }

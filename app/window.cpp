@@ -7,11 +7,13 @@
 // glad first: it provides the GL declarations GLFW would otherwise pull in.
 #include <GLFW/glfw3.h>
 #include <imgui.h>
-#include <imgui_impl_glfw.h>
-#include <imgui_impl_opengl3.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
 #include <stb_image_write.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -33,11 +35,13 @@ struct Options {
     int w = 0, h = 0;
     bool presentation = false;
     float font_size = 0;
+    std::vector<std::string> views;  // tabs to show in front
 };
 
 const char* kUsage =
     "usage: forklab [--lesson ID] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N] [--size WxH] [--presentation]\n"
+    "               [--view messages,events,help]   (tabs to bring to the front, help shown)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -92,6 +96,19 @@ int parse(int argc, char** argv, Options& o) {
                 return bad("--size takes WIDTHxHEIGHT between 320x240 and 8192x8192, not \"" + s + "\"");
             o.w = w;
             o.h = h;
+        } else if (a == "--view") {
+            if (!value(v)) return bad("--view takes tab names: descriptors, messages, console, events, help");
+            std::string s = v;
+            for (size_t pos = 0; pos <= s.size();) {
+                size_t c = std::min(s.find(',', pos), s.size());
+                std::string name = s.substr(pos, c - pos);
+                const char* known[] = {"Descriptors", "Messages", "Console", "Events", "Help"};
+                bool ok = false;
+                for (const char* k : known)
+                    if (strcasecmp(k, name.c_str()) == 0) o.views.push_back(k), ok = true;
+                if (!ok) return bad("--view: no tab \"" + name + "\" (descriptors, messages, console, events, help)");
+                pos = c + 1;
+            }
         } else if (a == "--font-size") {
             int px = 0;
             if (!value(v) || !parse_int(v, 10, 40, px)) return bad("--font-size takes 10 to 40 (pixels)");
@@ -104,6 +121,8 @@ int parse(int argc, char** argv, Options& o) {
 }
 
 std::string g_glfw_error;
+volatile sig_atomic_t g_quit = 0;  // SIGINT/SIGTERM: close like the window's close button
+void on_signal(int) { g_quit = 1; }
 void on_glfw_error(int code, const char* text) {
     g_glfw_error = std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
 }
@@ -208,6 +227,8 @@ int run_app(int argc, char** argv, LabClient* lab) {
         glfwSetWindowContentScaleCallback(window, [](GLFWwindow* win, float x, float y) {
             static_cast<ui::App*>(glfwGetWindowUserPointer(win))->set_content_scale(std::max(x, y));
         });
+        app.front_tabs = opt.views;
+        app.show_help = std::count(opt.views.begin(), opt.views.end(), "Help") > 0;
         app.start_run();
         if (opt.steps >= 0) app.script_steps(opt.steps);
 
@@ -215,7 +236,9 @@ int run_app(int argc, char** argv, LabClient* lab) {
         std::string title;
         int done_frames = 0;
         uint64_t started = monotonic_ns(), last_change = started;
-        while (!glfwWindowShouldClose(window) && !app.quit_requested()) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             uint64_t now = monotonic_ns();
             if (shot) glfwPollEvents();
             else glfwWaitEventsTimeout(now - last_change > 2'000'000'000ull ? 0.25 : 1.0 / 30);
@@ -251,7 +274,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
             if (shot) {
                 // A few frames after the steps were applied, so every view has laid out.
                 if (app.script_done() || (opt.steps < 0 && app.model().live())) ++done_frames;
-                if (done_frames >= 4) {
+                if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
                         std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",
                                     opt.screenshot.c_str(), fw, fh,

@@ -1,0 +1,183 @@
+// The real app, end to end, on a virtual display: `forklab --screenshot` under xvfb-run, and the
+// app's answers when it cannot open a window or is given bad options. Skipped (with a message)
+// where xvfb-run is not installed. Every command runs under timeout(1).
+#include <doctest/doctest.h>
+#include <stb_image.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "tests/fixture.hpp"
+
+namespace {
+
+struct Result {
+    int rc = -1;
+    std::string out;  // stdout and stderr
+};
+
+Result sh(const std::string& cmd) {
+    Result r;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = pclose(p);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+bool have_xvfb() { return sh("command -v xvfb-run").rc == 0; }
+
+struct Image {
+    int w = 0, h = 0;
+    std::vector<unsigned char> px;  // RGB
+    const unsigned char* at(int x, int y) const { return &px[(size_t(y) * size_t(w) + size_t(x)) * 3]; }
+};
+
+Image load_png(const std::string& path) {
+    Image img;
+    int n = 0;
+    unsigned char* data = stbi_load(path.c_str(), &img.w, &img.h, &n, 3);
+    if (!data) return img;
+    img.px.assign(data, data + size_t(img.w) * size_t(img.h) * 3);
+    stbi_image_free(data);
+    return img;
+}
+
+// Mean colour of one tile of a COLS x ROWS grid.
+std::array<double, 3> tile_mean(const Image& img, int cols, int rows, int cx, int cy) {
+    std::array<double, 3> sum{};
+    int x0 = img.w * cx / cols, x1 = img.w * (cx + 1) / cols;
+    int y0 = img.h * cy / rows, y1 = img.h * (cy + 1) / rows;
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x)
+            for (int c = 0; c < 3; ++c) sum[size_t(c)] += img.at(x, y)[c];
+    double n = double(x1 - x0) * double(y1 - y0);
+    for (auto& s : sum) s /= n;
+    return sum;
+}
+
+// Pixels within TOL of RGB (anti-aliased text and lines come close to their colour).
+int count_colour(const Image& img, int r, int g, int b, int tol) {
+    int n = 0;
+    for (int y = 0; y < img.h; ++y)
+        for (int x = 0; x < img.w; ++x) {
+            const unsigned char* p = img.at(x, y);
+            n += std::abs(p[0] - r) <= tol && std::abs(p[1] - g) <= tol && std::abs(p[2] - b) <= tol;
+        }
+    return n;
+}
+
+std::string temp_dir() {
+    char dir[] = "/tmp/fltest-xvfb-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    return dir;
+}
+
+const std::string kXvfb = "timeout -k 5 90 xvfb-run -a -s \"-screen 0 1600x1000x24\" ";
+
+}  // namespace
+
+TEST_CASE("app: a screenshot of hello after 6 steps shows the app, not a blank window") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), png = dir + "/hello.png";
+    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
+                  " --lesson hello --steps 6 --size 1280x800");
+    INFO(r.out);
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find("wrote " + png) != std::string::npos);
+    CHECK(r.out.find("paused") != std::string::npos);  // it stopped mid-run, as asked
+    Image img = load_png(png);
+    REQUIRE(!img.px.empty());
+    CHECK(img.w == 1280);
+    CHECK(img.h == 800);
+
+    // Not blank: the tiles of an 8x5 grid differ, and there is light text on the dark ground.
+    std::set<int> distinct;
+    double min_l = 1e9, max_l = -1;
+    for (int cy = 0; cy < 5; ++cy)
+        for (int cx = 0; cx < 8; ++cx) {
+            auto m = tile_mean(img, 8, 5, cx, cy);
+            double l = 0.3 * m[0] + 0.59 * m[1] + 0.11 * m[2];
+            min_l = std::min(min_l, l);
+            max_l = std::max(max_l, l);
+            distinct.insert(int(m[0]) / 4 * 10000 + int(m[1]) / 4 * 100 + int(m[2]) / 4);
+        }
+    CHECK(distinct.size() >= 12);
+    CHECK(max_l - min_l > 8);
+    int light = count_colour(img, 232, 232, 232, 24);
+    CHECK(light > 2000);  // text
+
+    // The expected window: the two processes' colours (parent sky blue, child orange, from the
+    // theme's palette) mark the tree, the fds and the source lines.
+    CHECK(count_colour(img, 86, 180, 233, 30) > 300);
+    CHECK(count_colour(img, 230, 159, 0, 30) > 300);
+    // The top toolbar row differs from the panes below it.
+    auto bar = tile_mean(img, 1, 40, 0, 0);
+    auto body = tile_mean(img, 1, 2, 0, 1);
+    CHECK(std::abs(bar[2] - body[2]) + std::abs(bar[0] - body[0]) > 3);
+
+    std::remove(png.c_str());
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("app: presentation mode on a 1366x768 laptop screen renders too") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), png = dir + "/p.png";
+    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
+                  " --lesson hello --steps 3 --size 1366x768 --presentation");
+    INFO(r.out);
+    REQUIRE(r.rc == 0);
+    Image img = load_png(png);
+    REQUIRE(!img.px.empty());
+    CHECK(img.w == 1366);
+    CHECK(img.h == 768);
+    CHECK(count_colour(img, 232, 232, 232, 24) > 2000);
+    std::remove(png.c_str());
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("app: with no display it says how to run headless, and exits 2") {
+    fl::test::NoLeftovers guard;
+    Result r = sh(std::string("env -u DISPLAY -u WAYLAND_DISPLAY timeout -k 5 30 ") + FORKLAB_BIN);
+    INFO(r.out);
+    CHECK(r.rc == 2);
+    CHECK(r.out.find("forklab run") != std::string::npos);
+    CHECK(r.out.find("xvfb-run") != std::string::npos);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);  // one clear line
+}
+
+TEST_CASE("app: bad window options get a one-line error and exit 2") {
+    fl::test::NoLeftovers guard;
+    const char* bad[] = {"--screenshot out.png --size 12x", "--screenshot out.png --size axb",
+                         "--screenshot out.png --steps -3", "--screenshot out.png --steps lots",
+                         "--lesson no-such-lesson", "--screenshot out.jpg", "--screenshot",
+                         "--frobnicate"};
+    for (const char* args : bad) {
+        Result r = sh(std::string("timeout -k 5 30 ") + FORKLAB_BIN + " " + args);
+        INFO(args << " -> " << r.out);
+        CHECK(r.rc == 2);
+        CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+        CHECK(r.out.rfind("forklab: ", 0) == 0);
+    }
+    CHECK(access("out.png", F_OK) != 0);
+}
