@@ -59,8 +59,12 @@ void logger(bool fork_while_held) {
 // The fix: pthread_atfork handlers. "prepare" runs in the parent just before fork and takes
 // the lock, so no other thread can be inside a flush while memory is copied; the other two
 // release it on each side once fork is done.
-void before_fork() { fl::lock(g_log_mutex); }
-void after_fork_in_parent() { fl::unlock(g_log_mutex); }
+void before_fork() {
+    fl::lock(g_log_mutex);
+}
+void after_fork_in_parent() {
+    fl::unlock(g_log_mutex);
+}
 void after_fork_in_child() {
     // Runs inside fork(), in the child, before the lab has registered the child: it calls
     // pthread directly (untraced). The child's copy was locked by this very thread's "prepare".
@@ -74,18 +78,21 @@ void fork_threads() {
     g_log_fd = fl::open(fl::temp_path("app.log").c_str(), O_WRONLY | O_CREAT | O_APPEND);
     g_lock_ready = fl::pipe();
     g_forked = fl::pipe();
-    if (fl::knob_bool("atfork"))
-        fl::atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    if (fl::knob_bool("atfork")) fl::atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 
     fl::Thread flusher = fl::thread([held] { logger(held); }, "logger");
     char byte;
     fl::read(g_lock_ready.read, &byte, 1);  // the logger holds the lock now (or just let it go)
+    fl::say(held ? "main: the logger is inside a flush, holding the lock: fork now"
+                 : "main: the logger is between flushes, the lock is free: fork now");
     fl::step("threads");
 
     // A child that will exec gets its arguments ready before fork: between fork and exec only
     // async-signal-safe calls are allowed (no malloc, no stdio, no locks).
-    const char* echo[] = {"/bin/echo", "child: /bin/echo runs, a new program without the "
-                                       "parent's threads or locks", nullptr};
+    const char* echo[] = {"/bin/echo",
+                          "child: /bin/echo runs, a new program without the "
+                          "parent's threads or locks",
+                          nullptr};
 
     pid_t child = fl::fork("child");
     if (child == 0) {
@@ -94,6 +101,7 @@ void fork_threads() {
             fl::execv(echo[0], echo);  // a fresh program: memory and locks are replaced
             fl::exit(127);             // exec failed
         }
+        fl::say("child: logging a line (this takes the log lock)");
         log_line("child: hello");  // takes g_log_mutex
         fl::say("child: logged a line");
         fl::exit(0);
@@ -120,9 +128,9 @@ void fork_threads() {
 // Checks: what must be true, from the trace and the kernel's view (/proc snapshots).
 // ---------------------------------------------------------------------------------------------
 
-// Whether the logger thread held the lock while the parent's fork ran, from the trace's order:
-// "held", "free", or "unclear" when a lock or unlock overlapped the fork call.
-std::string logger_lock_at_fork(const fl::RunRecord& r) {
+// Who held the lock while the parent's fork ran, from the trace's order: "the logger", "no
+// thread", "main (atfork handler)" when main took it inside fork, or "unclear".
+std::string lock_holder_at_fork(const fl::RunRecord& r) {
     pid_t parent = r.pid_of_role("parent");
     long fork_call = -1, fork_ret = -1;
     for (size_t i = 0; i < r.events.size(); ++i) {
@@ -132,19 +140,25 @@ std::string logger_lock_at_fork(const fl::RunRecord& r) {
         if (e.kind == fl::Kind::Return && e.ret > 0 && fork_ret < 0) fork_ret = long(i);
     }
     if (fork_call < 0 || fork_ret < 0) return "unclear";
-    // The logger's lock state before the fork call, and whether it changed during it.
-    bool holds = false, changed = false;
+    bool logger_holds = false, logger_changed = false, main_took = false;
     for (long i = 0; i < fork_ret; ++i) {
         const fl::Event& e = r.events[size_t(i)];
-        if (e.pid != parent || e.tid == parent) continue;  // the logger thread only
+        if (e.pid != parent) continue;
         bool lock_taken = e.op == fl::Op::Lock && e.kind == fl::Kind::Return && e.ret == 0;
         bool unlocking = e.op == fl::Op::Unlock && e.kind == fl::Kind::Call;
         if (!lock_taken && !unlocking) continue;
-        if (i > fork_call) changed = true;
-        else holds = lock_taken;
+        if (e.tid == parent) {  // the main thread: only its atfork "prepare" locks inside fork
+            if (i > fork_call && lock_taken) main_took = true;
+            continue;
+        }
+        if (i > fork_call)
+            logger_changed = true;
+        else
+            logger_holds = lock_taken;
     }
-    if (changed) return "unclear";
-    return holds ? "held" : "free";
+    if (main_took) return "main (atfork handler)";
+    if (logger_changed) return "unclear";
+    return logger_holds ? "the logger" : "no thread";
 }
 
 fl::CheckResult two_threads_before_fork(const fl::RunRecord& r) {
@@ -172,16 +186,16 @@ fl::CheckResult child_has_one_thread(const fl::RunRecord& r) {
 }
 
 fl::CheckResult hangs_exactly_when_lock_inherited(const fl::RunRecord& r) {
-    const std::string at_fork = logger_lock_at_fork(r);
-    const bool atfork = r.knob_bool("atfork");
+    const std::string holder = lock_holder_at_fork(r);
     const bool logs = r.knob("child_does") == "log";
     pid_t parent = r.pid_of_role("parent"), child = r.pid_of_role("child");
-    if (at_fork == "unclear" && !atfork)
-        return {false, "the trace does not show whether the logger held the lock during fork"};
-    const bool should_hang = at_fork == "held" && !atfork && logs;
-    const std::string why = "logger's lock " + at_fork + " at fork" +
-                            (atfork ? ", atfork handler" : "") + ", child " +
-                            (logs ? "logs" : "execs");
+    if (holder == "unclear")
+        return {false, "the trace does not show who held the lock during fork"};
+    if (r.knob_bool("atfork") != (holder == "main (atfork handler)"))
+        return {false, "lock held during fork by " + holder + ", atfork=" + r.knob("atfork")};
+    const bool should_hang = holder == "the logger" && logs;
+    const std::string why =
+        "lock held during fork by " + holder + ", the child " + (logs ? "logs" : "execs");
     if (should_hang) {
         if (r.end_reason != "deadlock" || !r.deadlock)
             return {false, why + ": expected the child to hang, the run ended " + r.end_reason};
@@ -198,7 +212,8 @@ fl::CheckResult hangs_exactly_when_lock_inherited(const fl::RunRecord& r) {
                           " with 1 thread (no thread left to unlock), the parent in " +
                           p->sys.text};
     }
-    if (r.end_reason != "finished") return {false, why + ": expected no hang, run ended " + r.end_reason};
+    if (r.end_reason != "finished")
+        return {false, why + ": expected no hang, run ended " + r.end_reason};
     for (auto* e : r.find(fl::Kind::Return, fl::Op::Wait))
         if (e->pid == parent && e->ret == child) {
             int st = int(e->arg);
@@ -206,10 +221,11 @@ fl::CheckResult hangs_exactly_when_lock_inherited(const fl::RunRecord& r) {
                 return {false, "the child ended " + e->text};
             bool said = false;
             for (auto& line : r.output())
-                said |= logs ? line == "child: logged a line" : line.rfind("child: /bin/echo", 0) == 0;
+                said |=
+                    logs ? line == "child: logged a line" : line.rfind("child: /bin/echo", 0) == 0;
             if (!said) return {false, why + ": the child's line is missing from the output"};
-            return {true, why + ": the child " + (logs ? "logged" : "ran /bin/echo") +
-                              " and exited 0"};
+            return {true,
+                    why + ": the child " + (logs ? "logged" : "ran /bin/echo") + " and exited 0"};
         }
     return {false, "the parent never reaped the child"};
 }
@@ -222,21 +238,27 @@ fl::Lesson make() {
     l.text = "assets/lessons/fork-threads.md";
     l.main = fork_threads;
     l.steps = {
-        {"threads", "The parent has two threads: main and the logger (look at its thread list). "
-                    "The logger holds the log lock now, or just released it (knob fork_while)."},
-        {"child", "The child, right after fork: one thread, the one that called fork. Its "
-                  "memory is a copy of the parent's, the lock's state included."},
-        {"joined", "The parent stopped its logger and is about to wait for the child. If the "
-                   "child is stuck on the lock, nothing can ever release it."},
+        {"threads",
+         "The parent has two threads: main and the logger (look at its thread list). "
+         "The logger holds the log lock now, or just released it (knob fork_while)."},
+        {"child",
+         "The child, right after fork: one thread, the one that called fork. Its "
+         "memory is a copy of the parent's, the lock's state included."},
+        {"joined",
+         "The parent stopped its logger and is about to wait for the child. If the "
+         "child is stuck on the lock, nothing can ever release it."},
         {"reaped", "The child finished and was reaped: it got the lock (or exec'd)."},
     };
     l.knobs = {
-        fl::Knob::choice("fork_while", "When main forks: while the logger holds the lock, or "
-                                       "while the lock is free",
+        fl::Knob::choice("fork_while",
+                         "When main forks: while the logger holds the lock, or "
+                         "while the lock is free",
                          {"lock_held", "lock_free"}),
-        fl::Knob::boolean("atfork", "A pthread_atfork handler takes the lock around fork (the fix)"),
-        fl::Knob::choice("child_does", "What the child does: log a line (takes the lock) or "
-                                       "exec /bin/echo right away",
+        fl::Knob::boolean("atfork",
+                          "A pthread_atfork handler takes the lock around fork (the fix)"),
+        fl::Knob::choice("child_does",
+                         "What the child does: log a line (takes the lock) or "
+                         "exec /bin/echo right away",
                          {"log", "exec"}),
     };
     l.checks = {

@@ -45,16 +45,18 @@ const char* const kChildValue = "\"oops\"";
             continue;
         }
         if (*query == "SHUTDOWN") break;
-        if (query->rfind("SELECT ", 0) == 0) fl::write_line(fds[size_t(i)], query->substr(7));
-        else fl::write_line(fds[size_t(i)], "ERR unknown command");
+        if (query->rfind("SELECT ", 0) == 0)
+            fl::write_line(fds[size_t(i)], query->substr(7));
+        else
+            fl::write_line(fds[size_t(i)], "ERR unknown command");
     }
     fl::exit(0);
 }
 
 // ---- the client library: what a database driver does
 
-bool g_redis = false;            // talk RESP to a real redis-server instead
-std::string g_socket;            // the server's socket, a name in the run's temp directory
+bool g_redis = false;  // talk RESP to a real redis-server instead
+std::string g_socket;  // the server's socket, a name in the run's temp directory
 
 struct Db {
     int fd = -1;
@@ -78,7 +80,8 @@ Db connect_db() {
 // Redis speaks RESP: a query is an array of length-prefixed strings.
 std::string resp(std::initializer_list<std::string_view> args) {
     std::string s = "*" + std::to_string(args.size()) + "\r\n";
-    for (std::string_view a : args) s += "$" + std::to_string(a.size()) + "\r\n" + std::string(a) + "\r\n";
+    for (std::string_view a : args)
+        s += "$" + std::to_string(a.size()) + "\r\n" + std::string(a) + "\r\n";
     return s;
 }
 
@@ -87,8 +90,10 @@ std::string query_text(const std::string& value) {
 }
 
 void send_query(Db& db, const std::string& value) {
-    if (g_redis) fl::write(db.fd, resp({"ECHO", value}));
-    else fl::write_line(db.fd, query_text(value));
+    if (g_redis)
+        fl::write(db.fd, resp({"ECHO", value}));
+    else
+        fl::write_line(db.fd, query_text(value));
 }
 
 // Reads the next answer on the connection: the first one waiting, whoever asked for it.
@@ -101,8 +106,10 @@ std::string read_answer(Db& db) {
 }
 
 void shutdown_server(Db& db) {
-    if (g_redis) fl::write(db.fd, resp({"SHUTDOWN", "NOSAVE"}));
-    else fl::write_line(db.fd, "SHUTDOWN");
+    if (g_redis)
+        fl::write(db.fd, resp({"SHUTDOWN", "NOSAVE"}));
+    else
+        fl::write_line(db.fd, "SHUTDOWN");
 }
 
 // ---- the fixes
@@ -147,7 +154,8 @@ struct Referee {
 
 void report(const std::string& value, const std::string& answer, const char* other) {
     std::string line = query_text(value) + " -> " + answer;
-    if (answer != value) line += "   <- NOT MINE: the answer to the " + std::string(other) + "'s query";
+    if (answer != value)
+        line += "   <- NOT MINE: the answer to the " + std::string(other) + "'s query";
     fl::say(line);
 }
 
@@ -182,10 +190,12 @@ pid_t start_redis() {
     std::string program = find_program("redis-server");
     std::string socket = fl::temp_path(g_socket), dir = fl::temp_path("."),
                 log = fl::temp_path("redis.log");
-    // No TCP port, no persistence, everything inside the run's temp directory.
+    // No TCP port, no persistence, no files outside the run's temp directory, a quiet console.
+    // clang-format off
     const char* argv[] = {"redis-server", "--port", "0", "--unixsocket", socket.c_str(),
                           "--save", "", "--appendonly", "no", "--dir", dir.c_str(),
                           "--logfile", log.c_str(), nullptr};
+    // clang-format on
     return fl::spawn(program.c_str(), argv);
 }
 
@@ -197,6 +207,8 @@ void shared_fd() {
         fl::say("could not start the server");
         return;
     }
+    fl::say(std::string(g_redis ? "redis-server" : "the query server") + " (pid " +
+            std::to_string(server) + ") listens on " + g_socket);
 
     Db db = connect_db();  // opened BEFORE fork: the child inherits it
     if (db.fd < 0) {
@@ -287,8 +299,8 @@ fl::CheckResult connection_shared_or_not(const fl::RunRecord& r) {
     if (r.knob("fix") != "close_in_child" && !after_fork)
         return {false, "right after fork the child did not hold the parent's " + ino};
     if (shared_expected != at_end)
-        return {false, std::string("after its queries the child ") + (at_end ? "still" : "no longer") +
-                           " held the parent's " + ino};
+        return {false, std::string("after its queries the child ") +
+                           (at_end ? "still" : "no longer") + " held the parent's " + ino};
     if (!shared_expected && child_socks.size() != 1)
         return {false, "after its queries the child held " + std::to_string(child_socks.size()) +
                            " sockets, expected its own connection"};
@@ -334,29 +346,37 @@ fl::Lesson make() {
     l.text = "assets/lessons/shared-fd.md";
     l.main = shared_fd;
     l.steps = {
-        {"connected", "The parent opened one connection: a socket fd in its table, connected to "
-                      "the server's end (look at the peer)."},
-        {"forked", "The child right after fork (and its at-fork hook, if any). Without that "
-                   "hook it holds the very same socket as the parent: same inode."},
-        {"both-sent", "The parent's first query is on the wire. With the referee, the child's "
-                      "query went out just before it, on the same connection: the first answer "
-                      "to come back is the child's, and the parent reads first."},
-        {"child-done", "The child has its answers. Compare its socket with the parent's: the "
-                       "same inode (shared), or one of its own (the fixes)."},
-        {"done", "The parent has all its answers and reaped the child. Read the console: each "
-                 "NOT MINE is an answer that reached the wrong process."},
+        {"connected",
+         "The parent opened one connection: a socket fd in its table, connected to "
+         "the server's end (look at the peer)."},
+        {"forked",
+         "The child right after fork (and its at-fork hook, if any). Without that "
+         "hook it holds the very same socket as the parent: same inode."},
+        {"both-sent",
+         "The parent's first query is on the wire. With the referee, the child's "
+         "query went out just before it, on the same connection: the first answer "
+         "to come back is the child's, and the parent reads first."},
+        {"child-done",
+         "The child has its answers. Compare its socket with the parent's: the "
+         "same inode (shared), or one of its own (the fixes)."},
+        {"done",
+         "The parent has all its answers and reaped the child. Read the console: each "
+         "NOT MINE is an answer that reached the wrong process."},
     };
-    fl::Knob redis = fl::Knob::boolean("redis", "Run it against a real Redis (redis-server on a "
-                                                "private UNIX socket), ECHO instead of SELECT");
+    fl::Knob redis = fl::Knob::boolean("redis",
+                                       "Run it against a real Redis (redis-server on a "
+                                       "private UNIX socket), ECHO instead of SELECT");
     if (find_program("redis-server").empty())
         redis.unavailable = "redis-server was not found on PATH";
     l.knobs = {
-        fl::Knob::choice("fix", "How the child gets a connection of its own: none (the bug), "
-                                "pid_check (reconnect when the pid changed), close_in_child "
-                                "(an at-fork hook closes it)",
+        fl::Knob::choice("fix",
+                         "How the child gets a connection of its own: none (the bug), "
+                         "pid_check (reconnect when the pid changed), close_in_child "
+                         "(an at-fork hook closes it)",
                          {"none", "pid_check", "close_in_child"}),
-        fl::Knob::boolean("referee", "Referee the race: the child's query goes out first and the "
-                                     "parent reads first (off: you, or the scheduler, choose)",
+        fl::Knob::boolean("referee",
+                          "Referee the race: the child's query goes out first and the "
+                          "parent reads first (off: you, or the scheduler, choose)",
                           true),
         redis,
     };

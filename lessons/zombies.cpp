@@ -14,6 +14,7 @@
 // With "orphan", one more child outlives the parent and shows its adoption.
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -26,14 +27,20 @@
 
 namespace {
 
-// The self-pipe of the sigchld strategy: the handler writes one byte per child it reaped.
+// The self-pipe of the sigchld strategy: the handler writes one byte per child it reaped, the
+// child's exit status.
 fl::Pipe g_reaped;
 
-// SIGCHLD handler. Several exits can arrive as one signal, so it loops until no more exited
-// child is waiting; WNOHANG keeps it from blocking. Only async-signal-safe calls in a handler:
-// waitpid(2) and write(2) are.
+// SIGCHLD handler. Several exits can arrive as one signal, so it loops until no exited child
+// is left; WNOHANG keeps it from blocking. A handler may only make async-signal-safe calls:
+// waitpid(2) and write(2) are. They are called directly here; the lab records the handler
+// itself ("signal handler runs for SIGCHLD"), and the parent reads what it wrote.
 void on_sigchld(int) {
-    while (fl::waitpid(-1, nullptr, WNOHANG) > 0) fl::write(g_reaped.write, "r", 1);
+    int status;
+    while (::waitpid(-1, &status, WNOHANG) > 0) {
+        unsigned char code = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+        ::write(g_reaped.write, &code, 1);
+    }
 }
 
 // Reaps every child that has already exited, without blocking; returns how many.
@@ -95,9 +102,20 @@ void leave_an_orphan() {
     // Returning from the lesson exits the parent; its write end closes with it.
 }
 
+// What the parent is going to do, for the console.
+const char* plan(const std::string& how) {
+    if (how == "none") return "the parent never waits for its children";
+    if (how == "waitpid") return "the parent waits for each child once all have finished";
+    if (how == "wnohang") return "before each fork, the parent reaps whatever has finished";
+    if (how == "sigchld") return "a SIGCHLD handler reaps each child as it exits";
+    if (how == "sig_ign") return "SIGCHLD is ignored: the kernel reaps, no zombies";
+    return "double fork: each worker is a grandchild, adopted by the lab";
+}
+
 void zombies() {
     const int n = fl::knob_int("children");
     const std::string how = fl::knob("reaping");
+    fl::say("reaping=" + how + ": " + plan(how));
 
     if (how == "sig_ign") fl::on_signal(SIGCHLD, SIG_IGN);  // "I will never wait": no zombies
     if (how == "sigchld") {
@@ -115,9 +133,11 @@ void zombies() {
         fl::close(done.write);
         fl::read_all(done.read);  // end of file: the worker has exited
         fl::close(done.read);
+        fl::say("worker " + std::to_string(i) + " has exited");
         if (how == "sigchld") {
-            char byte;
-            fl::read(g_reaped.read, &byte, 1);  // the handler has reaped it
+            unsigned char code = 0;
+            fl::read(g_reaped.read, &code, 1);  // the handler has reaped it
+            fl::say("the SIGCHLD handler reaped it: exit status " + std::to_string(code));
         }
         fl::step("exited");
     }
@@ -146,7 +166,7 @@ int expected_zombies(const std::string& how, int k, bool at_end) {
     if (how == "none") return k;
     if (how == "waitpid") return at_end ? 0 : k;
     if (how == "wnohang") return at_end ? 0 : 1;  // only the latest: the next fork prunes it
-    return 0;  // sigchld, sig_ign, double_fork
+    return 0;                                     // sigchld, sig_ign, double_fork
 }
 
 int zombie_children(const fl::Snapshot& s, pid_t parent) {
@@ -217,29 +237,40 @@ fl::CheckResult reaped_as_the_strategy_says(const fl::RunRecord& r) {
         const fl::Event* ex = exit_of(r, pid);
         std::string who = "worker " + std::to_string(i) + " (pid " + std::to_string(pid) + ")";
         if (!ex) return {false, who + " never exited"};
-        if (ex->ret != i) return {false, who + " exited " + std::to_string(ex->ret)};
+        // With SIGCHLD ignored nobody learns the exit status; the handler's is in the output.
+        if (how != "sig_ign" && how != "sigchld" && ex->ret != i)
+            return {false, who + " exited " + std::to_string(ex->ret)};
         bool by_parent = waited.count(pid) > 0;
         bool by_lab = ex->text.find("subreaper") != std::string::npos;
         if (how == "none" || how == "double_fork") {
-            if (by_parent || !by_lab) return {false, who + " was not reaped by the lab: " + ex->text};
-        } else if (how == "sig_ign") {
-            if (by_parent || by_lab) return {false, who + " was reaped by a wait: " + ex->text};
+            if (by_parent || !by_lab)
+                return {false, who + " was not reaped by the lab: " + ex->text};
+        } else if (how == "sig_ign" || how == "sigchld") {
+            // No traced wait: the kernel reaped it, or the handler's own waitpid(2) did.
+            if (by_parent || by_lab)
+                return {false, who + " was reaped by a traced wait: " + ex->text};
         } else if (!by_parent) {
             return {false, who + " was not reaped by the parent's waitpid: " + ex->text};
         }
     }
     if (how == "sigchld") {
-        size_t handled = 0;
-        for (auto* e : r.find(fl::Kind::Signal))
-            handled += e->pid == parent && e->arg == SIGCHLD;
+        size_t handled = 0, reported = 0;
+        for (auto* e : r.find(fl::Kind::Signal)) handled += e->pid == parent && e->arg == SIGCHLD;
+        for (auto& [i, pid] : workers)
+            for (auto& line : r.output())
+                reported +=
+                    line == "the SIGCHLD handler reaped it: exit status " + std::to_string(i);
         if (handled < workers.size())
             return {false, "the SIGCHLD handler ran " + std::to_string(handled) + " times"};
+        if (reported != workers.size())
+            return {false, "the handler reported " + std::to_string(reported) + " exit statuses"};
     }
     if (how == "sig_ign")
         for (auto& s : r.steps)
             for (auto& p : s.snap.procs)
                 if (p.state == 'Z')
-                    return {false, "pid " + std::to_string(p.pid) + " was a zombie at step " + s.step};
+                    return {false,
+                            "pid " + std::to_string(p.pid) + " was a zombie at step " + s.step};
     const char* by = how == "none"          ? "the lab, after the parent exited"
                      : how == "double_fork" ? "the lab, which adopted them"
                      : how == "sig_ign"     ? "the kernel, no wait and no zombie"
@@ -265,7 +296,8 @@ fl::CheckResult orphans_adopted(const fl::RunRecord& r) {
             return {false, who + " was not reaped by the lab"};
         ++orphans;
     }
-    if (!expect) return {orphans == 0, "no orphan in this run (knobs orphan=false, no double fork)"};
+    if (!expect)
+        return {orphans == 0, "no orphan in this run (knobs orphan=false, no double fork)"};
     if (orphans == 0) return {false, "no process reached step \"orphaned\""};
     return {true, std::to_string(orphans) + " orphan(s) re-parented to the lab (pid " +
                       std::to_string(lab) + ") and reaped by it"};
@@ -289,14 +321,18 @@ fl::Lesson make() {
     l.text = "assets/lessons/zombies.md";
     l.main = zombies;
     l.steps = {
-        {"working", "A worker runs. Look at its parent in the tree: the parent (after a double "
-                    "fork: the lab, which adopted it)."},
-        {"exited", "A worker has exited. Count the processes in state Z under the parent: "
-                   "exited, but not yet reaped."},
-        {"end", "The parent has done its reaping (if any). Zombies left now stay until the "
-                "parent exits."},
-        {"orphaned", "This process's parent has exited: the kernel gave it a new parent, the "
-                     "lab (the run's subreaper). Compare its ppid with where it was born."},
+        {"working",
+         "A worker runs, alive (state S or R). Its parent in the tree: the parent; "
+         "after a double fork, the lab, which adopted it."},
+        {"exited",
+         "A worker has exited. Count the processes in state Z under the parent: "
+         "exited, but not yet reaped."},
+        {"end",
+         "The parent has done its reaping (if any). Zombies left now stay until the "
+         "parent exits."},
+        {"orphaned",
+         "This process's parent has exited: the kernel gave it a new parent, the "
+         "lab (the run's subreaper). Compare its ppid with where it was born."},
     };
     l.knobs = {
         fl::Knob::integer("children", "How many workers the parent runs", 3, 1, 8),
