@@ -127,7 +127,7 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
     for (auto& [k, v] : o.knobs) std::cout << "  knob " << k << " = " << v << '\n';
     auto on_event = [&](const Event& e) {
         if (tout) tout << to_json(e).dump() << '\n';
-        if (e.kind == Kind::Start && e.pid == e.tid) roles[e.pid] = e.text;
+        if (e.kind == Kind::Start) roles[e.tid] = e.text;  // threads have roles of their own
         if (!t0) t0 = e.t_ns;
         if (quiet && e.kind != Kind::Output && e.kind != Kind::Step) return;
         if (e.kind == Kind::Call && e.op != Op::Step) return;  // the return line says it all
@@ -138,7 +138,7 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
         if (e.kind == Kind::Step) {
             line << describe_event(e);
         } else {
-            std::string who = roles.count(e.pid) ? roles[e.pid] : "";
+            std::string who = roles.count(e.tid) ? roles[e.tid] : roles.count(e.pid) ? roles[e.pid] : "";
             line << std::setw(7) << e.pid << " " << std::left << std::setw(10) << who
                  << std::right << " " << describe_event(e);
             if (e.line) line << "   (" << l->source << ":" << e.line << ")";

@@ -25,6 +25,7 @@ const char* access_name(int a) {
 // "[blocked in read(fd 3)]" for a sleeping task in a syscall, "[in ...]" otherwise; "" when
 // there is nothing to say (running in user space, unreadable).
 std::string syscall_note(char state, const SyscallInfo& s) {
+    if (state == 'Z' || state == 'X') return "";  // an exit status, no task left to sit anywhere
     if (s.nr < 0) return s.nr == -1 && s.text != "running" ? " [" + s.text + "]" : "";
     const bool blocked = state == 'S' || state == 'D';
     return std::string(blocked ? " [blocked in " : " [in ") + s.text + "]";

@@ -26,7 +26,7 @@ std::string describe_op(const Event& e) {
         case Op::Close: case Op::Accept: case Op::Listen: case Op::Fcntl: case Op::Shutdown:
         case Op::Bind: case Op::Connect:
             args = fdarg(e);
-            if (e.kind == Kind::Call && !e.text.empty()) args += ", " + e.text;
+            if (!e.text.empty()) args += ", " + e.text;
             break;
         case Op::Dup2: args = std::to_string(e.fd) + ", " + std::to_string(e.fd2); break;
         case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2); break;
@@ -38,6 +38,10 @@ std::string describe_op(const Event& e) {
             break;
         }
         case Op::Exit: args = std::to_string(e.arg); break;
+        case Op::Poll:
+            if (e.kind == Kind::Call) args = "fd " + std::to_string(e.fd) + "..., " + std::to_string(e.arg) + " ms";
+            else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
+            break;
         case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;
         case Op::Step: case Op::Exec: case Op::Spawn: case Op::Open: case Op::Unlink:
         case Op::ThreadCreate:
@@ -57,7 +61,9 @@ std::string describe_op(const Event& e) {
     if (data && e.ret >= 0) {
         s += "  \"" + e.text + "\"";
         if (e.ret == 0 && (e.op == Op::Read || e.op == Op::Recv)) s += " (EOF)";
-        if (e.queued >= 0) s += "  [" + std::to_string(e.queued) + " bytes left in the pipe]";
+        if (e.queued >= 0)
+            s += "  [" + std::to_string(e.queued) + (e.queued == 1 ? " byte" : " bytes") +
+                 " left in the pipe]";
     }
     return s;
 }

@@ -285,7 +285,9 @@ void Run::notice_gone() {
             int st = ws == wait_status_.end() ? 0 : int(ws->second);
             e.ret = ws != wait_status_.end() && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
             e.arg = ws != wait_status_.end() && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-            e.text = "reaped by its parent";
+            e.text = ws == wait_status_.end()
+                         ? "reaped (by its parent, or by the kernel when SIGCHLD is ignored)"
+                         : "reaped by its parent";
             it = live_.erase(it);
             add(std::move(e));
         } else {
@@ -473,7 +475,7 @@ void Run::check_deadlock() {
                 (p.role.empty() ? p.comm : p.role) + " blocked " + where;
     }
     if (!live) return;
-    text = "deadlock: every live process has been blocked for " +
+    text = "every live process has been blocked for " +
            std::to_string(opts_.deadlock_ms) + " ms: " + text;
     Event e;
     e.kind = Kind::Deadlock;
@@ -782,6 +784,7 @@ std::optional<nlohmann::json> LabClient::recv(int timeout_ms) {
     if (m && m->value("msg", "") == "run_started") {
         run_groups_.push_back(m->value("pgid", 0));
         run_dirs_.push_back(m->value("tmpdir", ""));
+        all_run_dirs_.push_back(run_dirs_.back());
     }
     if (!m && chan_.closed()) lab_died();
     return m;

@@ -74,6 +74,8 @@ public:
     int fd() const { return chan_.fd(); }
     // The containment mode the lab reported ("process-group").
     const std::string& containment() const { return containment_; }
+    // Temp directories of every run this client started (the lab removes each at run end).
+    const std::vector<std::string>& all_run_dirs() const { return all_run_dirs_; }
 
 private:
     LabClient() = default;
@@ -84,6 +86,7 @@ private:
     std::string containment_;
     std::vector<pid_t> run_groups_;
     std::vector<std::string> run_dirs_;
+    std::vector<std::string> all_run_dirs_;
 };
 
 // The result of a run as a client saw it.

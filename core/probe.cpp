@@ -2,7 +2,7 @@
 //
 // [SECTION] Small readers      pread of /proc files, number parsing
 // [SECTION] stat and syscall   /proc/PID/stat, /proc/PID/syscall, syscall names
-// [SECTION] fd table           /proc/PID/fd readlink + fdinfo (never opening fd/N)
+// [SECTION] fd table           /proc/PID/fdinfo + readlink of /proc/PID/fd/N (never opened)
 // [SECTION] Probe              per-pid open files, refresh
 // [SECTION] Tree, sockets      process_tree, unix_socket_table
 // [SECTION] Snapshot           find, objects
@@ -1524,7 +1524,8 @@ void Probe::refresh(Snapshot& snap, const std::vector<pid_t>& pids_in) {
             had = true;
         } else {
             if (old_index.empty())
-                for (size_t j = 0; j < snap.procs.size(); ++j) old_index.emplace(snap.procs[j].pid, j);
+                for (size_t j = 0; j < snap.procs.size(); ++j)
+                    old_index.emplace(snap.procs[j].pid, j);
             auto o = old_index.find(pid);
             if (o != old_index.end() && snap.procs[o->second].pid == pid) {
                 p = std::move(snap.procs[o->second]);
@@ -1573,6 +1574,14 @@ ProcInfo read_process(pid_t pid) {
     ProcInfo p;
     read_entry(pid, e, p, true, Opener{});
     return p;
+}
+
+char process_state(pid_t pid) {
+    char path[64], buf[1024];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+    ssize_t n = pid > 0 ? read_path(path, buf, sizeof buf) : -1;
+    StatFields f;
+    return n > 0 && parse_stat({buf, size_t(n)}, f) ? f.state : '-';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1653,7 +1662,8 @@ std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table() {
     msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    if (::sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    auto* to = reinterpret_cast<sockaddr*>(&kernel);
+    if (::sendto(fd, &msg, sizeof msg, 0, to, sizeof kernel) < 0) {
         ::close(fd);
         return out;
     }

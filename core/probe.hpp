@@ -25,6 +25,7 @@ namespace fl {
 // ---------------------------------------------------------------------------------------------
 
 // What a task sits in, from /proc/PID/syscall. nr == -1 when running in user space ("running"),
+// or stopped/faulting outside any syscall (the file's "-1 ..." form: text "(not in a syscall)");
 // nr == -2 when the file could not be read (permission, process gone).
 struct SyscallInfo {
     long nr = -2;
@@ -155,6 +156,9 @@ std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table();
 
 // One snapshot of a single pid, full (no caching). For the runner's `ps` and tests.
 ProcInfo read_process(pid_t pid);
+// Just the state letter of PID (or TID) from its stat, '-' when gone: one open and read, no fd
+// table. For loops that only ask "is it blocked / a zombie yet?".
+char process_state(pid_t pid);
 
 const char* fd_kind_name(FdKind k);
 // "running", "sleeping", "disk sleep", "zombie", "stopped", "gone"...

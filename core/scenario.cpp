@@ -59,6 +59,9 @@ ProcessIdentity g_proc;
 
 thread_local int t_slot = -1;
 thread_local int t_depth = 0;  // > 0 inside a signal handler: ops there are traced, not gated
+// The call's text argument (a path, "F_GETPIPE_SZ"), repeated on its return line.
+thread_local char t_call_text[kPreviewLen];
+thread_local size_t t_call_len = 0;
 
 // Per-process cache of what each fd refers to, so data ops need no fstat each time.
 constexpr int kFdCache = 1024;
@@ -103,6 +106,8 @@ void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
            std::string_view text = {}) {
     if (!traced()) return;
     int line = int(loc.line());
+    t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
+    memcpy(t_call_text, text.data(), t_call_len);
     if (t_depth == 0) g_proc.shm->gate(t_slot, op, line, fd);
     // err = 1 marks a call made inside a signal handler: it passed no gate, so a replayed
     // schedule must not wait for it.
@@ -125,10 +130,17 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
     }
     char preview[kPreviewLen];
     size_t plen = 0;
-    if (data && len) plen = preview_into(preview, sizeof preview, data, len);
+    if (data && len) {
+        plen = preview_into(preview, sizeof preview, data, len);
+    } else if (!data && t_call_len && op != Op::Read) {
+        plen = t_call_len;
+        memcpy(preview, t_call_text, plen);
+    }
     g_proc.shm->emit_raw(Kind::Return, op, t_slot, int(loc.line()), ret, err, fd, fd2, arg, obj,
                          queued, preview, plen);
-    if (g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
+    // Inside a signal handler the slot still describes the interrupted op (maybe a gate wait):
+    // leave it alone.
+    if (t_depth == 0 && g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
         g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running));
 }
 
@@ -152,6 +164,31 @@ void emit_text(Kind kind, Op op, int line, int64_t ret, int64_t arg, std::string
 void register_task(const char* task, const char* role, int64_t parent) {
     t_slot = g_proc.shm->claim_slot(getpid(), gettid(), task, role);
     if (t_slot >= 0) emit_text(Kind::Start, Op::None, 0, 0, parent, role);
+}
+
+// Set by fl::fork just before ::fork: who the child will be. The child takes on this identity
+// in an at-fork child handler registered before any of the lesson's, so that the lesson's own
+// child handlers already run as the child (traced with the child's slot, gated at its gate).
+struct PendingChild {
+    bool active = false;
+    char task[kTaskIdLen];
+    char role[kRoleLen];
+    pid_t parent = 0;
+};
+PendingChild g_pending;
+
+void become_child() {
+    if (!g_pending.active) return;  // a fork the lesson made without fl::fork
+    g_pending.active = false;
+    g_proc.pid = getpid();
+    set_str(g_proc.task, sizeof g_proc.task, g_pending.task);
+    set_str(g_proc.role, sizeof g_proc.role, g_pending.role);
+    g_proc.forks.store(0);
+    g_proc.threads.store(0);
+    if (g_proc.shm) {
+        register_task(g_pending.task, g_pending.role, g_pending.parent);
+        if (t_slot >= 0) g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running));
+    }
 }
 
 void new_handler_bound() {
@@ -187,22 +224,18 @@ pid_t fork(const char* role, Where loc) {
         }
     }
     // The child's identity is prepared before fork: after it, the child touches no allocator.
-    char child_task[kTaskIdLen];
-    snprintf(child_task, sizeof child_task, "%s.%d", g_proc.task, g_proc.forks.fetch_add(1) + 1);
-    pid_t parent = getpid();
+    snprintf(g_pending.task, sizeof g_pending.task, "%s.%d", g_proc.task,
+             g_proc.forks.fetch_add(1) + 1);
+    set_str(g_pending.role, sizeof g_pending.role, role);
+    g_pending.parent = getpid();
+    g_pending.active = true;
     pid_t r = ::fork();
     if (r == 0) {
-        g_proc.pid = getpid();
-        set_str(g_proc.task, sizeof g_proc.task, child_task);
-        set_str(g_proc.role, sizeof g_proc.role, role);
-        g_proc.forks.store(0);
-        g_proc.threads.store(0);
-        if (g_proc.shm) {
-            register_task(child_task, role, parent);
-            if (t_slot >= 0) g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::InOp));
-        }
+        become_child();  // no-op when the at-fork handler did it already
+        if (traced()) g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::InOp));
         return done(Op::Fork, loc, pid_t(0));
     }
+    g_pending.active = false;
     if (r < 0 && g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
     return done(Op::Fork, loc, r, -1, -1, r);
 }
@@ -216,7 +249,9 @@ void exit(int status, Where loc) {
 static std::string status_text(int st) {
     char buf[64];
     if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st)) snprintf(buf, sizeof buf, "killed by %s", sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+    else if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
     else snprintf(buf, sizeof buf, "status 0x%x", st);
     return buf;
 }
@@ -381,7 +416,8 @@ int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
             first = i;
             break;
         }
-    return done(Op::Poll, loc, r < 0 ? r : first, first >= 0 ? fds[first] : -1);
+    if (r == 0) errno = ETIMEDOUT;  // -1 means "none ready": say why, not a stale errno
+    return done(Op::Poll, loc, r <= 0 ? -1 : first, first >= 0 ? fds[first] : -1);
 }
 
 ssize_t read(int fd, void* buf, size_t n, Where loc) {
@@ -772,6 +808,7 @@ void run_root_process(const RootSetup& setup) {
     set_str(g_proc.role, sizeof g_proc.role, "parent");
     register_task("1", "parent", getppid());
     setup.shm->hdr.nproc.fetch_add(1);
+    pthread_atfork(nullptr, nullptr, become_child);  // first, so it runs before the lesson's
 
     setup.lesson->main();
     fl::exit(0, Where::current());

@@ -148,14 +148,13 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
         RawEvent& r = ring[next & (kRingSize - 1)];
         if (r.commit.load(std::memory_order_acquire) != next) {
             // Reserved but not written yet. If its writer died mid-write, skip the hole.
-            static thread_local uint64_t hole_seq = 0, hole_since = 0;
             uint64_t now = monotonic_ns();
-            if (hole_seq != next) {
-                hole_seq = next;
-                hole_since = now;
+            if (hdr.hole_seq != next) {
+                hdr.hole_seq = next;
+                hdr.hole_since = now;
                 return false;
             }
-            if (now - hole_since < stale_ns) return false;
+            if (now - hdr.hole_since < stale_ns) return false;
             hdr.dropped.fetch_add(1);
             hdr.tail.store(next, std::memory_order_release);
             continue;

@@ -83,6 +83,7 @@ struct RunHeader {
     std::atomic<uint64_t> tail{0};          // seq the consumer has read up to
     std::atomic<uint32_t> nslots{0};        // slots handed out so far
     std::atomic<uint32_t> dropped{0};
+    uint64_t hole_seq = 0, hole_since = 0;  // consumer only: an uncommitted entry it waits on
 };
 
 struct RunShared {

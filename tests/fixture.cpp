@@ -1,6 +1,5 @@
 #include "tests/fixture.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -35,20 +34,17 @@ std::vector<pid_t> descendants_except(const std::set<pid_t>& keep) {
     return out;
 }
 
-std::set<std::string> forklab_temp_entries() {
-    std::set<std::string> out;
-    if (DIR* d = opendir("/tmp")) {
-        while (dirent* e = readdir(d))
-            if (strncmp(e->d_name, "forklab-", 8) == 0) out.insert(e->d_name);
-        closedir(d);
-    }
+std::vector<std::string> own_run_dirs_left() {
+    std::vector<std::string> out;
+    if (!g_lab) return out;
+    for (auto& d : g_lab->all_run_dirs())
+        if (!d.empty() && access(d.c_str(), F_OK) == 0) out.push_back(d);
     return out;
 }
 
 NoLeftovers::NoLeftovers() {
     auto tree = process_tree(getpid());
     before_.insert(tree.begin(), tree.end());
-    temp_before_ = forklab_temp_entries();
 }
 
 std::string NoLeftovers::leftovers() const {
@@ -57,8 +53,7 @@ std::string NoLeftovers::leftovers() const {
         ProcInfo pi = read_process(p);
         out << "pid " << p << " (" << pi.comm << ") state " << pi.state << " ppid " << pi.ppid << '\n';
     }
-    for (auto& t : forklab_temp_entries())
-        if (!temp_before_.count(t)) out << "/tmp/" << t << '\n';
+    for (auto& d : own_run_dirs_left()) out << d << '\n';
     return out.str();
 }
 

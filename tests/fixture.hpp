@@ -29,12 +29,12 @@ public:
 
 private:
     std::set<pid_t> before_;
-    std::set<std::string> temp_before_;
 };
 
 // Descendants of this test process that are not in KEEP (live or zombie).
 std::vector<pid_t> descendants_except(const std::set<pid_t>& keep);
-// Names of /tmp entries that start with "forklab-".
-std::set<std::string> forklab_temp_entries();
+// Temp directories of this process's lab runs that still exist (other processes' runs,
+// e.g. tests running in parallel, are not ours to count).
+std::vector<std::string> own_run_dirs_left();
 
 }  // namespace fl::test

@@ -142,6 +142,6 @@ TEST_CASE("forklab ps shows a live tree with states and fds") {
     waitpid(child, nullptr, 0);
     CHECK(r.code == 0);
     CHECK(r.out.find(std::to_string(child)) != std::string::npos);
-    CHECK(r.out.find("read(fd 3)") != std::string::npos);
+    CHECK(r.out.find("read(fd " + std::to_string(p[0]) + ")") != std::string::npos);
     CHECK(r.out.find("pipe:[") != std::string::npos);
 }
