@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,11 +33,19 @@ namespace {
 using fl::Probe;
 using fl::Snapshot;
 
-double now_us() {
+double clock_us(clockid_t clock) {
     timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
 }
+double now_us() { return clock_us(CLOCK_MONOTONIC); }
+// CPU time (user + system) of this process: less disturbed than wall time on a busy machine.
+double cpu_us() { return clock_us(CLOCK_PROCESS_CPUTIME_ID); }
+
+// Wall and CPU time of one measured thing, in microseconds.
+struct Cost {
+    double wall = -1, cpu = -1;
+};
 
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -100,8 +109,9 @@ private:
     std::vector<pid_t> pids_;
 };
 
-// Wall time of one whole command run (spawn, exec, wait), output discarded. -1 on failure.
-double time_command(const std::vector<std::string>& argv) {
+// One whole command run (spawn, exec, wait), output discarded: wall time, and the CPU time
+// wait4 reports for it (its own children included). -1 on failure.
+Cost time_command(const std::vector<std::string>& argv) {
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -113,22 +123,26 @@ double time_command(const std::vector<std::string>& argv) {
     pid_t pid;
     int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
+    if (rc != 0) return {};
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    rusage ru{};
+    while (::wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
     }
     const double t1 = now_us();
-    return WIFEXITED(st) && WEXITSTATUS(st) != 127 ? t1 - t0 : -1;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) return {};
+    auto us = [](const timeval& tv) { return double(tv.tv_sec) * 1e6 + double(tv.tv_usec); };
+    return {t1 - t0, us(ru.ru_utime) + us(ru.ru_stime)};
 }
 
-double time_command_median(const std::vector<std::string>& argv, int runs) {
-    std::vector<double> t;
+Cost time_command_median(const std::vector<std::string>& argv, int runs) {
+    std::vector<double> wall, cpu;
     for (int i = 0; i < runs; ++i) {
-        double v = time_command(argv);
-        if (v < 0) return -1;
-        t.push_back(v);
+        Cost c = time_command(argv);
+        if (c.wall < 0) return {};
+        wall.push_back(c.wall);
+        cpu.push_back(c.cpu);
     }
-    return median(t);
+    return {median(wall), median(cpu)};
 }
 
 std::string pid_list(const std::vector<pid_t>& pids) {
@@ -159,76 +173,83 @@ void run_case(int n) {
     const auto& pids = kids.pids();
     if (pids.empty()) return;
     const double np = double(pids.size());
-    if (!all_settled(pids)) std::printf("  (children did not all settle in 5 s: figures are rough)\n");
+    if (!all_settled(pids))
+        std::printf("  (children did not all settle in 5 s: figures are rough)\n");
 
     // Full snapshot with a new Probe each time (opens every /proc file).
-    std::vector<double> full_t;
+    std::vector<double> full_wall, full_cpu;
     size_t fds_seen = 0, socks_seen = 0;
     const int full_runs = std::max(5, 2000 / n);
     for (int i = 0; i < full_runs; ++i) {
         Probe probe;
-        const double t0 = now_us();
+        const double w0 = now_us(), c0 = cpu_us();
         Snapshot s = probe.full(pids);
-        full_t.push_back(now_us() - t0);
+        full_cpu.push_back(cpu_us() - c0);
+        full_wall.push_back(now_us() - w0);
         fds_seen = 0;
         for (const auto& p : s.procs) fds_seen += p.fds.size();
         socks_seen = s.unix_sockets.size();
     }
-    const double full_us = median(full_t) / np;
+    const Cost full{median(full_wall) / np, median(full_cpu) / np};
 
     // Refresh: warm, then averaged over many frames.
     Probe probe;
     Snapshot snap = probe.full(pids);
     for (int i = 0; i < 10; ++i) probe.refresh(snap, pids);
     const int frames = std::max(50, 20000 / n);
-    double t0 = now_us();
+    double w0 = now_us(), c0 = cpu_us();
     for (int i = 0; i < frames; ++i) probe.refresh(snap, pids);
-    const double refresh_us = (now_us() - t0) / frames / np;
+    const Cost refresh{(now_us() - w0) / frames / np, (cpu_us() - c0) / frames / np};
 
     // Refresh after every fd table was marked dirty (the lab saw fork/pipe/close everywhere).
     const int dirty_frames = std::max(10, 2000 / n);
-    t0 = now_us();
+    w0 = now_us();
     for (int i = 0; i < dirty_frames; ++i) {
         probe.mark_all_dirty();
         probe.refresh(snap, pids);
     }
-    const double dirty_us = (now_us() - t0) / dirty_frames / np;
+    const double dirty_us = (now_us() - w0) / dirty_frames / np;
 
     // One sock_diag dump of the whole system (refresh does one when sockets are held).
-    t0 = now_us();
+    w0 = now_us();
     size_t table = 0;
     for (int i = 0; i < 20; ++i) table = fl::unix_socket_table().size();
-    const double diag_us = (now_us() - t0) / 20;
+    const double diag_us = (now_us() - w0) / 20;
 
     const std::string list = pid_list(pids);
-    const double lsof_us = time_command_median({"lsof", "-w", "-p", list}, 3);
-    const double ps_us = time_command_median({"ps", "-o", "pid,ppid,stat", "-p", list}, 3);
+    const Cost lsof = time_command_median({"lsof", "-w", "-p", list}, 3);
+    const Cost ps = time_command_median({"ps", "-o", "pid,ppid,stat", "-p", list}, 3);
 
     std::printf("  seen: %zu fds, %zu held UNIX sockets (system table: %zu sockets)\n", fds_seen,
                 socks_seen, table);
-    std::printf("  full snapshot            %9.2f us/process  (%.2f ms total)\n", full_us,
-                full_us * np / 1000);
-    std::printf("  refresh                  %9.2f us/process  (%.2f ms per frame)", refresh_us,
-                refresh_us * np / 1000);
-    if (n == 100) std::printf("  goal <= 10 us/process: %s", verdict(refresh_us <= 10));
-    std::printf("\n");
-    std::printf("  refresh, all fds dirty   %9.2f us/process\n", dirty_us);
-    std::printf("  sock_diag dump           %9.2f us per dump\n", diag_us);
-    if (lsof_us > 0) {
-        std::printf("  lsof -p PIDS             %9.2f us/process  (%.2f ms total)\n",
-                    lsof_us / np, lsof_us / 1000);
-        const double ratio = lsof_us / (full_us * np);
-        std::printf("  full snapshot vs lsof: %.1fx faster", ratio);
-        if (n == 100) std::printf("  (goal >= 5x: %s)", verdict(ratio >= 5));
+    std::printf("  per process:               wall        cpu\n");
+    auto row = [](const char* what, Cost c) {
+        std::printf("  %-22s %8.2f us %8.2f us\n", what, c.wall, c.cpu);
+    };
+    row("full snapshot", full);
+    row("refresh", refresh);
+    std::printf("  %-22s %8.2f us\n", "refresh, all fds dirty", dirty_us);
+    if (lsof.wall > 0) row("lsof -p PIDS", {lsof.wall / np, lsof.cpu / np});
+    if (ps.wall > 0) row("ps -o pid,ppid,stat -p", {ps.wall / np, ps.cpu / np});
+    std::printf("  sock_diag dump: %.2f us; one refresh frame: %.2f ms; one full: %.2f ms\n",
+                diag_us, refresh.wall * np / 1000, full.wall * np / 1000);
+
+    if (n == 100)
+        std::printf("  refresh: %.2f us/process (goal <= 10 us/process: %s)\n", refresh.wall,
+                    verdict(refresh.wall <= 10));
+    if (lsof.wall > 0) {
+        const double ratio = lsof.wall / (full.wall * np);
+        std::printf("  full snapshot vs lsof: %.1fx faster (CPU time: %.1fx)", ratio,
+                    lsof.cpu / (full.cpu * np));
+        if (n == 100) std::printf("  goal >= 5x: %s", verdict(ratio >= 5));
         std::printf("\n");
     } else {
         std::printf("  lsof: not available\n");
     }
-    if (ps_us > 0) {
-        std::printf("  ps -o pid,ppid,stat -p   %9.2f us/process  (%.2f ms total)\n", ps_us / np,
-                    ps_us / 1000);
-        std::printf("  full snapshot vs ps: %.1fx faster; refresh vs ps: %.1fx faster\n",
-                    ps_us / (full_us * np), ps_us / (refresh_us * np));
+    if (ps.wall > 0) {
+        std::printf("  full snapshot vs ps: %.1fx faster (CPU time: %.1fx); refresh vs ps: %.1fx\n",
+                    ps.wall / (full.wall * np), ps.cpu / (full.cpu * np),
+                    ps.wall / (refresh.wall * np));
     } else {
         std::printf("  ps: not available\n");
     }

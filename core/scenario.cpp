@@ -123,9 +123,14 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
     if (fd >= 0 && (op == Op::Read || op == Op::Write || op == Op::Send || op == Op::Recv)) {
         if (const FdMeta* m = fd_meta(fd)) {
             obj = m->ino;
-            int n;
             // FIONREAD works on either end of a pipe: the bytes waiting in it, kernel's count.
-            if (m->pipe && ioctl(fd, FIONREAD, &n) == 0) queued = n;
+            // It costs a syscall, so only when someone watches at human speed (stepping, or a
+            // delay); a full-speed run's queued bytes follow from the ops' byte counts.
+            const RunHeader& h = g_proc.shm->hdr;
+            bool watched = h.mode.load(std::memory_order_relaxed) == uint32_t(RunMode::Gated) ||
+                           h.delay_ms.load(std::memory_order_relaxed) > 0;
+            int n;
+            if (m->pipe && watched && ioctl(fd, FIONREAD, &n) == 0) queued = n;
         }
     }
     char preview[kPreviewLen];

@@ -86,6 +86,13 @@ struct SocketPair {
     }
 };
 
+struct FdGuard {
+    int fd = -1;
+    ~FdGuard() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
 // One byte from FD within TIMEOUT_MS; -1 on timeout, EOF or error.
 int read_byte(int fd, int timeout_ms = 5000) {
     pollfd p{fd, POLLIN, 0};
@@ -261,7 +268,7 @@ TEST_CASE("probe: syscall text is parsed and decoded") {
     CHECK(std::string(fd_kind_name(FdKind::Socket)) == "socket");
 }
 
-TEST_CASE("probe: a forked child's ppid, group and session are the parent's") {
+TEST_CASE("probe: a forked child has the parent as ppid and shares its group and session") {
     fl::test::NoLeftovers guard;
     Pipe ctl;
     Child c([&] {
@@ -271,6 +278,7 @@ TEST_CASE("probe: a forked child's ppid, group and session are the parent's") {
     REQUIRE(blocked_in(c.pid(), "read("));
     const ProcInfo self = read_process(::getpid());
     const ProcInfo p = read_process(c.pid());
+    CHECK(process_state(c.pid()) == 'S');
     CHECK(p.pid == c.pid());
     CHECK(p.ppid == ::getpid());
     CHECK(p.pgid == ::getpgrp());
@@ -328,7 +336,7 @@ TEST_CASE("probe: an fd the child closes is gone from its fd table") {
     CHECK(find_fd(after, extra.w)->kind == FdKind::Pipe);
 }
 
-TEST_CASE("probe: an unreaped child is a zombie without fds, then gone once reaped") {
+TEST_CASE("probe: an unreaped child is a zombie without fds and is gone once reaped") {
     fl::test::NoLeftovers guard;
     Pipe ctl;
     Child c([&] {
@@ -352,6 +360,7 @@ TEST_CASE("probe: an unreaped child is a zombie without fds, then gone once reap
     CHECK(z.fds.empty());
     CHECK(read_process(c.pid()).state == 'Z');
     CHECK(read_process(c.pid()).fds.empty());
+    CHECK(process_state(c.pid()) == 'Z');
 
     const int st = c.reap();
     REQUIRE(WIFEXITED(st));
@@ -362,6 +371,7 @@ TEST_CASE("probe: an unreaped child is a zombie without fds, then gone once reap
     CHECK(std::string(state_name(snap.procs[0].state)) == "gone");
     CHECK(snap.procs[0].fds.empty());
     CHECK(read_process(c.pid()).gone());
+    CHECK(process_state(c.pid()) == '-');
     CHECK(probe.held_fds().empty());
 }
 
@@ -422,14 +432,15 @@ TEST_CASE("probe: a pipe shared by parent and child is one kernel object") {
     CHECK(it->holders[1].access == O_RDONLY);
 }
 
-TEST_CASE("probe: socketpair peers, queued bytes and bound names come from sock_diag") {
+TEST_CASE("probe: socketpair peers and queued bytes and bound names come from sock_diag") {
     fl::test::NoLeftovers guard;
     SocketPair sp;
     Pipe ctl;
     // A listener on an abstract name: nothing to clean up on disk.
     const std::string name = "forklab-probe-test-" + std::to_string(::getpid());
-    int lsn = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int lsn = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(lsn >= 0);
+    const FdGuard lsn_guard{lsn};
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path + 1, name.data(), name.size());
@@ -495,7 +506,6 @@ TEST_CASE("probe: socketpair peers, queued bytes and bound names come from sock_
     REQUIRE(::write(mine, "abc", 3) == 3);
     probe.refresh(snap, {::getpid(), c.pid()});
     CHECK(snap.unix_sockets.at(ib).rqueue == 8);
-    ::close(lsn);
 }
 
 TEST_CASE("probe: O_CLOEXEC and O_NONBLOCK are read per fd from fdinfo") {
@@ -540,7 +550,7 @@ TEST_CASE("probe: O_CLOEXEC and O_NONBLOCK are read per fd from fdinfo") {
     CHECK(find_fd(self, plain.r)->cloexec);
 }
 
-TEST_CASE("probe: refresh follows dirty fd tables, new threads, roles and exits") {
+TEST_CASE("probe: refresh follows dirty fd tables and new threads and roles and exits") {
     fl::test::NoLeftovers guard;
     Pipe ctl, cmd, ack;
     Child c([&] {
@@ -612,7 +622,7 @@ TEST_CASE("probe: refresh follows dirty fd tables, new threads, roles and exits"
     CHECK_FALSE(snap.procs[1].gone());
 }
 
-TEST_CASE("probe: agrees with ps(1) on pid, ppid, pgid and state") {
+TEST_CASE("probe: agrees with ps(1) on pid and ppid and pgid and state") {
     fl::test::NoLeftovers guard;
     if (!have_command("ps")) {
         MESSAGE("ps(1) not installed: skipped");
@@ -699,12 +709,13 @@ TEST_CASE("probe: fd table agrees with lsof(8)") {
     const FdEntry* e = find_fd(p, extra.w);
     REQUIRE(e);
     CHECK(e->kind == FdKind::Pipe);
+    REQUIRE(find_fd(p, sp.a));
     CHECK(find_fd(p, sp.a)->kind == FdKind::Socket);
 }
 
-TEST_CASE("probe: every fd target equals the kernel's readlink, across a large fd table") {
+TEST_CASE("probe: every fd target equals the kernel's readlink across a large fd table") {
     fl::test::NoLeftovers guard;
-    Pipe ctl;
+    Pipe ctl, ready;
     SocketPair sp;
     Child c([&] {
         ::close(ctl.w);
@@ -713,24 +724,23 @@ TEST_CASE("probe: every fd target equals the kernel's readlink, across a large f
             if (::pipe(p) != 0) ::_exit(3);
         if (::eventfd(0, EFD_CLOEXEC) < 0) ::_exit(3);
         if (::open("/dev/null", O_WRONLY | O_APPEND) < 0) ::_exit(3);
+        write_byte(ready.w, 'r');
         child_wait(ctl.r);
     });
+    REQUIRE(read_byte(ready.r) == 'r');
     REQUIRE(blocked_in(c.pid(), "read("));
     const std::string dir = "/proc/" + std::to_string(c.pid()) + "/fd";
     std::map<int, std::string> kernel;  // listing and readlink only: never open() an fd entry
-    REQUIRE(wait_until([&] {
-        kernel.clear();
-        DIR* d = ::opendir(dir.c_str());
-        if (!d) return false;
-        while (dirent* e = ::readdir(d)) {
-            if (e->d_name[0] == '.') continue;
-            char buf[4096];
-            ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf);
-            if (n > 0) kernel[std::atoi(e->d_name)] = std::string(buf, size_t(n));
-        }
-        ::closedir(d);
-        return kernel.size() >= 86;
-    }));
+    DIR* d = ::opendir(dir.c_str());
+    REQUIRE(d != nullptr);
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        char buf[4096];
+        ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), buf, sizeof buf);
+        if (n > 0) kernel[std::atoi(e->d_name)] = std::string(buf, size_t(n));
+    }
+    ::closedir(d);
+    CHECK(kernel.size() >= 85);
     const ProcInfo p = read_process(c.pid());
     std::map<int, std::string> ours;
     for (const auto& f : p.fds) ours[f.fd] = f.target;
@@ -752,7 +762,7 @@ TEST_CASE("probe: every fd target equals the kernel's readlink, across a large f
     CHECK((devnull->flags & O_APPEND) != 0);
 }
 
-TEST_CASE("probe: process_tree finds grandchildren, parents first") {
+TEST_CASE("probe: process_tree finds grandchildren with parents first") {
     fl::test::NoLeftovers guard;
     Pipe ctl, info;
     Child c([&] {
@@ -876,7 +886,7 @@ TEST_CASE("probe: JSON round trip of a real snapshot is exact") {
     CHECK(jp.at("fds").at(0).at("access").is_string());
 }
 
-TEST_CASE("probe: run_ps prints the tree, its syscalls and fds; JSON; missing pid") {
+TEST_CASE("probe: run_ps prints the tree with syscalls and fds or JSON and rejects a missing pid") {
     fl::test::NoLeftovers guard;
     Pipe data;
     const int n = data.r;
