@@ -347,8 +347,8 @@ void Run::replay_turn() {
         bool same_gate = st == uint32_t(SlotState::AtGate) && s.arrival.load() == replay_arrival_;
         if (same_gate && live_.count(s.pid.load())) return;
         if (st == uint32_t(SlotState::InOp)) {
-            ProcInfo p = read_process(s.tid.load());
-            if (p.state != 'S' && p.state != 'D' && !p.gone()) return;
+            char st = process_state(s.tid.load());
+            if (st != 'S' && st != 'D' && st != '-') return;
         }
         replay_slot_ = -1;
     }
@@ -513,7 +513,7 @@ bool Run::pump() {
         notice_gone();
         // The kernel's count of live processes; forks in flight add to it as they happen.
         int n = 0;
-        for (pid_t p : run_processes()) n += read_process(p).state != 'Z';
+        for (pid_t p : run_processes()) n += process_state(p) != 'Z';
         shm_->hdr.nproc.store(n);
     }
     handle_held();

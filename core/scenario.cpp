@@ -229,8 +229,10 @@ pid_t fork(const char* role, Where loc) {
         }
     }
     // The child's identity is prepared before fork: after it, the child touches no allocator.
-    snprintf(g_pending.task, sizeof g_pending.task, "%s.%d", g_proc.task,
-             g_proc.forks.fetch_add(1) + 1);
+    // Task ids are short ("1.2.1"); a deep fork chain would be cut, not overflow.
+    int n = snprintf(g_pending.task, sizeof g_pending.task, "%.*s.%d", kTaskIdLen - 12,
+                     g_proc.task, g_proc.forks.fetch_add(1) + 1);
+    (void)n;
     set_str(g_pending.role, sizeof g_pending.role, role);
     g_pending.parent = getpid();
     g_pending.active = true;
@@ -690,7 +692,8 @@ void* thread_main(void* p) {
 Thread thread(std::function<void()> body, const char* role, Where loc) {
     begin(Op::ThreadCreate, loc, -1, -1, 0, role);
     auto* ts = new ThreadStart{std::move(body), {}, {}, gettid()};
-    snprintf(ts->task, sizeof ts->task, "%s/t%d", g_proc.task, g_proc.threads.fetch_add(1) + 1);
+    snprintf(ts->task, sizeof ts->task, "%.*s/t%d", kTaskIdLen - 14, g_proc.task,
+             g_proc.threads.fetch_add(1) + 1);
     set_str(ts->role, sizeof ts->role, role);
     Thread t;
     int rc = pthread_create(&t.th_, nullptr, thread_main, ts);
