@@ -26,6 +26,29 @@ void drop_lab() { g_lab.reset(); }
 
 pid_t lab_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->pid() : 0; }
 
+nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
+    LabClient& l = lab();
+    RunOptions o;
+    o.lesson = lesson;
+    o.knobs = knobs;
+    o.gated = true;
+    o.deadlock_ms = 600;
+    REQUIRE(l.send(to_json(o)));
+    uint64_t until = monotonic_ns() + 60'000'000'000ull;
+    while (monotonic_ns() < until) {
+        auto m = l.recv(20);
+        if (!m) {
+            l.send({{"cmd", "step"}, {"pid", 0}});
+            continue;
+        }
+        if ((*m)["msg"] == "run_ended") return *m;
+    }
+    l.send({{"cmd", "stop"}});
+    while (auto m = l.recv(2000))
+        if ((*m)["msg"] == "run_ended") break;
+    return {};
+}
+
 std::vector<pid_t> descendants_except(const std::set<pid_t>& keep) {
     std::vector<pid_t> out;
     auto tree = process_tree(getpid());

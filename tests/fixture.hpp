@@ -16,6 +16,11 @@ LabClient& lab();
 void drop_lab();  // quits it (a test that needs a fresh one)
 pid_t lab_pid();
 
+// Runs LESSON gated on the test lab, releasing the earliest waiting operation whenever nothing
+// happened for 20 ms, as a learner pressing Step would. Returns the run_ended message (null
+// when the run did not end within 60 s; it is then stopped).
+nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs);
+
 // Guard for every test that starts processes: on destruction it checks (waiting up to 1 s for
 // the kernel and the lab to finish reaping) that no process this test started is still alive or
 // a zombie, and that no forklab temp directory it created remains. Processes that existed when

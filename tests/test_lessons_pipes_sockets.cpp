@@ -401,35 +401,6 @@ TEST_CASE("sockets lesson: info lists at least 4 steps and 2 knobs") {
 // Step mode, as in the app: a learner releasing one operation at a time
 // ---------------------------------------------------------------------------------------------
 
-namespace {
-
-// Runs LESSON gated, releasing the earliest waiting operation whenever nothing happened for
-// 20 ms. Returns the run_ended message (null on timeout).
-nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
-    LabClient& lab = test::lab();
-    RunOptions o;
-    o.lesson = lesson;
-    o.knobs = knobs;
-    o.gated = true;
-    o.deadlock_ms = 600;
-    REQUIRE(lab.send(to_json(o)));
-    uint64_t until = monotonic_ns() + 60'000'000'000ull;
-    while (monotonic_ns() < until) {
-        auto m = lab.recv(20);
-        if (!m) {
-            lab.send({{"cmd", "step"}, {"pid", 0}});
-            continue;
-        }
-        if ((*m)["msg"] == "run_ended") return *m;
-    }
-    lab.send({{"cmd", "stop"}});
-    while (auto m = lab.recv(2000))
-        if ((*m)["msg"] == "run_ended") break;
-    return {};
-}
-
-}  // namespace
-
 TEST_CASE("pipes and sockets lessons: stepped op by op, every check still passes") {
     struct Row {
         const char* lesson;
@@ -450,7 +421,7 @@ TEST_CASE("pipes and sockets lessons: stepped op by op, every check still passes
         for (auto& [k, v] : row.knobs) knobs += " " + k + "=" + v;
         INFO(row.lesson << knobs);
         test::NoLeftovers guard;
-        nlohmann::json ended = step_to_end(row.lesson, row.knobs);
+        nlohmann::json ended = test::step_to_end(row.lesson, row.knobs);
         REQUIRE_MESSAGE(!ended.is_null(), "the stepped run did not end within 60 s");
         CHECK(ended.value("reason", "") == row.reason);
         for (auto& c : ended["checks"])

@@ -412,40 +412,6 @@ TEST_CASE("zombies: with no reaping the end step shows N zombies whose parent is
 
 // ---- step mode: a learner pressing Step until the end
 
-namespace {
-
-// Runs LESSON gated, releasing the earliest waiting operation whenever nothing happened for
-// 20 ms, as a learner pressing Step would. Returns the run_ended message (empty on timeout).
-nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
-    LabClient& lab = test::lab();
-    RunOptions o;
-    o.lesson = lesson;
-    o.knobs = knobs;
-    o.gated = true;
-    o.deadlock_ms = 600;
-    REQUIRE(lab.send(to_json(o)));
-    std::string tmpdir;
-    uint64_t until = monotonic_ns() + 60'000'000'000ull;
-    while (monotonic_ns() < until) {
-        auto m = lab.recv(20);
-        if (!m) {
-            lab.send({{"cmd", "step"}, {"pid", 0}});
-            continue;
-        }
-        if ((*m)["msg"] == "run_started") tmpdir = m->value("tmpdir", "");
-        if ((*m)["msg"] == "run_ended") {
-            CHECK_MESSAGE(!path_exists(tmpdir), tmpdir << " is left behind");
-            return *m;
-        }
-    }
-    lab.send({{"cmd", "stop"}});
-    while (auto m = lab.recv(2000))
-        if ((*m)["msg"] == "run_ended") break;
-    return {};
-}
-
-}  // namespace
-
 TEST_CASE("every knob setting of the three lessons can be stepped to its end") {
     struct Row {
         const char* lesson;
@@ -463,7 +429,7 @@ TEST_CASE("every knob setting of the three lessons can be stepped to its end") {
         CAPTURE(row.lesson);
         CAPTURE(describe(row.knobs));
         test::NoLeftovers guard;
-        nlohmann::json ended = step_to_end(row.lesson, row.knobs);
+        nlohmann::json ended = test::step_to_end(row.lesson, row.knobs);
         REQUIRE_MESSAGE(!ended.is_null(), "the stepped run did not end within 60 s");
         std::string reason = ended.value("reason", "");
         CHECK_MESSAGE((reason == "finished" || reason == "deadlock"), ended.value("text", ""));
