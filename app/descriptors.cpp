@@ -219,12 +219,6 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
 
 namespace {
 
-ImU32 with_alpha(ImU32 c, float a) {
-    unsigned alpha = (c >> IM_COL32_A_SHIFT) & 0xFF;
-    alpha = static_cast<unsigned>(std::clamp(a, 0.0f, 1.0f) * static_cast<float>(alpha));
-    return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
-}
-
 // Access colours: blue where data comes out (read end), orange where it goes in (write end);
 // a colour-blind-safe pair, doubled by the arrow's direction.
 constexpr ImU32 kReadCol = IM_COL32(86, 180, 233, 255);

@@ -184,12 +184,6 @@ std::vector<size_t> visible_transfers(const RunModel& model, uint64_t seq0, uint
 
 namespace {
 
-ImU32 with_alpha(ImU32 c, float a) {
-    unsigned alpha = (c >> IM_COL32_A_SHIFT) & 0xFF;
-    alpha = static_cast<unsigned>(std::clamp(a, 0.0f, 1.0f) * static_cast<float>(alpha));
-    return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
-}
-
 // Dashes only inside CLIP (a lane-to-lane fork line may span thousands of pixels off screen);
 // the pattern stays anchored at A so it does not crawl while scrolling.
 void dashed_line(ImDrawList* dl, ImVec2 a, ImVec2 b, ImU32 col, float thick, float dash,

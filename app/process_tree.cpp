@@ -192,12 +192,6 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
 
 namespace {
 
-ImU32 with_alpha(ImU32 c, float a) {
-    unsigned alpha = (c >> IM_COL32_A_SHIFT) & 0xFF;
-    alpha = static_cast<unsigned>(std::clamp(a, 0.0f, 1.0f) * static_cast<float>(alpha));
-    return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
-}
-
 ImVec2 bezier_at(ImVec2 a, ImVec2 b, ImVec2 c, ImVec2 d, float t) {
     float u = 1 - t;
     float w0 = u * u * u, w1 = 3 * u * u * t, w2 = 3 * u * t * t, w3 = t * t * t;

@@ -1,3 +1,4 @@
+#include <algorithm>
 // Colours for the views. Process colours follow Okabe-Ito and Paul Tol's colour-blind-safe
 // palettes, lightened where needed so each reads on a dark background and on a washed-out
 // projector; states pair a colour with a word, so colour is never the only cue.
@@ -64,6 +65,12 @@ ImU32 Theme::dim() const {
 }
 ImU32 Theme::warn() const {
     return IM_COL32(255, 80, 60, 255);
+}
+
+ImU32 with_alpha(ImU32 c, float a) {
+    unsigned alpha = (c >> IM_COL32_A_SHIFT) & 0xFF;
+    alpha = static_cast<unsigned>(std::clamp(a, 0.0f, 1.0f) * static_cast<float>(alpha));
+    return (c & ~IM_COL32_A_MASK) | (alpha << IM_COL32_A_SHIFT);
 }
 
 }  // namespace fl::ui

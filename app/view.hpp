@@ -22,6 +22,9 @@ struct Theme {
     ImU32 warn() const;            // misdelivered messages, deadlock
 };
 
+// C with its alpha scaled by A (0..1).
+ImU32 with_alpha(ImU32 c, float a);
+
 struct UiState {
     pid_t selected_pid = 0;        // clicked in a view: the process "step" will release
     bool show_instrumentation = false;  // fds the lab added (stdio capture) are hidden by default
