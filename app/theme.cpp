@@ -1,7 +1,7 @@
-#include <algorithm>
 // Colours for the views. Process colours follow Okabe-Ito and Paul Tol's colour-blind-safe
 // palettes, lightened where needed so each reads on a dark background and on a washed-out
 // projector; states pair a colour with a word, so colour is never the only cue.
+#include <algorithm>
 #include <array>
 
 #include "app/view.hpp"
