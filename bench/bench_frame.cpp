@@ -5,6 +5,8 @@
 // Prints figures, asserts nothing.
 #include <fcntl.h>
 #include <imgui.h>
+
+#include "app/headless.hpp"
 #include <imgui_internal.h>
 #include <time.h>
 
@@ -157,18 +159,7 @@ RunModel synthetic(size_t events) {
 }
 
 struct Gui {
-    Gui() {
-        ImGui::CreateContext();
-        ImGuiIO& io = ImGui::GetIO();
-        io.DisplaySize = ImVec2(1600, 1000);
-        io.IniFilename = nullptr;
-        io.DeltaTime = 1.0f / 60;
-        unsigned char* px;
-        int w, h;
-        io.Fonts->GetTexDataAsRGBA32(&px, &w, &h);
-        io.Fonts->SetTexID(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(1)));
-    }
-    ~Gui() { ImGui::DestroyContext(); }
+    fl::ui::HeadlessGui gui{{1600, 1000}};
 };
 
 enum View { Tree = 1, Descriptors = 2, Messages = 4, All = 7 };

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "app/headless.hpp"
 #include "app/layout.hpp"
 #include "app/view.hpp"
 
@@ -22,22 +23,7 @@ namespace {
 
 // One ImGui context for the test, with a built font atlas: enough for NewFrame/Render.
 struct Gui {
-    ImGuiContext* ctx;
-    Gui() {
-        IMGUI_CHECKVERSION();
-        ctx = ImGui::CreateContext();
-        ImGuiIO& io = ImGui::GetIO();
-        io.DisplaySize = ImVec2(1600, 1000);
-        io.IniFilename = nullptr;
-        io.DeltaTime = 1.0f / 60;
-        unsigned char* px;
-        int w, h;
-        io.Fonts->GetTexDataAsRGBA32(&px, &w, &h);
-        io.Fonts->SetTexID(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(1)));
-    }
-    ~Gui() { ImGui::DestroyContext(ctx); }
-    Gui(const Gui&) = delete;
-    Gui& operator=(const Gui&) = delete;
+    fl::ui::HeadlessGui headless{{1600, 1000}};
 
     // Draws FN in a full-screen window for one frame; returns the vertices it produced.
     template <class F>

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "app/app.hpp"
+#include "app/headless.hpp"
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
 #include "tests/fixture.hpp"
@@ -20,20 +21,9 @@ using fl::RunModel;
 
 // An ImGui context with the app's fonts and a built atlas, as a test fixture.
 struct ImGuiFrame {
-    ImGuiFrame(float w = 1280, float h = 800) {
-        ctx = ImGui::CreateContext();
-        ImGuiIO& io = ImGui::GetIO();
-        io.IniFilename = nullptr;
-        io.DisplaySize = ImVec2(w, h);
-        io.DeltaTime = 1.0f / 60;
-        fl::ui::build_fonts(io, 16);
-        unsigned char* px = nullptr;
-        int tw = 0, th = 0;
-        io.Fonts->GetTexDataAsRGBA32(&px, &tw, &th);
-        REQUIRE(px != nullptr);
-        REQUIRE(tw > 0);
+    ImGuiFrame(float w = 1280, float h = 800) : gui({w, h}, 16) {
+        REQUIRE(gui.atlas_built());
     }
-    ~ImGuiFrame() { ImGui::DestroyContext(ctx); }
 
     // Draws FN in a window the size of the display; returns the frame's vertex count.
     template <class F>
@@ -47,7 +37,7 @@ struct ImGuiFrame {
         ImGui::Render();
         return ImGui::GetDrawData()->TotalVtxCount;
     }
-    ImGuiContext* ctx;
+    fl::ui::HeadlessGui gui;
 };
 
 // Draws every text view of MODEL for a few frames (the clipper and auto-scroll need two).
