@@ -47,6 +47,29 @@ bool alive(pid_t p) {
     return read_process(p).state != 'Z';
 }
 
+// Starts t-racers gated and steps only its parent until all three writers exist (each then
+// waits at its first gate). Returns every pid of the run, the parent first.
+std::vector<pid_t> start_racers_with_writers_waiting(LabClient& lab) {
+    RunOptions o;
+    o.lesson = "t-racers";
+    o.gated = true;
+    REQUIRE(lab.send(to_json(o)));
+    std::vector<pid_t> pids;
+    pid_t root = 0;
+    uint64_t until = monotonic_ns() + 10'000'000'000ull;
+    while (pids.size() < 4 && monotonic_ns() < until) {
+        auto m = lab.recv(50);
+        if (m && (*m)["msg"] == "run_started") root = (*m)["root"];
+        if (m && (*m)["msg"] == "events")
+            for (auto& j : (*m)["events"])
+                if (j["kind"] == "start") pids.push_back(j["pid"].get<pid_t>());
+        if (!m) lab.send({{"cmd", "step"}, {"pid", root}});
+    }
+    REQUIRE(pids.size() == 4);
+    REQUIRE(pids.front() == root);
+    return pids;
+}
+
 }  // namespace
 
 TEST_CASE("hello runs headless with every check passing and nothing left behind") {
@@ -252,26 +275,11 @@ TEST_CASE("gated stepping releases exactly one operation per step") {
 TEST_CASE("stepping a named process releases that process") {
     test::NoLeftovers guard;
     LabClient& lab = test::lab();
-    RunOptions o;
-    o.lesson = "t-racers";
-    o.gated = true;
-    REQUIRE(lab.send(to_json(o)));
-    pid_t root = 0;
-    std::set<pid_t> waiting;
+    // Three writers wait at their gates: release the last-born one first.
+    std::vector<pid_t> pids = start_racers_with_writers_waiting(lab);
     nlohmann::json stepped;
     uint64_t until = monotonic_ns() + 10'000'000'000ull;
-    // Step until three writers wait at their gates, then release the last-born one first.
-    while (monotonic_ns() < until) {
-        auto m = lab.recv(50);
-        if (m && (*m)["msg"] == "run_started") root = (*m)["root"];
-        if (m && (*m)["msg"] == "events")
-            for (auto& j : (*m)["events"])
-                if (j["kind"] == "start" && j["pid"] != root) waiting.insert(j["pid"].get<pid_t>());
-        if (waiting.size() == 3) break;
-        if (!m) lab.send({{"cmd", "step"}, {"pid", root}});
-    }
-    REQUIRE(waiting.size() == 3);
-    pid_t last = *waiting.rbegin();
+    pid_t last = pids.back();
     usleep(100000);
     lab.send({{"cmd", "step"}, {"pid", last}});
     while (monotonic_ns() < until) {
@@ -373,22 +381,7 @@ TEST_CASE("a free run's schedule replays the same order of calls") {
 TEST_CASE("killing the lab leaves no lesson process within 1 s") {
     test::NoLeftovers guard;
     LabClient& lab = test::lab();
-    RunOptions o;
-    o.lesson = "t-racers";
-    o.gated = true;
-    REQUIRE(lab.send(to_json(o)));
-    pid_t root = 0;
-    std::set<pid_t> pids;
-    uint64_t until = monotonic_ns() + 5'000'000'000ull;
-    while (pids.size() < 4 && monotonic_ns() < until) {
-        auto m = lab.recv(50);
-        if (m && (*m)["msg"] == "run_started") root = (*m)["root"];
-        if (m && (*m)["msg"] == "events")
-            for (auto& j : (*m)["events"])
-                if (j["kind"] == "start") pids.insert(j["pid"].get<pid_t>());
-        if (!m) lab.send({{"cmd", "step"}, {"pid", root}});
-    }
-    REQUIRE(pids.size() == 4);
+    std::vector<pid_t> pids = start_racers_with_writers_waiting(lab);
     ::kill(lab.pid(), SIGKILL);
     uint64_t t0 = monotonic_ns();
     while (!lab.lab_gone() && monotonic_ns() - t0 < 1'000'000'000ull) lab.recv(10);
