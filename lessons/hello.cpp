@@ -15,6 +15,7 @@ void hello() {
 
     pid_t child = fl::fork("child");  // from here on, two processes run this code
     if (child == 0) {
+        fl::step("forked");  // both processes stop here first: look at both fd tables
         // The child: it only writes, so it closes its copy of the read end.
         fl::close(p.read);
         fl::write_line(p.write, "hello from the child");
@@ -24,7 +25,7 @@ void hello() {
 
     // The parent: it only reads. Closing its write end matters: otherwise a read to the end
     // of the pipe would wait for a writer that never comes (itself).
-    fl::step("forked");
+    fl::step("forked");  // whichever process gets here first freezes the run for a snapshot
     fl::close(p.write);
     std::optional<std::string> line = fl::read_line(p.read);
     fl::say("the child said: " + line.value_or("(nothing)"));
@@ -43,6 +44,7 @@ fl::CheckResult child_line_arrived(const fl::RunRecord& r) {
 }
 
 fl::CheckResult both_ends_after_fork(const fl::RunRecord& r) {
+    // The first "forked" snapshot: taken before either process could close anything.
     const fl::StepSnapshot* s = r.at_step("forked");
     if (!s) return {false, "step \"forked\" was not reached"};
     for (auto& obj : s->snap.objects()) {
