@@ -20,102 +20,12 @@
 #include "core/lesson.hpp"
 #include "core/snapshot_json.hpp"
 #include "tests/fixture.hpp"
+#include "tests/lesson_run.hpp"
 
 namespace {
 
 using namespace fl;
-
-// One run, as the client saw it, with the record the lab's checks saw rebuilt from it.
-struct LessonRun {
-    RunOutcome out;
-    RunRecord rec;
-};
-
-LessonRun run_lesson(const std::string& id, Knobs knobs) {
-    const Lesson* lesson = find_lesson(id);
-    REQUIRE(lesson != nullptr);
-    REQUIRE(resolve_knobs(*lesson, knobs) == "");
-    RunOptions o;
-    o.lesson = id;
-    o.knobs = knobs;
-    o.deadlock_ms = 600;
-    LessonRun r;
-    r.rec.lesson = id;
-    r.rec.knobs = knobs;
-    r.out = run_to_end(test::lab(), o, {}, [&](const nlohmann::json& m) {
-        if (m.value("msg", "") != "run_ended") return;
-        for (auto& s : m["steps"])
-            r.rec.steps.push_back(
-                {s["step"].get<std::string>(), s["pid"].get<pid_t>(), s["snap"].get<Snapshot>()});
-        if (m.contains("deadlock")) r.rec.deadlock = m["deadlock"].get<Snapshot>();
-    });
-    r.rec.events = r.out.events;
-    r.rec.end_reason = r.out.reason;
-    r.rec.end_text = r.out.text;
-    return r;
-}
-
-void require_all_checks_pass(const RunOutcome& out) {
-    CHECK(out.checks.size() >= 2);
-    for (auto& c : out.checks)
-        CHECK_MESSAGE(c.value("ok", false),
-                      "FAILED " << c.value("name", "") << ": " << c.value("detail", ""));
-    CHECK(out.left_behind.empty());
-}
-
-// The lesson's check NAME judged on REC (with whatever knobs REC now has).
-CheckResult judge(const RunRecord& rec, const std::string& name) {
-    const Lesson* l = find_lesson(rec.lesson);
-    REQUIRE(l != nullptr);
-    for (auto& c : l->checks)
-        if (c.name == name) return c.fn(rec);
-    FAIL("no check named " << name);
-    return {};
-}
-
-// The same record with one knob changed: the check must see the run contradicts it.
-void flipped_check_fails(const RunRecord& rec, const std::string& knob, const std::string& value,
-                         const std::string& check) {
-    RunRecord other = rec;
-    other.knobs[knob] = value;
-    CheckResult res = judge(other, check);
-    CHECK_MESSAGE(!res.ok, "check \"" << check << "\" still passes with " << knob << "=" << value
-                                      << ": " << res.detail);
-}
-
-const FdEntry* fd_entry(const Snapshot& s, pid_t pid, int fd) {
-    const ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
-std::string syscall_of(const Snapshot& s, pid_t pid) {
-    const ProcInfo* p = s.find(pid);
-    if (!p || p->gone()) return "gone";
-    return p->state == 'Z' ? "zombie" : p->sys.text;
-}
-
-// Returns of OP by PID, in order.
-std::vector<const Event*> returns(const RunRecord& r, Op op, pid_t pid) {
-    std::vector<const Event*> out;
-    for (auto* e : r.find(Kind::Return, op))
-        if (e->pid == pid) out.push_back(e);
-    return out;
-}
-
-std::string cli_output(const std::string& args) {
-    std::string cmd = std::string(FORKLAB_BIN) + " " + args + " 2>&1";
-    std::string text;
-    if (FILE* f = popen(cmd.c_str(), "r")) {
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-        pclose(f);
-    }
-    return text;
-}
+using namespace fl::test;
 
 // ---------------------------------------------------------------------------------------------
 // pipes
@@ -148,8 +58,7 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
                                  {"message_kib", std::to_string(c.message_kib)},
                                  {"ignore_sigpipe", c.ignore_sigpipe ? "true" : "false"}});
         const RunRecord& r = run.rec;
-        require_all_checks_pass(run.out);
-        CHECK(run.out.reason == (c.keep_write_end ? "deadlock" : "finished"));
+        expect_clean_run(run, c.keep_write_end ? "deadlock" : "finished");
 
         pid_t parent = run.out.root, child = r.pid_of_role("child");
         REQUIRE(parent > 0);
@@ -294,8 +203,7 @@ TEST_CASE("sockets lesson: each knob set runs and the kernel shows what the less
         LessonRun run = run_lesson(
             "sockets", {{"type", c.type}, {"unlink_first", c.unlink_first ? "true" : "false"}});
         const RunRecord& r = run.rec;
-        require_all_checks_pass(run.out);
-        CHECK(run.out.reason == "finished");
+        expect_clean_run(run, "finished");
         const bool stream = std::string(c.type) == "stream";
 
         pid_t parent = run.out.root, child = r.pid_of_role("child");

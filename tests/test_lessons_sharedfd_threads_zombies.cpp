@@ -15,75 +15,12 @@
 #include "core/lesson.hpp"
 #include "core/snapshot_json.hpp"
 #include "tests/fixture.hpp"
+#include "tests/lesson_run.hpp"
 
 using namespace fl;
+using namespace fl::test;
 
 namespace {
-
-// A finished run as checks see it: the trace, the step snapshots and the deadlock snapshot.
-struct Run {
-    RunOutcome out;
-    RunRecord rec;
-    std::string tmpdir;  // the run's private temp directory, as run_started named it
-};
-
-bool path_exists(const std::string& path) {
-    return !path.empty() && access(path.c_str(), F_OK) == 0;
-}
-
-Run run_lesson(const std::string& lesson, const Knobs& knobs) {
-    RunOptions o;
-    o.lesson = lesson;
-    o.knobs = knobs;
-    o.deadlock_ms = 600;
-    Run r;
-    nlohmann::json ended;
-    r.out = run_to_end(test::lab(), o, {}, [&](const nlohmann::json& m) {
-        if (m.value("msg", "") == "run_started") r.tmpdir = m.value("tmpdir", "");
-        if (m.value("msg", "") == "run_ended") ended = m;
-    });
-    r.rec.lesson = lesson;
-    r.rec.knobs = knobs;
-    r.rec.events = r.out.events;
-    r.rec.end_reason = r.out.reason;
-    if (ended.contains("steps"))
-        for (auto& s : ended["steps"])
-            r.rec.steps.push_back(
-                {s["step"].get<std::string>(), s["pid"].get<pid_t>(), s["snap"].get<Snapshot>()});
-    if (ended.contains("deadlock")) r.rec.deadlock = ended["deadlock"].get<Snapshot>();
-    return r;
-}
-
-std::string failed_checks(const RunOutcome& r) {
-    std::string s;
-    for (auto& c : r.checks)
-        if (!c.value("ok", false)) s += c.value("name", "") + ": " + c.value("detail", "") + "\n";
-    return s;
-}
-
-std::string describe(const Knobs& knobs) {
-    std::string s;
-    for (auto& [k, v] : knobs) s += (s.empty() ? "" : " ") + k + "=" + v;
-    return s;
-}
-
-// Every run: its checks pass, it ends as expected, nothing is left behind. (NoLeftovers also
-// checks; this names the run's own temp directory, which other labs on the machine cannot touch.)
-void expect_clean_run(const Run& r, const std::string& reason) {
-    CHECK(r.out.reason == reason);
-    CHECK_MESSAGE(r.out.all_checks_ok(), failed_checks(r.out));
-    CHECK(r.out.left_behind.empty());
-    CHECK_FALSE(r.tmpdir.empty());
-    CHECK_MESSAGE(!path_exists(r.tmpdir), r.tmpdir << " is left behind");
-}
-
-std::vector<uint64_t> sockets_of(const Snapshot& s, pid_t pid) {
-    std::vector<uint64_t> out;
-    if (const ProcInfo* p = s.find(pid))
-        for (auto& f : p->fds)
-            if (f.kind == FdKind::Socket) out.push_back(f.inode);
-    return out;
-}
 
 bool holds_socket(const Snapshot& s, pid_t pid, uint64_t inode) {
     auto socks = sockets_of(s, pid);
@@ -133,7 +70,7 @@ uint64_t connection_inode(const RunRecord& rec) {
     return socks[0];
 }
 
-void check_shared_fd_kernel_view(const Run& r, const std::string& fix, bool referee) {
+void check_shared_fd_kernel_view(const LessonRun& r, const std::string& fix, bool referee) {
     const RunRecord& rec = r.rec;
     pid_t child = rec.pid_of_role("child");
     REQUIRE(child > 0);
@@ -177,7 +114,7 @@ TEST_CASE("shared-fd: every knob combination passes its checks and shows the sha
                            {"redis", use_redis ? "true" : "false"}};
                 CAPTURE(describe(k));
                 test::NoLeftovers guard;
-                Run r = run_lesson("shared-fd", k);
+                LessonRun r = run_lesson("shared-fd", k);
                 expect_clean_run(r, "finished");
                 check_shared_fd_kernel_view(r, fix, referee);
                 ++runs;
@@ -189,7 +126,7 @@ TEST_CASE("shared-fd: the bug misdelivers answers on every run, not by luck") {
     for (int i = 0; i < 5; ++i) {
         CAPTURE(i);
         test::NoLeftovers guard;
-        Run r = run_lesson("shared-fd", {{"fix", "none"}});
+        LessonRun r = run_lesson("shared-fd", {{"fix", "none"}});
         expect_clean_run(r, "finished");
         Astray a = count_astray(r.rec);
         CHECK(a.parent >= 1);
@@ -220,7 +157,7 @@ TEST_CASE("shared-fd: the Redis variant runs against a real redis-server, or is 
         return;
     }
     test::NoLeftovers guard;
-    Run r = run_lesson("shared-fd", {{"fix", "none"}, {"redis", "true"}});
+    LessonRun r = run_lesson("shared-fd", {{"fix", "none"}, {"redis", "true"}});
     expect_clean_run(r, "finished");
     // A process that is not a lesson process (redis-server) served the connection: at
     // "connected" the parent's socket's peer is held by a process with no role.
@@ -256,7 +193,7 @@ TEST_CASE("fork-threads: the child hangs on the lock exactly in the bug case") {
                 const bool bug = std::string(row.fork_while) == "lock_held" && !row.atfork &&
                                  std::string(row.child_does) == "log";
                 test::NoLeftovers guard;
-                Run r = run_lesson("fork-threads", k);
+                LessonRun r = run_lesson("fork-threads", k);
                 expect_clean_run(r, bug ? "deadlock" : "finished");
                 ++runs;
 
@@ -345,7 +282,7 @@ TEST_CASE("zombies: the zombie count at each step matches the reaping strategy")
                    {"orphan", row.orphan ? "true" : "false"}};
         CAPTURE(describe(k));
         test::NoLeftovers guard;
-        Run r = run_lesson("zombies", k);
+        LessonRun r = run_lesson("zombies", k);
         expect_clean_run(r, "finished");
 
         pid_t parent = r.rec.pid_of_role("parent");
@@ -391,7 +328,7 @@ TEST_CASE("zombies: the zombie count at each step matches the reaping strategy")
 
 TEST_CASE("zombies: with no reaping the end step shows N zombies whose parent is the parent") {
     test::NoLeftovers guard;
-    Run r = run_lesson("zombies", {{"reaping", "none"}, {"children", "5"}});
+    LessonRun r = run_lesson("zombies", {{"reaping", "none"}, {"children", "5"}});
     expect_clean_run(r, "finished");
     const StepSnapshot* end = r.rec.at_step("end");
     REQUIRE(end);
