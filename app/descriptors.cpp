@@ -181,8 +181,21 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                     if (u.rqueue)
                         box.detail += ", " + plural(u.rqueue, "byte", "bytes") + " queued";
                     box.queued = u.rqueue;
+                } else if (o.inet_socket) {
+                    // ss's words: "TCP 127.0.0.1:8080 LISTEN", "TCP ... <-> 127.0.0.1:51514 ESTAB"
+                    const InetSocketInfo& t = *o.inet_socket;
+                    box.detail = "TCP " + t.local;
+                    if (t.state == 10)
+                        box.detail += t.rqueue ? ", LISTEN, " + plural(t.rqueue, "connection",
+                                                                     "connections") + " waiting"
+                                               : ", LISTEN";
+                    else
+                        box.detail += " <-> " + t.remote + ", " + tcp_state_name(t.state);
+                    if (t.state != 10 && t.rqueue)
+                        box.detail += ", " + plural(t.rqueue, "byte", "bytes") + " queued";
+                    box.queued = t.state == 10 ? -1 : int64_t(t.rqueue);
                 } else {
-                    box.detail = "not a UNIX socket";
+                    box.detail = "not a UNIX or TCP socket";
                 }
                 break;
             }

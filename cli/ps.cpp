@@ -40,6 +40,11 @@ void print_fd(const FdEntry& f, const Snapshot& snap, const std::string& indent,
             if (u.peer) out << " peer [" << u.peer << "]";
             if (!u.path.empty()) out << ' ' << u.path;
             if (u.rqueue) out << " rqueue " << u.rqueue;
+        } else if (auto t = snap.inet_sockets.find(f.inode); t != snap.inet_sockets.end()) {
+            out << " TCP " << t->second.local;
+            if (t->second.state != 10) out << " <-> " << t->second.remote;
+            out << ' ' << tcp_state_name(t->second.state);
+            if (t->second.rqueue) out << " rqueue " << t->second.rqueue;
         }
     }
     if (f.cloexec || f.nonblock) out << ' ';

@@ -4,13 +4,16 @@
 // [SECTION] stat and syscall   /proc/PID/stat, /proc/PID/syscall, syscall names
 // [SECTION] fd table           /proc/PID/fdinfo + readlink of /proc/PID/fd/N (never opened)
 // [SECTION] Probe              per-pid open files, refresh
-// [SECTION] Tree, sockets      process_tree, unix_socket_table
+// [SECTION] Tree, sockets      process_tree, unix_socket_table, inet_socket_table
 // [SECTION] Snapshot           find, objects
 #include "core/probe.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -1419,16 +1422,26 @@ bool holds_socket(const std::vector<ProcInfo>& procs) {
     return false;
 }
 
-// Keeps from TABLE only the sockets the processes hold.
-void fill_unix_sockets(Snapshot& s) {
+// Keeps from the system's socket tables only the sockets the processes hold.
+void fill_sockets(Snapshot& s) {
     s.unix_sockets.clear();
+    s.inet_sockets.clear();
     if (!holds_socket(s.procs)) return;
     auto table = unix_socket_table();
+    std::unordered_map<uint64_t, InetSocketInfo> tcp;
+    bool tcp_read = false;
     for (const auto& p : s.procs)
         for (const auto& f : p.fds) {
             if (f.kind != FdKind::Socket) continue;
-            auto it = table.find(f.inode);
-            if (it != table.end()) s.unix_sockets.emplace(f.inode, it->second);
+            if (auto it = table.find(f.inode); it != table.end()) {
+                s.unix_sockets.emplace(f.inode, it->second);
+                continue;
+            }
+            if (!tcp_read) {  // only runs that hold a non-UNIX socket pay for this dump
+                tcp = inet_socket_table();
+                tcp_read = true;
+            }
+            if (auto it = tcp.find(f.inode); it != tcp.end()) s.inet_sockets.emplace(f.inode, it->second);
         }
 }
 
@@ -1488,7 +1501,7 @@ Snapshot Probe::full(const std::vector<pid_t>& pids_in) {
     Snapshot s;
     s.procs.resize(pids.size());
     for (size_t i = 0; i < pids.size(); ++i) read_entry(pids[i], *entries[i], s.procs[i], true, op);
-    fill_unix_sockets(s);
+    fill_sockets(s);
     s.t_ns = now_ns();
     return s;
 }
@@ -1543,7 +1556,7 @@ void Probe::refresh(Snapshot& snap, const std::vector<pid_t>& pids_in) {
     }
     m.sweep();
     snap.procs = std::move(out);
-    fill_unix_sockets(snap);
+    fill_sockets(snap);
     snap.t_ns = now_ns();
 }
 
@@ -1642,30 +1655,25 @@ std::vector<pid_t> process_tree(pid_t root) {
     return out;
 }
 
-std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table() {
-    std::unordered_map<uint64_t, UnixSocketInfo> out;
+namespace {
+
+// One NETLINK_SOCK_DIAG dump: sends REQ and hands each answer message to EACH.
+template <class Fn>
+void sock_diag_dump(void* req, size_t len, Fn each) {
     int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0) return out;
+    if (fd < 0) return;
     timeval tv{1, 0};  // the kernel always answers; this only bounds a broken case
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-
-    struct {
-        nlmsghdr nlh;
-        unix_diag_req req;
-    } msg{};
-    msg.nlh.nlmsg_len = sizeof msg;
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.nlh.nlmsg_seq = 1;
-    msg.req.sdiag_family = AF_UNIX;
-    msg.req.udiag_states = ~0u;
-    msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+    auto* nlh = static_cast<nlmsghdr*>(req);
+    nlh->nlmsg_len = uint32_t(len);
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = 1;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    auto* to = reinterpret_cast<sockaddr*>(&kernel);
-    if (::sendto(fd, &msg, sizeof msg, 0, to, sizeof kernel) < 0) {
+    if (::sendto(fd, req, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
         ::close(fd);
-        return out;
+        return;
     }
     alignas(nlmsghdr) static thread_local char buf[32768];
     bool done = false;
@@ -1674,54 +1682,118 @@ std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table() {
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         auto* h = reinterpret_cast<nlmsghdr*>(buf);
-        int len = int(n);
-        for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        int left = int(n);
+        for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
             if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
                 done = true;
                 break;
             }
-            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_seq != 1) continue;
-            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(unix_diag_msg))) continue;
-            auto* d = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
-            UnixSocketInfo u;
-            u.inode = d->udiag_ino;
-            u.type = d->udiag_type;
-            u.state = d->udiag_state;
-            int alen = int(h->nlmsg_len - NLMSG_LENGTH(sizeof *d));
-            for (auto* a = reinterpret_cast<rtattr*>(d + 1); RTA_OK(a, alen);
-                 a = RTA_NEXT(a, alen)) {
-                const char* data = static_cast<const char*>(RTA_DATA(a));
-                const size_t plen = RTA_PAYLOAD(a);
-                switch (a->rta_type) {
-                    case UNIX_DIAG_NAME:
-                        if (plen > 0 && data[0] == '\0')
-                            u.path = "@" + std::string(data + 1, plen - 1);
-                        else
-                            u.path.assign(data, strnlen(data, plen));
-                        break;
-                    case UNIX_DIAG_PEER:
-                        if (plen >= sizeof(uint32_t)) {
-                            uint32_t v;
-                            std::memcpy(&v, data, sizeof v);
-                            u.peer = v;
-                        }
-                        break;
-                    case UNIX_DIAG_RQLEN:
-                        if (plen >= sizeof(unix_diag_rqlen)) {
-                            unix_diag_rqlen q;
-                            std::memcpy(&q, data, sizeof q);
-                            u.rqueue = q.udiag_rqueue;
-                            u.wqueue = q.udiag_wqueue;
-                        }
-                        break;
-                    default: break;
-                }
-            }
-            out.insert_or_assign(u.inode, std::move(u));
+            if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && h->nlmsg_seq == 1) each(h);
         }
     }
     ::close(fd);
+}
+
+std::string inet_address(int family, const uint32_t* addr, uint16_t port_be) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(family, addr, ip, sizeof ip);
+    std::string port = std::to_string(ntohs(port_be));
+    return family == AF_INET6 ? "[" + std::string(ip) + "]:" + port : std::string(ip) + ":" + port;
+}
+
+int port_of(const std::string& addr) {
+    auto colon = addr.rfind(':');
+    return colon == std::string::npos ? 0 : atoi(addr.c_str() + colon + 1);
+}
+
+}  // namespace
+
+std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table() {
+    std::unordered_map<uint64_t, UnixSocketInfo> out;
+    struct {
+        nlmsghdr nlh;
+        unix_diag_req req;
+    } msg{};
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = ~0u;
+    msg.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+    sock_diag_dump(&msg, sizeof msg, [&](const nlmsghdr* h) {
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(unix_diag_msg))) return;
+        auto* d = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+        UnixSocketInfo u;
+        u.inode = d->udiag_ino;
+        u.type = d->udiag_type;
+        u.state = d->udiag_state;
+        int alen = int(h->nlmsg_len - NLMSG_LENGTH(sizeof *d));
+        for (auto* a = reinterpret_cast<const rtattr*>(d + 1); RTA_OK(a, alen);
+             a = RTA_NEXT(a, alen)) {
+            const char* data = static_cast<const char*>(RTA_DATA(a));
+            const size_t plen = RTA_PAYLOAD(a);
+            switch (a->rta_type) {
+                case UNIX_DIAG_NAME:
+                    if (plen > 0 && data[0] == '\0')
+                        u.path = "@" + std::string(data + 1, plen - 1);
+                    else
+                        u.path.assign(data, strnlen(data, plen));
+                    break;
+                case UNIX_DIAG_PEER:
+                    if (plen >= sizeof(uint32_t)) {
+                        uint32_t v;
+                        std::memcpy(&v, data, sizeof v);
+                        u.peer = v;
+                    }
+                    break;
+                case UNIX_DIAG_RQLEN:
+                    if (plen >= sizeof(unix_diag_rqlen)) {
+                        unix_diag_rqlen q;
+                        std::memcpy(&q, data, sizeof q);
+                        u.rqueue = q.udiag_rqueue;
+                        u.wqueue = q.udiag_wqueue;
+                    }
+                    break;
+                default: break;
+            }
+        }
+        out.insert_or_assign(u.inode, std::move(u));
+    });
     return out;
+}
+
+std::unordered_map<uint64_t, InetSocketInfo> inet_socket_table() {
+    std::unordered_map<uint64_t, InetSocketInfo> out;
+    for (int family : {AF_INET, AF_INET6}) {
+        struct {
+            nlmsghdr nlh;
+            inet_diag_req_v2 req;
+        } msg{};
+        msg.req.sdiag_family = uint8_t(family);
+        msg.req.sdiag_protocol = IPPROTO_TCP;
+        msg.req.idiag_states = ~0u;
+        sock_diag_dump(&msg, sizeof msg, [&](const nlmsghdr* h) {
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) return;
+            auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+            if (d->idiag_inode == 0) return;  // TIME_WAIT: no socket behind it any more
+            InetSocketInfo t;
+            t.inode = d->idiag_inode;
+            t.state = d->idiag_state;
+            t.local = inet_address(d->idiag_family, d->id.idiag_src, d->id.idiag_sport);
+            t.remote = inet_address(d->idiag_family, d->id.idiag_dst, d->id.idiag_dport);
+            t.rqueue = d->idiag_rqueue;
+            t.wqueue = d->idiag_wqueue;
+            out.insert_or_assign(t.inode, std::move(t));
+        });
+    }
+    return out;
+}
+
+int InetSocketInfo::local_port() const { return port_of(local); }
+int InetSocketInfo::remote_port() const { return port_of(remote); }
+
+const char* tcp_state_name(int state) {
+    static const char* names[] = {"?",         "ESTAB",     "SYN-SENT", "SYN-RECV",
+                                  "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
+                                  "CLOSE-WAIT", "LAST-ACK",  "LISTEN",   "CLOSING"};
+    return state >= 0 && state < int(std::size(names)) ? names[state] : "?";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1763,6 +1835,14 @@ std::vector<KernelObject> Snapshot::objects() const {
                         if (!u->second.path.empty()) o.label += " " + u->second.path;
                         if (u->second.peer)
                             o.label += " peer [" + std::to_string(u->second.peer) + "]";
+                    } else if (auto t = inet_sockets.find(f.inode); t != inet_sockets.end()) {
+                        o.inet_socket = t->second;
+                        o.label += " TCP " + t->second.local;
+                        if (t->second.state == 10)  // TCP_LISTEN
+                            o.label += " LISTEN";
+                        else
+                            o.label += " <-> " + t->second.remote + " " +
+                                       tcp_state_name(t->second.state);
                     }
                 }
                 out.push_back(std::move(o));

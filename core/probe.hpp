@@ -80,6 +80,19 @@ struct UnixSocketInfo {
     uint32_t wqueue = 0;
 };
 
+// A TCP socket as inet_diag reports it (like `ss -tn`). Addresses are "127.0.0.1:8080".
+struct InetSocketInfo {
+    uint64_t inode = 0;
+    int state = 0;        // TCP_ESTABLISHED (1), TCP_LISTEN (10), TCP_CLOSE_WAIT (8) ...
+    std::string local;    // "127.0.0.1:40123"
+    std::string remote;   // "127.0.0.1:51514"; "0.0.0.0:0" for a listener
+    uint32_t rqueue = 0;  // bytes queued to read (a listener: connections waiting for accept)
+    uint32_t wqueue = 0;  // bytes not yet acknowledged (a listener: the backlog)
+    int local_port() const;
+    int remote_port() const;
+};
+const char* tcp_state_name(int state);  // "ESTABLISHED", "LISTEN", ... as ss prints them
+
 // A pipe, socket or file seen through one or more fds.
 struct Holder {
     pid_t pid = 0;
@@ -92,12 +105,14 @@ struct KernelObject {
     std::string label;  // "pipe:[1234]", "/tmp/x", "socket:[99] -> [100]"
     std::vector<Holder> holders;
     std::optional<UnixSocketInfo> unix_socket;
+    std::optional<InetSocketInfo> inet_socket;
 };
 
 struct Snapshot {
     uint64_t t_ns = 0;  // CLOCK_MONOTONIC when taken
     std::vector<ProcInfo> procs;
     std::unordered_map<uint64_t, UnixSocketInfo> unix_sockets;  // by inode, only those held
+    std::unordered_map<uint64_t, InetSocketInfo> inet_sockets;  // TCP (IPv4/6), only those held
 
     const ProcInfo* find(pid_t pid) const;
     // Groups every fd of every process by the kernel object it refers to (pipe/socket inode,
@@ -153,6 +168,8 @@ std::vector<pid_t> process_tree(pid_t root);
 
 // The UNIX sockets of the whole system, by inode (NETLINK_SOCK_DIAG). Empty on failure.
 std::unordered_map<uint64_t, UnixSocketInfo> unix_socket_table();
+// The TCP sockets (IPv4 and IPv6) of the whole system, by inode (inet_diag), like `ss -tna`.
+std::unordered_map<uint64_t, InetSocketInfo> inet_socket_table();
 
 // One snapshot of a single pid, full (no caching). For the runner's `ps` and tests.
 ProcInfo read_process(pid_t pid);

@@ -141,25 +141,55 @@ void from_json(const json& j, UnixSocketInfo& u) {
     opt(j, "wq", u.wqueue);
 }
 
-void to_json(json& j, const Snapshot& s) {
-    std::vector<const UnixSocketInfo*> socks;
-    socks.reserve(s.unix_sockets.size());
-    for (const auto& [ino, u] : s.unix_sockets) socks.push_back(&u);
-    std::sort(socks.begin(), socks.end(), [](auto* a, auto* b) { return a->inode < b->inode; });
+void to_json(json& j, const InetSocketInfo& t) {
+    j = json{{"inode", t.inode}, {"state", t.state}, {"local", t.local},
+             {"remote", t.remote}, {"rq", t.rqueue}, {"wq", t.wqueue}};
+}
+
+void from_json(const json& j, InetSocketInfo& t) {
+    t = InetSocketInfo{};
+    opt(j, "inode", t.inode);
+    opt(j, "state", t.state);
+    opt(j, "local", t.local);
+    opt(j, "remote", t.remote);
+    opt(j, "rq", t.rqueue);
+    opt(j, "wq", t.wqueue);
+}
+
+namespace {
+// A map by inode as an array sorted by inode, so equal snapshots write equal text.
+template <class Info>
+json sorted_by_inode(const std::unordered_map<uint64_t, Info>& m) {
+    std::vector<const Info*> v;
+    v.reserve(m.size());
+    for (const auto& [ino, info] : m) v.push_back(&info);
+    std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->inode < b->inode; });
     json arr = json::array();
-    for (const auto* u : socks) arr.push_back(*u);
-    j = json{{"t_ns", s.t_ns}, {"procs", s.procs}, {"unix_sockets", std::move(arr)}};
+    for (const auto* info : v) arr.push_back(*info);
+    return arr;
+}
+
+template <class Info>
+void read_by_inode(const json& j, const char* key, std::unordered_map<uint64_t, Info>& m) {
+    if (auto it = j.find(key); it != j.end() && it->is_array())
+        for (const auto& e : *it) {
+            auto info = e.get<Info>();
+            m.insert_or_assign(info.inode, std::move(info));
+        }
+}
+}  // namespace
+
+void to_json(json& j, const Snapshot& s) {
+    j = json{{"t_ns", s.t_ns}, {"procs", s.procs}, {"unix_sockets", sorted_by_inode(s.unix_sockets)}};
+    if (!s.inet_sockets.empty()) j["tcp_sockets"] = sorted_by_inode(s.inet_sockets);
 }
 
 void from_json(const json& j, Snapshot& s) {
     s = Snapshot{};
     opt(j, "t_ns", s.t_ns);
     opt(j, "procs", s.procs);
-    if (auto it = j.find("unix_sockets"); it != j.end() && it->is_array())
-        for (const auto& e : *it) {
-            auto u = e.get<UnixSocketInfo>();
-            s.unix_sockets.insert_or_assign(u.inode, std::move(u));
-        }
+    read_by_inode(j, "unix_sockets", s.unix_sockets);
+    read_by_inode(j, "tcp_sockets", s.inet_sockets);
 }
 
 }  // namespace fl

@@ -17,6 +17,8 @@ void to_json(nlohmann::json& j, const ProcInfo& p);
 void from_json(const nlohmann::json& j, ProcInfo& p);
 void to_json(nlohmann::json& j, const UnixSocketInfo& u);
 void from_json(const nlohmann::json& j, UnixSocketInfo& u);
+void to_json(nlohmann::json& j, const InetSocketInfo& t);
+void from_json(const nlohmann::json& j, InetSocketInfo& t);
 // unix_sockets is written as an array sorted by inode (the map key is each entry's inode).
 void to_json(nlohmann::json& j, const Snapshot& s);
 void from_json(const nlohmann::json& j, Snapshot& s);

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -508,6 +510,96 @@ TEST_CASE("probe: socketpair peers and queued bytes and bound names come from so
     CHECK(snap.unix_sockets.at(ib).rqueue == 8);
 }
 
+namespace {
+bool same(const Snapshot& a, const Snapshot& b);
+}
+
+// `ss -tane` lines (its own view of TCP sockets, with inodes), or "" if ss is missing.
+std::string ss_tcp() {
+    std::string text;
+    if (FILE* f = popen("ss -tane 2>/dev/null", "r")) {
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        pclose(f);
+    }
+    return text;
+}
+
+TEST_CASE("probe: TCP listener and connection come from inet_diag and agree with ss") {
+    fl::test::NoLeftovers guard;
+    Pipe ctl;
+    const int lsn = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(lsn >= 0);
+    const FdGuard lsn_guard{lsn};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(lsn, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(lsn, 4) == 0);
+    socklen_t alen = sizeof addr;
+    REQUIRE(::getsockname(lsn, reinterpret_cast<sockaddr*>(&addr), &alen) == 0);
+    const int port = ntohs(addr.sin_port);
+
+    // The child connects and waits; the parent accepts: one connection, two sockets.
+    Child c([&] {
+        ::close(ctl.w);
+        int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(3);
+        child_wait(ctl.r);
+    });
+    const int conn = ::accept4(lsn, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(conn >= 0);
+    const FdGuard conn_guard{conn};
+    REQUIRE(::write(conn, "hello", 5) == 5);  // queued in the child's receive buffer
+    REQUIRE(blocked_in(c.pid(), "read("));
+
+    Probe probe;
+    Snapshot snap = probe.full({::getpid(), c.pid()});
+    const uint64_t il = inode_of(lsn), ic = inode_of(conn);
+    REQUIRE(snap.inet_sockets.count(il) == 1);
+    const InetSocketInfo& l = snap.inet_sockets.at(il);
+    CHECK(l.state == 10);  // TCP_LISTEN
+    CHECK(l.local == "127.0.0.1:" + std::to_string(port));
+    CHECK(l.local_port() == port);
+    REQUIRE(snap.inet_sockets.count(ic) == 1);
+    const InetSocketInfo& mine = snap.inet_sockets.at(ic);
+    CHECK(mine.state == 1);  // TCP_ESTABLISHED
+    CHECK(mine.local_port() == port);
+    // The child's end: its local port is our remote port, and the 5 bytes wait in its queue.
+    const ProcInfo* child = snap.find(c.pid());
+    REQUIRE(child != nullptr);
+    // (It also holds the listener, inherited across fork.)
+    const InetSocketInfo* theirs = nullptr;
+    for (const auto& f : child->fds)
+        if (auto it = snap.inet_sockets.find(f.inode); it != snap.inet_sockets.end() && f.inode != il)
+            theirs = &it->second;
+    REQUIRE(theirs != nullptr);
+    CHECK(theirs->local_port() == mine.remote_port());
+    CHECK(theirs->remote_port() == port);
+    CHECK(theirs->rqueue == 5);
+    CHECK(snap.unix_sockets.count(il) == 0);
+
+    // ss, asked the same question, names the same sockets by inode.
+    const std::string ss = ss_tcp();
+    if (!ss.empty()) {
+        CHECK(ss.find("ino:" + std::to_string(il)) != std::string::npos);
+        CHECK(ss.find("ino:" + std::to_string(ic)) != std::string::npos);
+        CHECK(ss.find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    }
+
+    const auto objects = snap.objects();
+    auto lobj = std::find_if(objects.begin(), objects.end(),
+                             [&](const KernelObject& o) { return o.inode == il; });
+    REQUIRE(lobj != objects.end());
+    REQUIRE(lobj->inet_socket.has_value());
+    CHECK(lobj->label.find("TCP 127.0.0.1:" + std::to_string(port) + " LISTEN") != std::string::npos);
+
+    const nlohmann::json j = snap;
+    CHECK(same(snap, j.get<Snapshot>()));
+    CHECK(j.at("tcp_sockets").size() >= 3);
+}
+
 TEST_CASE("probe: O_CLOEXEC and O_NONBLOCK are read per fd from fdinfo") {
     fl::test::NoLeftovers guard;
     Pipe flagged(O_CLOEXEC | O_NONBLOCK), plain, ctl, ack;
@@ -840,8 +932,17 @@ bool same(const UnixSocketInfo& a, const UnixSocketInfo& b) {
     return a.inode == b.inode && a.peer == b.peer && a.type == b.type && a.state == b.state &&
            a.path == b.path && a.rqueue == b.rqueue && a.wqueue == b.wqueue;
 }
+bool same(const InetSocketInfo& a, const InetSocketInfo& b) {
+    return a.inode == b.inode && a.state == b.state && a.local == b.local &&
+           a.remote == b.remote && a.rqueue == b.rqueue && a.wqueue == b.wqueue;
+}
 bool same(const Snapshot& a, const Snapshot& b) {
     if (a.t_ns != b.t_ns || !same_all(a.procs, b.procs)) return false;
+    if (a.inet_sockets.size() != b.inet_sockets.size()) return false;
+    for (const auto& [ino, t] : a.inet_sockets) {
+        auto it = b.inet_sockets.find(ino);
+        if (it == b.inet_sockets.end() || !same(t, it->second)) return false;
+    }
     if (a.unix_sockets.size() != b.unix_sockets.size()) return false;
     for (const auto& [ino, u] : a.unix_sockets) {
         auto it = b.unix_sockets.find(ino);
