@@ -110,7 +110,9 @@ private:
     void drain_ring();
     void on_event(const Event& e);
     void reap();
-    void notice_gone();
+    void notice_gone(bool final = false);
+    void spawned(const Event& ret);
+    bool waiting_for_learner() const;
     void replay_turn();
     void check_deadlock();
     void handle_held();
@@ -140,6 +142,8 @@ private:
     std::map<pid_t, std::string> roles_;
     std::set<pid_t> live_;              // pids with a Start event not yet seen gone
     std::map<pid_t, int64_t> wait_status_;  // from lesson waitpid returns
+    std::map<pid_t, uint64_t> gone_since_;
+    uint64_t last_pump_ns_ = 0, waited_ns_ = 0;  // time bound: gate waits are not counted  // gone from /proc, Exit not yet said (notice_gone)
     std::vector<std::string> schedule_;
     std::vector<StepSnapshot> steps_;
     std::optional<Snapshot> deadlock_;
@@ -277,6 +281,7 @@ void Run::on_event(const Event& e) {
         case Kind::Return:
             if (op_changes_fds(e.op)) probe_.mark_fds_dirty(e.pid);
             if (e.op == Op::Wait && e.ret > 0) wait_status_[pid_t(e.ret)] = e.arg;
+            if (e.op == Op::Spawn && e.ret > 0) spawned(e);
             break;
         case Kind::Bound:
             bound_text_ = e.text + " (pid " + std::to_string(e.pid) + " " + roles_[e.pid] +
@@ -303,10 +308,36 @@ void Run::reap() {
     }
 }
 
+// A child started by posix_spawn or vfork+exec runs no lesson code, so it never announces
+// itself: say it started (its role: the program's name) and watch it like any other process.
+void Run::spawned(const Event& ret) {
+    pid_t child = pid_t(ret.ret);
+    if (!live_.insert(child).second) return;
+    std::string program = ret.text.substr(ret.text.rfind('/') + 1);
+    roles_[child] = program.empty() ? "spawned" : program;
+    Event e;
+    e.kind = Kind::Start;
+    e.pid = e.tid = child;
+    e.t_ns = ret.t_ns;
+    e.arg = ret.pid;
+    e.text = roles_[child];
+    probe_.mark_fds_dirty(child);
+    add(std::move(e));
+}
+
 // Processes reaped by their own lesson parent vanish from /proc: say so once, for the views.
-void Run::notice_gone() {
+void Run::notice_gone(bool final) {
+    const uint64_t now = monotonic_ns();
     for (auto it = live_.begin(); it != live_.end();) {
         if (::kill(*it, 0) != 0 && errno == ESRCH) {
+            // The parent's waitpid return (with the status) follows the reaping by a moment:
+            // give it until the next scans to arrive in the ring.
+            auto since = gone_since_.emplace(*it, now).first->second;
+            if (!final && !wait_status_.count(*it) && now - since < 60'000'000) {
+                ++it;
+                continue;
+            }
+            gone_since_.erase(*it);
             Event e;
             e.kind = Kind::Exit;
             e.pid = e.tid = *it;
@@ -323,6 +354,18 @@ void Run::notice_gone() {
             ++it;
         }
     }
+}
+
+// Nobody runs lesson code: every live task waits at its gate or step, or sits in a syscall,
+// and at least one waits at a gate (so the run waits for a Step or the delay).
+bool Run::waiting_for_learner() const {
+    bool at_gate = false;
+    for (int i : live_slots()) {
+        uint32_t st = shm_->slots[i].state.load();
+        if (st == uint32_t(SlotState::Running)) return false;
+        at_gate |= st == uint32_t(SlotState::AtGate) || st == uint32_t(SlotState::Held);
+    }
+    return at_gate;
 }
 
 std::vector<int> Run::live_slots() const {
@@ -343,6 +386,9 @@ void Run::step(pid_t pid) {
         Slot& s = shm_->slots[i];
         if (s.state.load() != uint32_t(SlotState::AtGate)) continue;
         if (pid && s.pid.load() != pid && s.tid.load() != pid) continue;
+        // Killed while waiting at its gate (a zombie now, or gone): nothing left to release.
+        char st = process_state(s.tid.load());
+        if (st == 'Z' || st == '-') continue;
         if (best < 0 || s.arrival.load() < shm_->slots[best].arrival.load()) best = i;
     }
     if (best < 0) {
@@ -486,6 +532,12 @@ void Run::check_deadlock() {
         if (st == uint32_t(SlotState::InOp) && (op == Op::Sleep || op == Op::Poll)) return;
     }
     Snapshot s = probe_.full(run_processes());
+    // A task that was computing may have reached its gate while /proc was read (it stores its
+    // state before it waits in futex): then it waits for us after all.
+    for (int i : live_slots()) {
+        uint32_t st = shm_->slots[i].state.load();
+        if (st == uint32_t(SlotState::AtGate) || st == uint32_t(SlotState::Held)) return;
+    }
     annotate(s);
     std::string text;
     int live = 0;
@@ -551,12 +603,17 @@ bool Run::pump() {
         end("bound", "bound hit: " + (bound_text_.empty() ? std::string(b == 3 ? "memory limit" : "process cap") : bound_text_));
         return false;
     }
+    // The time bound is for runaway lessons, not for a learner who steps slowly: time when
+    // the run only waits at gates (for Step, or for the delay) does not count.
+    if (last_pump_ns_ && waiting_for_learner()) waited_ns_ += now - last_pump_ns_;
+    last_pump_ns_ = now;
     int timeout_s = opts_.timeout_s > 0 ? opts_.timeout_s : lesson_.timeout_s;
-    if (now - start_ns_ > uint64_t(timeout_s) * 1'000'000'000ull) {
+    if (now - start_ns_ - waited_ns_ > uint64_t(timeout_s) * 1'000'000'000ull) {
         Event e;
         e.kind = Kind::Bound;
         e.pid = getpid();
-        e.text = "time: wall-clock limit of " + std::to_string(timeout_s) + " s reached";
+        e.text = "time: limit of " + std::to_string(timeout_s) +
+                 " s reached (time spent waiting for Step or the delay not counted)";
         add(e);
         end("bound", "bound hit: " + e.text);
         return false;
@@ -597,7 +654,7 @@ void Run::end(const std::string& reason, const std::string& text) {
     shm_->wake_all();
     drain_ring();
     drain_console(true);
-    notice_gone();
+    notice_gone(true);
 
     std::error_code ec;
     std::filesystem::remove_all(tmpdir_, ec);

@@ -212,8 +212,34 @@ TEST_CASE("the wall-clock limit ends a run that would go on") {
     uint64_t t0 = monotonic_ns();
     auto r = run("t-sleep", o);
     CHECK(r.reason == "bound");
-    CHECK(r.text.find("wall-clock limit of 1 s") != std::string::npos);
+    CHECK(r.text.find("time: limit of 1 s") != std::string::npos);
     CHECK(monotonic_ns() - t0 < 5'000'000'000ull);
+}
+
+TEST_CASE("the time limit does not count time spent waiting for Step") {
+    test::NoLeftovers guard;
+    LabClient& l = test::lab();
+    RunOptions o;
+    o.lesson = "hello";
+    o.gated = true;
+    o.timeout_s = 1;
+    REQUIRE(l.send(to_json(o)));
+    // A learner reading the text for 1.5 s before the first Step: no bound.
+    uint64_t until = monotonic_ns() + 1'500'000'000ull;
+    std::string reason;
+    while (monotonic_ns() < until && reason.empty())
+        if (auto m = l.recv(50); m && (*m)["msg"] == "run_ended") reason = (*m)["reason"];
+    CHECK_MESSAGE(reason.empty(), "the run ended while waiting for Step: " << reason);
+    until = monotonic_ns() + 20'000'000'000ull;
+    while (reason.empty() && monotonic_ns() < until) {
+        auto m = l.recv(20);
+        if (!m) {
+            l.send({{"cmd", "step"}, {"pid", 0}});
+            continue;
+        }
+        if ((*m)["msg"] == "run_ended") reason = (*m)["reason"];
+    }
+    CHECK(reason == "finished");
 }
 
 #ifndef FORKLAB_SANITIZE
