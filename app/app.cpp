@@ -507,6 +507,12 @@ void App::draw_layout() {
     float w_mid = std::floor(settings_.split_mid * (w_rest - sp));
     float w_right = w_rest - w_mid - sp;
     ViewContext ctx{model_, ui_, theme_};
+    // A lesson's first measurement of a run brings its chart to the front, once.
+    if (model_.measures.empty()) charted_ = false;
+    else if (!charted_) {
+        charted_ = true;
+        front_tabs.push_back("Chart");
+    }
     std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
@@ -531,7 +537,8 @@ void App::draw_layout() {
     float h_rt = std::floor(settings_.split_right_rows * (h - sp));
     pane("FdsMessages", {w_right, h_rt}, spacing,
          {{"Descriptors", [&] { draw_descriptors(ctx); }},
-          {"Messages", [&] { draw_messages(ctx); }}},
+          {"Messages", [&] { draw_messages(ctx); }},
+          {"Chart", [&] { draw_charts(ctx); }}},
          &front_tabs);
     splitter("##split_right_rows", false, sp, w_right, &settings_.split_right_rows, h - sp);
     pane("ConsoleEvents", {w_right, h - h_rt - sp}, spacing,

@@ -132,6 +132,7 @@ public:
     std::vector<std::string> front_tabs;
 
 private:
+    bool charted_ = false;  // this run's chart was brought to the front
     void send(nlohmann::json cmd);
     void reader_loop();
     void apply_message(nlohmann::json& m);

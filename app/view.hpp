@@ -46,6 +46,7 @@ void draw_descriptors(ViewContext& ctx);    // app/descriptors.cpp
 void draw_messages(ViewContext& ctx);       // app/messages.cpp
 void draw_console(ViewContext& ctx);        // app/console.cpp
 void draw_events(ViewContext& ctx);         // app/events.cpp
+void draw_charts(ViewContext& ctx);         // app/charts.cpp
 void draw_source(ViewContext& ctx, std::string_view source);  // app/source.cpp
 
 }  // namespace fl::ui

@@ -32,6 +32,7 @@ namespace {
 struct Options {
     std::string screenshot, lesson;
     int steps = -1;
+    bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
     int w = 0, h = 0;
     bool presentation = false;
     float font_size = 0;
@@ -40,8 +41,8 @@ struct Options {
 
 const char* kUsage =
     "usage: forklab [--lesson ID] [--presentation] [--font-size PX]\n"
-    "       forklab --screenshot FILE.png [--lesson ID] [--steps N] [--size WxH] [--presentation]\n"
-    "               [--view messages,events,help]   (tabs to bring to the front, help shown)\n"
+    "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
+    "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -83,6 +84,8 @@ int parse(int argc, char** argv, Options& o) {
             o.lesson = v;
             if (!find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
+        } else if (a == "--run") {
+            o.run_to_end = true;
         } else if (a == "--steps") {
             if (!value(v) || !parse_int(v, 0, 100000, o.steps))
                 return bad("--steps takes a number of steps from 0 to 100000");
@@ -97,16 +100,16 @@ int parse(int argc, char** argv, Options& o) {
             o.w = w;
             o.h = h;
         } else if (a == "--view") {
-            if (!value(v)) return bad("--view takes tab names: descriptors, messages, console, events, help");
+            if (!value(v)) return bad("--view takes tab names: descriptors, messages, chart, console, events, help");
             std::string s = v;
             for (size_t pos = 0; pos <= s.size();) {
                 size_t c = std::min(s.find(',', pos), s.size());
                 std::string name = s.substr(pos, c - pos);
-                const char* known[] = {"Descriptors", "Messages", "Console", "Events", "Help"};
+                const char* known[] = {"Descriptors", "Messages", "Chart", "Console", "Events", "Help"};
                 bool ok = false;
                 for (const char* k : known)
                     if (strcasecmp(k, name.c_str()) == 0) o.views.push_back(k), ok = true;
-                if (!ok) return bad("--view: no tab \"" + name + "\" (descriptors, messages, console, events, help)");
+                if (!ok) return bad("--view: no tab \"" + name + "\" (descriptors, messages, chart, console, events, help)");
                 pos = c + 1;
             }
         } else if (a == "--font-size") {
@@ -229,6 +232,10 @@ int run_app(int argc, char** argv, LabClient* lab) {
         });
         app.front_tabs = opt.views;
         app.show_help = std::count(opt.views.begin(), opt.views.end(), "Help") > 0;
+        if (opt.run_to_end) {
+            app.set_delay(0);
+            app.set_running(true);
+        }
         app.start_run();
         if (opt.steps >= 0) app.script_steps(opt.steps);
 
@@ -273,7 +280,11 @@ int run_app(int argc, char** argv, LabClient* lab) {
 
             if (shot) {
                 // A few frames after the steps were applied, so every view has laid out.
-                if (app.script_done() || (opt.steps < 0 && app.model().live())) ++done_frames;
+                const RunModel& m = app.model();
+                bool ended = !m.live() && m.status != RunStatus::Idle;
+                if (opt.run_to_end ? ended
+                                   : app.script_done() || (opt.steps < 0 && m.live()))
+                    ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
                         std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",

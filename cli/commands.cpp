@@ -78,9 +78,17 @@ bool read_schedule(const std::string& path, std::vector<std::string>& out, std::
     return true;
 }
 
-int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string>& sets,
-            const std::string& trace, int delay, int timeout, const std::string& replay,
-            bool quiet) {
+struct RunArgs {
+    std::string id, trace, replay;
+    std::vector<std::string> sets;
+    int delay = 0, timeout = 0, mem = 0;
+    bool quiet = false;
+};
+
+int cmd_run(LabClient* lab, const RunArgs& a) {
+    const std::string& id = a.id;
+    const std::string& trace = a.trace;
+    const bool quiet = a.quiet;
     const Lesson* l = find_lesson(id);
     if (!l) {
         std::cerr << "forklab: unknown lesson \"" << id << "\" (lessons: " << lesson_ids() << ")\n";
@@ -88,9 +96,10 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
     }
     RunOptions o;
     o.lesson = id;
-    o.delay_ms = delay;
-    o.timeout_s = timeout;
-    for (auto& s : sets) {
+    o.delay_ms = a.delay;
+    o.timeout_s = a.timeout;
+    if (a.mem > 0) o.mem_mb = a.mem;
+    for (auto& s : a.sets) {
         auto eq = s.find('=');
         if (eq == std::string::npos || eq == 0) {
             std::cerr << "forklab: --set takes KNOB=VALUE, not \"" << s << "\"\n";
@@ -102,9 +111,9 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
         std::cerr << "forklab: " << err << '\n';
         return 2;
     }
-    if (!replay.empty()) {
+    if (!a.replay.empty()) {
         std::string err;
-        if (!read_schedule(replay, o.replay, err)) {
+        if (!read_schedule(a.replay, o.replay, err)) {
             std::cerr << "forklab: " << err << '\n';
             return 2;
         }
@@ -159,6 +168,14 @@ int cmd_run(LabClient* lab, const std::string& id, const std::vector<std::string
         return 1;
     }
     std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";
+    for (const ChartDef& c : l->charts) {
+        std::vector<Measure> points;
+        for (const Event& e : out.events)
+            if (auto m = parse_measure(e); m && m->chart == c.id) points.push_back(std::move(*m));
+        if (points.empty()) continue;
+        std::cout << '\n' << c.title << " (" << c.y_label << ", measured on this machine)\n"
+                  << measure_table(c.x_label, points);
+    }
     bool ok = true;
     for (auto& c : out.checks) {
         bool pass = c.value("ok", false);
@@ -192,18 +209,17 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     auto* info = app.add_subcommand("info", "Show a lesson's steps, knobs and checks");
     info->add_option("LESSON", info_id, "lesson id")->required();
 
-    std::string run_id, trace, replay;
-    std::vector<std::string> sets;
-    int delay = 0, timeout = 0;
-    bool quiet = false;
+    RunArgs ra;
     auto* run = app.add_subcommand("run", "Run a lesson headless; exit 0 when every check passes");
-    run->add_option("LESSON", run_id, "lesson id")->required();
-    run->add_option("--set", sets, "set a knob: KNOB=VALUE (repeatable)");
-    run->add_option("--trace", trace, "write the trace as JSON Lines to FILE");
-    run->add_option("--delay", delay, "pause MS before each operation")->check(CLI::Range(0, 60000));
-    run->add_option("--timeout", timeout, "wall-clock limit in seconds")->check(CLI::Range(1, 3600));
-    run->add_option("--replay", replay, "replay the interleaving recorded in a trace FILE");
-    run->add_flag("--quiet", quiet, "print only steps, output and checks");
+    run->add_option("LESSON", ra.id, "lesson id")->required();
+    run->add_option("--set", ra.sets, "set a knob: KNOB=VALUE (repeatable)");
+    run->add_option("--trace", ra.trace, "write the trace as JSON Lines to FILE");
+    run->add_option("--delay", ra.delay, "pause MS before each operation")->check(CLI::Range(0, 60000));
+    run->add_option("--timeout", ra.timeout, "wall-clock limit in seconds")->check(CLI::Range(1, 3600));
+    run->add_option("--mem", ra.mem, "address-space limit per lesson process, MB (default 1024)")
+        ->check(CLI::Range(64, 65536));
+    run->add_option("--replay", ra.replay, "replay the interleaving recorded in a trace FILE");
+    run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
 
     bool json = false;
     pid_t ps_pid = 0;
@@ -221,7 +237,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     }
     if (list->parsed()) return cmd_list();
     if (info->parsed()) return cmd_info(info_id);
-    if (run->parsed()) return cmd_run(lab, run_id, sets, trace, delay, timeout, replay, quiet);
+    if (run->parsed()) return cmd_run(lab, ra);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
     return 2;
 }

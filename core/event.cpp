@@ -3,6 +3,8 @@
 #include <time.h>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -13,12 +15,13 @@ namespace {
 // One name per enumerator, in order; static_asserts keep the tables in step with the enums.
 constexpr std::array<const char*, size_t(Kind::Count_)> kKindNames = {
     "call", "return", "start", "exit", "output", "step", "deadlock",
-    "bound", "run_start", "run_end", "check", "signal"};
+    "bound", "run_start", "run_end", "check", "signal", "measure"};
 constexpr std::array<const char*, size_t(Op::Count_)> kOpNames = {
     "none", "fork", "exit", "waitpid", "pipe", "socketpair", "socket", "bind", "listen",
     "accept", "connect", "read", "write", "send", "recv", "send_fd", "recv_fd", "close",
     "dup2", "fcntl", "kill", "sigaction", "execve", "posix_spawn", "pthread_create",
     "pthread_join", "mutex_lock", "mutex_unlock", "pthread_atfork", "sleep", "open", "poll",
+    "epoll_create", "epoll_ctl", "epoll_wait", "mmap", "munmap", "madvise",
     "shutdown", "unlink", "step", "other"};
 static_assert(kKindNames.back() != nullptr && kOpNames.back() != nullptr);
 }  // namespace
@@ -47,6 +50,7 @@ bool op_changes_fds(Op o) {
         case Op::Fork: case Op::Pipe: case Op::Socketpair: case Op::Socket: case Op::Accept:
         case Op::RecvFd: case Op::Close: case Op::Dup2: case Op::Fcntl: case Op::Exec:
         case Op::Spawn: case Op::Open: case Op::Connect: case Op::Bind: case Op::Listen:
+        case Op::EpollCreate:
             return true;
         default:
             return false;
@@ -109,6 +113,16 @@ nlohmann::json to_json(const Event& e) {
         case Kind::Signal:
             j["signal"] = e.arg;
             break;
+        case Kind::Measure:
+            if (auto m = parse_measure(e)) {
+                j["chart"] = m->chart;
+                j["series"] = m->series;
+                j["x"] = m->x;
+                j["y"] = m->y;
+            } else {
+                j["text"] = e.text;
+            }
+            break;
         default:
             if (e.arg) j["arg"] = e.arg;
             if (!e.text.empty()) j["text"] = e.text;
@@ -170,6 +184,13 @@ Event event_from_json(const nlohmann::json& j) {
             case Kind::Signal:
                 e.arg = j.value("signal", int64_t(0));
                 break;
+            case Kind::Measure:
+                e.text = j.contains("chart") ? measure_text(need("chart").get<std::string>(),
+                                                            need("series").get<std::string>(),
+                                                            need("x").get<double>(),
+                                                            need("y").get<double>())
+                                             : j.value("text", "");
+                break;
             default:
                 e.text = j.value("text", "");
                 break;
@@ -178,6 +199,31 @@ Event event_from_json(const nlohmann::json& j) {
         throw std::runtime_error(std::string("bad field type: ") + ex.what());
     }
     return e;
+}
+
+std::string measure_text(std::string_view chart, std::string_view series, double x, double y) {
+    char num[64];
+    snprintf(num, sizeof num, "|%.6g|%.6g", x, y);
+    return std::string(chart) + "|" + std::string(series) + num;
+}
+
+std::optional<Measure> parse_measure(const Event& e) {
+    if (e.kind != Kind::Measure) return std::nullopt;
+    // chart|series|x|y: names may not hold '|', numbers are the last two fields
+    size_t a = e.text.find('|'), d = e.text.rfind('|');
+    if (a == std::string::npos || d == std::string::npos || d <= a) return std::nullopt;
+    size_t c = e.text.rfind('|', d - 1);
+    if (c == std::string::npos || c <= a) return std::nullopt;
+    Measure m;
+    m.chart = e.text.substr(0, a);
+    m.series = e.text.substr(a + 1, c - a - 1);
+    char* end = nullptr;
+    std::string xs = e.text.substr(c + 1, d - c - 1), ys = e.text.substr(d + 1);
+    m.x = strtod(xs.c_str(), &end);
+    if (xs.empty() || *end) return std::nullopt;
+    m.y = strtod(ys.c_str(), &end);
+    if (ys.empty() || *end) return std::nullopt;
+    return m;
 }
 
 size_t preview_into(char* out, size_t cap, const void* data, size_t n) {

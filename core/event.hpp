@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,7 @@ enum class Kind : uint16_t {
     RunEnd,    // reason ("finished", "deadlock", "bound", "stopped", "error"), text
     Check,     // a lesson check's verdict: ok (ret 1/0), text = name + detail
     Signal,    // a signal handler ran in pid: arg = signal number
+    Measure,   // a figure measured on this machine: text "chart|series|x|y" (see Measure)
     Count_
 };
 
@@ -32,6 +34,7 @@ enum class Op : uint16_t {
     None, Fork, Exit, Wait, Pipe, Socketpair, Socket, Bind, Listen, Accept, Connect,
     Read, Write, Send, Recv, SendFd, RecvFd, Close, Dup2, Fcntl, Kill, SigAction,
     Exec, Spawn, ThreadCreate, ThreadJoin, Lock, Unlock, AtFork, Sleep, Open, Poll,
+    EpollCreate, EpollCtl, EpollWait, Mmap, Munmap, Madvise,
     Shutdown, Unlink, Step, Other, Count_
 };
 
@@ -61,6 +64,16 @@ struct Event {
     std::string task;   // stable task id across runs: "1", "1.2", "1.2/t1" (see docs)
     std::string text;   // preview of data (printable), output line, role, step text ...
 };
+
+// A point of a lesson's chart (fl::measure): SERIES at X is Y, e.g. chart "spawn", series
+// "fork+exec", x 256 (MB touched), y 1830 (microseconds).
+struct Measure {
+    std::string chart, series;
+    double x = 0, y = 0;
+};
+std::string measure_text(std::string_view chart, std::string_view series, double x, double y);
+// The point a Measure event carries; nullopt for other events or a malformed text.
+std::optional<Measure> parse_measure(const Event& e);
 
 // JSON Lines form: only the fields that mean something for the kind (see docs/trace-format.md).
 nlohmann::json to_json(const Event& e);

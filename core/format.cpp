@@ -1,5 +1,8 @@
 #include "core/format.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <string.h>
 
 namespace fl {
@@ -43,6 +46,16 @@ std::string describe_op(const Event& e) {
             else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
             break;
         case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;
+        case Op::EpollCtl: args = "epoll fd " + std::to_string(e.fd) + ", add fd " + std::to_string(e.fd2); break;
+        case Op::EpollWait:
+            args = "epoll fd " + std::to_string(e.fd);
+            if (e.kind == Kind::Call) args += ", " + std::to_string(e.arg) + " ms";
+            else if (e.ret >= 0) args += ": fd " + std::to_string(e.ret) + " ready";
+            break;
+        case Op::Mmap: case Op::Munmap: case Op::Madvise:
+            args = std::to_string(e.arg >> 20) + " MB";
+            if (!e.text.empty()) args += ", " + e.text;
+            break;
         case Op::Step: case Op::Exec: case Op::Spawn: case Op::Open: case Op::Unlink:
         case Op::ThreadCreate:
             if (!e.text.empty()) args = e.text;
@@ -68,6 +81,39 @@ std::string describe_op(const Event& e) {
     return s;
 }
 
+std::string measure_table(const std::string& x_label, const std::vector<Measure>& points) {
+    if (points.empty()) return "";
+    std::vector<std::string> series;
+    std::map<double, std::map<std::string, double>> rows;
+    for (const auto& m : points) {
+        if (std::find(series.begin(), series.end(), m.series) == series.end())
+            series.push_back(m.series);
+        rows[m.x][m.series] = m.y;
+    }
+    auto num = [](double v) {  // whole numbers from 100 up, 4 significant digits below
+        char b[32];
+        snprintf(b, sizeof b, v >= 100 || v <= -100 ? "%.0f" : "%.4g", v);
+        return std::string(b);
+    };
+    std::vector<size_t> width{x_label.size()};
+    for (const auto& s : series) width.push_back(std::max<size_t>(s.size(), 8));
+    auto cell = [](const std::string& t, size_t w) {
+        return std::string(w > t.size() ? w - t.size() : 0, ' ') + t;
+    };
+    std::string out = cell(x_label, width[0]);
+    for (size_t i = 0; i < series.size(); ++i) out += "  " + cell(series[i], width[i + 1]);
+    out += '\n';
+    for (const auto& [x, ys] : rows) {
+        out += cell(num(x), width[0]);
+        for (size_t i = 0; i < series.size(); ++i) {
+            auto it = ys.find(series[i]);
+            out += "  " + cell(it == ys.end() ? "-" : num(it->second), width[i + 1]);
+        }
+        out += '\n';
+    }
+    return out;
+}
+
 std::string describe_event(const Event& e) {
     switch (e.kind) {
         case Kind::Call: return "-> " + describe_op(e);
@@ -82,6 +128,14 @@ std::string describe_event(const Event& e) {
         }
         case Kind::Check: return std::string(e.ret ? "PASS " : "FAIL ") + e.text;
         case Kind::RunStart: return "run starts " + e.text;
+        case Kind::Measure:
+            if (auto m = parse_measure(e)) {
+                char buf[160];
+                snprintf(buf, sizeof buf, "measured %s: %s at %g = %g", m->chart.c_str(),
+                         m->series.c_str(), m->x, m->y);
+                return buf;
+            }
+            return "measured " + e.text;
         default: return std::string(kind_name(e.kind)) + ": " + e.text;
     }
 }

@@ -165,6 +165,14 @@ std::vector<std::string> RunRecord::output() const {
     return out;
 }
 
+std::vector<Measure> RunRecord::measures(const std::string& chart) const {
+    std::vector<Measure> out;
+    for (const auto& e : events)
+        if (auto m = parse_measure(e); m && (chart.empty() || m->chart == chart))
+            out.push_back(std::move(*m));
+    return out;
+}
+
 std::string RunRecord::role_of(pid_t pid) const {
     for (auto& e : events)
         if (e.kind == Kind::Start && e.pid == pid && e.tid == pid) return e.text;

@@ -65,6 +65,8 @@ struct RunRecord {
     std::vector<const Event*> find(Kind kind, Op op = Op::None) const;
     // Output lines printed by lesson processes, in order.
     std::vector<std::string> output() const;
+    // The points of chart CHART (all charts when empty), in trace order.
+    std::vector<Measure> measures(const std::string& chart = "") const;
     // Role of PID from its Start event ("" when unknown).
     std::string role_of(pid_t pid) const;
     pid_t pid_of_role(const std::string& role) const;
@@ -79,6 +81,14 @@ struct CheckDef {
     std::function<CheckResult(const RunRecord&)> fn;
 };
 
+// A chart the lesson fills with fl::measure(id, series, x, y): one line per series.
+struct ChartDef {
+    std::string id;       // what the code passes to fl::measure
+    std::string title;    // "Time the parent waits to start /bin/true"
+    std::string x_label;  // "MB the parent has touched"
+    std::string y_label;  // "microseconds"
+};
+
 struct Lesson {
     std::string id;
     std::string title;
@@ -87,6 +97,7 @@ struct Lesson {
     std::vector<StepDef> steps;
     std::vector<Knob> knobs;
     std::vector<CheckDef> checks;
+    std::vector<ChartDef> charts;
     std::function<void()> main;
     int timeout_s = 20;  // wall-clock bound per run unless overridden
 };

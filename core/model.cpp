@@ -206,6 +206,9 @@ void RunModel::apply(const Event& e) {
         case Kind::Output:
             console.push_back({e.seq, e.pid, e.text});
             break;
+        case Kind::Measure:
+            if (auto m = parse_measure(e)) measures.push_back(std::move(*m));
+            break;
         case Kind::Step:
             step_index = int(e.arg);
             step_text = e.text;

@@ -101,6 +101,7 @@ public:
     std::vector<Transfer> transfers;  // in write order
     std::vector<ConsoleLine> console;
     std::vector<CheckVerdict> checks;
+    std::vector<Measure> measures;  // fl::measure points, in trace order
     int step_index = -1;              // the last lesson step reached
     std::string step_text;
     std::vector<std::string> schedule;

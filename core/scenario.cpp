@@ -18,7 +18,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -62,6 +65,15 @@ thread_local int t_depth = 0;  // > 0 inside a signal handler: ops there are tra
 // The call's text argument (a path, "F_GETPIPE_SZ"), repeated on its return line.
 thread_local char t_call_text[kPreviewLen];
 thread_local size_t t_call_len = 0;
+// When the current op passed its gate, and how long the last one took (fl::last_op_ns).
+thread_local uint64_t t_op_start = 0;
+thread_local uint64_t t_last_op_ns = 0;
+
+uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
 
 // Per-process cache of what each fd refers to, so data ops need no fstat each time.
 constexpr int kFdCache = 1024;
@@ -104,7 +116,10 @@ bool traced() { return g_proc.shm != nullptr && t_slot >= 0; }
 // called directly by a unit test) this does nothing and the op simply runs.
 void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
            std::string_view text = {}) {
-    if (!traced()) return;
+    if (!traced()) {
+        t_op_start = now_ns();
+        return;
+    }
     int line = int(loc.line());
     t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
     memcpy(t_call_text, text.data(), t_call_len);
@@ -113,10 +128,12 @@ void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
     // schedule must not wait for it.
     g_proc.shm->emit_raw(Kind::Call, op, t_slot, line, 0, t_depth ? 1 : 0, fd, fd2, arg, 0, -1,
                          text.data(), text.size());
+    t_op_start = now_ns();
 }
 
 void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -1,
          int64_t arg = 0, const void* data = nullptr, size_t len = 0) {
+    t_last_op_ns = now_ns() - t_op_start;
     if (!traced()) return;
     uint64_t obj = 0;
     int64_t queued = -1;
@@ -425,6 +442,47 @@ int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
         }
     if (r == 0) errno = ETIMEDOUT;  // -1 means "none ready": say why, not a stale errno
     return done(Op::Poll, loc, r <= 0 ? -1 : first, first >= 0 ? fds[first] : -1);
+}
+
+int epoll_create(Where loc) {
+    begin(Op::EpollCreate, loc);
+    int r = ::epoll_create1(0);
+    forget_fd(r);
+    return done(Op::EpollCreate, loc, r, r);
+}
+
+int epoll_add(int epfd, int fd, Where loc) {
+    begin(Op::EpollCtl, loc, epfd, fd, EPOLL_CTL_ADD, "EPOLL_CTL_ADD EPOLLIN");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return done(Op::EpollCtl, loc, ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev), epfd, fd);
+}
+
+int epoll_wait(int epfd, int timeout_ms, Where loc) {
+    begin(Op::EpollWait, loc, epfd, -1, timeout_ms);
+    epoll_event ev{};
+    int r = ::epoll_wait(epfd, &ev, 1, timeout_ms);
+    if (r == 0) errno = ETIMEDOUT;  // -1 means "none ready": say why, as poll_readable does
+    int ready = r > 0 ? ev.data.fd : -1;
+    return done(Op::EpollWait, loc, ready, epfd, ready);
+}
+
+void* map_memory(size_t bytes, Where loc) {
+    begin(Op::Mmap, loc, -1, -1, int64_t(bytes), "MAP_PRIVATE|MAP_ANONYMOUS");
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    done(Op::Mmap, loc, p == MAP_FAILED ? -1 : 0, -1, -1, int64_t(bytes));
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+int unmap_memory(void* addr, size_t bytes, Where loc) {
+    begin(Op::Munmap, loc, -1, -1, int64_t(bytes));
+    return done(Op::Munmap, loc, ::munmap(addr, bytes), -1, -1, int64_t(bytes));
+}
+
+int advise(void* addr, size_t bytes, int advice, const char* name, Where loc) {
+    begin(Op::Madvise, loc, -1, -1, int64_t(bytes), name);
+    return done(Op::Madvise, loc, ::madvise(addr, bytes, advice), -1, -1, int64_t(bytes));
 }
 
 ssize_t read(int fd, void* buf, size_t n, Where loc) {
@@ -771,6 +829,15 @@ std::string knob(const char* name) {
 }
 bool knob_bool(const char* name) { return knob(name) == "true"; }
 int knob_int(const char* name) { return atoi(knob(name).c_str()); }
+
+uint64_t last_op_ns() { return t_last_op_ns; }
+
+void measure(std::string_view chart, std::string_view series, double x, double y) {
+    char text[kPreviewLen];
+    int n = snprintf(text, sizeof text, "%.*s|%.*s|%.6g|%.6g", int(chart.size()), chart.data(),
+                     int(series.size()), series.data(), x, y);
+    if (n > 0) emit_text(Kind::Measure, Op::None, 0, 0, 0, std::string_view(text, size_t(std::min(n, int(sizeof text) - 1))));
+}
 
 pid_t my_pid() { return getpid(); }
 std::string role() { return g_proc.role; }

@@ -53,6 +53,18 @@ int pipe_capacity(int fd, FL_HERE);          // fcntl(F_GETPIPE_SZ)
 int open(const char* path, int flags, int mode = 0600, FL_HERE);
 int unlink(const char* path, FL_HERE);
 int poll_readable(const int* fds, int n, int timeout_ms, FL_HERE);  // poll(2): first ready index
+// epoll(7): the set of fds to watch lives in the kernel, behind an fd of its own.
+int epoll_create(FL_HERE);                          // epoll_create1(0): the epoll fd
+int epoll_add(int epfd, int fd, FL_HERE);           // epoll_ctl(EPOLL_CTL_ADD, FD, EPOLLIN)
+int epoll_wait(int epfd, int timeout_ms, FL_HERE);  // epoll_wait(2), one event: the ready fd
+
+// ---- memory
+// mmap(2) of BYTES private anonymous memory, readable and writable; nullptr on failure.
+// Untouched, it costs only address space: the kernel gives a page on its first write.
+void* map_memory(size_t bytes, FL_HERE);
+int unmap_memory(void* addr, size_t bytes, FL_HERE);  // munmap(2)
+// madvise(2) ADVICE (MADV_HUGEPAGE, MADV_NOHUGEPAGE, ...) on the range; NAME is for the trace.
+int advise(void* addr, size_t bytes, int advice, const char* name, FL_HERE);
 
 // ---- bytes
 ssize_t read(int fd, void* buf, size_t n, FL_HERE);
@@ -124,6 +136,15 @@ void say(std::string_view text);
 bool knob_bool(const char* name);
 int knob_int(const char* name);
 std::string knob(const char* name);
+
+// ---- measuring (not syscalls)
+// How long the calling thread's last traced op took, in nanoseconds: from passing its gate to
+// its return, so the syscall's own time (the gate wait is not counted: stepping does not
+// inflate it). After fork: the parent's time in fork(2).
+uint64_t last_op_ns();
+// A point (X, Y) of SERIES in the lesson's chart CHART (Lesson::charts): drawn by the app,
+// tabled by the runner, recorded in the trace. Names may not contain '|'.
+void measure(std::string_view chart, std::string_view series, double x, double y);
 
 pid_t my_pid();     // getpid(2), not traced
 std::string role(); // this process's role

@@ -1,0 +1,197 @@
+// Charts: what a lesson measured on this machine (fl::measure), one plot per chart with a line
+// per series, and the same figures as a table under it. fork-exec draws its timings here.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "app/app.hpp"
+
+namespace fl::ui {
+
+namespace {
+
+struct Series {
+    std::string name;
+    std::vector<ImVec2> points;  // (x, y), sorted by x; a later point at the same x replaces
+};
+
+std::vector<Series> series_of(const std::vector<Measure>& all, const std::string& chart) {
+    std::vector<Series> out;
+    for (const auto& m : all) {
+        if (m.chart != chart) continue;
+        auto s = std::find_if(out.begin(), out.end(), [&](auto& x) { return x.name == m.series; });
+        if (s == out.end()) s = out.insert(out.end(), Series{m.series, {}});
+        auto p = std::find_if(s->points.begin(), s->points.end(),
+                              [&](auto& q) { return q.x == float(m.x); });
+        if (p != s->points.end())
+            p->y = float(m.y);
+        else
+            s->points.push_back({float(m.x), float(m.y)});
+    }
+    for (auto& s : out)
+        std::sort(s.points.begin(), s.points.end(), [](auto& a, auto& b) { return a.x < b.x; });
+    return out;
+}
+
+// A round number at or above V (1, 2, 5 times a power of ten), for the top of an axis.
+float nice_ceil(float v) {
+    if (v <= 0) return 1;
+    float p = std::pow(10.0f, std::floor(std::log10(v)));
+    for (float k : {1.0f, 2.0f, 5.0f, 10.0f})
+        if (k * p >= v) return k * p;
+    return 10 * p;
+}
+
+// "48840", "1685", "64.05", "0.039": whole numbers from 100 up, 4 significant digits below.
+std::string number(float v) {
+    char b[32];
+    if (std::fabs(v) >= 100)
+        std::snprintf(b, sizeof b, "%.0f", double(v));
+    else
+        std::snprintf(b, sizeof b, "%.4g", double(v));
+    return b;
+}
+
+void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& series) {
+    const Theme& th = ctx.theme;
+    float x0 = 1e30f, x1 = -1e30f, y1 = 0;
+    for (auto& s : series)
+        for (auto& p : s.points) {
+            x0 = std::min(x0, p.x);
+            x1 = std::max(x1, p.x);
+            y1 = std::max(y1, p.y);
+        }
+    if (x1 <= x0) x1 = x0 + 1;
+    y1 = nice_ceil(y1);
+
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float s = th.scale;
+    // The legend: a row above the plot, wrapping when the pane is narrow.
+    for (size_t i = 0; i < series.size(); ++i) {
+        float item_w = 20 * s + ImGui::CalcTextSize(series[i].name.c_str()).x;
+        if (i > 0) {
+            ImGui::SameLine(0, 16 * s);
+            if (ImGui::GetContentRegionAvail().x < item_w) ImGui::NewLine();
+        }
+        ImVec2 p = ImGui::GetCursorScreenPos();
+        float lh = ImGui::GetTextLineHeight();
+        dl->AddRectFilled({p.x, p.y + lh * 0.3f}, {p.x + 14 * s, p.y + lh * 0.7f},
+                          th.process_color(int(i)));
+        ImGui::Dummy({18 * s, lh});
+        ImGui::SameLine(0, 2 * s);
+        ImGui::TextUnformatted(series[i].name.c_str());
+    }
+    const float w = std::max(200.0f * s, ImGui::GetContentRegionAvail().x);
+    const float h = std::clamp(w * 0.45f, 140.0f * s, 320.0f * s);
+    const ImVec2 at = ImGui::GetCursorScreenPos();
+    const float left = ImGui::CalcTextSize(number(y1).c_str()).x + 10 * s;
+    const float bottom = ImGui::GetTextLineHeight() * 2 + 6 * s;
+    const ImVec2 o{at.x + left, at.y + h - bottom};  // the origin on screen
+    const float pw = w - left - 12 * s, ph = h - bottom - 8 * s;
+    auto to_screen = [&](ImVec2 p) {
+        return ImVec2{o.x + (p.x - x0) / (x1 - x0) * pw, o.y - p.y / y1 * ph};
+    };
+
+    // Axes and a light grid: four steps up the y axis, a tick at every measured x.
+    for (int i = 0; i <= 4; ++i) {
+        float yv = y1 * float(i) / 4, ys = o.y - ph * float(i) / 4;
+        dl->AddLine({o.x, ys}, {o.x + pw, ys}, with_alpha(th.dim(), i ? 0.25f : 1.0f), th.line * 0.7f);
+        std::string t = number(yv);
+        dl->AddText({o.x - ImGui::CalcTextSize(t.c_str()).x - 5 * s, ys - ImGui::GetTextLineHeight() / 2},
+                    th.dim(), t.c_str());
+    }
+    std::vector<float> xs;
+    for (auto& se : series)
+        for (auto& p : se.points) xs.push_back(p.x);
+    std::sort(xs.begin(), xs.end());
+    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    float last_label_end = -1e30f;
+    for (float xv : xs) {
+        float xs_ = to_screen({xv, 0}).x;
+        dl->AddLine({xs_, o.y}, {xs_, o.y + 4 * s}, th.dim(), th.line * 0.7f);
+        std::string t = number(xv);
+        float tw = ImGui::CalcTextSize(t.c_str()).x;
+        if (xs_ - tw / 2 > last_label_end + 4 * s) {  // skip labels that would overlap
+            dl->AddText({xs_ - tw / 2, o.y + 5 * s}, th.dim(), t.c_str());
+            last_label_end = xs_ + tw / 2;
+        }
+    }
+    dl->AddLine({o.x, o.y}, {o.x, o.y - ph}, th.dim(), th.line * 0.7f);
+    std::string xl = def.x_label;
+    dl->AddText({o.x + pw / 2 - ImGui::CalcTextSize(xl.c_str()).x / 2,
+                 o.y + 5 * s + ImGui::GetTextLineHeight()},
+                th.dim(), xl.c_str());
+
+    // One line per series, a dot per point.
+    for (size_t i = 0; i < series.size(); ++i) {
+        ImU32 col = th.process_color(int(i));
+        std::vector<ImVec2> pts;
+        for (auto& p : series[i].points) pts.push_back(to_screen(p));
+        if (pts.size() > 1) dl->AddPolyline(pts.data(), int(pts.size()), col, 0, th.line * 1.6f);
+        for (auto& p : pts) dl->AddCircleFilled(p, 3.5f * s, col);
+    }
+    ImGui::Dummy({w, h});
+}
+
+void table(const ChartDef& def, const std::vector<Series>& series) {
+    std::vector<float> xs;
+    for (auto& se : series)
+        for (auto& p : se.points) xs.push_back(p.x);
+    std::sort(xs.begin(), xs.end());
+    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    ImGuiTableFlags flags = ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg |
+                            ImGuiTableFlags_SizingFixedFit;
+    if (!ImGui::BeginTable(("##t" + def.id).c_str(), int(series.size()) + 1, flags)) return;
+    ImGui::TableSetupColumn(def.x_label.c_str());
+    for (auto& se : series) ImGui::TableSetupColumn(se.name.c_str());
+    ImGui::TableHeadersRow();
+    for (float xv : xs) {
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(number(xv).c_str());
+        for (auto& se : series) {
+            ImGui::TableNextColumn();
+            auto p = std::find_if(se.points.begin(), se.points.end(),
+                                  [&](auto& q) { return q.x == xv; });
+            ImGui::TextUnformatted(p != se.points.end() ? number(p->y).c_str() : "-");
+        }
+    }
+    ImGui::EndTable();
+}
+
+}  // namespace
+
+void draw_charts(ViewContext& ctx) {
+    const RunModel& m = ctx.model;
+    const Lesson* lesson = find_lesson(m.lesson);
+    if (!lesson || lesson->charts.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+        ImGui::TextWrapped("This lesson measures nothing. Lessons that time things on your "
+                           "machine (fork-exec) draw their figures here.");
+        ImGui::PopStyleColor();
+        return;
+    }
+    if (m.measures.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+        ImGui::TextWrapped("No measurement yet. Run the lesson: its figures, measured on this "
+                           "machine, appear here as they come.");
+        ImGui::PopStyleColor();
+        return;
+    }
+    for (const ChartDef& def : lesson->charts) {
+        auto series = series_of(m.measures, def.id);
+        if (series.empty()) continue;
+        ImGui::TextWrapped("%s", def.title.c_str());
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+        ImGui::TextWrapped("%s, measured on this machine", def.y_label.c_str());
+        ImGui::PopStyleColor();
+        plot(ctx, def, series);
+        table(def, series);
+        ImGui::Spacing();
+        ImGui::Spacing();
+    }
+}
+
+}  // namespace fl::ui
