@@ -1,0 +1,390 @@
+// fork-per-conn: one process per connection (inetd, early Apache, a CGI server, sshd).
+//
+// The parent binds a TCP listening socket on 127.0.0.1 and loops: accept a connection, fork a
+// handler for it, go back to accept. The handler reads one request line, answers it with its
+// own pid, and closes the connection (one request per connection, as in HTTP/1.0). Built-in
+// clients, real processes forked by the parent, connect at once; each sends a line, reads the
+// answer and then waits (at most 500 ms) for the end of file that says the server is done.
+//
+// Two chores decide whether such a server survives:
+//   - after fork, parent and handler both hold the accepted socket. The connection ends, and
+//     the client sees end of file, only when every copy is closed. So the parent closes its
+//     copy at once. Knob forget_close: it never does; its fd table grows by one per connection
+//     and the clients wait for an end of file that never comes.
+//   - a handler that has exited is a zombie until its parent waits for it. Before each accept
+//     the parent reaps whatever has finished, without blocking: waitpid(-1, WNOHANG). Knob
+//     skip_prune: it never does, and the zombies pile up under the parent.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/lesson.hpp"
+#include "core/scenario.hpp"
+
+namespace {
+
+constexpr int kEofWaitMs = 500;  // how long a client waits for the server to close
+
+int g_listener = -1;
+int g_port = 0;
+
+// ---- a built-in client
+
+[[noreturn]] void client(int i) {
+    fl::close(g_listener);  // inherited from the parent; a client never accepts
+    const std::string me = "client " + std::to_string(i);
+    int fd = fl::socket(AF_INET, SOCK_STREAM);
+    if (fl::connect_loopback(fd, g_port) != 0) {
+        fl::say(me + " could not connect");
+        fl::exit(1);
+    }
+    fl::write_line(fd, "hello from " + me);
+    std::string answer = fl::read_line(fd).value_or("(no answer)");
+    // The server answered. Now it should close: a read then returns 0, end of file. Wait for
+    // that, but not forever.
+    bool eof = false;
+    if (fl::poll_readable(&fd, 1, kEofWaitMs) == 0) eof = fl::read_some(fd).empty();
+    fl::say(me + ": \"" + answer + "\", then " +
+            (eof ? std::string("end of file")
+                 : "no end of file within " + std::to_string(kEofWaitMs) +
+                       " ms: another copy of the server's socket is still open"));
+    fl::step("answered");
+    fl::close(fd);
+    fl::exit(0);
+}
+
+// ---- a handler: serves one connection, then exits
+
+[[noreturn]] void handle(int i, int conn) {
+    fl::step("forked");
+    fl::close(g_listener);  // a handler never accepts
+    const std::string me =
+        "handler " + std::to_string(i) + " (pid " + std::to_string(fl::my_pid()) + ")";
+    if (std::optional<std::string> line = fl::read_line(conn))
+        fl::write_line(conn, me + " answers: " + *line);
+    // Exiting closes every fd we hold, our copy of the connection too. The client sees end of
+    // file only if that was the last copy: the parent must have closed its own.
+    fl::exit(0);
+}
+
+// ---- the parent: the server
+
+// Reaps every child that has already exited, without blocking. Collects their pids in REAPED.
+void reap_finished(std::set<pid_t>& reaped) {
+    pid_t pid;
+    while ((pid = fl::waitpid(-1, nullptr, WNOHANG)) > 0) reaped.insert(pid);
+}
+
+void fork_per_conn() {
+    const int clients = fl::knob_int("clients");
+    const bool forget_close = fl::knob_bool("forget_close");
+    const bool skip_prune = fl::knob_bool("skip_prune");
+
+    g_listener = fl::socket(AF_INET, SOCK_STREAM);
+    fl::bind_loopback(g_listener, 0);  // port 0: the kernel picks a free one
+    fl::listen(g_listener, 16);
+    g_port = fl::local_port(g_listener);
+    fl::say("listening on 127.0.0.1:" + std::to_string(g_port));
+    fl::step("listening");
+
+    std::vector<pid_t> client_pids;
+    for (int i = 1; i <= clients; ++i) {
+        pid_t pid = fl::fork(("client " + std::to_string(i)).c_str());
+        if (pid == 0) client(i);
+        client_pids.push_back(pid);
+    }
+
+    std::set<pid_t> reaped;
+    std::vector<pid_t> handlers;
+    for (int i = 1; i <= clients; ++i) {
+        // Prune: reap the handlers (and here, clients) that have finished since last time.
+        if (!skip_prune) reap_finished(reaped);
+        int conn = fl::accept(g_listener);
+        if (conn < 0) break;
+        fl::step("accepted");
+        pid_t handler = fl::fork(("handler " + std::to_string(i)).c_str());
+        if (handler == 0) handle(i, conn);
+        handlers.push_back(handler);
+        // The handler has its own copy of the connection. Ours is of no use any more.
+        if (!forget_close) fl::close(conn);
+        fl::step("handed-off");
+    }
+
+    // Done serving (a real server would accept forever): wait for the clients to finish, and,
+    // unless this server never reaps, for the handlers it has not reaped yet.
+    for (pid_t c : client_pids)
+        if (!reaped.count(c)) fl::waitpid(c);
+    if (!skip_prune)
+        for (pid_t h : handlers)
+            if (!reaped.count(h)) fl::waitpid(h);
+    fl::close(g_listener);
+    fl::step("end");
+    // The parent exits: zombies it never reaped, and connections it never closed, go with it.
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks: what must be true, from the trace and the kernel's view (/proc snapshots, sock_diag).
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kTcpEstablished = 1;
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+struct Listener {
+    int fd = -1;
+    uint64_t inode = 0;
+    int port = 0;
+};
+
+Listener find_listener(const fl::RunRecord& r) {
+    Listener l;
+    pid_t parent = r.pid_of_role("parent");
+    for (auto* e : r.find(fl::Kind::Return, fl::Op::Socket))
+        if (e->pid == parent && e->ret >= 0) {
+            l.fd = int(e->ret);
+            break;
+        }
+    if (const fl::StepSnapshot* s = r.at_step("listening"))
+        if (const fl::ProcInfo* p = s->snap.find(parent))
+            for (auto& f : p->fds)
+                if (f.fd == l.fd && f.kind == fl::FdKind::Socket) l.inode = f.inode;
+    for (auto& line : r.output())
+        if (starts_with(line, "listening on 127.0.0.1:")) l.port = atoi(line.c_str() + 23);
+    return l;
+}
+
+const fl::FdEntry* fd_of(const fl::Snapshot& s, pid_t pid, int fd) {
+    const fl::ProcInfo* p = s.find(pid);
+    if (!p) return nullptr;
+    for (auto& f : p->fds)
+        if (f.fd == fd) return &f;
+    return nullptr;
+}
+
+// Sockets PID holds other than the listener: its connections.
+std::vector<const fl::FdEntry*> connections(const fl::Snapshot& s, pid_t pid, uint64_t listener) {
+    std::vector<const fl::FdEntry*> out;
+    if (const fl::ProcInfo* p = s.find(pid))
+        for (auto& f : p->fds)
+            if (f.kind == fl::FdKind::Socket && f.inode != listener) out.push_back(&f);
+    return out;
+}
+
+// The parent's steps with id ID, in order.
+std::vector<const fl::StepSnapshot*> parent_steps(const fl::RunRecord& r, const char* id) {
+    std::vector<const fl::StepSnapshot*> out;
+    pid_t parent = r.pid_of_role("parent");
+    for (auto& s : r.steps)
+        if (s.step == id && s.pid == parent) out.push_back(&s);
+    return out;
+}
+
+fl::CheckResult one_handler_per_connection(const fl::RunRecord& r) {
+    const int clients = r.knob_int("clients");
+    pid_t parent = r.pid_of_role("parent");
+    Listener l = find_listener(r);
+    if (!l.inode || !l.port) return {false, "the parent's listening socket or port is missing"};
+    auto accepted = parent_steps(r, "accepted");
+    auto accepts = r.find(fl::Kind::Return, fl::Op::Accept);
+    accepts.erase(std::remove_if(accepts.begin(), accepts.end(),
+                                 [&](auto* e) { return e->pid != parent || e->ret < 0; }),
+                  accepts.end());
+    std::vector<pid_t> handlers;
+    for (auto* e : r.find(fl::Kind::Return, fl::Op::Fork))
+        if (e->pid == parent && e->ret > 0 && starts_with(r.role_of(pid_t(e->ret)), "handler "))
+            handlers.push_back(pid_t(e->ret));
+    if (int(accepts.size()) != clients || int(handlers.size()) != clients ||
+        int(accepted.size()) != clients)
+        return {false, std::to_string(accepts.size()) + " accepts, " +
+                           std::to_string(handlers.size()) + " handlers, " +
+                           std::to_string(accepted.size()) + " \"accepted\" steps for " +
+                           std::to_string(clients) + " clients"};
+    int tcp_checked = 0;
+    for (int k = 0; k < clients; ++k) {
+        int fd = int(accepts[size_t(k)]->ret);
+        std::string n = std::to_string(k + 1);
+        const fl::FdEntry* conn = fd_of(accepted[size_t(k)]->snap, parent, fd);
+        if (!conn || conn->kind != fl::FdKind::Socket)
+            return {false, "at \"accepted\" " + n + " the parent holds no socket on fd " +
+                               std::to_string(fd)};
+        auto t = accepted[size_t(k)]->snap.inet_sockets.find(conn->inode);
+        if (t != accepted[size_t(k)]->snap.inet_sockets.end()) {
+            if (t->second.state != kTcpEstablished || t->second.local_port() != l.port)
+                return {false, "connection " + n + " is " + fl::tcp_state_name(t->second.state) +
+                                   " on " + t->second.local + ", not ESTABLISHED on port " +
+                                   std::to_string(l.port)};
+            ++tcp_checked;
+        }
+        // The handler's own step, right after fork: it holds that same socket, and the listener.
+        const fl::StepSnapshot* hs = nullptr;
+        for (auto& s : r.steps)
+            if (s.step == "forked" && s.pid == handlers[size_t(k)]) hs = &s;
+        if (!hs) return {false, "handler " + n + " never reached \"forked\""};
+        const fl::FdEntry* h = fd_of(hs->snap, hs->pid, fd);
+        const fl::FdEntry* hl = fd_of(hs->snap, hs->pid, l.fd);
+        if (!h || h->inode != conn->inode)
+            return {false, "handler " + n + " does not hold the accepted socket:[" +
+                               std::to_string(conn->inode) + "] on fd " + std::to_string(fd)};
+        if (!hl || hl->inode != l.inode)
+            return {false, "handler " + n + " did not inherit the listening socket"};
+    }
+    // Each client got its answer from a handler (the answer names the handler's pid).
+    int answered = 0;
+    for (auto& line : r.output()) {
+        if (!starts_with(line, "client ")) continue;
+        size_t p = line.find("(pid ");
+        if (p == std::string::npos) continue;
+        pid_t pid = atoi(line.c_str() + p + 5);
+        if (std::find(handlers.begin(), handlers.end(), pid) == handlers.end())
+            return {false, "\"" + line + "\" names no handler of this run"};
+        ++answered;
+    }
+    if (answered != clients)
+        return {false, std::to_string(answered) + " clients got an answer, expected " +
+                           std::to_string(clients)};
+    return {true, std::to_string(clients) + " connections, each accepted by the parent and served " +
+                      "by its own handler, which held the same socket after fork" +
+                      (tcp_checked ? " (ESTABLISHED on port " + std::to_string(l.port) + ")" : "")};
+}
+
+fl::CheckResult parent_closed_its_copy(const fl::RunRecord& r) {
+    const bool forget = r.knob_bool("forget_close");
+    const int clients = r.knob_int("clients");
+    pid_t parent = r.pid_of_role("parent");
+    Listener l = find_listener(r);
+    auto handed = parent_steps(r, "handed-off");
+    if (int(handed.size()) != clients)
+        return {false, std::to_string(handed.size()) + " \"handed-off\" steps for " +
+                           std::to_string(clients) + " clients"};
+    std::string counts;
+    for (size_t k = 0; k < handed.size(); ++k) {
+        size_t n = connections(handed[k]->snap, parent, l.inode).size();
+        size_t want = forget ? k + 1 : 0;
+        counts += (counts.empty() ? "" : " ") + std::to_string(n);
+        if (n != want)
+            return {false, "after hand-off " + std::to_string(k + 1) + " the parent holds " +
+                               std::to_string(n) + " connection socket(s), expected " +
+                               std::to_string(want)};
+    }
+    // What the clients saw after their answer: end of file, or nothing.
+    int eof = 0, none = 0;
+    for (auto& line : r.output()) {
+        if (!starts_with(line, "client ")) continue;
+        eof += line.find("then end of file") != std::string::npos;
+        none += line.find("no end of file") != std::string::npos;
+    }
+    if (forget && (none != clients || eof != 0))
+        return {false, std::to_string(eof) + " client(s) saw end of file although the parent kept "
+                                             "every connection open"};
+    if (!forget && (eof != clients || none != 0))
+        return {false, std::to_string(none) + " client(s) saw no end of file although the parent "
+                                              "closed its copies"};
+    if (forget)
+        return {true, "the parent's connection fds after each hand-off: " + counts +
+                          "; no client saw end of file"};
+    return {true, "the parent held no connection after each hand-off (" + counts +
+                      "); every client saw end of file"};
+}
+
+fl::CheckResult zombies_pruned(const fl::RunRecord& r) {
+    const bool skip = r.knob_bool("skip_prune");
+    const int clients = r.knob_int("clients");
+    pid_t parent = r.pid_of_role("parent");
+    const fl::StepSnapshot* end = r.at_step("end");
+    if (!end) return {false, "step \"end\" was not reached (run ended " + r.end_reason + ")"};
+    int zombies = 0;
+    for (auto& p : end->snap.procs)
+        zombies += p.state == 'Z' && p.ppid == parent && starts_with(r.role_of(p.pid), "handler ");
+    // Handlers the parent's own waitpid reaped.
+    std::set<pid_t> reaped;
+    for (auto* e : r.find(fl::Kind::Return, fl::Op::Wait))
+        if (e->pid == parent && e->ret > 0 && starts_with(r.role_of(pid_t(e->ret)), "handler "))
+            reaped.insert(pid_t(e->ret));
+    if (skip) {
+        if (zombies != clients || !reaped.empty())
+            return {false, std::to_string(zombies) + " zombie handler(s) at \"end\" and " +
+                               std::to_string(reaped.size()) + " reaped, expected " +
+                               std::to_string(clients) + " zombies, none reaped"};
+        return {true, std::to_string(zombies) + " zombie handlers (state Z) under the parent at "
+                                                "\"end\": nobody reaped them"};
+    }
+    if (zombies != 0 || int(reaped.size()) != clients)
+        return {false, std::to_string(zombies) + " zombie handler(s) at \"end\", " +
+                           std::to_string(reaped.size()) + " of " + std::to_string(clients) +
+                           " reaped by the parent's waitpid"};
+    return {true, "every handler was reaped by the parent's waitpid; no zombie at \"end\""};
+}
+
+fl::CheckResult nothing_listens_at_the_end(const fl::RunRecord& r) {
+    Listener l = find_listener(r);
+    const fl::StepSnapshot* end = r.at_step("end");
+    if (!end || !l.inode) return {false, "step \"end\" or the listening socket is missing"};
+    pid_t parent = r.pid_of_role("parent");
+    for (auto& p : end->snap.procs)
+        for (auto& f : p.fds)
+            if (f.kind == fl::FdKind::Socket && f.inode == l.inode)
+                return {false, r.role_of(p.pid) + " still holds the listening socket"};
+    // With forget_close the parent still holds every connection it accepted.
+    size_t held = connections(end->snap, parent, l.inode).size();
+    size_t want = r.knob_bool("forget_close") ? size_t(r.knob_int("clients")) : 0;
+    if (held != want)
+        return {false, "the parent holds " + std::to_string(held) + " connection(s) at \"end\", expected " +
+                           std::to_string(want)};
+    return {true, "no process holds the listening socket; the parent holds " +
+                      std::to_string(held) + " connection(s)"};
+}
+
+fl::Lesson make() {
+    fl::Lesson l;
+    l.id = "fork-per-conn";
+    l.title = "Fork per connection: close your copy, reap your children";
+    l.source = "lessons/fork_per_conn.cpp";
+    l.text = "assets/lessons/fork-per-conn.md";
+    l.main = fork_per_conn;
+    l.steps = {
+        {"listening",
+         "The parent's TCP socket is bound to 127.0.0.1 and listening (the console says which "
+         "port). The clients are about to connect."},
+        {"accepted",
+         "accept() returned: a new fd in the parent, this connection's own socket, next to the "
+         "listening one."},
+        {"forked",
+         "The handler right after fork: it holds both the listening socket and the connection, "
+         "as the parent did. Same inodes in both fd tables."},
+        {"handed-off",
+         "The parent has handed the connection to its handler. Count its sockets: with "
+         "forget_close one more connection each time."},
+        {"answered",
+         "A client got its answer and waited for end of file. Who still holds the server's end "
+         "of this connection?"},
+        {"end",
+         "All clients are done. Look for handlers in state Z under the parent: with skip_prune "
+         "every one of them is still there."},
+    };
+    l.knobs = {
+        fl::Knob::integer("clients", "How many clients connect", 3, 1, 8),
+        fl::Knob::boolean("forget_close",
+                          "The parent forgets to close its copy of each accepted connection"),
+        fl::Knob::boolean("skip_prune",
+                          "The parent never reaps finished handlers (no waitpid WNOHANG)"),
+    };
+    l.checks = {
+        {"each connection got its own handler process", one_handler_per_connection},
+        {"the parent closed its copy of each connection", parent_closed_its_copy},
+        {"finished handlers were reaped before each accept", zombies_pruned},
+        {"nothing listens at the end", nothing_listens_at_the_end},
+    };
+    l.timeout_s = 20;
+    return l;
+}
+
+}  // namespace
+
+FORKLAB_LESSON(make);
