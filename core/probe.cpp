@@ -1501,6 +1501,9 @@ Snapshot Probe::full(const std::vector<pid_t>& pids_in) {
     Snapshot s;
     s.procs.resize(pids.size());
     for (size_t i = 0; i < pids.size(); ++i) read_entry(pids[i], *entries[i], s.procs[i], true, op);
+    // The fd tables just read are newer than what a refreshed snapshot holds: its next
+    // refresh must copy them in, not trust its own.
+    for (Entry* e : entries) e->fds_dirty = true;
     fill_sockets(s);
     s.t_ns = now_ns();
     return s;

@@ -642,6 +642,40 @@ TEST_CASE("probe: O_CLOEXEC and O_NONBLOCK are read per fd from fdinfo") {
     CHECK(find_fd(self, plain.r)->cloexec);
 }
 
+TEST_CASE("probe: a refreshed snapshot takes in fd tables a full snapshot read since") {
+    // The lab keeps one refreshed snapshot for the views and takes full ones at lesson steps,
+    // with the same probe: a fd that appeared before a step must reach the views too.
+    fl::test::NoLeftovers guard;
+    Pipe ctl, cmd, ack;
+    Child c([&] {
+        ::close(ctl.w);
+        ::close(cmd.w);
+        ::close(ack.r);
+        char op = 0;
+        while (::read(cmd.r, &op, 1) == 1) {
+            int fds[2];
+            if (::pipe(fds) != 0) ::_exit(3);
+            write_byte(ack.w, op);
+        }
+        ::_exit(0);
+    });
+    const int cmd_r = cmd.r;
+    cmd.close_r();
+    ack.close_w();
+    REQUIRE(blocked_in(c.pid(), fd_str(cmd_r)));  // its own closes are done
+    Probe probe;
+    Snapshot views = probe.full({c.pid()});
+    probe.refresh(views, {c.pid()});
+    const size_t n0 = views.procs.at(0).fds.size();
+    write_byte(cmd.w, 'p');
+    REQUIRE(read_byte(ack.r) == 'p');
+    probe.mark_fds_dirty(c.pid());                 // the trace said: a pipe was made
+    Snapshot at_step = probe.full({c.pid()});    // a step's snapshot reads it first
+    CHECK(at_step.procs.at(0).fds.size() == n0 + 2);
+    probe.refresh(views, {c.pid()});
+    CHECK(views.procs.at(0).fds.size() == n0 + 2);
+}
+
 TEST_CASE("probe: refresh follows dirty fd tables and new threads and roles and exits") {
     fl::test::NoLeftovers guard;
     Pipe ctl, cmd, ack;
@@ -674,6 +708,8 @@ TEST_CASE("probe: refresh follows dirty fd tables and new threads and roles and 
     const size_t n0 = snap.procs[0].fds.size();
     snap.procs[0].role = "child 1";
     snap.procs[0].fds.at(0).instrumentation = true;
+    probe.refresh(snap, {c.pid()});  // takes in what full() read (nothing new here)
+    CHECK(snap.procs[0].fds.size() == n0);
 
     // Not marked dirty: the cheap path keeps the old table.
     write_byte(cmd.w, 'p');
