@@ -240,6 +240,10 @@ void App::select_lesson(const std::string& id) {
     start_run();
 }
 
+void App::set_knobs(const Knobs& knobs) {
+    for (auto& [k, v] : knobs) panel_.knobs[k] = v;
+}
+
 void App::start_run() {
     if (!panel_.lesson) return;
     RunOptions o;

@@ -90,6 +90,7 @@ public:
 
     // ---- actions (UI thread; none of them waits for the lab)
     void select_lesson(const std::string& id);
+    void set_knobs(const Knobs& knobs);  // the current lesson's knobs (validated by the caller)
     void start_run();               // (re)starts the selected lesson with its knobs, paused
     void step(pid_t pid = 0);       // release one op: PID's, or the earliest waiting (0)
     void set_running(bool run);     // run freely (with the delay) or pause (gated)

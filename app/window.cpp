@@ -33,6 +33,7 @@ struct Options {
     std::string screenshot, lesson;
     int steps = -1;
     bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
+    Knobs knobs;              // --set KNOB=VALUE
     int w = 0, h = 0;
     bool presentation = false;
     float font_size = 0;
@@ -40,7 +41,7 @@ struct Options {
 };
 
 const char* kUsage =
-    "usage: forklab [--lesson ID] [--presentation] [--font-size PX]\n"
+    "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
@@ -84,6 +85,11 @@ int parse(int argc, char** argv, Options& o) {
             o.lesson = v;
             if (!find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
+        } else if (a == "--set") {
+            std::string kv = value(v) ? v : "";
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) return bad("--set takes KNOB=VALUE, not \"" + kv + "\"");
+            o.knobs[kv.substr(0, eq)] = kv.substr(eq + 1);
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--steps") {
@@ -169,6 +175,15 @@ int run_app(int argc, char** argv, LabClient* lab) {
     ui::Settings settings = shot ? ui::Settings() : ui::Settings::load(dir, &settings_err);
     if (!settings_err.empty()) std::fprintf(stderr, "forklab: %s\n", settings_err.c_str());
     if (!opt.lesson.empty()) settings.last_lesson = opt.lesson;
+    if (!opt.knobs.empty()) {
+        const Lesson* l = find_lesson(settings.last_lesson);
+        Knobs k = opt.knobs;
+        std::string err = l ? resolve_knobs(*l, k) : "--set needs --lesson ID";
+        if (!err.empty()) {
+            std::fprintf(stderr, "forklab: %s\n", err.c_str());
+            return 2;
+        }
+    }
     if (opt.presentation) settings.presentation = true;
     if (opt.font_size > 0) settings.font_size = opt.font_size;
     if (opt.w) {
@@ -232,6 +247,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
         });
         app.front_tabs = opt.views;
         app.show_help = std::count(opt.views.begin(), opt.views.end(), "Help") > 0;
+        if (!opt.knobs.empty()) app.set_knobs(opt.knobs);
         if (opt.run_to_end) {
             app.set_delay(0);
             app.set_running(true);

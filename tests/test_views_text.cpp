@@ -274,3 +274,40 @@ TEST_CASE("views: settings survive a save and load, and a broken file gives the 
     rmdir((std::string(dir) + "/config").c_str());
     rmdir(dir);
 }
+
+TEST_CASE("views: the Chart view draws a lesson's measurements and says when there are none") {
+    ImGuiFrame f;
+    fl::ui::UiState ui;
+    fl::ui::Theme theme;
+    RunModel empty;
+    fl::ui::ViewContext none{empty, ui, theme};
+    const int empty_vtx = f.frame([&] { fl::ui::draw_charts(none); });
+    CHECK(empty_vtx > 0);  // the empty-state text
+
+    // Points as fl::measure records them, through the model as the app applies events.
+    RunModel m;
+    fl::Event start;
+    start.kind = fl::Kind::RunStart;
+    start.seq = 1;
+    start.text = R"({"lesson":"fork-exec","knobs":{}})";
+    m.apply(start);
+    const int waiting =
+        f.frame([&] { fl::ui::ViewContext c{m, ui, theme}; fl::ui::draw_charts(c); });
+    CHECK(waiting > 0);  // "no measurement yet"
+    uint64_t seq = 2;
+    for (int mb : {16, 32, 64})
+        for (const char* way : {"fork+exec", "posix_spawn"}) {
+            fl::Event e;
+            e.kind = fl::Kind::Measure;
+            e.seq = seq++;
+            e.pid = e.tid = 100;
+            e.text = fl::measure_text("spawn", way, mb, mb * (way[0] == 'f' ? 40.0 : 2.0));
+            m.apply(e);
+        }
+    REQUIRE(m.measures.size() == 6);
+    fl::ui::ViewContext ctx{m, ui, theme};
+    int drawn = 0;
+    for (int i = 0; i < 3; ++i) drawn = f.frame([&] { fl::ui::draw_charts(ctx); });
+    MESSAGE("vertices: empty " << empty_vtx << ", waiting " << waiting << ", drawn " << drawn);
+    CHECK(drawn > waiting * 2);  // axes, two lines, dots, legend and the table
+}
