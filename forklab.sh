@@ -13,7 +13,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libmd4c-dev libmd4c-html0 doctest-dev
   fonts-dejavu-core                       # the scalable TTF font the app draws with
   xvfb xauth imagemagick                  # headless app tests and screenshots
-  lsof procps strace                      # tests and benchmarks compare with them
+  lsof procps strace iproute2             # tests and benchmarks compare with them (ss too)
+  netcat-openbsd                          # nc: the outside client the prefork lesson suggests
   redis-server                            # optional: the shared-fd lesson's real-Redis variant
 )
 
