@@ -529,7 +529,8 @@ void Run::check_deadlock() {
         uint32_t st = shm_->slots[i].state.load();
         Op op = Op(shm_->slots[i].pending_op.load());
         if (st == uint32_t(SlotState::AtGate) || st == uint32_t(SlotState::Held)) return;
-        if (st == uint32_t(SlotState::InOp) && (op == Op::Sleep || op == Op::Poll)) return;
+        if (st == uint32_t(SlotState::InOp) && (op == Op::Sleep || op == Op::Poll || op == Op::EpollWait))
+            return;
     }
     Snapshot s = probe_.full(run_processes());
     // A task that was computing may have reached its gate while /proc was read (it stores its

@@ -1,0 +1,1054 @@
+// worker-pool: a parallel map over N worker processes, and remote calls to N servers.
+//
+// Part 1  Parallel map. The parent forks N workers and splits a list of jobs among them: job j
+//         goes to worker j % N + 1, all of a worker's jobs in one message (one "chunk", as
+//         Python's multiprocessing.Pool.map sends them). A job is real CPU work: counting the
+//         primes among 200 000 numbers. The workers send their results back and the parent
+//         collects them in job order. Then it does the same jobs itself, in one process, and
+//         compares the wall times: N workers go faster only up to the number of CPUs.
+// Part 2  Remote calls. N servers each get the same request ("calculate") over their own socket
+//         and take a random time to answer. The caller waits on all of them at once, with
+//         poll(2) or epoll(7), reports the fastest, then tells every server to stop, and reaps
+//         them.
+//
+// Knobs
+//   workers      N: how many workers (part 1) and servers (part 2)
+//   jobs         how many jobs the map splits among them
+//   channels     how results come back to the one process reading them:
+//                  per_worker        a pipe per worker (part 2: its own socket)
+//                  shared_pipe       one pipe that every worker writes: a queue into one
+//                                    reader. Each message is one write(2) of at most PIPE_BUF
+//                                    bytes, which the kernel never interleaves with another's.
+//                  shared_seqpacket  one SOCK_SEQPACKET socket pair: the kernel keeps every
+//                                    send() as one message, whatever its size
+//   wait_with    poll or epoll: how the caller waits on many sockets at once
+//   cancel_slow  take the first answer and stop the other servers at once (they abandon it)
+//   seed         the servers' random answer times
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <algorithm>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/lesson.hpp"
+#include "core/scenario.hpp"
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The work: real CPU, no system call at all
+// ---------------------------------------------------------------------------------------------
+
+constexpr long kFirst = 10'000'000;  // job j counts the primes in [kFirst + j*kSpan, + kSpan)
+constexpr long kSpan = 200'000;
+
+bool is_prime(long n) {
+    if (n < 2) return false;
+    if (n % 2 == 0) return n == 2;
+    for (long d = 3; d * d <= n; d += 2)
+        if (n % d == 0) return false;
+    return true;
+}
+
+long count_primes(long from, long to) {
+    long count = 0;
+    for (long n = from; n < to; ++n) count += is_prime(n);
+    return count;
+}
+
+long job(int j) {
+    return count_primes(kFirst + j * kSpan, kFirst + (j + 1) * kSpan);
+}
+
+// Job j goes to worker j % n + 1: the split is decided before any work starts.
+std::vector<int> jobs_of(int worker, int n, int jobs) {
+    std::vector<int> mine;
+    for (int j = worker - 1; j < jobs; j += n) mine.push_back(j);
+    return mine;
+}
+
+// Wall time, for the console. Not traced: measuring is not part of the lesson's system calls.
+double now_s() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+// The CPUs this process may run on: what nproc(1) prints.
+int cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+std::string fixed(double v, int digits) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+// "1 worker", "4 workers".
+std::string count_of(long n, const std::string& what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+// A channel many workers can write into and one process reads.
+struct Channel {
+    int read = -1;
+    int write = -1;
+    bool packets = false;  // a SOCK_SEQPACKET socket: the kernel keeps message boundaries
+};
+
+Channel shared_channel(const std::string& kind) {
+    if (kind == "shared_seqpacket") {
+        fl::SocketPair sp = fl::socketpair(SOCK_SEQPACKET);
+        return {sp.a, sp.b, true};
+    }
+    fl::Pipe p = fl::pipe();
+    return {p.read, p.write, false};
+}
+
+// One message. A pipe or a stream socket carries bytes, not messages: the message goes as a
+// frame (a 4-byte length, then the text) in ONE write(2). On a pipe a write of at most PIPE_BUF
+// (4096) bytes is atomic: another writer's bytes never land inside it, so many writers can
+// share one pipe. A SOCK_SEQPACKET socket needs no frame: each send() is one message.
+void send_message(int fd, bool packets, const std::string& text) {
+    if (packets)
+        fl::send(fd, text);
+    else
+        fl::write_frame(fd, text);
+}
+
+// The next message; nothing at end of file (every writer has closed its end). A frame takes
+// two read()s (the length, then the text): fine for the one reader here. Several readers of one
+// pipe could split them between each other; they would need one fixed-size read per message.
+std::optional<std::string> receive_message(int fd, bool packets) {
+    if (!packets) return fl::read_frame(fd);
+    std::string m = fl::recv(fd, 4096);  // exactly one message, never part of one or two
+    if (m.empty()) return std::nullopt;
+    return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: the parallel map
+// ---------------------------------------------------------------------------------------------
+
+// A worker: waits for its jobs, does them, sends one result per job, exits.
+[[noreturn]] void map_worker(int k, int jobs_fd, int results_fd, bool packets) {
+    std::optional<std::string> chunk = fl::read_frame(jobs_fd);  // "jobs 1 5 9": blocks until sent
+    std::istringstream in(chunk.value_or(""));
+    std::string word;
+    in >> word;
+    std::vector<std::pair<int, long>> results;
+    // The work itself: no system call, so nothing to trace, and nothing makes the worker wait.
+    for (int j; in >> j;) results.push_back({j, job(j)});
+
+    // The chunk is done: one result message per job goes back.
+    fl::close(jobs_fd);
+    for (auto& [j, count] : results)
+        send_message(results_fd, packets,
+                     "job " + std::to_string(j) + " = " + std::to_string(count) + " (worker " +
+                         std::to_string(k) + ")");
+    fl::close(results_fd);
+    fl::exit(0);
+}
+
+struct Worker {
+    pid_t pid = 0;
+    int jobs_fd = -1;     // the parent's write end of the worker's job pipe
+    int results_fd = -1;  // where the parent reads the worker's results
+};
+
+std::string numbers(const std::vector<long>& v) {
+    std::string s;
+    for (long x : v) s += (s.empty() ? "" : " ") + std::to_string(x);
+    return s;
+}
+
+void parallel_map() {
+    const int n = fl::knob_int("workers");
+    const int jobs = fl::knob_int("jobs");
+    const std::string channels = fl::knob("channels");
+    const bool shared = channels != "per_worker";
+
+    Channel queue;  // shared_*: the one channel every worker writes into
+    if (shared) queue = shared_channel(channels);
+    // A barrier made of end of file: each worker closes its write end when it is ready for
+    // work; the parent's read to the end returns once all of them have.
+    fl::Pipe ready = fl::pipe();
+
+    // Every end the parent keeps. Each worker gets a copy of all of them through fork and must
+    // close them: an end held by the wrong process keeps a pipe from ever reaching end of file.
+    std::vector<int> parents_ends = {ready.read};
+    if (shared) parents_ends.push_back(queue.read);
+
+    std::vector<Worker> workers;
+    const double fork_start = now_s();
+    for (int k = 1; k <= n; ++k) {
+        fl::Pipe jobs_pipe = fl::pipe();
+        fl::Pipe results = shared ? fl::Pipe{} : fl::pipe();
+        std::string role = "worker " + std::to_string(k);
+        pid_t pid = fl::fork(role.c_str());
+        if (pid == 0) {
+            for (int fd : parents_ends) fl::close(fd);
+            fl::close(jobs_pipe.write);
+            if (!shared) fl::close(results.read);
+            fl::close(ready.write);  // "ready": the last thing before waiting for jobs
+            map_worker(k, jobs_pipe.read, shared ? queue.write : results.write, queue.packets);
+        }
+        fl::close(jobs_pipe.read);
+        if (!shared) fl::close(results.write);
+        workers.push_back({pid, jobs_pipe.write, shared ? queue.read : results.read});
+        parents_ends.push_back(jobs_pipe.write);
+        if (!shared) parents_ends.push_back(results.read);
+    }
+    // The parent writes no results: it closes its copy of the queue's write end, so that the
+    // queue reaches end of file once the last worker has closed its own.
+    if (shared) fl::close(queue.write);
+    const double fork_s = now_s() - fork_start;
+    fl::close(ready.write);
+    fl::read_all(ready.read);  // end of file: every worker is ready
+    fl::close(ready.read);
+    fl::step("forked");
+
+    // Hand out the jobs: one message per worker with all of its jobs.
+    const double start = now_s();
+    for (int k = 1; k <= n; ++k) {
+        std::string chunk = "jobs";
+        for (int j : jobs_of(k, n, jobs)) chunk += " " + std::to_string(j);
+        fl::write_frame(workers[k - 1].jobs_fd, chunk);
+        fl::close(workers[k - 1].jobs_fd);
+    }
+    fl::step("working");
+
+    std::vector<long> results(static_cast<size_t>(jobs), -1);
+    auto store = [&](const std::optional<std::string>& m) {
+        int j = -1, k = 0;
+        long count = -1;
+        if (m && sscanf(m->c_str(), "job %d = %ld (worker %d)", &j, &count, &k) == 3 && j >= 0 &&
+            j < jobs)
+            results[size_t(j)] = count;
+        else
+            fl::say("not a whole result message: \"" + m.value_or("(end of file)") + "\"");
+    };
+    if (!shared) {
+        // In job order: job j's result is the next message from worker j % n + 1. While the
+        // parent waits for a slow worker, the others' results wait in their pipes.
+        for (int j = 0; j < jobs; ++j) store(fl::read_frame(workers[size_t(j % n)].results_fd));
+    } else {
+        // One queue: messages in the order they arrived, from any worker; each names its job.
+        // It ends at end of file, when every worker has exited.
+        while (std::optional<std::string> m = receive_message(queue.read, queue.packets)) store(m);
+    }
+    const double parallel_s = now_s() - start;
+    fl::step("collected");
+
+    for (auto& w : workers) fl::waitpid(w.pid);
+    if (shared)
+        fl::close(queue.read);
+    else
+        for (auto& w : workers) fl::close(w.results_fd);
+    rusage children{};
+    getrusage(RUSAGE_CHILDREN, &children);  // CPU time of the reaped workers (not traced)
+    const double cpu_s = double(children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
+                         double(children.ru_utime.tv_usec + children.ru_stime.tv_usec) / 1e6;
+
+    // The same jobs in one process.
+    const double serial_start = now_s();
+    std::vector<long> serial(static_cast<size_t>(jobs));
+    for (int j = 0; j < jobs; ++j) serial[size_t(j)] = job(j);
+    const double serial_s = now_s() - serial_start;
+
+    fl::say("the workers' results, in job order: " + numbers(results));
+    fl::say("one process's results: " + numbers(serial));
+    fl::say(results == serial ? "the same results" : "DIFFERENT results");
+    fl::say("fork() and pipes for " + count_of(n, "worker") + ": " + fixed(fork_s * 1e3, 1) +
+            " ms");
+    fl::say("parallel map, " + count_of(jobs, "job") + " on " + count_of(n, "worker") + ": " +
+            fixed(parallel_s, 2) + " s; the workers used " + fixed(cpu_s, 2) +
+            " s of CPU: " + fixed(cpu_s / parallel_s, 2) + " CPUs busy on average");
+    fl::say("the same jobs in one process: " + fixed(serial_s, 2) + " s");
+    fl::say("speed-up " + fixed(serial_s / parallel_s, 2) + "x. This machine's figures: nproc = " +
+            std::to_string(cpus()) + ", so at most " + std::to_string(std::min(n, cpus())) +
+            "x with " + count_of(n, "worker") + " (a stepped run also counts your pauses)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: remote calls
+// ---------------------------------------------------------------------------------------------
+
+// How long server K of N takes to answer, in ms. Every server draws from the same seed: a
+// shuffle of 60 ms steps plus up to 19 ms of jitter, far enough apart that the order of the
+// answers is clear unless the machine is very busy.
+int answer_time_ms(int seed, int k, int n) {
+    uint64_t s = uint64_t(seed) * 0x9E3779B97F4A7C15ull + 1;
+    auto next = [&s] {  // xorshift64
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    };
+    std::vector<int> rank(static_cast<size_t>(n));
+    std::iota(rank.begin(), rank.end(), 0);
+    for (int i = n - 1; i > 0; --i) std::swap(rank[size_t(i)], rank[next() % uint64_t(i + 1)]);
+    int jitter = 0;
+    for (int i = 0; i < k; ++i) jitter = int(next() % 20);
+    return 60 + 60 * rank[size_t(k - 1)] + jitter;
+}
+
+constexpr long kQuestion = 30'000;  // "calculate": how many primes are there below it
+
+// A server: one request, a random time to answer it, then it waits for "stop".
+[[noreturn]] void server(int k, int n, int sock, int reply_fd, bool packets) {
+    std::optional<std::string> request = fl::read_frame(sock);  // "calculate 30000"
+    long below = 0;
+    if (request) sscanf(request->c_str(), "calculate %ld", &below);
+    const int ms = answer_time_ms(fl::knob_int("seed"), k, n);
+    fl::say("this call takes me " + std::to_string(ms) + " ms");
+    // The call takes MS milliseconds, unless the caller says "stop" meanwhile: waiting on the
+    // socket with a timeout is how a server stays able to hear it.
+    if (fl::poll_readable(&sock, 1, ms) < 0) {
+        long answer = count_primes(2, below);
+        fl::step("in-flight");
+        send_message(reply_fd, packets,
+                     "server " + std::to_string(k) + ": " + std::to_string(answer) + " (" +
+                         std::to_string(ms) + " ms)");
+    } else {
+        fl::say("stopped before answering");
+    }
+    std::optional<std::string> stop = fl::read_frame(sock);
+    fl::close(sock);
+    if (reply_fd != sock) fl::close(reply_fd);
+    fl::exit(stop && *stop == "stop" ? 0 : 1);
+}
+
+void remote_calls() {
+    const int n = fl::knob_int("workers");
+    const std::string channels = fl::knob("channels");
+    const bool shared = channels != "per_worker";
+    const bool use_epoll = fl::knob("wait_with") == "epoll";
+    const bool cancel = fl::knob_bool("cancel_slow");
+
+    Channel replies;  // shared_*: every server answers into it
+    if (shared) replies = shared_channel(channels);
+    std::vector<int> parents_ends;
+    if (shared) parents_ends.push_back(replies.read);
+
+    std::vector<pid_t> servers;
+    std::vector<int> socks;  // the caller's end of each server's socket
+    for (int k = 1; k <= n; ++k) {
+        fl::SocketPair sp = fl::socketpair(SOCK_STREAM);
+        std::string role = "server " + std::to_string(k);
+        pid_t pid = fl::fork(role.c_str());
+        if (pid == 0) {
+            for (int fd : parents_ends) fl::close(fd);
+            fl::close(sp.a);
+            server(k, n, sp.b, shared ? replies.write : sp.b, shared && replies.packets);
+        }
+        fl::close(sp.b);
+        servers.push_back(pid);
+        socks.push_back(sp.a);
+        parents_ends.push_back(sp.a);
+    }
+    if (shared) fl::close(replies.write);
+
+    // What the caller waits on: every server's socket, or the one shared channel.
+    std::vector<int> watch = shared ? std::vector<int>{replies.read} : socks;
+    int ep = -1;
+    if (use_epoll) {
+        // The set of fds to watch lives in the kernel: registered once, not passed on each
+        // wait as poll does (made after the forks, so no server inherits it).
+        ep = fl::epoll_create();
+        for (int fd : watch) fl::epoll_add(ep, fd);
+    }
+
+    // The same question to every server, all sent before waiting for any answer.
+    for (int fd : socks) fl::write_frame(fd, "calculate " + std::to_string(kQuestion));
+
+    // Wait for any answer, on all sockets at once. When several are already waiting, poll()
+    // reports them in the order of its list; epoll_wait() in the order they became ready.
+    std::string order;
+    const int wanted = cancel ? 1 : n;
+    for (int got = 0; got < wanted; ++got) {
+        int fd = -1;
+        if (use_epoll) {
+            fd = fl::epoll_wait(ep, -1);
+        } else {
+            int i = fl::poll_readable(watch.data(), int(watch.size()), -1);
+            fd = i < 0 ? -1 : watch[size_t(i)];
+        }
+        if (fd < 0) break;
+        std::optional<std::string> reply = receive_message(fd, shared && replies.packets);
+        if (!reply) break;
+        int k = 0, ms = 0;
+        long answer = 0;
+        if (sscanf(reply->c_str(), "server %d: %ld (%d ms)", &k, &answer, &ms) != 3) {
+            fl::say("not a whole reply: \"" + *reply + "\"");
+            continue;
+        }
+        if (got == 0)
+            fl::say("fastest: server " + std::to_string(k) + ", after " + std::to_string(ms) +
+                    " ms: " + std::to_string(answer) + " primes below " +
+                    std::to_string(kQuestion));
+        order += (order.empty() ? "" : ", ") + std::string("server ") + std::to_string(k) + " (" +
+                 std::to_string(ms) + " ms)";
+    }
+    fl::say("answers in the order they arrived: " + order);
+
+    // Tell every server to stop: one still working abandons its call.
+    for (int fd : socks) fl::write_frame(fd, "stop");
+    fl::step("stop");
+    for (pid_t pid : servers) fl::waitpid(pid);
+    for (int fd : socks) fl::close(fd);
+    if (ep >= 0) fl::close(ep);
+    if (shared) fl::close(replies.read);
+}
+
+void worker_pool() {
+    parallel_map();
+    remote_calls();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks: what must be true, from the trace and the kernel's view (/proc snapshots).
+// ---------------------------------------------------------------------------------------------
+
+using Pids = std::vector<pid_t>;
+
+// The pids of "worker 1".."worker N" (or "server ..."), in order; empty with a reason when the
+// run started a different number of them.
+Pids role_pids(const fl::RunRecord& r, const std::string& what, int n, std::string& why) {
+    Pids out;
+    for (int k = 1; k <= n; ++k) {
+        pid_t p = r.pid_of_role(what + " " + std::to_string(k));
+        if (!p) {
+            why = what + " " + std::to_string(k) + " never started (" + std::to_string(n) +
+                  " expected)";
+            return {};
+        }
+        out.push_back(p);
+    }
+    if (r.pid_of_role(what + " " + std::to_string(n + 1))) {
+        why = "more than " + std::to_string(n) + " " + what + "s started";
+        return {};
+    }
+    return out;
+}
+
+std::vector<const fl::StepSnapshot*> snapshots(const fl::RunRecord& r, const std::string& id) {
+    std::vector<const fl::StepSnapshot*> out;
+    for (auto& s : r.steps)
+        if (s.step == id) out.push_back(&s);
+    return out;
+}
+
+// The first event at or after FROM matching PRED, or -1.
+template <class Pred>
+long find_event(const fl::RunRecord& r, long from, Pred pred) {
+    for (size_t i = size_t(std::max(from, 0L)); i < r.events.size(); ++i)
+        if (pred(r.events[i])) return long(i);
+    return -1;
+}
+
+std::string syscall_of(const fl::Snapshot& s, pid_t pid) {
+    const fl::ProcInfo* p = s.find(pid);
+    if (!p || p->gone()) return "gone";
+    if (p->state == 'Z') return "zombie";
+    return p->sys.text;
+}
+
+// The fds a lesson process opened itself (stdio, which the lab set up, left out).
+std::vector<const fl::FdEntry*> own_fds(const fl::Snapshot& s, pid_t pid) {
+    std::vector<const fl::FdEntry*> out;
+    if (const fl::ProcInfo* p = s.find(pid))
+        for (auto& f : p->fds)
+            if (!f.instrumentation) out.push_back(&f);
+    return out;
+}
+
+// Where part 2 starts in the trace: the parent's fork of server 1 returned.
+long part2_start(const fl::RunRecord& r) {
+    pid_t parent = r.pid_of_role("parent"), first = r.pid_of_role("server 1");
+    long i = find_event(r, 0, [&](const fl::Event& e) {
+        return e.kind == fl::Kind::Return && e.op == fl::Op::Fork && e.pid == parent &&
+               e.ret == first;
+    });
+    return i < 0 || !first ? long(r.events.size()) : i;
+}
+
+const std::string* output_line(const fl::RunRecord& r, pid_t pid, const std::string& prefix) {
+    for (auto& e : r.events)
+        if (e.kind == fl::Kind::Output && e.pid == pid && e.text.rfind(prefix, 0) == 0)
+            return &e.text;
+    return nullptr;
+}
+
+std::vector<long> parse_numbers(const std::string& s) {
+    std::istringstream in(s);
+    std::vector<long> out;
+    for (long x; in >> x;) out.push_back(x);
+    return out;
+}
+
+// The result messages the parent read in part 1, in the order it read them.
+struct ResultMsg {
+    long at;  // trace index
+    int fd;
+    std::string text;
+    int job = -1, worker = 0;
+    long count = -1;
+};
+std::vector<ResultMsg> results_read(const fl::RunRecord& r) {
+    pid_t parent = r.pid_of_role("parent");
+    std::vector<ResultMsg> out;
+    const long end = part2_start(r);
+    for (long i = 0; i < end; ++i) {
+        const fl::Event& e = r.events[size_t(i)];
+        if (e.kind != fl::Kind::Return || e.pid != parent || e.ret <= 0) continue;
+        if (e.op != fl::Op::Read && e.op != fl::Op::Recv) continue;
+        if (e.text.rfind("job ", 0) != 0) continue;
+        ResultMsg m{i, e.fd, e.text};
+        char tail = 0;
+        if (sscanf(e.text.c_str(), "job %d = %ld (worker %d)%c", &m.job, &m.count, &m.worker,
+                   &tail) != 3)
+            m.job = -1;
+        out.push_back(m);
+    }
+    return out;
+}
+
+// A worker's message as written: the frame's length prefix (shown escaped in the preview)
+// stripped, so it compares with what the reader got.
+std::string message_of_write(const fl::Event& e, const std::string& starts) {
+    size_t at = e.text.find(starts);
+    return at == std::string::npos ? "" : e.text.substr(at);
+}
+
+fl::CheckResult workers_wait_for_jobs(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids workers = role_pids(r, "worker", n, why);
+    if (workers.empty()) return {false, why};
+    auto snaps = snapshots(r, "forked");
+    if (snaps.empty()) return {false, "step \"forked\" was not reached"};
+    const fl::Snapshot& s = snaps[0]->snap;
+    const auto objects = s.objects();
+    int waiting = 0;
+    std::string where;
+    for (int k = 1; k <= n; ++k) {
+        pid_t w = workers[size_t(k - 1)];
+        std::string who = "worker " + std::to_string(k);
+        // Past the ready barrier every worker has closed what it inherited: two fds are left,
+        // its job pipe's read end and its way to send results.
+        auto fds = own_fds(s, w);
+        std::string list;
+        const fl::FdEntry* job = nullptr;
+        for (auto* f : fds) {
+            list += " " + std::to_string(f->fd) + "=" + f->target;
+            if (f->kind == fl::FdKind::Pipe && f->access == O_RDONLY) job = f;
+        }
+        if (fds.size() != 2 || !job)
+            return {false, who + " held " + std::to_string(fds.size()) +
+                               " fds, not just its job pipe and its result channel:" + list};
+        // Only the parent can write into its job pipe.
+        for (auto& o : objects)
+            if (o.inode == job->inode)
+                for (auto& h : o.holders)
+                    if (h.access == O_WRONLY && h.pid != parent)
+                        return {false, r.role_of(h.pid) + " holds the write end of " + who +
+                                           "'s job pipe"};
+        // In read() on it, unless the trace says it had not called read() yet.
+        long rd = find_event(r, 0, [&](const fl::Event& e) {
+            return e.kind == fl::Kind::Call && e.op == fl::Op::Read && e.pid == w;
+        });
+        if (rd < 0) return {false, who + " never read its jobs"};
+        if (r.events[size_t(rd)].t_ns > s.t_ns) continue;  // about to: not there yet
+        std::string in = syscall_of(s, w), want = "read(fd " + std::to_string(job->fd) + ")";
+        if (in != want) return {false, who + " was in " + in + ", not " + want};
+        ++waiting;
+        where = want;
+    }
+    return {true,
+            "every worker held just its 2 own fds; the job pipes' write ends only the "
+            "parent; " +
+                std::to_string(waiting) + " of " + count_of(n, "worker") + " already waited in " +
+                (where.empty() ? "read()" : where)};
+}
+
+fl::CheckResult workers_at_work(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids workers = role_pids(r, "worker", n, why);
+    if (workers.empty()) return {false, why};
+    auto snaps = snapshots(r, "working");
+    if (snaps.empty()) return {false, "step \"working\" was not reached"};
+    const fl::Snapshot& s = snaps[0]->snap;
+    // The parent handed every worker its jobs before it stepped.
+    long stepped = find_event(r, 0, [&](const fl::Event& e) {
+        return e.kind == fl::Kind::Call && e.op == fl::Op::Step && e.pid == parent &&
+               e.text == "working";
+    });
+    int handed = 0;
+    for (long i = 0; i < stepped; ++i) {
+        const fl::Event& e = r.events[size_t(i)];
+        handed += e.kind == fl::Kind::Return && e.op == fl::Op::Write && e.pid == parent &&
+                  e.ret > 0 && e.text.find("jobs") != std::string::npos;
+    }
+    if (handed != n)
+        return {false, "the parent handed out " + std::to_string(handed) + " job messages to " +
+                           std::to_string(n) + " workers before step \"working\""};
+    int running = 0;
+    uint64_t last_start = 0, first_end = UINT64_MAX;
+    std::string spans;
+    for (int k = 1; k <= n; ++k) {
+        pid_t w = workers[size_t(k - 1)];
+        std::string who = "worker " + std::to_string(k);
+        long got = find_event(r, 0, [&](const fl::Event& e) {
+            return e.kind == fl::Kind::Return && e.op == fl::Op::Read && e.pid == w && e.ret > 0;
+        });
+        if (got < 0) return {false, who + " never got its jobs"};
+        // Its jobs are in its pipe: it must not sit waiting in read() for them.
+        const fl::ProcInfo* p = s.find(w);
+        std::string in = syscall_of(s, w);
+        const std::string idle = "read(fd " + std::to_string(r.events[size_t(got)].fd) + ")";
+        if (!p || in == "gone" || in == "zombie" || (p->state == 'S' && in == idle))
+            return {false, who + " was " + (p ? "in " + in : "missing") +
+                               " at step \"working\", not at work"};
+        running += p->state == 'R';
+        // It computed from the return of its job read to its next call.
+        long next = find_event(
+            r, got + 1, [&](const fl::Event& e) { return e.kind == fl::Kind::Call && e.pid == w; });
+        if (next < 0) return {false, who + " never sent its results"};
+        uint64_t a = r.events[size_t(got)].t_ns, b = r.events[size_t(next)].t_ns;
+        last_start = std::max(last_start, a);
+        first_end = std::min(first_end, b);
+        spans += (spans.empty() ? "" : ", ") + fixed(double(b - a) / 1e6, 0);
+    }
+    return {true, "every worker had its jobs; " + std::to_string(running) + " of " +
+                      std::to_string(n) +
+                      " in state R at the snapshot; ms each computed: " + spans +
+                      (last_start < first_end ? " (all at the same time)"
+                                              : " (not all at once: stepping held some back)")};
+}
+
+fl::CheckResult results_in_order(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers"), jobs = r.knob_int("jobs");
+    const bool per_worker = r.knob("channels") == "per_worker";
+    pid_t parent = r.pid_of_role("parent");
+    auto msgs = results_read(r);
+    if (int(msgs.size()) != jobs)
+        return {false, "the parent read " + std::to_string(msgs.size()) + " result messages, " +
+                           std::to_string(jobs) + " jobs were handed out"};
+    std::vector<long> by_job(size_t(jobs), -1);
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        const ResultMsg& m = msgs[i];
+        if (m.job < 0 || m.job >= jobs) return {false, "unreadable result \"" + m.text + "\""};
+        if (by_job[size_t(m.job)] >= 0)
+            return {false, "job " + std::to_string(m.job) + " came back twice"};
+        if (m.worker != m.job % n + 1)
+            return {false, "job " + std::to_string(m.job) + " came from worker " +
+                               std::to_string(m.worker) + ", not worker " +
+                               std::to_string(m.job % n + 1)};
+        if (per_worker && m.job != int(i))
+            return {false, "the parent read job " + std::to_string(m.job) + " as result " +
+                               std::to_string(i) + ": not in job order"};
+        by_job[size_t(m.job)] = m.count;
+    }
+    const std::string* one = output_line(r, parent, "one process's results: ");
+    const std::string* all = output_line(r, parent, "the workers' results, in job order: ");
+    if (!one || !all) return {false, "the parent did not print both lists of results"};
+    std::vector<long> serial = parse_numbers(one->substr(one->find(": ") + 2));
+    std::vector<long> printed = parse_numbers(all->substr(all->find(": ") + 2));
+    if (serial != by_job) return {false, "the messages read differ from one process's results"};
+    if (printed != by_job) return {false, "the printed results differ from the messages read"};
+    return {true, std::to_string(jobs) + " results read " +
+                      (per_worker ? "in job order, each from its worker's pipe"
+                                  : "from the queue as they came, put back in job order") +
+                      "; all equal to one process's"};
+}
+
+fl::CheckResult every_worker_did_its_share(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers"), jobs = r.knob_int("jobs");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids workers = role_pids(r, "worker", n, why);
+    if (workers.empty()) return {false, why};
+    std::string shares;
+    for (int k = 1; k <= n; ++k) {
+        pid_t w = workers[size_t(k - 1)];
+        std::string who = "worker " + std::to_string(k);
+        int sent = 0;
+        for (auto& e : r.events)
+            if (e.kind == fl::Kind::Return && e.pid == w && e.ret > 0 &&
+                (e.op == fl::Op::Write || e.op == fl::Op::Send))
+                ++sent;
+        int share = int(jobs_of(k, n, jobs).size());
+        if (share == 0) return {false, who + " had no job"};
+        if (sent != share)
+            return {false, who + " sent " + std::to_string(sent) + " results, its share is " +
+                               std::to_string(share)};
+        bool reaped = false;
+        for (auto* e : r.find(fl::Kind::Return, fl::Op::Wait))
+            reaped |= e->pid == parent && e->ret == w && WIFEXITED(int(e->arg)) &&
+                      WEXITSTATUS(int(e->arg)) == 0;
+        if (!reaped) return {false, who + " was not reaped by the parent with exit status 0"};
+        shares += (shares.empty() ? "" : " ") + std::to_string(sent);
+    }
+    return {true, "results sent per worker: " + shares + "; every worker exited 0, reaped"};
+}
+
+fl::CheckResult messages_stay_whole(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    const std::string channels = r.knob("channels");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids workers = role_pids(r, "worker", n, why);
+    if (workers.empty()) return {false, why};
+    auto snaps = snapshots(r, "working");
+    if (snaps.empty()) return {false, "step \"working\" was not reached"};
+    const fl::Snapshot& s = snaps[0]->snap;
+
+    // The kernel's view: whose write ends lead into which channel.
+    std::set<uint64_t> channels_seen;
+    for (int k = 1; k <= n; ++k) {
+        pid_t w = workers[size_t(k - 1)];
+        const fl::FdEntry* out = nullptr;
+        for (auto* f : own_fds(s, w))
+            if (f->kind == fl::FdKind::Socket ||
+                (f->kind == fl::FdKind::Pipe && f->access == O_WRONLY))
+                out = f;
+        if (!out) return {false, "worker " + std::to_string(k) + " held no result channel"};
+        channels_seen.insert(out->inode);
+        bool is_socket = out->kind == fl::FdKind::Socket;
+        if (is_socket != (channels == "shared_seqpacket"))
+            return {false, "worker " + std::to_string(k) + " writes results into a " +
+                               (is_socket ? "socket" : "pipe")};
+    }
+    const size_t want = channels == "per_worker" ? size_t(n) : 1;
+    if (channels_seen.size() != want)
+        return {false, "the workers wrote into " + std::to_string(channels_seen.size()) +
+                           " channels, expected " + std::to_string(want)};
+    std::string shape;
+    for (uint64_t ino : channels_seen) {
+        if (channels == "shared_seqpacket") {
+            auto it = s.unix_sockets.find(ino);
+            if (it == s.unix_sockets.end() || it->second.type != SOCK_SEQPACKET)
+                return {false, "the shared socket is not SOCK_SEQPACKET"};
+            // The parent reads from the other end of it.
+            bool parent_reads = false;
+            for (auto& o : s.objects())
+                for (auto& h : o.holders)
+                    parent_reads |= h.pid == parent && o.inode == it->second.peer;
+            if (!parent_reads) return {false, "the parent does not hold the shared socket's peer"};
+            shape = "one SOCK_SEQPACKET socket held by all " + std::to_string(n) +
+                    " workers, its peer by the parent";
+            continue;
+        }
+        int writers = 0, readers = 0;
+        bool parent_writes = false, parent_reads = false;
+        for (auto& o : s.objects()) {
+            if (o.kind != fl::FdKind::Pipe || o.inode != ino) continue;
+            for (auto& h : o.holders) {
+                if (h.access == O_WRONLY) {
+                    ++writers;
+                    parent_writes |= h.pid == parent;
+                } else {
+                    ++readers;
+                    parent_reads |= h.pid == parent;
+                }
+            }
+        }
+        const int want_writers = channels == "per_worker" ? 1 : n;
+        if (writers != want_writers || parent_writes || readers != 1 || !parent_reads)
+            return {false, "a result pipe had " + std::to_string(writers) + " write ends" +
+                               (parent_writes ? " (one the parent's)" : "") + " and " +
+                               std::to_string(readers) + " read ends; expected " +
+                               std::to_string(want_writers) + " (workers) and 1 (the parent)"};
+        shape = channels == "per_worker"
+                    ? count_of(n, "pipe") + ", each with one worker writing, the parent reading"
+                    : "one pipe with " + std::to_string(n) + " workers writing, the parent reading";
+    }
+
+    // The trace: every message went in one call, whole, and came out whole.
+    std::multiset<std::string> written, read;
+    for (pid_t w : workers)
+        for (auto& e : r.events) {
+            if (e.kind != fl::Kind::Return || e.pid != w) continue;
+            if (e.op != fl::Op::Write && e.op != fl::Op::Send) continue;
+            if (e.ret != e.arg)
+                return {false, "a " + std::string(fl::op_name(e.op)) + " of " +
+                                   std::to_string(e.arg) + " bytes wrote " + std::to_string(e.ret)};
+            if (e.op == fl::Op::Write && e.arg > PIPE_BUF)
+                return {false, "a message of " + std::to_string(e.arg) + " bytes is over PIPE_BUF"};
+            written.insert(message_of_write(e, "job "));
+        }
+    for (auto& m : results_read(r)) {
+        if (m.job < 0) return {false, "a message came out torn: \"" + m.text + "\""};
+        read.insert(m.text);
+    }
+    if (written != read)
+        return {false, std::to_string(written.size()) + " messages written, " +
+                           std::to_string(read.size()) + " read, and they differ"};
+    return {true, shape + "; " + std::to_string(read.size()) +
+                      " messages, each written in one call and read whole"};
+}
+
+fl::CheckResult caller_waits_on_all(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    const bool shared = r.knob("channels") != "per_worker";
+    const bool use_epoll = r.knob("wait_with") == "epoll";
+    pid_t parent = r.pid_of_role("parent");
+    const long from = part2_start(r);
+    const fl::Op wait_op = use_epoll ? fl::Op::EpollWait : fl::Op::Poll;
+    long first_wait = find_event(r, from, [&](const fl::Event& e) {
+        return e.kind == fl::Kind::Call && e.pid == parent &&
+               (e.op == fl::Op::Poll || e.op == fl::Op::EpollWait);
+    });
+    if (first_wait < 0) return {false, "the caller never waited"};
+    if (r.events[size_t(first_wait)].op != wait_op)
+        return {false, std::string("the caller waited in ") +
+                           fl::op_name(r.events[size_t(first_wait)].op) + ", not " +
+                           fl::op_name(wait_op)};
+    // Every request went out before the caller waited for any answer.
+    int requests = 0;
+    for (long i = from; i < long(r.events.size()); ++i) {
+        const fl::Event& e = r.events[size_t(i)];
+        if (e.kind == fl::Kind::Return && e.pid == parent && e.op == fl::Op::Write &&
+            e.text.find("calculate") != std::string::npos) {
+            if (i > first_wait) return {false, "a request was sent after the caller began waiting"};
+            ++requests;
+        }
+    }
+    if (requests != n)
+        return {false,
+                std::to_string(requests) + " requests sent to " + std::to_string(n) + " servers"};
+    // How many fds it watches: poll passes them on every call, epoll registered them once.
+    const int watched = shared ? 1 : n;
+    std::string want;
+    if (use_epoll) {
+        auto created = r.find(fl::Kind::Return, fl::Op::EpollCreate);
+        auto it = std::find_if(created.begin(), created.end(),
+                               [&](auto* e) { return e->pid == parent && e->ret >= 0; });
+        if (it == created.end()) return {false, "the caller made no epoll instance"};
+        const int ep = int((*it)->ret);
+        int added = 0;
+        for (auto* e : r.find(fl::Kind::Return, fl::Op::EpollCtl))
+            added += e->pid == parent && e->fd == ep && e->ret == 0;
+        if (added != watched)
+            return {false, "the epoll set holds " + std::to_string(added) + " fds, expected " +
+                               std::to_string(watched)};
+        want = "epoll_wait(epoll fd " + std::to_string(ep) + ")";
+    } else {
+        want = "poll(" + std::to_string(watched) + " fds)";
+    }
+    // The kernel's view while the calls were in flight (a server about to answer), judged when
+    // the trace says the caller was inside its wait then: its last event before it a wait call.
+    int seen = 0;
+    for (const fl::StepSnapshot* snap : snapshots(r, "in-flight")) {
+        long last = -1;
+        for (long j = first_wait; j < long(r.events.size()); ++j) {
+            const fl::Event& e = r.events[size_t(j)];
+            if (e.pid == parent && (e.kind == fl::Kind::Call || e.kind == fl::Kind::Return) &&
+                e.t_ns < snap->snap.t_ns)
+                last = j;
+        }
+        if (last < 0 || r.events[size_t(last)].kind != fl::Kind::Call ||
+            r.events[size_t(last)].op != wait_op)
+            continue;
+        std::string in = syscall_of(snap->snap, parent);
+        if (use_epoll && in.rfind("epoll_pwait(", 0) == 0) in.replace(0, 11, "epoll_wait");
+        if (in != want)
+            return {false, "with calls in flight the caller was in " + in + ", not " + want};
+        ++seen;
+    }
+    if (seen == 0) return {false, "no snapshot shows the caller waiting with calls in flight"};
+    return {true, count_of(n, "request") + " sent, then the caller waited in " + want +
+                      " for all of them at once"};
+}
+
+// The answers in part 2: who wrote them (trace order) and what the caller read.
+struct Answers {
+    std::vector<std::pair<long, int>> written;  // (trace index of the write's return, server)
+    std::vector<std::pair<long, int>> read;     // (trace index of the caller's read, server)
+};
+Answers answers(const fl::RunRecord& r, const Pids& servers) {
+    Answers a;
+    pid_t parent = r.pid_of_role("parent");
+    for (long i = part2_start(r); i < long(r.events.size()); ++i) {
+        const fl::Event& e = r.events[size_t(i)];
+        if (e.kind != fl::Kind::Return || e.ret <= 0) continue;
+        auto it = std::find(servers.begin(), servers.end(), e.pid);
+        if (it != servers.end() && (e.op == fl::Op::Write || e.op == fl::Op::Send))
+            a.written.push_back({i, int(it - servers.begin()) + 1});
+        if (e.pid == parent && (e.op == fl::Op::Read || e.op == fl::Op::Recv) &&
+            e.text.rfind("server ", 0) == 0)
+            a.read.push_back({i, atoi(e.text.c_str() + 7)});
+    }
+    return a;
+}
+
+fl::CheckResult fastest_is_first(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids servers = role_pids(r, "server", n, why);
+    if (servers.empty()) return {false, why};
+    Answers a = answers(r, servers);
+    if (a.written.empty() || a.read.empty()) return {false, "no answer was written and read"};
+    const int first_written = a.written[0].second, first_read = a.read[0].second;
+    const std::string* said = output_line(r, parent, "fastest: server ");
+    const int named = said ? atoi(said->c_str() + 16) : 0;
+    // The answers already written when the caller read its first: when several were waiting
+    // (a stepped run), which came first is not something poll() reports.
+    int waiting = 0;
+    bool read_one_waiting = false;
+    for (auto& [at, k] : a.written)
+        if (at < a.read[0].first) {
+            ++waiting;
+            read_one_waiting |= k == first_read;
+        }
+    std::string detail = "first answer written by server " + std::to_string(first_written) +
+                         ", first read: server " + std::to_string(first_read) +
+                         ", named fastest: server " + std::to_string(named);
+    if (named != first_read) return {false, detail};
+    if (waiting <= 1 ? first_read != first_written : !read_one_waiting) return {false, detail};
+    if (waiting > 1) detail += " (" + std::to_string(waiting) + " answers were already waiting)";
+    return {true, detail};
+}
+
+fl::CheckResult servers_stopped_and_reaped(const fl::RunRecord& r) {
+    const int n = r.knob_int("workers");
+    const bool cancel = r.knob_bool("cancel_slow");
+    pid_t parent = r.pid_of_role("parent");
+    std::string why;
+    Pids servers = role_pids(r, "server", n, why);
+    if (servers.empty()) return {false, why};
+    Answers a = answers(r, servers);
+    const size_t want_read = cancel ? 1 : size_t(n);
+    if (a.read.size() != want_read)
+        return {false, "the caller read " + std::to_string(a.read.size()) + " answers, expected " +
+                           std::to_string(want_read) +
+                           (cancel ? " (the first; the rest are cancelled)" : " (all)")};
+    // When the caller sent its first "stop".
+    long stop_sent = find_event(r, part2_start(r), [&](const fl::Event& e) {
+        return e.kind == fl::Kind::Return && e.pid == parent && e.op == fl::Op::Write &&
+               e.text.find("stop") != std::string::npos;
+    });
+    if (stop_sent < 0) return {false, "the caller never sent \"stop\""};
+    int answered = 0, abandoned = 0;
+    for (int k = 1; k <= n; ++k) {
+        pid_t sv = servers[size_t(k - 1)];
+        std::string who = "server " + std::to_string(k);
+        long stop = -1, reply = -1, timed_out = -1;
+        for (size_t i = 0; i < r.events.size(); ++i) {
+            const fl::Event& e = r.events[i];
+            if (e.kind != fl::Kind::Return || e.pid != sv) continue;
+            if (e.op == fl::Op::Read && e.text == "stop" && stop < 0) stop = long(i);
+            if ((e.op == fl::Op::Write || e.op == fl::Op::Send) && e.ret > 0 && reply < 0)
+                reply = long(i);
+            if (e.op == fl::Op::Poll && e.ret < 0 && timed_out < 0) timed_out = long(i);
+        }
+        if (stop < 0) return {false, who + " never read \"stop\""};
+        if (reply >= 0 && reply > stop) return {false, who + " answered after reading \"stop\""};
+        if (reply >= 0)
+            ++answered;
+        else
+            ++abandoned;
+        // Without cancelling, every server answers. With it, a server still working when the
+        // stop came abandons its call; only one whose time was already up answers.
+        if (!cancel && reply < 0) return {false, who + " never answered"};
+        if (cancel && reply >= 0 && k != a.read[0].second &&
+            (timed_out < 0 || timed_out > stop_sent))
+            return {false, who + " answered although the caller had stopped it"};
+        if (cancel && reply < 0 && timed_out >= 0)
+            return {false, who + "'s time was up but it did not answer"};
+        bool exited = false, reaped = false;
+        for (auto* e : r.find(fl::Kind::Exit)) exited |= e->pid == sv && e->ret == 0 && e->arg == 0;
+        for (auto* e : r.find(fl::Kind::Return, fl::Op::Wait))
+            reaped |= e->pid == parent && e->ret == sv && WIFEXITED(int(e->arg)) &&
+                      WEXITSTATUS(int(e->arg)) == 0;
+        if (!exited || !reaped)
+            return {false, who + " did not exit 0 and get reaped by the caller"};
+    }
+    return {true, "every server read \"stop\", exited 0 and was reaped; " +
+                      std::to_string(answered) + " answered, " + std::to_string(abandoned) +
+                      " abandoned the call"};
+}
+
+fl::Lesson make() {
+    fl::Lesson l;
+    l.id = "worker-pool";
+    l.title = "Worker pools: a parallel map, and remote calls to many workers";
+    l.source = "lessons/worker_pool.cpp";
+    l.text = "assets/lessons/worker-pool.md";
+    l.main = worker_pool;
+    l.steps = {
+        {"forked",
+         "Every worker is forked and ready (the ready pipe reached end of file). Each sits in "
+         "read() on its own job pipe (or is just about to), holding just two fds: its job pipe "
+         "and where its results go."},
+        {"working",
+         "The parent has handed out the jobs. The workers are computing: state R (running, or "
+         "waiting for a CPU). More workers than CPUs take turns."},
+        {"collected",
+         "Every result is in, in job order. The workers are exiting: the parent reaps them next, "
+         "then does the same jobs alone to compare the time."},
+        {"in-flight",
+         "A server is about to answer (this step comes once per answer). The caller sent every "
+         "request first and now waits on all of them at once in poll() or epoll_wait(); the "
+         "other servers are still busy."},
+        {"stop",
+         "The caller has its answer and has told every server to stop. They exit; until the "
+         "caller reaps them, they are zombies."},
+    };
+    l.knobs = {
+        fl::Knob::integer("workers",
+                          "Worker processes N (more than this machine's CPUs cannot go faster)", 4,
+                          1, 8),
+        fl::Knob::integer("jobs",
+                          "Jobs in the parallel map (each counts the primes among 200 000 numbers)",
+                          16, 8, 64),
+        fl::Knob::choice("channels", "How results come back to the one process reading them",
+                         {"per_worker", "shared_pipe", "shared_seqpacket"}),
+        fl::Knob::choice("wait_with", "How the caller waits on many sockets at once",
+                         {"poll", "epoll"}),
+        fl::Knob::boolean("cancel_slow",
+                          "Take the first answer and stop the other servers at once"),
+        fl::Knob::integer("seed", "Seed of the servers' random answer times", 1, 0, 9999),
+    };
+    l.checks = {
+        {"the workers waited for jobs in read(), each holding only its own ends",
+         workers_wait_for_jobs},
+        {"every worker had its jobs and was at work at step \"working\"", workers_at_work},
+        {"the results came back in order and equal one process's", results_in_order},
+        {"every worker did its share and was reaped", every_worker_did_its_share},
+        {"every message stayed whole on its channel", messages_stay_whole},
+        {"the caller sent every request, then waited on all at once", caller_waits_on_all},
+        {"the fastest answer was the first to arrive, and the caller named it", fastest_is_first},
+        {"every server was told to stop, exited and was reaped", servers_stopped_and_reaped},
+    };
+    l.timeout_s = 40;
+    return l;
+}
+
+}  // namespace
+
+FORKLAB_LESSON(make);
