@@ -305,7 +305,7 @@ std::vector<double> shortest_forks(const fl::RunRecord& r) {
 fl::CheckResult fork_cost_follows_page_tables(const fl::RunRecord& r) {
     auto xs = xs_of(r, "spawn");
     auto forks = shortest_forks(r);
-    if (xs.size() < 2 || forks.size() != xs.size())
+    if (xs.empty() || forks.size() != xs.size())
         return {false, "measured " + std::to_string(xs.size()) + " sizes, saw " +
                            std::to_string(forks.size()) + " \"grown\" steps"};
     double small = forks.front(), big = forks.back();
@@ -316,6 +316,9 @@ fl::CheckResult fork_cost_follows_page_tables(const fl::RunRecord& r) {
     double ratio = big / small;
     std::string grew = std::to_string(ratio).substr(0, 4) + "x";
     const double more_memory = xs.back() / xs.front();
+    if (more_memory < 8)  // a few MB more: the copy hides behind fork's fixed cost
+        return {true, figures + ": too small a range to see fork grow; memory_mb=256 or more "
+                                "shows it"};
     if (r.knob_bool("huge_pages")) {
         // 2 MB pages: 512 times fewer entries to copy. What is left grows with the memory
         // (a page table set aside per huge page), but far slower than the memory does.
@@ -417,7 +420,7 @@ fl::Lesson make() {
     fl::Knob huge = fl::Knob::boolean("huge_pages", "Back the parent's memory by 2 MB pages");
     huge.unavailable = huge_pages_unavailable();
     l.knobs = {
-        fl::Knob::integer("memory_mb", "How much memory the parent grows to (MB)", 256, 128, 1024),
+        fl::Knob::integer("memory_mb", "How much memory the parent grows to (MB)", 256, 16, 1024),
         fl::Knob::integer("repeats", "Starts per way and size (the fastest is kept)", 5, 3, 15),
         fl::Knob::integer("child_writes_pct", "Share of the memory the forked child writes (%)",
                           25, 0, 100),
