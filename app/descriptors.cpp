@@ -185,11 +185,17 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                     // ss's words: "TCP 127.0.0.1:8080 LISTEN", "TCP ... <-> 127.0.0.1:51514 ESTAB"
                     const InetSocketInfo& t = *o.inet_socket;
                     box.detail = "TCP " + t.local;
+                    // Both ends on one host (loopback): ports say it all and fit the box.
+                    auto host = [](const std::string& a) { return a.substr(0, a.rfind(':')); };
+                    if (t.state != 10 && host(t.local) == host(t.remote))
+                        box.detail = "TCP :" + std::to_string(t.local_port()) + " <-> :" +
+                                     std::to_string(t.remote_port()) + ", " +
+                                     tcp_state_name(t.state);
                     if (t.state == 10)
                         box.detail += t.rqueue ? ", LISTEN, " + plural(t.rqueue, "connection",
                                                                      "connections") + " waiting"
                                                : ", LISTEN";
-                    else
+                    else if (host(t.local) != host(t.remote))
                         box.detail += " <-> " + t.remote + ", " + tcp_state_name(t.state);
                     if (t.state != 10 && t.rqueue)
                         box.detail += ", " + plural(t.rqueue, "byte", "bytes") + " queued";
