@@ -11,7 +11,8 @@
 namespace fl::test {
 
 LessonRun run_lesson(const std::string& id, Knobs knobs, int deadlock_ms,
-                     const std::function<void(const nlohmann::json&)>& on_message) {
+                     const std::function<void(const nlohmann::json&)>& on_message,
+                     const std::function<void(const Event&)>& on_event) {
     const Lesson* lesson = find_lesson(id);
     REQUIRE(lesson != nullptr);
     REQUIRE(resolve_knobs(*lesson, knobs) == "");
@@ -22,7 +23,7 @@ LessonRun run_lesson(const std::string& id, Knobs knobs, int deadlock_ms,
     LessonRun r;
     r.rec.lesson = id;
     r.rec.knobs = knobs;
-    r.out = run_to_end(lab(), o, {}, [&](const nlohmann::json& m) {
+    r.out = run_to_end(lab(), o, on_event, [&](const nlohmann::json& m) {
         if (on_message) on_message(m);
         std::string msg = m.value("msg", "");
         if (msg == "run_started") r.tmpdir = m.value("tmpdir", "");

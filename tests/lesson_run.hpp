@@ -19,9 +19,11 @@ struct LessonRun {
 };
 
 // Runs lesson ID in free run on the test lab (knobs validated and defaulted first).
-// ON_MESSAGE, when given, sees every message of the run as it arrives.
+// ON_MESSAGE and ON_EVENT, when given, see every message and trace event as they arrive
+// (a test can act during the run: connect to a port the lesson printed, say).
 LessonRun run_lesson(const std::string& id, Knobs knobs, int deadlock_ms = 600,
-                     const std::function<void(const nlohmann::json&)>& on_message = {});
+                     const std::function<void(const nlohmann::json&)>& on_message = {},
+                     const std::function<void(const Event&)>& on_event = {});
 
 // "a=1 b=x": knobs as --set would take them, for test messages.
 std::string describe(const Knobs& knobs);

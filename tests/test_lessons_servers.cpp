@@ -66,35 +66,6 @@ bool listening_on(int port) {
     return std::find(st.begin(), st.end(), kTcpListen) != st.end();
 }
 
-// ---- running a lesson while watching its events as they arrive
-
-LessonRun run_watching(const std::string& id, Knobs knobs,
-                       const std::function<void(const Event&)>& on_event) {
-    const Lesson* lesson = find_lesson(id);
-    REQUIRE(lesson != nullptr);
-    REQUIRE(resolve_knobs(*lesson, knobs) == "");
-    RunOptions o;
-    o.lesson = id;
-    o.knobs = knobs;
-    o.deadlock_ms = 600;
-    LessonRun r;
-    r.rec.lesson = id;
-    r.rec.knobs = knobs;
-    r.out = run_to_end(lab(), o, on_event, [&](const nlohmann::json& m) {
-        std::string msg = m.value("msg", "");
-        if (msg == "run_started") r.tmpdir = m.value("tmpdir", "");
-        if (msg != "run_ended") return;
-        for (auto& s : m["steps"])
-            r.rec.steps.push_back({s["step"].get<std::string>(), s["pid"].get<pid_t>(),
-                                   s["snap"].get<Snapshot>()});
-        if (m.contains("deadlock")) r.rec.deadlock = m["deadlock"].get<Snapshot>();
-    });
-    r.rec.events = r.out.events;
-    r.rec.end_reason = r.out.reason;
-    r.rec.end_text = r.out.text;
-    return r;
-}
-
 // The port a lesson printed ("listening on 127.0.0.1:PORT..."), 0 when it did not.
 int printed_port(const std::string& line) {
     size_t p = line.find("listening on 127.0.0.1:");
@@ -368,8 +339,8 @@ TEST_CASE("prefork: an outside client connects to the printed port during keep_u
         if (!up) return void(got.error = "the lesson never said it stays up");
         got = talk_to(port, "hello from outside");
     });
-    LessonRun run = run_watching("prefork", {{"workers", "2"}, {"clients", "2"}, {"keep_up", "2"}},
-                                 [&](const Event& e) {
+    LessonRun run = run_lesson("prefork", {{"workers", "2"}, {"clients", "2"}, {"keep_up", "2"}},
+                               600, {}, [&](const Event& e) {
                                      if (e.kind != Kind::Output) return;
                                      if (int p = printed_port(e.text)) port = p;
                                      if (e.text.find("stays up for 2 s") != std::string::npos)
@@ -439,9 +410,9 @@ TEST_CASE("prefork: a silent outside client does not hang the run and one that s
         silent = connect_to(port);  // connects, reads nothing, says nothing, stays
         killer = talk_to(port, "die");
     });
-    LessonRun run = run_watching(
+    LessonRun run = run_lesson(
         "prefork", {{"workers", "2"}, {"clients", "0"}, {"keep_up", "2"}, {"worker_dies", "exits"}},
-        [&](const Event& e) {
+        600, {}, [&](const Event& e) {
             if (e.kind != Kind::Output) return;
             if (int p = printed_port(e.text)) port = p;
             if (e.text.find("stays up for") != std::string::npos) up = true;
