@@ -17,6 +17,10 @@
 using namespace fl;
 using namespace fl::test;
 
+// Under ASan every process maps and touches hundreds of MB of shadow memory: fork's own cost
+// then dwarfs the lesson's memory, the growth it teaches cannot show, and the address-space
+// limit is off. The lesson's runs are judged in normal builds only.
+#ifndef FORKLAB_SANITIZE
 namespace {
 
 bool huge_pages_available() {
@@ -159,13 +163,17 @@ TEST_CASE("fork-exec: stepped op by op every check still passes") {
         CHECK_MESSAGE(c.value("ok", false), c.value("name", "") << ": " << c.value("detail", ""));
 }
 
+#endif  // FORKLAB_SANITIZE
+
 TEST_CASE("fork-exec: the runner prints each chart as a table of this machine's figures") {
     NoLeftovers guard;
     std::string out = cli_output("run fork-exec --quiet --set memory_mb=128 --set repeats=3");
     CHECK(out.find("Time until /bin/true runs") != std::string::npos);
     CHECK(out.find("MB touched  fork+exec  vfork+exec  posix_spawn  fork alone") != std::string::npos);
     CHECK(out.find("% written by the child") != std::string::npos);
+#ifndef FORKLAB_SANITIZE
     CHECK(out.find("FAIL") == std::string::npos);
+#endif
     CHECK(cli_output("run fork-exec --set memory_mb=64").find("memory_mb") != std::string::npos);
     CHECK(cli_output("run fork-exec --mem 10").find("--mem") != std::string::npos);
 }

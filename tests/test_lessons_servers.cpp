@@ -333,6 +333,7 @@ TEST_CASE("prefork: an outside client connects to the printed port during keep_u
     std::atomic<int> port{0};
     std::atomic<bool> up{false};
     Outside got;
+    test::lab();  // fork the lab before this process has a second thread (fork-threads)
     std::thread outside([&] {
         uint64_t until = monotonic_ns() + 20'000'000'000ull;
         while (!up && monotonic_ns() < until) usleep(2000);
@@ -403,6 +404,7 @@ TEST_CASE("prefork: a silent outside client does not hang the run and one that s
     std::atomic<bool> up{false};
     int silent = -1;
     Outside killer;
+    test::lab();  // fork the lab before this process has a second thread (fork-threads)
     std::thread outside([&] {
         uint64_t until = monotonic_ns() + 20'000'000'000ull;
         while (!up && monotonic_ns() < until) usleep(2000);
