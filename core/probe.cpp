@@ -1809,6 +1809,20 @@ const ProcInfo* Snapshot::find(pid_t pid) const {
     return nullptr;
 }
 
+const FdEntry* Snapshot::fd_of(pid_t pid, int fd) const {
+    const ProcInfo* p = find(pid);
+    if (!p) return nullptr;
+    for (const auto& f : p->fds)
+        if (f.fd == fd) return &f;
+    return nullptr;
+}
+
+std::string Snapshot::syscall_of(pid_t pid) const {
+    const ProcInfo* p = find(pid);
+    if (!p || p->gone()) return "gone";
+    return p->state == 'Z' ? "zombie" : p->sys.text;
+}
+
 std::vector<KernelObject> Snapshot::objects() const {
     std::vector<KernelObject> out;
     std::map<std::pair<FdKind, uint64_t>, size_t> by_inode;  // pipes, sockets

@@ -115,6 +115,9 @@ struct Snapshot {
     std::unordered_map<uint64_t, InetSocketInfo> inet_sockets;  // TCP (IPv4/6), only those held
 
     const ProcInfo* find(pid_t pid) const;
+    const FdEntry* fd_of(pid_t pid, int fd) const;  // nullptr when PID or its FD is not there
+    // Where PID sits: "gone", "zombie", or its decoded syscall ("read(fd 3)", "running").
+    std::string syscall_of(pid_t pid) const;
     // Groups every fd of every process by the kernel object it refers to (pipe/socket inode,
     // or file path), so one pipe held by four fds in three processes is one object.
     std::vector<KernelObject> objects() const;

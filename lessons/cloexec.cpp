@@ -218,14 +218,6 @@ void cloexec() {
 // Checks: what must be true, from the trace and the kernel's view (/proc snapshots).
 // ---------------------------------------------------------------------------------------------
 
-const fl::FdEntry* fd_entry(const fl::Snapshot& s, pid_t pid, int fd) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
 // The fd of PID that refers to the same object as THAT (same kind, same inode), or nullptr.
 const fl::FdEntry* holding(const fl::Snapshot& s, pid_t pid, const fl::FdEntry& that) {
     const fl::ProcInfo* p = s.find(pid);
@@ -282,7 +274,7 @@ fl::CheckResult flags_as_knob_says(const fl::RunRecord& r) {
     pid_t parent = r.pid_of_role("parent");
     std::string seen;
     for (int fd : {o->file, o->listener, o->pipe_read, o->pipe_write}) {
-        const fl::FdEntry* f = fd_entry(s->snap, parent, fd);
+        const fl::FdEntry* f = s->snap.fd_of(parent, fd);
         if (!f) return {false, "the parent has no fd " + std::to_string(fd) + " at \"opened\""};
         seen += (seen.empty() ? "" : ", ") + std::string("fd ") + std::to_string(fd) +
                 (f->cloexec ? " O_CLOEXEC" : " no O_CLOEXEC");
@@ -319,7 +311,7 @@ fl::CheckResult exec_closed_the_cloexec_fds(const fl::RunRecord& r) {
     };
     for (Thing t : {Thing{"the file", o->file}, Thing{"the listening socket", o->listener},
                     Thing{"the pipe", o->pipe_read}}) {
-        const fl::FdEntry* mine = fd_entry(opened->snap, parent, t.fd);
+        const fl::FdEntry* mine = opened->snap.fd_of(parent, t.fd);
         if (!mine || !mine->inode) return {false, std::string("no inode for ") + t.what};
         const fl::FdEntry* theirs = holding(s->snap, program, *mine);
         std::string name = std::string(t.what) + " (" + mine->target + ")";
@@ -331,7 +323,7 @@ fl::CheckResult exec_closed_the_cloexec_fds(const fl::RunRecord& r) {
         }
     }
     // Stdin was handed over on purpose: a pipe whose write end the parent holds.
-    const fl::FdEntry* in = fd_entry(s->snap, program, 0);
+    const fl::FdEntry* in = s->snap.fd_of(program, 0);
     const fl::FdEntry* feeder = in ? holding(s->snap, parent, *in) : nullptr;
     if (!in || in->kind != fl::FdKind::Pipe || !feeder || feeder->access != O_WRONLY)
         return {false, "the program's fd 0 is not the pipe the parent passed with dup2"};
@@ -360,7 +352,7 @@ fl::CheckResult program_saw_the_same(const fl::RunRecord& r) {
     int listed = 0;
     std::string which;
     for (int fd : {o->file, o->listener, o->pipe_read, o->pipe_write}) {
-        const fl::FdEntry* mine = fd_entry(opened->snap, parent, fd);
+        const fl::FdEntry* mine = opened->snap.fd_of(parent, fd);
         if (!mine)
             return {false, "the parent's fd " + std::to_string(fd) + " is not in a snapshot"};
         // Inherited fds keep their numbers: the same "FD TARGET" line as the parent's.
@@ -387,7 +379,7 @@ std::optional<Conn> connection(const fl::RunRecord& r) {
     const fl::StepSnapshot* s = r.at_step("connected");
     const fl::Event* c = nth_return(r, fl::Op::Connect, parent);
     if (!s || !c) return std::nullopt;
-    const fl::FdEntry* f = fd_entry(s->snap, parent, c->fd);
+    const fl::FdEntry* f = s->snap.fd_of(parent, c->fd);
     if (!f || f->kind != fl::FdKind::Socket) return std::nullopt;
     Conn conn{c->fd, f->inode, 0};
     auto u = s->snap.unix_sockets.find(f->inode);
@@ -407,7 +399,7 @@ fl::CheckResult fork_keeps_cloexec_fds(const fl::RunRecord& r) {
     if (!conn || !s || !worker)
         return {false, "steps \"connected\" and \"forked\" were not reached"};
     const fl::FdEntry* parents =
-        fd_entry(r.at_step("connected")->snap, r.pid_of_role("parent"), conn->fd);
+        r.at_step("connected")->snap.fd_of(r.pid_of_role("parent"), conn->fd);
     if (!parents || !parents->cloexec)
         return {false, "the parent's connection does not have O_CLOEXEC"};
     const fl::FdEntry* f = holding_socket(s->snap, worker, conn->inode);

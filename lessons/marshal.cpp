@@ -267,14 +267,6 @@ void marshal() {
 // Checks: what must be true, from the trace and the kernel's view (/proc snapshots).
 // ---------------------------------------------------------------------------------------------
 
-const fl::FdEntry* fd_entry(const fl::Snapshot& s, pid_t pid, int fd) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
 // The fd of PID that holds the file with INODE, or nullptr.
 const fl::FdEntry* holding_file(const fl::Snapshot& s, pid_t pid, uint64_t inode) {
     const fl::ProcInfo* p = s.find(pid);
@@ -405,7 +397,7 @@ std::optional<Log> worker_log(const fl::RunRecord& r) {
     const fl::Event* open = first_return(r, fl::Op::Open, worker);
     const fl::StepSnapshot* s = r.at_step("computed");
     if (!open || open->ret < 0 || !s) return std::nullopt;
-    const fl::FdEntry* f = fd_entry(s->snap, worker, int(open->ret));
+    const fl::FdEntry* f = s->snap.fd_of(worker, int(open->ret));
     if (!f || f->kind != fl::FdKind::File) return std::nullopt;
     return Log{f->fd, f->inode, f->pos};
 }
@@ -417,10 +409,10 @@ fl::CheckResult handle_crosses_only_by_scm_rights(const fl::RunRecord& r) {
     const fl::StepSnapshot* s = r.at_step("callback");
     if (!log || !s) return {false, "the worker's log file or step \"callback\" is missing"};
     std::string n = std::to_string(log->fd);
-    const fl::FdEntry* theirs = fd_entry(s->snap, worker, log->fd);
+    const fl::FdEntry* theirs = s->snap.fd_of(worker, log->fd);
     if (!theirs || theirs->inode != log->inode)
         return {false, "at \"callback\" the worker's fd " + n + " is not its log file"};
-    const fl::FdEntry* same_number = fd_entry(s->snap, parent, log->fd);
+    const fl::FdEntry* same_number = s->snap.fd_of(parent, log->fd);
     const fl::FdEntry* same_file = holding_file(s->snap, parent, log->inode);
     std::string here = same_number ? same_number->target : "nothing";
     if (!passed) {
@@ -439,7 +431,7 @@ fl::CheckResult handle_crosses_only_by_scm_rights(const fl::RunRecord& r) {
     }
     const fl::Event* rf = first_return(r, fl::Op::RecvFd, parent);
     if (!rf || rf->ret < 0) return {false, "the parent received no fd"};
-    const fl::FdEntry* got = fd_entry(s->snap, parent, int(rf->ret));
+    const fl::FdEntry* got = s->snap.fd_of(parent, int(rf->ret));
     if (!got || got->inode != log->inode)
         return {false, "the parent's fd " + std::to_string(rf->ret) + " is not the worker's log"};
     // One open file description: one offset, moved by both processes' writes.

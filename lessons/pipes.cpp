@@ -171,22 +171,7 @@ const fl::Event* nth_pipe(const fl::RunRecord& r, size_t n) {
     return nullptr;
 }
 
-const fl::FdEntry* fd_entry(const fl::Snapshot& s, pid_t pid, int fd) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
 // What the main thread of PID sits in ("read(fd 3)"), or the state when it is not running.
-std::string syscall_of(const fl::Snapshot& s, pid_t pid) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p || p->gone()) return "gone";
-    if (p->state == 'Z') return "zombie";
-    return p->sys.text;
-}
-
 // Index of the first event at or after FROM matching PRED, or -1.
 template <class Pred>
 long find_event(const fl::RunRecord& r, size_t from, Pred pred) {
@@ -227,8 +212,8 @@ fl::CheckResult four_ends_after_fork(const fl::RunRecord& r) {
     std::set<uint64_t> inodes;
     for (pid_t pid : {parent, child}) {
         for (const fl::Event* e : {a, b}) {
-            const fl::FdEntry* rd = fd_entry(s->snap, pid, e->fd);
-            const fl::FdEntry* wr = fd_entry(s->snap, pid, e->fd2);
+            const fl::FdEntry* rd = s->snap.fd_of(pid, e->fd);
+            const fl::FdEntry* wr = s->snap.fd_of(pid, e->fd2);
             if (!rd || !wr || rd->kind != fl::FdKind::Pipe || rd->inode != wr->inode ||
                 rd->access != O_RDONLY || wr->access != O_WRONLY)
                 return {false, r.role_of(pid) + " does not hold both ends (fds " +
@@ -282,7 +267,7 @@ fl::CheckResult line_ends_at_newline(const fl::RunRecord& r) {
     if (line < nl) return {false, "the child's line returned before the newline was written"};
     // A child already inside its line reader at the step sits in read() on the pipe.
     long reading = find_event(r, 0, op_by(fl::Kind::Call, fl::Op::Read, child, to_child->fd));
-    std::string in = syscall_of(s->snap, child);
+    std::string in = s->snap.syscall_of(child);
     std::string want = "read(fd " + std::to_string(to_child->fd) + ")";
     if (reading >= 0 && reading < step && in != want)
         return {false, "at step \"framing\" the child was in " + in + ", not " + want};
@@ -298,10 +283,10 @@ fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
         if (r.end_reason != "deadlock" || !r.deadlock)
             return {false, "expected a hang at the read to the end, the run ended " + r.end_reason};
         const fl::Snapshot& d = *r.deadlock;
-        std::string in = syscall_of(d, parent);
+        std::string in = d.syscall_of(parent);
         std::string want = "read(fd " + std::to_string(up->fd) + ")";
         if (in != want) return {false, "the parent hung in " + in + ", not " + want};
-        const fl::FdEntry* rd = fd_entry(d, parent, up->fd);
+        const fl::FdEntry* rd = d.fd_of(parent, up->fd);
         if (!rd) return {false, "the parent no longer holds the read end"};
         std::string writers;
         bool parent_writes = false;
@@ -327,7 +312,7 @@ fl::CheckResult eof_needs_every_write_end_closed(const fl::RunRecord& r) {
     });
     if (all == reads.end())
         return {false, "the parent's read to the end did not return \"bye\\n\""};
-    const fl::FdEntry* rd = fd_entry(s->snap, parent, up->fd);
+    const fl::FdEntry* rd = s->snap.fd_of(parent, up->fd);
     if (!rd) return {false, "the parent does not hold the read end at step \"eof\""};
     for (auto& obj : s->snap.objects())
         if (obj.kind == fl::FdKind::Pipe && obj.inode == rd->inode)
@@ -349,7 +334,7 @@ fl::CheckResult big_write_blocks(const fl::RunRecord& r) {
     if (cap_ev == fc.end()) return {false, "F_GETPIPE_SZ was not answered"};
     int64_t cap = (*cap_ev)->ret;
     int64_t size = int64_t(r.knob_int("message_kib")) * 1024;
-    std::string in = syscall_of(s->snap, writer);
+    std::string in = s->snap.syscall_of(writer);
     std::string want = "write(fd " + std::to_string(p->fd2) + ")";
     if ((size > cap) != (in == want))
         return {false, "the writer was in " + in + " at step \"full\" (message " +
@@ -380,7 +365,7 @@ fl::CheckResult no_reader_sigpipe(const fl::RunRecord& r) {
     const fl::Event* p = nth_pipe(r, 3);
     pid_t parent = r.pid_of_role("parent"), yes = r.pid_of_role("yes");
     if (!s || !p || !yes) return {false, "step \"head\" or the yes process is missing"};
-    std::string in = syscall_of(s->snap, yes);
+    std::string in = s->snap.syscall_of(yes);
     std::string want = "write(fd " + std::to_string(p->fd2) + ")";
     if (in != want) return {false, "at step \"head\" yes was in " + in + ", not " + want};
     const fl::Event* waited = nullptr;

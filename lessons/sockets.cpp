@@ -140,14 +140,6 @@ void sockets() {
 // Checks: what must be true, from the trace and the kernel's view (/proc and sock_diag).
 // ---------------------------------------------------------------------------------------------
 
-const fl::FdEntry* fd_entry(const fl::Snapshot& s, pid_t pid, int fd) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
 const fl::UnixSocketInfo* unix_socket(const fl::Snapshot& s, const fl::FdEntry* f) {
     if (!f || f->kind != fl::FdKind::Socket) return nullptr;
     auto it = s.unix_sockets.find(f->inode);
@@ -172,12 +164,12 @@ fl::CheckResult pair_one_end_each(const fl::RunRecord& r) {
     const fl::Event* sp = nth_return(r, fl::Op::Socketpair, parent);
     if (!s || !sp || !child || sp->ret != 0)
         return {false, "socketpair, the child or step \"pair\" is missing"};
-    const fl::FdEntry* a = fd_entry(s->snap, parent, sp->fd);
-    const fl::FdEntry* b = fd_entry(s->snap, child, sp->fd2);
+    const fl::FdEntry* a = s->snap.fd_of(parent, sp->fd);
+    const fl::FdEntry* b = s->snap.fd_of(child, sp->fd2);
     if (!a || !b)
         return {false, "the parent should hold fd " + std::to_string(sp->fd) +
                            " and the child fd " + std::to_string(sp->fd2)};
-    if (fd_entry(s->snap, parent, sp->fd2) || fd_entry(s->snap, child, sp->fd))
+    if (s->snap.fd_of(parent, sp->fd2) || s->snap.fd_of(child, sp->fd))
         return {false, "a process still holds the end it does not use"};
     const fl::UnixSocketInfo* ua = unix_socket(s->snap, a);
     const fl::UnixSocketInfo* ub = unix_socket(s->snap, b);
@@ -206,8 +198,8 @@ fl::CheckResult passed_fd_same_file(const fl::RunRecord& r) {
     const fl::Event* got = nth_return(r, fl::Op::RecvFd, child);
     if (!s || !opened || !got || got->ret < 0)
         return {false, "the fd was not passed (step \"passed\", open or recv_fd missing)"};
-    const fl::FdEntry* mine = fd_entry(s->snap, parent, int(opened->ret));
-    const fl::FdEntry* theirs = fd_entry(s->snap, child, int(got->ret));
+    const fl::FdEntry* mine = s->snap.fd_of(parent, int(opened->ret));
+    const fl::FdEntry* theirs = s->snap.fd_of(child, int(got->ret));
     if (!mine || !theirs)
         return {false, "at step \"passed\" the parent or the child lacks the file's fd"};
     if (mine->kind != fl::FdKind::File || mine->inode != theirs->inode ||
@@ -230,7 +222,7 @@ fl::CheckResult boundaries(const fl::RunRecord& r) {
     pid_t parent = r.pid_of_role("parent");
     const fl::Event* sp = nth_return(r, fl::Op::Socketpair, parent);
     if (!s || !sp) return {false, "step \"queued\" was not reached"};
-    const fl::UnixSocketInfo* u = unix_socket(s->snap, fd_entry(s->snap, parent, sp->fd));
+    const fl::UnixSocketInfo* u = unix_socket(s->snap, s->snap.fd_of(parent, sp->fd));
     if (!u) return {false, "sock_diag does not list the parent's socket at step \"queued\""};
     // sock_diag's receive queue: all bytes on a stream, the next datagram's size on datagrams.
     uint32_t want_queue = stream ? 11 : 3;
@@ -275,9 +267,9 @@ fl::CheckResult named_socket(const fl::RunRecord& r) {
     const fl::Event* csock = nth_return(r, fl::Op::Socket, client);
     if (bound->ret != 0 || !s || !acc || !csock)
         return {false, "bind, accept, the client or step \"accepted\" is missing"};
-    const fl::FdEntry* lf = fd_entry(s->snap, parent, listener);
-    const fl::FdEntry* cf = fd_entry(s->snap, parent, int(acc->ret));
-    const fl::FdEntry* kf = fd_entry(s->snap, client, int(csock->ret));
+    const fl::FdEntry* lf = s->snap.fd_of(parent, listener);
+    const fl::FdEntry* cf = s->snap.fd_of(parent, int(acc->ret));
+    const fl::FdEntry* kf = s->snap.fd_of(client, int(csock->ret));
     const fl::UnixSocketInfo* lu = unix_socket(s->snap, lf);
     const fl::UnixSocketInfo* cu = unix_socket(s->snap, cf);
     const fl::UnixSocketInfo* ku = unix_socket(s->snap, kf);

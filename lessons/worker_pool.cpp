@@ -466,13 +466,6 @@ long find_event(const fl::RunRecord& r, long from, Pred pred) {
     return -1;
 }
 
-std::string syscall_of(const fl::Snapshot& s, pid_t pid) {
-    const fl::ProcInfo* p = s.find(pid);
-    if (!p || p->gone()) return "gone";
-    if (p->state == 'Z') return "zombie";
-    return p->sys.text;
-}
-
 // The fds a lesson process opened itself (stdio, which the lab set up, left out).
 std::vector<const fl::FdEntry*> own_fds(const fl::Snapshot& s, pid_t pid) {
     std::vector<const fl::FdEntry*> out;
@@ -580,7 +573,7 @@ fl::CheckResult workers_wait_for_jobs(const fl::RunRecord& r) {
         });
         if (rd < 0) return {false, who + " never read its jobs"};
         if (r.events[size_t(rd)].t_ns > s.t_ns) continue;  // about to: not there yet
-        std::string in = syscall_of(s, w), want = "read(fd " + std::to_string(job->fd) + ")";
+        std::string in = s.syscall_of(w), want = "read(fd " + std::to_string(job->fd) + ")";
         if (in != want) return {false, who + " was in " + in + ", not " + want};
         ++waiting;
         where = want;
@@ -627,7 +620,7 @@ fl::CheckResult workers_at_work(const fl::RunRecord& r) {
         if (got < 0) return {false, who + " never got its jobs"};
         // Its jobs are in its pipe: it must not sit waiting in read() for them.
         const fl::ProcInfo* p = s.find(w);
-        std::string in = syscall_of(s, w);
+        std::string in = s.syscall_of(w);
         const std::string idle = "read(fd " + std::to_string(r.events[size_t(got)].fd) + ")";
         if (!p || in == "gone" || in == "zombie" || (p->state == 'S' && in == idle))
             return {false, who + " was " + (p ? "in " + in : "missing") +
@@ -873,7 +866,7 @@ fl::CheckResult caller_waits_on_all(const fl::RunRecord& r) {
         if (last < 0 || r.events[size_t(last)].kind != fl::Kind::Call ||
             r.events[size_t(last)].op != wait_op)
             continue;
-        std::string in = syscall_of(snap->snap, parent);
+        std::string in = snap->snap.syscall_of(parent);
         if (use_epoll && in.rfind("epoll_pwait(", 0) == 0) in.replace(0, 11, "epoll_wait");
         if (in != want)
             return {false, "with calls in flight the caller was in " + in + ", not " + want};

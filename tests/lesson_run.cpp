@@ -80,26 +80,12 @@ void flipped_check_fails(const RunRecord& rec, const std::string& knob, const st
                                       << ": " << res.detail);
 }
 
-const FdEntry* fd_entry(const Snapshot& s, pid_t pid, int fd) {
-    const ProcInfo* p = s.find(pid);
-    if (!p) return nullptr;
-    for (auto& f : p->fds)
-        if (f.fd == fd) return &f;
-    return nullptr;
-}
-
 std::vector<uint64_t> sockets_of(const Snapshot& s, pid_t pid) {
     std::vector<uint64_t> out;
     if (const ProcInfo* p = s.find(pid))
         for (auto& f : p->fds)
             if (f.kind == FdKind::Socket) out.push_back(f.inode);
     return out;
-}
-
-std::string syscall_of(const Snapshot& s, pid_t pid) {
-    const ProcInfo* p = s.find(pid);
-    if (!p || p->gone()) return "gone";
-    return p->state == 'Z' ? "zombie" : p->sys.text;
 }
 
 std::vector<const Event*> returns(const RunRecord& r, Op op, pid_t pid) {

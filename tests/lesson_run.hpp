@@ -40,9 +40,7 @@ void flipped_check_fails(const RunRecord& rec, const std::string& knob, const st
                          const std::string& check);
 
 // Kernel-view helpers for snapshots.
-const FdEntry* fd_entry(const Snapshot& s, pid_t pid, int fd);
 std::vector<uint64_t> sockets_of(const Snapshot& s, pid_t pid);
-std::string syscall_of(const Snapshot& s, pid_t pid);  // "gone", "zombie" or the decoded call
 // Returns of OP by PID, in order.
 std::vector<const Event*> returns(const RunRecord& r, Op op, pid_t pid);
 

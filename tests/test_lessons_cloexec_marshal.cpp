@@ -73,14 +73,14 @@ void check_cloexec_kernel_view(const RunRecord& r, bool cloexec, const std::stri
     CHECK(fd_numbers(opened->snap, parent) == std::set<int>{0, 1, 2, 3, 4, 5, 6});
     std::map<int, uint64_t> inode;
     for (int fd = 3; fd <= 6; ++fd) {
-        const FdEntry* f = fd_entry(opened->snap, parent, fd);
+        const FdEntry* f = opened->snap.fd_of(parent, fd);
         REQUIRE(f);
         CHECK(f->cloexec == cloexec);
         inode[fd] = f->inode;
     }
-    CHECK(fd_entry(opened->snap, parent, 3)->kind == FdKind::File);
-    CHECK(fd_entry(opened->snap, parent, 4)->kind == FdKind::Socket);
-    CHECK(fd_entry(opened->snap, parent, 5)->kind == FdKind::Pipe);
+    CHECK(opened->snap.fd_of(parent, 3)->kind == FdKind::File);
+    CHECK(opened->snap.fd_of(parent, 4)->kind == FdKind::Socket);
+    CHECK(opened->snap.fd_of(parent, 5)->kind == FdKind::Pipe);
     // The listening socket, as sock_diag reports it: listening on web.sock.
     auto listener = opened->snap.unix_sockets.find(inode[4]);
     REQUIRE(listener != opened->snap.unix_sockets.end());
@@ -98,10 +98,10 @@ void check_cloexec_kernel_view(const RunRecord& r, bool cloexec, const std::stri
     // Taken once no task of the run is running: the program has listed its fds and blocks on
     // its stdin (--wait). Only then is its fd table final (while listing it also holds the
     // /proc/self/fd directory it reads).
-    CHECK(syscall_of(ex->snap, program) == "read(fd 0)");
-    if (syscall_of(ex->snap, program) == "read(fd 0)") CHECK(fd_numbers(ex->snap, program) == want);
+    CHECK(ex->snap.syscall_of(program) == "read(fd 0)");
+    if (ex->snap.syscall_of(program) == "read(fd 0)") CHECK(fd_numbers(ex->snap, program) == want);
     for (int fd = 3; fd <= 6; ++fd) {
-        const FdEntry* f = fd_entry(ex->snap, program, fd);
+        const FdEntry* f = ex->snap.fd_of(program, fd);
         if (cloexec && f) CHECK(f->inode != inode[fd]);  // none of the parent's objects
         if (!cloexec) {
             REQUIRE(f);
@@ -109,7 +109,7 @@ void check_cloexec_kernel_view(const RunRecord& r, bool cloexec, const std::stri
         }
     }
     // Its stdio: 1 and 2 are the lab's console (instrumentation), 0 the pipe passed with dup2.
-    const FdEntry* in = fd_entry(ex->snap, program, 0);
+    const FdEntry* in = ex->snap.fd_of(program, 0);
     REQUIRE(in);
     CHECK(in->kind == FdKind::Pipe);
     CHECK_FALSE(in->instrumentation);
@@ -119,7 +119,7 @@ void check_cloexec_kernel_view(const RunRecord& r, bool cloexec, const std::stri
     CHECK(feeder->access == O_WRONLY);
     CHECK(feeder->cloexec);
     for (int fd : {1, 2}) {
-        const FdEntry* f = fd_entry(ex->snap, program, fd);
+        const FdEntry* f = ex->snap.fd_of(program, fd);
         REQUIRE(f);
         CHECK(f->instrumentation);
     }
@@ -127,7 +127,7 @@ void check_cloexec_kernel_view(const RunRecord& r, bool cloexec, const std::stri
     std::vector<std::string> listing = output_of(r, program);
     CHECK(listing.size() == want.size());
     for (int fd : want) {
-        const FdEntry* f = fd_entry(ex->snap, program, fd);
+        const FdEntry* f = ex->snap.fd_of(program, fd);
         REQUIRE(f);
         std::string line = std::to_string(fd) + " " + f->target;
         CHECK_MESSAGE(std::find(listing.begin(), listing.end(), line) != listing.end(), line);
@@ -208,7 +208,7 @@ void check_marshal_kernel_view(const RunRecord& r, const std::string& framing, b
     // "computed": the worker's log file is its fd 3; the parent has not got it.
     const StepSnapshot* computed = r.at_step("computed");
     REQUIRE(computed);
-    const FdEntry* log = fd_entry(computed->snap, worker, 3);
+    const FdEntry* log = computed->snap.fd_of(worker, 3);
     REQUIRE(log);
     CHECK(log->kind == FdKind::File);
     CHECK(contains(log->target, "worker.log"));
@@ -254,11 +254,11 @@ void check_marshal_kernel_view(const RunRecord& r, const std::string& framing, b
     const ProcInfo* p = cb->snap.find(parent);
     REQUIRE(p);
     CHECK(p->num_threads == 2);
-    const FdEntry* p3 = fd_entry(cb->snap, parent, 3);
+    const FdEntry* p3 = cb->snap.fd_of(parent, 3);
     REQUIRE(p3);
     CHECK(p3->kind == FdKind::Pipe);
     CHECK(p3->inode == wire->obj);  // the pipe the worker wrote into
-    const FdEntry* w3 = fd_entry(cb->snap, worker, 3);
+    const FdEntry* w3 = cb->snap.fd_of(worker, 3);
     REQUIRE(w3);
     CHECK(w3->inode == log->inode);
     const FdEntry* passed = with_inode(cb->snap, parent, log->inode);

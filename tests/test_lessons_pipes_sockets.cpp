@@ -73,7 +73,7 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
         REQUIRE(forked != nullptr);
         for (pid_t pid : {parent, child})
             for (int fd : {to_child.fd, to_child.fd2, to_parent.fd, to_parent.fd2}) {
-                const FdEntry* f = fd_entry(forked->snap, pid, fd);
+                const FdEntry* f = forked->snap.fd_of(pid, fd);
                 CHECK_MESSAGE((f && f->kind == FdKind::Pipe), r.role_of(pid) << " lacks fd " << fd);
             }
 
@@ -86,16 +86,16 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
             CHECK(polls[0]->ret == 0);  // the answer came within 500 ms
         } else {
             CHECK(polls[0]->ret == -1);
-            CHECK(syscall_of(framing->snap, child) ==
+            CHECK(framing->snap.syscall_of(child) ==
                   "read(fd " + std::to_string(to_child.fd) + ")");
         }
 
         if (c.keep_write_end) {
             // The reader blocks in read() on the pipe, and the parent holds its write end.
             REQUIRE(r.deadlock.has_value());
-            CHECK(syscall_of(*r.deadlock, parent) ==
+            CHECK(r.deadlock->syscall_of(parent) ==
                   "read(fd " + std::to_string(to_parent.fd) + ")");
-            const FdEntry* rd = fd_entry(*r.deadlock, parent, to_parent.fd);
+            const FdEntry* rd = r.deadlock->fd_of(parent, to_parent.fd);
             REQUIRE(rd != nullptr);
             bool parent_holds_write_end = false;
             for (auto& obj : r.deadlock->objects())
@@ -119,7 +119,7 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
         pid_t writer = r.pid_of_role("writer");
         const StepSnapshot* full = r.at_step("full");
         REQUIRE(full != nullptr);
-        std::string writer_in = syscall_of(full->snap, writer);
+        std::string writer_in = full->snap.syscall_of(writer);
         bool blocked = writer_in == "write(fd " + std::to_string(pipes[2]->fd2) + ")";
         CHECK_MESSAGE(blocked == (int64_t(c.message_kib) * 1024 > capacity),
                       "writer in " << writer_in << ", capacity " << capacity);
@@ -128,7 +128,7 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
         pid_t yes = r.pid_of_role("yes");
         const StepSnapshot* head = r.at_step("head");
         REQUIRE(head != nullptr);
-        CHECK(syscall_of(head->snap, yes) == "write(fd " + std::to_string(pipes[3]->fd2) + ")");
+        CHECK(head->snap.syscall_of(yes) == "write(fd " + std::to_string(pipes[3]->fd2) + ")");
         auto exits = r.find(Kind::Exit);
         auto yes_exit =
             std::find_if(exits.begin(), exits.end(), [&](auto* e) { return e->pid == yes; });
@@ -215,8 +215,8 @@ TEST_CASE("sockets lesson: each knob set runs and the kernel shows what the less
         // The pair: one end each, each the other's peer, of the chosen type.
         const StepSnapshot* pair = r.at_step("pair");
         REQUIRE(pair != nullptr);
-        const FdEntry* a = fd_entry(pair->snap, parent, sp.fd);
-        const FdEntry* b = fd_entry(pair->snap, child, sp.fd2);
+        const FdEntry* a = pair->snap.fd_of(parent, sp.fd);
+        const FdEntry* b = pair->snap.fd_of(child, sp.fd2);
         REQUIRE(a != nullptr);
         REQUIRE(b != nullptr);
         REQUIRE(pair->snap.unix_sockets.count(a->inode));
@@ -231,8 +231,8 @@ TEST_CASE("sockets lesson: each knob set runs and the kernel shows what the less
         auto opened = returns(r, Op::Open, parent);
         REQUIRE(!got.empty());
         REQUIRE(!opened.empty());
-        const FdEntry* theirs = fd_entry(passed->snap, child, int(got[0]->ret));
-        const FdEntry* mine = fd_entry(passed->snap, parent, int(opened[0]->ret));
+        const FdEntry* theirs = passed->snap.fd_of(child, int(got[0]->ret));
+        const FdEntry* mine = passed->snap.fd_of(parent, int(opened[0]->ret));
         REQUIRE(theirs != nullptr);
         REQUIRE(mine != nullptr);
         CHECK(theirs->inode == mine->inode);
@@ -260,7 +260,7 @@ TEST_CASE("sockets lesson: each knob set runs and the kernel shows what the less
             CHECK(binds[1]->ret == 0);
             const StepSnapshot* acc = r.at_step("accepted");
             REQUIRE(acc != nullptr);
-            const FdEntry* lf = fd_entry(acc->snap, parent, binds[1]->fd);
+            const FdEntry* lf = acc->snap.fd_of(parent, binds[1]->fd);
             REQUIRE(lf != nullptr);
             REQUIRE(acc->snap.unix_sockets.count(lf->inode));
             const UnixSocketInfo& lu = acc->snap.unix_sockets.at(lf->inode);
@@ -271,13 +271,13 @@ TEST_CASE("sockets lesson: each knob set runs and the kernel shows what the less
             pid_t client = r.pid_of_role("client");
             auto csock = returns(r, Op::Socket, client);
             REQUIRE(!csock.empty());
-            const FdEntry* kf = fd_entry(acc->snap, client, int(csock[0]->ret));
+            const FdEntry* kf = acc->snap.fd_of(client, int(csock[0]->ret));
             REQUIRE(kf != nullptr);
             REQUIRE(acc->snap.unix_sockets.count(kf->inode));
             const uint64_t peer = acc->snap.unix_sockets.at(kf->inode).peer;
             auto accepts = returns(r, Op::Accept, parent);
             REQUIRE(!accepts.empty());
-            const FdEntry* cf = fd_entry(acc->snap, parent, int(accepts[0]->ret));
+            const FdEntry* cf = acc->snap.fd_of(parent, int(accepts[0]->ret));
             REQUIRE(cf != nullptr);
             CHECK(peer == cf->inode);
         }

@@ -154,7 +154,7 @@ std::pair<int, uint64_t> listener_of(const RunRecord& r) {
     int fd = int(socks[0]->ret);
     const StepSnapshot* s = r.at_step("listening");
     REQUIRE(s);
-    const FdEntry* f = fd_entry(s->snap, master, fd);
+    const FdEntry* f = s->snap.fd_of(master, fd);
     REQUIRE(f);
     CHECK(f->kind == FdKind::Socket);
     // When the probe has the TCP table: LISTEN, on the printed port, on loopback.
@@ -198,7 +198,7 @@ void check_prefork_kernel_view(const LessonRun& run) {
     auto ws = live_with_role(ready->snap, "worker ");
     CHECK(int(ws.size()) == workers);
     for (auto* w : ws) {
-        const FdEntry* f = fd_entry(ready->snap, w->pid, lfd);
+        const FdEntry* f = ready->snap.fd_of(w->pid, lfd);
         REQUIRE(f);
         CHECK(f->inode == linode);
         CHECK(w->ppid == r.pid_of_role("parent"));
@@ -211,7 +211,7 @@ void check_prefork_kernel_view(const LessonRun& run) {
     CHECK(int(ws.size()) == workers);
     for (auto* w : ws) {
         CAPTURE(w->role);
-        std::string in = syscall_of(idle->snap, w->pid);
+        std::string in = idle->snap.syscall_of(w->pid);
         CHECK((in == "accept(fd " + std::to_string(lfd) + ")" ||
                in == "accept4(fd " + std::to_string(lfd) + ")"));
         CHECK(holds(*w, linode));
@@ -266,11 +266,11 @@ void check_prefork_kernel_view(const LessonRun& run) {
         const ProcInfo* p = rep->snap.find(fresh);
         REQUIRE(p);
         CHECK(p->ppid == master);
-        const FdEntry* f = fd_entry(rep->snap, fresh, lfd);
+        const FdEntry* f = rep->snap.fd_of(fresh, lfd);
         REQUIRE(f);
         CHECK(f->inode == linode);
         CHECK(idle->snap.find(fresh) != nullptr);
-        CHECK(syscall_of(idle->snap, fresh).rfind("accept", 0) == 0);
+        CHECK(idle->snap.syscall_of(fresh).rfind("accept", 0) == 0);
         bool reaped = false;
         for (auto* e : returns(r, Op::Wait, master))
             reaped |= e->text == (dies == "exits" ? "exited 1" : "killed by SIGKILL");
@@ -449,7 +449,7 @@ TEST_CASE("prefork: a silent outside client does not hang the run and one that s
     for (auto& s : r.steps)
         if (s.step == "replacement" && s.pid == fresh) rep = &s;
     REQUIRE(rep);
-    const FdEntry* f = fd_entry(rep->snap, fresh, lfd);
+    const FdEntry* f = rep->snap.fd_of(fresh, lfd);
     REQUIRE(f);
     CHECK(f->inode == linode);
     // The lesson's own check agrees, and fails for a run where no worker was meant to die.
