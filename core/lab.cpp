@@ -321,7 +321,6 @@ void Run::spawned(const Event& ret) {
     e.t_ns = ret.t_ns;
     e.arg = ret.pid;
     e.text = roles_[child];
-    probe_.mark_fds_dirty(child);
     add(std::move(e));
 }
 
