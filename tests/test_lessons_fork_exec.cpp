@@ -3,6 +3,7 @@
 // Timing figures are not asserted here (the machine is shared): only the lesson's own
 // page-table check compares fork times, and it uses the fastest of several forks.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -17,6 +18,11 @@
 using namespace fl;
 using namespace fl::test;
 
+// The one check that compares times. A loaded machine (CI runs tests in parallel) can flatten
+// what it measures, so runs here assert that it judged real figures, not its verdict; its
+// verdict is tested on made-up figures below.
+const char* const kTimingCheck = "fork's cost follows the page tables it copies";
+
 // Under ASan every process maps and touches hundreds of MB of shadow memory: fork's own cost
 // then dwarfs the lesson's memory, the growth it teaches cannot show, and the address-space
 // limit is off. The lesson's runs are judged in normal builds only.
@@ -30,6 +36,17 @@ bool huge_pages_available() {
         if (k.name == "huge_pages") return k.unavailable.empty();
     FAIL("fork-exec has no knob huge_pages");
     return false;
+}
+
+void expect_checks_pass_but_timing(const nlohmann::json& checks) {
+    CHECK(checks.size() >= 4);
+    for (auto& c : checks) {
+        std::string name = c.value("name", ""), detail = c.value("detail", "");
+        if (name == kTimingCheck)
+            CHECK_MESSAGE(detail.find("shortest fork(2): ") == 0, detail);
+        else
+            CHECK_MESSAGE(c.value("ok", false), name << ": " << detail);
+    }
 }
 
 struct Case {
@@ -118,7 +135,10 @@ TEST_CASE("fork-exec: each knob set passes its checks and the kernel shows the c
         INFO("knobs: " << describe(k));
         NoLeftovers guard;
         LessonRun run = run_lesson("fork-exec", k);
-        expect_clean_run(run, "finished");
+        CHECK(run.out.reason == "finished");
+        expect_checks_pass_but_timing(run.out.checks);
+        CHECK(run.out.left_behind.empty());
+        CHECK(access(run.tmpdir.c_str(), F_OK) != 0);
         check_kernel_view(run, c);
 
         // Each check judges what the knobs claim: flipped, the same run contradicts it.
@@ -141,7 +161,7 @@ TEST_CASE("fork-exec: a size above the memory limit is measured up to what fits 
     o.mem_mb = 512;
     RunOutcome out = run_to_end(lab(), o);
     CHECK(out.reason == "finished");
-    CHECK_MESSAGE(out.all_checks_ok(), failed_checks(out));
+    expect_checks_pass_but_timing(out.checks);
     bool said = false;
     double largest = 0;
     for (auto& e : out.events) {
@@ -159,8 +179,7 @@ TEST_CASE("fork-exec: stepped op by op every check still passes") {
                                            {"child_writes_pct", "25"}, {"huge_pages", "false"}});
     REQUIRE_FALSE(ended.is_null());
     CHECK(ended["reason"] == "finished");
-    for (auto& c : ended["checks"])
-        CHECK_MESSAGE(c.value("ok", false), c.value("name", "") << ": " << c.value("detail", ""));
+    expect_checks_pass_but_timing(ended["checks"]);
 }
 
 #endif  // FORKLAB_SANITIZE
@@ -171,9 +190,10 @@ TEST_CASE("fork-exec: the runner prints each chart as a table of this machine's 
     CHECK(out.find("Time until /bin/true runs") != std::string::npos);
     CHECK(out.find("MB touched  fork+exec  vfork+exec  posix_spawn  fork alone") != std::string::npos);
     CHECK(out.find("% written by the child") != std::string::npos);
-#ifndef FORKLAB_SANITIZE
-    CHECK(out.find("FAIL") == std::string::npos);
-#endif
+    // Every check printed; none failed but (on a loaded machine) the timing one.
+    CHECK(out.find("PASS  every way started /bin/true") != std::string::npos);
+    CHECK(out.find("PASS  copy-on-write copies only") != std::string::npos);
+    CHECK(out.find("PASS  the parent's pages are the size asked for") != std::string::npos);
     CHECK(cli_output("run fork-exec --set memory_mb=64").find("memory_mb") != std::string::npos);
     CHECK(cli_output("run fork-exec --mem 10").find("--mem") != std::string::npos);
 }
@@ -210,4 +230,66 @@ TEST_CASE("measure events: text and JSON round trip and the table") {
                "16         5      2000\n"
                "32      3.25         -\n");
     CHECK(measure_table("MB", {}).empty());
+}
+
+// The timing check's verdict on made-up figures: a parent that forks at 16 and 256 MB.
+static RunRecord forks_at(double ms_small, double ms_big, bool huge) {
+    RunRecord r;
+    r.lesson = "fork-exec";
+    r.knobs = {{"memory_mb", "256"}, {"repeats", "3"}, {"child_writes_pct", "25"},
+               {"huge_pages", huge ? "true" : "false"}};
+    const pid_t parent = 100;
+    uint64_t seq = 0, t = 1'000'000;
+    auto add = [&](Event e) {
+        e.seq = ++seq;
+        e.t_ns = t;
+        if (!e.tid) e.tid = e.pid;
+        r.events.push_back(e);
+    };
+    Event start;
+    start.kind = Kind::Start;
+    start.pid = parent;
+    start.text = "parent";
+    add(start);
+    pid_t child = 200;
+    for (auto [mb, ms] : {std::pair{16, ms_small}, std::pair{256, ms_big}}) {
+        Event grown;
+        grown.kind = Kind::Call;
+        grown.op = Op::Step;
+        grown.pid = parent;
+        grown.text = "grown";
+        add(grown);
+        for (int i = 0; i < 3; ++i) {
+            Event call;
+            call.kind = Kind::Call;
+            call.op = Op::Fork;
+            call.pid = parent;
+            add(call);
+            t += uint64_t(ms * 1e6) + uint64_t(i) * 100'000;  // the first is the fastest
+            Event ret = call;
+            ret.kind = Kind::Return;
+            ret.ret = ++child;
+            add(ret);
+            Event born;
+            born.kind = Kind::Start;
+            born.pid = child;
+            born.text = "fork+exec";
+            add(born);
+        }
+        Event m;
+        m.kind = Kind::Measure;
+        m.pid = parent;
+        m.text = measure_text("spawn", "fork alone", mb, ms * 1000);
+        add(m);
+    }
+    return r;
+}
+
+TEST_CASE("fork-exec: the page-table check judges fork's growth from the trace's fork times") {
+    CHECK(judge(forks_at(1.0, 6.0, false), kTimingCheck).ok);   // 6x for 16x the memory
+    CHECK_FALSE(judge(forks_at(1.0, 1.2, false), kTimingCheck).ok);  // flat: not page tables
+    CHECK(judge(forks_at(1.0, 1.2, true), kTimingCheck).ok);    // huge pages: flat is right
+    CHECK_FALSE(judge(forks_at(1.0, 12.0, true), kTimingCheck).ok);  // grew like 4 KB pages
+    auto detail = judge(forks_at(1.0, 6.0, false), kTimingCheck).detail;
+    CHECK_MESSAGE(detail.find("1000 µs at 16 MB, 6000 µs at 256 MB") != std::string::npos, detail);
 }
