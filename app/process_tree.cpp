@@ -249,6 +249,7 @@ float fade_of(const ProcessView& p, const UiState& ui) {
 
 std::string node_title(const RunModel& m, pid_t pid, const ProcessView* p) {
     std::string t = "pid " + std::to_string(pid);
+    if (p && p->nspid) t += " (" + std::to_string(p->nspid) + " inside)";  // its getpid()
     std::string role = p ? p->role : "";
     if (role.empty() && m.snapshot)
         if (const ProcInfo* pi = m.snapshot->find(pid)) role = pi->comm;

@@ -130,7 +130,7 @@ int parse(int argc, char** argv, Options& o) {
 }
 
 std::string g_glfw_error;
-volatile sig_atomic_t g_quit = 0;  // SIGINT/SIGTERM: close like the window's close button
+volatile sig_atomic_t g_quit = 0;  // SIGINT/SIGTERM/SIGHUP: close like the window's close button
 void on_signal(int) { g_quit = 1; }
 void on_glfw_error(int code, const char* text) {
     g_glfw_error = std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
@@ -259,8 +259,11 @@ int run_app(int argc, char** argv, LabClient* lab) {
         std::string title;
         int done_frames = 0;
         uint64_t started = monotonic_ns(), last_change = started;
+        // A closed terminal (SIGHUP) too: the lab is in a session of its own, so only we are
+        // signalled, and closing cleanly ends the run.
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
+        signal(SIGHUP, on_signal);
         while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             uint64_t now = monotonic_ns();
             if (shot) glfwPollEvents();

@@ -130,6 +130,8 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         std::cerr << "forklab: the lab process could not be started\n";
         return 1;
     }
+    // Ctrl-C, a closed terminal or kill: stop the run, say so, leave (nothing left behind).
+    catch_shutdown_signals();
     std::map<pid_t, std::string> roles;
     uint64_t t0 = 0;
     std::cout << "forklab: " << l->id << " - " << l->title << '\n';
@@ -159,12 +161,14 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         out = run_to_end(*lab, o, on_event, [&](const nlohmann::json& m) {
             if (m.value("msg", "") == "run_started")
                 std::cout << "  containment: " << m.value("containment", "") << ", root pid "
-                          << m.value("root", 0) << "\n";
+                          << m.value("root", 0) << ", lab pid " << lab->pid() << ", temp dir "
+                          << m.value("tmpdir", "") << "\n";
             else if (m.value("msg", "") == "error")
                 std::cout << "  lab: " << m.value("text", "") << '\n';
         });
     } catch (const std::exception& ex) {
         std::cerr << "forklab: " << ex.what() << '\n';
+        if (int sig = shutdown_signal()) return 128 + sig;
         return 1;
     }
     std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";

@@ -101,6 +101,7 @@ nlohmann::json to_json(const Event& e) {
         case Kind::Start:
             j["parent"] = e.arg;
             j["role"] = e.text;
+            if (e.ret > 0) j["nspid"] = e.ret;  // its getpid() inside a PID namespace
             break;
         case Kind::Step:
             j["step"] = e.arg;
@@ -172,6 +173,7 @@ Event event_from_json(const nlohmann::json& j) {
             case Kind::Start:
                 e.arg = j.value("parent", int64_t(0));
                 e.text = j.value("role", "");
+                e.ret = j.value("nspid", int64_t(0));
                 break;
             case Kind::Step:
                 e.arg = j.value("step", int64_t(0));

@@ -15,7 +15,8 @@ namespace fl {
 enum class Kind : uint16_t {
     Call,      // op, line, fd/fd2/arg as the op's arguments; recorded when the op passes its gate
     Return,    // op, line, ret, err; fd, bytes, preview for data ops; obj (inode) and queued
-    Start,     // a traced process or thread began: role, parent (ppid or spawning tid), task id
+    Start,     // a traced process or thread began: role, parent (ppid or spawning tid), task id,
+               // nspid (ret: its getpid() when a PID namespace makes that another number)
     Exit,      // a process left: status (exit code) or signal, as the lab reaped it or _exit said
     Output,    // a line a lesson process printed: text
     Step,      // a lesson step was reached: step (index), text

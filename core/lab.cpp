@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,9 +77,32 @@ bool waits_with_timeout(const SyscallInfo& s) {
     }
 }
 
+// Set once when the lab starts. In namespace mode the lab is pid 1 of the runs' PID namespace
+// (getpid() says 1): G_LAB_PID is its pid as ps shows it, which /proc (mounted outside) uses.
+bool g_pidns = false;
+pid_t g_lab_pid = 0;
+int g_keeper_fd = -1;  // write end of the keeper's pipe (see LabClient::start)
+const char* containment_name() { return g_pidns ? "pid-namespace" : "process-group"; }
+
+// One line to the keeper ("run PGID DIR" / "end"): a single write below PIPE_BUF is atomic.
+void tell_keeper(const std::string& line) {
+    if (g_keeper_fd < 0) return;
+    ssize_t r;
+    do r = ::write(g_keeper_fd, line.data(), line.size());
+    while (r < 0 && errno == EINTR);
+}
+
+pid_t self_host_pid() {
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+    if (n <= 0) return getpid();
+    buf[n] = '\0';
+    return pid_t(atoi(buf));
+}
+
 // Every process below the lab (its run and the orphans it adopted), parents first.
 std::vector<pid_t> run_processes() {
-    auto all = process_tree(getpid());
+    auto all = process_tree(g_lab_pid);
     if (!all.empty()) all.erase(all.begin());
     return all;
 }
@@ -122,12 +146,19 @@ private:
     std::vector<int> live_slots() const;
     void kill_all();
     void cleanup();
+    pid_t to_host(pid_t inner);
+    void translate(Event& e);
+    void resolve_spawns();
+    std::string where_each();
 
     Channel& chan_;
     const Lesson& lesson_;
     RunOptions opts_;
     RunShared* shm_ = nullptr;
-    pid_t root_ = -1;
+    pid_t root_ = -1;        // as ps shows it
+    pid_t root_inner_ = -1;  // as fork returned it (the same outside a PID namespace)
+    std::map<pid_t, pid_t> host_of_;  // namespace mode: inner pid -> host pid
+    std::set<pid_t> nspid_read_;      // host pids whose NSpid is in host_of_
     int out_fd_ = -1;
     uint64_t console_ino_ = 0;
     std::string tmpdir_;
@@ -182,15 +213,17 @@ bool Run::start(std::string& err) {
     setup_.tmpdir = tmpdir_;
     setup_.out_fd = out[1];
     setup_.mem_limit_mb = uint64_t(std::max(0, opts_.mem_mb));
+    shm_->hdr.pidns.store(g_pidns);
+    if (g_pidns) host_of_[1] = g_lab_pid;  // the root's getppid()
 
     start_ns_ = last_progress_ns_ = monotonic_ns();
     nlohmann::json knobs = opts_.knobs;
     Event rs;
     rs.kind = Kind::RunStart;
-    rs.pid = getpid();
+    rs.pid = g_lab_pid;
     rs.t_ns = start_ns_;
     rs.text = nlohmann::json{{"lesson", lesson_.id}, {"knobs", knobs},
-                             {"containment", "process-group"}}.dump();
+                             {"containment", containment_name()}}.dump();
     add(rs);
 
     pid_t pid = ::fork();
@@ -204,9 +237,14 @@ bool Run::start(std::string& err) {
     ::close(out[1]);
     out_fd_ = out[0];
     fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    root_inner_ = pid;
     root_ = pid;
-    chan_.send({{"msg", "run_started"}, {"root", pid}, {"pgid", pid}, {"lesson", lesson_.id},
-                {"tmpdir", tmpdir_}, {"knobs", knobs}, {"containment", "process-group"}});
+    if (g_pidns)
+        if (pid_t h = to_host(pid)) root_ = h;
+    // In namespace mode the kernel kills the run when we die; the keeper only removes the dir.
+    tell_keeper("run " + std::to_string(g_pidns ? 0 : root_) + " " + tmpdir_ + "\n");
+    chan_.send({{"msg", "run_started"}, {"root", root_}, {"pgid", root_}, {"lesson", lesson_.id},
+                {"tmpdir", tmpdir_}, {"knobs", knobs}, {"containment", containment_name()}});
     return true;
 }
 
@@ -253,10 +291,66 @@ void Run::drain_console(bool final) {
     }
 }
 
+// Namespace mode: the host pid of INNER (a pid as the run's processes, and the lab's own
+// syscalls, see it). From the slots (a traced process stores both numbers), else from NSpid of
+// the processes below the lab; 0 when none is known. A child is found while it exists: forked
+// ones register themselves at once, spawned ones make their parent wait (resolve_spawns).
+pid_t Run::to_host(pid_t inner) {
+    if (!g_pidns || inner <= 0) return inner;
+    auto known = [&]() -> pid_t {
+        if (auto it = host_of_.find(inner); it != host_of_.end()) return it->second;
+        uint32_t n = std::min<uint32_t>(shm_->hdr.nslots.load(), kMaxSlots);
+        for (uint32_t i = 0; i < n; ++i) {
+            const Slot& s = shm_->slots[i];
+            if (s.nspid.load() == inner && s.pid.load() > 0) return host_of_[inner] = s.pid.load();
+        }
+        return 0;
+    };
+    if (pid_t h = known()) return h;
+    for (pid_t p : run_processes()) {
+        if (nspid_read_.count(p)) continue;
+        if (pid_t n = read_nspid(p)) {
+            host_of_[n] = p;
+            nspid_read_.insert(p);
+        }
+    }
+    return known();
+}
+
+// Pids in events are the ones ps shows; a lesson's fork, spawn and wait speak of inner ones.
+void Run::translate(Event& e) {
+    auto fix = [&](int64_t& v) {
+        if (v > 0)
+            if (pid_t h = to_host(pid_t(v))) v = h;
+    };
+    if (e.kind == Kind::Start && e.task == "1") fix(e.arg);  // the root's parent: the lab
+    if (e.kind == Kind::Return && (e.op == Op::Fork || e.op == Op::Spawn) && e.ret > 0) {
+        fix(e.ret);
+        e.arg = e.ret;
+    }
+    if (e.kind == Kind::Return && e.op == Op::Wait) fix(e.ret);
+    if (e.kind == Kind::Call && e.op == Op::Wait) fix(e.arg);
+}
+
+void Run::resolve_spawns() {
+    if (!g_pidns) return;
+    uint32_t n = std::min<uint32_t>(shm_->hdr.nslots.load(), kMaxSlots);
+    for (uint32_t i = 0; i < n; ++i) {
+        Slot& s = shm_->slots[i];
+        uint32_t child = s.spawned.load();
+        if (!child) continue;
+        to_host(pid_t(child));
+        s.spawned.store(0);
+        futex_wake(&s.spawned);
+    }
+}
+
 void Run::drain_ring() {
     Event e;
+    resolve_spawns();
     while (shm_->pop(e)) {
         last_progress_ns_ = monotonic_ns();
+        if (g_pidns) translate(e);
         on_event(e);
         add(e);
     }
@@ -293,16 +387,23 @@ void Run::on_event(const Event& e) {
 }
 
 void Run::reap() {
-    int st;
-    pid_t p;
-    while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
-        if (p == root_) root_reaped_ = true;
+    for (;;) {
+        // Look before reaping: in a PID namespace waitpid speaks of inner pids, and the host
+        // pid of a zombie can still be read from /proc; after reaping it is gone.
+        siginfo_t si{};
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 || si.si_pid <= 0) break;
+        pid_t inner = si.si_pid, p = inner;
+        if (g_pidns)
+            if (pid_t h = to_host(inner)) p = h;
+        int st;
+        if (waitpid(inner, &st, WNOHANG | __WALL) != inner) break;
+        if (inner == root_inner_) root_reaped_ = true;
         Event e;
         e.kind = Kind::Exit;
         e.pid = e.tid = p;
         e.ret = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         e.arg = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-        e.text = p == root_ ? "reaped by the lab (its parent)" : "reaped by the lab (subreaper)";
+        e.text = inner == root_inner_ ? "reaped by the lab (its parent)" : "reaped by the lab (subreaper)";
         live_.erase(p);
         add(std::move(e));
     }
@@ -328,7 +429,7 @@ void Run::spawned(const Event& ret) {
 void Run::notice_gone(bool final) {
     const uint64_t now = monotonic_ns();
     for (auto it = live_.begin(); it != live_.end();) {
-        if (::kill(*it, 0) != 0 && errno == ESRCH) {
+        if (process_state(*it) == '-') {  // by /proc: our own kill(2) would take inner pids
             // The parent's waitpid return (with the status) follows the reaping by a moment:
             // give it until the next scans to arrive in the ring.
             auto since = gone_since_.emplace(*it, now).first->second;
@@ -559,11 +660,39 @@ void Run::check_deadlock() {
            std::to_string(opts_.deadlock_ms) + " ms: " + text;
     Event e;
     e.kind = Kind::Deadlock;
-    e.pid = getpid();
+    e.pid = g_lab_pid;
     e.text = text;
     add(e);
     deadlock_ = std::move(s);
     end("deadlock", text);
+}
+
+// Where each live process is, as the kernel says, with the lesson line of its current op:
+// "worker 2 (pid 4242) in accept(fd 3) at lessons/prefork.cpp:90, ...".
+std::string Run::where_each() {
+    Snapshot s = probe_.full(run_processes());
+    annotate(s);
+    std::map<pid_t, int> line_of;
+    for (int i : live_slots())
+        if (shm_->slots[i].pid.load() == shm_->slots[i].tid.load())
+            line_of[shm_->slots[i].pid.load()] = shm_->slots[i].pending_line.load();
+    std::string out;
+    int shown = 0, more = 0;
+    for (auto& p : s.procs) {
+        if (p.gone()) continue;
+        if (shown == 8) {
+            ++more;
+            continue;
+        }
+        std::string where = p.state == 'Z' ? "a zombie" : p.state == 'R' ? "running" : "in " + p.sys.text;
+        out += (out.empty() ? "" : ", ") + (p.role.empty() ? p.comm : p.role) + " (pid " +
+               std::to_string(p.pid) + ") " + where;
+        if (auto it = line_of.find(p.pid); it != line_of.end() && it->second > 0 && p.state != 'Z')
+            out += " at " + lesson_.source + ":" + std::to_string(it->second);
+        ++shown;
+    }
+    if (more) out += ", and " + std::to_string(more) + " more";
+    return out;
 }
 
 void Run::send_snapshot() {
@@ -611,9 +740,10 @@ bool Run::pump() {
     if (now - start_ns_ - waited_ns_ > uint64_t(timeout_s) * 1'000'000'000ull) {
         Event e;
         e.kind = Kind::Bound;
-        e.pid = getpid();
+        e.pid = g_lab_pid;
         e.text = "time: limit of " + std::to_string(timeout_s) +
                  " s reached (time spent waiting for Step or the delay not counted)";
+        if (std::string where = where_each(); !where.empty()) e.text += "; " + where;
         add(e);
         end("bound", "bound hit: " + e.text);
         return false;
@@ -634,12 +764,19 @@ bool Run::pump() {
 }
 
 void Run::kill_all() {
-    if (root_ > 0) ::kill(-root_, SIGKILL);
+    if (root_inner_ > 0) ::kill(-root_inner_, SIGKILL);
+    // In a PID namespace we are its init: kill(-1) reaches every other process in it,
+    // whichever group or session it moved to.
+    // (getpid() == 1 checked again: kill(-1) outside a namespace would reach all our processes.)
+    const bool init = g_pidns && getpid() == 1;
+    if (init) ::kill(-1, SIGKILL);
     // Anything that left the group (setpgid, setsid) is still below us in the tree.
     uint64_t until = monotonic_ns() + 2'000'000'000ull;
     for (;;) {
         auto procs = run_processes();
-        for (pid_t p : procs) ::kill(p, SIGKILL);
+        if (init && !procs.empty()) ::kill(-1, SIGKILL);  // forks that raced the first one
+        else
+            for (pid_t p : procs) ::kill(p, SIGKILL);
         reap();
         if (procs.empty() || monotonic_ns() > until) break;
         usleep(1000);
@@ -658,6 +795,7 @@ void Run::end(const std::string& reason, const std::string& text) {
 
     std::error_code ec;
     std::filesystem::remove_all(tmpdir_, ec);
+    tell_keeper("end\n");
 
     RunRecord rec;
     rec.lesson = lesson_.id;
@@ -674,7 +812,7 @@ void Run::end(const std::string& reason, const std::string& text) {
         checks.push_back({{"name", name}, {"ok", ok}, {"detail", detail}});
         Event e;
         e.kind = Kind::Check;
-        e.pid = getpid();
+        e.pid = g_lab_pid;
         e.ret = ok;
         e.text = name + ": " + detail;
         add(e);
@@ -697,7 +835,7 @@ void Run::end(const std::string& reason, const std::string& text) {
 
     Event e;
     e.kind = Kind::RunEnd;
-    e.pid = getpid();
+    e.pid = g_lab_pid;
     e.text = reason + ": " + text;
     add(e);
     flush();
@@ -750,16 +888,55 @@ nlohmann::json to_json(const RunOptions& o) {
             {"snapshots", o.snapshots}};
 }
 
-void lab_main(int channel_fd) {
+namespace {
+volatile sig_atomic_t g_lab_signal = 0;
+void on_lab_signal(int sig) { g_lab_signal = sig; }
+
+volatile sig_atomic_t g_shutdown = 0;
+void on_shutdown(int sig) { g_shutdown = sig; }
+}  // namespace
+
+void catch_shutdown_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_shutdown;  // no SA_RESTART: a blocking poll returns at once
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+int shutdown_signal() { return g_shutdown; }
+
+void lab_main(int channel_fd, int keeper_fd) {
     Channel chan(channel_fd);
+    g_keeper_fd = keeper_fd;
+    g_lab_pid = self_host_pid();
+    // Namespace mode: we are pid 1 of a PID namespace (LabClient::start made it).
+    g_pidns = getpid() == 1 && g_lab_pid != 1;
+    if (g_pidns) set_read_nspid(true);
     // The channel closing is how we learn the app died; a write to it must not kill us.
     signal(SIGPIPE, SIG_IGN);
-    chan.send({{"msg", "hello"}, {"lab", getpid()}, {"containment", "process-group"}});
+    // Out of the terminal's session: Ctrl-C or a closed terminal signals the app, which stops
+    // the run (or dies, and the channel closes); the terminal never kills us before our run.
+    setsid();
+    // A signal sent to us (kill PID) ends the run first, then the lab. Blocked except while we
+    // wait in ppoll, so it cannot slip in between the check and the wait.
+    sigset_t block, waiting;
+    sigemptyset(&block);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+    sigprocmask(SIG_BLOCK, &block, &waiting);
+    struct sigaction sa {};
+    sa.sa_handler = on_lab_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigdelset(&waiting, sig);
+
+    chan.send({{"msg", "hello"}, {"lab", g_lab_pid}, {"containment", containment_name()}});
     std::unique_ptr<Run> run;
     for (;;) {
         bool active = run != nullptr;
         pollfd p[2] = {{chan.fd(), POLLIN, 0}, {active ? run->console_fd() : -1, POLLIN, 0}};
-        poll(p, 2, active ? 5 : -1);
+        timespec five_ms{0, 5'000'000};
+        ppoll(p, 2, active ? &five_ms : nullptr, &waiting);
+        if (g_lab_signal) break;
         if (p[0].revents) {
             auto msg = chan.recv(0);
             if (chan.closed()) break;
@@ -804,38 +981,153 @@ void lab_main(int channel_fd) {
 // [SECTION] Client
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// The keeper: a tiny process in a session of its own (no terminal signal reaches it) that
+// holds the read end of a pipe whose only write end the lab holds. When the lab dies by any
+// means, even SIGKILL together with the app, the pipe reads EOF and the keeper does what the
+// lab would have: kills the run's process group (process-group mode; in namespace mode the
+// kernel already has) and removes its temp directory. Why a separate process: the app may
+// die in the same instant as the lab, and nothing else outlives both.
+[[noreturn]] void keeper_main(int fd) {
+    setsid();
+    prctl(PR_SET_NAME, "forklab-keeper");
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    pid_t pgid = 0;
+    std::string dir, buf;
+    char chunk[512];
+    for (;;) {
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        buf.append(chunk, size_t(n));
+        size_t nl;
+        while ((nl = buf.find('\n')) != std::string::npos) {
+            std::string line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            if (line.rfind("run ", 0) == 0) {
+                size_t sp = line.find(' ', 4);
+                pgid = pid_t(atoi(line.c_str() + 4));
+                dir = sp == std::string::npos ? "" : line.substr(sp + 1);
+            } else if (line == "end") {
+                pgid = 0;
+                dir.clear();
+            }
+        }
+    }
+    if (pgid > 0) ::kill(-pgid, SIGKILL);
+    if (dir.rfind("/tmp/forklab-", 0) == 0) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+    _exit(0);
+}
+
+enum class Userns { NotAllowed, Broken, Entered };
+
+// A user namespace (our uid and gid mapped to themselves, so ps and files show the same owner)
+// and a PID namespace for our children, if the kernel lets an unprivileged process have them.
+Userns enter_namespaces() {
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) return Userns::NotAllowed;
+    auto put = [](const char* path, const std::string& text) {
+        int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size());
+        ::close(fd);
+        return ok;
+    };
+    put("/proc/self/setgroups", "deny");  // an unprivileged gid_map needs it (may already be)
+    bool ok = put("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") &&
+              put("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1");
+    return ok ? Userns::Entered : Userns::Broken;
+}
+
+}  // namespace
+
 std::unique_ptr<LabClient> LabClient::start() {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return nullptr;
-    // Orphans of a dead lab come back to us, so we can kill and reap them.
+    // FORKLAB_CONTAINMENT=process-group skips the namespaces (the fallback, for tests).
+    const char* want = getenv("FORKLAB_CONTAINMENT");
+    bool try_ns = !(want && std::string(want) == "process-group");
+    // Orphans of a dead lab come back to us, so we can kill and reap them. In namespace mode
+    // the lab itself is a grandchild that becomes our child this way.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(sv[0]);
-        ::close(sv[1]);
-        return nullptr;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_CHILD_SUBREAPER, 1);
-        prctl(PR_SET_NAME, "forklab-lab");
-        // The lab holds nothing of the app's: its channel becomes fd 3, the rest is closed.
-        if (sv[1] != 3) {
-            dup2(sv[1], 3);
-        } else {
-            fcntl(3, F_SETFD, 0);
-        }
+    int kp[2];
+    if (pipe2(kp, O_CLOEXEC) != 0) return nullptr;
+    pid_t keeper = ::fork();
+    if (keeper == 0) {
+        int devnull = ::open("/dev/null", O_RDWR);
+        for (int i = 0; i < 3 && devnull >= 0; ++i) dup2(devnull, i);
+        dup2(kp[0], 3);
         syscall(SYS_close_range, 4u, ~0u, 0u);
-        fcntl(3, F_SETFD, FD_CLOEXEC);
-        lab_main(3);
+        keeper_main(3);
     }
-    ::close(sv[1]);
-    auto c = std::unique_ptr<LabClient>(new LabClient());
-    c->chan_ = Channel(sv[0]);
-    c->lab_ = pid;
-    if (auto hello = c->chan_.recv(5000); hello && hello->value("msg", "") == "hello")
-        c->containment_ = hello->value("containment", "");
-    return c;
+    ::close(kp[0]);
+    for (;;) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) break;
+        pid_t pid = ::fork();
+        if (pid < 0) {
+            ::close(sv[0]);
+            ::close(sv[1]);
+            break;
+        }
+        if (pid == 0) {
+            prctl(PR_SET_NAME, "forklab-lab");
+            // The lab holds nothing of the app's: its channel becomes fd 3, the keeper's pipe
+            // fd 4, the rest is closed (through fds above both, so neither overwrites the other).
+            int c = fcntl(sv[1], F_DUPFD, 10), k = fcntl(kp[1], F_DUPFD, 10);
+            dup2(c, 3);
+            dup2(k, 4);
+            syscall(SYS_close_range, 5u, ~0u, 0u);
+            fcntl(3, F_SETFD, FD_CLOEXEC);
+            fcntl(4, F_SETFD, FD_CLOEXEC);
+            if (try_ns) {
+                Userns u = enter_namespaces();
+                if (u == Userns::Broken) _exit(75);  // in a user namespace with no ids: retry without
+                if (u == Userns::Entered) {
+                    // Our child is pid 1 of the new PID namespace: the lab. We leave at once.
+                    pid_t lab = ::fork();
+                    if (lab != 0) _exit(lab > 0 ? 0 : 75);
+                }
+            }
+            prctl(PR_SET_CHILD_SUBREAPER, 1);
+            lab_main(3, 4);
+        }
+        ::close(sv[1]);
+        Channel chan(sv[0]);
+        auto hello = chan.recv(5000);
+        if (hello && hello->value("msg", "") == "hello") {
+            auto c = std::unique_ptr<LabClient>(new LabClient());
+            c->chan_ = std::move(chan);
+            c->lab_ = pid;
+            c->containment_ = hello->value("containment", "");
+            pid_t lab = hello->value("lab", pid);
+            if (lab > 0 && lab != pid) {
+                // The intermediate process has left (or is leaving): the lab is ours now.
+                int st;
+                waitpid(pid, &st, 0);
+                c->lab_ = lab;
+            }
+            ::close(kp[1]);
+            c->keeper_ = keeper;
+            return c;
+        }
+        // No lab: reap what we forked; if the namespaces were the problem, once more without.
+        chan.close();
+        int st = 0;
+        ::kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        if (!try_ns) break;
+        try_ns = false;
+    }
+    ::close(kp[1]);
+    int st;
+    waitpid(keeper, &st, 0);
+    return nullptr;
 }
 
 LabClient::~LabClient() {
@@ -880,8 +1172,10 @@ void LabClient::lab_died() {
     gone_ = true;
     int st;
     // The channel is closed: the lab is dead or dying. Make sure, and reap it.
-    ::kill(lab_, SIGKILL);
-    waitpid(lab_, &st, 0);
+    if (lab_ > 0) {
+        ::kill(lab_, SIGKILL);
+        waitpid(lab_, &st, 0);
+    }
     // The lab is gone: its lesson processes were re-parented to us (we are a subreaper).
     for (pid_t g : run_groups_) {
         if (g <= 0) continue;
@@ -900,6 +1194,19 @@ void LabClient::lab_died() {
         std::filesystem::remove_all(dir, ec);
     }
     run_dirs_.clear();
+    // The keeper leaves once the lab is gone (its pipe reads EOF); reap it.
+    if (keeper_ > 0) {
+        uint64_t until = monotonic_ns() + 2'000'000'000ull;
+        while (waitpid(keeper_, &st, WNOHANG) == 0) {
+            if (monotonic_ns() > until) {
+                ::kill(keeper_, SIGKILL);
+                waitpid(keeper_, &st, 0);
+                break;
+            }
+            usleep(1000);
+        }
+        keeper_ = -1;
+    }
 }
 
 bool RunOutcome::all_checks_ok() const {
@@ -917,6 +1224,18 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
     int limit = (opts.timeout_s > 0 ? opts.timeout_s : l ? l->timeout_s : 20) + 10;
     uint64_t until = monotonic_ns() + uint64_t(limit) * 1'000'000'000ull;
     while (monotonic_ns() < until) {
+        if (int sig = shutdown_signal()) {
+            // Interrupted (Ctrl-C, a closed terminal, kill): stop the run and wait until the lab
+            // says it has killed and reaped it, then report.
+            lab.send({{"cmd", "stop"}});
+            uint64_t stop_until = monotonic_ns() + 5'000'000'000ull;
+            bool ended = false;
+            while (!ended && !lab.lab_gone() && monotonic_ns() < stop_until)
+                if (auto m = lab.recv(100)) ended = m->value("msg", "") == "run_ended";
+            throw std::runtime_error(std::string("interrupted by SIG") +
+                                     (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") +
+                                     (ended ? ": the run was stopped" : ": the lab did not answer"));
+        }
         auto m = lab.recv(200);
         if (lab.lab_gone()) throw std::runtime_error("the lab died during the run");
         if (!m) continue;

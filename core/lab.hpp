@@ -5,11 +5,22 @@
 // any thread, window or GL context exists: it forks the lab, which from then on is the only
 // process that forks lesson processes. The two talk over one Channel (see channel.hpp).
 //
-// Containment ("process-group" mode): the lab is a child subreaper, so orphaned lesson
-// processes come back to it; each run is one process group the lab kills as a whole; the lab
-// leaves (after killing its run) as soon as the channel closes, which the kernel guarantees when
-// the app dies, even by SIGKILL; and the client is a subreaper that kills the run's group when
-// the lab dies first.
+// Containment. Where the kernel lets an unprivileged process have them, the lab runs as pid 1
+// of its own user + PID namespace ("pid-namespace" mode; FORKLAB_CONTAINMENT=process-group
+// turns it off): when the lab dies, by any means, the kernel kills every process in it, and the
+// lab's kill(-1) at a run's end reaches every lesson process whatever group or session it
+// moved to. Pids in events, snapshots and messages are the ones ps shows (the host's); where a
+// process sees another number (its getpid() inside), Start events and snapshots carry it too
+// (nspid). Otherwise ("process-group" mode) the lab is a child subreaper, so orphaned lesson
+// processes come back to it, and each run is one process group the lab kills as a whole.
+// In both modes: the lab is in a session of its own (a terminal's Ctrl-C or hang-up signals
+// the app, never the lab), a signal to the lab ends its run before the lab; the lab leaves
+// (after killing its run) as soon as the channel closes, which the kernel guarantees when the
+// app dies, even by SIGKILL; the client is a subreaper that kills the run's group when the lab
+// dies first; and a keeper process (own session, a pipe from the lab) kills the run's group and
+// removes its temp directory when the lab dies with the app. A process that leaves the run's
+// process group and outlives a SIGKILL of app and lab together survives only in process-group
+// mode.
 //
 // Messages, client -> lab:
 //   {"cmd":"start","lesson":ID,"knobs":{..},"gated":B,"delay_ms":N,"timeout_s":N,
@@ -20,8 +31,9 @@
 //   {"cmd":"stop"}              end the run (reset)
 //   {"cmd":"quit"}
 // lab -> client:
-//   {"msg":"hello","lab":PID,"containment":"process-group"}
-//   {"msg":"run_started","root":PID,"pgid":PID,"lesson":ID,"tmpdir":PATH,"knobs":{..}}
+//   {"msg":"hello","lab":PID,"containment":"pid-namespace"|"process-group"}
+//   {"msg":"run_started","root":PID,"pgid":PID,"lesson":ID,"tmpdir":PATH,"knobs":{..},
+//    "containment":MODE}
 //   {"msg":"events","events":[EVENT..]}              (trace events, JSON as in trace-format.md)
 //   {"msg":"snapshot","snap":SNAPSHOT,"gates":[{pid,tid,task,role,state,op,line,fd}..]}
 //   {"msg":"stepped",...} / {"msg":"error","text":T}
@@ -55,8 +67,15 @@ struct RunOptions {
 };
 nlohmann::json to_json(const RunOptions& o);
 
-// The lab side: runs the loop on CHANNEL_FD until the channel closes or "quit". Never returns.
-[[noreturn]] void lab_main(int channel_fd);
+// The lab side: runs the loop on CHANNEL_FD until the channel closes, "quit" or a signal
+// (SIGINT, SIGTERM, SIGHUP sent to the lab). KEEPER_FD: write end of the keeper's pipe, or -1.
+// Never returns.
+[[noreturn]] void lab_main(int channel_fd, int keeper_fd = -1);
+
+// For the app and the CLI: SIGINT, SIGTERM and SIGHUP only record the signal, so the loops that
+// wait (run_to_end, the app's main loop) stop the run and shut down cleanly.
+void catch_shutdown_signals();
+int shutdown_signal();  // the signal caught, 0 if none
 
 class LabClient {
 public:
@@ -65,14 +84,15 @@ public:
     static std::unique_ptr<LabClient> start();
     ~LabClient();  // asks the lab to quit, waits (bounded), kills it if it does not
 
-    pid_t pid() const { return lab_; }
+    pid_t pid() const { return lab_; }          // as ps shows it, in every mode
+    pid_t keeper_pid() const { return keeper_; }  // see the comment on containment above
     bool send(const nlohmann::json& cmd);
     // Next message (nullopt on timeout). When the lab has died, kills and reaps the process
     // groups of the runs it had started and sets lab_gone().
     std::optional<nlohmann::json> recv(int timeout_ms);
     bool lab_gone() const { return gone_; }
     int fd() const { return chan_.fd(); }
-    // The containment mode the lab reported ("process-group").
+    // The containment mode the lab reported: "pid-namespace" or "process-group".
     const std::string& containment() const { return containment_; }
     // Temp directories of every run this client started (the lab removes each at run end).
     const std::vector<std::string>& all_run_dirs() const { return all_run_dirs_; }
@@ -82,6 +102,7 @@ private:
     void lab_died();
     Channel chan_;
     pid_t lab_ = -1;
+    pid_t keeper_ = -1;
     bool gone_ = false;
     std::string containment_;
     std::vector<pid_t> run_groups_;

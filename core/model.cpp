@@ -163,6 +163,7 @@ void RunModel::apply(const Event& e) {
             }
             p.parent = pid_t(e.arg);
             if (!p.ppid) p.ppid = pid_t(e.arg);
+            if (e.ret > 0) p.nspid = pid_t(e.ret);
             p.task = e.task;
             p.role = e.text;
             p.born_seq = e.seq;
@@ -272,6 +273,7 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
         ProcessView v;
         v.pid = p.pid;
         v.parent = v.ppid = p.ppid;
+        v.nspid = p.nspid;
         v.color = next_color_++;
         v.role = p.role;
         procs[p.pid] = v;
@@ -288,6 +290,7 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
             continue;
         }
         v.ppid = p->ppid;
+        if (p->nspid) v.nspid = p->nspid;
         v.state = p->state;
         v.threads = std::max(1, p->num_threads);
         const Gate* gate = nullptr;

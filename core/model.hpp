@@ -34,6 +34,7 @@ struct ProcessView {
     pid_t pid = 0;
     pid_t parent = 0;      // parent at birth (from its Start event)
     pid_t ppid = 0;        // parent now (from the latest snapshot); differs when re-parented
+    pid_t nspid = 0;       // the pid it sees itself as (in a PID namespace); 0: the same number
     std::string role;      // "parent", "child", "worker 2"; "" for untraced (exec'd) processes
     std::string task;      // stable id "1.2"
     int color = 0;         // index into the palette, stable for the run

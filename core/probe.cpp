@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -1267,6 +1269,8 @@ struct Task {
     ProcFile stat, sys;
 };
 
+std::atomic<bool> g_read_nspid{false};
+
 struct Entry {
     ProcFile stat, sys;
     bool seen_alive = false;
@@ -1276,6 +1280,7 @@ struct Entry {
     std::vector<Task> tasks;   // threads other than the leader
     std::vector<FdEntry> fds;  // the last scan, for snapshots that do not carry it
     uint64_t generation = 0;
+    pid_t nspid = -1;          // -1: not read yet (it never changes)
 
     void close_all() {
         stat.close();
@@ -1370,6 +1375,8 @@ void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
     p.num_threads = int(f.num_threads);
     p.start_time = uint64_t(f.starttime);
     p.rss_kb = uint64_t(f.rss) * uint64_t(page_kb);
+    if (e.nspid < 0 && g_read_nspid.load(std::memory_order_relaxed)) e.nspid = read_nspid(pid);
+    p.nspid = std::max<pid_t>(e.nspid, 0);
     read_sys(e.sys, p.sys);
 
     const bool dead = p.state == 'Z' || p.state == 'X';
@@ -1591,6 +1598,29 @@ ProcInfo read_process(pid_t pid) {
     read_entry(pid, e, p, true, Opener{});
     return p;
 }
+
+pid_t read_nspid(pid_t pid) {
+    char path[64], buf[4096];
+    std::snprintf(path, sizeof path, "/proc/%d/status", int(pid));
+    ssize_t n = pid > 0 ? read_path(path, buf, sizeof buf - 1) : -1;
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* l = std::strstr(buf, "\nNSpid:");
+    if (!l) return 0;
+    l += 8;
+    const char* eol = std::strchr(l, '\n');
+    long last = 0;
+    while (*l && (!eol || l < eol)) {
+        char* end = nullptr;
+        long v = std::strtol(l, &end, 10);
+        if (end == l) break;
+        last = v;
+        l = end;
+    }
+    return last > 0 && last != pid ? pid_t(last) : 0;
+}
+
+void set_read_nspid(bool on) { g_read_nspid.store(on); }
 
 char process_state(pid_t pid) {
     char path[64], buf[1024];

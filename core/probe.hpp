@@ -66,6 +66,7 @@ struct ProcInfo {
     std::vector<FdEntry> fds;         // empty for zombies
     uint64_t rss_kb = 0;
     uint64_t start_time = 0;          // field 22 of stat, clock ticks since boot
+    pid_t nspid = 0;  // the pid the process itself sees (last NSpid of status) when another number
     bool gone() const { return state == '-'; }
 };
 
@@ -179,6 +180,12 @@ ProcInfo read_process(pid_t pid);
 // Just the state letter of PID (or TID) from its stat, '-' when gone: one open and read, no fd
 // table. For loops that only ask "is it blocked / a zombie yet?".
 char process_state(pid_t pid);
+// The pid PID has in its own (innermost) PID namespace, from NSpid in /proc/PID/status: 0 when
+// it is the same number (no namespace), or PID is gone.
+pid_t read_nspid(pid_t pid);
+// Whether snapshots fill ProcInfo::nspid (one read of status per new process). Off by
+// default: only runs in a PID namespace (and `forklab ps`) have another number to show.
+void set_read_nspid(bool on);
 
 const char* fd_kind_name(FdKind k);
 // "running", "sleeping", "disk sleep", "zombie", "stopped", "gone"...

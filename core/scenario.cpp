@@ -182,10 +182,53 @@ void emit_text(Kind kind, Op op, int line, int64_t ret, int64_t arg, std::string
                          text.size());
 }
 
-// Registers the calling task in the shared region and says so in the trace.
+bool in_pidns() { return g_proc.shm && g_proc.shm->hdr.pidns.load(std::memory_order_relaxed); }
+
+// Inside a PID namespace getpid() gives the number this process sees; the trace and the views
+// use the one ps shows. /proc is mounted outside the namespace, so it names us by that one:
+// /proc/thread-self is a link to "PID/task/TID" (one readlink, no fd).
+void host_ids(pid_t& pid, pid_t& tid) {
+    pid = getpid();
+    tid = gettid();
+    if (!in_pidns()) return;
+    char buf[64];
+    ssize_t n = readlink("/proc/thread-self", buf, sizeof buf - 1);
+    if (n <= 0) return;
+    buf[n] = '\0';
+    char* end = nullptr;
+    long p = strtol(buf, &end, 10);
+    const char* t = strrchr(buf, '/');
+    if (p > 0 && t) {
+        pid = pid_t(p);
+        tid = pid_t(atol(t + 1));
+    }
+}
+thread_local pid_t t_tid = 0;  // this thread's tid as ps shows it (set when it registers)
+
+// Registers the calling task in the shared region and says so in the trace. PARENT is a pid
+// or tid as ps shows it (the root's is its getppid(); the lab reads that one as the lab).
 void register_task(const char* task, const char* role, int64_t parent) {
-    t_slot = g_proc.shm->claim_slot(getpid(), gettid(), task, role);
-    if (t_slot >= 0) emit_text(Kind::Start, Op::None, 0, 0, parent, role);
+    pid_t pid, tid;
+    host_ids(pid, tid);
+    t_tid = tid;
+    if (tid == pid) g_proc.pid = pid;
+    t_slot = g_proc.shm->claim_slot(pid, tid, task, role);
+    if (t_slot < 0) return;
+    // The Start event carries the pid the process itself sees, when it is another number.
+    pid_t inner = getpid();
+    if (inner != pid) g_proc.shm->slots[t_slot].nspid.store(inner);
+    emit_text(Kind::Start, Op::None, 0, inner != pid ? inner : 0, parent, role);
+}
+
+// Namespace mode, after spawning CHILD (the pid we got): the child runs no lesson code, so the
+// lab finds its host pid in /proc; it must do so before we can reap it. Wait (bounded) for that.
+void await_spawn_seen(pid_t child) {
+    if (child <= 0 || !traced() || !in_pidns()) return;
+    Slot& s = g_proc.shm->slots[t_slot];
+    s.spawned.store(uint32_t(child));
+    for (int i = 0; i < 40 && s.spawned.load() != 0 && !g_proc.shm->hdr.stop.load(); ++i)
+        futex_wait(&s.spawned, uint32_t(child), 5);
+    s.spawned.store(0);
 }
 
 // Set by fl::fork just before ::fork: who the child will be. The child takes on this identity
@@ -202,7 +245,7 @@ PendingChild g_pending;
 void become_child() {
     if (!g_pending.active) return;  // a fork the lesson made without fl::fork
     g_pending.active = false;
-    g_proc.pid = getpid();
+    g_proc.pid = getpid();  // register_task sets the host pid in namespace mode
     set_str(g_proc.task, sizeof g_proc.task, g_pending.task);
     set_str(g_proc.role, sizeof g_proc.role, g_pending.role);
     g_proc.forks.store(0);
@@ -251,7 +294,7 @@ pid_t fork(const char* role, Where loc) {
                      g_proc.task, g_proc.forks.fetch_add(1) + 1);
     (void)n;
     set_str(g_pending.role, sizeof g_pending.role, role);
-    g_pending.parent = getpid();
+    g_pending.parent = in_pidns() ? g_proc.pid : getpid();
     g_pending.active = true;
     pid_t r = ::fork();
     if (r == 0) {
@@ -339,7 +382,11 @@ pid_t spawn(const char* path, const char* const argv[], Where loc) {
         child = -1;
         if (g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
     }
-    return done(Op::Spawn, loc, child, -1, -1, child);
+    done(Op::Spawn, loc, child, -1, -1, child);
+    int err = errno;
+    await_spawn_seen(child);
+    errno = err;
+    return child;
 }
 
 pid_t vfork_exec(const char* path, const char* const argv[], Where loc) {
@@ -352,7 +399,11 @@ pid_t vfork_exec(const char* path, const char* const argv[], Where loc) {
         _exit(127);
     }
     if (child < 0 && g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
-    return done(Op::Spawn, loc, child, -1, -1, child);
+    done(Op::Spawn, loc, child, -1, -1, child);
+    int err = errno;
+    await_spawn_seen(child);
+    errno = err;
+    return child;
 }
 
 std::string helper_path(const char* name) {
@@ -749,7 +800,7 @@ void* thread_main(void* p) {
 
 Thread thread(std::function<void()> body, const char* role, Where loc) {
     begin(Op::ThreadCreate, loc, -1, -1, 0, role);
-    auto* ts = new ThreadStart{std::move(body), {}, {}, gettid()};
+    auto* ts = new ThreadStart{std::move(body), {}, {}, t_tid ? t_tid : gettid()};
     snprintf(ts->task, sizeof ts->task, "%.*s/t%d", kTaskIdLen - 14, g_proc.task,
              g_proc.threads.fetch_add(1) + 1);
     set_str(ts->role, sizeof ts->role, role);
@@ -815,7 +866,13 @@ void step(const char* id, Where loc) {
 void say(std::string_view text) {
     // "pid|text\n" in one write(2), atomic on a pipe (< PIPE_BUF): the lab splits lines by pid.
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "%d|%.*s\n", int(getpid()),
+    pid_t me = getpid();
+    if (in_pidns()) {  // the pid ps shows (a process forked without fl::fork has none stored)
+        pid_t tid;
+        if (t_slot >= 0 && g_proc.shm->slots[t_slot].nspid.load() == me) me = g_proc.shm->slots[t_slot].pid.load();
+        else host_ids(me, tid);
+    }
+    int n = snprintf(buf, sizeof buf, "%d|%.*s\n", int(me),
                      int(text.size() < 1000 ? text.size() : 1000), text.data());
     ssize_t r;
     do r = ::write(1, buf, size_t(n));

@@ -49,6 +49,11 @@ struct alignas(64) Slot {
     std::atomic<int32_t> pending_line{0};
     std::atomic<int32_t> pending_fd{-1};
     std::atomic<uint32_t> gone_counted{0};  // lab: this process's exit was subtracted from nproc
+    // Namespace mode: the pid this process sees (getpid()); pid/tid above are the ones ps shows.
+    std::atomic<int32_t> nspid{0};
+    // Namespace mode: a child just spawned (its pid as the spawner sees it), until the lab has
+    // found its host pid (then 0; also the futex word the spawner waits on).
+    std::atomic<uint32_t> spawned{0};
     char task[kTaskIdLen];                // "1.2/t1"; written before pid is published
     char role[kRoleLen];
 };
@@ -83,6 +88,7 @@ struct RunHeader {
     std::atomic<uint64_t> tail{0};          // seq the consumer has read up to
     std::atomic<uint32_t> nslots{0};        // slots handed out so far
     std::atomic<uint32_t> dropped{0};
+    std::atomic<uint32_t> pidns{0};         // the run is in a PID namespace (see lab.hpp)
     uint64_t hole_seq = 0, hole_since = 0;  // consumer only: an uncommitted entry it waits on
 };
 

@@ -106,6 +106,7 @@ void to_json(json& j, const ProcInfo& p) {
              {"comm", p.comm},        {"role", p.role},         {"nthreads", p.num_threads},
              {"threads", p.threads},  {"sys", p.sys},           {"fds", p.fds},
              {"rss_kb", p.rss_kb},    {"start", p.start_time}};
+    if (p.nspid) j["nspid"] = p.nspid;
 }
 
 void from_json(const json& j, ProcInfo& p) {
@@ -123,6 +124,7 @@ void from_json(const json& j, ProcInfo& p) {
     opt(j, "fds", p.fds);
     opt(j, "rss_kb", p.rss_kb);
     opt(j, "start", p.start_time);
+    opt(j, "nspid", p.nspid);
 }
 
 void to_json(json& j, const UnixSocketInfo& u) {

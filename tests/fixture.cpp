@@ -25,6 +25,7 @@ LabClient& lab() {
 void drop_lab() { g_lab.reset(); }
 
 pid_t lab_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->pid() : 0; }
+pid_t keeper_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->keeper_pid() : 0; }
 
 nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
     LabClient& l = lab();
@@ -53,7 +54,8 @@ std::vector<pid_t> descendants_except(const std::set<pid_t>& keep) {
     std::vector<pid_t> out;
     auto tree = process_tree(getpid());
     for (size_t i = 1; i < tree.size(); ++i)
-        if (!keep.count(tree[i]) && tree[i] != lab_pid()) out.push_back(tree[i]);
+        if (!keep.count(tree[i]) && tree[i] != lab_pid() && tree[i] != keeper_pid())
+            out.push_back(tree[i]);
     return out;
 }
 

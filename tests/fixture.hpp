@@ -15,6 +15,7 @@ namespace fl::test {
 LabClient& lab();
 void drop_lab();  // quits it (a test that needs a fresh one)
 pid_t lab_pid();
+pid_t keeper_pid();  // the lab's keeper (see core/lab.hpp): the lab's, not a test's leftover
 
 // Runs LESSON gated on the test lab, releasing the earliest waiting operation whenever nothing
 // happened for 20 ms, as a learner pressing Step would. Returns the run_ended message (null
