@@ -11,6 +11,7 @@ packages=(
   libglfw3-dev libimgui-dev libstb-dev    # window, UI, PNG screenshots
   python3-glad                            # generates the OpenGL loader at build time
   nlohmann-json3-dev libcli11-dev libmd4c-dev libmd4c-html0 doctest-dev
+  libseccomp-dev                          # syscall names for this architecture (the probe)
   fonts-dejavu-core                       # the scalable TTF font the app draws with
   xvfb xauth imagemagick                  # headless app tests and screenshots
   lsof procps strace iproute2             # tests and benchmarks compare with them (ss too)

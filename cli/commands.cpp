@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli/export.hpp"
 #include "cli/ps.hpp"
 #include "core/format.hpp"
 #include "core/lab.hpp"
@@ -195,11 +196,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
 
 int cli_main(int argc, char** argv, LabClient* lab) {
     if (argc >= 2 && argv[1][0] != '-') {
-        static const char* known[] = {"list", "info", "run", "ps"};
+        static const char* known[] = {"list", "info", "run", "ps", "export"};
         if (std::none_of(std::begin(known), std::end(known),
                          [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
             std::cerr << "forklab: unknown command \"" << argv[1]
-                      << "\" (commands: list, info, run, ps; no command opens the app)\n";
+                      << "\" (commands: list, info, run, ps, export; no command opens the app)\n";
             return 2;
         }
     }
@@ -231,6 +232,12 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     ps->add_flag("--json", json, "print the snapshot as JSON");
     ps->add_option("PID", ps_pid, "root pid")->required();
 
+    std::string ex_trace, ex_perfetto, ex_svg;
+    auto* ex = app.add_subcommand("export", "Write a saved trace as a Perfetto trace or an SVG sequence diagram");
+    ex->add_option("TRACE", ex_trace, "a trace written by forklab run --trace")->required();
+    ex->add_option("--perfetto", ex_perfetto, "write the Chrome trace event format (Perfetto) to FILE");
+    ex->add_option("--svg", ex_svg, "write the Messages view's sequence diagram as SVG to FILE");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -242,6 +249,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     if (list->parsed()) return cmd_list();
     if (info->parsed()) return cmd_info(info_id);
     if (run->parsed()) return cmd_run(lab, ra);
+    if (ex->parsed()) return cmd_export(ex_trace, ex_perfetto, ex_svg);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
     return 2;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/event.hpp"
@@ -144,4 +145,65 @@ TEST_CASE("forklab ps shows a live tree with states and fds") {
     CHECK(r.out.find(std::to_string(child)) != std::string::npos);
     CHECK(r.out.find("read(fd " + std::to_string(p[0]) + ")") != std::string::npos);
     CHECK(r.out.find("pipe:[") != std::string::npos);
+}
+
+TEST_CASE("forklab export writes a saved run as Perfetto JSON and SVG, and refuses bad files") {
+    fl::test::NoLeftovers guard;
+    std::string base = "/tmp/test-cli-export-" + std::to_string(getpid());
+    std::string trace = base + ".jsonl", pf = base + ".json", svg = base + ".svg";
+    REQUIRE(forklab({"run", "pipes", "--trace", trace, "--quiet"}).code == 0);
+    auto r = forklab({"export", trace, "--perfetto", pf, "--svg", svg});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("wrote " + pf) != std::string::npos);
+
+    // Every return in the trace is a slice; every write that a read took bytes from, a flow.
+    size_t returns = 0;
+    std::set<pid_t> writers, readers;
+    {
+        std::ifstream in(trace);
+        std::string line;
+        while (std::getline(in, line)) {
+            fl::Event e = fl::event_from_json(nlohmann::json::parse(line));
+            if (e.kind == fl::Kind::Return && e.op != fl::Op::Step) ++returns;
+            if (e.kind == fl::Kind::Return && e.ret > 0 && e.op == fl::Op::Write) writers.insert(e.pid);
+            if (e.kind == fl::Kind::Return && e.ret > 0 && e.op == fl::Op::Read) readers.insert(e.pid);
+        }
+    }
+    std::ifstream pin(pf);
+    auto j = nlohmann::json::parse(pin);
+    size_t returned = 0, flows_s = 0, flows_f = 0;
+    for (auto& e : j["traceEvents"]) {
+        if (e["ph"] == "X" && e["args"].contains("ret")) ++returned;
+        if (e["ph"] == "s") {
+            ++flows_s;
+            CHECK(writers.count(e["pid"].get<pid_t>()));
+        }
+        if (e["ph"] == "f") {
+            ++flows_f;
+            CHECK(readers.count(e["pid"].get<pid_t>()));
+        }
+    }
+    CHECK(returned == returns);
+    CHECK(flows_s > 0);
+    CHECK(flows_s == flows_f);
+    std::ifstream sin(svg);
+    std::string text((std::istreambuf_iterator<char>(sin)), {});
+    CHECK(text.rfind("<?xml", 0) == 0);
+    CHECK(text.find("</svg>") != std::string::npos);
+
+    // A full disk, a directory, a foreign file and a line that is not JSON: one clear line, exit 1.
+    auto full = forklab({"export", trace, "--svg", "/dev/full"});
+    CHECK(full.code == 1);
+    CHECK(full.out.find("cannot write /dev/full") != std::string::npos);
+    CHECK(forklab({"export", pf, "--svg", svg}).code == 1);
+    CHECK(forklab({"export", "/tmp", "--svg", svg}).out.find("/tmp is a directory") != std::string::npos);
+    {
+        std::ofstream bad(trace);
+        bad << "{\"seq\":1,\"kind\":\"run_start\",\"t_ns\":1,\"pid\":1}\nnot json\n";
+    }
+    auto b = forklab({"export", trace, "--svg", svg});
+    CHECK(b.code == 1);
+    CHECK(b.out.find(trace + ":2: not valid JSON") != std::string::npos);
+    CHECK(forklab({"export", trace}).code == 2);
+    for (auto& f : {trace, pf, svg}) unlink(f.c_str());
 }
