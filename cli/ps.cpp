@@ -60,7 +60,9 @@ void print_text(const Snapshot& snap, std::ostream& out) {
         const int d = parent == depth.end() ? 0 : parent->second + 1;
         depth[p.pid] = d;
         const std::string indent(size_t(d) * 2, ' ');
-        out << indent << p.pid << ' ' << p.comm << ' ' << state_name(p.state)
+        out << indent << p.pid;
+        if (p.nspid) out << " (" << p.nspid << " inside)";  // its getpid() in a PID namespace
+        out << ' ' << p.comm << ' ' << state_name(p.state)
             << syscall_note(p.state, p.sys) << " threads " << p.num_threads << " pgid "
             << p.pgid << '\n';
         for (size_t i = 1; i < p.threads.size(); ++i) {
@@ -80,6 +82,7 @@ int run_ps(pid_t pid, bool json, std::ostream& out, std::ostream& err) {
     // `forklab ps $$` from a shell: the ps process itself is the observer, not the observed.
     if (pid != ::getpid()) std::erase(pids, ::getpid());
     Snapshot snap;
+    set_read_nspid(true);
     if (!pids.empty()) {
         Probe probe;
         snap = probe.full(pids);

@@ -282,6 +282,8 @@ void Run::drain_console(bool final) {
         if (bar != std::string::npos && bar > 0 &&
             std::all_of(line.begin(), line.begin() + long(bar), ::isdigit)) {
             e.pid = atoi(line.c_str());
+            if (g_pidns)  // the writer's getpid()
+                if (pid_t h = to_host(e.pid)) e.pid = h;
             line.erase(0, bar + 1);
         }
         e.tid = e.pid;

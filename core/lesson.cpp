@@ -179,6 +179,12 @@ std::string RunRecord::role_of(pid_t pid) const {
     return "";
 }
 
+pid_t RunRecord::host_pid(pid_t own) const {
+    for (auto& e : events)
+        if (e.kind == Kind::Start && e.pid == e.tid && e.ret == own && own > 0) return e.pid;
+    return own;
+}
+
 pid_t RunRecord::pid_of_role(const std::string& role) const {
     for (auto& e : events)
         if (e.kind == Kind::Start && e.text == role && e.tid == e.pid) return e.pid;

@@ -70,6 +70,9 @@ struct RunRecord {
     // Role of PID from its Start event ("" when unknown).
     std::string role_of(pid_t pid) const;
     pid_t pid_of_role(const std::string& role) const;
+    // The pid ps shows for the process that calls itself OWN (its getpid(), as a lesson prints
+    // it): another number only inside a PID namespace (the Start event's nspid).
+    pid_t host_pid(pid_t own) const;
 };
 
 struct CheckResult {

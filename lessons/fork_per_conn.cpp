@@ -241,7 +241,7 @@ fl::CheckResult one_handler_per_connection(const fl::RunRecord& r) {
         if (!starts_with(line, "client ")) continue;
         size_t p = line.find("(pid ");
         if (p == std::string::npos) continue;
-        pid_t pid = atoi(line.c_str() + p + 5);
+        pid_t pid = r.host_pid(atoi(line.c_str() + p + 5));  // the handler's getpid()
         if (std::find(handlers.begin(), handlers.end(), pid) == handlers.end())
             return {false, "\"" + line + "\" names no handler of this run"};
         ++answered;

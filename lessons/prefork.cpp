@@ -395,7 +395,7 @@ fl::CheckResult each_client_served_by_one_worker(const fl::RunRecord& r) {
             continue;
         int i = atoi(line.c_str() + 7);
         size_t p = line.find("(pid ");
-        served[i] = p == std::string::npos ? 0 : pid_t(atoi(line.c_str() + p + 5));
+        served[i] = p == std::string::npos ? 0 : r.host_pid(pid_t(atoi(line.c_str() + p + 5)));
     }
     for (int i = 1; i <= clients; ++i)
         if (!served.count(i)) return {false, "client " + std::to_string(i) + " was not served"};

@@ -213,6 +213,11 @@ TEST_CASE("the wall-clock limit ends a run that would go on") {
     auto r = run("t-sleep", o);
     CHECK(r.reason == "bound");
     CHECK(r.text.find("time: limit of 1 s") != std::string::npos);
+    // It says where each process was: the kernel's syscall and the lesson line of its op.
+    CHECK(r.text.find("parent (pid ") != std::string::npos);
+    CAPTURE(r.text);
+    CHECK(r.text.find("nanosleep") != std::string::npos);
+    CHECK(r.text.find(" at tests/test_lessons_for_tests.cpp:52") != std::string::npos);
     CHECK(monotonic_ns() - t0 < 5'000'000'000ull);
 }
 

@@ -127,6 +127,18 @@ void fd_family() {
     fl::close(s.b);
 }
 
+// A child leaves the run's process group and session (setsid), then sleeps: what a process
+// group cannot contain when app and lab die together; a PID namespace can.
+void escape() {
+    pid_t c = fl::fork("escaper");
+    if (c == 0) {
+        ::setsid();
+        fl::sleep_ms(60000);
+        fl::exit(0);
+    }
+    fl::waitpid(c);
+}
+
 fl::Lesson make_block_read() { return base("t-block-read", block_read); }
 fl::Lesson make_fork_bomb() { return base("t-fork-bomb", fork_bomb); }
 fl::Lesson make_sleep() { return base("t-sleep", sleep_forever, 2); }
@@ -135,6 +147,7 @@ fl::Lesson make_racers() { return base("t-racers", racers); }
 fl::Lesson make_orphan() { return base("t-orphan", orphan); }
 fl::Lesson make_zombie() { return base("t-zombie", zombie); }
 fl::Lesson make_fd_family() { return base("t-fd-family", fd_family); }
+fl::Lesson make_escape() { return base("t-escape", escape, 90); }
 
 }  // namespace
 
@@ -146,3 +159,4 @@ FORKLAB_LESSON(make_racers);
 FORKLAB_LESSON(make_orphan);
 FORKLAB_LESSON(make_zombie);
 FORKLAB_LESSON(make_fd_family);
+FORKLAB_LESSON(make_escape);

@@ -246,7 +246,7 @@ void check_prefork_kernel_view(const LessonRun& run) {
     std::set<pid_t> named;
     for (auto& line : r.output())
         if (line.find(": served by worker ") != std::string::npos) {
-            pid_t p = pid_named(line);
+            pid_t p = r.host_pid(pid_named(line));
             CHECK(r.role_of(p).rfind("worker ", 0) == 0);
             named.insert(p);
         }
@@ -355,11 +355,11 @@ TEST_CASE("prefork: an outside client connects to the printed port during keep_u
     CHECK(port == printed_port(r));
 
     // The reply names a worker of this run, and the same worker greeted us.
-    pid_t w = pid_named(got.reply);
+    pid_t w = r.host_pid(pid_named(got.reply));
     CAPTURE(got.greeting);
     CAPTURE(got.reply);
     CHECK(got.greeting.rfind("hello from worker ", 0) == 0);
-    CHECK(pid_named(got.greeting) == w);
+    CHECK(r.host_pid(pid_named(got.greeting)) == w);
     CHECK(got.reply.find(" echoes: hello from outside") != std::string::npos);
     REQUIRE(r.role_of(w).rfind("worker ", 0) == 0);
     // The trace shows that worker accepting on the listener and reading our line.
@@ -436,7 +436,7 @@ TEST_CASE("prefork: a silent outside client does not hang the run and one that s
     const RunRecord& r = run.rec;
     CAPTURE(killer.reply);
     CHECK(killer.reply.find(": exiting (status 1)") != std::string::npos);
-    pid_t dead = pid_named(killer.reply);
+    pid_t dead = r.host_pid(pid_named(killer.reply));
     pid_t fresh = r.pid_of_role("worker 3");
     REQUIRE(fresh > 0);
     CHECK(dead != fresh);
