@@ -31,15 +31,17 @@ void log_line(const std::string& line) {
 }
 
 // Lab scaffolding to make every run alike: the logger tells the main thread when the lock is
-// in the state the knob asks for, and stays that way until main has forked (at most 1 s).
-// Without it, whether fork lands inside a flush is a matter of luck, which is the real bug.
+// in the state the knob asks for, and stays that way until main has forked, however slowly
+// you step. Without it, whether fork lands inside a flush is a matter of luck, which is the
+// real bug. With the at-fork fix, main's fork itself waits for the lock: then the slow flush
+// ends after 1 s (the fix works whatever the flush takes).
 constexpr int kSlowFlushMs = 1000;
 fl::Pipe g_lock_ready;  // logger -> main: "fork now"
 fl::Pipe g_forked;      // main -> logger: "I have forked"
 
 void hold_still() {
     fl::write(g_lock_ready.write, "!", 1);
-    fl::poll_readable(&g_forked.read, 1, kSlowFlushMs);
+    fl::poll_readable(&g_forked.read, 1, fl::knob_bool("atfork") ? kSlowFlushMs : -1);
 }
 
 // The background thread: every 100 ms it takes the lock and flushes.
