@@ -232,6 +232,17 @@ fl::CheckResult hangs_exactly_when_lock_inherited(const fl::RunRecord& r) {
     return {false, "the parent never reaped the child"};
 }
 
+// Check names as they read for this run's knobs: say why this child did not hang.
+std::string hang_claim(const fl::RunRecord& r) {
+    if (r.knob("fork_while") == "lock_free")
+        return "the child did not hang: the lock was free at fork";
+    if (r.knob_bool("atfork"))
+        return "the child did not hang: the at-fork handler held the lock across fork";
+    if (r.knob("child_does") == "exec")
+        return "the child did not hang: it exec'd without touching the inherited lock";
+    return "";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "fork-threads";
@@ -267,7 +278,7 @@ fl::Lesson make() {
         {"before fork the parent had two threads", two_threads_before_fork},
         {"the child has only the thread that called fork", child_has_one_thread},
         {"the child hangs exactly when it inherited the logger's held lock",
-         hangs_exactly_when_lock_inherited},
+         hangs_exactly_when_lock_inherited, hang_claim},
     };
     l.timeout_s = 15;
     return l;

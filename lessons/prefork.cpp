@@ -590,6 +590,9 @@ fl::CheckResult stayed_up(const fl::RunRecord& r) {
 }
 
 // Check names as they read for this run's knobs.
+std::string served_claim(const fl::RunRecord& r) {
+    return r.knob_int("clients") == 0 ? "no built-in client connected (clients=0)" : "";
+}
 std::string replaced_claim(const fl::RunRecord& r) {
     return r.knob("worker_dies") == "no" ? "no worker was told to die (worker_dies=no)"
                                          : "";
@@ -638,7 +641,8 @@ fl::Lesson make() {
     };
     l.checks = {
         {"every worker holds the one listening socket", workers_share_the_listener},
-        {"each client was served by one worker, which named itself", each_client_served_by_one_worker},
+        {"each client was served by one worker, which named itself",
+         each_client_served_by_one_worker, served_claim},
         {"a dead worker was replaced on the same listening socket", dead_worker_replaced,
          replaced_claim},
         {"idle workers all wait in accept() on that socket", idle_workers_wait_in_accept},
