@@ -8,7 +8,7 @@
 //         compares the wall times: N workers go faster only up to the number of CPUs.
 // Part 2  Remote calls. N servers each get the same request ("calculate") over their own socket
 //         and take a random time to answer. The caller waits on all of them at once, with
-//         poll(2) or epoll(7), reports the fastest, then tells every server to stop, and reaps
+//         poll(2) or epoll(7), reports the first answer, then tells every server to stop, and reaps
 //         them.
 //
 // Knobs
@@ -403,7 +403,7 @@ void remote_calls() {
             continue;
         }
         if (got == 0)
-            fl::say("fastest: server " + std::to_string(k) + ", after " + std::to_string(ms) +
+            fl::say("first answer: server " + std::to_string(k) + ", after " + std::to_string(ms) +
                     " ms: " + std::to_string(answer) + " primes below " +
                     std::to_string(kQuestion));
         order += (order.empty() ? "" : ", ") + std::string("server ") + std::to_string(k) + " (" +
@@ -912,8 +912,8 @@ fl::CheckResult fastest_is_first(const fl::RunRecord& r) {
     Answers a = answers(r, servers);
     if (a.written.empty() || a.read.empty()) return {false, "no answer was written and read"};
     const int first_written = a.written[0].second, first_read = a.read[0].second;
-    const std::string* said = output_line(r, parent, "fastest: server ");
-    const int named = said ? atoi(said->c_str() + 16) : 0;
+    const std::string* said = output_line(r, parent, "first answer: server ");
+    const int named = said ? atoi(said->c_str() + 21) : 0;
     // The answers already written when the caller read its first: when several were waiting
     // (a stepped run), which came first is not something poll() reports.
     int waiting = 0;
@@ -925,7 +925,7 @@ fl::CheckResult fastest_is_first(const fl::RunRecord& r) {
         }
     std::string detail = "first answer written by server " + std::to_string(first_written) +
                          ", first read: server " + std::to_string(first_read) +
-                         ", named fastest: server " + std::to_string(named);
+                         ", named first: server " + std::to_string(named);
     if (named != first_read) return {false, detail};
     if (waiting <= 1 ? first_read != first_written : !read_one_waiting) return {false, detail};
     if (waiting > 1) detail += " (" + std::to_string(waiting) + " answers were already waiting)";
@@ -1041,7 +1041,7 @@ fl::Lesson make() {
         {"every worker did its share and was reaped", every_worker_did_its_share},
         {"every message stayed whole on its channel", messages_stay_whole},
         {"the caller sent every request, then waited on all at once", caller_waits_on_all},
-        {"the fastest answer was the first to arrive, and the caller named it", fastest_is_first},
+        {"the first answer to arrive was read first, and the caller named it", fastest_is_first},
         {"every server was told to stop, exited and was reaped", servers_stopped_and_reaped},
     };
     l.timeout_s = 40;
