@@ -398,7 +398,7 @@ std::string huge_pages_unavailable() {
 // Check names as they read for this run's knobs.
 std::string timing_claim(const fl::RunRecord& r) {
     auto xs = xs_of(r, "spawn");
-    if (xs.size() < 2 || xs.back() / xs.front() < 8)
+    if (!xs.empty() && (xs.size() < 2 || xs.back() / xs.front() < 8))
         return "fork's cost over a small range of memory: figures only";
     if (r.knob_bool("huge_pages"))
         return "with huge pages, fork's cost grows far slower than the memory";
