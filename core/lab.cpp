@@ -826,7 +826,7 @@ void Run::end(const std::string& reason, const std::string& text) {
         } catch (const std::exception& ex) {
             r = {false, std::string("the check itself failed: ") + ex.what()};
         }
-        verdict(c.name, r.ok, r.detail);
+        verdict(c.name_in(rec), r.ok, r.detail);
     }
     bool clean = rec.left_behind.empty() && !std::filesystem::exists(tmpdir_);
     std::string left;

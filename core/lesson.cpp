@@ -138,6 +138,11 @@ const std::string& RunRecord::knob(const std::string& name) const {
     auto it = knobs.find(name);
     return it == knobs.end() ? empty : it->second;
 }
+std::string CheckDef::name_in(const RunRecord& r) const {
+    std::string n = name_for ? name_for(r) : "";
+    return n.empty() ? name : n;
+}
+
 bool RunRecord::knob_bool(const std::string& name) const { return knob(name) == "true"; }
 int RunRecord::knob_int(const std::string& name) const {
     int v = 0;

@@ -80,8 +80,13 @@ struct CheckResult {
     std::string detail;  // what the kernel / trace showed
 };
 struct CheckDef {
-    std::string name;    // "the reader saw EOF"
+    std::string name;    // "the reader saw EOF": the claim with default knobs; tests find it by this
     std::function<CheckResult(const RunRecord&)> fn;
+    // The claim as it reads for this run, when its knobs change it (nullptr, or "": NAME). A check's
+    // line must read true for the knobs it ran with: "the parent's copies pile up", not "closed".
+    std::function<std::string(const RunRecord&)> name_for = nullptr;
+
+    std::string name_in(const RunRecord& r) const;
 };
 
 // A chart the lesson fills with fl::measure(id, series, x, y): one line per series.

@@ -512,6 +512,19 @@ fl::CheckResult parent_keeps_its_connection(const fl::RunRecord& r) {
     return {true, "the server still holds " + peer + "; the parent's answer: \"" + answer + "\""};
 }
 
+// Check names as they read for this run's knobs.
+std::string fork_claim(const fl::RunRecord& r) {
+    const std::string& after = r.knob("after_fork");
+    return after == "atfork" || after == "atfork_quit"
+               ? "fork copied the O_CLOEXEC connection and the at-fork hook closed it"
+               : "";
+}
+std::string survived_claim(const fl::RunRecord& r) {
+    return r.knob("after_fork") == "atfork_quit"
+               ? "the worker's goodbye (QUIT) ended the parent's connection"
+               : "";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "cloexec";
@@ -554,11 +567,11 @@ fl::Lesson make() {
         {"execve closed exactly the O_CLOEXEC fds", exec_closed_the_cloexec_fds},
         {"the new program listed the same fds itself", program_saw_the_same},
         {"fork kept the O_CLOEXEC connection unless an at-fork hook closed it",
-         fork_keeps_cloexec_fds},
+         fork_keeps_cloexec_fds, fork_claim},
         {"the worker queried over the connection the technique says",
          worker_used_the_right_connection},
         {"the parent's connection survived the worker, unless it said goodbye",
-         parent_keeps_its_connection},
+         parent_keeps_its_connection, survived_claim},
     };
     l.timeout_s = 15;
     return l;

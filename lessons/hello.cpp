@@ -76,7 +76,10 @@ fl::Lesson make() {
     l.main = hello;
     l.steps = {
         {"pipe", "The parent holds both ends of a new pipe: look at its fd table (read end, write end)."},
-        {"forked", "After fork both processes hold both ends: one pipe, four fds, two processes."},
+        {"forked",
+         "Both processes stop here, so this step comes twice. fork copied the fd table: right "
+         "after it both processes hold both ends (one pipe, four fds, two processes). By the "
+         "second time, the process that came first may already have closed its unused end."},
     };
     l.checks = {
         {"the child's line reached the parent", child_line_arrived},

@@ -467,6 +467,12 @@ fl::CheckResult passed_file_outlives_worker(const fl::RunRecord& r) {
                       std::to_string(log->fd) + " it sent names nothing of it anywhere"};
 }
 
+// Check names as they read for this run's knobs.
+std::string framing_claim(const fl::RunRecord& r) {
+    return breaks(r) ? "newline framing cut the message at the newline in its data"
+                     : "the message arrived whole (" + r.knob("framing") + ")";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "marshal";
@@ -501,7 +507,7 @@ fl::Lesson make() {
     };
     l.checks = {
         {"the message arrived whole, or was cut at the newline in its data",
-         framing_holds_or_breaks},
+         framing_holds_or_breaks, framing_claim},
         {"the callback ran in the parent, on the receiver thread", callback_in_parent},
         {"the worker's pointer named the parent's own memory", pointer_names_own_memory},
         {"an fd number is not an open file; SCM_RIGHTS moves the open file",

@@ -53,7 +53,10 @@ void talk_both_ways() {
     // but its line reader keeps waiting for the end of the line.
     const bool newline = fl::knob_bool("newline");
     fl::write(to_child.write, newline ? "hello\n" : "hello");
-    int ready = fl::poll_readable(&to_parent.read, 1, 500);  // an answer within 500 ms?
+    // Wait for the answer. A whole line must be answered: wait as long as it takes (a timeout
+    // would run out while you step slowly, not because of the pipe). Half a line cannot be:
+    // give up after 500 ms.
+    int ready = fl::poll_readable(&to_parent.read, 1, newline ? -1 : 500);
     fl::step("framing");
     fl::say(ready < 0 ? "no answer within 500 ms" : "an answer is waiting in the pipe");
     if (!newline) fl::write(to_child.write, "\n");  // ends the line: only now can it answer
@@ -252,8 +255,9 @@ fl::CheckResult line_ends_at_newline(const fl::RunRecord& r) {
     long nl = find_event(r, 0, [&](const fl::Event& e) { return write_call(e) && e.arg == 1; });
     auto polls = r.find(fl::Kind::Return, fl::Op::Poll);
     auto poll = std::find_if(polls.begin(), polls.end(), [&](auto* e) { return e->pid == parent; });
-    std::string waited = poll != polls.end() && (*poll)->ret >= 0 ? "the answer came within 500 ms"
-                                                                  : "no answer within 500 ms";
+    std::string waited = poll == polls.end() ? "the parent did not poll"
+                         : (*poll)->ret >= 0 ? "the parent's poll() returned with the answer waiting"
+                                             : "no answer within 500 ms";
     if (r.knob_bool("newline")) {
         if (nl >= 0)
             return {false, "the parent sent a separate newline although \"hello\\n\" had one"};
@@ -390,6 +394,35 @@ fl::CheckResult no_reader_sigpipe(const fl::RunRecord& r) {
     return {true, "yes was killed by SIGPIPE while blocked in " + in};
 }
 
+// Check names as they read for this run's knobs (a check's line must say what this run did).
+std::string eof_claim(const fl::RunRecord& r) {
+    return r.knob_bool("keep_write_end")
+               ? "end of file never came: the parent itself still held a write end"
+               : "";
+}
+
+int64_t capacity_in(const fl::RunRecord& r) {
+    pid_t parent = r.pid_of_role("parent");
+    for (auto* e : r.find(fl::Kind::Return, fl::Op::Fcntl))
+        if (e->pid == parent && e->ret > 0) return e->ret;
+    return 0;
+}
+
+std::string big_write_claim(const fl::RunRecord& r) {
+    if (r.knob_bool("keep_write_end")) return "part 2 (a full pipe) did not run: part 1 hung";
+    int64_t cap = capacity_in(r);
+    if (cap > 0 && int64_t(r.knob_int("message_kib")) * 1024 <= cap)
+        return "a message that fits the pipe did not block its writer";
+    return "";
+}
+
+std::string no_reader_claim(const fl::RunRecord& r) {
+    if (r.knob_bool("keep_write_end")) return "part 3 (no reader) did not run: part 1 hung";
+    if (r.knob_bool("ignore_sigpipe"))
+        return "writing with no reader, SIGPIPE ignored: write() failed with EPIPE";
+    return "";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "pipes";
@@ -399,13 +432,15 @@ fl::Lesson make() {
     l.main = pipes;
     l.steps = {
         {"forked",
-         "Both processes reach this line, so this step comes twice. Right after fork "
-         "each holds all four ends of both pipes: fork copied the fd table (compare "
-         "the pipe inodes in the two tables)."},
+         "Both processes reach this line, so this step comes twice. fork copied the fd "
+         "table: right after it each process holds all four ends of both pipes (compare the "
+         "pipe inodes in the two tables). By the second time, the process that came first "
+         "may already have closed the ends it does not use."},
         {"framing",
-         "The parent sent \"hello\" and waited 500 ms for an answer. With the newline "
-         "the child has answered; without it the child sits in read() on the pipe, "
-         "waiting for the end of its line."},
+         "The parent sent \"hello\" and waited for an answer. With the newline it waited "
+         "as long as it took, and the child has answered. Without it the parent gave up "
+         "after 500 ms: the child sits in read() on the pipe, waiting for the end of its "
+         "line."},
         {"eof",
          "The parent's read to the end returned: no process holds a write end of the "
          "child-to-parent pipe any more (look for O_WRONLY fds on it)."},
@@ -429,9 +464,10 @@ fl::Lesson make() {
     l.checks = {
         {"after fork both processes held all four ends", four_ends_after_fork},
         {"a line ends at its newline, not at the end of a write", line_ends_at_newline},
-        {"end of file came only when every write end was closed", eof_needs_every_write_end_closed},
-        {"a message larger than the pipe blocked its writer", big_write_blocks},
-        {"writing with no reader: SIGPIPE, or EPIPE when ignored", no_reader_sigpipe},
+        {"end of file came only when every write end was closed", eof_needs_every_write_end_closed,
+         eof_claim},
+        {"a message larger than the pipe blocked its writer", big_write_blocks, big_write_claim},
+        {"writing with no reader: SIGPIPE killed the writer", no_reader_sigpipe, no_reader_claim},
     };
     l.timeout_s = 15;
     return l;

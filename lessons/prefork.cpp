@@ -589,6 +589,15 @@ fl::CheckResult stayed_up(const fl::RunRecord& r) {
                       std::to_string(keep_up) + " s)"};
 }
 
+// Check names as they read for this run's knobs.
+std::string served_claim(const fl::RunRecord& r) {
+    return r.knob_int("clients") == 0 ? "no built-in client connected (clients=0)" : "";
+}
+std::string replaced_claim(const fl::RunRecord& r) {
+    return r.knob("worker_dies") == "no" ? "no worker was told to die (worker_dies=no)"
+                                         : "";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "prefork";
@@ -602,10 +611,12 @@ fl::Lesson make() {
          "which port). No worker exists yet."},
         {"ready",
          "K workers, each with the same listening socket on the same fd (same inode). "
-         "Each sits in accept() on it: K processes waiting for one socket."},
+         "Each sits in accept() on it, or is on its way there (the check says how many "
+         "already were): K processes, one socket to wait on."},
         {"accepted",
          "The kernel woke one worker: accept() returned a new fd, this connection's own "
-         "socket. The other workers still wait in accept()."},
+         "socket. The kernel woke no other worker for it: each still waits in accept(), or "
+         "serves a client of its own."},
         {"replacement",
          "A worker died; the master's waitpid() returned it and the master forked this "
          "replacement, which inherits the same listening socket."},
@@ -630,8 +641,10 @@ fl::Lesson make() {
     };
     l.checks = {
         {"every worker holds the one listening socket", workers_share_the_listener},
-        {"each client was served by one worker, which named itself", each_client_served_by_one_worker},
-        {"a dead worker was replaced on the same listening socket", dead_worker_replaced},
+        {"each client was served by one worker, which named itself",
+         each_client_served_by_one_worker, served_claim},
+        {"a dead worker was replaced on the same listening socket", dead_worker_replaced,
+         replaced_claim},
         {"idle workers all wait in accept() on that socket", idle_workers_wait_in_accept},
         {"the server stayed up as long as keep_up says", stayed_up},
         {"the master stopped and reaped every worker; nothing listens", stopped_cleanly},

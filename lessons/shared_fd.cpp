@@ -354,8 +354,8 @@ fl::Lesson make() {
          "hook it holds the very same socket as the parent: same inode."},
         {"both-sent",
          "The parent's first query is on the wire. With the referee, the child's "
-         "query went out just before it, on the same connection: the first answer "
-         "to come back is the child's, and the parent reads first."},
+         "query went out just before it. Over one shared connection (fix none) the "
+         "first answer to come back is then the child's, and the parent reads first."},
         {"child-done",
          "The child has its answers. Compare its socket with the parent's: the "
          "same inode (shared), or one of its own (the fixes)."},

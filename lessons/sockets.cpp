@@ -299,6 +299,13 @@ fl::CheckResult named_socket(const fl::RunRecord& r) {
                       "; path removed afterwards"};
 }
 
+// Check names as they read for this run's knobs.
+std::string named_claim(const fl::RunRecord& r) {
+    return r.knob_bool("unlink_first")
+               ? "the named server, after removing the stale file, accepted its client"
+               : "bind() failed on the stale socket file: no server, no client";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "sockets";
@@ -330,7 +337,8 @@ fl::Lesson make() {
         {"one end each, peers of each other", pair_one_end_each},
         {"the passed fd is the same open file in both processes", passed_fd_same_file},
         {"a stream merged the three sends, datagrams kept them apart", boundaries},
-        {"the named server accepted its client (or bind failed on the stale file)", named_socket},
+        {"the named server accepted its client (or bind failed on the stale file)", named_socket,
+         named_claim},
     };
     l.timeout_s = 15;
     return l;

@@ -313,6 +313,13 @@ fl::CheckResult none_remain(const fl::RunRecord& r) {
     return {true, "every process exited and was reaped by someone"};
 }
 
+// Check names as they read for this run's knobs.
+std::string orphans_claim(const fl::RunRecord& r) {
+    return !r.knob_bool("orphan") && r.knob("reaping") != "double_fork"
+               ? "no process was left an orphan"
+               : "";
+}
+
 fl::Lesson make() {
     fl::Lesson l;
     l.id = "zombies";
@@ -343,7 +350,7 @@ fl::Lesson make() {
     l.checks = {
         {"the zombies at each step match the reaping strategy", zombie_counts},
         {"each worker was reaped by whom the strategy says", reaped_as_the_strategy_says},
-        {"orphans were adopted and reaped by the lab", orphans_adopted},
+        {"orphans were adopted and reaped by the lab", orphans_adopted, orphans_claim},
         {"no zombie remains at the end", none_remain},
     };
     l.timeout_s = 15;

@@ -62,6 +62,17 @@ void expect_clean_run(const LessonRun& r, const std::string& reason) {
     CHECK_MESSAGE(access(r.tmpdir.c_str(), F_OK) != 0, r.tmpdir << " is left behind");
 }
 
+std::vector<std::string> check_names(const RunOutcome& out) {
+    std::vector<std::string> names;
+    for (auto& c : out.checks) names.push_back(c.value("name", ""));
+    return names;
+}
+
+bool has_check(const RunOutcome& out, const std::string& name) {
+    auto names = check_names(out);
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 CheckResult judge(const RunRecord& rec, const std::string& name) {
     const Lesson* l = find_lesson(rec.lesson);
     REQUIRE(l != nullptr);

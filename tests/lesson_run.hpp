@@ -33,6 +33,11 @@ std::string failed_checks(const RunOutcome& out);
 // The run ended for REASON, all its checks passed, and nothing (process, temp dir) is left.
 void expect_clean_run(const LessonRun& r, const std::string& reason);
 
+// The names of the checks a run reported (as the runner prints them), in order.
+std::vector<std::string> check_names(const RunOutcome& out);
+// OUT reported a check named NAME (the name as it reads for the run's knobs).
+bool has_check(const RunOutcome& out, const std::string& name);
+
 // The lesson's check NAME judged on REC (with whatever knobs REC now has).
 CheckResult judge(const RunRecord& rec, const std::string& name);
 // The same record with one knob changed: the check must see the run contradicts it.

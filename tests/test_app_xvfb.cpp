@@ -14,8 +14,11 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
+#include "core/lesson.hpp"
 #include "tests/fixture.hpp"
 
 namespace {
@@ -181,3 +184,118 @@ TEST_CASE("app: bad window options get a one-line error and exit 2") {
     }
     CHECK(access("out.png", F_OK) != 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every lesson on screen, for a person to look at: at a step in its middle and at its end, at
+// 1366x768 in presentation mode (a laptop at a projector) and at 1920x1080. The PNGs stay in
+// the build tree, build/screenshots/LESSON-{1366,1920}-{mid,end}.png. One test case per lesson
+// (ctest -j spreads them over the cores); its four shots run at once.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string screenshot_dir() {
+    std::string bin = FORKLAB_BIN;
+    std::string dir = bin.substr(0, bin.rfind('/')) + "/screenshots";
+    sh("mkdir -p " + dir);
+    return dir;
+}
+
+struct LessonShots {
+    const char* lesson;
+    int mid_steps;     // Space presses to one of the lesson's steps in its first half
+    const char* knobs; // --set for the slow lessons, kept short (each step waits for a snapshot)
+};
+
+void lesson_screenshots(const LessonShots& s) {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    const std::string dir = screenshot_dir(), id = s.lesson;
+    struct Shot {
+        std::string png, args;
+        int w, h;
+    };
+    const std::string mid = " --steps " + std::to_string(s.mid_steps) + " " + s.knobs;
+    const std::string end = std::string(" --run ") + s.knobs;
+    const std::vector<Shot> shots = {
+        {dir + "/" + id + "-1366-mid.png", mid + " --size 1366x768 --presentation", 1366, 768},
+        {dir + "/" + id + "-1920-mid.png", mid + " --size 1920x1080", 1920, 1080},
+        {dir + "/" + id + "-1366-end.png", end + " --size 1366x768 --presentation", 1366, 768},
+        {dir + "/" + id + "-1920-end.png", end + " --size 1920x1080", 1920, 1080},
+    };
+    // All four at once, each on a display of its own (xvfb-run -a searches up from -n: distinct
+    // starting numbers keep parallel starts from racing for the same one).
+    std::string cmd;
+    for (size_t i = 0; i < shots.size(); ++i) {
+        std::remove(shots[i].png.c_str());
+        int from = 300 + int(getpid() % 400) * 4 + int(i);
+        cmd += "(timeout -k 5 100 xvfb-run -n " + std::to_string(from) +
+               " -a -s \"-screen 0 1920x1080x24\" " + FORKLAB_BIN + " --screenshot " +
+               shots[i].png + " --lesson " + id + shots[i].args + " > " + shots[i].png +
+               ".log 2>&1; echo \"rc $?\" >> " + shots[i].png + ".log) & ";
+    }
+    Result r = sh(cmd + "wait");
+    for (const Shot& shot : shots) {
+        std::ifstream in(shot.png + ".log");
+        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        INFO(shot.png << ": " << log);
+        CHECK(log.find("rc 0") != std::string::npos);
+        CHECK(log.find("wrote " + shot.png) != std::string::npos);
+        Image img = load_png(shot.png);
+        REQUIRE(!img.px.empty());
+        CHECK(img.w == shot.w);
+        CHECK(img.h == shot.h);
+        CHECK(count_colour(img, 232, 232, 232, 24) > 2000);  // text, not a blank window
+        if (shot.png.find("-end") != std::string::npos)     // it ran to its end, as asked
+            CHECK(log.find("paused") == std::string::npos);
+    }
+}
+
+// Presses counted from a stepped run (Space releases the oldest waiting op): each lands on the
+// named step.
+const LessonShots kLessonShots[] = {
+    {"hello", 6, ""},                                           // forked
+    {"pipes", 17, ""},                                          // framing
+    {"sockets", 17, ""},                                        // passed
+    {"shared-fd", 17, ""},                                      // forked
+    {"fork-threads", 13, ""},                                   // child
+    {"zombies", 10, ""},                                        // exited (worker 1)
+    {"prefork", 13, ""},                                        // ready
+    {"fork-per-conn", 25, ""},                                  // accepted
+    {"fork-exec", 14, "--set memory_mb=64 --set repeats=3"},    // copied
+    {"cloexec", 17, ""},                                        // exec
+    {"marshal", 18, ""},                                        // sent
+    {"worker-pool", 27, "--set workers=2 --set jobs=8"},        // forked
+};
+
+const LessonShots& shots_of(const char* id) {
+    for (const LessonShots& s : kLessonShots)
+        if (std::string(s.lesson) == id) return s;
+    FAIL("no screenshot row for " << id);
+    return kLessonShots[0];
+}
+
+}  // namespace
+
+TEST_CASE("app screenshots: every lesson has its row") {
+    std::set<std::string> rows;
+    for (const LessonShots& s : kLessonShots) rows.insert(s.lesson);
+    for (const fl::Lesson& l : fl::lessons())
+        if (l.source.rfind("lessons/", 0) == 0) CHECK_MESSAGE(rows.count(l.id), l.id);
+}
+
+TEST_CASE("app screenshots: hello") { lesson_screenshots(shots_of("hello")); }
+TEST_CASE("app screenshots: pipes") { lesson_screenshots(shots_of("pipes")); }
+TEST_CASE("app screenshots: sockets") { lesson_screenshots(shots_of("sockets")); }
+TEST_CASE("app screenshots: shared-fd") { lesson_screenshots(shots_of("shared-fd")); }
+TEST_CASE("app screenshots: fork-threads") { lesson_screenshots(shots_of("fork-threads")); }
+TEST_CASE("app screenshots: zombies") { lesson_screenshots(shots_of("zombies")); }
+TEST_CASE("app screenshots: prefork") { lesson_screenshots(shots_of("prefork")); }
+TEST_CASE("app screenshots: fork-per-conn") { lesson_screenshots(shots_of("fork-per-conn")); }
+TEST_CASE("app screenshots: fork-exec") { lesson_screenshots(shots_of("fork-exec")); }
+TEST_CASE("app screenshots: cloexec") { lesson_screenshots(shots_of("cloexec")); }
+TEST_CASE("app screenshots: marshal") { lesson_screenshots(shots_of("marshal")); }
+TEST_CASE("app screenshots: worker-pool") { lesson_screenshots(shots_of("worker-pool")); }

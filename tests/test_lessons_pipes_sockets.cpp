@@ -83,12 +83,26 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
         auto polls = returns(r, Op::Poll, parent);
         REQUIRE(!polls.empty());
         if (c.newline) {
-            CHECK(polls[0]->ret == 0);  // the answer came within 500 ms
+            CHECK(polls[0]->ret == 0);  // the answer came (the parent waited with no timeout)
         } else {
             CHECK(polls[0]->ret == -1);
             CHECK(framing->snap.syscall_of(child) ==
                   "read(fd " + std::to_string(to_child.fd) + ")");
         }
+
+        // Each check's line reads true for the knobs it ran with.
+        auto caps = returns(r, Op::Fcntl, parent);
+        const bool fits = !caps.empty() && c.message_kib * 1024 <= caps[0]->ret;
+        CHECK(has_check(run.out, c.keep_write_end
+                                     ? "end of file never came: the parent itself still held a write end"
+                                     : "end of file came only when every write end was closed"));
+        CHECK(has_check(run.out, c.keep_write_end ? "part 2 (a full pipe) did not run: part 1 hung"
+                                 : fits ? "a message that fits the pipe did not block its writer"
+                                        : "a message larger than the pipe blocked its writer"));
+        CHECK(has_check(run.out,
+                        c.keep_write_end   ? "part 3 (no reader) did not run: part 1 hung"
+                        : c.ignore_sigpipe ? "writing with no reader, SIGPIPE ignored: write() failed with EPIPE"
+                                           : "writing with no reader: SIGPIPE killed the writer"));
 
         if (c.keep_write_end) {
             // The reader blocks in read() on the pipe, and the parent holds its write end.
@@ -153,7 +167,7 @@ TEST_CASE("pipes lesson: each knob set runs and the kernel shows what the lesson
         flipped_check_fails(r, "message_kib", c.message_kib * 1024 > capacity ? "16" : "256",
                             "a message larger than the pipe blocked its writer");
         flipped_check_fails(r, "ignore_sigpipe", c.ignore_sigpipe ? no : yes_,
-                            "writing with no reader: SIGPIPE, or EPIPE when ignored");
+                            "writing with no reader: SIGPIPE killed the writer");
     }
 }
 
@@ -165,7 +179,7 @@ TEST_CASE("pipes lesson: the hang's checks fail on a run that did not hang") {
     other.knobs["keep_write_end"] = "false";
     CHECK_FALSE(judge(other, "end of file came only when every write end was closed").ok);
     CHECK_FALSE(judge(other, "a message larger than the pipe blocked its writer").ok);
-    CHECK_FALSE(judge(other, "writing with no reader: SIGPIPE, or EPIPE when ignored").ok);
+    CHECK_FALSE(judge(other, "writing with no reader: SIGPIPE killed the writer").ok);
 }
 
 TEST_CASE("pipes lesson: info lists at least 4 steps and 2 knobs") {
@@ -336,4 +350,106 @@ TEST_CASE("pipes and sockets lessons: stepped op by op, every check still passes
             CHECK_MESSAGE(c.value("ok", false), c.value("name", "")
                                                     << ": " << c.value("detail", ""));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Check names read true for the knobs a run had (judged on a record with knobs only)
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("lessons: check names follow the knobs they ran with") {
+    struct Row {
+        const char* lesson;
+        Knobs knobs;
+        const char* check;  // the name as tests know it (default knobs)
+        const char* reads;  // how it reads with KNOBS
+    };
+    const std::vector<Row> rows = {
+        {"fork-per-conn", {{"forget_close", "true"}}, "the parent closed its copy of each connection",
+         "the parent's copies piled up when it forgot to close them, and no client saw end of file"},
+        {"fork-per-conn", {}, "the parent closed its copy of each connection",
+         "the parent closed its copy of each connection"},
+        {"fork-per-conn", {{"skip_prune", "true"}},
+         "the parent reaped every handler, pruning before each accept",
+         "with no waitpid, every finished handler stayed a zombie"},
+        {"pipes", {{"keep_write_end", "true"}}, "a message larger than the pipe blocked its writer",
+         "part 2 (a full pipe) did not run: part 1 hung"},
+        {"pipes", {{"ignore_sigpipe", "true"}}, "writing with no reader: SIGPIPE killed the writer",
+         "writing with no reader, SIGPIPE ignored: write() failed with EPIPE"},
+        {"sockets", {{"unlink_first", "false"}},
+         "the named server accepted its client (or bind failed on the stale file)",
+         "bind() failed on the stale socket file: no server, no client"},
+        {"zombies", {}, "orphans were adopted and reaped by the lab", "no process was left an orphan"},
+        {"zombies", {{"orphan", "true"}}, "orphans were adopted and reaped by the lab",
+         "orphans were adopted and reaped by the lab"},
+        {"prefork", {}, "a dead worker was replaced on the same listening socket",
+         "no worker was told to die (worker_dies=no)"},
+        {"prefork", {{"worker_dies", "killed"}}, "a dead worker was replaced on the same listening socket",
+         "a dead worker was replaced on the same listening socket"},
+        {"marshal", {{"framing", "newline"}},
+         "the message arrived whole, or was cut at the newline in its data",
+         "newline framing cut the message at the newline in its data"},
+        {"fork-threads", {{"atfork", "true"}},
+         "the child hangs exactly when it inherited the logger's held lock",
+         "the child did not hang: the at-fork handler held the lock across fork"},
+        {"fork-threads", {}, "the child hangs exactly when it inherited the logger's held lock",
+         "the child hangs exactly when it inherited the logger's held lock"},
+        {"cloexec", {{"after_fork", "atfork_quit"}},
+         "the parent's connection survived the worker, unless it said goodbye",
+         "the worker's goodbye (QUIT) ended the parent's connection"},
+        {"prefork", {{"clients", "0"}}, "each client was served by one worker, which named itself",
+         "no built-in client connected (clients=0)"},
+        {"fork-exec", {{"huge_pages", "true"}}, "fork's cost follows the page tables it copies",
+         "with huge pages, fork's cost grows far slower than the memory"},
+    };
+    for (const Row& row : rows) {
+        const Lesson* l = find_lesson(row.lesson);
+        REQUIRE(l != nullptr);
+        RunRecord rec;
+        rec.lesson = row.lesson;
+        rec.knobs = row.knobs;
+        for (auto& k : l->knobs) rec.knobs.emplace(k.name, k.def);  // what resolve_knobs adds
+        auto c = std::find_if(l->checks.begin(), l->checks.end(),
+                              [&](const CheckDef& d) { return d.name == row.check; });
+        REQUIRE_MESSAGE(c != l->checks.end(), row.lesson << ": no check " << row.check);
+        CHECK_MESSAGE(c->name_in(rec) == row.reads, row.lesson << " " << describe(rec.knobs));
+    }
+}
+
+// The bug a slow learner met: stepping one op every 600 ms, the parent's 500 ms wait for the
+// child's answer ran out while the child sat at its gate, and the console said "no answer"
+// right under a step text saying the child had answered.
+TEST_CASE("pipes lesson: stepped slower than 500 ms, the answer to a whole line still comes") {
+    test::NoLeftovers guard;
+    LabClient& lab = test::lab();
+    RunOptions o;
+    o.lesson = "pipes";
+    o.gated = true;
+    o.deadlock_ms = 2000;
+    const Lesson* l = find_lesson("pipes");
+    REQUIRE(l);
+    REQUIRE(resolve_knobs(*l, o.knobs).empty());
+    REQUIRE(lab.send(to_json(o)));
+    std::vector<std::string> said;
+    uint64_t until = monotonic_ns() + 40'000'000'000ull, next = 0;
+    bool answered = false;
+    while (monotonic_ns() < until && !answered) {
+        if (monotonic_ns() >= next) {
+            lab.send({{"cmd", "step"}, {"pid", 0}});
+            next = monotonic_ns() + 600'000'000ull;  // a learner's pace: one op per 0.6 s
+        }
+        auto m = lab.recv(50);
+        if (!m || m->value("msg", "") != "events") continue;
+        for (auto& j : (*m)["events"]) {
+            Event e = event_from_json(j);
+            if (e.kind != Kind::Output) continue;
+            said.push_back(e.text);
+            answered |= e.text.rfind("the child answered", 0) == 0;
+        }
+    }
+    lab.send({{"cmd", "stop"}});
+    while (auto m = lab.recv(5000))
+        if ((*m)["msg"] == "run_ended") break;
+    REQUIRE_MESSAGE(answered, "the parent never got its answer");
+    CHECK(std::find(said.begin(), said.end(), "an answer is waiting in the pipe") != said.end());
+    CHECK(std::find(said.begin(), said.end(), "no answer within 500 ms") == said.end());
 }
