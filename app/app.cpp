@@ -574,8 +574,9 @@ void App::draw_layout() {
 
 // Presentation mode, for a projector (1366x768 at 24 px text). Three columns: the lesson; the fd
 // tables and the kernel objects behind them, full height, the largest graph; the process tree
-// (as tall as it needs) over the source, whose pane also holds the console, messages, chart and
-// events, one key (V) away. Seven panels side by side do not fit 24 px text; these do.
+// (as tall as it needs) over the source. One key away: the messages in the fd tables' place (M;
+// they come to the front by themselves when the run ends and the fd tables are empty), and
+// console, chart and events in the source's (V). Seven panels do not fit 24 px text; these do.
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -583,7 +584,7 @@ void App::draw_presentation_layout() {
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     // Not saved: the normal layout's splits are the ones a user tunes for a desk.
-    static float left = 0.24f, mid = 0.55f;
+    static float left = 0.21f, mid = 0.62f;
     float w_left = std::floor(left * avail.x);
     float w_rest = avail.x - w_left - sp;
     float w_mid = std::floor(mid * (w_rest - sp));
@@ -595,8 +596,7 @@ void App::draw_presentation_layout() {
         front_tabs.push_back("Chart");
     }
     // V brings the next tab of the source's pane to the front.
-    // (Events, the raw trace, is for a desk: P leaves presentation mode.)
-    static const char* kMore[] = {"Source", "Console", "Messages", "Chart"};
+    static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     static int more = 0;
     ImGuiIO& io = ImGui::GetIO();
     if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('V', false)) {
@@ -610,7 +610,21 @@ void App::draw_presentation_layout() {
     ImGui::SameLine();
     splitter("##p_split_left", true, sp, h, &left, avail.x);
     ImGui::SameLine();
-    pane("Descriptors", {w_mid, h}, spacing, {{"Descriptors", [&] { draw_descriptors(ctx); }}});
+    // When the last process is gone the fd tables are empty: the messages tell the run's story.
+    static bool was_live = false;
+    if (was_live != model_.live()) {
+        was_live = model_.live();
+        front_tabs.push_back(was_live ? "Descriptors" : "Messages");
+    }
+    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
+        static bool msgs = false;
+        msgs = !msgs;
+        front_tabs.push_back(msgs ? "Messages" : "Descriptors");
+    }
+    pane("Graph", {w_mid, h}, spacing,
+         {{"Descriptors", [&] { draw_descriptors(ctx); }},
+          {"Messages", [&] { draw_messages(ctx); }}},
+         &front_tabs);
     ImGui::SameLine();
     splitter("##p_split_mid", true, sp, h, &mid, w_rest - sp);
     ImGui::SameLine();
@@ -619,16 +633,16 @@ void App::draw_presentation_layout() {
     // The tree gets the height it needs at a readable zoom (a pane title and a header line
     // around it), between a quarter and 55% of the column.
     float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 3 * spacing.y + 8 * theme_.scale;
-    float need = tree_height_at_fit(model_, theme_.scale, w_right - 2 * spacing.x,
-                                    min_zoom(font_px())) + chrome;
-    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.55f * (h - sp)));
+    float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
+    float need = tree_height_at_fit(model_, theme_.scale, canvas_w, min_zoom(font_px())) + chrome;
+    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.62f * (h - sp)));
     pane("Processes", {w_right, h_top}, spacing, {{"Processes", [&] { draw_process_tree(ctx); }}});
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
          {{"Source", [&] { draw_source(ctx, source); }},
           {"Console", [&] { draw_console(ctx); }},
-          {"Messages", [&] { draw_messages(ctx); }},
-          {"Chart", [&] { draw_charts(ctx); }}},
+          {"Chart", [&] { draw_charts(ctx); }},
+          {"Events", [&] { draw_events(ctx); }}},
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();

@@ -23,7 +23,7 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kProcW = 172, kGapW = 64, kBoxW = 240, kPeerW = 36, kRowH = 18, kBlockGap = 8;
+constexpr float kProcW = 172, kGapW = 44, kBoxW = 240, kPeerW = 28, kRowH = 18, kBlockGap = 8;
 constexpr float kBoxGap = 8, kMargin = 12, kBoxPad = 6;
 
 const char* access_word(int access) {

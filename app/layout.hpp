@@ -74,6 +74,7 @@ struct TreeNode {
     bool pseudo = false;    // not a lesson process: the lab that adopted orphans
     bool wrapped = false;   // placed in a grid of many leaf siblings (edges drawn as a bus)
     bool compact = false;   // exited and reaped, with no child on screen: a one-line faded row
+    std::vector<pid_t> folded;  // a summary row of exited siblings (PID is -parent): who they were
     int depth = 0;
     float x = 0, y = 0;  // top-left corner
     float h = 0;         // node_h, or the height of a compact row
@@ -90,7 +91,7 @@ struct TreeLayout {
 // generation. A parent with more leaf children than fit in MAX_WIDTH (0: no limit) gets them
 // in a grid of rows. Orphans hang under their current parent; one that is not a lesson process
 // (the lab as subreaper) appears as a pseudo node. A process that exited and was reaped shrinks
-// to a one-line row.
+// to a one-line row; two or more such siblings fold into one summary row ("3 exited").
 TreeLayout layout_tree(const RunModel& model, float scale = 1.0f, float max_width = 0.0f);
 
 // The height the tree needs in a VIEW_W wide view at the largest zoom (down to MIN) at which

@@ -131,6 +131,27 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
             tops.push_back(pid);
     }
 
+    // Siblings that exited and were reaped, with nothing under them, fold into one summary row
+    // ("3 exited") after the live ones: a lesson that starts forty short-lived children keeps
+    // its live processes in view.
+    std::unordered_map<pid_t, std::vector<pid_t>> folded;  // -parent -> the pids folded
+    for (auto& [up, ks] : kids) {
+        std::vector<pid_t> live, gone;
+        for (pid_t k : ks) {
+            auto it = model.procs.find(k);
+            bool leaf = !kids.count(k) || kids[k].empty();
+            bool g = it != model.procs.end() && leaf &&
+                     (it->second.state == '-' ||
+                      (it->second.exited && it->second.state != 'Z' && it->second.state != 'X'));
+            (g ? gone : live).push_back(k);
+        }
+        if (gone.size() < 2 || up <= 0) continue;
+        live.push_back(-up);
+        folded[-up] = std::move(gone);
+        ks = std::move(live);
+    }
+    for (auto& [id, ks] : folded) above[id] = -id;
+
     int cols = INT_MAX;  // leaf siblings per row; unlimited unless the tree is too wide
 
     std::unordered_map<pid_t, size_t> index;
@@ -138,6 +159,7 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
     // Exited and reaped, nothing hanging under it: it shrinks to a row, so the live ones fit.
     const float compact_h = (2 * kPad * 0.6f + kLineH) * scale;
     auto compact = [&](pid_t pid) {
+        if (pid < 0) return true;  // a summary of exited siblings
         auto it = model.procs.find(pid);
         if (it == model.procs.end() || !is_leaf(pid)) return false;
         const ProcessView& p = it->second;
@@ -157,7 +179,8 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
         n.h = height_of(pid);
         n.parent = above.count(pid) ? above[pid] : 0;
         n.born_parent = born.count(pid) ? born[pid] : 0;
-        n.pseudo = !model.procs.count(pid);
+        n.pseudo = pid > 0 && !model.procs.count(pid);
+        if (pid < 0) n.folded = folded[pid];
         n.wrapped = wrapped;
         n.depth = depth;
         n.x = x;
@@ -558,8 +581,20 @@ void draw_process_tree(ViewContext& ctx) {
             hovered = &n;
         if (!visible(p0, p1)) continue;
         const ProcessView* p = find_proc(m, n.pid);
-        float a = p ? fade_of(*p, ui) : 1.0f;
         float round = 6 * s;
+        if (!n.folded.empty()) {
+            // Exited siblings, folded: how many, and who.
+            dl->AddRectFilled(p0, p1, IM_COL32(28, 31, 38, 200), round);
+            dashed_line(dl, p0, {p1.x, p0.y}, th.dim(), lw, dash);
+            dashed_line(dl, {p0.x, p1.y}, p1, th.dim(), lw, dash);
+            std::string t = std::to_string(n.folded.size()) + " exited:";
+            for (pid_t q : n.folded) t += " " + std::to_string(q);
+            dl->PushClipRect(p0, p1, true);
+            dl->AddText(nullptr, font, {p0.x + pad, p0.y + pad * 0.6f}, th.dim(), t.c_str());
+            dl->PopClipRect();
+            continue;
+        }
+        float a = p ? fade_of(*p, ui) : 1.0f;
         ImU32 pc = p ? th.process_color(p->color) : th.dim();
         bool selected = p && ui.selected_pid == n.pid;
 
@@ -594,7 +629,7 @@ void draw_process_tree(ViewContext& ctx) {
                             round + d, 0, 2.5f * lw);
             };
             ring(gb, IM_COL32(255, 255, 255, 255));
-            ring(gg, th.state_color(p->state == 'Z' ? 'Z' : 'R', false));
+            ring(gg, p->state == 'Z' ? th.state_color('Z', false) : IM_COL32(190, 190, 200, 255));
             ring(gr, th.warn());
         }
 
@@ -647,12 +682,22 @@ void draw_process_tree(ViewContext& ctx) {
 
     // ---- interaction: click selects the process Step releases; hover tells everything
     if (canvas_hovered && ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
-        if (hovered && !hovered->pseudo)
+        if (hovered && !hovered->pseudo && hovered->folded.empty())
             ui.selected_pid = hovered->pid;
         else if (!hovered)
             ui.selected_pid = 0;
     }
-    if (hovered) {
+    if (hovered && !hovered->folded.empty()) {
+        ImGui::BeginTooltip();
+        ImGui::Text("%zu children of pid %d exited and were reaped:", hovered->folded.size(),
+                    static_cast<int>(hovered->parent));
+        for (pid_t q : hovered->folded) {
+            const ProcessView* p = find_proc(m, q);
+            ImGui::Text("pid %d %s: %s", static_cast<int>(q), p ? p->role.c_str() : "",
+                        p && !p->exit_text.empty() ? p->exit_text.c_str() : "exited");
+        }
+        ImGui::EndTooltip();
+    } else if (hovered) {
         const ProcessView* p = find_proc(m, hovered->pid);
         ImGui::BeginTooltip();
         ImGui::TextUnformatted(node_title(m, hovered->pid, p).c_str());
