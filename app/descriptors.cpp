@@ -23,7 +23,7 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kProcW = 172, kGapW = 44, kBoxW = 240, kPeerW = 28, kRowH = 18, kBlockGap = 8;
+constexpr float kProcW = 200, kGapW = 36, kBoxW = 210, kPeerW = 24, kRowH = 18, kBlockGap = 8;
 constexpr float kBoxGap = 8, kMargin = 12, kBoxPad = 6;
 
 const char* access_word(int access) {
@@ -82,6 +82,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     out.width = out.box_x + out.box_w + kPeerW * scale + margin;
     if (!model.snapshot) return out;
     const Snapshot& snap = *model.snapshot;
+    auto width_of = [&](std::string_view t) {
+        return measure ? measure(t) : static_cast<float>(t.size()) * 0.56f * 16 * scale;
+    };
 
     // Processes in birth order, then any the trace never named (exec'd programs).
     std::vector<const ProcInfo*> procs;
@@ -150,6 +153,19 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         y += b.h + kBlockGap * scale;
         out.procs.push_back(std::move(b));
     }
+    // The process columns are as wide as their words (titles, "fd 12  w  CLOEXEC lab"), within
+    // limits: a narrow graph fits a laptop's pane at a larger zoom.
+    float need = 0;
+    for (const ProcBlock& b : out.procs) need = std::max(need, width_of(b.title) + 18 * scale);
+    for (const FdRow& r : out.rows) {
+        std::string flags = std::string(r.cloexec ? "CLOEXEC " : "") + (r.instrumentation ? "lab" : "");
+        need = std::max(need, (16 + 82 + 6) * scale + width_of(flags));
+    }
+    out.proc_w = std::clamp(need, 110 * scale, kProcW * scale);
+    out.box_x = margin + out.proc_w + gap;
+    out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
+    out.width = out.box_x + out.box_w + kPeerW * scale + margin;
+    for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
     if (procs.size() > 1) out.width = out.right_x + out.proc_w + margin;
     out.height = std::max(col_y[0], col_y[1]) + margin;
 
@@ -169,9 +185,6 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     // Text inside a box wraps at spaces to its width (words that are too long are clipped;
     // the tooltip has them whole).
     const float text_w = out.box_w - 2 * 10 * scale;
-    auto width_of = [&](std::string_view t) {
-        return measure ? measure(t) : static_cast<float>(t.size()) * 0.56f * 16 * scale;
-    };
     auto wrap = [&](const std::string& text) {
         std::vector<std::string> lines;
         std::string cur;
@@ -505,6 +518,7 @@ void draw_descriptors(ViewContext& ctx) {
         };
         float room = right - ImGui::GetCursorPosX() - ImGui::GetItemRectSize().x;
         bool short_words = keys_w(false) + check_w > room;
+        bool no_keys = short_words && keys_w(true) > room;
         if (short_words) {
             words[0] = "w";
             words[1] = "r";
@@ -532,9 +546,19 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::SameLine(0, 0);
             ImGui::TextUnformatted(text);
         };
-        key(kWriteCol, words[0], true);
-        key(kReadCol, words[1], false);
-        key(kBothCol, words[2], true);
+        if (no_keys) {
+            // Too narrow for the legend on the header line: it waits behind a hover.
+            ImGui::SameLine(0, 16 * s);
+            ImGui::TextDisabled("lines?");
+            if (ImGui::IsItemHovered())
+                ImGui::SetTooltip("orange: a write end (bytes go in)\nblue: a read end (bytes "
+                                  "come out)\ngrey: read and write");
+            first = false;
+        } else {
+            key(kWriteCol, words[0], true);
+            key(kReadCol, words[1], false);
+            key(kBothCol, words[2], true);
+        }
         // The id after ### stays the same while the count in the label changes.
         place(check_w);
         ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);

@@ -535,6 +535,11 @@ void draw_messages(ViewContext& ctx) {
         bool queued;
     };
     std::vector<Pending> pending;
+    // An arrow's straight pieces: labels keep off them (and frame tests check it).
+    auto seg = [&](ImVec2 p, ImVec2 q) {
+        placer.add_segment(p, q);
+        drawn.arrows.push_back({{p.x, p.y, p.x, p.y}, {q.x, q.y, q.x, q.y}});
+    };
     for (size_t i : vis) {
         if (drawn_arrows == kMaxArrows) break;
         const Transfer& t = m.transfers[i];
@@ -562,20 +567,19 @@ void draw_messages(ViewContext& ctx) {
         if (queued) {
             dashed_line(dl, a, {b.x - (b.x > a.x ? head : -head), b.y}, col, thick, 4 * s, clip);
             arrow(dl, {b.x - (b.x > a.x ? head : -head), b.y}, b, col, thick, head);
-            placer.add_segment(a, b);
+            seg(a, b);
         } else if (from == to) {
             // A process reading its own bytes: a loop out to the right and back.
             float w = g.lane_w * 0.35f;
             dl->AddBezierCubic(a, {a.x + w, a.y}, {b.x + w, b.y}, {b.x + 2, b.y}, col, thick);
             arrow(dl, {b.x + head, b.y}, b, col, thick, head);
-            placer.add_segment(a, {a.x + w * 0.75f, a.y});
-            placer.add_segment({a.x + w * 0.75f, a.y}, {b.x + w * 0.75f, b.y});
-            placer.add_segment({b.x + w * 0.75f, b.y}, b);
+            seg(a, {a.x + w * 0.75f, a.y});
+            seg({a.x + w * 0.75f, a.y}, {b.x + w * 0.75f, b.y});
+            seg({b.x + w * 0.75f, b.y}, b);
         } else {
             arrow(dl, a, b, col, thick, head);
-            placer.add_segment(a, b);
+            seg(a, b);
         }
-        drawn.arrows.push_back({{a.x, a.y, a.x, a.y}, {b.x, b.y, b.x, b.y}});
         if (win_hovered && dist_to_segment(io.MousePos, a, b) < 5 * s) hovered = &t;
         pending.push_back({&t, a, b, col, queued});
     }
