@@ -611,10 +611,12 @@ void App::draw_presentation_layout() {
     splitter("##p_split_left", true, sp, h, &left, avail.x);
     ImGui::SameLine();
     // When the last process is gone the fd tables are empty: the messages tell the run's story.
-    static bool was_live = false;
+    // (A run's start brings the fd tables back only after a run ended: --view messages holds.)
+    static bool was_live = false, ended_once = false;
     if (was_live != model_.live()) {
         was_live = model_.live();
-        front_tabs.push_back(was_live ? "Descriptors" : "Messages");
+        if (!was_live) ended_once = true;
+        if (!was_live || ended_once) front_tabs.push_back(was_live ? "Descriptors" : "Messages");
     }
     if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
         static bool msgs = false;

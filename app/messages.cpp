@@ -399,6 +399,11 @@ void draw_messages(ViewContext& ctx) {
     // Fit: the whole run in view, or (too long for that) its end, followed while it grows.
     // Scrolling by hand stops following.
     if (ImGui::IsWindowHovered() && !io.KeyCtrl && io.MouseWheel != 0) ui.messages_fit = false;
+    // (and so does dragging its scroll bar: the scroll moved from where the fit put it)
+    static float fit_scroll = -1;
+    if (ui.messages_fit && fit_scroll >= 0 && std::fabs(ImGui::GetScrollY() - fit_scroll) > 1 &&
+        ImGui::IsMouseDown(ImGuiMouseButton_Left) && ImGui::IsWindowHovered())
+        ui.messages_fit = false;
     if (ui.messages_fit) {
         ui.messages_zoom = messages_fit_zoom(m, s, ImGui::GetWindowHeight());
     }
@@ -413,8 +418,12 @@ void draw_messages(ViewContext& ctx) {
         g = layout_messages(m, s, ui.messages_zoom);
         ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
     }
-    if (ui.messages_fit && g.height > ImGui::GetWindowHeight())
-        ImGui::SetScrollY(g.height - ImGui::GetWindowHeight());
+    if (ui.messages_fit && g.height > ImGui::GetWindowHeight()) {
+        fit_scroll = g.height - ImGui::GetWindowHeight();
+        ImGui::SetScrollY(fit_scroll);
+    } else {
+        fit_scroll = ui.messages_fit ? ImGui::GetScrollY() : -1;
+    }
 
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 o = ImGui::GetCursorScreenPos();  // canvas origin (scroll included)
