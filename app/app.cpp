@@ -501,6 +501,16 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
 }  // namespace
 
 void App::draw_layout() {
+    // F fits every graph view again (after zooming by hand).
+    ImGuiIO& io = ImGui::GetIO();
+    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('F', false)) {
+        ui_.tree_cam.fit = ui_.fds_cam.fit = true;
+        ui_.messages_fit = true;
+    }
+    if (settings_.presentation) {
+        draw_presentation_layout();
+        return;
+    }
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
@@ -547,6 +557,97 @@ void App::draw_layout() {
     splitter("##split_right_rows", false, sp, w_right, &settings_.split_right_rows, h - sp);
     pane("ConsoleEvents", {w_right, h - h_rt - sp}, spacing,
          {{"Console", [&] { draw_console(ctx); }}, {"Events", [&] { draw_events(ctx); }}},
+         &front_tabs);
+    ImGui::EndGroup();
+    ImGui::PopStyleVar();
+
+    if (!panel_.picked.empty()) {
+        std::string id = std::move(panel_.picked);
+        panel_.picked.clear();
+        if (!panel_.lesson || id != panel_.lesson->id) select_lesson(id);
+    }
+    if (panel_.knobs_changed) {
+        panel_.knobs_changed = false;
+        start_run();
+    }
+}
+
+// Presentation mode, for a projector (1366x768 at 24 px text). Three columns: the lesson; the fd
+// tables and the kernel objects behind them, full height, the largest graph; the process tree
+// (as tall as it needs) over the source. One key away: the messages in the fd tables' place (M;
+// they come to the front by themselves when the run ends and the fd tables are empty), and
+// console, chart and events in the source's (V). Seven panels do not fit 24 px text; these do.
+void App::draw_presentation_layout() {
+    ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
+    ImVec2 avail = ImGui::GetContentRegionAvail();
+    float status_h = ImGui::GetFrameHeight() + spacing.y;
+    float h = std::max(50.0f, avail.y - status_h);
+    float sp = std::max(4.0f, 6.0f * theme_.scale);
+    // Not saved: the normal layout's splits are the ones a user tunes for a desk.
+    static float left = 0.21f, mid = 0.62f;
+    float w_left = std::floor(left * avail.x);
+    float w_rest = avail.x - w_left - sp;
+    float w_mid = std::floor(mid * (w_rest - sp));
+    float w_right = w_rest - w_mid - sp;
+    ViewContext ctx{model_, ui_, theme_};
+    if (model_.measures.empty()) charted_ = false;
+    else if (!charted_) {
+        charted_ = true;
+        front_tabs.push_back("Chart");
+    }
+    // V brings the next tab of the source's pane to the front.
+    static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
+    static int more = 0;
+    ImGuiIO& io = ImGui::GetIO();
+    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('V', false)) {
+        more = (more + 1) % 4;
+        front_tabs.push_back(kMore[more]);
+    }
+    std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
+
+    ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
+    pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
+    ImGui::SameLine();
+    splitter("##p_split_left", true, sp, h, &left, avail.x);
+    ImGui::SameLine();
+    // When the last process is gone the fd tables are empty: the messages tell the run's story.
+    // (A run's start brings the fd tables back only after a run ended: --view messages holds.)
+    static bool was_live = false, ended_once = false;
+    if (was_live != model_.live()) {
+        was_live = model_.live();
+        if (!was_live) ended_once = true;
+        if (!was_live || ended_once) front_tabs.push_back(was_live ? "Descriptors" : "Messages");
+    }
+    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
+        static bool msgs = false;
+        msgs = !msgs;
+        front_tabs.push_back(msgs ? "Messages" : "Descriptors");
+    }
+    pane("Graph", {w_mid, h}, spacing,
+         {{"Descriptors", [&] { draw_descriptors(ctx); }},
+          {"Messages", [&] { draw_messages(ctx); }}},
+         &front_tabs);
+    ImGui::SameLine();
+    splitter("##p_split_mid", true, sp, h, &mid, w_rest - sp);
+    ImGui::SameLine();
+
+    ImGui::BeginGroup();
+    // The tree gets the height it needs at a readable zoom (a pane title and a header line
+    // around it), between a quarter and 55% of the column.
+    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 3 * spacing.y + 8 * theme_.scale;
+    float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
+    // (at most at 3/4 size: 18 px text in the nodes still reads, and the source keeps room)
+    constexpr float kTreeZoom = 0.75f;
+    float need = tree_height_at_fit(model_, theme_.scale * kTreeZoom, canvas_w,
+                                    min_zoom(font_px()) / kTreeZoom) + chrome;
+    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.62f * (h - sp)));
+    pane("Processes", {w_right, h_top}, spacing, {{"Processes", [&] { draw_process_tree(ctx); }}});
+    ImGui::Dummy({w_right, sp});
+    pane("SourceMore", {w_right, h - h_top - sp}, spacing,
+         {{"Source", [&] { draw_source(ctx, source); }},
+          {"Console", [&] { draw_console(ctx); }},
+          {"Chart", [&] { draw_charts(ctx); }},
+          {"Events", [&] { draw_events(ctx); }}},
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();

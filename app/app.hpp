@@ -139,6 +139,7 @@ private:
     void apply_message(nlohmann::json& m);
     void handle_keys();
     void draw_layout();
+    void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
     void notice(const std::string& text);
 
     friend void draw_toolbar(App& app);

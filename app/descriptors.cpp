@@ -10,6 +10,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <imgui_internal.h>
+
+#include <cfloat>
+#include <map>
+#include <tuple>
+
 #include "app/layout.hpp"
 #include "app/view.hpp"
 
@@ -17,9 +23,8 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kProcW = 230, kGapW = 200, kMinGapW = 90, kBoxW = 270, kPeerW = 64, kRowH = 20,
-                kBlockGap = 10;
-constexpr float kBoxGap = 10, kMargin = 12, kBoxLines = 3, kBoxPad = 6;
+constexpr float kProcW = 200, kGapW = 36, kBoxW = 210, kPeerW = 24, kRowH = 18, kBlockGap = 8;
+constexpr float kBoxGap = 8, kMargin = 12, kBoxPad = 6;
 
 const char* access_word(int access) {
     switch (access & O_ACCMODE) {
@@ -64,15 +69,22 @@ std::string plural(size_t n, const char* one, const char* many) {
 
 }  // namespace
 
-DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale) {
+DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale,
+                                    const TextWidth& measure, bool compact) {
     DescriptorLayout out;
+    const float margin = kMargin * scale, gap = kGapW * scale;
     out.proc_w = kProcW * scale;
     out.box_w = kBoxW * scale;
-    out.box_x = (kMargin + kProcW + kGapW) * scale;
     out.row_h = kRowH * scale;
-    out.width = out.box_x + out.box_w + kMargin * scale;
+    out.left_x = margin;
+    out.box_x = margin + out.proc_w + gap;
+    out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
+    out.width = out.box_x + out.box_w + kPeerW * scale + margin;
     if (!model.snapshot) return out;
     const Snapshot& snap = *model.snapshot;
+    auto width_of = [&](std::string_view t) {
+        return measure ? measure(t) : static_cast<float>(t.size()) * 0.56f * 16 * scale;
+    };
 
     // Processes in birth order, then any the trace never named (exec'd programs).
     std::vector<const ProcInfo*> procs;
@@ -81,6 +93,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         if (const ProcInfo* pi = snap.find(pid); pi && seen.insert(pid).second) procs.push_back(pi);
     for (const auto& pi : snap.procs)
         if (seen.insert(pi.pid).second) procs.push_back(&pi);
+    procs.erase(std::remove_if(procs.begin(), procs.end(),
+                               [](const ProcInfo* p) { return p->gone(); }),
+                procs.end());
 
     // One box per kernel object: Snapshot::objects() already groups fds by object.
     std::vector<KernelObject> objects = snap.objects();
@@ -88,21 +103,26 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     for (size_t i = 0; i < objects.size(); ++i)
         for (const auto& h : objects[i].holders) object_of[{h.pid, h.fd}] = i;
 
-    const float row_h = out.row_h, margin = kMargin * scale;
+    const float row_h = out.row_h;
     std::vector<size_t> box_of_object(objects.size(), SIZE_MAX);
     std::vector<std::vector<float>> ys_of_object(objects.size());
-    float y = margin;
-    for (const ProcInfo* pi : procs) {
-        if (pi->gone()) continue;
+    // The first live process on the left, every other one on the right.
+    float col_y[2] = {margin, margin};
+    for (size_t k = 0; k < procs.size(); ++k) {
+        const ProcInfo* pi = procs[k];
+        int side = k == 0 ? 0 : 1;
+        float& y = col_y[side];
         ProcBlock b;
         b.pid = pi->pid;
+        b.side = side;
+        b.x = side ? out.right_x : out.left_x;
         auto pv = model.procs.find(pi->pid);
         std::string role =
             pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
         b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : "  " + role);
         b.y = y;
         b.first_row = out.rows.size();
-        float ry = y + row_h * 1.5f;  // below the title row
+        float ry = y + row_h * 1.6f;  // below the title row
         std::vector<const FdEntry*> fds;
         for (const auto& f : pi->fds) fds.push_back(&f);
         std::sort(fds.begin(), fds.end(),
@@ -118,6 +138,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             r.access = f->access;
             r.cloexec = f->cloexec;
             r.instrumentation = f->instrumentation;
+            r.side = side;
             r.y = ry;
             auto it = object_of.find({pi->pid, f->fd});
             r.box = it == object_of.end() ? SIZE_MAX : it->second;  // object index for now
@@ -127,15 +148,29 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         }
         b.rows = out.rows.size() - b.first_row;
         // A process with no fd shown still gets a row saying so.
-        b.h = row_h * 1.5f + row_h * static_cast<float>(std::max<size_t>(b.rows, 1)) +
+        b.h = row_h * 1.1f + row_h * static_cast<float>(std::max<size_t>(b.rows, 1)) +
               kBoxPad * scale;
         y += b.h + kBlockGap * scale;
         out.procs.push_back(std::move(b));
     }
-    out.height = y + margin;
+    // The process columns are as wide as their words (titles, "fd 12  w  CLOEXEC lab"), within
+    // limits: a narrow graph fits a laptop's pane at a larger zoom.
+    float need = 0;
+    for (const ProcBlock& b : out.procs) need = std::max(need, width_of(b.title) + 18 * scale);
+    for (const FdRow& r : out.rows) {
+        std::string flags = std::string(r.cloexec ? "CLOEXEC " : "") + (r.instrumentation ? "lab" : "");
+        need = std::max(need, (16 + 82 + 6) * scale + width_of(flags));
+    }
+    out.proc_w = std::clamp(need, 110 * scale, kProcW * scale);
+    out.box_x = margin + out.proc_w + gap;
+    out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
+    out.width = out.box_x + out.box_w + kPeerW * scale + margin;
+    for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
+    if (procs.size() > 1) out.width = out.right_x + out.proc_w + margin;
+    out.height = std::max(col_y[0], col_y[1]) + margin;
 
-    // Boxes: each as close as it can get to the fds that refer to it, in that order, so lines
-    // stay short and rarely cross; never overlapping.
+    // Boxes: each as close as it can get to the fds that refer to it (the mean of their rows:
+    // barycentric ordering), in that order, so lines stay short and rarely cross.
     std::vector<size_t> order;
     std::vector<float> want(objects.size(), 0);
     for (size_t i = 0; i < objects.size(); ++i) {
@@ -147,16 +182,35 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     }
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return want[a] < want[b]; });
-    const float box_h = (kBoxLines * kRowH + 2 * kBoxPad) * scale;
-    float next = margin;
+    // Text inside a box wraps at spaces to its width (words that are too long are clipped;
+    // the tooltip has them whole).
+    const float text_w = out.box_w - 2 * 10 * scale;
+    auto wrap = [&](const std::string& text) {
+        std::vector<std::string> lines;
+        std::string cur;
+        size_t i = 0;
+        while (i < text.size()) {
+            size_t sp = text.find(' ', i);
+            std::string word = text.substr(i, sp == std::string::npos ? std::string::npos : sp - i);
+            i = sp == std::string::npos ? text.size() : sp + 1;
+            std::string next = cur.empty() ? word : cur + " " + word;
+            if (!cur.empty() && width_of(next) > text_w) {
+                lines.push_back(cur);
+                cur = word;
+            } else {
+                cur = next;
+            }
+        }
+        if (!cur.empty() || lines.empty()) lines.push_back(cur);
+        return lines;
+    };
+    std::vector<size_t> box_want;  // per box: its object's index (for WANT)
     for (size_t i : order) {
+        box_want.push_back(i);
         const KernelObject& o = objects[i];
         ObjectBox box;
         box.kind = o.kind;
         box.inode = o.inode;
-        box.h = box_h;
-        box.y = std::max(next, want[i] - box_h * 0.5f);
-        next = box.y + box_h + kBoxGap * scale;
         switch (o.kind) {
             case FdKind::Pipe: {
                 box.title = "pipe [" + std::to_string(o.inode) + "]";
@@ -217,7 +271,6 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         box_of_object[i] = out.boxes.size();
         out.boxes.push_back(std::move(box));
     }
-    out.height = std::max(out.height, next + margin);
 
     std::vector<std::unordered_set<pid_t>> holders(out.boxes.size());
     for (size_t r = 0; r < out.rows.size(); ++r) {
@@ -228,8 +281,53 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         holders[row.box].insert(row.pid);
         out.lines.push_back(FdLine{r, row.box, row.access});
     }
-    for (size_t i = 0; i < out.boxes.size(); ++i) out.boxes[i].processes = holders[i].size();
+    // Boxes: the title, then what the kernel says and how many hold it, wrapped; placed in
+    // order, each as near its holders as the ones above let it.
+    float next = margin;
+    for (size_t i = 0; i < out.boxes.size(); ++i) {
+        ObjectBox& box = out.boxes[i];
+        box.processes = holders[i].size();
+        std::string held = plural(box.lines, "fd", "fds") + " in " +
+                           plural(box.processes, "process", "processes");
+        box.compact = compact;
+        box.detail_lines = compact ? std::vector<std::string>{box.detail}
+                                   : wrap(box.detail + " \u00b7 " + held);
+        size_t text_lines = compact ? 1 : 1 + box.detail_lines.size();
+        box.h = (static_cast<float>(text_lines) * kRowH + (compact ? 1 : 2) * kBoxPad) * scale;
+        box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
+        next = box.y + box.h + kBoxGap * scale;
+    }
+    out.height = std::max(out.height, next + margin);
+    // Each side's lines meet their box spread along its edge, in the order of their rows, so
+    // they do not cross at the box.
+    std::vector<std::vector<size_t>> ends(out.boxes.size() * 2);
+    for (size_t k = 0; k < out.lines.size(); ++k) {
+        const FdLine& l = out.lines[k];
+        ends[l.box * 2 + static_cast<size_t>(out.rows[l.row].side)].push_back(k);
+    }
+    for (size_t e = 0; e < ends.size(); ++e) {
+        auto& ks = ends[e];
+        std::sort(ks.begin(), ks.end(), [&](size_t a, size_t b) {
+            return out.rows[out.lines[a].row].y < out.rows[out.lines[b].row].y;
+        });
+        const ObjectBox& b = out.boxes[e / 2];
+        for (size_t j = 0; j < ks.size(); ++j)
+            out.lines[ks[j]].end_y =
+                b.y + b.h * static_cast<float>(j + 1) / static_cast<float>(ks.size() + 1);
+    }
     return out;
+}
+
+size_t count_crossings(const DescriptorLayout& lay) {
+    size_t n = 0;
+    for (size_t i = 0; i < lay.lines.size(); ++i)
+        for (size_t j = i + 1; j < lay.lines.size(); ++j) {
+            const FdRow &a = lay.rows[lay.lines[i].row], &b = lay.rows[lay.lines[j].row];
+            if (a.side != b.side) continue;
+            float dr = a.y - b.y, de = lay.lines[i].end_y - lay.lines[j].end_y;
+            if (dr * de < 0) ++n;
+        }
+    return n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,14 +362,18 @@ struct Cache {
     const RunModel* model = nullptr;
     uint64_t version = 0, snap_t = 0;
     size_t fds = 0, procs = 0, queued = 0;
-    bool instr = false;
-    float scale = 0;
+    bool instr = false, compact = false;
+    float scale = 0, font = 0;
     DescriptorLayout lay;
 };
 
-// The layout only changes with the model: recompute it when anything it reads changed.
-const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, float scale) {
-    static Cache c;
+// The layout only changes with the model: recompute it when anything it reads changed. FONT is
+// the text size the boxes are drawn with (their text wraps by it). Two caches: the fit's
+// (zoom 1) and the drawn one.
+const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, float scale,
+                                      float font, int which, bool compact) {
+    static Cache cs[3];
+    Cache& c = cs[which];
     size_t fds = 0;
     if (m.snapshot)
         for (const auto& p : m.snapshot->procs)
@@ -280,7 +382,8 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
     size_t procs = m.snapshot ? m.snapshot->procs.size() : 0;
     if (c.model != &m || c.version != m.version || c.snap_t != snap_t || c.fds != fds ||
         c.procs != procs || c.queued != m.queued.size() || c.instr != ui.show_instrumentation ||
-        c.scale != scale) {
+        c.scale != scale || c.font != font || c.compact != compact) {
+        c.compact = compact;
         c.model = &m;
         c.version = m.version;
         c.snap_t = snap_t;
@@ -289,9 +392,82 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
         c.queued = m.queued.size();
         c.instr = ui.show_instrumentation;
         c.scale = scale;
-        c.lay = layout_descriptors(m, ui, scale);
+        c.font = font;
+        ImFont* f = ImGui::GetFont();
+        c.lay = layout_descriptors(
+            m, ui, scale,
+            [f, font](std::string_view t) {
+                return f->CalcTextSizeA(font, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+            },
+            compact);
     }
     return c.lay;
+}
+
+// What changed in the kernel, remembered for a moment: fds that appeared (they glow), fd lines
+// that went away (a fading ghost where they were), objects whose queued bytes changed.
+struct FdKey {
+    pid_t pid;
+    int fd;
+    uint64_t inode;
+    bool operator<(const FdKey& o) const {
+        return std::tie(pid, fd, inode) < std::tie(o.pid, o.fd, o.inode);
+    }
+};
+struct Ghost {
+    float row_y, end_y;  // at zoom 1 (divided by the scale they were seen at)
+    int side, access;
+    double at;
+};
+struct FdChanges {
+    pid_t root = 0;
+    bool primed = false;
+    std::map<FdKey, double> born;
+    std::map<FdKey, std::pair<float, float>> where;  // last seen row_y, end_y (zoom 1)
+    std::map<FdKey, std::pair<int, int>> how;        // side, access
+    std::vector<Ghost> ghosts;
+    std::map<uint64_t, std::pair<int64_t, double>> queued;  // inode -> last figure, changed at
+};
+constexpr double kGlowS = 1.5, kGhostS = 2.5;
+
+FdChanges& fd_changes(const RunModel& m, const DescriptorLayout& lay, float scale, double now) {
+    static FdChanges c;
+    if (c.root != m.root) {
+        c = FdChanges();
+        c.root = m.root;
+    }
+    std::map<FdKey, std::pair<float, float>> where;
+    for (const FdLine& l : lay.lines) {
+        const FdRow& r = lay.rows[l.row];
+        FdKey k{r.pid, r.fd, lay.boxes[l.box].inode};
+        where[k] = {r.y / scale, l.end_y / scale};
+        if (!c.born.count(k)) c.born[k] = c.primed ? now : -1e9;
+        c.how[k] = {r.side, r.access};
+    }
+    for (auto& [k, pos] : c.where)
+        if (!where.count(k)) {
+            auto h = c.how[k];
+            c.ghosts.push_back({pos.first, pos.second, h.first, h.second, now});
+            c.born.erase(k);
+        }
+    c.where = std::move(where);
+    c.ghosts.erase(std::remove_if(c.ghosts.begin(), c.ghosts.end(),
+                                  [&](const Ghost& g) { return now - g.at > kGhostS; }),
+                   c.ghosts.end());
+    for (const ObjectBox& b : lay.boxes) {
+        auto it = c.queued.find(b.inode);
+        if (it == c.queued.end())
+            c.queued[b.inode] = {b.queued, -1e9};
+        else if (it->second.first != b.queued)
+            it->second = {b.queued, now};
+    }
+    c.primed = true;
+    return c;
+}
+
+float glow_since(double at, double now, double span) {
+    double age = now - at;
+    return age < 0 || age > span ? 0.0f : static_cast<float>(1.0 - age / span);
 }
 
 }  // namespace
@@ -310,20 +486,49 @@ void draw_descriptors(ViewContext& ctx) {
         return;
     }
 
-    const float s = th.scale, lw = th.line * s, font = ImGui::GetFontSize();
-    const DescriptorLayout& lay = cached_layout(m, ui, s);
-
-    // Header: the legend for the lines and the switch for the lab's own fds.
+    const float font_px = ImGui::GetFontSize();
+    Camera& cam = ui.fds_cam;
+    if (cam.root != m.root) {
+        cam.root = m.root;
+        cam.fit = true;
+    }
+    const DescriptorLayout& full_lay = cached_layout(m, ui, th.scale, font_px, 0, false);
+    const DescriptorLayout& hidden_of = full_lay;
+    // Header: zoom, the legend for the lines and the switch for the lab's own fds; short words
+    // in a narrow pane, so the graph keeps the height.
     {
+        const float s = th.scale, lw = th.line * s;
         ImDrawList* dl = ImGui::GetWindowDrawList();
         float right = ImGui::GetWindowContentRegionMax().x;
+        camera_buttons(cam, font_px);
+        std::string label = "show the lab's fds";
+        if (hidden_of.hidden && !ui.show_instrumentation)
+            label += " (" + std::to_string(hidden_of.hidden) + " hidden)";
+        label += "###lab_fds";
+        float check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
+                        ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
+        const char* words[3] = {"write end (w)", "read end (r)", "read/write (rw)"};
+        auto keys_w = [&](bool short_words) {
+            float w = 0;
+            for (int i = 0; i < 3; ++i)
+                w += 16 * s + 34 * s +
+                     ImGui::CalcTextSize(short_words ? (i == 0 ? "w" : i == 1 ? "r" : "rw")
+                                                     : words[i]).x;
+            return w;
+        };
+        float room = right - ImGui::GetCursorPosX() - ImGui::GetItemRectSize().x;
+        bool short_words = keys_w(false) + check_w > room;
+        bool no_keys = short_words && keys_w(true) > room;
+        if (short_words) {
+            words[0] = "w";
+            words[1] = "r";
+            words[2] = "rw";
+        }
         bool first = true;
         // Items flow like words and wrap in a narrow panel.
         auto place = [&](float w) {
-            if (!first) {
-                ImGui::SameLine(0, 16 * s);
-                if (ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
-            }
+            ImGui::SameLine(0, 16 * s);
+            if (!first && ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
             first = false;
         };
         auto key = [&](ImU32 col, const char* text, bool to_box) {
@@ -337,25 +542,31 @@ void draw_descriptors(ViewContext& ctx) {
             else
                 arrow_head(dl, {p.x, cy}, -1, 8 * s, col);
             ImGui::Dummy({w + 6 * s, ImGui::GetTextLineHeight()});
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", to_box ? "bytes go in" : "bytes come out");
             ImGui::SameLine(0, 0);
             ImGui::TextUnformatted(text);
         };
-        key(kWriteCol, "write end (w)", true);
-        key(kReadCol, "read end (r)", false);
-        key(kBothCol, "read/write (rw)", true);
+        if (no_keys) {
+            // Too narrow for the legend on the header line: it waits behind a hover.
+            ImGui::SameLine(0, 16 * s);
+            ImGui::TextDisabled("lines?");
+            if (ImGui::IsItemHovered())
+                ImGui::SetTooltip("orange: a write end (bytes go in)\nblue: a read end (bytes "
+                                  "come out)\ngrey: read and write");
+            first = false;
+        } else {
+            key(kWriteCol, words[0], true);
+            key(kReadCol, words[1], false);
+            key(kBothCol, words[2], true);
+        }
         // The id after ### stays the same while the count in the label changes.
-        std::string label = "show the lab's fds";
-        if (lay.hidden && !ui.show_instrumentation)
-            label += " (" + std::to_string(lay.hidden) + " hidden)";
-        label += "###lab_fds";
-        place(ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
-              ImGui::CalcTextSize(label.c_str(), nullptr, true).x);
+        place(check_w);
         ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);
         if (ImGui::IsItemHovered())
             ImGui::SetTooltip("fds the lab added to watch the lesson (captured stdout/stderr)");
     }
 
-    if (lay.procs.empty()) {
+    if (full_lay.procs.empty()) {
         ImGui::TextColored(dimv, "%s",
                            m.status == RunStatus::Running || m.status == RunStatus::Paused
                                ? "No descriptors: no process of the run is alive right now."
@@ -364,44 +575,91 @@ void draw_descriptors(ViewContext& ctx) {
     }
 
     ImGui::BeginChild("##fd_canvas", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
+    ImVec2 view = ImGui::GetContentRegionAvail();
+    camera_input(cam, font_px);
+    // Full boxes when they fit at a readable zoom, else one-line boxes (when fitting).
+    const float zmin = min_zoom(font_px);
+    bool compact = false;
+    if (cam.fit) {
+        cam.zoom = fit_zoom(full_lay.width, full_lay.height, view.x, view.y, zmin);
+        if (full_lay.height * cam.zoom > view.y + 0.5f) {
+            const DescriptorLayout& c = cached_layout(m, ui, th.scale, font_px, 2, true);
+            cam.zoom = fit_zoom(c.width, c.height, view.x, view.y, zmin);
+            compact = true;
+        }
+    }
+    static bool was_compact = false;  // zooming by hand keeps the boxes the fit chose
+    if (cam.fit) was_compact = compact;
+    else compact = was_compact;
+    const float z = cam.zoom;
+    const float s = th.scale * z, lw = std::max(1.0f, th.line * th.scale * z), font = font_px * z;
+    const DescriptorLayout& lay = cached_layout(m, ui, s, font, 1, compact);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 o = ImGui::GetCursorScreenPos();
+    // A narrow graph sits in the middle.
+    if (lay.width < view.x) o.x += (view.x - lay.width) * 0.5f;
     ImVec2 win0 = ImGui::GetWindowPos();
     ImVec2 win1{win0.x + ImGui::GetWindowWidth(), win0.y + ImGui::GetWindowHeight()};
-    // Boxes go to the right edge when there is room: longer lines separate better.
-    float view_w = ImGui::GetContentRegionAvail().x;
-    // A narrow view squeezes both columns (text is clipped, tooltips tell the rest) before it
-    // pushes the objects off screen.
-    float squeeze = std::clamp(
-        (view_w - (kMargin + kMinGapW + kPeerW) * s) / (lay.proc_w + lay.box_w), 0.6f, 1.0f);
-    float proc_w = lay.proc_w * squeeze, box_w = lay.box_w * squeeze;
-    float proc_x = kMargin * s, proc_r = proc_x + proc_w;
-    // (leaving room on the right for the bracket that joins socket peers)
-    float box_x = std::max(proc_r + kMinGapW * s, view_w - box_w - kPeerW * s);
+    const float proc_w = lay.proc_w, box_w = lay.box_w, box_x = lay.box_x;
     auto vis_y = [&](float y0, float y1) { return y1 + o.y >= win0.y && y0 + o.y <= win1.y; };
     ImVec2 mouse = ImGui::GetIO().MousePos;
     bool hovered_win = ImGui::IsWindowHovered();
     auto inside = [&](ImVec2 a, ImVec2 b) {
         return hovered_win && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y;
     };
+    const double now = ImGui::GetTime();
+    FdChanges& changes = fd_changes(m, lay, s, now);
+    {
+        DrawnGraph& d = ui.drawn_fds;
+        d = DrawnGraph();
+        d.frame = ImGui::GetFrameCount();
+        ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
+        d.visible = {inner.Min.x, inner.Min.y, inner.Max.x, inner.Max.y};
+        d.zoom = z;
+        for (const ProcBlock& b : lay.procs) {
+            d.nodes.push_back({b.pid, {o.x + b.x, o.y + b.y, o.x + b.x + proc_w, o.y + b.y + b.h}});
+            d.live.push_back(b.pid);
+        }
+        for (const ObjectBox& b : lay.boxes)
+            d.boxes.push_back({o.x + box_x, o.y + b.y, o.x + box_x + box_w, o.y + b.y + b.h});
+    }
+    // The point where a row's line leaves its process block, and where it meets the box.
+    auto row_end = [&](const FdRow& r) {
+        return ImVec2{o.x + (r.side ? lay.right_x : lay.left_x + proc_w), o.y + r.y};
+    };
+    auto box_end = [&](int side, float y) {
+        return ImVec2{o.x + box_x + (side ? box_w : 0), o.y + y};
+    };
+
+    // ---- ghosts of lines that just went away (behind everything)
+    for (const Ghost& g : changes.ghosts) {
+        float a = glow_since(g.at, now, kGhostS);
+        ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
+        ImVec2 q = box_end(g.side, g.end_y * s);
+        float dx = (q.x - p.x) * 0.45f;
+        dl->AddBezierCubic(p, {p.x + dx, p.y}, {q.x - dx, q.y}, q,
+                           with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
+        const char* t = "closed";
+        dl->AddText(nullptr, font * 0.85f, {(p.x + q.x) * 0.5f - font, (p.y + q.y) * 0.5f - font},
+                    with_alpha(th.text(), a), t);
+    }
 
     // ---- lines (behind everything): fd row -> object box, spread along the box's left edge
-    std::vector<size_t> slot(lay.boxes.size(), 0);
     for (const FdLine& l : lay.lines) {
         const FdRow& r = lay.rows[l.row];
-        const ObjectBox& b = lay.boxes[l.box];
-        size_t k = slot[l.box]++;
-        float by = b.y + b.h * static_cast<float>(k + 1) / static_cast<float>(b.lines + 1);
+        float by = l.end_y;
         if (!vis_y(std::min(r.y, by), std::max(r.y, by))) continue;
-        ImVec2 a{o.x + proc_r, o.y + r.y}, z{o.x + box_x, o.y + by};
-        float dx = (z.x - a.x) * 0.45f;
+        ImVec2 a = row_end(r), zz = box_end(r.side, by);
+        float dx = (zz.x - a.x) * 0.45f;
         ImU32 col = access_color(l.access);
         bool sel = ui.selected_pid == r.pid;
-        dl->AddBezierCubic(a, {a.x + dx, a.y}, {z.x - dx, z.y}, z, col, sel ? lw * 2 : lw * 1.3f);
+        dl->AddBezierCubic(a, {a.x + dx, a.y}, {zz.x - dx, zz.y}, zz, col,
+                           sel ? lw * 2 : lw * 1.3f);
         int acc = l.access & O_ACCMODE;
         // Arrow heads show the way bytes flow: into the object for a write end, out for a read.
-        if (acc != O_RDONLY) arrow_head(dl, z, 1, 9 * s, col);
-        if (acc != O_WRONLY) arrow_head(dl, a, -1, 9 * s, col);
+        float dir = r.side ? -1.0f : 1.0f;
+        if (acc != O_RDONLY) arrow_head(dl, zz, dir, 9 * s, col);
+        if (acc != O_WRONLY) arrow_head(dl, a, -dir, 9 * s, col);
     }
 
     // ---- process blocks
@@ -409,37 +667,49 @@ void draw_descriptors(ViewContext& ctx) {
         if (!vis_y(b.y, b.y + b.h)) continue;
         auto pv = m.procs.find(b.pid);
         ImU32 pc = pv != m.procs.end() ? th.process_color(pv->second.color) : th.dim();
-        ImVec2 p0{o.x + proc_x, o.y + b.y}, p1{o.x + proc_r, o.y + b.y + b.h};
+        ImVec2 p0{o.x + b.x, o.y + b.y}, p1{o.x + b.x + proc_w, o.y + b.y + b.h};
         bool sel = ui.selected_pid == b.pid;
         dl->AddRectFilled(p0, p1, IM_COL32(28, 31, 38, 245), 5 * s);
         dl->AddRect(p0, p1, with_alpha(pc, sel ? 1.0f : 0.6f), 5 * s, 0, sel ? 2.5f * lw : lw);
-        dl->AddRectFilled(p0, {p1.x, p0.y + lay.row_h * 1.3f}, with_alpha(pc, 0.22f), 5 * s,
+        dl->AddRectFilled(p0, {p1.x, p0.y + lay.row_h * 1.1f}, with_alpha(pc, 0.22f), 5 * s,
                           ImDrawFlags_RoundCornersTop);
         dl->PushClipRect(p0, p1, true);
         dl->AddText(nullptr, font, {p0.x + 8 * s, p0.y + 3 * s}, pc, b.title.c_str());
-        if (inside(p0, {p1.x, p0.y + lay.row_h * 1.3f})) {
+        if (inside(p0, {p1.x, p0.y + lay.row_h * 1.1f})) {
             ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
             if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = b.pid;
         }
         if (b.rows == 0) {
             bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
             const char* t = zombie ? "zombie: its fds closed when it exited" : "no open fds";
-            dl->AddText(nullptr, font, {p0.x + 8 * s, o.y + b.y + lay.row_h * 1.5f}, th.dim(), t);
+            dl->AddText(nullptr, font, {p0.x + 8 * s, o.y + b.y + lay.row_h * 1.15f}, th.dim(), t);
         }
+        // A block right of the objects has its line dots on its left edge: text starts later.
+        const float tx0 = p0.x + (b.side ? 16 : 10) * s;
         for (size_t i = b.first_row; i < b.first_row + b.rows; ++i) {
             const FdRow& r = lay.rows[i];
             float ty = o.y + r.y - font * 0.5f;
+            // A new fd glows for a moment.
+            auto born = changes.born.find({r.pid, r.fd, r.box < lay.boxes.size()
+                                                            ? lay.boxes[r.box].inode
+                                                            : 0});
+            if (born != changes.born.end())
+                if (float g = glow_since(born->second, now, kGlowS); g > 0)
+                    dl->AddRectFilled({p0.x + 2 * s, o.y + r.y - lay.row_h * 0.5f},
+                                      {p1.x - 2 * s, o.y + r.y + lay.row_h * 0.5f},
+                                      with_alpha(IM_COL32(255, 255, 255, 255), 0.35f * g), 3 * s);
             char num[24];
             snprintf(num, sizeof num, "fd %d", r.fd);
-            dl->AddText(nullptr, font, {p0.x + 10 * s, ty}, th.text(), num);
-            dl->AddText(nullptr, font, {p0.x + 70 * s, ty}, access_color(r.access),
+            dl->AddText(nullptr, font, {tx0, ty}, th.text(), num);
+            dl->AddText(nullptr, font, {tx0 + 55 * s, ty}, access_color(r.access),
                         access_word(r.access));
             std::string flags;
             if (r.cloexec) flags += "CLOEXEC ";
             if (r.instrumentation) flags += "lab";
-            dl->AddText(nullptr, font, {p0.x + 100 * s, ty}, th.dim(), flags.c_str());
+            dl->AddText(nullptr, font, {tx0 + 82 * s, ty}, th.dim(), flags.c_str());
             float dot = 4 * s;
-            dl->AddCircleFilled({p1.x - dot - 2 * s, o.y + r.y}, dot, access_color(r.access));
+            float dot_x = r.side ? p0.x + dot + 2 * s : p1.x - dot - 2 * s;
+            dl->AddCircleFilled({dot_x, o.y + r.y}, dot, access_color(r.access));
             if (inside({p0.x, o.y + r.y - lay.row_h * 0.5f},
                        {p1.x, o.y + r.y + lay.row_h * 0.5f})) {
                 const FdEntry* fe = nullptr;
@@ -494,17 +764,29 @@ void draw_descriptors(ViewContext& ctx) {
                        : b.kind == FdKind::Socket ? IM_COL32(190, 160, 230, 255)
                                                   : th.dim();
         dl->AddRectFilled(p0, p1, IM_COL32(34, 36, 44, 250), 4 * s);
+        // Bytes moved in or out: the box glows yellow for a moment.
+        if (auto q = changes.queued.find(b.inode); q != changes.queued.end())
+            if (float g = glow_since(q->second.second, now, kGlowS); g > 0)
+                dl->AddRect({p0.x - 4 * s, p0.y - 4 * s}, {p1.x + 4 * s, p1.y + 4 * s},
+                            with_alpha(IM_COL32(240, 228, 66, 255), g), 6 * s, 0, 2.5f * lw);
         dl->AddRect(p0, p1, border, 4 * s, 0, lw);
         dl->PushClipRect(p0, p1, true);
-        float tx = p0.x + 10 * s, ty = p0.y + kBoxPad * s;
+        float tx = p0.x + 10 * s, ty = p0.y + (b.compact ? 0.5f : 1.0f) * kBoxPad * s;
         dl->AddText(nullptr, font, {tx, ty}, border, b.title.c_str());
-        ty += lay.row_h;
+        if (b.compact) {
+            // One line: the kernel's words after the title.
+            float w = ImGui::GetFont()->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
+            tx += w + 8 * s;
+        } else {
+            ty += lay.row_h;
+        }
         ImU32 dc = b.queued > 0 ? IM_COL32(240, 228, 66, 255) : th.text();
-        dl->AddText(nullptr, font, {tx, ty}, dc, b.detail.c_str());
-        ty += lay.row_h;
+        for (const std::string& line : b.detail_lines) {
+            dl->AddText(nullptr, font, {tx, ty}, dc, line.c_str());
+            ty += lay.row_h;
+        }
         std::string held =
             plural(b.lines, "fd", "fds") + " in " + plural(b.processes, "process", "processes");
-        dl->AddText(nullptr, font, {tx, ty}, th.dim(), held.c_str());
         dl->PopClipRect();
         if (inside(p0, p1)) {
             ImGui::BeginTooltip();
@@ -518,8 +800,9 @@ void draw_descriptors(ViewContext& ctx) {
         }
     }
 
+    camera_left_drag();
     ImGui::SetCursorPos({0, 0});
-    ImGui::Dummy({box_x + box_w + kPeerW * s, lay.height});
+    ImGui::Dummy({lay.width, lay.height});
     ImGui::EndChild();
 }
 

@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/model.hpp"
@@ -15,6 +17,51 @@
 namespace fl::ui {
 
 struct UiState;
+
+// ---------------------------------------------------------------------------------------------
+// Zoom, pan and what a view drew (shared by the graph views)
+// ---------------------------------------------------------------------------------------------
+
+struct Rect {
+    float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    float w() const { return x1 - x0; }
+    float h() const { return y1 - y0; }
+    bool overlaps(const Rect& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+    bool inside(const Rect& o, float slack = 0.5f) const {
+        return x0 >= o.x0 - slack && y0 >= o.y0 - slack && x1 <= o.x1 + slack &&
+               y1 <= o.y1 + slack;
+    }
+};
+
+// A graph view's zoom. FIT (the default) recomputes the zoom every frame so the whole graph is
+// in view, down to a readable minimum; zooming by hand turns it off, the fit key turns it on.
+struct Camera {
+    float zoom = 1.0f;
+    bool fit = true;
+    pid_t root = 0;  // the run it was fitted for: a new run fits again
+};
+
+// Text smaller than this many pixels is not readable on a laptop or a projector: the fit zoom
+// stops there, and the view scrolls.
+constexpr float kMinTextPx = 11.0f;
+float min_zoom(float font_px);
+
+// The largest zoom (at most 1) at which a CONTENT_W x CONTENT_H canvas (at zoom 1) fits in
+// VIEW_W x VIEW_H, and never below MIN.
+float fit_zoom(float content_w, float content_h, float view_w, float view_h, float min);
+
+// What a graph view drew in its last frame, in screen pixels, for frame tests: the visible area
+// of its canvas and the rectangles of what it placed there.
+struct DrawnGraph {
+    int frame = -1;  // ImGui's frame count when drawn; -1: never drawn
+    Rect visible;    // the canvas's visible area (scroll bars excluded)
+    float zoom = 1;
+    std::vector<std::pair<pid_t, Rect>> nodes;  // tree: process nodes; descriptors: fd tables
+    std::vector<pid_t> live;                    // of those, the processes that are alive
+    std::vector<Rect> boxes;                    // descriptors: kernel objects
+    std::vector<Rect> labels;                   // messages: arrow and step labels
+    std::vector<std::pair<Rect, Rect>> arrows;  // messages: each arrow's two ends (as points)
+};
 
 // ---------------------------------------------------------------------------------------------
 // Process tree
@@ -26,13 +73,16 @@ struct TreeNode {
     pid_t born_parent = 0;  // when re-parented: the parent at birth, if it is on screen, else 0
     bool pseudo = false;    // not a lesson process: the lab that adopted orphans
     bool wrapped = false;   // placed in a grid of many leaf siblings (edges drawn as a bus)
+    bool compact = false;   // exited and reaped, with no child on screen: a one-line faded row
+    std::vector<pid_t> folded;  // a summary row of exited siblings (PID is -parent): who they were
     int depth = 0;
     float x = 0, y = 0;  // top-left corner
+    float h = 0;         // node_h, or the height of a compact row
 };
 
 struct TreeLayout {
     std::vector<TreeNode> nodes;  // parents before children
-    float node_w = 0, node_h = 0;
+    float node_w = 0, node_h = 0;  // a full node; compact rows are lower (TreeNode::h)
     float width = 0, height = 0;  // the canvas size, margins included
     const TreeNode* find(pid_t pid) const;
 };
@@ -40,8 +90,13 @@ struct TreeLayout {
 // A tidy tree: leaves side by side, each parent centred over its children, one row per
 // generation. A parent with more leaf children than fit in MAX_WIDTH (0: no limit) gets them
 // in a grid of rows. Orphans hang under their current parent; one that is not a lesson process
-// (the lab as subreaper) appears as a pseudo node.
+// (the lab as subreaper) appears as a pseudo node. A process that exited and was reaped shrinks
+// to a one-line row; two or more such siblings fold into one summary row ("3 exited").
 TreeLayout layout_tree(const RunModel& model, float scale = 1.0f, float max_width = 0.0f);
+
+// The height the tree needs in a VIEW_W wide view at the largest zoom (down to MIN) at which
+// it fits that width: what a layout gives the tree's pane.
+float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min);
 
 // What a node says about its process's state, as words ("blocked in read(fd 3)", "zombie").
 std::string tree_state_words(const ProcessView& p);
@@ -57,6 +112,7 @@ struct FdRow {
     bool cloexec = false;
     bool instrumentation = false;
     size_t box = 0;  // index into DescriptorLayout::boxes
+    int side = 0;    // 0: its process is left of the objects, 1: right of them
     float y = 0;     // centre of the row
 };
 
@@ -64,8 +120,9 @@ struct ProcBlock {
     pid_t pid = 0;
     std::string title;  // "pid 1234 parent"
     bool gone = false;
+    int side = 0;  // 0: the left column (the run's first live process), 1: the right one
     size_t first_row = 0, rows = 0;
-    float y = 0, h = 0;
+    float x = 0, y = 0, h = 0;
 };
 
 struct ObjectBox {
@@ -74,6 +131,8 @@ struct ObjectBox {
     std::string title;     // "pipe [1234]", "socket [99]", "/dev/null"
     std::string detail;    // "5 bytes queued", "peer socket [100]", "stream, connected"
     int64_t queued = -1;   // bytes queued (pipes), -1 unknown
+    std::vector<std::string> detail_lines;  // DETAIL and who holds it, wrapped to the box
+    bool compact = false;                   // one line: TITLE and DETAIL_LINES[0] side by side
     size_t lines = 0;      // how many fd lines end at this box
     size_t processes = 0;  // in how many processes those fds are
     float y = 0, h = 0;
@@ -82,6 +141,7 @@ struct ObjectBox {
 struct FdLine {
     size_t row = 0, box = 0;
     int access = 0;
+    float end_y = 0;  // where it meets its box (the lines of one side spread along its edge)
 };
 
 struct DescriptorLayout {
@@ -91,13 +151,26 @@ struct DescriptorLayout {
     std::vector<FdLine> lines;
     size_t hidden = 0;  // instrumentation fds left out
     float proc_w = 0, box_x = 0, box_w = 0, row_h = 0;
+    float left_x = 0, right_x = 0;  // left edges of the two process columns
     float width = 0, height = 0;
 };
 
-// Processes of the latest snapshot (in birth order) with their fds on the left, the kernel
-// objects they refer to on the right (one box per object, from Snapshot::objects()), one line
-// per fd. Instrumentation fds are left out unless ui.show_instrumentation.
-DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f);
+// Width of a text at the layout's scale (the view passes its font's; tests an estimate).
+using TextWidth = std::function<float(std::string_view)>;
+
+// The kernel objects (one box per object, from Snapshot::objects()) in a middle column, the
+// run's first live process (the parent, usually) with its fds left of them and every other
+// live process right of them, one line per fd: "parent | pipe | child", as a textbook draws it,
+// and a parent's fan of fds never crosses its children's lines. Boxes are ordered next to their
+// holders (barycentric ordering, which keeps lines short and crossings few). Instrumentation
+// fds are left out unless ui.show_instrumentation.
+// COMPACT: each box is one line (its title and the kernel's words, clipped; the tooltip has
+// the rest), for a view that cannot hold the full boxes at a readable zoom.
+DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f,
+                                    const TextWidth& measure = {}, bool compact = false);
+
+// Pairs of fd lines that cross (on the same side of the boxes): what the ordering minimises.
+size_t count_crossings(const DescriptorLayout& lay);
 
 // ---------------------------------------------------------------------------------------------
 // Messages (sequence diagram)
@@ -121,6 +194,10 @@ struct MessageGeometry {
 };
 
 MessageGeometry layout_messages(const RunModel& model, float scale = 1.0f, float zoom = 1.0f);
+
+// The Messages view's default zoom: the whole run in VIEW_H pixels when that leaves each event
+// at least a readable spacing, else that spacing (and the view follows the end of the run).
+float messages_fit_zoom(const RunModel& model, float scale, float view_h);
 
 // Finds the transfers whose arrow crosses a seq range in O(log n + k): transfers are in write
 // order, and a transfer that starts above the range is found through the list of those that

@@ -13,6 +13,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <imgui_internal.h>
+
+#include <cfloat>
+
 #include "app/layout.hpp"
 #include "app/view.hpp"
 
@@ -20,8 +24,10 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kLaneW = 130, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10;
+constexpr float kLaneW = 150, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10, kGutterW = 96;
 constexpr float kMinPx = 0.4f, kMaxZoom = 8.0f;
+// The fit never packs events closer than this (pixels at scale 1): below it, it follows the end.
+constexpr float kMinFitPx = 2.5f;
 
 }  // namespace
 
@@ -52,7 +58,8 @@ MessageGeometry layout_messages(const RunModel& model, float scale, float zoom) 
     g.lane_w = kLaneW * scale;
     g.top = (kHeaderH + kMargin) * scale;
     g.px_per_seq = std::max(kMinPx, kPxPerSeq * scale * zoom);
-    float x = kMargin * scale + g.lane_w * 0.5f;
+    // A gutter on the left holds the step notes, so they never sit on an arrow.
+    float x = (kMargin + kGutterW) * scale + g.lane_w * 0.5f;
     std::vector<pid_t> order;
     std::unordered_set<pid_t> seen;
     for (pid_t pid : model.proc_order)
@@ -90,6 +97,15 @@ MessageGeometry layout_messages(const RunModel& model, float scale, float zoom) 
     g.width = x - g.lane_w * 0.5f + kMargin * scale;
     g.height = g.y_of(g.last_seq) + g.px_per_seq * 0.5f + 3 * kMargin * scale;
     return g;
+}
+
+float messages_fit_zoom(const RunModel& model, float scale, float view_h) {
+    MessageGeometry g = layout_messages(model, scale, 1.0f);
+    double seqs = static_cast<double>(g.last_seq - g.first_seq + 1);
+    float room = view_h - g.top - 3 * kMargin * scale;
+    float px = room > 0 ? static_cast<float>(room / seqs) : 0;
+    px = std::max(px, kMinFitPx * scale);
+    return std::clamp(px / (kPxPerSeq * scale), kMinPx / (kPxPerSeq * scale), 1.0f);
 }
 
 void MessageIndex::build(const RunModel& model) {
@@ -229,6 +245,77 @@ float dist_to_segment(ImVec2 p, ImVec2 a, ImVec2 b) {
     return std::hypot(p.x - (a.x + t * dx), p.y - (a.y + t * dy));
 }
 
+// Where labels may go: rectangles already taken, and the arrows' segments, bucketed by height
+// so a label is tested against what is near it only.
+class Placer {
+   public:
+    explicit Placer(float bucket) : bucket_(std::max(4.0f, bucket)) {}
+    void add_label(const Rect& r) {
+        for (int b = key(r.y0); b <= key(r.y1); ++b) labels_[b].push_back(r);
+    }
+    void add_segment(ImVec2 a, ImVec2 b) {
+        Seg sg{a, b};
+        int k0 = key(std::min(a.y, b.y)), k1 = key(std::max(a.y, b.y));
+        // A very long arrow (read far below) is kept in the buckets it crosses, up to a cap.
+        if (k1 - k0 > 400) {
+            long_.push_back(sg);
+            return;
+        }
+        for (int k = k0; k <= k1; ++k) segs_[k].push_back(sg);
+    }
+    bool free(const Rect& r) const {
+        for (int b = key(r.y0); b <= key(r.y1); ++b) {
+            if (auto it = labels_.find(b); it != labels_.end())
+                for (const Rect& q : it->second)
+                    if (r.overlaps(q)) return false;
+            if (auto it = segs_.find(b); it != segs_.end())
+                for (const Seg& sg : it->second)
+                    if (hits(sg, r)) return false;
+        }
+        for (const Seg& sg : long_)
+            if (hits(sg, r)) return false;
+        return true;
+    }
+
+   private:
+    struct Seg {
+        ImVec2 a, b;
+    };
+    int key(float y) const { return static_cast<int>(std::floor(y / bucket_)); }
+    // Does segment SG pass through rectangle R? (Liang-Barsky clipping.)
+    static bool hits(const Seg& sg, const Rect& r) {
+        float t0 = 0, t1 = 1, dx = sg.b.x - sg.a.x, dy = sg.b.y - sg.a.y;
+        auto edge = [&](float p, float q) {
+            if (p == 0) return q >= 0;
+            float t = q / p;
+            if (p < 0) {
+                if (t > t1) return false;
+                t0 = std::max(t0, t);
+            } else {
+                if (t < t0) return false;
+                t1 = std::min(t1, t);
+            }
+            return true;
+        };
+        return edge(-dx, sg.a.x - r.x0) && edge(dx, r.x1 - sg.a.x) && edge(-dy, sg.a.y - r.y0) &&
+               edge(dy, r.y1 - sg.a.y);
+    }
+    float bucket_;
+    std::unordered_map<int, std::vector<Rect>> labels_;
+    std::unordered_map<int, std::vector<Seg>> segs_;
+    std::vector<Seg> long_;
+};
+
+// TEXT cut to WIDTH pixels at font size PX, with "..." when cut.
+std::string elide(const std::string& text, float width, float px) {
+    ImFont* f = ImGui::GetFont();
+    auto w = [&](const std::string& t) { return f->CalcTextSizeA(px, FLT_MAX, 0, t.c_str()).x; };
+    if (w(text) <= width) return text;
+    std::string t = text;
+    while (!t.empty() && w(t + "...") > width) t.pop_back();
+    return t + "...";
+}
+
 const MessageIndex& cached_index(const RunModel& m) {
     static const RunModel* model = nullptr;
     static MessageIndex idx;
@@ -281,28 +368,61 @@ void draw_messages(ViewContext& ctx) {
     ui.messages_zoom = std::clamp(ui.messages_zoom, min_zoom, kMaxZoom);
 
     ImGuiIO& io = ImGui::GetIO();
-    ImGui::TextColored(dimv, "%zu message%s  |  zoom %.0f%%  (ctrl+wheel)", m.transfers.size(),
-                       m.transfers.size() == 1 ? "" : "s", ui.messages_zoom * 100);
-    ImGui::SameLine();
-    if (ImGui::SmallButton("-")) ui.messages_zoom = std::max(min_zoom, ui.messages_zoom / 1.25f);
-    ImGui::SameLine();
-    if (ImGui::SmallButton("+")) ui.messages_zoom = std::min(kMaxZoom, ui.messages_zoom * 1.25f);
-    ImGui::SameLine();
-    if (ImGui::SmallButton("1:1")) ui.messages_zoom = 1;
+    // Zoom steps that change the picture: twice or half as tall.
+    constexpr float kStep = 2.0f;
+    if (ImGui::SmallButton("-")) {
+        ui.messages_zoom = std::max(min_zoom, ui.messages_zoom / kStep);
+        ui.messages_fit = false;
+    }
+    ImGui::SameLine(0, 4);
+    if (ImGui::SmallButton("+")) {
+        ui.messages_zoom = std::min(kMaxZoom, ui.messages_zoom * kStep);
+        ui.messages_fit = false;
+    }
+    ImGui::SameLine(0, 4);
+    ImGui::BeginDisabled(ui.messages_fit);
+    if (ImGui::SmallButton("fit")) ui.messages_fit = true;
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Show the whole run, or its end while it grows (F)");
+    ImGui::SameLine(0, 8);
+    if (m.transfers.empty())
+        ImGui::TextColored(dimv, "No messages yet: nothing has gone through a pipe or socket.");
+    else
+        ImGui::TextColored(dimv, "%zu message%s  |  %.0f%%  (Ctrl+wheel)", m.transfers.size(),
+                           m.transfers.size() == 1 ? "" : "s", ui.messages_zoom * 100);
 
     ImGuiWindowFlags flags = ImGuiWindowFlags_HorizontalScrollbar;
     if (io.KeyCtrl) flags |= ImGuiWindowFlags_NoScrollWithMouse;
     ImGui::BeginChild("##msg_canvas", ImVec2(0, 0), false, flags);
 
+    // Fit: the whole run in view, or (too long for that) its end, followed while it grows.
+    // Scrolling by hand stops following.
+    if (ImGui::IsWindowHovered() && !io.KeyCtrl && io.MouseWheel != 0) ui.messages_fit = false;
+    // (and so does dragging its scroll bar: the scroll moved from where the fit put it)
+    static float fit_scroll = -1;
+    if (ui.messages_fit && fit_scroll >= 0 && std::fabs(ImGui::GetScrollY() - fit_scroll) > 1 &&
+        ImGui::IsMouseDown(ImGuiMouseButton_Left) && ImGui::IsWindowHovered())
+        ui.messages_fit = false;
+    if (ui.messages_fit) {
+        ui.messages_zoom = messages_fit_zoom(m, s, ImGui::GetWindowHeight());
+    }
     // Ctrl+wheel zooms around the seq under the mouse, which stays put.
     MessageGeometry g = layout_messages(m, s, ui.messages_zoom);
     if (io.KeyCtrl && io.MouseWheel != 0 && ImGui::IsWindowHovered()) {
         float local_y = io.MousePos.y - ImGui::GetWindowPos().y;
         uint64_t anchor = g.seq_at(ImGui::GetScrollY() + local_y);
         ui.messages_zoom =
-            std::clamp(ui.messages_zoom * std::pow(1.2f, io.MouseWheel), min_zoom, kMaxZoom);
+            std::clamp(ui.messages_zoom * std::pow(1.5f, io.MouseWheel), min_zoom, kMaxZoom);
+        ui.messages_fit = false;
         g = layout_messages(m, s, ui.messages_zoom);
         ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
+    }
+    if (ui.messages_fit && g.height > ImGui::GetWindowHeight()) {
+        fit_scroll = g.height - ImGui::GetWindowHeight();
+        ImGui::SetScrollY(fit_scroll);
+    } else {
+        fit_scroll = ui.messages_fit ? ImGui::GetScrollY() : -1;
     }
 
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -324,36 +444,53 @@ void draw_messages(ViewContext& ctx) {
         auto it = lane_of.find(pid);
         return it == lane_of.end() ? nullptr : it->second;
     };
+    DrawnGraph& drawn = ui.drawn_messages;
+    drawn = DrawnGraph();
+    drawn.frame = ImGui::GetFrameCount();
+    const ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
+    drawn.visible = {inner.Min.x, inner.Min.y + header_h, inner.Max.x, inner.Max.y};
+    drawn.zoom = ui.messages_zoom;
+    // Labels are placed after every arrow is known: each goes where it covers no other label
+    // and no arrow, or is left out (hovering the arrow tells it).
+    Placer placer(font * 2);
 
-    std::vector<ImVec4> labels;  // rects of labels drawn so far, so they do not pile up
-    auto label_free = [&](ImVec4 r) {
-        size_t from = labels.size() > 16 ? labels.size() - 16 : 0;
-        for (size_t i = from; i < labels.size(); ++i) {
-            const ImVec4& q = labels[i];
-            if (r.x < q.z && r.z > q.x && r.y < q.w && r.w > q.y) return false;
-        }
-        return true;
-    };
-
-    // ---- step markers: a dim line across every lane where the lesson reached a step
+    // ---- step markers: a dim line across every lane where the lesson reached a step, its
+    // name in the gutter on the left (elided to fit; hovering tells it whole)
     const auto& steps = step_events(m);
+    const float gutter_r = o.x + (kMargin + kGutterW) * s - 4 * s;
     {
         auto first = std::lower_bound(steps.begin(), steps.end(), seq0,
                                       [&](size_t i, uint64_t q) { return m.events[i].seq < q; });
+        float last_y = -1e9f;
         for (auto it = first; it != steps.end() && m.events[*it].seq <= seq1; ++it) {
             const Event& e = m.events[*it];
             float y = o.y + g.y_of(e.seq);
-            dashed_line(dl, {win0.x, y}, {std::max(win1.x, o.x + g.width), y},
+            dashed_line(dl, {gutter_r, y}, {std::max(win1.x, o.x + g.width), y},
                         with_alpha(th.dim(), 0.5f), 1.0f * s, 5 * s, clip);
-            std::string t = "step: " + e.text;
-            ImVec2 ts = ImGui::CalcTextSize(t.c_str());
-            ImVec4 r{win0.x + 4 * s, y - font, win0.x + 4 * s + ts.x, y};
-            labels.push_back(r);
-            dl->AddText(nullptr, font * 0.9f, {r.x, r.y}, th.dim(), t.c_str());
+            if (y - last_y < font) continue;  // steps too close to name each: the line says it
+            last_y = y;
+            std::string t = e.text;
+            float room = gutter_r - (o.x + kMargin * s);
+            std::string shown = elide(e.arg >= 0 ? "step " + std::to_string(e.arg + 1) : t, room,
+                                      font * 0.9f);
+            ImVec2 ts = ImGui::GetFont()->CalcTextSizeA(font * 0.9f, FLT_MAX, 0, shown.c_str());
+            Rect r{gutter_r - ts.x, y - ts.y * 0.5f, gutter_r, y + ts.y * 0.5f};
+            if (!r.inside(drawn.visible, 0)) continue;
+            placer.add_label(r);
+            drawn.labels.push_back(r);
+            dl->AddText(nullptr, font * 0.9f, {r.x0, r.y0}, th.text(), shown.c_str());
+            if (io.MousePos.x >= r.x0 && io.MousePos.x < r.x1 && io.MousePos.y >= r.y0 &&
+                io.MousePos.y < r.y1 && ImGui::IsWindowHovered())
+                ImGui::SetTooltip("step: %s", t.c_str());
         }
     }
 
     // ---- lanes: alive between birth and exit, with the fork that made each one
+    struct Fork {
+        ImVec2 a, b;
+        ImU32 col;
+    };
+    std::vector<Fork> forks;
     for (const Lane& l : g.lanes) {
         const ProcessView& p = m.procs.at(l.pid);
         ImU32 pc = th.process_color(p.color);
@@ -383,13 +520,9 @@ void draw_messages(ViewContext& ctx) {
                     dl->AddCircleFilled({x0, o.y + y0}, 2.5f * s, with_alpha(pc, 0.8f), 8);
                     dl->AddLine({xa, o.y + y0}, {xb, o.y + y0}, with_alpha(pc, 0.6f), lw * 0.8f);
                     arrow(dl, {x1 - dir * 9 * s, o.y + y0}, {x1, o.y + y0}, pc, lw, 8 * s);
-                    ImVec2 ts = ImGui::CalcTextSize("fork");
-                    ImVec4 r{std::min(x0, x1) + 6 * s, o.y + y0 - font, 0, o.y + y0};
-                    r.z = r.x + ts.x;
-                    if (label_free(r)) {
-                        labels.push_back(r);
-                        dl->AddText(nullptr, font * 0.9f, {r.x, r.y}, with_alpha(pc, 0.9f), "fork");
-                    }
+                    placer.add_segment({xa, o.y + y0}, {x1, o.y + y0});
+                    forks.push_back({{std::min(x0, x1), o.y + y0}, {std::max(x0, x1), o.y + y0},
+                                     pc});
                 }
             }
         }
@@ -403,9 +536,21 @@ void draw_messages(ViewContext& ctx) {
     const float head = 10 * s;
     // Long arrows crossing the view are not bounded by the zoom limit: cap the work per frame.
     constexpr size_t kMaxArrows = 3000;
-    size_t drawn = 0;
+    size_t drawn_arrows = 0;
+    struct Pending {
+        const Transfer* t;
+        ImVec2 a, b;
+        ImU32 col;
+        bool queued;
+    };
+    std::vector<Pending> pending;
+    // An arrow's straight pieces: labels keep off them (and frame tests check it).
+    auto seg = [&](ImVec2 p, ImVec2 q) {
+        placer.add_segment(p, q);
+        drawn.arrows.push_back({{p.x, p.y, p.x, p.y}, {q.x, q.y, q.x, q.y}});
+    };
     for (size_t i : vis) {
-        if (drawn == kMaxArrows) break;
+        if (drawn_arrows == kMaxArrows) break;
         const Transfer& t = m.transfers[i];
         const Lane* from = find_lane(t.from);
         if (!from) continue;
@@ -424,38 +569,86 @@ void draw_messages(ViewContext& ctx) {
             b = {o.x + to->x, o.y + g.y_of(t.read_seq)};
         }
         if (std::max(a.x, b.x) < win0.x || std::min(a.x, b.x) > win1.x) continue;
-        ++drawn;
+        ++drawn_arrows;
         bool bad = t.misdelivered();
         ImU32 col = bad ? th.warn() : th.process_color(fp.color);
         float thick = bad ? lw * 2.4f : lw * 1.3f;
         if (queued) {
             dashed_line(dl, a, {b.x - (b.x > a.x ? head : -head), b.y}, col, thick, 4 * s, clip);
             arrow(dl, {b.x - (b.x > a.x ? head : -head), b.y}, b, col, thick, head);
+            seg(a, b);
         } else if (from == to) {
             // A process reading its own bytes: a loop out to the right and back.
             float w = g.lane_w * 0.35f;
             dl->AddBezierCubic(a, {a.x + w, a.y}, {b.x + w, b.y}, {b.x + 2, b.y}, col, thick);
             arrow(dl, {b.x + head, b.y}, b, col, thick, head);
+            seg(a, {a.x + w * 0.75f, a.y});
+            seg({a.x + w * 0.75f, a.y}, {b.x + w * 0.75f, b.y});
+            seg({b.x + w * 0.75f, b.y}, b);
         } else {
             arrow(dl, a, b, col, thick, head);
+            seg(a, b);
         }
         if (win_hovered && dist_to_segment(io.MousePos, a, b) < 5 * s) hovered = &t;
+        pending.push_back({&t, a, b, col, queued});
+    }
 
+    // ---- labels: misdelivered ones first (they matter most), then in write order; forks last
+    std::stable_partition(pending.begin(), pending.end(),
+                          [](const Pending& p) { return p.t->misdelivered(); });
+    for (const Pending& p : pending) {
+        const Transfer& t = *p.t;
+        bool bad = t.misdelivered();
         std::string text = transfer_label(t);
         ImVec2 ts = ImGui::CalcTextSize(text.c_str());
-        ImVec2 mid{(a.x + b.x) * 0.5f, (a.y + b.y) * 0.5f};
-        if (queued) mid = {b.x + (b.x >= a.x ? ts.x * 0.5f + 4 * s : -ts.x * 0.5f - 4 * s), b.y};
-        // Keep the words on screen when the arrow runs off one side.
-        mid.x = std::clamp(mid.x, win0.x + ts.x * 0.5f + 4 * s,
-                           std::max(win0.x + ts.x * 0.5f + 4 * s, win1.x - ts.x * 0.5f - 16 * s));
-        ImVec4 r{mid.x - ts.x * 0.5f - 3 * s, mid.y - ts.y - 2 * s, mid.x + ts.x * 0.5f + 3 * s,
-                 mid.y};
-        if (bad || label_free(r)) {
-            labels.push_back(r);
-            dl->AddRectFilled({r.x, r.y}, {r.z, r.w}, IM_COL32(22, 24, 30, 220), 3 * s);
-            dl->AddText({r.x + 3 * s, r.y + 1 * s}, bad ? th.warn() : with_alpha(col, 0.95f),
-                        text.c_str());
+        float w = ts.x + 6 * s, h = ts.y + 2 * s, gap = 3 * s;
+        ImVec2 mid{(p.a.x + p.b.x) * 0.5f, (p.a.y + p.b.y) * 0.5f};
+        // Candidates: beside the middle of the arrow (on the side it leans away from), above
+        // or below a flat one, then beside its two ends.
+        std::vector<Rect> cands;
+        auto beside = [&](ImVec2 at) {
+            cands.push_back({at.x + gap, at.y - h - gap, at.x + gap + w, at.y - gap});  // up right
+            cands.push_back({at.x - gap - w, at.y + gap, at.x - gap, at.y + gap + h});  // down left
+            cands.push_back({at.x - gap - w, at.y - h - gap, at.x - gap, at.y - gap});  // up left
+            cands.push_back({at.x + gap, at.y + gap, at.x + gap + w, at.y + gap + h});  // down right
+            cands.push_back({at.x - w * 0.5f, at.y - h - gap, at.x + w * 0.5f, at.y - gap});
+            cands.push_back({at.x - w * 0.5f, at.y + gap, at.x + w * 0.5f, at.y + gap + h});
+        };
+        if (p.queued) {
+            float dir = p.b.x >= p.a.x ? 1.0f : -1.0f;
+            ImVec2 e{p.b.x + dir * (gap + w * 0.5f), p.b.y};
+            cands.push_back({e.x - w * 0.5f, e.y - h * 0.5f, e.x + w * 0.5f, e.y + h * 0.5f});
         }
+        beside(mid);
+        beside({p.a.x + (p.b.x - p.a.x) * 0.25f, p.a.y + (p.b.y - p.a.y) * 0.25f});
+        beside({p.a.x + (p.b.x - p.a.x) * 0.75f, p.a.y + (p.b.y - p.a.y) * 0.75f});
+        const Rect* at = nullptr;
+        for (Rect& r : cands) {
+            // Keep the words on screen when the arrow runs off one side.
+            float shift = std::max(0.0f, inner.Min.x + 2 * s - r.x0) -
+                          std::max(0.0f, r.x1 - (inner.Max.x - 2 * s));
+            r.x0 += shift;
+            r.x1 += shift;
+            if (!r.inside(drawn.visible, 0)) continue;
+            if (placer.free(r)) {
+                at = &r;
+                break;
+            }
+        }
+        if (!at) continue;  // no room: the arrow's tooltip has the words
+        placer.add_label(*at);
+        drawn.labels.push_back(*at);
+        dl->AddRectFilled({at->x0, at->y0}, {at->x1, at->y1}, IM_COL32(22, 24, 30, 230), 3 * s);
+        dl->AddText({at->x0 + 3 * s, at->y0 + 1 * s}, bad ? th.warn() : with_alpha(p.col, 0.95f),
+                    text.c_str());
+    }
+    for (const Fork& f : forks) {
+        ImVec2 ts = ImGui::GetFont()->CalcTextSizeA(font * 0.9f, FLT_MAX, 0, "fork");
+        Rect r{f.a.x + 6 * s, f.a.y - ts.y - 2 * s, f.a.x + 6 * s + ts.x, f.a.y - 2 * s};
+        if (!r.inside(drawn.visible, 0) || !placer.free(r)) continue;
+        placer.add_label(r);
+        drawn.labels.push_back(r);
+        dl->AddText(nullptr, font * 0.9f, {r.x0, r.y0}, with_alpha(f.col, 0.9f), "fork");
     }
 
     // ---- lane headers, pinned to the top of the view
@@ -487,17 +680,10 @@ void draw_messages(ViewContext& ctx) {
         }
     }
 
-    if (drawn == kMaxArrows) {
-        std::string more = std::to_string(vis.size() - drawn) + " more arrows here: zoom in";
+    if (drawn_arrows == kMaxArrows) {
+        std::string more = std::to_string(vis.size() - drawn_arrows) + " more arrows here: zoom in";
         dl->AddText({win0.x + 8 * s, win1.y - font * 1.6f}, th.warn(), more.c_str());
     }
-    if (m.transfers.empty()) {
-        const char* msg = "No messages yet: nothing has gone through a pipe or socket.";
-        ImVec2 ts = ImGui::CalcTextSize(msg);
-        dl->AddText({win0.x + (win1.x - win0.x - ts.x) * 0.5f, win0.y + header_h + 20 * s},
-                    th.dim(), msg);
-    }
-
     if (hovered) {
         const Transfer& t = *hovered;
         ImGui::BeginTooltip();

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <imgui_internal.h>
+
 #include "app/layout.hpp"
 #include "app/view.hpp"
 
@@ -22,9 +24,10 @@ namespace fl::ui {
 namespace {
 
 // Node geometry at scale 1: four text lines plus padding.
-constexpr float kNodeW = 210, kLineH = 18, kPad = 7, kHGap = 18, kVGap = 48, kRowGap = 26;
-constexpr float kMargin = 14;
-constexpr int kNodeLines = 4;
+// Three lines (who, state, op), a fourth for a process with more than one thread.
+constexpr float kNodeW = 190, kLineH = 18, kPad = 6, kHGap = 16, kVGap = 36, kRowGap = 20;
+constexpr float kMargin = 12;
+constexpr int kNodeLines = 3;
 // Waiting at its gate for Step: bright blue, apart from the kernel states' colours.
 constexpr ImU32 kGateColor = IM_COL32(120, 200, 255, 255);
 
@@ -34,6 +37,15 @@ const TreeNode* TreeLayout::find(pid_t pid) const {
     for (const auto& n : nodes)
         if (n.pid == pid) return &n;
     return nullptr;
+}
+
+float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min) {
+    if (model.procs.empty()) return 0;
+    for (float z = 1.0f; z >= min - 1e-4f; z *= 0.93f) {
+        TreeLayout lay = layout_tree(model, scale * z, view_w);
+        if (lay.width <= view_w + 0.5f) return lay.height;
+    }
+    return layout_tree(model, scale * min, view_w).height;
 }
 
 std::string tree_state_words(const ProcessView& p) {
@@ -119,15 +131,56 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
             tops.push_back(pid);
     }
 
+    // Siblings that exited and were reaped, with nothing under them, fold into one summary row
+    // ("3 exited") after the live ones: a lesson that starts forty short-lived children keeps
+    // its live processes in view.
+    std::unordered_map<pid_t, std::vector<pid_t>> folded;  // -parent -> the pids folded
+    for (auto& [up, ks] : kids) {
+        std::vector<pid_t> live, gone;
+        for (pid_t k : ks) {
+            auto it = model.procs.find(k);
+            bool leaf = !kids.count(k) || kids[k].empty();
+            bool g = it != model.procs.end() && leaf &&
+                     (it->second.state == '-' ||
+                      (it->second.exited && it->second.state != 'Z' && it->second.state != 'X'));
+            (g ? gone : live).push_back(k);
+        }
+        if (gone.size() < 2 || up <= 0) continue;
+        live.push_back(-up);
+        folded[-up] = std::move(gone);
+        ks = std::move(live);
+    }
+    for (auto& [id, ks] : folded) above[id] = -id;
+
     int cols = INT_MAX;  // leaf siblings per row; unlimited unless the tree is too wide
 
     std::unordered_map<pid_t, size_t> index;
+    auto is_leaf = [&](pid_t pid) { return !kids.count(pid) || kids[pid].empty(); };
+    // Exited and reaped, nothing hanging under it: it shrinks to a row, so the live ones fit.
+    const float compact_h = (2 * kPad * 0.6f + kLineH) * scale;
+    auto compact = [&](pid_t pid) {
+        if (pid < 0) return true;  // a summary of exited siblings
+        auto it = model.procs.find(pid);
+        if (it == model.procs.end() || !is_leaf(pid)) return false;
+        const ProcessView& p = it->second;
+        return p.state == '-' || (p.exited && p.state != 'Z' && p.state != 'X');
+    };
+    auto threaded = [&](pid_t pid) {
+        auto it = model.procs.find(pid);
+        return it != model.procs.end() && it->second.threads > 1;
+    };
+    auto height_of = [&](pid_t pid) {
+        return compact(pid) ? compact_h : threaded(pid) ? node_h + kLineH * scale : node_h;
+    };
     auto add = [&](pid_t pid, int depth, float x, float y, bool wrapped) -> TreeNode& {
         TreeNode n;
         n.pid = pid;
+        n.compact = compact(pid);
+        n.h = height_of(pid);
         n.parent = above.count(pid) ? above[pid] : 0;
         n.born_parent = born.count(pid) ? born[pid] : 0;
-        n.pseudo = !model.procs.count(pid);
+        n.pseudo = pid > 0 && !model.procs.count(pid);
+        if (pid < 0) n.folded = folded[pid];
         n.wrapped = wrapped;
         n.depth = depth;
         n.x = x;
@@ -136,7 +189,6 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
         out.nodes.push_back(n);
         return out.nodes.back();
     };
-    auto is_leaf = [&](pid_t pid) { return !kids.count(pid) || kids[pid].empty(); };
 
     // Places PID's subtree with its left edge at X0; returns the subtree's width (in slots).
     std::function<float(pid_t, int, float, float)> place = [&](pid_t pid, int depth, float x0,
@@ -146,14 +198,21 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
         auto it = kids.find(pid);
         if (it == kids.end() || it->second.empty()) return slot;
         const std::vector<pid_t>& ks = it->second;
-        float cy = y + node_h + vgap;
+        float cy = y + height_of(pid) + vgap;
         bool all_leaves = std::all_of(ks.begin(), ks.end(), is_leaf);
         if (all_leaves && static_cast<int>(ks.size()) > cols) {
-            // Many leaf siblings: rows of COLS, so a wide fan stays on screen.
-            for (size_t i = 0; i < ks.size(); ++i) {
-                float kx = x0 + static_cast<float>(i % cols) * slot;
-                float ky = cy + static_cast<float>(i / cols) * (node_h + row_gap);
-                add(ks[i], depth + 1, kx, ky, true);
+            // Many leaf siblings: rows of COLS, so a wide fan stays on screen; a row is as
+            // tall as its tallest node.
+            float ky = cy;
+            for (size_t r0 = 0; r0 < ks.size(); r0 += static_cast<size_t>(cols)) {
+                size_t r1 = std::min(ks.size(), r0 + static_cast<size_t>(cols));
+                float row_h = 0;
+                for (size_t i = r0; i < r1; ++i) {
+                    float kx = x0 + static_cast<float>(i - r0) * slot;
+                    add(ks[i], depth + 1, kx, ky, true);
+                    row_h = std::max(row_h, height_of(ks[i]));
+                }
+                ky += row_h + row_gap;
             }
             float last_x = x0 + static_cast<float>(cols - 1) * slot;
             out.nodes[me].x = (x0 + last_x) / 2;
@@ -182,7 +241,7 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
         cols = std::max(2, static_cast<int>((max_width - 2 * margin + hgap) / slot));
         run();
     }
-    for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + node_h + margin);
+    for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
 }
 
@@ -270,14 +329,26 @@ void legend(const Theme& th) {
                                  {'G', false, "at gate"}};
     ImDrawList* dl = ImGui::GetWindowDrawList();
     float r = ImGui::GetFontSize() * 0.32f, right = ImGui::GetWindowContentRegionMax().x;
+    float gap = 14 * th.scale, total = 0;
+    for (const auto& it : items) total += gap + 2 * r + 4 * th.scale + ImGui::CalcTextSize(it.word).x;
+    // One line of header at most: where the legend does not fit, it waits behind a hover (the
+    // nodes say their state in words anyway).
+    ImGui::SameLine(0, gap);
+    if (ImGui::GetCursorPosX() + total > right) {
+        ImGui::TextDisabled("colours?");
+        if (ImGui::IsItemHovered()) {
+            ImGui::BeginTooltip();
+            for (const auto& it : items) {
+                ImU32 col = it.state == 'G' ? kGateColor : th.state_color(it.state, it.blocked);
+                ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(col), "\u25CF %s", it.word);
+            }
+            ImGui::EndTooltip();
+        }
+        return;
+    }
     bool first = true;
     for (const auto& it : items) {
-        float w = 2 * r + 4 * th.scale + ImGui::CalcTextSize(it.word).x;
-        // Flow like words: wrap to the next line in a narrow panel.
-        if (!first) {
-            ImGui::SameLine(0, 14 * th.scale);
-            if (ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
-        }
+        if (!first) ImGui::SameLine(0, gap);
         first = false;
         ImVec2 p = ImGui::GetCursorScreenPos();
         ImU32 col = it.state == 'G' ? kGateColor : th.state_color(it.state, it.blocked);
@@ -286,6 +357,69 @@ void legend(const Theme& th) {
         ImGui::SameLine(0, 0);
         ImGui::TextUnformatted(it.word);
     }
+}
+
+// The largest zoom (down to MIN) at which the whole tree fits the view, cached per model state.
+float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, float min) {
+    static const RunModel* model = nullptr;
+    static uint64_t version = 0;
+    static size_t procs = 0;
+    static float key_w = 0, key_h = 0, key_s = 0, key_min = 0, zoom = 1;
+    size_t gone = 0;
+    for (const auto& [pid, p] : m.procs) gone += p.exited || p.state == '-';
+    size_t sig = m.procs.size() * 1000 + gone;
+    if (model == &m && version == m.version && procs == sig && key_w == view_w &&
+        key_h == view_h && key_s == scale && key_min == min)
+        return zoom;
+    model = &m;
+    version = m.version;
+    procs = sig;
+    key_w = view_w;
+    key_h = view_h;
+    key_s = scale;
+    key_min = min;
+    zoom = min;
+    for (float z = 1.0f; z >= min - 1e-4f; z *= 0.93f) {
+        TreeLayout lay = layout_tree(m, scale * z, view_w);
+        if (lay.width <= view_w + 0.5f && lay.height <= view_h + 0.5f) {
+            zoom = z;
+            break;
+        }
+    }
+    return zoom;
+}
+
+// When each process was seen born, gone and re-parented (ImGui time), to flash what changed.
+struct TreeChanges {
+    pid_t root = 0;
+    std::unordered_map<pid_t, double> born, gone, reparented;
+    std::unordered_map<pid_t, pid_t> ppid;
+};
+
+TreeChanges& tree_changes(const RunModel& m, double now) {
+    static TreeChanges c;
+    if (c.root != m.root) {
+        c = TreeChanges();
+        c.root = m.root;
+    }
+    for (const auto& [pid, p] : m.procs) {
+        if (!c.born.count(pid)) c.born[pid] = now;
+        bool g = p.exited || p.state == '-' || p.state == 'Z';
+        if (g && !c.gone.count(pid)) c.gone[pid] = now;
+        auto it = c.ppid.find(pid);
+        if (it != c.ppid.end() && it->second != p.ppid && p.reparented()) c.reparented[pid] = now;
+        c.ppid[pid] = p.ppid;
+    }
+    return c;
+}
+
+// 1 just after T, 0 after a second and a half: how strongly a change still glows.
+float glow(const std::unordered_map<pid_t, double>& at, pid_t pid, double now) {
+    auto it = at.find(pid);
+    if (it == at.end()) return 0;
+    constexpr double kGlowS = 1.5;
+    double age = now - it->second;
+    return age < 0 || age > kGlowS ? 0.0f : static_cast<float>(1.0 - age / kGlowS);
 }
 
 }  // namespace
@@ -303,25 +437,35 @@ void draw_process_tree(ViewContext& ctx) {
         return;
     }
 
+    Camera& cam = ui.tree_cam;
+    if (cam.root != m.root) {
+        cam.root = m.root;
+        cam.fit = true;
+    }
+    const float font_px = ImGui::GetFontSize();
+    camera_buttons(cam, font_px);
     legend(th);
-    ImVec2 avail = ImGui::GetContentRegionAvail();
-    TreeLayout lay = layout_tree(m, th.scale, avail.x);
 
     ImGui::BeginChild("##tree_canvas", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
+    ImVec2 view = ImGui::GetContentRegionAvail();
+    camera_input(cam, font_px);
+    if (cam.fit) cam.zoom = tree_fit_zoom(m, th.scale, view.x, view.y, min_zoom(font_px));
+    const float z = cam.zoom;
+    TreeLayout lay = layout_tree(m, th.scale * z, view.x);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     // A narrow tree sits in the middle rather than hugging the left edge.
-    ImVec2 view = ImGui::GetContentRegionAvail();
     if (lay.width < view.x) origin.x += (view.x - lay.width) * 0.5f;
     ImVec2 win0 = ImGui::GetWindowPos();
     ImVec2 win1{win0.x + ImGui::GetWindowWidth(), win0.y + ImGui::GetWindowHeight()};
 
-    const float s = th.scale, lw = th.line * s, font = ImGui::GetFontSize();
+    const float s = th.scale * z, lw = std::max(1.0f, th.line * th.scale * z),
+                font = font_px * z;
     const float pad = kPad * s, line_h = kLineH * s, dash = 6 * s;
     auto rect_of = [&](const TreeNode& n) {
         return std::pair<ImVec2, ImVec2>{
             {origin.x + n.x, origin.y + n.y},
-            {origin.x + n.x + lay.node_w, origin.y + n.y + lay.node_h}};
+            {origin.x + n.x + lay.node_w, origin.y + n.y + n.h}};
     };
     auto visible = [&](ImVec2 a, ImVec2 b) {
         return b.x >= win0.x && a.x <= win1.x && b.y >= win0.y && a.y <= win1.y;
@@ -330,6 +474,23 @@ void draw_process_tree(ViewContext& ctx) {
         auto it = m.procs.find(pid);
         return it == m.procs.end() ? 1.0f : fade_of(it->second, ui);
     };
+    // What frame tests read: the visible area and every node's rectangle.
+    {
+        DrawnGraph& d = ui.drawn_tree;
+        d = DrawnGraph();
+        d.frame = ImGui::GetFrameCount();
+        ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
+        d.visible = {inner.Min.x, inner.Min.y, inner.Max.x, inner.Max.y};
+        d.zoom = z;
+        for (const auto& n : lay.nodes) {
+            auto [a, b] = rect_of(n);
+            d.nodes.push_back({n.pid, {a.x, a.y, b.x, b.y}});
+            const ProcessView* p = find_proc(m, n.pid);
+            if (p && !p->exited && p->state != '-') d.live.push_back(n.pid);
+        }
+    }
+    const double now = ImGui::GetTime();
+    TreeChanges& changes = tree_changes(m, now);
 
     std::unordered_map<pid_t, const TreeNode*> by_pid;
     by_pid.reserve(lay.nodes.size());
@@ -351,7 +512,7 @@ void draw_process_tree(ViewContext& ctx) {
         if (visible(lo, hi)) {
             if (n.wrapped) {
                 // A grid of siblings: the bus above its row (drawn below) and a stub down to it.
-                bool first_row = std::fabs((n.y - up.y) - (lay.node_h + kVGap * s)) < 1;
+                bool first_row = std::fabs((n.y - up.y) - (up.h + kVGap * s)) < 1;
                 float bus_y = to.y - (first_row ? kVGap : kRowGap) * s * 0.5f;
                 if (rep)
                     dashed_line(dl, {to.x, bus_y}, to, col, lw, dash);
@@ -421,8 +582,20 @@ void draw_process_tree(ViewContext& ctx) {
             hovered = &n;
         if (!visible(p0, p1)) continue;
         const ProcessView* p = find_proc(m, n.pid);
-        float a = p ? fade_of(*p, ui) : 1.0f;
         float round = 6 * s;
+        if (!n.folded.empty()) {
+            // Exited siblings, folded: how many, and who.
+            dl->AddRectFilled(p0, p1, IM_COL32(28, 31, 38, 200), round);
+            dashed_line(dl, p0, {p1.x, p0.y}, th.dim(), lw, dash);
+            dashed_line(dl, {p0.x, p1.y}, p1, th.dim(), lw, dash);
+            std::string t = std::to_string(n.folded.size()) + " exited:";
+            for (pid_t q : n.folded) t += " " + std::to_string(q);
+            dl->PushClipRect(p0, p1, true);
+            dl->AddText(nullptr, font, {p0.x + pad, p0.y + pad * 0.6f}, th.dim(), t.c_str());
+            dl->PopClipRect();
+            continue;
+        }
+        float a = p ? fade_of(*p, ui) : 1.0f;
         ImU32 pc = p ? th.process_color(p->color) : th.dim();
         bool selected = p && ui.selected_pid == n.pid;
 
@@ -445,9 +618,33 @@ void draw_process_tree(ViewContext& ctx) {
                         selected ? 2 * lw : lw);
         }
 
+        // What just changed glows for a moment: born (white), gone (its state colour),
+        // re-parented (the warning colour), in a ring outside the node.
+        if (p) {
+            float gb = glow(changes.born, n.pid, now), gg = glow(changes.gone, n.pid, now),
+                  gr = glow(changes.reparented, n.pid, now);
+            auto ring = [&](float g, ImU32 col) {
+                if (g <= 0) return;
+                float d = (3 + 5 * (1 - g)) * s;
+                dl->AddRect({p0.x - d, p0.y - d}, {p1.x + d, p1.y + d}, with_alpha(col, g),
+                            round + d, 0, 2.5f * lw);
+            };
+            ring(gb, IM_COL32(255, 255, 255, 255));
+            ring(gg, p->state == 'Z' ? th.state_color('Z', false) : IM_COL32(190, 190, 200, 255));
+            ring(gr, th.warn());
+        }
+
         dl->PushClipRect(p0, p1, true);
         float tx = p0.x + 6 * s + pad, ty = p0.y + pad;
         std::string title = node_title(m, n.pid, p);
+        if (n.compact && p) {
+            // One faded row: who it was and how it ended.
+            std::string end = p->exit_text.empty() ? "exited" : p->exit_text;
+            title += "  \u2014 " + end;
+            dl->AddText(nullptr, font, {tx, p0.y + pad * 0.6f}, th.dim(), title.c_str());
+            dl->PopClipRect();
+            continue;
+        }
         dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.text(), a), title.c_str());
         ty += line_h;
         if (p) {
@@ -461,11 +658,11 @@ void draw_process_tree(ViewContext& ctx) {
             dl->AddText(nullptr, font, {tx + 2 * r + 5 * s, ty}, with_alpha(sc, std::max(a, 0.8f)),
                         words.c_str());
             ty += line_h;
-            std::string threads =
-                std::to_string(p->threads) + (p->threads == 1 ? " thread" : " threads");
-            if (!p->task.empty()) threads += "   task " + p->task;
-            dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.dim(), a), threads.c_str());
-            ty += line_h;
+            if (p->threads > 1) {
+                std::string threads = std::to_string(p->threads) + " threads";
+                dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.text(), a), threads.c_str());
+                ty += line_h;
+            }
             std::string last;
             ImU32 lc = th.dim();
             if (p->exited && !p->exit_text.empty()) {
@@ -486,12 +683,22 @@ void draw_process_tree(ViewContext& ctx) {
 
     // ---- interaction: click selects the process Step releases; hover tells everything
     if (canvas_hovered && ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
-        if (hovered && !hovered->pseudo)
+        if (hovered && !hovered->pseudo && hovered->folded.empty())
             ui.selected_pid = hovered->pid;
         else if (!hovered)
             ui.selected_pid = 0;
     }
-    if (hovered) {
+    if (hovered && !hovered->folded.empty()) {
+        ImGui::BeginTooltip();
+        ImGui::Text("%zu children of pid %d exited and were reaped:", hovered->folded.size(),
+                    static_cast<int>(hovered->parent));
+        for (pid_t q : hovered->folded) {
+            const ProcessView* p = find_proc(m, q);
+            ImGui::Text("pid %d %s: %s", static_cast<int>(q), p ? p->role.c_str() : "",
+                        p && !p->exit_text.empty() ? p->exit_text.c_str() : "exited");
+        }
+        ImGui::EndTooltip();
+    } else if (hovered) {
         const ProcessView* p = find_proc(m, hovered->pid);
         ImGui::BeginTooltip();
         ImGui::TextUnformatted(node_title(m, hovered->pid, p).c_str());
@@ -501,6 +708,7 @@ void draw_process_tree(ViewContext& ctx) {
             if (p->reparented())
                 ImGui::Text("re-parented: its parent now is pid %d", static_cast<int>(p->ppid));
             ImGui::Text("%d thread%s", p->threads, p->threads == 1 ? "" : "s");
+            if (!p->task.empty()) ImGui::Text("task %s", p->task.c_str());
             if (!p->current_op.empty())
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);
@@ -510,6 +718,7 @@ void draw_process_tree(ViewContext& ctx) {
         ImGui::EndTooltip();
     }
 
+    if (!hovered) camera_left_drag();
     ImGui::SetCursorPos({0, 0});
     ImGui::Dummy({lay.width, lay.height});
     ImGui::EndChild();

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "app/layout.hpp"
 #include "core/model.hpp"
 
 namespace fl::ui {
@@ -30,6 +31,10 @@ struct UiState {
     bool show_instrumentation = false;  // fds the lab added (stdio capture) are hidden by default
     std::string event_filter;      // Events view
     float messages_zoom = 1.0f;    // Messages view: pixels per event, times this
+    bool messages_fit = true;      // Messages view: zoom to show the run (set by hand: off)
+    Camera tree_cam, fds_cam;      // Process tree and Descriptors: zoom to fit, or by hand
+    // What each graph view drew last (frame tests read it).
+    DrawnGraph drawn_tree, drawn_fds, drawn_messages;
     double now_s = 0;              // ImGui::GetTime() at frame start, for fading
     uint64_t now_ns = 0;           // CLOCK_MONOTONIC at frame start (events carry it)
 };
@@ -39,6 +44,13 @@ struct ViewContext {
     UiState& ui;
     const Theme& theme;
 };
+
+// Zoom and pan of a graph view (app/camera.cpp). The buttons go in the view's header; the input
+// is read inside its canvas window (ImGui's scroll is the pan, so a graph larger than the view
+// at the smallest readable zoom scrolls).
+void camera_buttons(Camera& cam, float font_px);
+void camera_input(Camera& cam, float font_px);
+void camera_left_drag();  // left-drag pans too (call after the view's own clicks)
 
 // One function per view, each in its own file under app/ named after what it shows.
 void draw_process_tree(ViewContext& ctx);   // app/process_tree.cpp

@@ -12,9 +12,13 @@
 #include <set>
 #include <string>
 
+#include "app/app.hpp"
 #include "app/headless.hpp"
 #include "app/layout.hpp"
 #include "app/view.hpp"
+#include "core/snapshot_json.hpp"
+#include "tests/fixture.hpp"
+#include "tests/lesson_run.hpp"
 
 using namespace fl;
 using namespace fl::ui;
@@ -155,26 +159,29 @@ const ObjectBox* box_of(const DescriptorLayout& lay, uint64_t inode) {
 }
 
 void check_tree_sane(const RunModel& m, const TreeLayout& lay) {
-    // Every process is a node, once.
+    // Every process is a node, once (or in one summary row of exited siblings).
     std::set<pid_t> pids;
-    for (const auto& n : lay.nodes) CHECK(pids.insert(n.pid).second);
+    for (const auto& n : lay.nodes) {
+        CHECK(pids.insert(n.pid).second);
+        for (pid_t q : n.folded) CHECK(pids.insert(q).second);
+    }
     for (const auto& [pid, p] : m.procs) CHECK(pids.count(pid));
     for (const auto& n : lay.nodes) {
         CHECK(n.x >= 0);
         CHECK(n.y >= 0);
         CHECK(n.x + lay.node_w <= lay.width + 0.5f);
-        CHECK(n.y + lay.node_h <= lay.height + 0.5f);
+        CHECK(n.y + n.h <= lay.height + 0.5f);
         if (!n.parent) continue;
         const TreeNode* up = lay.find(n.parent);
         REQUIRE(up);
-        CHECK_MESSAGE(up->y + lay.node_h < n.y, "parent " << up->pid << " not above " << n.pid);
+        CHECK_MESSAGE(up->y + up->h < n.y, "parent " << up->pid << " not above " << n.pid);
     }
     // No two nodes overlap.
     for (size_t i = 0; i < lay.nodes.size(); ++i)
         for (size_t j = i + 1; j < lay.nodes.size(); ++j) {
             const auto &a = lay.nodes[i], &b = lay.nodes[j];
             bool apart = a.x + lay.node_w <= b.x || b.x + lay.node_w <= a.x ||
-                         a.y + lay.node_h <= b.y || b.y + lay.node_h <= a.y;
+                         a.y + a.h <= b.y || b.y + b.h <= a.y;
             CHECK_MESSAGE(apart, "nodes " << a.pid << " and " << b.pid << " overlap");
         }
 }
@@ -598,4 +605,217 @@ TEST_CASE("views graph: 200 processes and long lines stay within ImGui's vertex 
     DescriptorLayout lay = layout_descriptors(m, ui);
     CHECK(lay.boxes.size() == 40);  // 40 pipes, however many fds hold them
     CHECK(lay.lines.size() == 1200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame tests: the whole app at a projector's size, over real runs
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run.
+struct ProjectorApp {
+    fl::ui::HeadlessGui gui{{1366, 768}, 24};
+    fl::ui::App app{nullptr, presentation(), ""};
+
+    static fl::ui::Settings presentation() {
+        fl::ui::Settings s;
+        s.presentation = true;
+        s.window_w = 1366;
+        s.window_h = 768;
+        return s;
+    }
+    ProjectorApp() { app.fonts_rebuilt(); }
+    void frames(int n) {
+        for (int i = 0; i < n; ++i) {
+            ImGui::NewFrame();
+            app.begin_frame(ImGui::GetTime());
+            app.draw();
+            ImGui::Render();
+        }
+    }
+};
+
+std::string rect_text(const Rect& r) {
+    return "[" + std::to_string(int(r.x0)) + "," + std::to_string(int(r.y0)) + " - " +
+           std::to_string(int(r.x1)) + "," + std::to_string(int(r.y1)) + "]";
+}
+
+// Every live process's node and every object box the view drew lie inside its visible area.
+void check_in_view(const DrawnGraph& d, const std::string& view, size_t live_procs, int frame) {
+    CAPTURE(view);
+    REQUIRE_MESSAGE(d.frame == frame, view << " was not drawn in the last frame");
+    CHECK(d.visible.w() > 100);
+    CHECK(d.visible.h() > 100);
+    CHECK(d.live.size() == live_procs);
+    for (pid_t pid : d.live)
+        for (const auto& [p, r] : d.nodes)
+            if (p == pid)
+                CHECK_MESSAGE(r.inside(d.visible), view << ": pid " << pid << " at "
+                                                        << rect_text(r) << " outside "
+                                                        << rect_text(d.visible));
+    for (const Rect& r : d.boxes)
+        CHECK_MESSAGE(r.inside(d.visible),
+                      view << ": a box at " << rect_text(r) << " outside " << rect_text(d.visible));
+}
+
+}  // namespace
+
+TEST_CASE("views graph: after fit, every live process and object is in view at 1366x768 "
+          "presentation, and no two message labels overlap") {
+    fl::test::NoLeftovers guard;
+    struct Case {
+        std::string lesson;
+        Knobs knobs;
+    };
+    std::vector<Case> cases;
+    // The app's lessons (the test binary's own "t-" lessons are not shown to anyone).
+    for (const Lesson& l : lessons())
+        if (l.id.rfind("t-", 0) != 0) cases.push_back({l.id, {}});
+    cases.push_back({"worker-pool", {{"workers", "8"}}});
+    for (const Case& c : cases) {
+        CAPTURE(c.lesson);
+        CAPTURE(fl::test::describe(c.knobs));
+        nlohmann::json started;
+        fl::test::LessonRun run = fl::test::run_lesson(c.lesson, c.knobs, 600,
+                                                       [&](const nlohmann::json& m) {
+                                                           if (m.value("msg", "") == "run_started")
+                                                               started = m;
+                                                       });
+        REQUIRE(started.is_object());
+        REQUIRE_FALSE(run.rec.steps.empty());
+        ProjectorApp pa;
+        // At each step the lesson stopped at: the model up to that step, the kernel's view then.
+        for (size_t k = 0; k < run.rec.steps.size(); ++k) {
+            const StepSnapshot& step = run.rec.steps[k];
+            CAPTURE(step.step);
+            RunModel& m = pa.app.model_mut();
+            m.apply(started);
+            size_t seen = 0;
+            for (const Event& e : run.rec.events) {
+                m.apply(e);
+                if (e.kind == Kind::Step && ++seen == k + 1) break;
+            }
+            nlohmann::json snap = {{"msg", "snapshot"}, {"snap", step.snap}};
+            m.apply(snap);
+            pa.frames(3);
+            size_t live = 0;
+            for (const auto& p : step.snap.procs) live += !p.gone();
+            int frame = ImGui::GetFrameCount();
+            check_in_view(pa.app.ui().drawn_fds, "Descriptors", live, frame);
+            // The tree has a node per process the model knows; the live ones must be in view.
+            size_t live_nodes = 0;
+            for (const auto& [pid, p] : m.procs) live_nodes += !p.exited && p.state != '-';
+            CAPTURE(pa.app.ui().tree_cam.zoom);
+            CAPTURE(pa.app.ui().fds_cam.zoom);
+            check_in_view(pa.app.ui().drawn_tree, "Processes", live_nodes, frame);
+            if (getenv("FL_DEBUG_TREE"))
+                for (const auto& [pid, p] : m.procs)
+                    MESSAGE(pid << " parent " << p.parent << " ppid " << p.ppid << " state "
+                                << p.state << " exited " << p.exited << " role " << p.role);
+            CHECK(pa.app.ui().tree_cam.zoom >= min_zoom(24) - 1e-3f);
+            CHECK(pa.app.ui().fds_cam.zoom >= min_zoom(24) - 1e-3f);
+        }
+        // The whole run in the Messages view: labels apart from each other and from arrows.
+        RunModel& m = pa.app.model_mut();
+        m.apply(started);
+        for (const Event& e : run.rec.events) m.apply(e);
+        pa.app.front_tabs.push_back("Messages");
+        pa.frames(3);
+        const DrawnGraph& d = pa.app.ui().drawn_messages;
+        REQUIRE(d.frame == ImGui::GetFrameCount());
+        if (!m.transfers.empty()) CHECK_FALSE(d.labels.empty());
+        // Does segment A-B pass through rectangle R? (Sampled finely: labels are >10 px.)
+        auto hits = [](const Rect& a, const Rect& b, const Rect& r) {
+            for (int k = 0; k <= 200; ++k) {
+                float t = k / 200.0f;
+                float x = a.x0 + (b.x0 - a.x0) * t, y = a.y0 + (b.y0 - a.y0) * t;
+                if (x > r.x0 + 0.5f && x < r.x1 - 0.5f && y > r.y0 + 0.5f && y < r.y1 - 0.5f)
+                    return true;
+            }
+            return false;
+        };
+        for (size_t i = 0; i < d.labels.size(); ++i) {
+            CHECK(d.labels[i].inside(d.visible, 1.0f));
+            for (const auto& [a, b] : d.arrows)
+                CHECK_MESSAGE(!hits(a, b, d.labels[i]),
+                              "label " << rect_text(d.labels[i]) << " covers an arrow");
+            for (size_t j = i + 1; j < d.labels.size(); ++j)
+                CHECK_MESSAGE(!d.labels[i].overlaps(d.labels[j]),
+                              "labels " << rect_text(d.labels[i]) << " and "
+                                        << rect_text(d.labels[j]) << " overlap");
+        }
+    }
+}
+
+TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line crosses another") {
+    // Parent 100 with a job pipe (write end) and a result pipe (read end) per worker; each of
+    // 8 workers holds the other two ends. The parent on the left, workers on the right.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> parent_fds;
+    for (int k = 0; k < 8; ++k) {
+        uint64_t job = 1000 + 2 * k, res = 1001 + 2 * k;
+        parent_fds.push_back(fd_entry(3 + 2 * k, "pipe", FdKind::Pipe, job, O_WRONLY));
+        parent_fds.push_back(fd_entry(4 + 2 * k, "pipe", FdKind::Pipe, res, O_RDONLY));
+        pid_t w = 101 + k;
+        add(m, proc(w, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
+        s.procs.push_back(proc_info(w, 100, 'S',
+                                    {fd_entry(5, "pipe", FdKind::Pipe, job, O_RDONLY),
+                                     fd_entry(8, "pipe", FdKind::Pipe, res, O_WRONLY)}));
+    }
+    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', parent_fds));
+    m.snapshot = s;
+    UiState ui;
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    REQUIRE(lay.boxes.size() == 16);
+    REQUIRE(lay.lines.size() == 32);
+    CHECK(lay.procs[0].side == 0);
+    for (size_t i = 1; i < lay.procs.size(); ++i) CHECK(lay.procs[i].side == 1);
+    CHECK(count_crossings(lay) == 0);
+    // The counter sees a crossing when there is one: swap two boxes' places.
+    DescriptorLayout swapped = lay;
+    std::swap(swapped.boxes[0].y, swapped.boxes[15].y);
+    for (FdLine& l : swapped.lines)
+        if (l.box == 0 || l.box == 15) {
+            const ObjectBox& b = swapped.boxes[l.box];
+            l.end_y = b.y + b.h * 0.5f;
+        }
+    CHECK(count_crossings(swapped) > 0);
+}
+
+TEST_CASE("views graph: fit zoom and exited processes as rows") {
+    CHECK(fit_zoom(1000, 500, 500, 500, 0.3f) == doctest::Approx(0.5f));
+    CHECK(fit_zoom(100, 100, 500, 500, 0.3f) == doctest::Approx(1.0f));  // never enlarges
+    CHECK(fit_zoom(10000, 500, 500, 500, 0.3f) == doctest::Approx(0.3f));  // then it scrolls
+    CHECK(min_zoom(24) == doctest::Approx(kMinTextPx / 24));
+    CHECK(min_zoom(8) == doctest::Approx(1.0f));
+
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    for (int k = 0; k < 3; ++k) {
+        add(m, proc(101 + k, 100, "child", '-', k + 1));
+        m.procs[101 + k].exited = true;
+    }
+    add(m, proc(104, 100, "zombie", 'Z', 4));
+    add(m, proc(105, 104, "grandchild", '-', 5));  // the zombie's: an exited leaf alone
+    m.procs[105].exited = true;
+    TreeLayout lay = layout_tree(m);
+    check_tree_sane(m, lay);
+    // The three exited siblings fold into one row; the zombie keeps its card (it is the
+    // lesson); an exited only child is a row of its own.
+    REQUIRE(lay.find(-100));
+    CHECK(lay.find(-100)->folded == std::vector<pid_t>{101, 102, 103});
+    CHECK(lay.find(-100)->compact);
+    CHECK(lay.find(-100)->parent == 100);
+    CHECK_FALSE(lay.find(101));
+    REQUIRE(lay.find(104));
+    CHECK_FALSE(lay.find(104)->compact);
+    CHECK(lay.find(104)->h == doctest::Approx(lay.node_h));
+    REQUIRE(lay.find(105));
+    CHECK(lay.find(105)->compact);
+    CHECK(lay.find(105)->h < lay.node_h * 0.6f);
 }
