@@ -58,7 +58,8 @@ struct Event {
     int err = 0;        // errno when ret < 0
     int fd = -1;        // first fd argument (or result fd for pipe/socket/accept)
     int fd2 = -1;       // second fd (pipe/socketpair's other end, dup2 target)
-    int64_t arg = 0;    // child pid (Fork), reaped pid (Wait), signal (Kill/Exit/Signal),
+    int64_t arg = 0;    // child pid as fork/spawn returned it (inside a PID namespace: not the
+                        // ps one, which is ret), status (Wait), signal (Kill/Exit/Signal),
                         // bytes asked (Read/Write), step index (Step), ms (Sleep)
     uint64_t obj = 0;   // inode of the kernel object behind fd (data ops), when known
     int64_t queued = -1;  // bytes queued in the object after the op (FIONREAD), -1 unknown

@@ -70,6 +70,9 @@ std::string describe_op(const Event& e) {
     if (e.op == Op::Socketpair && e.ret == 0) s += "  fds " + std::to_string(e.fd) + " and " + std::to_string(e.fd2);
     if (e.op == Op::Wait && e.ret > 0) s += "  child " + e.text;
     if (e.op == Op::Fork && e.ret == 0) s += "  (in the child)";
+    // In a PID namespace the call returned the child's own number; ret is the one ps shows.
+    if ((e.op == Op::Fork || e.op == Op::Spawn) && e.ret > 0 && e.arg > 0 && e.arg != e.ret)
+        s += "  (returned " + std::to_string(e.arg) + ", its pid inside)";
     bool data = e.op == Op::Read || e.op == Op::Write || e.op == Op::Send || e.op == Op::Recv;
     if (data && e.ret >= 0) {
         s += "  \"" + e.text + "\"";

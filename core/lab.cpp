@@ -326,10 +326,8 @@ void Run::translate(Event& e) {
             if (pid_t h = to_host(pid_t(v))) v = h;
     };
     if (e.kind == Kind::Start && e.task == "1") fix(e.arg);  // the root's parent: the lab
-    if (e.kind == Kind::Return && (e.op == Op::Fork || e.op == Op::Spawn) && e.ret > 0) {
-        fix(e.ret);
-        e.arg = e.ret;
-    }
+    // fork/spawn: ret is the child as ps shows it, arg what the call returned (they differ).
+    if (e.kind == Kind::Return && (e.op == Op::Fork || e.op == Op::Spawn) && e.ret > 0) fix(e.ret);
     if (e.kind == Kind::Return && e.op == Op::Wait) fix(e.ret);
     if (e.kind == Kind::Call && e.op == Op::Wait) fix(e.arg);
 }

@@ -1,5 +1,5 @@
 // Containment: every way a run can end leaves nothing behind. The app (the CLI in a
-// pseudo-terminal, or a forked copy of this test acting as the app) is ended by Ctrl-C, a
+// pseudo-terminal, the GUI under xvfb-run, or this test binary acting as the app) is ended by Ctrl-C, a
 // closed terminal, SIGHUP to its group, SIGTERM, or SIGKILL together with its lab; then, 1 s
 // later, no process of it, no temp directory and no listening port may remain.
 //
@@ -405,7 +405,10 @@ TEST_CASE("containment: an unprivileged user gets the namespace too, or a clean 
     std::smatch m;
     REQUIRE(std::regex_search(out, m, std::regex(R"(containment: (\S+),)")));
     // What root gets here, an unprivileged user gets too (the kernel allows user namespaces).
+    std::string forced = getenv("FORKLAB_CONTAINMENT") ? getenv("FORKLAB_CONTAINMENT") : "";
+    unsetenv("FORKLAB_CONTAINMENT");
     auto lab = LabClient::start();
+    if (!forced.empty()) setenv("FORKLAB_CONTAINMENT", forced.c_str(), 1);
     REQUIRE(lab);
     MESSAGE("as nobody: " << m[1] << ", as root: " << lab->containment());
     CHECK(m[1] == lab->containment());
@@ -484,3 +487,54 @@ int fake_app_main(const char* lesson) {
     for (;;) pause();
 }
 }  // namespace fl::test
+
+TEST_CASE("containment: SIGINT or SIGHUP to the GUI app's process group ends the run") {
+    if (access("/usr/bin/xvfb-run", X_OK) != 0) {
+        MESSAGE("xvfb-run is not installed: skipped");
+        return;
+    }
+    for (int sig : {SIGINT, SIGHUP}) {
+        for (const char* mode : kModes) {
+            CAPTURE(sig);
+            CAPTURE(mode);
+            std::string tag = new_tag();
+            pid_t group = fork();
+            REQUIRE(group >= 0);
+            if (group == 0) {
+                setpgid(0, 0);  // the group a terminal would signal: xvfb-run, Xvfb, the app
+                int devnull = open("/dev/null", O_RDWR);
+                dup2(devnull, 0);
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+                std::string t = "FORKLAB_TEST_TAG=" + tag;
+                std::string m = std::string("FORKLAB_CONTAINMENT=") + mode;
+                execl("/usr/bin/timeout", "timeout", "60", "/usr/bin/xvfb-run", "-a", "env", t.c_str(),
+                      *mode ? m.c_str() : "FORKLAB_CONTAINMENT=", FORKLAB_BIN, "--lesson", "prefork",
+                      "--set", "keep_up=30", "--run", nullptr);
+                _exit(127);
+            }
+            setpgid(group, group);
+            // Until the lesson's server listens (the run is under way in the app's lab).
+            std::set<int> ports;
+            uint64_t until = monotonic_ns() + 30'000'000'000ull;
+            while (ports.empty() && monotonic_ns() < until) {
+                usleep(50'000);
+                ports = ports_held_by(tagged(tag));
+            }
+            REQUIRE_MESSAGE(!ports.empty(), "the app's run never listened");
+            kill(-group, sig);
+            int st = 0;
+            uint64_t wait_until = monotonic_ns() + 15'000'000'000ull;
+            while (waitpid(group, &st, WNOHANG) == 0 && monotonic_ns() < wait_until) usleep(10'000);
+            if (monotonic_ns() >= wait_until) {
+                kill(-group, SIGKILL);
+                waitpid(group, &st, 0);
+                FAIL("the app's group did not exit");
+            }
+            Left l = left_after(tag, "", ports);
+            CHECK_MESSAGE(l.clean(), "left behind 1 s after the app ended:\n" << l.text());
+            kill_tagged(tag);
+            kill(-group, SIGKILL);  // anything of xvfb-run's own (not ours to leave)
+        }
+    }
+}
