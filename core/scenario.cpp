@@ -122,18 +122,20 @@ void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
     }
     int line = int(loc.line());
     t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
-    memcpy(t_call_text, text.data(), t_call_len);
+    if (t_call_len) memcpy(t_call_text, text.data(), t_call_len);
     if (t_depth == 0) g_proc.shm->gate(t_slot, op, line, fd);
     // err = 1 marks a call made inside a signal handler: it passed no gate, so a replayed
-    // schedule must not wait for it.
+    // schedule must not wait for it. The Call's time, read last, is when the op starts.
+    uint64_t t = 0;
     g_proc.shm->emit_raw(Kind::Call, op, t_slot, line, 0, t_depth ? 1 : 0, fd, fd2, arg, 0, -1,
-                         text.data(), text.size());
-    t_op_start = now_ns();
+                         text.data(), text.size(), 0, &t);
+    t_op_start = t ? t : now_ns();
 }
 
 void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -1,
          int64_t arg = 0, const void* data = nullptr, size_t len = 0) {
-    t_last_op_ns = now_ns() - t_op_start;
+    const uint64_t t_end = now_ns();  // also the Return's time: one clock read
+    t_last_op_ns = t_end - t_op_start;
     if (!traced()) return;
     uint64_t obj = 0;
     int64_t queued = -1;
@@ -159,11 +161,12 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
         memcpy(preview, t_call_text, plen);
     }
     g_proc.shm->emit_raw(Kind::Return, op, t_slot, int(loc.line()), ret, err, fd, fd2, arg, obj,
-                         queued, preview, plen);
+                         queued, preview, plen, t_end);
     // Inside a signal handler the slot still describes the interrupted op (maybe a gate wait):
     // leave it alone.
     if (t_depth == 0 && g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
-        g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running));
+        g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running),
+                                              std::memory_order_release);
 }
 
 // Ends an op and hands its result back with errno preserved for the lesson to inspect.

@@ -22,12 +22,26 @@ void futex_wake(std::atomic<uint32_t>* word, int n) {
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, n, nullptr, nullptr, 0);
 }
 
+namespace {
+// A producer's last look at the lab's tail, re-read only when the ring looks full: reading the
+// line the lab writes per event would cost a cache miss per event. Keyed by the run's id, so a
+// new run (even mapped at the same address) starts afresh.
+struct TailCache {
+    const RunShared* run = nullptr;
+    uint64_t id = 0, tail = 0;
+};
+thread_local TailCache t_tail;
+std::atomic<uint64_t> g_next_id{0};
+}  // namespace
+
 RunShared* RunShared::create() {
     void* p = mmap(nullptr, sizeof(RunShared), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
     // The mapping is zero-filled; placement-new only to start the atomics' lifetimes.
-    return new (p) RunShared();
+    auto* r = new (p) RunShared();
+    r->hdr.id = (uint64_t(getpid()) << 32) + g_next_id.fetch_add(1) + 1;
+    return r;
 }
 
 void RunShared::destroy(RunShared* r) {
@@ -52,25 +66,50 @@ int RunShared::claim_slot(pid_t pid, pid_t tid, const char* task, const char* ro
     return int(i);
 }
 
-uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
-                             int fd2, int64_t arg, uint64_t obj, int64_t queued,
-                             const char* text, size_t text_len) {
-    uint64_t seq = hdr.head.fetch_add(1) + 1;
-    // Ring full: wait for the lab to catch up rather than overwrite what it has not read.
-    while (seq - hdr.tail.load(std::memory_order_acquire) > kRingSize) {
-        timespec ts{0, 200000};
-        nanosleep(&ts, nullptr);
+
+// Ring full: wait (futex) until the lab has read some, rather than overwrite what it has not
+// read. The lab wakes waiters when it has drained what was ready, not per entry it frees.
+bool RunShared::wait_for_room(uint64_t seq) {
+    for (;;) {
         if (hdr.stop.load(std::memory_order_relaxed)) {
             hdr.dropped.fetch_add(1);
-            return 0;
+            return false;
         }
+        hdr.full.store(1);
+        uint64_t tail = hdr.tail.load();
+        if (seq - tail <= kRingSize) {
+            t_tail.tail = tail;
+            return true;
+        }
+        futex_wait(&hdr.full, 1, 20);
+    }
+}
+
+void RunShared::wake_producers() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // tail stored before full is read
+    if (hdr.full.load(std::memory_order_relaxed) && hdr.full.exchange(0))
+        futex_wake(&hdr.full, 1 << 30);
+}
+
+uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
+                             int fd2, int64_t arg, uint64_t obj, int64_t queued,
+                             const char* text, size_t text_len, uint64_t t_ns, uint64_t* stamp) {
+    uint64_t seq = hdr.head.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (t_tail.run != this || t_tail.id != hdr.id) t_tail = {this, hdr.id, 0};
+    if (seq - t_tail.tail > kRingSize) {
+        t_tail.tail = hdr.tail.load(std::memory_order_acquire);
+        if (seq - t_tail.tail > kRingSize && !wait_for_room(seq)) return 0;
     }
     RawEvent& r = ring[seq & (kRingSize - 1)];
-    r.t_ns = monotonic_ns();
-    r.pid = slot >= 0 ? slots[slot].pid.load(std::memory_order_relaxed) : getpid();
-    r.tid = slot >= 0 ? slots[slot].tid.load(std::memory_order_relaxed) : gettid();
-    r.kind = uint16_t(kind);
-    r.op = uint16_t(op);
+    if (slot >= 0) {
+        r.pid = slots[slot].pid.load(std::memory_order_relaxed);
+        r.tid = slots[slot].tid.load(std::memory_order_relaxed);
+    } else {
+        r.pid = getpid();
+        r.tid = gettid();
+    }
+    r.kind = uint8_t(kind);
+    r.op = uint8_t(op);
     r.line = line;
     r.ret = ret;
     r.err = err;
@@ -79,10 +118,12 @@ uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, 
     r.slot = slot;
     r.arg = arg;
     r.obj = obj;
-    r.queued = queued;
+    r.queued = int32_t(queued);
     size_t n = text_len < sizeof r.text ? text_len : sizeof r.text;
     if (n) memcpy(r.text, text, n);
-    r.text_len = uint16_t(n);
+    r.text_len = uint8_t(n);
+    r.t_ns = t_ns ? t_ns : monotonic_ns();
+    if (stamp) *stamp = r.t_ns;
     r.commit.store(seq, std::memory_order_release);
     return seq;
 }
@@ -98,6 +139,15 @@ void RunShared::gate(int slot, Op op, int line, int fd) {
     s.pending_op.store(uint32_t(op), std::memory_order_relaxed);
     s.pending_line.store(line, std::memory_order_relaxed);
     s.pending_fd.store(fd, std::memory_order_relaxed);
+    // Free-running with no delay and no step snapshot being taken: pass at once. Nobody waits
+    // for an arrival order then, and the exchange below would cost a locked instruction.
+    if (hdr.mode.load(std::memory_order_acquire) == uint32_t(RunMode::Free) &&
+        hdr.delay_ms.load(std::memory_order_relaxed) == 0 &&
+        hdr.freeze.load(std::memory_order_acquire) == 0 &&
+        s.gate.load(std::memory_order_relaxed) == 0) {
+        s.state.store(uint32_t(SlotState::InOp), std::memory_order_release);
+        return;
+    }
     s.arrival.store(hdr.arrivals.fetch_add(1) + 1, std::memory_order_relaxed);
     s.state.store(uint32_t(SlotState::AtGate), std::memory_order_release);
     uint32_t waited = 0;
@@ -144,7 +194,13 @@ void RunShared::wake_all() {
 bool RunShared::pop(Event& out, uint64_t stale_ns) {
     for (;;) {
         uint64_t next = hdr.tail.load(std::memory_order_relaxed) + 1;
-        if (next > hdr.head.load(std::memory_order_acquire)) return false;
+        if (next > hdr.head_seen) {
+            hdr.head_seen = hdr.head.load(std::memory_order_acquire);
+            if (next > hdr.head_seen) {
+                wake_producers();
+                return false;
+            }
+        }
         RawEvent& r = ring[next & (kRingSize - 1)];
         if (r.commit.load(std::memory_order_acquire) != next) {
             // Reserved but not written yet. If its writer died mid-write, skip the hole.
@@ -152,9 +208,13 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
             if (hdr.hole_seq != next) {
                 hdr.hole_seq = next;
                 hdr.hole_since = now;
+                wake_producers();
                 return false;
             }
-            if (now - hdr.hole_since < stale_ns) return false;
+            if (now - hdr.hole_since < stale_ns) {
+                wake_producers();
+                return false;
+            }
             hdr.dropped.fetch_add(1);
             hdr.tail.store(next, std::memory_order_release);
             continue;
@@ -176,6 +236,7 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
         out.text.assign(r.text, r.text_len);
         out.task = r.slot >= 0 && r.slot < kMaxSlots ? slots[r.slot].task : "";
         hdr.tail.store(next, std::memory_order_release);
+        if ((next & (kRingSize / 4 - 1)) == 0) wake_producers();
         return true;
     }
 }

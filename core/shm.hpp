@@ -53,36 +53,38 @@ struct alignas(64) Slot {
     char role[kRoleLen];
 };
 
-// Fixed-size record in the ring; committed when `commit` == seq (release store).
+// Fixed-size record in the ring; committed when `commit` == seq (release store). Kept small:
+// a lesson process maps each ring page it writes with a page fault, once.
 struct RawEvent {
     std::atomic<uint64_t> commit{0};
     uint64_t t_ns;
-    int32_t pid, tid;
-    uint16_t kind, op;
-    int32_t line;
-    int64_t ret;
-    int32_t err, fd, fd2;
-    int32_t slot;
-    int64_t arg;
+    int64_t ret, arg;
     uint64_t obj;
-    int64_t queued;
-    uint16_t text_len;
+    int32_t pid, tid, line, err, fd, fd2, slot;
+    int32_t queued;  // FIONREAD's int, -1 unknown
+    uint8_t kind, op, text_len, spare;
     char text[kPreviewLen];
 };
 
+// Fields on their own cache lines: every op reads the control line (written rarely), every
+// event bumps `head`, the lab bumps `tail` per event it reads. Sharing a line would move it
+// between the lesson's core and the lab's on every event.
 struct RunHeader {
-    std::atomic<uint32_t> mode{uint32_t(RunMode::Gated)};
+    alignas(64) std::atomic<uint32_t> mode{uint32_t(RunMode::Gated)};
     std::atomic<uint32_t> delay_ms{0};
     std::atomic<uint32_t> stop{0};          // the run is ending: gates open, ops refused
     std::atomic<uint32_t> freeze{0};        // > 0 while a step snapshot is taken: gates hold
     std::atomic<int32_t> proc_cap{64};
     std::atomic<int32_t> nproc{0};          // live lesson processes (forks add, lab subtracts)
     std::atomic<uint32_t> bound_hit{0};     // set by a process that hit a bound
-    std::atomic<uint64_t> arrivals{0};
-    std::atomic<uint64_t> head{0};          // next seq to hand out - 1
-    std::atomic<uint64_t> tail{0};          // seq the consumer has read up to
     std::atomic<uint32_t> nslots{0};        // slots handed out so far
     std::atomic<uint32_t> dropped{0};
+    uint64_t id = 0;                        // tells runs apart (a producer's cached tail)
+    alignas(64) std::atomic<uint64_t> arrivals{0};
+    alignas(64) std::atomic<uint64_t> head{0};  // next seq to hand out - 1
+    alignas(64) std::atomic<uint64_t> tail{0};  // seq the consumer has read up to
+    std::atomic<uint32_t> full{0};          // futex word: a producer waits for room
+    uint64_t head_seen = 0;                 // consumer only: head as last read
     uint64_t hole_seq = 0, hole_since = 0;  // consumer only: an uncommitted entry it waits on
 };
 
@@ -100,9 +102,11 @@ struct RunShared {
     int claim_slot(pid_t pid, pid_t tid, const char* task, const char* role);
     // Appends an event; blocks (futex) while the ring is full. Returns its seq.
     uint64_t emit(const Event& e, int slot);
+    // STAMP (if given) receives the event's t_ns, read just before it is committed.
     uint64_t emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
                       int fd2, int64_t arg, uint64_t obj, int64_t queued, const char* text,
-                      size_t text_len);
+                      size_t text_len, uint64_t t_ns = 0, uint64_t* stamp = nullptr);
+    bool wait_for_room(uint64_t seq);
     // Publishes the pending op, waits until released (or free-running), then marks InOp.
     void gate(int slot, Op op, int line, int fd);
 
@@ -114,6 +118,7 @@ struct RunShared {
     bool release(int slot);
     bool release_held(int slot);  // after the step snapshot
     void wake_all();  // after a mode change, so gated tasks re-check
+    void wake_producers();  // producers waiting for room in the ring
 };
 
 // futex helpers on a shared (not process-private) word.
