@@ -254,6 +254,7 @@ void Run::drain_console(bool final) {
 }
 
 void Run::drain_ring() {
+    shm_->sample_clock();
     Event e;
     while (shm_->pop(e)) {
         last_progress_ns_ = monotonic_ns();
