@@ -47,10 +47,9 @@ struct Cost {
     double wall = -1, cpu = -1;
 };
 
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+// The least disturbed of N runs: on a shared machine, time waiting for a core only adds.
+double least(const std::vector<double>& v) {
+    return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
 }
 
 // N sleeping children. The destructor kills and reaps them all, whatever happened before.
@@ -134,7 +133,7 @@ Cost time_command(const std::vector<std::string>& argv) {
     return {t1 - t0, us(ru.ru_utime) + us(ru.ru_stime)};
 }
 
-Cost time_command_median(const std::vector<std::string>& argv, int runs) {
+Cost time_command_least(const std::vector<std::string>& argv, int runs) {
     std::vector<double> wall, cpu;
     for (int i = 0; i < runs; ++i) {
         Cost c = time_command(argv);
@@ -142,7 +141,7 @@ Cost time_command_median(const std::vector<std::string>& argv, int runs) {
         wall.push_back(c.wall);
         cpu.push_back(c.cpu);
     }
-    return {median(wall), median(cpu)};
+    return {least(wall), least(cpu)};
 }
 
 std::string pid_list(const std::vector<pid_t>& pids) {
@@ -190,16 +189,22 @@ void run_case(int n) {
         for (const auto& p : s.procs) fds_seen += p.fds.size();
         socks_seen = s.unix_sockets.size();
     }
-    const Cost full{median(full_wall) / np, median(full_cpu) / np};
+    const Cost full{least(full_wall) / np, least(full_cpu) / np};
 
     // Refresh: warm, then averaged over many frames.
     Probe probe;
     Snapshot snap = probe.full(pids);
     for (int i = 0; i < 10; ++i) probe.refresh(snap, pids);
     const int frames = std::max(50, 20000 / n);
-    double w0 = now_us(), c0 = cpu_us();
-    for (int i = 0; i < frames; ++i) probe.refresh(snap, pids);
-    const Cost refresh{(now_us() - w0) / frames / np, (cpu_us() - c0) / frames / np};
+    std::vector<double> frame_wall, frame_cpu;
+    for (int i = 0; i < frames; ++i) {
+        const double fw = now_us(), fc = cpu_us();
+        probe.refresh(snap, pids);
+        frame_cpu.push_back(cpu_us() - fc);
+        frame_wall.push_back(now_us() - fw);
+    }
+    const Cost refresh{least(frame_wall) / np, least(frame_cpu) / np};
+    double w0 = 0;
 
     // Refresh after every fd table was marked dirty (the lab saw fork/pipe/close everywhere).
     const int dirty_frames = std::max(10, 2000 / n);
@@ -217,12 +222,13 @@ void run_case(int n) {
     const double diag_us = (now_us() - w0) / 20;
 
     const std::string list = pid_list(pids);
-    const Cost lsof = time_command_median({"lsof", "-w", "-p", list}, 3);
-    const Cost ps = time_command_median({"ps", "-o", "pid,ppid,stat", "-p", list}, 3);
+    const Cost lsof = time_command_least({"lsof", "-w", "-p", list}, 5);
+    const Cost ps = time_command_least({"ps", "-o", "pid,ppid,stat", "-p", list}, 5);
 
     std::printf("  seen: %zu fds, %zu held UNIX sockets (system table: %zu sockets)\n", fds_seen,
                 socks_seen, table);
-    std::printf("  per process:               wall        cpu\n");
+    std::printf("  per process (each the least of its runs: %d full, %d refresh frames, 5 lsof/ps):\n"
+                "                               wall        cpu\n", full_runs, frames);
     auto row = [](const char* what, Cost c) {
         std::printf("  %-22s %8.2f us %8.2f us\n", what, c.wall, c.cpu);
     };
