@@ -63,7 +63,9 @@ struct alignas(64) Slot {
     std::atomic<int32_t> pending_line{0};
     std::atomic<int32_t> pending_fd{-1};
     std::atomic<uint32_t> gone_counted{0};  // lab: this process's exit was subtracted from nproc
-    char task[kTaskIdLen];                // "1.2/t1"; written before pid is published
+    // On a line of their own: the lab reads the task id for every event it takes from the ring,
+    // and a read of the line above would pull it away from the task that writes it every op.
+    alignas(64) char task[kTaskIdLen];    // "1.2/t1"; written before pid is published
     char role[kRoleLen];
 };
 
