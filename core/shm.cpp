@@ -147,7 +147,10 @@ bool RunShared::wait_for_room(uint64_t seq) {
             t_tail.tail = tail;
             return true;
         }
-        futex_wait(&hdr.full, 1, 20);
+        // The lab wakes us when it has drained the ring (and when the run stops); the timeout
+        // only bounds a lost wake-up. Short timeouts cost more than they save: the lab may be
+        // busy encoding what it drained for a long while, and every wake-up costs CPU here.
+        futex_wait(&hdr.full, 1, 500);
     }
 }
 
@@ -237,6 +240,8 @@ void RunShared::wake_all() {
     uint32_t n = hdr.nslots.load();
     if (n > uint32_t(kMaxSlots)) n = kMaxSlots;
     for (uint32_t i = 0; i < n; ++i) futex_wake(&slots[i].gate, 1 << 30);
+    hdr.full.store(0);
+    futex_wake(&hdr.full, 1 << 30);  // producers waiting for room re-check (e.g. stop)
 }
 
 bool RunShared::pop(Event& out, uint64_t stale_ns) {
