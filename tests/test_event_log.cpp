@@ -17,6 +17,22 @@ using fl::EventLog;
 using fl::Kind;
 using fl::Op;
 
+// Counts Event's fields (it is an aggregate): a field added to Event must also be stored by
+// EventLog (push_back and operator[]; one bit of its field mask is free) and compared below.
+struct AnyField {
+    template <class T>
+    operator T() const;
+};
+template <class T, class... F>
+constexpr size_t field_count() {
+    if constexpr (requires { T{F{}..., AnyField{}}; })
+        return field_count<T, F..., AnyField>();
+    else
+        return sizeof...(F);
+}
+static_assert(field_count<Event>() == 16,
+              "Event has a new field: store it in EventLog (core/event_log.cpp) and compare it here");
+
 bool same(const Event& a, const Event& b) {
     return a.seq == b.seq && a.t_ns == b.t_ns && a.pid == b.pid && a.tid == b.tid &&
            a.kind == b.kind && a.op == b.op && a.line == b.line && a.ret == b.ret &&
