@@ -162,7 +162,15 @@ void RunShared::wake_producers() {
 
 RawEvent* RunShared::reserve(int slot, uint64_t& seq) {
     seq = hdr.head.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (t_tail.run != this || t_tail.id != hdr.id) t_tail = {this, hdr.id, 0};
+    if (t_tail.run != this || t_tail.id != hdr.id) {
+        // In this order, so a signal handler's emit in between never trusts a half-reset cache.
+        t_tail.run = nullptr;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        t_tail.tail = 0;
+        t_tail.id = hdr.id;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        t_tail.run = this;
+    }
     if (seq - t_tail.tail > kRingSize) {
         t_tail.tail = hdr.tail.load(std::memory_order_acquire);
         if (seq - t_tail.tail > kRingSize && !wait_for_room(seq)) return nullptr;
