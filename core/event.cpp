@@ -231,8 +231,14 @@ std::optional<Measure> parse_measure(const Event& e) {
 size_t preview_into(char* out, size_t cap, const void* data, size_t n) {
     static const char hex[] = "0123456789abcdef";
     auto p = static_cast<const unsigned char*>(data);
-    size_t len = 0;
-    for (size_t i = 0; i < n; ++i) {
+    size_t len = 0, i = 0;
+    // Printable bytes copy as they are (the common case: one call per traced data op).
+    const size_t plain_max = cap < 3 ? 0 : n < cap - 3 ? n : cap - 3;
+    while (i < plain_max && p[i] >= 32 && p[i] < 127 && p[i] != '\\') ++i;
+    if (i) memcpy(out, p, i);
+    if (i == n) return n;
+    len = i;
+    for (; i < n; ++i) {
         char esc[4];
         size_t k = 0;
         unsigned char c = p[i];

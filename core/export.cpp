@@ -59,11 +59,13 @@ std::string role_or_pid(const RunModel& m, pid_t pid) {
 std::string export_perfetto(const RunModel& m) {
     using nlohmann::json;
     json out = json::array();
-    if (m.events.empty()) return json{{"traceEvents", out}}.dump();
-    const uint64_t t0 = m.events.front().t_ns;
+    if (m.events.size() == 0) return json{{"traceEvents", out}}.dump();
+    // The model keeps events compact and reads them back as copies: slices point into these.
+    const std::vector<Event> events(m.events.begin(), m.events.end());
+    const uint64_t t0 = events.front().t_ns;
     auto us = [&](uint64_t t) { return t >= t0 ? double(t - t0) / 1000.0 : 0.0; };
     auto tid_of = [](const Event& e) { return e.tid ? e.tid : e.pid; };
-    const pid_t global_pid = m.root ? m.root : m.events.front().pid;
+    const pid_t global_pid = m.root ? m.root : events.front().pid;
 
     // Tracks: a process per lesson process, a thread per task.
     int order = 0;
@@ -74,7 +76,7 @@ std::string export_perfetto(const RunModel& m) {
                        {"args", {{"sort_index", order++}}}});
     }
     std::set<pid_t> named;
-    for (const Event& e : m.events) {
+    for (const Event& e : events) {
         if (e.kind != Kind::Start || e.task.empty() || !named.insert(tid_of(e)).second) continue;
         std::string name = "task " + e.task;
         if (e.tid && e.tid != e.pid && !e.text.empty()) name += " " + e.text;
@@ -88,7 +90,7 @@ std::string export_perfetto(const RunModel& m) {
         const Event* ret;
     };
     std::map<uint64_t, Span> at_return;  // return seq -> its slice
-    for (const Slice& s : pair_ops(m.events)) {
+    for (const Slice& s : pair_ops(events)) {
         const Event& first = s.call ? *s.call : *s.ret;
         double b = us(first.t_ns);
         double end = s.ret ? us(s.ret->t_ns) : b;
@@ -137,7 +139,7 @@ std::string export_perfetto(const RunModel& m) {
     }
 
     // Moments.
-    for (const Event& e : m.events) {
+    for (const Event& e : events) {
         json ev;
         switch (e.kind) {
             case Kind::Step:

@@ -4,6 +4,7 @@
 // [SECTION] Lab loop
 // [SECTION] Client
 #include "core/lab.hpp"
+#include "core/event_log.hpp"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -168,7 +169,7 @@ private:
     bool root_reaped_ = false;
 
     uint64_t seq_ = 0;
-    std::vector<Event> events_;         // the whole run, for checks and the final record
+    EventLog events_;                   // the whole run, for checks and the final record
     std::vector<Event> outbox_;         // not yet sent to the client
     std::map<pid_t, std::string> roles_;
     std::set<pid_t> live_;              // pids with a Start event not yet seen gone
@@ -346,6 +347,7 @@ void Run::resolve_spawns() {
 }
 
 void Run::drain_ring() {
+    shm_->sample_clock();
     Event e;
     resolve_spawns();
     while (shm_->pop(e)) {
@@ -800,7 +802,7 @@ void Run::end(const std::string& reason, const std::string& text) {
     RunRecord rec;
     rec.lesson = lesson_.id;
     rec.knobs = opts_.knobs;
-    rec.events = events_;
+    rec.events = events_.to_vector();  // decoded once, for the checks
     rec.steps = steps_;
     rec.deadlock = deadlock_;
     rec.end_reason = reason;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/event.hpp"
+#include "core/event_log.hpp"
 #include "core/lesson.hpp"
 #include "core/probe.hpp"
 
@@ -94,7 +95,7 @@ public:
     Knobs knobs;
     pid_t root = 0;
     std::string containment;
-    std::vector<Event> events;  // the whole trace, in seq order
+    EventLog events;  // the whole trace, in seq order (compact: read back as Event copies)
     std::optional<Snapshot> snapshot;  // the latest kernel view
     std::vector<Gate> gates;
     std::map<pid_t, ProcessView> procs;

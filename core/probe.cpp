@@ -581,7 +581,7 @@ std::vector<FdEntry> scan_fds(pid_t pid, pid_t self_pid) {
         const size_t end = std::min(fds.size(), start + kBatch);
         handles.clear();
         for (size_t i = start; i < end; ++i) {
-            std::snprintf(name, sizeof name, "%d", fds[i]);
+            *std::to_chars(name, name + sizeof name - 1, fds[i]).ptr = '\0';
             const int h = ::openat(ifd, name, O_RDONLY | O_CLOEXEC);
             handles.push_back(h);
             if (h >= 0) opened.push_back(h);
@@ -595,20 +595,30 @@ std::vector<FdEntry> scan_fds(pid_t pid, pid_t self_pid) {
             int mnt = -1;
             ssize_t m = pread_all(h, info, sizeof info);
             if (m > 0) parse_fdinfo({info, size_t(m)}, e, ino, mnt);
-            if (ino != 0 && mnt >= 0 && mnt == mounts.pipefs) {
-                e.target = "pipe:[" + std::to_string(ino) + "]";
-            } else if (ino != 0 && mnt >= 0 && mnt == mounts.sockfs) {
-                e.target = "socket:[" + std::to_string(ino) + "]";
+            const bool pipe = ino != 0 && mnt >= 0 && mnt == mounts.pipefs;
+            const bool sock = ino != 0 && mnt >= 0 && mnt == mounts.sockfs;
+            if (pipe || sock) {
+                // What readlink would say, built here (no snprintf: a scan's own cost counts).
+                char* q = target;
+                const char* prefix = pipe ? "pipe:[" : "socket:[";
+                const size_t plen = pipe ? 6 : 8;
+                std::memcpy(q, prefix, plen);
+                q = std::to_chars(q + plen, target + sizeof target - 1, ino).ptr;
+                *q++ = ']';
+                e.target.assign(target, size_t(q - target));
+                e.kind = pipe ? FdKind::Pipe : FdKind::Socket;
+                e.inode = ino;
             } else {
-                std::snprintf(link, sizeof link, "../fd/%d", fds[i]);
+                std::memcpy(link, "../fd/", 6);
+                *std::to_chars(link + 6, link + sizeof link - 1, fds[i]).ptr = '\0';
                 ssize_t n = ::readlinkat(ifd, link, target, sizeof target);
                 if (n < 0) continue;  // closed meanwhile
                 e.target.assign(target, size_t(n));
+                e.kind = kind_of(e.target);
+                e.inode = (e.kind == FdKind::Pipe || e.kind == FdKind::Socket)
+                              ? bracket_number(e.target)
+                              : ino;
             }
-            e.kind = kind_of(e.target);
-            e.inode = (e.kind == FdKind::Pipe || e.kind == FdKind::Socket)
-                          ? bracket_number(e.target)
-                          : ino;
             out.push_back(std::move(e));
         }
         close_all(opened);

@@ -122,19 +122,25 @@ void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
     }
     int line = int(loc.line());
     t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
-    memcpy(t_call_text, text.data(), t_call_len);
+    if (t_call_len) memcpy(t_call_text, text.data(), t_call_len);
     if (t_depth == 0) g_proc.shm->gate(t_slot, op, line, fd);
     // err = 1 marks a call made inside a signal handler: it passed no gate, so a replayed
-    // schedule must not wait for it.
+    // schedule must not wait for it. The Call's time, read last, is when the op starts.
+    uint64_t t = 0;
     g_proc.shm->emit_raw(Kind::Call, op, t_slot, line, 0, t_depth ? 1 : 0, fd, fd2, arg, 0, -1,
-                         text.data(), text.size());
-    t_op_start = now_ns();
+                         text.data(), text.size(), 0, &t);
+    t_op_start = t ? t : g_proc.shm->hdr.stamp();  // in the ring's stamps (maybe TSC ticks)
 }
 
 void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -1,
          int64_t arg = 0, const void* data = nullptr, size_t len = 0) {
-    t_last_op_ns = now_ns() - t_op_start;
-    if (!traced()) return;
+    if (!traced()) {
+        t_last_op_ns = now_ns() - t_op_start;
+        return;
+    }
+    const RunHeader& h = g_proc.shm->hdr;
+    const uint64_t t_end = h.stamp();  // also the Return's time: one clock read
+    t_last_op_ns = h.stamp_ns(t_end - t_op_start);
     uint64_t obj = 0;
     int64_t queued = -1;
     if (fd >= 0 && (op == Op::Read || op == Op::Write || op == Op::Send || op == Op::Recv)) {
@@ -143,7 +149,6 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
             // FIONREAD works on either end of a pipe: the bytes waiting in it, kernel's count.
             // It costs a syscall, so only when someone watches at human speed (stepping, or a
             // delay); a full-speed run's queued bytes follow from the ops' byte counts.
-            const RunHeader& h = g_proc.shm->hdr;
             bool watched = h.mode.load(std::memory_order_relaxed) == uint32_t(RunMode::Gated) ||
                            h.delay_ms.load(std::memory_order_relaxed) > 0;
             int n;
@@ -159,11 +164,12 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
         memcpy(preview, t_call_text, plen);
     }
     g_proc.shm->emit_raw(Kind::Return, op, t_slot, int(loc.line()), ret, err, fd, fd2, arg, obj,
-                         queued, preview, plen);
+                         queued, preview, plen, t_end);
     // Inside a signal handler the slot still describes the interrupted op (maybe a gate wait):
     // leave it alone.
     if (t_depth == 0 && g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
-        g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running));
+        g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Running),
+                                              std::memory_order_release);
 }
 
 // Ends an op and hands its result back with errno preserved for the lesson to inspect.

@@ -39,6 +39,20 @@ enum class SlotState : uint32_t {
 
 enum class RunMode : uint32_t { Gated = 0, Free = 1 };
 
+// Event times. Where the kernel's own clock source is the TSC (constant and nonstop), lesson
+// processes stamp events with rdtsc (a third of clock_gettime's cost on the machine measured,
+// and two are read per op) and the lab converts each stamp to CLOCK_MONOTONIC as it reads the
+// event, between two (TSC, CLOCK_MONOTONIC) pairs it sampled itself. Elsewhere: clock_gettime.
+inline uint64_t read_tsc() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_rdtsc();
+#else
+    return 0;
+#endif
+}
+// True when the TSC may stand in for CLOCK_MONOTONIC here (decided once per process).
+bool tsc_usable();
+
 struct alignas(64) Slot {
     std::atomic<uint32_t> state{0};
     std::atomic<uint32_t> gate{0};        // futex word: the lab stores 1 and wakes to release
@@ -54,42 +68,56 @@ struct alignas(64) Slot {
     // Namespace mode: a child just spawned (its pid as the spawner sees it), until the lab has
     // found its host pid (then 0; also the futex word the spawner waits on).
     std::atomic<uint32_t> spawned{0};
-    char task[kTaskIdLen];                // "1.2/t1"; written before pid is published
+    // On a line of their own: the lab reads the task id for every event it takes from the ring,
+    // and a read of the line above would pull it away from the task that writes it every op.
+    alignas(64) char task[kTaskIdLen];    // "1.2/t1"; written before pid is published
     char role[kRoleLen];
 };
 
-// Fixed-size record in the ring; committed when `commit` == seq (release store).
+// Fixed-size record in the ring; committed when `commit` == seq (release store). Kept small:
+// a lesson process maps each ring page it writes with a page fault, once.
 struct RawEvent {
     std::atomic<uint64_t> commit{0};
     uint64_t t_ns;
-    int32_t pid, tid;
-    uint16_t kind, op;
-    int32_t line;
-    int64_t ret;
-    int32_t err, fd, fd2;
-    int32_t slot;
-    int64_t arg;
+    int64_t ret, arg;
     uint64_t obj;
-    int64_t queued;
-    uint16_t text_len;
+    int32_t pid, tid, line, err, fd, fd2, slot;
+    int32_t queued;  // FIONREAD's int, -1 unknown
+    uint8_t kind, op, text_len, spare;
     char text[kPreviewLen];
 };
 
+// Fields on their own cache lines: every op reads the control line (written rarely), every
+// event bumps `head`, the lab bumps `tail` per event it reads. Sharing a line would move it
+// between the lesson's core and the lab's on every event.
 struct RunHeader {
-    std::atomic<uint32_t> mode{uint32_t(RunMode::Gated)};
+    alignas(64) std::atomic<uint32_t> mode{uint32_t(RunMode::Gated)};
     std::atomic<uint32_t> delay_ms{0};
     std::atomic<uint32_t> stop{0};          // the run is ending: gates open, ops refused
     std::atomic<uint32_t> freeze{0};        // > 0 while a step snapshot is taken: gates hold
     std::atomic<int32_t> proc_cap{64};
     std::atomic<int32_t> nproc{0};          // live lesson processes (forks add, lab subtracts)
     std::atomic<uint32_t> bound_hit{0};     // set by a process that hit a bound
-    std::atomic<uint64_t> arrivals{0};
-    std::atomic<uint64_t> head{0};          // next seq to hand out - 1
-    std::atomic<uint64_t> tail{0};          // seq the consumer has read up to
     std::atomic<uint32_t> nslots{0};        // slots handed out so far
     std::atomic<uint32_t> dropped{0};
     std::atomic<uint32_t> pidns{0};         // the run is in a PID namespace (see lab.hpp)
+    uint64_t id = 0;                        // tells runs apart (a producer's cached tail)
+    uint32_t tsc = 0;                       // set at create: stamps are TSC ticks
+    uint64_t tick_ns_q32 = 0;               // ns per TSC tick, 32.32 fixed point (durations)
+    uint64_t stamp() const { return tsc ? read_tsc() : monotonic_ns(); }
+    uint64_t stamp_ns(uint64_t ticks) const {  // a duration in stamps, in ns
+        return tsc ? uint64_t((unsigned __int128)ticks * tick_ns_q32 >> 32) : ticks;
+    }
+    alignas(64) std::atomic<uint64_t> arrivals{0};
+    alignas(64) std::atomic<uint64_t> head{0};  // next seq to hand out - 1
+    alignas(64) std::atomic<uint64_t> tail{0};  // seq the consumer has read up to
+    std::atomic<uint32_t> full{0};          // futex word: a producer waits for room
+    uint64_t head_seen = 0;                 // consumer only: head as last read
     uint64_t hole_seq = 0, hole_since = 0;  // consumer only: an uncommitted entry it waits on
+    struct ClockPair {
+        uint64_t tsc = 0, ns = 0;
+    };
+    ClockPair clock_prev, clock_last;       // consumer only: samples for TSC -> monotonic
 };
 
 struct RunShared {
@@ -106,9 +134,36 @@ struct RunShared {
     int claim_slot(pid_t pid, pid_t tid, const char* task, const char* role);
     // Appends an event; blocks (futex) while the ring is full. Returns its seq.
     uint64_t emit(const Event& e, int slot);
+    // STAMP (if given) receives the event's t_ns, read just before it is committed. Inline:
+    // it runs twice per traced op.
     uint64_t emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
                       int fd2, int64_t arg, uint64_t obj, int64_t queued, const char* text,
-                      size_t text_len);
+                      size_t text_len, uint64_t t_ns = 0, uint64_t* stamp = nullptr) {
+        uint64_t seq;
+        RawEvent* r = reserve(slot, seq);
+        if (!r) return 0;  // dropped: the run is ending
+        r->kind = uint8_t(kind);
+        r->op = uint8_t(op);
+        r->line = line;
+        r->ret = ret;
+        r->err = err;
+        r->fd = fd;
+        r->fd2 = fd2;
+        r->arg = arg;
+        r->obj = obj;
+        r->queued = int32_t(queued);
+        size_t n = text_len < sizeof r->text ? text_len : sizeof r->text;
+        if (n) __builtin_memcpy(r->text, text, n);
+        r->text_len = uint8_t(n);
+        r->t_ns = t_ns ? t_ns : hdr.stamp();
+        if (stamp) *stamp = r->t_ns;
+        r->commit.store(seq, std::memory_order_release);
+        return seq;
+    }
+    // Hands out the next seq and its entry (pid, tid and slot filled in); waits while the ring
+    // is full; nullptr when the run ends meanwhile.
+    RawEvent* reserve(int slot, uint64_t& seq);
+    bool wait_for_room(uint64_t seq);
     // Publishes the pending op, waits until released (or free-running), then marks InOp.
     void gate(int slot, Op op, int line, int fd);
 
@@ -116,10 +171,14 @@ struct RunShared {
     // Pops the next committed event into OUT. A slot reserved but never committed (its writer
     // was killed mid-write) is skipped after STALE_NS. Returns false when nothing is ready.
     bool pop(Event& out, uint64_t stale_ns = 200'000'000);
+    // Takes a (TSC, CLOCK_MONOTONIC) pair: the lab calls it before it drains the ring.
+    void sample_clock();
+    uint64_t stamp_to_monotonic(uint64_t stamp) const;
     // Releases SLOT's gate (it must be AtGate). Returns false if it was not waiting.
     bool release(int slot);
     bool release_held(int slot);  // after the step snapshot
     void wake_all();  // after a mode change, so gated tasks re-check
+    void wake_producers();  // producers waiting for room in the ring
 };
 
 // futex helpers on a shared (not process-private) word.

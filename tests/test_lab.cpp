@@ -480,3 +480,32 @@ TEST_CASE("every trace event survives the JSON round trip") {
     CHECK_THROWS_WITH(event_from_json(nlohmann::json{{"seq", 1}, {"t_ns", 1}, {"pid", 1}, {"kind", "bogus"}}),
                       doctest::Contains("unknown kind"));
 }
+
+TEST_CASE("event times are the kernel's CLOCK_MONOTONIC, whichever clock stamped them") {
+    // Lesson processes may stamp events with the TSC (the lab converts): a 100 ms sleep must
+    // span 100 ms, and every event lie between the run's start and end as this process sees them.
+    test::NoLeftovers guard;
+    const uint64_t before = monotonic_ns();
+    auto r = run("t-zombie");
+    const uint64_t after = monotonic_ns();
+    REQUIRE(r.reason == "finished");
+    const Event* call = nullptr;
+    const Event* ret = nullptr;
+    for (auto& e : r.events) {
+        CHECK(e.t_ns >= before);
+        CHECK(e.t_ns <= after);
+        if (e.op == Op::Sleep && e.kind == Kind::Call) call = &e;
+        if (e.op == Op::Sleep && e.kind == Kind::Return) ret = &e;
+    }
+    REQUIRE(call);
+    REQUIRE(ret);
+    CHECK(ret->t_ns - call->t_ns >= 100'000'000);
+    CHECK(ret->t_ns - call->t_ns < 2'000'000'000);
+    // Each task's own events are in time order.
+    std::map<pid_t, uint64_t> last;
+    for (auto& e : r.events) {
+        if (e.kind != Kind::Call && e.kind != Kind::Return) continue;
+        CHECK(e.t_ns >= last[e.tid]);
+        last[e.tid] = e.t_ns;
+    }
+}
