@@ -114,13 +114,15 @@ public:
     void undo_knobs();              // Ctrl+Z: back to the knobs before the last change
     void next_lesson();             // the one after the current lesson in the list
     void step_knob(int dir);        // Left/Right: the focused knob's value down/up
-    // A key press from the window's key callback (GLFW key code and mods). Presses are queued
-    // and handled at the next frame, so a tap pressed and released between two frames counts.
-    void key_event(int key, int mods);
+    // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
+    // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
+    // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
+    void key_event(int key, int action, int mods);
     // How long the window may sleep before the next frame: 0 now, < 0 until input or a lab
     // message (the reader wakes it), else seconds until something on screen changes by itself.
     double idle_wait_s() const;
     uint64_t steps_sent() const { return steps_sent_; }
+    const std::string& notice_text() const { return notice_; }
     void set_font_size(float px);
     void set_presentation(bool on);
     void set_content_scale(float s);

@@ -46,7 +46,8 @@ void tooltip(const char* text) {
 
 }  // namespace
 
-void App::key_event(int key, int mods) {
+void App::key_event(int key, int action, int mods) {
+    if (action == 0) return;  // a release: the press was queued already
     if (keys_.size() < 64) keys_.push_back({key, mods});
 }
 

@@ -252,8 +252,8 @@ int run_app(int argc, char** argv, LabClient* lab) {
     // frame) still counts.
     glfwSetKeyCallback(window, [](GLFWwindow* win, int key, int, int action, int mods) {
         g_input = 1;
-        if (action == GLFW_RELEASE) return;
-        if (auto* a = static_cast<ui::App*>(glfwGetWindowUserPointer(win))) a->key_event(key, mods);
+        if (auto* a = static_cast<ui::App*>(glfwGetWindowUserPointer(win)))
+            a->key_event(key, action, mods);
     });
     // Any other input: the loop draws a few frames for ImGui to settle it (ImGui chains these).
     glfwSetMouseButtonCallback(window, [](GLFWwindow*, int, int, int) { g_input = 1; });
