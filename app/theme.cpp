@@ -63,6 +63,9 @@ ImU32 Theme::text() const {
 ImU32 Theme::dim() const {
     return IM_COL32(140, 140, 150, 255);
 }
+ImU32 Theme::comment() const {
+    return IM_COL32(130, 170, 130, 255);
+}
 ImU32 Theme::warn() const {
     return IM_COL32(255, 80, 60, 255);
 }

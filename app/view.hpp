@@ -20,6 +20,7 @@ struct Theme {
     ImU32 text() const;
     ImU32 dim() const;
     ImU32 warn() const;            // misdelivered messages, deadlock
+    ImU32 comment() const;         // comments in the Source view
 };
 
 // C with its alpha scaled by A (0..1).
