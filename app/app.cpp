@@ -476,6 +476,7 @@ float App::font_px() const {
 }
 
 void App::rebuild_style() {
+    theme_.presentation = settings_.presentation;
     ImGuiStyle s;
     ImGui::StyleColorsDark(&s);
     s.WindowRounding = 0;
@@ -493,8 +494,8 @@ void App::rebuild_style() {
     c[ImGuiCol_WindowBg] = ImVec4(0.09f, 0.10f, 0.12f, 1.0f);
     c[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.12f, 0.14f, 1.0f);
     c[ImGuiCol_Border] = ImVec4(0.28f, 0.30f, 0.35f, 1.0f);
-    c[ImGuiCol_Text] = ImVec4(0.91f, 0.91f, 0.91f, 1.0f);
-    c[ImGuiCol_TextDisabled] = ImVec4(0.55f, 0.55f, 0.59f, 1.0f);
+    c[ImGuiCol_Text] = ImGui::ColorConvertU32ToFloat4(theme_.text());
+    c[ImGuiCol_TextDisabled] = ImGui::ColorConvertU32ToFloat4(theme_.dim());
     c[ImGuiCol_Header] = ImVec4(0.20f, 0.33f, 0.50f, 0.70f);
     c[ImGuiCol_FrameBg] = ImVec4(0.15f, 0.17f, 0.21f, 1.0f);
     c[ImGuiCol_FrameBgHovered] = ImVec4(0.21f, 0.25f, 0.31f, 1.0f);

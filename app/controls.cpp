@@ -193,14 +193,22 @@ void draw_status_bar(App& app) {
     const Theme& th = app.theme_;
     ImU32 col = th.text();
     switch (m.status) {
-        case RunStatus::Running: col = IM_COL32(80, 200, 110, 255); break;
-        case RunStatus::Paused: col = IM_COL32(110, 170, 240, 255); break;
-        case RunStatus::Finished: col = IM_COL32(80, 200, 110, 255); break;
+        case RunStatus::Running: col = th.ok(); break;
+        case RunStatus::Paused: col = th.readable(IM_COL32(110, 170, 240, 255)); break;
+        case RunStatus::Finished: col = th.ok(); break;
         case RunStatus::Deadlock: case RunStatus::Bound: case RunStatus::Error: col = th.warn(); break;
         default: col = th.dim(); break;
     }
     std::string line = app.status_line();
-    if (line.rfind("blocked", 0) == 0) col = IM_COL32(245, 160, 40, 255);
+    if (line.rfind("blocked", 0) == 0) col = th.state_color('S', true);
+    // While a run goes on, the line says what just happened, from the events and snapshots
+    // (the status itself is in the tooltip and the window title).
+    std::string said = narrate(m);
+    std::string tip = line;
+    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
+        tip = line + "\n\nlast: " + said;
+        line = std::string(m.status == RunStatus::Running ? "running" : "paused") + " \u2014 " + said;
+    }
     ImGui::Separator();
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 p = ImGui::GetCursorScreenPos();
@@ -227,7 +235,7 @@ void draw_status_bar(App& app) {
     ImGui::TextUnformatted(line.c_str());
     ImGui::PopClipRect();
     ImGui::PopStyleColor();
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", line.c_str());
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tip.c_str());
     if (right_w < avail - left_max) {
         ImGui::SameLine(ImGui::GetWindowContentRegionMax().x - right_w);
         ImGui::PushStyleColor(ImGuiCol_Text, app.notice_.empty() ? th.dim() : th.warn());

@@ -344,15 +344,17 @@ void draw_descriptors(ViewContext& ctx) {
         key(kReadCol, "read end (r)", false);
         key(kBothCol, "read/write (rw)", true);
         // The id after ### stays the same while the count in the label changes.
-        std::string label = "show the lab's fds";
+        std::string label = "show stdio ForkLab captures";
         if (lay.hidden && !ui.show_instrumentation)
-            label += " (" + std::to_string(lay.hidden) + " hidden)";
+            label += " (" + std::to_string(lay.hidden) + " fds hidden)";
         label += "###lab_fds";
         place(ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
               ImGui::CalcTextSize(label.c_str(), nullptr, true).x);
         ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);
         if (ImGui::IsItemHovered())
-            ImGui::SetTooltip("fds the lab added to watch the lesson (captured stdout/stderr)");
+            ImGui::SetTooltip("Each process's own fds 0, 1 and 2: ForkLab points stdin at /dev/null "
+                              "and stdout and stderr at its console pipe, to show what the lesson "
+                              "prints. The lesson did not make them, so they are hidden.");
     }
 
     if (lay.procs.empty()) {

@@ -447,7 +447,7 @@ void draw_process_tree(ViewContext& ctx) {
         dl->PushClipRect(p0, p1, true);
         float tx = p0.x + 6 * s + pad, ty = p0.y + pad;
         std::string title = node_title(m, n.pid, p);
-        dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.text(), a), title.c_str());
+        dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), title.c_str());
         ty += line_h;
         if (p) {
             std::string words = tree_state_words(*p);
@@ -463,7 +463,7 @@ void draw_process_tree(ViewContext& ctx) {
             std::string threads =
                 std::to_string(p->threads) + (p->threads == 1 ? " thread" : " threads");
             if (!p->task.empty()) threads += "   task " + p->task;
-            dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.dim(), a), threads.c_str());
+            dl->AddText(nullptr, font, {tx, ty}, th.faded(th.dim(), a), threads.c_str());
             ty += line_h;
             std::string last;
             ImU32 lc = th.dim();
@@ -475,8 +475,10 @@ void draw_process_tree(ViewContext& ctx) {
             } else if (!p->current_op.empty()) {
                 last = "in " + p->current_op;
             }
+            if (!p->exited && !p->did.empty())  // what it did, with the result (core/model)
+                last = "did: " + p->did + (last.empty() ? "" : "   " + last);
             if (!last.empty())
-                dl->AddText(nullptr, font, {tx, ty}, with_alpha(lc, a), last.c_str());
+                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), last.c_str());
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");
         }
@@ -500,6 +502,10 @@ void draw_process_tree(ViewContext& ctx) {
             if (p->reparented())
                 ImGui::Text("re-parented: its parent now is pid %d", static_cast<int>(p->ppid));
             ImGui::Text("%d thread%s", p->threads, p->threads == 1 ? "" : "s");
+            if (!p->task.empty())
+                ImGui::Text("task %s: its place in the run, the same in every run while pids "
+                            "change (1 is the first process, 1.2 the second it forked, 1.2/t1 "
+                            "a thread)", p->task.c_str());
             if (!p->current_op.empty())
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);
