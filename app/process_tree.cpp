@@ -503,9 +503,9 @@ void draw_process_tree(ViewContext& ctx) {
                 ImGui::Text("re-parented: its parent now is pid %d", static_cast<int>(p->ppid));
             ImGui::Text("%d thread%s", p->threads, p->threads == 1 ? "" : "s");
             if (!p->task.empty())
-                ImGui::Text("task %s: its place in the run, the same in every run while pids "
-                            "change (1 is the first process, 1.2 the second it forked, 1.2/t1 "
-                            "a thread)", p->task.c_str());
+                ImGui::Text("task %s: named by who forked it, not by pid: 1 is the run's first "
+                            "process, 1.2 its second child, 1.2/t1 that child's first thread "
+                            "(same knobs and interleaving, same ids in every run)", p->task.c_str());
             if (!p->current_op.empty())
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);
