@@ -319,10 +319,13 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 if (wait < 0) glfwWaitEvents();
                 else if (wait > 0) glfwWaitEventsTimeout(wait);
                 else glfwPollEvents();
-                // No faster than 60 frames a second, however fast messages come.
+                // No faster than 60 frames a second for input, 30 for the lab's messages
+                // alone (a free run at human speed changes a few times a second; every
+                // message batch in between is drawn with the next frame).
                 uint64_t since = monotonic_ns() - last_frame;
-                if (since < 16'600'000ull) {
-                    timespec ts{0, long(16'600'000ull - since)};
+                uint64_t gap = g_input || settle > 0 ? 16'600'000ull : 33'300'000ull;
+                if (since < gap) {
+                    timespec ts{0, long(gap - since)};
                     nanosleep(&ts, nullptr);
                     glfwPollEvents();
                 }
