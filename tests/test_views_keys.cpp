@@ -130,7 +130,7 @@ TEST_CASE("keys: Reset starts paused, Backspace does nothing") {
             return app.model().status == fl::RunStatus::Paused && f.waiting() &&
                    f.call_events() == 0;
         });
-        if (!fresh) MESSAGE(run_status_name(app.model().status), " ", f.call_events(), " calls, ", f.waiting(), " ", app.status_line());
+        if (!fresh) MESSAGE(fl::run_status_name(app.model().status), " ", f.call_events(), " calls, ", f.waiting(), " ", app.status_line(), " notice: ", app.notice_text(), " lesson ", app.model().lesson);
         CHECK(fresh);
     }
     drain_lab();
