@@ -122,6 +122,46 @@ void App::reader_loop() {
         std::vector<nlohmann::json> got;
         auto m = lab_->recv(out.empty() ? 10 : 0);
         while (m) {
+            // The lab sends a snapshot every 50 ms; one that shows nothing new (only its time
+            // differs) is counted, not queued, so a paused run does not wake the window.
+            if (m->value("msg", "") == "snapshot") {
+                nlohmann::json bare = *m;
+                if (bare.contains("snap") && bare["snap"].is_object()) {
+                    bare["snap"].erase("t_ns");
+                    // A task waiting at its gate wakes now and then to look at it (R, then S in
+                    // futex): not a change the views show, as they show it "at gate".
+                    std::vector<int> gated;  // tids
+                    if (bare.contains("gates") && bare["gates"].is_array())
+                        for (auto& g : bare["gates"])
+                            if (g.value("state", "") == "at_gate" || g.value("state", "") == "held")
+                                gated.push_back(g.value("tid", g.value("pid", 0)));
+                    auto is_gated = [&](int tid) {
+                        return std::find(gated.begin(), gated.end(), tid) != gated.end();
+                    };
+                    if (bare["snap"].contains("procs") && bare["snap"]["procs"].is_array())
+                        for (auto& pr : bare["snap"]["procs"]) {
+                            if (is_gated(pr.value("pid", 0))) {
+                                pr.erase("state");
+                                pr.erase("sys");
+                            }
+                            if (pr.contains("threads") && pr["threads"].is_array())
+                                for (auto& t : pr["threads"])
+                                    if (is_gated(t.value("tid", 0))) {
+                                        t.erase("state");
+                                        t.erase("sys");
+                                    }
+                        }
+                }
+                std::string key = bare.dump();
+                if (key == last_snap_) {
+                    ++same_snaps_;
+                    m = lab_->recv(0);
+                    continue;
+                }
+                last_snap_ = std::move(key);
+            } else if (m->value("msg", "") == "run_started") {
+                last_snap_.clear();
+            }
             got.push_back(std::move(*m));
             if (got.size() >= 256) break;
             m = lab_->recv(0);
@@ -152,6 +192,8 @@ bool App::poll() {
         std::lock_guard<std::mutex> lock(mu_);
         in.swap(inbox_);
     }
+    // Snapshots the reader dropped as unchanged still count as fresh for scripted steps.
+    snaps_since_step_ += same_snaps_.exchange(0);
     if (in.empty()) return false;
     // A snapshot is the whole kernel view: only the last one of a batch matters.
     size_t last_snap = in.size();
@@ -190,6 +232,20 @@ void App::apply_message(nlohmann::json& m) {
         if (model_.live()) return;  // a refused step does not change the run
     }
     model_.apply(m);
+    if (kind == "run_ended") record_progress();
+}
+
+void App::record_progress() {
+    if (!panel_.lesson || model_.lesson != panel_.lesson->id) return;
+    Settings::Progress& p = settings_.progress[model_.lesson];
+    int ok = 0;
+    for (auto& c : model_.checks) ok += c.ok;
+    if (model_.status == RunStatus::Finished) p.finished = true;
+    if (!model_.checks.empty() && (ok > p.checks_passed || p.checks == 0)) {
+        p.checks_passed = ok;
+        p.checks = int(model_.checks.size());
+    }
+    save_settings();
 }
 
 void App::notice(const std::string& text) {
@@ -236,6 +292,7 @@ void App::select_lesson(const std::string& id) {
     panel_.knobs.clear();
     resolve_knobs(*l, panel_.knobs);
     settings_.last_lesson = id;
+    knob_undo_.clear();
     paused_ = true;
     start_run();
 }
@@ -254,6 +311,7 @@ void App::start_run() {
         return;
     }
     o.gated = paused_;
+    run_knobs_ = o.knobs;
     o.delay_ms = settings_.delay_ms;
     o.snapshots = true;
     send(to_json(o));
@@ -272,6 +330,12 @@ void App::step(pid_t pid) {
         return;
     }
     send({{"cmd", "step"}, {"pid", pid}});
+    ++steps_sent_;
+}
+
+void App::reset() {
+    paused_ = true;
+    start_run();
 }
 
 void App::set_running(bool run) {
@@ -287,7 +351,103 @@ void App::set_delay(int ms) {
 
 void App::set_knob(const std::string& name, const std::string& value) {
     panel_.knobs[name] = value;
+    knobs_edited();
+}
+
+namespace {
+// "keep_write_end = true, workers = 4": the knobs whose values differ between A and B (B's).
+std::string knob_changes(const Knobs& a, const Knobs& b) {
+    std::string s;
+    for (auto& [k, v] : b)
+        if (auto it = a.find(k); it == a.end() || it->second != v)
+            s += (s.empty() ? "" : ", ") + k + " = " + v;
+    return s;
+}
+}  // namespace
+
+void App::knobs_edited() {
+    if (!panel_.lesson) return;
+    Knobs before = run_knobs_;
+    Knobs after = panel_.knobs;
+    resolve_knobs(*panel_.lesson, after);
+    std::string changed = knob_changes(before, after);
+    if (changed.empty()) return;
+    knob_undo_.push_back(before);
+    if (knob_undo_.size() > 50) knob_undo_.erase(knob_undo_.begin());
     start_run();
+    notice("restarted with " + changed + " (Ctrl+Z undoes)");
+}
+
+void App::undo_knobs() {
+    if (knob_undo_.empty() || !panel_.lesson) {
+        notice("no knob change to undo");
+        return;
+    }
+    Knobs before = run_knobs_;
+    panel_.knobs = knob_undo_.back();
+    knob_undo_.pop_back();
+    start_run();
+    std::string changed = knob_changes(before, run_knobs_);
+    notice("undone: restarted with " + (changed.empty() ? std::string("the same knobs") : changed));
+}
+
+void App::step_knob(int dir) {
+    if (!panel_.lesson || panel_.lesson->knobs.empty()) {
+        notice("this lesson has no knobs");
+        return;
+    }
+    const auto& ks = panel_.lesson->knobs;
+    if (panel_.knob_focus < 0 || panel_.knob_focus >= int(ks.size())) panel_.knob_focus = 0;
+    const Knob& k = ks[size_t(panel_.knob_focus)];
+    if (!k.unavailable.empty()) {
+        notice(k.name + " is not available here: " + k.unavailable);
+        return;
+    }
+    std::string& v = panel_.knobs[k.name];
+    if (v.empty()) v = k.def;
+    switch (k.type) {
+        case Knob::Type::Bool: v = (v == "true" || v == "1") ? "false" : "true"; break;
+        case Knob::Type::Int: v = std::to_string(std::clamp(std::atoi(v.c_str()) + dir, k.min, k.max)); break;
+        case Knob::Type::Choice: {
+            if (k.choices.empty()) break;
+            auto it = std::find(k.choices.begin(), k.choices.end(), v);
+            long i = it == k.choices.end() ? 0 : long(it - k.choices.begin());
+            long n = long(k.choices.size());
+            v = k.choices[size_t(((i + dir) % n + n) % n)];
+            break;
+        }
+    }
+    knobs_edited();
+}
+
+void App::next_lesson() {
+    const auto& all = lessons();
+    for (size_t i = 0; i < all.size(); ++i)
+        if (&all[i] == panel_.lesson) {
+            if (i + 1 < all.size()) select_lesson(all[i + 1].id);
+            else notice("this was the last lesson");
+            return;
+        }
+    if (!all.empty()) select_lesson(all.front().id);
+}
+
+void App::cycle_tab(int dir) {
+    static const char* kTabs[] = {"Descriptors", "Messages", "Chart", "Console", "Events"};
+    int n = int(std::size(kTabs));
+    tab_index_ = ((tab_index_ + dir) % n + n) % n;
+    front_tabs.push_back(kTabs[tab_index_]);
+}
+
+double App::idle_wait_s() const {
+    if (fonts_dirty_ || script_ || !keys_.empty()) return 0;
+    double wait = -1;
+    auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
+    if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));
+    // A process that exited fades out over two seconds (the process tree's ghost).
+    uint64_t now = monotonic_ns();
+    for (auto& [pid, p] : model_.procs)
+        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull) sooner(1.0 / 30);
+    return wait;
 }
 
 void App::set_font_size(float px) {
@@ -316,6 +476,7 @@ float App::font_px() const {
 }
 
 void App::rebuild_style() {
+    theme_.presentation = settings_.presentation;
     ImGuiStyle s;
     ImGui::StyleColorsDark(&s);
     s.WindowRounding = 0;
@@ -333,8 +494,8 @@ void App::rebuild_style() {
     c[ImGuiCol_WindowBg] = ImVec4(0.09f, 0.10f, 0.12f, 1.0f);
     c[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.12f, 0.14f, 1.0f);
     c[ImGuiCol_Border] = ImVec4(0.28f, 0.30f, 0.35f, 1.0f);
-    c[ImGuiCol_Text] = ImVec4(0.91f, 0.91f, 0.91f, 1.0f);
-    c[ImGuiCol_TextDisabled] = ImVec4(0.55f, 0.55f, 0.59f, 1.0f);
+    c[ImGuiCol_Text] = ImGui::ColorConvertU32ToFloat4(theme_.text());
+    c[ImGuiCol_TextDisabled] = ImGui::ColorConvertU32ToFloat4(theme_.dim());
     c[ImGuiCol_Header] = ImVec4(0.20f, 0.33f, 0.50f, 0.70f);
     c[ImGuiCol_FrameBg] = ImVec4(0.15f, 0.17f, 0.21f, 1.0f);
     c[ImGuiCol_FrameBgHovered] = ImVec4(0.21f, 0.25f, 0.31f, 1.0f);
@@ -528,6 +689,10 @@ void App::draw_layout() {
         front_tabs.push_back("Chart");
     }
     std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
+    panel_.progress = &settings_.progress;
+    panel_.next = nullptr;
+    for (size_t i = 0; i + 1 < lessons().size(); ++i)
+        if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -568,7 +733,11 @@ void App::draw_layout() {
     }
     if (panel_.knobs_changed) {
         panel_.knobs_changed = false;
-        start_run();
+        knobs_edited();
+    }
+    if (panel_.go_next) {
+        panel_.go_next = false;
+        next_lesson();
     }
 }
 

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -53,6 +54,12 @@ struct Settings {
     float split_mid = 0.50f;       // of the rest: process tree + source
     float split_mid_rows = 0.42f;  // process tree height in the middle column
     float split_right_rows = 0.56f;
+    // Per lesson: a run of it finished, and the most checks one run passed.
+    struct Progress {
+        bool finished = false;
+        int checks_passed = 0, checks = 0;
+    };
+    std::map<std::string, Progress> progress;
     // $XDG_CONFIG_HOME/forklab, else ~/.config/forklab ("" when neither can be found).
     static std::string dir();
     // Loads DIR/settings.json; missing or unreadable files give the defaults (ERR says why).
@@ -65,8 +72,12 @@ struct Settings {
 struct LessonPanel {
     const Lesson* lesson = nullptr;   // the selected lesson
     Knobs knobs;                      // its knob values (defaults filled in)
+    int knob_focus = -1;              // the knob the arrow keys change (-1: none)
+    const Lesson* next = nullptr;     // offered at the end of a run ("Next lesson")
+    const std::map<std::string, Settings::Progress>* progress = nullptr;
     // Outputs of one frame:
     std::string picked;               // a lesson the user chose in the list
+    bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
@@ -95,8 +106,23 @@ public:
     void step(pid_t pid = 0);       // release one op: PID's, or the earliest waiting (0)
     void set_running(bool run);     // run freely (with the delay) or pause (gated)
     void set_delay(int ms);
-    void reset() { start_run(); }
+    void reset();                   // the lesson again from the start, paused (R)
     void set_knob(const std::string& name, const std::string& value);
+    // The knobs the learner changed in the panel: restart with them, say so, keep the old
+    // ones for undo.
+    void knobs_edited();
+    void undo_knobs();              // Ctrl+Z: back to the knobs before the last change
+    void next_lesson();             // the one after the current lesson in the list
+    void step_knob(int dir);        // Left/Right: the focused knob's value down/up
+    // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
+    // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
+    // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
+    void key_event(int key, int action, int mods);
+    // How long the window may sleep before the next frame: 0 now, < 0 until input or a lab
+    // message (the reader wakes it), else seconds until something on screen changes by itself.
+    double idle_wait_s() const;
+    uint64_t steps_sent() const { return steps_sent_; }
+    const std::string& notice_text() const { return notice_; }
     void set_font_size(float px);
     void set_presentation(bool on);
     void set_content_scale(float s);
@@ -134,6 +160,18 @@ public:
 
 private:
     bool charted_ = false;  // this run's chart was brought to the front
+    void record_progress();
+    void cycle_tab(int dir);
+    struct KeyPress {
+        int key, mods;
+    };
+    std::deque<KeyPress> keys_;
+    uint64_t steps_sent_ = 0;
+    Knobs run_knobs_;                  // the knobs the current run started with
+    std::vector<Knobs> knob_undo_;     // earlier knob sets, newest last
+    int tab_index_ = 0;                // Tab cycles the views' tabs
+    std::string last_snap_;            // the last snapshot, without its time (reader thread)
+    std::atomic<uint64_t> same_snaps_{0};  // snapshots equal to the last one, not queued
     void send(nlohmann::json cmd);
     void reader_loop();
     void apply_message(nlohmann::json& m);

@@ -56,15 +56,35 @@ std::string number(float v) {
 
 void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& series) {
     const Theme& th = ctx.theme;
-    float x0 = 1e30f, x1 = -1e30f, y1 = 0;
+    float x0 = 1e30f, x1 = -1e30f, y1 = 0, ymin = 1e30f;
     for (auto& s : series)
         for (auto& p : s.points) {
             x0 = std::min(x0, p.x);
             x1 = std::max(x1, p.x);
             y1 = std::max(y1, p.y);
+            if (p.y > 0) ymin = std::min(ymin, p.y);
         }
     if (x1 <= x0) x1 = x0 + 1;
-    y1 = nice_ceil(y1);
+    // A log scale when the figures span more than about 20x (else the small series lie flat
+    // on the axis, one under another); the learner may turn it off or on ("log scale").
+    bool span = ymin < 1e30f && y1 > 20 * ymin;
+    ImGuiStorage* st = ImGui::GetStateStorage();
+    ImGuiID key = ImGui::GetID(("log_" + def.id).c_str());
+    int* mode = st->GetIntRef(key, 0);  // 0: automatic, 1: log, 2: linear
+    bool log = *mode == 0 ? span : *mode == 1;
+    if (ImGui::Checkbox(("log scale##" + def.id).c_str(), &log)) *mode = log ? 1 : 2;
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Each step up the axis is 10 times the one below, so small and large "
+                          "figures both show (on by itself when they span more than 20x)");
+    float l0 = 0, l1 = 1;
+    if (log) {
+        if (ymin >= 1e30f) ymin = 1;
+        l0 = std::floor(std::log10(ymin));
+        l1 = std::max(l0 + 1, std::ceil(std::log10(std::max(y1, ymin))));
+        y1 = std::pow(10.0f, l1);
+    } else {
+        y1 = nice_ceil(y1);
+    }
 
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float s = th.scale;
@@ -90,13 +110,20 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
     const float bottom = ImGui::GetTextLineHeight() * 2 + 6 * s;
     const ImVec2 o{at.x + left, at.y + h - bottom};  // the origin on screen
     const float pw = w - left - 12 * s, ph = h - bottom - 8 * s;
+    auto y_frac = [&](float y) {
+        if (!log) return y / y1;
+        return (std::log10(std::max(y, std::pow(10.0f, l0))) - l0) / (l1 - l0);
+    };
     auto to_screen = [&](ImVec2 p) {
-        return ImVec2{o.x + (p.x - x0) / (x1 - x0) * pw, o.y - p.y / y1 * ph};
+        return ImVec2{o.x + (p.x - x0) / (x1 - x0) * pw, o.y - y_frac(p.y) * ph};
     };
 
-    // Axes and a light grid: four steps up the y axis, a tick at every measured x.
-    for (int i = 0; i <= 4; ++i) {
-        float yv = y1 * float(i) / 4, ys = o.y - ph * float(i) / 4;
+    // Axes and a light grid: four steps up the y axis (a decade each on a log scale), a tick
+    // at every measured x.
+    int steps = log ? int(l1 - l0) : 4;
+    for (int i = 0; i <= steps; ++i) {
+        float yv = log ? std::pow(10.0f, l0 + float(i)) : y1 * float(i) / 4;
+        float ys = o.y - ph * float(i) / float(steps);
         dl->AddLine({o.x, ys}, {o.x + pw, ys}, with_alpha(th.dim(), i ? 0.25f : 1.0f), th.line * 0.7f);
         std::string t = number(yv);
         dl->AddText({o.x - ImGui::CalcTextSize(t.c_str()).x - 5 * s, ys - ImGui::GetTextLineHeight() / 2},
@@ -124,13 +151,29 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
                  o.y + 5 * s + ImGui::GetTextLineHeight()},
                 th.dim(), xl.c_str());
 
-    // One line per series, a dot per point.
+    // One line per series, then every series' points on top, each series its own shape
+    // (circle, square, triangle, diamond), so a series under another still shows.
     for (size_t i = 0; i < series.size(); ++i) {
-        ImU32 col = th.process_color(int(i));
         std::vector<ImVec2> pts;
         for (auto& p : series[i].points) pts.push_back(to_screen(p));
-        if (pts.size() > 1) dl->AddPolyline(pts.data(), int(pts.size()), col, 0, th.line * 1.6f);
-        for (auto& p : pts) dl->AddCircleFilled(p, 3.5f * s, col);
+        if (pts.size() > 1)
+            dl->AddPolyline(pts.data(), int(pts.size()), th.process_color(int(i)), 0, th.line * 1.6f);
+    }
+    for (size_t i = 0; i < series.size(); ++i) {
+        ImU32 col = th.process_color(int(i));
+        float r = 4.5f * s;
+        for (auto& sp : series[i].points) {
+            ImVec2 p = to_screen(sp);
+            switch (i % 4) {
+                case 0: dl->AddCircleFilled(p, r, col); break;
+                case 1: dl->AddRectFilled({p.x - r, p.y - r}, {p.x + r, p.y + r}, col); break;
+                case 2: dl->AddTriangleFilled({p.x, p.y - r * 1.2f}, {p.x + r * 1.1f, p.y + r},
+                                              {p.x - r * 1.1f, p.y + r}, col); break;
+                default: dl->AddQuadFilled({p.x, p.y - r * 1.3f}, {p.x + r * 1.3f, p.y},
+                                           {p.x, p.y + r * 1.3f}, {p.x - r * 1.3f, p.y}, col); break;
+            }
+            dl->AddCircle(p, r * 1.6f, IM_COL32(20, 22, 26, 200), 0, 1.0f);
+        }
     }
     ImGui::Dummy({w, h});
 }

@@ -8,30 +8,37 @@ namespace fl::ui {
 
 namespace {
 
-// ImGui 1.86 reads keys by the platform's key codes; the GLFW backend fills io.KeysDown by
-// GLFW's codes, which are ASCII for letters and these for the rest.
-constexpr int kKeyEnter = 257, kKeyBackspace = 259, kKeyF1 = 290, kKeyF5 = 294, kKeyF11 = 300,
-              kKeyKpEnter = 335;
+// GLFW's key codes (what the window's key callback passes to App::key_event): ASCII for
+// letters, digits and Space, these for the rest.
+constexpr int kKeySpace = 32, kKeyEsc = 256, kKeyEnter = 257, kKeyTab = 258, kKeyBackspace = 259,
+              kKeyRight = 262, kKeyLeft = 263, kKeyDown = 264, kKeyUp = 265, kKeyF1 = 290,
+              kKeyF5 = 294, kKeyF11 = 300, kKeyKpEnter = 335, kKeyMinus = 45, kKeyEqual = 61,
+              kKeyKpAdd = 334, kKeyKpSubtract = 333;
+constexpr int kModShift = 1, kModCtrl = 2;
 
 struct Shortcut {
     const char* keys;
     const char* what;
 };
 constexpr Shortcut kShortcuts[] = {
-    {"Space", "Step: release one operation (the selected process's, else the next waiting)"},
+    {"Space", "Step: release one operation (the selected process's, else the next waiting); "
+              "at the end of a run, go on to the next lesson"},
     {"N", "Step the next waiting operation, whichever process it is"},
     {"1 ... 9", "Select a process by birth order (then Space steps it)"},
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause"},
     {"[  and  ]", "Slower / faster when running freely"},
-    {"R or Backspace", "Reset: run the lesson again from the start, paused"},
+    {"R", "Reset: run the lesson again from the start, paused"},
+    {"Up / Down", "Previous / next lesson"},
+    {"Tab / Shift+Tab", "Next / previous view tab (Descriptors, Messages, Chart, Console, Events)"},
+    {"K / Shift+K", "Next / previous knob of the lesson"},
+    {"Left / Right", "Change the chosen knob (restarts the run)"},
+    {"Ctrl+Z", "Undo the last knob change (restarts the run)"},
     {"+  and  -", "Larger / smaller text"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
-    {"F1 or ?", "Show / hide this help"},
+    {"F1, H or ?", "Show / hide this help"},
     {"Ctrl+Q", "Quit"},
 };
-
-bool key(int code) { return ImGui::IsKeyPressed(code, false); }
 
 void tooltip(const char* text) {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", text);
@@ -39,32 +46,76 @@ void tooltip(const char* text) {
 
 }  // namespace
 
+void App::key_event(int key, int action, int mods) {
+    if (action == 0) return;  // a release: the press was queued already
+    if (keys_.size() < 64) keys_.push_back({key, mods});
+}
+
 void App::handle_keys() {
     ImGuiIO& io = ImGui::GetIO();
-    if (io.WantTextInput) return;
-    if (io.KeyCtrl) {
-        if (key('Q')) quit_ = true;
-        if (key('=') || key('+')) set_font_size(settings_.font_size + 2);
-        if (key('-')) set_font_size(settings_.font_size - 2);
-        return;
-    }
-    if (key(ImGui::GetKeyIndex(ImGuiKey_Space))) step(ui_.selected_pid);
-    if (key('N')) step(0);
-    if (key(kKeyEnter) || key(kKeyKpEnter) || key(kKeyF5)) set_running(paused_);
-    if (key('R') || key(kKeyBackspace)) reset();
-    if (key('P') || key(kKeyF11)) set_presentation(!settings_.presentation);
-    if (key(kKeyF1) || key('H')) show_help = !show_help;
-    if (key(ImGui::GetKeyIndex(ImGuiKey_Escape))) {
-        if (show_help) show_help = false;
-        else ui_.selected_pid = 0;
-    }
-    for (int d = 1; d <= 9; ++d)
-        if (key('0' + d) && size_t(d) <= model_.proc_order.size()) {
-            pid_t pid = model_.proc_order[size_t(d - 1)];
-            const ProcessView* p = model_.proc(pid);
-            if (p && !p->exited) ui_.selected_pid = pid;
+    std::deque<KeyPress> keys;
+    keys.swap(keys_);
+    if (io.WantTextInput) return;  // typing into a field: the keys are the field's
+    for (auto [k, mods] : keys) {
+        bool ctrl = mods & kModCtrl, shift = mods & kModShift;
+        if (ctrl) {
+            if (k == 'Q') quit_ = true;
+            if (k == kKeyEqual || k == kKeyKpAdd) set_font_size(settings_.font_size + 2);
+            if (k == kKeyMinus || k == kKeyKpSubtract) set_font_size(settings_.font_size - 2);
+            if (k == 'Z') undo_knobs();
+            continue;
         }
-    // Characters, so they work whatever the keyboard layout puts them on.
+        switch (k) {
+            case kKeySpace:
+                if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
+                else step(ui_.selected_pid);
+                break;
+            case 'N': step(0); break;
+            case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
+            case 'R': reset(); break;
+            case kKeyBackspace: break;  // reserved for "step back"
+            case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
+            case kKeyF1: case 'H': show_help = !show_help; break;
+            case kKeyEsc:
+                if (show_help) show_help = false;
+                else ui_.selected_pid = 0;
+                break;
+            case kKeyUp: case kKeyDown: {
+                const auto& all = lessons();
+                for (size_t i = 0; i < all.size(); ++i)
+                    if (&all[i] == panel_.lesson) {
+                        size_t j = k == kKeyDown ? std::min(i + 1, all.size() - 1) : (i ? i - 1 : 0);
+                        if (j != i) select_lesson(all[j].id);
+                        break;
+                    }
+                break;
+            }
+            case kKeyTab: cycle_tab(shift ? -1 : 1); break;
+            case 'K': {
+                int n = panel_.lesson ? int(panel_.lesson->knobs.size()) : 0;
+                if (!n) {
+                    notice("this lesson has no knobs");
+                    break;
+                }
+                int f = panel_.knob_focus < 0 ? (shift ? n - 1 : 0)
+                                              : panel_.knob_focus + (shift ? n - 1 : 1);
+                panel_.knob_focus = f % n;
+                break;
+            }
+            case kKeyLeft: case kKeyRight:
+                if (panel_.knob_focus < 0) notice("press K to choose a knob first");
+                else step_knob(k == kKeyRight ? 1 : -1);
+                break;
+            default:
+                if (k >= '1' && k <= '9' && size_t(k - '0') <= model_.proc_order.size()) {
+                    pid_t pid = model_.proc_order[size_t(k - '1')];
+                    const ProcessView* p = model_.proc(pid);
+                    if (p && !p->exited) ui_.selected_pid = pid;
+                }
+                break;
+        }
+    }
+    // Characters, so they work whatever the keyboard layout puts them on (ImGui queues them).
     for (ImWchar c : io.InputQueueCharacters) {
         if (c == '?') show_help = !show_help;
         if (c == '+' || c == '=') set_font_size(settings_.font_size + 2);
@@ -142,14 +193,22 @@ void draw_status_bar(App& app) {
     const Theme& th = app.theme_;
     ImU32 col = th.text();
     switch (m.status) {
-        case RunStatus::Running: col = IM_COL32(80, 200, 110, 255); break;
-        case RunStatus::Paused: col = IM_COL32(110, 170, 240, 255); break;
-        case RunStatus::Finished: col = IM_COL32(80, 200, 110, 255); break;
+        case RunStatus::Running: col = th.ok(); break;
+        case RunStatus::Paused: col = th.readable(IM_COL32(110, 170, 240, 255)); break;
+        case RunStatus::Finished: col = th.ok(); break;
         case RunStatus::Deadlock: case RunStatus::Bound: case RunStatus::Error: col = th.warn(); break;
         default: col = th.dim(); break;
     }
     std::string line = app.status_line();
-    if (line.rfind("blocked", 0) == 0) col = IM_COL32(245, 160, 40, 255);
+    if (line.rfind("blocked", 0) == 0) col = th.state_color('S', true);
+    // While a run goes on, the line says what just happened, from the events and snapshots
+    // (the status itself is in the tooltip and the window title).
+    std::string said = narrate(m);
+    std::string tip = line;
+    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
+        tip = line + "\n\nlast: " + said;
+        line = std::string(m.status == RunStatus::Running ? "running" : "paused") + " \u2014 " + said;
+    }
     ImGui::Separator();
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 p = ImGui::GetCursorScreenPos();
@@ -176,7 +235,7 @@ void draw_status_bar(App& app) {
     ImGui::TextUnformatted(line.c_str());
     ImGui::PopClipRect();
     ImGui::PopStyleColor();
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", line.c_str());
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tip.c_str());
     if (right_w < avail - left_max) {
         ImGui::SameLine(ImGui::GetWindowContentRegionMax().x - right_w);
         ImGui::PushStyleColor(ImGuiCol_Text, app.notice_.empty() ? th.dim() : th.warn());

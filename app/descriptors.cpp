@@ -501,9 +501,9 @@ void draw_descriptors(ViewContext& ctx) {
         ImDrawList* dl = ImGui::GetWindowDrawList();
         float right = ImGui::GetWindowContentRegionMax().x;
         camera_buttons(cam, font_px);
-        std::string label = "show the lab's fds";
+        std::string label = "show stdio ForkLab captures";
         if (hidden_of.hidden && !ui.show_instrumentation)
-            label += " (" + std::to_string(hidden_of.hidden) + " hidden)";
+            label += " (" + std::to_string(hidden_of.hidden) + " fds hidden)";
         label += "###lab_fds";
         float check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
                         ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
@@ -563,7 +563,9 @@ void draw_descriptors(ViewContext& ctx) {
         place(check_w);
         ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);
         if (ImGui::IsItemHovered())
-            ImGui::SetTooltip("fds the lab added to watch the lesson (captured stdout/stderr)");
+            ImGui::SetTooltip("Each process's own fds 0, 1 and 2: ForkLab points stdin at /dev/null "
+                              "and stdout and stderr at its console pipe, to show what the lesson "
+                              "prints. The lesson did not make them, so they are hidden.");
     }
 
     if (full_lay.procs.empty()) {

@@ -170,7 +170,7 @@ ImFont* font_for(uint8_t style, ImFont* base) {
 }
 
 // Lays out RUNS from the cursor, wrapping at the window's right edge, indented by INDENT.
-void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float indent) {
+void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float indent, const Theme& th) {
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     float left = origin.x + indent;
@@ -178,11 +178,11 @@ void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float in
     float line_h = base->FontSize * 1.3f;
     float x = left, y = origin.y;
     ImU32 code_bg = IM_COL32(255, 255, 255, 28);
-    ImU32 link = IM_COL32(110, 170, 250, 255);
+    ImU32 link = th.readable(IM_COL32(110, 170, 250, 255));
     for (auto& r : runs) {
         ImFont* f = font_for(r.style, base);
         float size = base->FontSize;
-        ImU32 col = (r.style & Link) ? link : (r.style & Code) ? IM_COL32(240, 200, 140, 255) : color;
+        ImU32 col = (r.style & Link) ? link : (r.style & Code) ? th.readable(IM_COL32(240, 200, 140, 255)) : color;
         const char* s = r.text.data();
         const char* end = s + r.text.size();
         while (s < end) {
@@ -226,12 +226,12 @@ void draw(const Doc& doc, const Theme& th) {
             case Block::Heading: {
                 if (i > 0) ImGui::Dummy({0, em * 0.5f});
                 ImFont* f = b.level <= 1 ? F.h1 : b.level == 2 ? F.h2 : F.bold;
-                draw_runs(b.runs, f, th.text(), indent);
+                draw_runs(b.runs, f, th.text(), indent, th);
                 if (b.level <= 1) ImGui::Separator();
                 break;
             }
             case Block::Para:
-                draw_runs(b.runs, F.regular, b.quote ? th.dim() : th.text(), indent);
+                draw_runs(b.runs, F.regular, b.quote ? th.dim() : th.text(), indent, th);
                 ImGui::Dummy({0, em * 0.35f});
                 break;
             case Block::Item: {
@@ -241,7 +241,7 @@ void draw(const Doc& doc, const Theme& th) {
                 ImGui::GetWindowDrawList()->AddText(F.regular, F.regular->FontSize,
                                                     {p.x + indent + em * 0.3f, p.y + (line_h - F.regular->FontSize) * 0.5f},
                                                     th.dim(), b.bullet.c_str());
-                draw_runs(b.runs, F.regular, th.text(), indent + std::max(bw, em * 0.6f) + em * 0.8f);
+                draw_runs(b.runs, F.regular, th.text(), indent + std::max(bw, em * 0.6f) + em * 0.8f, th);
                 bool last = i + 1 == doc.blocks.size() || doc.blocks[i + 1].type != Block::Item;
                 if (last) ImGui::Dummy({0, em * 0.35f});
                 break;
@@ -258,7 +258,7 @@ void draw(const Doc& doc, const Theme& th) {
                                                           {p.x + indent + w, p.y + sz.y + 2 * pad},
                                                           IM_COL32(0, 0, 0, 90), 4);
                 ImGui::SetCursorScreenPos({p.x + indent + pad, p.y + pad});
-                ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(240, 200, 140, 255));
+                ImGui::PushStyleColor(ImGuiCol_Text, th.readable(IM_COL32(240, 200, 140, 255)));
                 ImGui::TextUnformatted(code.c_str());
                 ImGui::PopStyleColor();
                 ImGui::SetCursorScreenPos({p.x, p.y + sz.y + 2 * pad});
@@ -313,7 +313,7 @@ void hint(const char* text) {
 }
 
 // What to look at now: the step the run reached (or how to get to one), or the checks at the end.
-void draw_now(ViewContext& ctx, const Lesson& l) {
+void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
     float em = ImGui::GetFontSize();
@@ -334,19 +334,34 @@ void draw_now(ViewContext& ctx, const Lesson& l) {
         ImGui::Text("Run %s: %d of %zu checks passed", run_status_name(m.status), ok, m.checks.size());
         ImGui::PopFont();
         for (auto& c : m.checks) {
-            ImGui::PushStyleColor(ImGuiCol_Text, c.ok ? IM_COL32(90, 210, 120, 255) : th.warn());
+            ImGui::PushStyleColor(ImGuiCol_Text, c.ok ? th.ok() : th.warn());
             ImGui::TextUnformatted(c.ok ? "\u2713" : "\u2717");
             ImGui::PopStyleColor();
             ImGui::SameLine();
             ImGui::TextWrapped("%s: %s", c.name.c_str(), c.detail.c_str());
         }
+        if (panel.next) {
+            std::string label = "Next lesson: " + panel.next->id + "  (Space)";
+            if (ImGui::Button(label.c_str())) panel.go_next = true;
+        }
     } else if (m.step_index >= 0 || !m.step_text.empty()) {
-        if (m.step_index >= 0 && !l.steps.empty())
-            ImGui::Text("Step %d of %zu: look at this now", m.step_index + 1, l.steps.size());
-        else
-            ImGui::TextUnformatted("Look at this now");
+        // Whose step it is, and whether the run has gone past it: then it is about the past.
+        std::string by;
+        if (const ProcessView* p = m.step_pid ? m.proc(m.step_pid) : nullptr)
+            by = " (" + (p->role.empty() ? "pid" : p->role) + " " + std::to_string(p->pid) + ")";
+        bool past = m.ops_since_step > 0;
+        std::string head = m.step_index >= 0 && !l.steps.empty()
+                               ? "Step " + std::to_string(m.step_index + 1) + " of " +
+                                     std::to_string(l.steps.size()) + by
+                               : "Step" + by;
+        head += past ? ": the run has moved on " + std::to_string(m.ops_since_step) +
+                           (m.ops_since_step == 1 ? " op since" : " ops since")
+                     : ": look at this now";
+        ImGui::TextWrapped("%s", head.c_str());
         ImGui::PopFont();
+        if (past) ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextWrapped("%s", m.step_text.c_str());
+        if (past) ImGui::PopStyleColor();
     } else {
         ImGui::TextUnformatted("What to look at");
         ImGui::PopFont();
@@ -364,13 +379,21 @@ void draw_now(ViewContext& ctx, const Lesson& l) {
     float bottom = ImGui::GetItemRectMax().y + pad;
     dl->ChannelsSetCurrent(0);
     bool ended = !m.live() && m.status != RunStatus::Idle;
-    ImU32 bg = ended && m.status != RunStatus::Finished ? IM_COL32(110, 40, 30, 140)
-                                                        : IM_COL32(40, 64, 100, 140);
+    ImU32 bg = ended && m.status != RunStatus::Finished ? th.step_box_ended() : th.step_box();
     dl->AddRectFilled(top, {top.x + width, bottom}, bg, 4);
     dl->AddRectFilled(top, {top.x + 4 * th.scale, bottom}, IM_COL32(110, 170, 240, 255), 2);
     dl->ChannelsMerge();
     ImGui::SetCursorScreenPos({top.x, bottom});
     ImGui::Dummy({width, 0});
+    // The process that moved last: what it did, with the result, and what it does next.
+    if (m.last_move && m.live())
+        if (const ProcessView* p = m.proc(m.last_move->event.pid)) {
+            std::string s = (p->role.empty() ? "pid" : p->role) + " " + std::to_string(p->pid) +
+                            "  " + move_words(*p);
+            ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
+            ImGui::TextWrapped("%s", s.c_str());
+            ImGui::PopStyleColor();
+        }
 }
 
 void draw_knobs(LessonPanel& panel, const Lesson& l) {
@@ -380,9 +403,14 @@ void draw_knobs(LessonPanel& panel, const Lesson& l) {
     ImGui::TextUnformatted("Knobs");
     ImGui::PopFont();
     ImGui::SameLine();
-    ImGui::TextDisabled("(changing one restarts the run)");
-    for (auto& k : l.knobs) {
+    ImGui::TextDisabled("(changing one restarts the run; K picks one, Left/Right change it)");
+    for (size_t ki = 0; ki < l.knobs.size(); ++ki) {
+        const Knob& k = l.knobs[ki];
         ImGui::PushID(k.name.c_str());
+        if (int(ki) == panel.knob_focus) {  // the knob Left/Right change (K chooses it)
+            ImGui::TextUnformatted("\u25B6");
+            ImGui::SameLine();
+        }
         std::string& v = panel.knobs[k.name];
         if (v.empty()) v = k.def;
         bool off = !k.unavailable.empty();
@@ -442,6 +470,15 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         for (auto& l : all) {
             bool sel = panel.lesson == &l;
             std::string label = l.id + "  \u2014  " + l.title;
+            if (panel.progress)
+                if (auto it = panel.progress->find(l.id); it != panel.progress->end()) {
+                    const auto& pr = it->second;
+                    if (pr.checks)
+                        label = std::to_string(pr.checks_passed) + "/" + std::to_string(pr.checks) +
+                                "  " + label;
+                    if (pr.finished) label = "\u2713 " + label;
+                }
+            label += "###" + l.id;
             if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
             if (sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
         }
@@ -453,7 +490,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     const Lesson& l = *panel.lesson;
     ImGui::Spacing();
-    draw_now(ctx, l);
+    draw_now(ctx, panel, l);
     ImGui::Spacing();
     draw_knobs(panel, l);
 

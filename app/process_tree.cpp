@@ -641,11 +641,11 @@ void draw_process_tree(ViewContext& ctx) {
             // One faded row: who it was and how it ended.
             std::string end = p->exit_text.empty() ? "exited" : p->exit_text;
             title += "  \u2014 " + end;
-            dl->AddText(nullptr, font, {tx, p0.y + pad * 0.6f}, th.dim(), title.c_str());
+            dl->AddText(nullptr, font, {tx, p0.y + pad * 0.6f}, th.faded(th.dim(), 0.0f), title.c_str());
             dl->PopClipRect();
             continue;
         }
-        dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.text(), a), title.c_str());
+        dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), title.c_str());
         ty += line_h;
         if (p) {
             std::string words = tree_state_words(*p);
@@ -660,7 +660,7 @@ void draw_process_tree(ViewContext& ctx) {
             ty += line_h;
             if (p->threads > 1) {
                 std::string threads = std::to_string(p->threads) + " threads";
-                dl->AddText(nullptr, font, {tx, ty}, with_alpha(th.text(), a), threads.c_str());
+                dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), threads.c_str());
                 ty += line_h;
             }
             std::string last;
@@ -673,8 +673,10 @@ void draw_process_tree(ViewContext& ctx) {
             } else if (!p->current_op.empty()) {
                 last = "in " + p->current_op;
             }
+            if (!p->exited && !p->did.empty())  // what it did, with the result (core/model)
+                last = "did: " + p->did + (last.empty() ? "" : "   " + last);
             if (!last.empty())
-                dl->AddText(nullptr, font, {tx, ty}, with_alpha(lc, a), last.c_str());
+                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), last.c_str());
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");
         }
@@ -708,7 +710,10 @@ void draw_process_tree(ViewContext& ctx) {
             if (p->reparented())
                 ImGui::Text("re-parented: its parent now is pid %d", static_cast<int>(p->ppid));
             ImGui::Text("%d thread%s", p->threads, p->threads == 1 ? "" : "s");
-            if (!p->task.empty()) ImGui::Text("task %s", p->task.c_str());
+            if (!p->task.empty())
+                ImGui::Text("task %s: named by who forked it, not by pid: 1 is the run's first "
+                            "process, 1.2 its second child, 1.2/t1 that child's first thread "
+                            "(same knobs and interleaving, same ids in every run)", p->task.c_str());
             if (!p->current_op.empty())
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);

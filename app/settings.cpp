@@ -45,6 +45,14 @@ Settings Settings::load(const std::string& dir, std::string* err) {
         s.split_mid = j.value("split_mid", s.split_mid);
         s.split_mid_rows = j.value("split_mid_rows", s.split_mid_rows);
         s.split_right_rows = j.value("split_right_rows", s.split_right_rows);
+        if (j.contains("progress") && j["progress"].is_object())
+            for (auto& [id, v] : j["progress"].items()) {
+                if (!v.is_object()) continue;
+                Progress& p = s.progress[id];
+                p.finished = v.value("finished", false);
+                p.checks_passed = v.value("checks_passed", 0);
+                p.checks = v.value("checks", 0);
+            }
     } catch (const std::exception& ex) {
         if (err) *err = path + ": " + ex.what() + "; using the defaults";
         return Settings();
@@ -64,6 +72,10 @@ void Settings::clamp() {
     frac(split_mid, d.split_mid);
     frac(split_mid_rows, d.split_mid_rows);
     frac(split_right_rows, d.split_right_rows);
+    for (auto& [id, p] : progress) {
+        p.checks = std::clamp(p.checks, 0, 1000);
+        p.checks_passed = std::clamp(p.checks_passed, 0, p.checks);
+    }
 }
 
 bool Settings::save(const std::string& dir) const {
@@ -80,6 +92,10 @@ bool Settings::save(const std::string& dir) const {
                         {"split_left", split_left},     {"split_mid", split_mid},
                         {"split_mid_rows", split_mid_rows},
                         {"split_right_rows", split_right_rows}};
+    nlohmann::json prog = nlohmann::json::object();
+    for (auto& [id, p] : progress)
+        prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks}};
+    j["progress"] = prog;
     std::string path = dir + "/settings.json", tmp = path + ".tmp";
     {
         std::ofstream out(tmp);

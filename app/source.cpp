@@ -1,36 +1,63 @@
-// Source: the lesson's own code, with each process's current line marked in its colour, as a
-// stepping debugger marks the line about to run, so the learner sees where parent and child are.
+// Source: the lesson's own code, marked as a stepping debugger (or Python Tutor) marks it: in a
+// gutter left of the line numbers, never over the code, each process has two marks in its
+// colour: a filled arrow at the line it will run next and a hollow one at the line it just ran.
+// Long lines wrap, so the marked line is readable without scrolling sideways.
 #include <algorithm>
+#include <cfloat>
 #include <cstdio>
 #include <map>
 
 #include "app/app.hpp"
+#include "app/source_layout.hpp"
 
 namespace fl::ui {
 
 namespace {
 
-ImU32 with_alpha(ImU32 c, int a) { return (c & ~IM_COL32_A_MASK) | (ImU32(a) << IM_COL32_A_SHIFT); }
+SourceLayout g_layout;
 
-std::string mark_label(const ProcessView& p) {
-    std::string s = (p.role.empty() ? "pid" : p.role) + " " + std::to_string(p.pid);
-    if (p.at_gate) s += ": next " + p.current_op;
-    else if (!p.blocked_in.empty()) s += ": blocked in " + p.blocked_in;
-    else if (!p.current_op.empty()) s += ": in " + p.current_op;
-    return s;
+ImU32 alpha(ImU32 c, int a) { return (c & ~IM_COL32_A_MASK) | (ImU32(a) << IM_COL32_A_SHIFT); }
+
+std::string who(const ProcessView& p) {
+    return (p.role.empty() ? "pid" : p.role) + " " + std::to_string(p.pid);
 }
 
-// A small right-pointing triangle, the debugger's "this line is next" arrow.
-void arrow(ImDrawList* dl, ImVec2 at, float h, ImU32 col) {
-    dl->AddTriangleFilled({at.x, at.y + h * 0.15f}, {at.x + h * 0.55f, at.y + h * 0.5f},
-                          {at.x, at.y + h * 0.85f}, col);
+// "next: read(fd 3) (line 30)   did: close(fd 4) = 0 (line 29)"
+std::string legend_text(const ProcessView& p, int nlines) {
+    auto in_file = [&](int l) { return l > 0 && l <= nlines; };
+    std::string next;
+    if (p.at_gate && !p.current_op.empty()) next = "next: " + p.current_op;
+    else if (!p.blocked_in.empty()) next = "blocked in " + p.blocked_in;
+    else if (!p.current_op.empty()) next = "in " + p.current_op;
+    if (!next.empty()) {
+        if (in_file(p.next_line)) next += " (line " + std::to_string(p.next_line) + ")";
+        else if (p.next_line == 0 && p.at_gate && p.current_op.rfind("exit", 0) == 0)
+            next += " (its lesson function returned)";
+    }
+    std::string did;
+    if (!p.did.empty()) {
+        did = "did: " + p.did;
+        if (in_file(p.did_line)) did += " (line " + std::to_string(p.did_line) + ")";
+    }
+    if (next.empty()) return did;
+    return did.empty() ? next : next + "   " + did;
+}
+
+// A right-pointing arrow in the box (AT, H x H*0.6): filled for "next", hollow for "just ran".
+void arrow(ImDrawList* dl, ImVec2 at, float h, ImU32 col, bool filled, float thick) {
+    ImVec2 a{at.x, at.y + h * 0.18f}, b{at.x + h * 0.5f, at.y + h * 0.5f}, c{at.x, at.y + h * 0.82f};
+    if (filled) dl->AddTriangleFilled(a, b, c, col);
+    else dl->AddTriangle(a, b, c, col, thick);
 }
 
 }  // namespace
 
+const SourceLayout& last_source_layout() { return g_layout; }
+
 void draw_source(ViewContext& ctx, std::string_view source) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
+    g_layout = SourceLayout();
     if (source.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextWrapped("No source to show: pick a lesson. Its code appears here, with the line "
@@ -52,173 +79,242 @@ void draw_source(ViewContext& ctx, std::string_view source) {
             start = nl + 1;
         }
     }
+    const int nlines = int(lines.size());
+    auto in_file = [&](int l) { return l > 0 && l <= nlines; };
 
-    // Where each live process is, by line.
-    std::map<int, std::vector<const ProcessView*>> at;
+    // Who is where: the next line and the line just run of each live lesson process.
+    struct Mark {
+        const ProcessView* p;
+        bool next;
+    };
+    std::map<int, std::vector<Mark>> marks;
     std::vector<const ProcessView*> live;
     for (pid_t pid : m.proc_order) {
         const ProcessView* p = m.proc(pid);
         if (!p || p->exited || p->state == '-' || p->role.empty()) continue;
         live.push_back(p);
-        if (p->line > 0 && p->line <= int(lines.size())) at[p->line].push_back(p);
+        int next = in_file(p->next_line) ? p->next_line : 0;
+        if (next) marks[next].push_back({p, true});
+        if (in_file(p->did_line) && p->did_line != next) marks[p->did_line].push_back({p, false});
     }
+    for (auto& [ln, v] : marks)  // the selected process first, "next" before "just ran"
+        std::stable_sort(v.begin(), v.end(), [&](const Mark& a, const Mark& b) {
+            bool sa = a.p->pid == ctx.ui.selected_pid, sb = b.p->pid == ctx.ui.selected_pid;
+            if (sa != sb) return sa;
+            return a.next && !b.next;
+        });
 
-    // Which line to bring into view: the selected process's, else the one that moved last.
+    // The line to bring into view: the selected process's, else the one that moved last.
     const ProcessView* focus = ctx.ui.selected_pid ? m.proc(ctx.ui.selected_pid) : nullptr;
-    // (A line past the end is not in the lesson's file: the runtime's own, at its last exit.)
-    auto in_file = [&](const ProcessView* p) { return p->line > 0 && p->line <= int(lines.size()); };
-    if (focus && (focus->exited || !in_file(focus))) focus = nullptr;
-    for (auto e = m.events.rbegin(); e != m.events.rend() && !focus; ++e) {
-        if ((e->kind != Kind::Call && e->kind != Kind::Return) || !e->line) continue;
-        const ProcessView* p = m.proc(e->pid);
-        if (p && !p->exited && in_file(p)) focus = p;
-    }
+    auto line_of = [&](const ProcessView* p) {
+        return in_file(p->next_line) ? p->next_line : in_file(p->did_line) ? p->did_line : 0;
+    };
+    if (focus && (focus->exited || !line_of(focus))) focus = nullptr;
+    if (!focus && m.last_move)
+        if (const ProcessView* p = m.proc(m.last_move->event.pid); p && !p->exited && line_of(p))
+            focus = p;
     if (!focus)
         for (auto* p : live)
-            if (in_file(p)) focus = p;
+            if (line_of(p)) focus = p;
 
     // Legend: who is where, one line per process (the first few).
-    float em = ImGui::GetFontSize();
     ImDrawList* dl = ImGui::GetWindowDrawList();
     if (live.empty()) {
-        ImGui::TextDisabled("%s", m.status == RunStatus::Idle ? "Not running yet."
-                                                              : "No lesson process is alive.");
+        ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+        ImGui::TextUnformatted(m.status == RunStatus::Idle ? "Not running yet."
+                                                           : "No lesson process is alive.");
+        ImGui::PopStyleColor();
+    } else {
+        float h = ImGui::GetTextLineHeight();
+        ImVec2 pos = ImGui::GetCursorScreenPos();
+        arrow(dl, pos, h, th.text(), true, th.line);
+        ImGui::Dummy({h * 0.6f, h});
+        ImGui::SameLine();
+        ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+        ImGui::TextUnformatted("next line");
+        ImGui::SameLine(0, h);
+        pos = ImGui::GetCursorScreenPos();
+        arrow(dl, pos, h, th.text(), false, std::max(1.0f, th.line * 0.8f));
+        ImGui::Dummy({h * 0.6f, h});
+        ImGui::SameLine();
+        ImGui::TextUnformatted("line just run");
+        ImGui::PopStyleColor();
     }
     size_t shown = 0;
+    float wrap = ImGui::GetContentRegionAvail().x;
     for (auto* p : live) {
         if (shown++ == 4) {
-            ImGui::TextDisabled("... and %zu more processes", live.size() - 4);
+            ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+            ImGui::Text("... and %zu more processes", live.size() - 4);
+            ImGui::PopStyleColor();
             break;
         }
-        ImVec2 pos = ImGui::GetCursorScreenPos();
-        float h = ImGui::GetTextLineHeight();
-        arrow(dl, pos, h, th.process_color(p->color));
-        ImGui::Dummy({h * 0.8f, h});
-        ImGui::SameLine();
-        std::string s = mark_label(*p);
-        if (p->line > 0) s += "  (line " + std::to_string(p->line) + ")";
+        std::string s = who(*p) + "  " + legend_text(*p, nlines);
         bool sel = ctx.ui.selected_pid == p->pid;
         ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
         ImGui::PushID(p->pid);
-        if (ImGui::Selectable(s.c_str(), sel)) ctx.ui.selected_pid = sel ? 0 : p->pid;
+        // Clipped to one line: the tooltip has all of it.
+        ImVec2 at = ImGui::GetCursorScreenPos();
+        if (ImGui::Selectable("##who", sel, 0, {wrap, ImGui::GetTextLineHeight()}))
+            ctx.ui.selected_pid = sel ? 0 : p->pid;
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s\nClick to select it; Space then steps it", s.c_str());
+        ImGui::PushClipRect(at, {at.x + wrap, at.y + ImGui::GetTextLineHeight()}, true);
+        dl->AddText(at, th.process_color(p->color), s.c_str());
+        ImGui::PopClipRect();
         ImGui::PopID();
         ImGui::PopStyleColor();
     }
     ImGui::Separator();
 
-    ImGui::BeginChild("##code", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
+    ImGui::BeginChild("##code", ImVec2(0, 0), false);
     ImGui::PushFont(fonts().mono);
-    ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, std::max(1.0f, 2 * th.scale)));
     dl = ImGui::GetWindowDrawList();
-    float line_h = ImGui::GetTextLineHeightWithSpacing();
+    ImFont* font = ImGui::GetFont();
+    float fs = ImGui::GetFontSize();
+    float line_h = ImGui::GetTextLineHeight();
+    float gap = std::max(1.0f, 2 * th.scale);
     float char_w = ImGui::CalcTextSize("0").x;
-    int digits = lines.size() >= 1000 ? 4 : lines.size() >= 100 ? 3 : 2;
-    float gutter_marks = char_w * 2.2f;
-    float gutter = gutter_marks + char_w * float(digits + 1);
-    float win_x = ImGui::GetCursorScreenPos().x;
-    float full_w = std::max(ImGui::GetContentRegionAvail().x, ImGui::GetWindowContentRegionMax().x);
+    int digits = nlines >= 1000 ? 4 : nlines >= 100 ? 3 : 2;
+    // Gutter: up to three arrows side by side (then "+N"), the line number, a space.
+    float arrow_w = line_h * 0.55f;
+    float marks_w = arrow_w * 3 + char_w;
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    float num_x = origin.x + marks_w;
+    float code_x = num_x + char_w * (float(digits) + 0.8f);
+    float code_w = std::max(char_w * 8, ImGui::GetContentRegionAvail().x - (code_x - origin.x) -
+                                             ImGui::GetStyle().ScrollbarSize * 0.5f);
+
+    // Long lines wrap to the width (monospace: by columns), at a space where there is one, and
+    // go on indented a little deeper than the line itself.
+    struct Row {
+        size_t begin, end;  // in the line
+        int indent;         // columns
+    };
+    int cols = std::max(8, int(code_w / char_w));
+    auto rows_of = [&](std::string_view t) {
+        std::vector<Row> rows;
+        size_t lead = std::min(t.find_first_not_of(' '), t.size());
+        int hang = int(std::min<size_t>(lead + 4, size_t(cols / 2)));
+        size_t pos = 0;
+        int indent = 0;
+        while (pos < t.size() || rows.empty()) {
+            size_t room = size_t(std::max(std::min(8, cols), cols - indent));
+            if (t.size() - pos <= room) {
+                rows.push_back({pos, t.size(), indent});
+                break;
+            }
+            size_t cut = t.rfind(' ', pos + room);
+            if (cut == std::string_view::npos || cut <= pos + room / 3) cut = pos + room;
+            rows.push_back({pos, cut, indent});
+            pos = cut;
+            while (pos < t.size() && t[pos] == ' ') ++pos;
+            indent = hang;
+        }
+        return rows;
+    };
+    // Every line's top, from the top of the code.
+    static std::vector<float> tops;
+    static std::vector<std::vector<Row>> wrapped;
+    tops.assign(lines.size() + 1, 0);
+    wrapped.resize(lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) {
+        wrapped[i] = rows_of(lines[i]);
+        tops[i + 1] = tops[i] + float(wrapped[i].size()) * line_h + gap;
+    }
 
     // Scroll to the focus line when it changes; the learner may scroll freely in between.
     ImGuiStorage* st = ImGui::GetStateStorage();
     int* last_line = st->GetIntRef(ImGui::GetID("focus_line"), 0);
     int* last_pid = st->GetIntRef(ImGui::GetID("focus_pid"), 0);
-    if (focus && (focus->line != *last_line || focus->pid != *last_pid)) {
-        *last_line = focus->line;
+    int* last_cols = st->GetIntRef(ImGui::GetID("focus_cols"), 0);  // wrapping moves lines
+    if (focus && (line_of(focus) != *last_line || focus->pid != *last_pid || cols != *last_cols)) {
+        *last_line = line_of(focus);
         *last_pid = focus->pid;
+        *last_cols = cols;
         float top = ImGui::GetScrollY(), vis = ImGui::GetWindowHeight();
         // Every marked line in view when they fit (parent and child together), else the focus.
-        int lo = focus->line, hi = focus->line;
-        if (!at.empty()) {
-            lo = std::min(lo, at.begin()->first);
-            hi = std::max(hi, at.rbegin()->first);
+        int lo = line_of(focus), hi = lo;
+        if (!marks.empty()) {
+            lo = std::min(lo, marks.begin()->first);
+            hi = std::max(hi, marks.rbegin()->first);
         }
-        if (float(hi - lo + 4) * line_h > vis) lo = hi = focus->line;
-        float y0 = float(lo - 1) * line_h, y1 = float(hi) * line_h;
+        auto fits = [&] { return tops[size_t(hi)] - tops[size_t(lo - 1)] + 3 * line_h <= vis; };
+        if (!fits()) {  // else the focus's two lines, else its next one
+            lo = hi = line_of(focus);
+            if (in_file(focus->did_line)) {
+                lo = std::min(lo, focus->did_line);
+                hi = std::max(hi, focus->did_line);
+            }
+            if (!fits()) lo = hi = line_of(focus);
+        }
+        float y0 = tops[size_t(lo - 1)], y1 = tops[size_t(hi)];
         if (y0 < top + line_h || y1 > top + vis - 2 * line_h)
             ImGui::SetScrollY(std::max(0.0f, (y0 + y1) * 0.5f - vis * 0.45f));
     }
 
-    ImGuiListClipper clip;
-    clip.Begin(int(lines.size()), line_h);
-    while (clip.Step()) {
-        for (int i = clip.DisplayStart; i < clip.DisplayEnd; ++i) {
-            int ln = i + 1;
-            std::string_view text = lines[size_t(i)];
-            ImVec2 pos = ImGui::GetCursorScreenPos();
-            auto here = at.find(ln);
-            if (here != at.end()) {
-                // The line's band in the colour of the first process on it, a tab per process.
-                const ProcessView* first = here->second.front();
-                for (auto* p : here->second)
-                    if (p->pid == ctx.ui.selected_pid) first = p;
-                ImU32 col = th.process_color(first->color);
-                dl->AddRectFilled({win_x, pos.y}, {win_x + full_w + 2000, pos.y + line_h},
-                                  with_alpha(col, ctx.ui.selected_pid == first->pid ? 80 : 52));
-                float ax = win_x + 1;
-                for (size_t k = 0; k < here->second.size() && k < 3; ++k) {
-                    arrow(dl, {ax, pos.y}, line_h, th.process_color(here->second[k]->color));
-                    ax += line_h * 0.35f;
+    float vis_top = ImGui::GetWindowPos().y, vis_bottom = vis_top + ImGui::GetWindowHeight();
+    float full_w = ImGui::GetWindowWidth();
+    for (size_t i = 0; i < lines.size(); ++i) {
+        int ln = int(i) + 1;
+        float y = origin.y + tops[i], h = tops[i + 1] - tops[i] - gap;
+        if (y + h < vis_top || y > vis_bottom) continue;
+        std::string_view text = lines[i];
+        auto here = marks.find(ln);
+        if (here != marks.end()) {
+            // The line's band in the colour of its first process: strong for "next".
+            const Mark& first = here->second.front();
+            ImU32 col = th.process_color(first.p->color);
+            int a = first.next ? (first.p->pid == ctx.ui.selected_pid ? 70 : 48) : 22;
+            dl->AddRectFilled({origin.x, y}, {origin.x + full_w, y + h}, alpha(col, a));
+            float ax = origin.x + 1;
+            size_t k = 0;
+            for (; k < here->second.size() && k < 3; ++k) {
+                const Mark& mk = here->second[k];
+                arrow(dl, {ax, y}, line_h, th.process_color(mk.p->color), mk.next,
+                      std::max(1.0f, th.line * 0.8f));
+                ImRect r({ax, y}, {ax + line_h * 0.5f, y + line_h});
+                g_layout.markers.push_back({r, mk.p->pid, mk.next, ln});
+                if (ImGui::IsWindowHovered() && ImGui::IsMouseHoveringRect(r.Min, r.Max)) {
+                    ImGui::SetTooltip("%s %s line %d\n%s\nClick to select it; Space then steps it",
+                                      who(*mk.p).c_str(), mk.next ? "runs next:" : "just ran:", ln,
+                                      legend_text(*mk.p, nlines).c_str());
+                    if (ImGui::IsMouseClicked(0)) ctx.ui.selected_pid = mk.p->pid;
                 }
+                ax += arrow_w;
             }
-            char num[16];
-            std::snprintf(num, sizeof num, "%*d", digits, ln);
-            dl->AddText({win_x + gutter_marks, pos.y}, th.dim(), num);
-            ImGui::SetCursorScreenPos({win_x + gutter, pos.y});
-            size_t c = text.find("//");
-            bool comment_only = c != std::string_view::npos &&
-                                text.find_first_not_of(' ') == c;
-            if (comment_only) ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(130, 170, 130, 255));
-            ImGui::TextUnformatted(text.data(), text.data() + text.size());
-            if (comment_only) ImGui::PopStyleColor();
-            if (here != at.end()) {
-                // Who is here, after the code like a debugger's inline hint; pinned to the
-                // visible right edge (over the code, on a backing) when the line is long.
-                float end_x = ImGui::GetItemRectMax().x + char_w * 2;
-                // Pinned over the code, the short form: the legend above has the details.
-                bool brief = false;
-                auto text_of = [&](const ProcessView* p) {
-                    return "\u25C0 " + (brief ? (p->role.empty() ? "pid" : p->role) + " " +
-                                                     std::to_string(p->pid)
-                                               : mark_label(*p));
-                };
-                auto label_of = [&] {
-                    std::string l;
-                    for (auto* p : here->second) l += (l.empty() ? "" : "   ") + text_of(p);
-                    return l;
-                };
-                ImGui::PushFont(fonts().bold);
-                float vis_right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
-                float lw = ImGui::CalcTextSize(label_of().c_str()).x;
-                if (end_x + lw > vis_right) {
-                    brief = true;
-                    lw = ImGui::CalcTextSize(label_of().c_str()).x;
-                }
-                float x = std::max(std::min(end_x, vis_right - lw - char_w), win_x + gutter);
-                if (x < end_x - char_w * 2)
-                    dl->AddRectFilled({x - char_w * 0.5f, pos.y}, {vis_right + char_w, pos.y + line_h},
-                                      IM_COL32(20, 22, 26, 235), 3);
-                float lx = x;
-                for (auto* p : here->second) {
-                    std::string s = text_of(p);
-                    ImVec2 sz = ImGui::CalcTextSize(s.c_str());
-                    dl->AddText({lx, pos.y}, th.process_color(p->color), s.c_str());
-                    if (ImGui::IsWindowHovered() &&
-                        ImGui::IsMouseHoveringRect({lx, pos.y}, {lx + sz.x, pos.y + line_h})) {
-                        ImGui::SetTooltip("Click to select %s %d; Space then steps it",
-                                          p->role.c_str(), int(p->pid));
-                        if (ImGui::IsMouseClicked(0)) ctx.ui.selected_pid = p->pid;
-                    }
-                    lx += sz.x + ImGui::CalcTextSize("   ").x;
-                }
-                ImGui::PopFont();
+            if (here->second.size() > 3) {
+                std::string more = "+" + std::to_string(here->second.size() - 3);
+                ImVec2 at{ax, y};
+                dl->AddText(at, th.text(), more.c_str());
+                ImVec2 sz = ImGui::CalcTextSize(more.c_str());
+                g_layout.markers.push_back({ImRect(at, {at.x + sz.x, at.y + sz.y}), 0, false, ln});
             }
         }
+        char num[16];
+        std::snprintf(num, sizeof num, "%*d", digits, ln);
+        dl->AddText({num_x, y}, th.dim(), num);
+        size_t c = text.find("//");
+        bool comment_only = c != std::string_view::npos && text.find_first_not_of(' ') == c;
+        ImU32 tc = comment_only ? th.comment() : th.text();
+        float ry = y;
+        for (const Row& r : wrapped[i]) {
+            std::string_view part = text.substr(r.begin, r.end - r.begin);
+            size_t lead = part.find_first_not_of(" \t");
+            if (lead != std::string_view::npos) {
+                float x = code_x + char_w * float(r.indent);
+                dl->AddText(font, fs, {x, ry}, tc, part.data(), part.data() + part.size());
+                float w = font->CalcTextSizeA(fs, FLT_MAX, 0, part.data(), part.data() + part.size()).x;
+                float lw = font->CalcTextSizeA(fs, FLT_MAX, 0, part.data(), part.data() + lead).x;
+                g_layout.glyphs.push_back({ImRect({x + lw, ry}, {x + w, ry + line_h}), ln});
+            }
+            ry += line_h;
+        }
     }
-    clip.End();
-    ImGui::PopStyleVar();
+    g_layout.code_left = code_x;
+    ImGui::SetCursorScreenPos(origin);
+    ImGui::Dummy({1, tops.back()});
     ImGui::PopFont();
     ImGui::EndChild();
-    (void)em;
 }
 
 }  // namespace fl::ui

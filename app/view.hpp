@@ -21,7 +21,30 @@ struct Theme {
     ImU32 text() const;
     ImU32 dim() const;
     ImU32 warn() const;            // misdelivered messages, deadlock
+    ImU32 comment() const;         // comments in the Source view
+    ImU32 ok() const;              // a passed check, a finished run
+    // The faded look of an exited process's text: C at alpha A over the card,
+    // never below the contrast the mode asks for (an exited card is still read).
+    ImU32 faded(ImU32 c, float a) const;
+    ImU32 step_box() const;        // the "look at this now" box (over the pane's background)
+    ImU32 step_box_ended() const;  // ... when the run ended badly
+    // WCAG AA: 4.5:1 for all text; presentation mode asks 7:1 (AAA), for a washed-out projector.
+    double min_contrast() const { return presentation ? 7.0 : 4.5; }
+    // C lightened toward white until it reads at min_contrast() on the lightest surface text
+    // is drawn on (every getter above already is).
+    ImU32 readable(ImU32 c) const;
 };
+
+// Surfaces text is drawn on (opaque), and WCAG's contrast ratio of FG (composited over BG).
+namespace surface {
+constexpr ImU32 window = IM_COL32(23, 26, 31, 255);   // ImGuiCol_WindowBg
+constexpr ImU32 pane = IM_COL32(28, 31, 36, 255);     // ImGuiCol_ChildBg
+constexpr ImU32 frame = IM_COL32(38, 43, 54, 255);    // ImGuiCol_FrameBg (fields, list boxes)
+constexpr ImU32 card = IM_COL32(28, 31, 38, 255);     // process and fd cards
+constexpr ImU32 popup = IM_COL32(20, 20, 20, 255);    // tooltips
+}  // namespace surface
+ImU32 over(ImU32 fg, ImU32 bg);  // FG alpha-composited over opaque BG
+double contrast(ImU32 fg, ImU32 bg);
 
 // C with its alpha scaled by A (0..1).
 ImU32 with_alpha(ImU32 c, float a);

@@ -11,11 +11,15 @@
 #include <backends/imgui_impl_opengl3.h>
 #include <stb_image_write.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -35,13 +39,14 @@ struct Options {
     bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
     Knobs knobs;              // --set KNOB=VALUE
     int w = 0, h = 0;
+    int delay_ms = -1;        // --delay MS: the pause before each op when running freely
     bool presentation = false;
     float font_size = 0;
     std::vector<std::string> views;  // tabs to show in front
 };
 
 const char* kUsage =
-    "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run] [--presentation] [--font-size PX]\n"
+    "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run [--delay MS]] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
@@ -92,6 +97,9 @@ int parse(int argc, char** argv, Options& o) {
             o.knobs[kv.substr(0, eq)] = kv.substr(eq + 1);
         } else if (a == "--run") {
             o.run_to_end = true;
+        } else if (a == "--delay") {
+            if (!value(v) || !parse_int(v, 0, 2000, o.delay_ms))
+                return bad("--delay takes milliseconds from 0 to 2000");
         } else if (a == "--steps") {
             if (!value(v) || !parse_int(v, 0, 100000, o.steps))
                 return bad("--steps takes a number of steps from 0 to 100000");
@@ -130,8 +138,8 @@ int parse(int argc, char** argv, Options& o) {
 }
 
 std::string g_glfw_error;
+int g_input = 0;                   // the user did something since the last frame
 volatile sig_atomic_t g_quit = 0;  // SIGINT/SIGTERM/SIGHUP: close like the window's close button
-void on_signal(int) { g_quit = 1; }
 void on_glfw_error(int code, const char* text) {
     g_glfw_error = std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
 }
@@ -191,6 +199,17 @@ int run_app(int argc, char** argv, LabClient* lab) {
         settings.window_h = opt.h;
     }
 
+    // Blocked before GLFW and the GL driver start threads, so that every thread inherits it
+    // (the signal thread below takes them).
+    sigset_t quit_sigs;
+    sigemptyset(&quit_sigs);
+    sigaddset(&quit_sigs, SIGINT);
+    sigaddset(&quit_sigs, SIGTERM);
+    // A closed terminal too: the lab is in a session of its own, so only we are signalled,
+    // and closing cleanly ends the run.
+    sigaddset(&quit_sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &quit_sigs, nullptr);
+
     glfwSetErrorCallback(on_glfw_error);
     if (!glfwInit()) return no_window("open a window");
     glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
@@ -231,8 +250,38 @@ int run_app(int argc, char** argv, LabClient* lab) {
     ImGuiIO& io = ImGui::GetIO();
     std::string ini = dir.empty() ? "" : dir + "/imgui.ini";
     io.IniFilename = ini.empty() ? nullptr : ini.c_str();
+    // Our key callback first: ImGui's backend chains to it. Presses are queued in the App, so
+    // a tap that goes down and up between two frames (ImGui 1.86 samples io.KeysDown once a
+    // frame) still counts.
+    glfwSetKeyCallback(window, [](GLFWwindow* win, int key, int, int action, int mods) {
+        g_input = 1;
+        if (auto* a = static_cast<ui::App*>(glfwGetWindowUserPointer(win)))
+            a->key_event(key, action, mods);
+    });
+    // Any other input: the loop draws a few frames for ImGui to settle it (ImGui chains these).
+    glfwSetMouseButtonCallback(window, [](GLFWwindow*, int, int, int) { g_input = 1; });
+    glfwSetScrollCallback(window, [](GLFWwindow*, double, double) { g_input = 1; });
+    glfwSetCharCallback(window, [](GLFWwindow*, unsigned) { g_input = 1; });
+    glfwSetCursorEnterCallback(window, [](GLFWwindow*, int) { g_input = 1; });
+    glfwSetWindowFocusCallback(window, [](GLFWwindow*, int) { g_input = 1; });
+    glfwSetCursorPosCallback(window, [](GLFWwindow*, double, double) { g_input = 1; });
+    glfwSetWindowRefreshCallback(window, [](GLFWwindow*) { g_input = 1; });
+    glfwSetFramebufferSizeCallback(window, [](GLFWwindow*, int, int) { g_input = 1; });
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init("#version 330 core");
+
+    // SIGINT/SIGTERM/SIGHUP close the app as its close button does. The loop may sleep in
+    // glfwWaitEvents, which a signal does not end: a thread takes the signals (blocked in every
+    // other thread, so before the App starts its reader) and wakes the loop.
+    std::atomic<bool> closing{false};
+    std::thread signals([&] {
+        int sig = 0;
+        while (sigwait(&quit_sigs, &sig) == 0) {
+            if (closing) return;
+            g_quit = 1;
+            glfwPostEmptyEvent();
+        }
+    });
 
     int rc = 0;
     {
@@ -248,8 +297,9 @@ int run_app(int argc, char** argv, LabClient* lab) {
         app.front_tabs = opt.views;
         app.show_help = std::count(opt.views.begin(), opt.views.end(), "Help") > 0;
         if (!opt.knobs.empty()) app.set_knobs(opt.knobs);
+        if (opt.delay_ms >= 0) app.set_delay(opt.delay_ms);
         if (opt.run_to_end) {
-            app.set_delay(0);
+            if (opt.delay_ms < 0) app.set_delay(0);
             app.set_running(true);
         }
         app.start_run();
@@ -258,19 +308,36 @@ int run_app(int argc, char** argv, LabClient* lab) {
         bool first = true;
         std::string title;
         int done_frames = 0;
-        uint64_t started = monotonic_ns(), last_change = started;
-        // A closed terminal (SIGHUP) too: the lab is in a session of its own, so only we are
-        // signalled, and closing cleanly ends the run.
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGHUP, on_signal);
+        uint64_t started = monotonic_ns(), last_frame = 0;
+        // Frames still to draw after a wake-up: ImGui needs a couple to settle what an input
+        // changed (a click's release, a hover), then the loop sleeps again.
+        int settle = 3;
         while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
-            uint64_t now = monotonic_ns();
-            if (shot) glfwPollEvents();
-            else glfwWaitEventsTimeout(now - last_change > 2'000'000'000ull ? 0.25 : 1.0 / 30);
-            if (app.poll()) last_change = monotonic_ns();
-            if (io.MouseDelta.x != 0 || io.MouseDelta.y != 0 || io.InputQueueCharacters.Size)
-                last_change = monotonic_ns();
+            if (shot) {
+                glfwPollEvents();
+            } else {
+                // Rest when nothing changes: sleep until input or a lab message (the reader
+                // thread posts an empty event), or until something on screen fades by itself.
+                double wait = settle > 0 ? 0.0 : app.idle_wait_s();
+                if (wait < 0) glfwWaitEvents();
+                else if (wait > 0) glfwWaitEventsTimeout(wait);
+                else glfwPollEvents();
+                // No faster than 60 frames a second for input, 30 for the lab's messages
+                // alone (a free run at human speed changes a few times a second; every
+                // message batch in between is drawn with the next frame).
+                uint64_t since = monotonic_ns() - last_frame;
+                uint64_t gap = g_input || settle > 0 ? 16'600'000ull : 33'300'000ull;
+                if (since < gap) {
+                    timespec ts{0, long(gap - since)};
+                    nanosleep(&ts, nullptr);
+                    glfwPollEvents();
+                }
+                if (settle > 0) --settle;
+                if (g_input) settle = 2;
+                g_input = 0;
+            }
+            last_frame = monotonic_ns();
+            app.poll();
             if (glfwGetWindowAttrib(window, GLFW_ICONIFIED)) continue;  // minimised: no frames
 
             if (app.fonts_dirty()) {
@@ -339,6 +406,10 @@ int run_app(int argc, char** argv, LabClient* lab) {
             app.save_settings();  // also makes the directory ImGui writes imgui.ini into
         }
     }
+
+    closing = true;
+    pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
 
     ImGui_ImplOpenGL3_Shutdown();
     ImGui_ImplGlfw_Shutdown();

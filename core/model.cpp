@@ -1,5 +1,6 @@
 #include "core/model.hpp"
 
+#include <fcntl.h>
 #include <string.h>
 
 #include <algorithm>
@@ -172,15 +173,28 @@ void RunModel::apply(const Event& e) {
         case Kind::Call:
             if (auto it = procs.find(e.pid); it != procs.end()) {
                 if (e.line) it->second.line = e.line;
+                it->second.next_line = e.line;
                 it->second.current_op = describe_op(e);
                 it->second.at_gate = false;
             }
             break;
         case Kind::Return:
             if (auto it = procs.find(e.pid); it != procs.end()) {
-                if (e.line) it->second.line = e.line;
-                it->second.current_op.clear();
+                ProcessView& p = it->second;
+                if (e.line) p.line = e.line;
+                p.current_op.clear();
+                p.did = did_words(e);
+                p.did_seq = e.seq;
+                if (e.line) p.did_line = e.line;
+                p.next_line = 0;
+                Move mv;
+                mv.event = e;
+                if (snapshot && e.fd >= 0)
+                    if (const FdEntry* f = snapshot->fd_of(e.pid, e.fd)) mv.fd_before = *f;
+                mv.who = p.role.empty() ? "pid " + std::to_string(p.pid) : p.role;
+                last_move = std::move(mv);
             }
+            if (step_seq) ++ops_since_step;
             if (e.obj && e.queued >= 0) queued[e.obj] = e.queued;
             if ((e.op == Op::Write || e.op == Op::Send) && e.ret > 0) match_write(e);
             if ((e.op == Op::Read || e.op == Op::Recv) && e.ret > 0) match_read(e);
@@ -202,6 +216,8 @@ void RunModel::apply(const Event& e) {
             p.exit_text = describe_status(e.ret, e.arg) + (e.text.empty() ? "" : ", " + e.text);
             p.exit_seq = e.seq;
             p.exit_t_ns = e.t_ns;
+            p.next_line = 0;
+            last_move = Move{e, std::nullopt, p.role.empty() ? "pid " + std::to_string(p.pid) : p.role};
             break;
         }
         case Kind::Output:
@@ -213,6 +229,9 @@ void RunModel::apply(const Event& e) {
         case Kind::Step:
             step_index = int(e.arg);
             step_text = e.text;
+            step_seq = e.seq;
+            step_pid = e.pid;
+            ops_since_step = 0;
             break;
         case Kind::RunStart: {
             auto j = nlohmann::json::parse(e.text, nullptr, false);
@@ -300,6 +319,7 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
             v.at_gate = gate->state != "in_op";
             v.current_op = gate_op_text(*gate);
             if (gate->line) v.line = gate->line;
+            v.next_line = gate->line;
         }
         // Blocked: a thread asleep in a syscall that is not the wait at its gate.
         v.blocked_in.clear();
@@ -454,6 +474,138 @@ std::string RunModel::load_trace(const std::string& path) {
     }
     ++version;
     return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Words for what just happened
+// ---------------------------------------------------------------------------------------------
+
+std::string did_words(const Event& ret) {
+    std::string s = describe_op(ret);
+    // The queued figure is the narration's; the op's own line stays short.
+    if (auto q = s.rfind("  ["); q != std::string::npos && s.back() == ']') s.erase(q);
+    bool data = ret.op == Op::Read || ret.op == Op::Write || ret.op == Op::Send || ret.op == Op::Recv;
+    for (size_t i; (i = s.find("  ")) != std::string::npos;)
+        s.replace(i, 2, data || s[i + 2] == '(' || s[i + 2] == '"' ? " " : ": ");
+    return s;
+}
+
+std::string move_words(const ProcessView& p) {
+    if (p.exited) return p.exit_text.empty() ? "exited" : p.exit_text;
+    std::string s = p.did.empty() ? "" : "did: " + p.did;
+    std::string next;
+    if (p.at_gate && !p.current_op.empty()) next = "next: " + p.current_op;
+    else if (!p.blocked_in.empty()) next = "blocked in " + p.blocked_in;
+    else if (!p.current_op.empty()) next = "in " + p.current_op;
+    if (!next.empty()) s += (s.empty() ? "" : "   ") + next;
+    return s;
+}
+
+namespace {
+
+// "the write end of pipe 38698", "socket 4711", "/tmp/x": what an fd referred to.
+std::string object_words(const FdEntry& f) {
+    switch (f.kind) {
+        case FdKind::Pipe:
+            return std::string(f.access == O_WRONLY ? "the write end" : "the read end") + " of pipe " +
+                   std::to_string(f.inode);
+        case FdKind::Socket: return "socket " + std::to_string(f.inode);
+        default: return f.target;
+    }
+}
+
+std::string plural(int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+}  // namespace
+
+std::string narrate(const RunModel& m) {
+    if (!m.last_move) return "";
+    const RunModel::Move& mv = *m.last_move;
+    const Event& e = mv.event;
+    const std::string& who = mv.who;
+    if (e.kind == Kind::Exit) {
+        const ProcessView* p = m.proc(e.pid);
+        return who + " " + (p && !p->exit_text.empty() ? p->exit_text : describe_status(e.ret, e.arg));
+    }
+    if (e.kind != Kind::Return) return "";
+    // What the kernel showed after the op, if a snapshot has been taken since.
+    const Snapshot* after = m.snapshot && m.snapshot->t_ns >= e.t_ns ? &*m.snapshot : nullptr;
+    std::string fd = "fd " + std::to_string(e.fd);
+    std::string obj = mv.fd_before ? ", " + object_words(*mv.fd_before) : "";
+    if (e.ret < 0) return who + "'s " + did_words(e) + " failed";
+    switch (e.op) {
+        case Op::Close: {
+            std::string s = who + " closed " + fd + obj;
+            if (!after || !mv.fd_before || !mv.fd_before->inode ||
+                (mv.fd_before->kind != FdKind::Pipe && mv.fd_before->kind != FdKind::Socket))
+                return s;
+            int holders = 0, writers = 0;
+            for (auto& p : after->procs)
+                for (auto& f : p.fds)
+                    if (f.inode == mv.fd_before->inode && f.kind == mv.fd_before->kind) {
+                        ++holders;
+                        writers += f.access != O_RDONLY;
+                    }
+            if (!holders) return s + "; no fd holds it any more, so the kernel frees it";
+            s += "; " + plural(holders, "fd still holds it", "fds still hold it");
+            if (mv.fd_before->kind == FdKind::Pipe && mv.fd_before->access == O_WRONLY && !writers)
+                s += ", none a write end: a reader gets end of file once the pipe is empty";
+            return s;
+        }
+        case Op::Fork: {
+            if (e.ret == 0) return who + " began: fork returned 0 in this copy of its parent";
+            const ProcessView* c = m.proc(pid_t(e.ret));
+            std::string s = who + " forked pid " + std::to_string(e.ret) +
+                            (c && !c->role.empty() ? " (" + c->role + ")" : "");
+            if (after)
+                if (const ProcInfo* pi = after->find(pid_t(e.ret)); pi && !pi->gone()) {
+                    int n = 0;
+                    for (auto& f : pi->fds) n += !f.instrumentation;
+                    s += "; the child has copies of its " + plural(n, "fd", "fds");
+                }
+            return s;
+        }
+        case Op::Pipe: {
+            std::string s = who + " made a pipe: read end fd " + std::to_string(e.fd) +
+                            ", write end fd " + std::to_string(e.fd2);
+            if (after)
+                if (const FdEntry* f = after->fd_of(e.pid, e.fd); f && f->inode)
+                    s = who + " made pipe " + std::to_string(f->inode) + ": read end fd " +
+                        std::to_string(e.fd) + ", write end fd " + std::to_string(e.fd2);
+            return s;
+        }
+        case Op::Socketpair:
+            return who + " made a socket pair: fds " + std::to_string(e.fd) + " and " +
+                   std::to_string(e.fd2);
+        case Op::Write: case Op::Send: {
+            std::string s = who + " wrote " + plural(e.ret, "byte", "bytes") + " to " + fd + obj +
+                            ": \"" + e.text + "\"";
+            if (e.queued >= 0) s += "; " + plural(e.queued, "byte waits", "bytes wait") + " in it";
+            return s;
+        }
+        case Op::Read: case Op::Recv:
+            if (e.ret == 0) {
+                std::string s = who + " read end of file on " + fd + obj;
+                if (mv.fd_before && mv.fd_before->kind == FdKind::Pipe)
+                    s += ": the pipe is empty and no write end is open";
+                return s;
+            }
+            return who + " read " + plural(e.ret, "byte", "bytes") + " from " + fd + obj + ": \"" +
+                   e.text + "\"";
+        case Op::Wait: {
+            if (e.ret <= 0) return who + " did " + did_words(e);
+            const ProcessView* c = m.proc(pid_t(e.ret));
+            return who + " reaped pid " + std::to_string(e.ret) +
+                   (c && !c->role.empty() ? " (" + c->role + ")" : "") +
+                   (e.text.empty() ? "" : ": " + e.text);
+        }
+        case Op::Dup2:
+            return who + " made fd " + std::to_string(e.fd2) + " a copy of " + fd + obj;
+        default:
+            return who + " did " + did_words(e);
+    }
 }
 
 }  // namespace fl

@@ -43,6 +43,11 @@ struct ProcessView {
     char state = '?';      // kernel state letter; '-' once gone
     std::string blocked_in;  // "read(fd 3)" when sleeping in a syscall, else ""
     int line = 0;          // lesson source line of its current (or last) op
+    // The two marks a stepping debugger shows: the line of the op it last finished, and the
+    // line of the op it will do next (0: not known, or not in the lesson's file).
+    int did_line = 0, next_line = 0;
+    std::string did;       // the op it last finished, with its result: "close(fd 6) = 0"
+    uint64_t did_seq = 0;  // that op's Return event
     std::string current_op;  // "read(fd 3)" pending at its gate or running
     bool at_gate = false;
     bool exited = false;
@@ -105,6 +110,18 @@ public:
     std::vector<CheckVerdict> checks;
     std::vector<Measure> measures;  // fl::measure points, in trace order
     int step_index = -1;              // the last lesson step reached
+    uint64_t step_seq = 0;            // its Step event
+    pid_t step_pid = 0;               // the process that reached it
+    // Ops that returned since the last step was reached (the step box dims once it is > 0).
+    int ops_since_step = 0;
+    // The last thing a process did (an op returned, a process exited), with what the kernel
+    // showed about the fd it used just before: what the narration speaks of.
+    struct Move {
+        Event event;                  // a Return or an Exit
+        std::optional<FdEntry> fd_before;  // the op's fd in the snapshot before it, if any
+        std::string who;              // "parent", "worker 2", "pid 4242"
+    };
+    std::optional<Move> last_move;
     std::string step_text;
     std::vector<std::string> schedule;
     uint64_t version = 0;             // bumps on every change; views cache by it
@@ -125,5 +142,16 @@ private:
     std::map<uint64_t, uint64_t> socket_peer_;  // socket inode -> peer, from every snapshot
     int next_color_ = 0;
 };
+
+// What a returned op did, with its result, short: "close(fd 6) = 0", "read(fd 3) = 5 \"hello\"",
+// "fork() = 4242", "read(fd 3) = -1 EBADF".
+std::string did_words(const Event& ret);
+// What a process did and will do: "did: close(fd 6) = 0   next: read(fd 3)"; its exit text
+// once it exited; "" before its first op.
+std::string move_words(const ProcessView& p);
+// One sentence about the last move of the run, from its events and snapshots:
+// "parent closed fd 6, the write end of pipe 38698; 3 fds still hold it". What holds an object
+// afterwards is said only once a snapshot taken after the op shows it. "" when nothing moved.
+std::string narrate(const RunModel& m);
 
 }  // namespace fl

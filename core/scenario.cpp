@@ -944,7 +944,9 @@ void run_root_process(const RootSetup& setup) {
     pthread_atfork(nullptr, nullptr, become_child);  // first, so it runs before the lesson's
 
     setup.lesson->main();
-    fl::exit(0, Where::current());
+    // The lesson's main returned: this exit has no line in the lesson (line 0), not one of
+    // this file's, which the app would mark in a lesson that has no such line.
+    fl::exit(0, Where());
 }
 
 }  // namespace fl
