@@ -32,6 +32,8 @@ std::string describe_op(const Event& e) {
             if (!e.text.empty()) args += ", " + e.text;
             break;
         case Op::Dup2: args = std::to_string(e.fd) + ", " + std::to_string(e.fd2); break;
+        case Op::Dup: args = std::to_string(e.fd); break;
+        case Op::Mkfifo: args = e.text; break;
         case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2); break;
         case Op::RecvFd: args = fdarg(e); break;
         case Op::Wait: if (e.kind == Kind::Call) args = e.arg == -1 ? "any child" : std::to_string(e.arg); break;

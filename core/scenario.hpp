@@ -46,7 +46,9 @@ struct Pipe {
 };
 Pipe pipe(int flags = 0, FL_HERE);  // pipe2(2); {-1,-1} on failure
 int close(int fd, FL_HERE);
+int dup(int fd, FL_HERE);                    // dup(2): the lowest free fd
 int dup2(int oldfd, int newfd, FL_HERE);
+int mkfifo(const char* path, int mode = 0600, FL_HERE);  // mkfifo(3) (mknodat(2))
 int set_cloexec(int fd, bool on, FL_HERE);   // fcntl(F_SETFD)
 int set_nonblock(int fd, bool on, FL_HERE);  // fcntl(F_SETFL)
 int pipe_capacity(int fd, FL_HERE);          // fcntl(F_GETPIPE_SZ)
