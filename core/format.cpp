@@ -45,6 +45,7 @@ std::string describe_op(const Event& e) {
         case Op::Exit: args = std::to_string(e.arg); break;
         case Op::Poll:
             if (e.kind == Kind::Call) args = "fd " + std::to_string(e.fd) + "..., " + std::to_string(e.arg) + " ms";
+            else if (e.ret >= 0 && !e.text.empty()) args = "fd " + std::to_string(e.fd) + ": " + e.text;  // fl::poll
             else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
             break;
         case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;

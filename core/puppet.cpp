@@ -106,7 +106,9 @@ void note(SandboxMailbox& m, const std::string& text) {
 
 void execute(SandboxShared* sb, const Command& c, const char* child, SandboxMailbox& m) {
     switch (c.verb) {
-        case Verb::Fork: fl::fork(child); break;
+        case Verb::Fork:
+            if (fl::fork(child) < 0) note(m, std::string("no ") + child + ": fork failed");
+            break;
         case Verb::Exit: fl::exit(int(c.num));
         case Verb::Wait: {
             pid_t target = c.text == "any" ? -1 : pid_t(atol(c.text.c_str()));
@@ -129,7 +131,8 @@ void execute(SandboxShared* sb, const Command& c, const char* child, SandboxMail
         }
         case Verb::Thread: {
             std::string name = child;
-            fl::thread([sb] { puppet_loop(sb); }, name.c_str());
+            if (!fl::thread([sb] { puppet_loop(sb); }, name.c_str()).joinable())
+                note(m, "no " + name + ": pthread_create failed");
             break;
         }
         case Verb::Lock: case Verb::Unlock: {
@@ -177,7 +180,7 @@ void execute(SandboxShared* sb, const Command& c, const char* child, SandboxMail
         case Verb::Write: fl::write(c.fd, c.text); break;
         case Verb::Read: fl::read_some(c.fd, size_t(c.num)); break;
         case Verb::Readline: fl::read_line(c.fd); break;
-        case Verb::Poll: fl::poll_readable(&c.fd, 1, int(c.num)); break;
+        case Verb::Poll: fl::poll(c.fd, int(c.num)); break;
         case Verb::Ps: case Verb::Help: case Verb::Undo: case Verb::Save: case Verb::Load:
             note(m, "a session command, not a process's");
             break;

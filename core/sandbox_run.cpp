@@ -312,6 +312,12 @@ private:
         }
         SandboxMailbox& m = sb_->box[p.slot];
         if (p.state == Puppet::State::Busy && m.done.load(std::memory_order_acquire) == p.posted) {
+            // A fork or thread is done when its new puppet is there too (it claims its slot
+            // a moment after the parent returns), so the next line can name it.
+            if (!p.doing.child.empty() && !by_name(p.doing.child) && m.note[0] == '\0') {
+                if (!p.sleeping_since) p.sleeping_since = now;
+                if (now - p.sleeping_since < 2'000'000'000ull) return;
+            }
             run.drain();  // the command's last Return event goes out before "done"
             p.state = Puppet::State::Idle;
             std::string note(m.note, strnlen(m.note, sizeof m.note));

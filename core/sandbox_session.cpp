@@ -11,7 +11,12 @@ namespace fl {
 
 SandboxSession::SandboxSession(LabClient& lab, SandboxOptions opts) : lab_(lab), opts_(opts) {}
 
-SandboxSession::~SandboxSession() { stop(); }
+SandboxSession::~SandboxSession() {
+    // What the callbacks point at may be gone already (members declared after us).
+    on_event = nullptr;
+    on_message = nullptr;
+    stop();
+}
 
 bool SandboxSession::start(std::string& err) {
     RunOptions o;
@@ -22,32 +27,42 @@ bool SandboxSession::start(std::string& err) {
     o.deadlock_ms = opts_.deadlock_ms;
     o.timeout_s = opts_.timeout_s;
     o.snapshots = false;
+    // What a previous run left in the channel (its end, an answer to a command sent as it
+    // ended) is not about this one.
+    auto saved_event = std::move(on_event);
+    auto saved_message = std::move(on_message);
+    on_event = nullptr;
+    on_message = nullptr;
+    while (lab_.recv(20)) {}
+    on_event = std::move(saved_event);
+    on_message = std::move(saved_message);
     started_ = ended_ = false;
     end_ = nullptr;
     puppets_ = nlohmann::json::array();
     if (!lab_.send(to_json(o))) return err = "the lab is not running", false;
     uint64_t until = monotonic_ns() + 10'000'000'000ull;
-    while (monotonic_ns() < until) {
+    while (monotonic_ns() < until && !started_) {
         auto m = next(200);
         if (lab_.lab_gone()) return err = "the lab died", false;
         if (!m) continue;
         std::string kind = m->value("msg", "");
-        if (kind == "error") return err = m->value("text", "the lab refused the run"), false;
-        if (kind == "run_started") {
-            started_ = true;
-            // p1 announces itself by its first idle gate: wait until the lab lists it.
-            uint64_t idle_until = monotonic_ns() + 5'000'000'000ull;
-            while (monotonic_ns() < idle_until && !ended_) {
-                if (!lab_.send({{"cmd", "sandbox"}, {"line", 0}, {"text", ""}})) break;
-                auto r = next(200);
-                while (r && !(r->value("msg", "") == "sandbox" && r->value("line", -1) == 0)) r = next(200);
-                if (!puppets_.empty() && puppets_[0].value("state", "") == "idle") return true;
-                usleep(5000);
-            }
-            return err = "the sandbox's first process did not start", false;
-        }
+        if (kind == "error" && m->value("text", "") != "no run is active")
+            return err = m->value("text", "the lab refused the run"), false;
+        if (kind == "run_ended") ended_ = false;  // a previous run's
+        if (kind == "run_started") started_ = true;
     }
-    return err = "the lab did not start the run within 10 s", false;
+    if (!started_) return err = "the lab did not start the run within 10 s", false;
+    // p1 is ready at its first idle gate: ask (an empty line) until the lab lists it idle.
+    uint64_t idle_until = monotonic_ns() + 5'000'000'000ull;
+    while (monotonic_ns() < idle_until && !ended_) {
+        if (!lab_.send({{"cmd", "sandbox"}, {"line", 0}, {"text", ""}})) break;
+        auto r = next(200);
+        while (r && !(r->value("msg", "") == "sandbox" && r->value("line", -1) == 0)) r = next(200);
+        if (!puppets_.empty() && puppets_[0].value("state", "") == "idle") return true;
+        usleep(5000);
+    }
+    stop();
+    return err = "the sandbox's first process did not start", false;
 }
 
 std::optional<nlohmann::json> SandboxSession::next(int timeout_ms) {

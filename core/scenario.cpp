@@ -459,6 +459,31 @@ int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
     return done(Op::Poll, loc, r <= 0 ? -1 : first, first >= 0 ? fds[first] : -1);
 }
 
+int poll(int fd, int timeout_ms, Where loc) {
+    begin(Op::Poll, loc, fd, -1, timeout_ms);
+    pollfd pfd{fd, POLLIN, 0};
+    int r = ::poll(&pfd, 1, timeout_ms);
+    char ev[kPreviewLen] = "";
+    size_t len = 0;
+    auto add = [&](short bit, const char* name) {
+        if (bit && !(pfd.revents & bit)) return;
+        int n = snprintf(ev + len, sizeof ev - len, "%s%s", len ? "|" : "", name);
+        if (n > 0) len = std::min(sizeof ev - 1, len + size_t(n));
+    };
+    if (r == 0) add(0, "none ready (timeout)");
+    if (r > 0) {
+        add(POLLIN, "POLLIN");
+        add(POLLHUP, "POLLHUP");
+        add(POLLERR, "POLLERR");
+        add(POLLNVAL, "POLLNVAL");
+    }
+    int err = r < 0 ? errno : 0;
+    // revents ride on the return line as its text: "POLLIN|POLLHUP".
+    end(Op::Poll, loc, r, err, fd, -1, timeout_ms, len ? ev : nullptr, len);
+    errno = err;
+    return r;
+}
+
 int epoll_create(Where loc) {
     begin(Op::EpollCreate, loc);
     int r = ::epoll_create1(0);
