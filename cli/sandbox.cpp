@@ -36,7 +36,8 @@ public:
         if (trace) trace << to_json(e).dump() << '\n';
         if (e.kind == Kind::Start) roles_[e.tid] = e.text;
         if (!t0_) t0_ = e.t_ns;
-        if (e.kind == Kind::Call) return;  // the return line says it all
+        // The return line says it all, except for calls that never return when they work.
+        if (e.kind == Kind::Call && e.op != Op::Exit && e.op != Op::Exec) return;
         if (e.kind == Kind::Check || e.kind == Kind::RunStart || e.kind == Kind::RunEnd) return;
         std::ostringstream line;
         line << std::fixed << std::setprecision(3) << std::setw(9) << double(e.t_ns - t0_) / 1e6

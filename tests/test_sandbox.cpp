@@ -73,7 +73,7 @@ std::vector<int> fd_numbers(const ProcInfo& p) {
 
 // ---- the parser (pure)
 
-TEST_CASE("sandbox parser: lines, usage errors in their exact form, escapes") {
+TEST_CASE("sandbox parser: lines and usage errors in their exact form and escapes") {
     auto l = parse_line("p2 write 4 hello\\n world");
     CHECK(l.error == "");
     CHECK(l.process == "p2");
@@ -124,7 +124,7 @@ TEST_CASE("sandbox parser: arbitrary bytes never crash it and errors stay one li
 
 // ---- real puppets
 
-TEST_CASE("sandbox: fork copies the fd table (same inodes); close removes only that line") {
+TEST_CASE("sandbox: fork copies the fd table (same inodes) and close removes only that line") {
     test::NoLeftovers guard;
     {
         Sandbox sb;
@@ -152,7 +152,7 @@ TEST_CASE("sandbox: fork copies the fd table (same inodes); close removes only t
     }
 }
 
-TEST_CASE("sandbox: a blocked read completes when another puppet writes; EOF only after the last write end closes") {
+TEST_CASE("sandbox: a blocked read completes when another puppet writes and EOF comes only after the last write end closes") {
     test::NoLeftovers guard;
     {
         Sandbox sb;
@@ -202,7 +202,7 @@ TEST_CASE("sandbox: a blocked read completes when another puppet writes; EOF onl
     }
 }
 
-TEST_CASE("sandbox: wait reaps a zombie (Z before, gone after)") {
+TEST_CASE("sandbox: wait reaps a zombie (Z before and gone after)") {
     test::NoLeftovers guard;
     {
         Sandbox sb;
@@ -329,7 +329,7 @@ TEST_CASE("sandbox: commands ForkLab cannot run get the exact usage errors") {
     }
 }
 
-TEST_CASE("sandbox: threads and locks: a child forked while another thread holds a mutex blocks on it") {
+TEST_CASE("sandbox: a child forked while another thread holds a mutex blocks on it") {
     test::NoLeftovers guard;
     {
         Sandbox sb;
@@ -346,7 +346,7 @@ TEST_CASE("sandbox: threads and locks: a child forked while another thread holds
     }
 }
 
-TEST_CASE("sandbox: sockets: listen, connect, accept, and an fd passed over a UNIX socket") {
+TEST_CASE("sandbox: listen and connect and accept on loopback and an fd passed over a UNIX socket") {
     test::NoLeftovers guard;
     {
         Sandbox sb;
@@ -424,7 +424,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 }
 }  // namespace
 
-TEST_CASE("forklab sandbox --script prints each op, goes on past a blocked line, exits 0; 2 naming a bad line") {
+TEST_CASE("forklab sandbox --script prints each op and goes on past a blocked line and exits 0 or 2 naming a bad line") {
     test::NoLeftovers guard;
     std::string ok = temp_file("ok.txt",
                                "# a read that waits for a write\n"
@@ -460,7 +460,7 @@ TEST_CASE("forklab sandbox --script prints each op, goes on past a blocked line,
     std::filesystem::remove_all(std::filesystem::path(ok).parent_path());
 }
 
-TEST_CASE("forklab sandbox REPL through a pseudo-terminal, as a person types; history kept") {
+TEST_CASE("forklab sandbox REPL through a pseudo-terminal as a person types with history kept") {
     test::NoLeftovers guard;
     std::string home = std::filesystem::path(temp_file("x", "")).parent_path() / "home";
     std::filesystem::create_directories(home);
