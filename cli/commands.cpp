@@ -234,8 +234,8 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     SandboxCliArgs sa;
     auto* sandbox = app.add_subcommand(
         "sandbox", "Real processes you command by hand: an interactive prompt, or --script FILE");
-    sandbox->add_option("--script", sa.script, "run FILE's commands (one a line, # comments) and exit");
-    sandbox->add_option("--trace", sa.trace, "with --script: write the trace as JSON Lines to FILE");
+    sandbox->add_option("--script", sa.script, "run FILE's commands (one a line, # comments) and exit")->type_name("FILE");
+    sandbox->add_option("--trace", sa.trace, "with --script: write the trace as JSON Lines to FILE")->type_name("FILE");
     sandbox->add_option("--proc-cap", sa.opts.proc_cap, "live processes at most (default 64)")
         ->check(CLI::Range(1, 512));
     sandbox->add_option("--deadlock-ms", sa.opts.deadlock_ms,

@@ -132,7 +132,8 @@ std::string help_text(std::string_view topic) {
     }
     std::string out =
         "A line is PROCESS COMMAND [ARGS]: the process by name (p1, p2, p1/t1) or pid; fds are\n"
-        "that process's own numbers. Each command is a real syscall; errors are the kernel's.\n";
+        "that process's own numbers. Each command is one real syscall (listen and connect: the\n"
+        "few listed), made by that process; errors are the kernel's.\n";
     const char* group = nullptr;
     for (const Spec& s : kSpecs) {
         const char* g = s.verb <= Verb::Unlock    ? "processes"
