@@ -17,6 +17,7 @@ packages=(
   lsof procps strace iproute2             # tests and benchmarks compare with them (ss too)
   netcat-openbsd                          # nc: the outside client the prefork lesson suggests
   redis-server                            # optional: the shared-fd lesson's real-Redis variant
+  libedit-dev                             # line editing and history in `forklab sandbox` (BSD licence)
 )
 
 missing=()

@@ -13,6 +13,8 @@
 
 #include "cli/export.hpp"
 #include "cli/ps.hpp"
+#include "cli/sandbox.hpp"
+#include "core/sandbox_script.hpp"
 #include "core/format.hpp"
 #include "core/lab.hpp"
 #include "core/lesson.hpp"
@@ -26,7 +28,9 @@ bool is_cli_command(int argc, char** argv) {
     return a[0] != '-' || a == "--help" || a == "-h" || a == "--version";
 }
 
-bool cli_needs_lab(int argc, char** argv) { return argc >= 2 && strcmp(argv[1], "run") == 0; }
+bool cli_needs_lab(int argc, char** argv) {
+    return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0);
+}
 
 namespace {
 
@@ -196,11 +200,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
 
 int cli_main(int argc, char** argv, LabClient* lab) {
     if (argc >= 2 && argv[1][0] != '-') {
-        static const char* known[] = {"list", "info", "run", "ps", "export"};
+        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export"};
         if (std::none_of(std::begin(known), std::end(known),
                          [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
             std::cerr << "forklab: unknown command \"" << argv[1]
-                      << "\" (commands: list, info, run, ps, export; no command opens the app)\n";
+                      << "\" (commands: list, info, run, ps, sandbox, export; no command opens the app)\n";
             return 2;
         }
     }
@@ -238,6 +242,23 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     ex->add_option("--perfetto", ex_perfetto, "write the Chrome trace event format (Perfetto) to FILE");
     ex->add_option("--svg", ex_svg, "write the Messages view's sequence diagram as SVG to FILE");
 
+    SandboxCliArgs sa;
+    auto* sandbox = app.add_subcommand(
+        "sandbox", "Real processes you command by hand: an interactive prompt, or --script FILE");
+    sandbox->add_option("--script", sa.script, "run FILE's commands (one a line, # comments) and exit")->type_name("FILE");
+    sandbox->add_option("--trace", sa.trace, "with --script: write the trace as JSON Lines to FILE")->type_name("FILE");
+    sandbox->add_option("--proc-cap", sa.opts.proc_cap, "live processes at most (default 64)")
+        ->check(CLI::Range(1, 512));
+    sandbox->add_option("--deadlock-ms", sa.opts.deadlock_ms,
+                        "report a deadlock after every process was blocked this long (default 2000)")
+        ->check(CLI::Range(100, 600000));
+    sandbox->footer(
+        "Each line is PROCESS COMMAND [ARGS], e.g. `p1 pipe`, `p1 fork`, `p2 close 4`,\n"
+        "`p2 write 4 hello\\n`, `p1 read 3`. A command that blocks leaves its process blocked;\n"
+        "in a script the next line runs, and a later line for the same process waits for it.\n"
+        "Exit status with --script: 0 when every line ran, 2 on a script error (its line is named).\n\n" +
+        sandbox::help_text(""));
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -251,6 +272,17 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     if (run->parsed()) return cmd_run(lab, ra);
     if (ex->parsed()) return cmd_export(ex_trace, ex_perfetto, ex_svg);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
+    if (sandbox->parsed()) {
+        if (!sa.trace.empty() && sa.script.empty()) {
+            std::cerr << "forklab: sandbox --trace needs --script FILE\n";
+            return 2;
+        }
+        if (!lab) {
+            std::cerr << "forklab: the lab process could not be started\n";
+            return 1;
+        }
+        return sa.script.empty() ? sandbox_repl(*lab, sa) : sandbox_script(*lab, sa);
+    }
     return 2;
 }
 

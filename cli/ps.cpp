@@ -62,7 +62,9 @@ void print_text(const Snapshot& snap, std::ostream& out) {
         const std::string indent(size_t(d) * 2, ' ');
         out << indent << p.pid;
         if (p.nspid) out << " (" << p.nspid << " inside)";  // its getpid() in a PID namespace
-        out << ' ' << p.comm << ' ' << state_name(p.state)
+        out << ' ' << p.comm;
+        if (!p.role.empty() && p.role != p.comm) out << " (" << p.role << ')';
+        out << ' ' << state_name(p.state)
             << syscall_note(p.state, p.sys) << " threads " << p.num_threads << " pgid "
             << p.pgid << '\n';
         for (size_t i = 1; i < p.threads.size(); ++i) {
@@ -76,6 +78,8 @@ void print_text(const Snapshot& snap, std::ostream& out) {
 }
 
 }  // namespace
+
+void print_snapshot(const Snapshot& snap, std::ostream& out) { print_text(snap, out); }
 
 int run_ps(pid_t pid, bool json, std::ostream& out, std::ostream& err) {
     auto pids = process_tree(pid);

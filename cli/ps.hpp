@@ -11,4 +11,8 @@ namespace fl {
 // Returns 0, or 2 (with one line on ERR) when PID does not exist.
 int run_ps(pid_t pid, bool json, std::ostream& out, std::ostream& err);
 
+struct Snapshot;
+// The same text for a snapshot already taken (the sandbox's `ps`).
+void print_snapshot(const Snapshot& snap, std::ostream& out);
+
 }  // namespace fl

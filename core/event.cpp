@@ -22,7 +22,7 @@ constexpr std::array<const char*, size_t(Op::Count_)> kOpNames = {
     "dup2", "fcntl", "kill", "sigaction", "execve", "posix_spawn", "pthread_create",
     "pthread_join", "mutex_lock", "mutex_unlock", "pthread_atfork", "sleep", "open", "poll",
     "epoll_create", "epoll_ctl", "epoll_wait", "mmap", "munmap", "madvise",
-    "shutdown", "unlink", "step", "other"};
+    "shutdown", "unlink", "step", "other", "dup", "mkfifo"};
 static_assert(kKindNames.back() != nullptr && kOpNames.back() != nullptr);
 }  // namespace
 
@@ -50,7 +50,7 @@ bool op_changes_fds(Op o) {
         case Op::Fork: case Op::Pipe: case Op::Socketpair: case Op::Socket: case Op::Accept:
         case Op::RecvFd: case Op::Close: case Op::Dup2: case Op::Fcntl: case Op::Exec:
         case Op::Spawn: case Op::Open: case Op::Connect: case Op::Bind: case Op::Listen:
-        case Op::EpollCreate:
+        case Op::EpollCreate: case Op::Dup:
             return true;
         default:
             return false;

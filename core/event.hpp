@@ -36,7 +36,7 @@ enum class Op : uint16_t {
     Read, Write, Send, Recv, SendFd, RecvFd, Close, Dup2, Fcntl, Kill, SigAction,
     Exec, Spawn, ThreadCreate, ThreadJoin, Lock, Unlock, AtFork, Sleep, Open, Poll,
     EpollCreate, EpollCtl, EpollWait, Mmap, Munmap, Madvise,
-    Shutdown, Unlink, Step, Other, Count_
+    Shutdown, Unlink, Step, Other, Dup, Mkfifo, Count_
 };
 
 const char* kind_name(Kind k);

@@ -32,6 +32,8 @@ std::string describe_op(const Event& e) {
             if (!e.text.empty()) args += ", " + e.text;
             break;
         case Op::Dup2: args = std::to_string(e.fd) + ", " + std::to_string(e.fd2); break;
+        case Op::Dup: args = std::to_string(e.fd); break;
+        case Op::Mkfifo: args = e.text; break;
         case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2); break;
         case Op::RecvFd: args = fdarg(e); break;
         case Op::Wait: if (e.kind == Kind::Call) args = e.arg == -1 ? "any child" : std::to_string(e.arg); break;
@@ -43,6 +45,7 @@ std::string describe_op(const Event& e) {
         case Op::Exit: args = std::to_string(e.arg); break;
         case Op::Poll:
             if (e.kind == Kind::Call) args = "fd " + std::to_string(e.fd) + "..., " + std::to_string(e.arg) + " ms";
+            else if (e.ret >= 0 && !e.text.empty()) args = "fd " + std::to_string(e.fd) + ": " + e.text;  // fl::poll
             else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
             break;
         case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;

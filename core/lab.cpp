@@ -29,6 +29,7 @@
 #include <stdexcept>
 
 #include "core/probe.hpp"
+#include "core/run_kind.hpp"
 #include "core/runtime.hpp"
 #include "core/shm.hpp"
 #include "core/snapshot_json.hpp"
@@ -112,11 +113,23 @@ std::vector<pid_t> run_processes() {
 // [SECTION] Run: one lesson run inside the lab
 // ---------------------------------------------------------------------------------------------
 
-class Run {
+class Run : public RunOps {
 public:
-    Run(Channel& chan, const Lesson& lesson, RunOptions opts)
-        : chan_(chan), lesson_(lesson), opts_(std::move(opts)) {}
+    Run(Channel& chan, std::unique_ptr<RunKind> kind, RunOptions opts)
+        : chan_(chan), kind_(std::move(kind)), lesson_(kind_->lesson()), opts_(std::move(opts)) {}
     ~Run() { cleanup(); }
+
+    // RunOps: what the run's kind (lesson, sandbox) may use.
+    RunShared& shared() override { return *shm_; }
+    void send(const nlohmann::json& msg) override {
+        flush();
+        chan_.send(msg);
+    }
+    void drain() override { drain_ring(); }
+    bool kind_command(const std::string& cmd, const nlohmann::json& msg) {
+        return kind_->command(cmd, msg, *this);
+    }
+    void snapshot_now() { send_snapshot(); }
 
     bool start(std::string& err);
     // One turn of the loop: console, trace, reaping, replay, bounds, deadlock, snapshots.
@@ -153,6 +166,7 @@ private:
     std::string where_each();
 
     Channel& chan_;
+    std::unique_ptr<RunKind> kind_;
     const Lesson& lesson_;
     RunOptions opts_;
     RunShared* shm_ = nullptr;
@@ -216,6 +230,7 @@ bool Run::start(std::string& err) {
     setup_.mem_limit_mb = uint64_t(std::max(0, opts_.mem_mb));
     shm_->hdr.pidns.store(g_pidns);
     if (g_pidns) host_of_[1] = g_lab_pid;  // the root's getppid()
+    setup_.role = kind_->root_role();
 
     start_ns_ = last_progress_ns_ = monotonic_ns();
     nlohmann::json knobs = opts_.knobs;
@@ -487,6 +502,7 @@ void Run::step(pid_t pid) {
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
         if (s.state.load() != uint32_t(SlotState::AtGate)) continue;
+        if (Op(s.pending_op.load()) == Op::None) continue;  // an idle puppet: no op to release
         if (pid && s.pid.load() != pid && s.tid.load() != pid) continue;
         // Killed while waiting at its gate (a zombie now, or gone): nothing left to release.
         char st = process_state(s.tid.load());
@@ -630,7 +646,9 @@ void Run::check_deadlock() {
     for (int i : live_slots()) {
         uint32_t st = shm_->slots[i].state.load();
         Op op = Op(shm_->slots[i].pending_op.load());
-        if (st == uint32_t(SlotState::AtGate) || st == uint32_t(SlotState::Held)) return;
+        if ((st == uint32_t(SlotState::AtGate) && kind_->waits_for_user(*shm_, i)) ||
+            st == uint32_t(SlotState::Held))
+            return;
         if (st == uint32_t(SlotState::InOp) && (op == Op::Sleep || op == Op::Poll || op == Op::EpollWait))
             return;
     }
@@ -639,7 +657,9 @@ void Run::check_deadlock() {
     // state before it waits in futex): then it waits for us after all.
     for (int i : live_slots()) {
         uint32_t st = shm_->slots[i].state.load();
-        if (st == uint32_t(SlotState::AtGate) || st == uint32_t(SlotState::Held)) return;
+        if ((st == uint32_t(SlotState::AtGate) && kind_->waits_for_user(*shm_, i)) ||
+            st == uint32_t(SlotState::Held))
+            return;
     }
     annotate(s);
     std::string text;
@@ -654,6 +674,7 @@ void Run::check_deadlock() {
         std::string where;
         for (auto& t : p.threads)
             where += (where.empty() ? "" : ", ") + (p.threads.size() > 1 ? "thread " + std::to_string(t.tid) + " in " : "in ") + t.sys.text;
+        if (std::string note = kind_->wait_note(p.pid); !note.empty()) where += " (" + note + ")";
         text += (text.empty() ? "" : "; ") + std::string("pid ") + std::to_string(p.pid) + " " +
                 (p.role.empty() ? p.comm : p.role) + " blocked " + where;
     }
@@ -729,6 +750,7 @@ bool Run::pump() {
     }
     handle_held();
     replay_turn();
+    kind_->turn(*this);
     if (uint32_t b = shm_->hdr.bound_hit.load()) {
         drain_ring();
         end("bound", "bound hit: " + (bound_text_.empty() ? std::string(b == 3 ? "memory limit" : "process cap") : bound_text_));
@@ -864,9 +886,32 @@ void Run::cleanup() {
 // [SECTION] Lab loop
 // ---------------------------------------------------------------------------------------------
 
+// A lesson wraps a registered lesson; the sandbox's kind lives in core/sandbox_run.cpp.
+class LessonKind : public RunKind {
+public:
+    explicit LessonKind(const Lesson& l) : lesson_(l) {}
+    const Lesson& lesson() const override { return lesson_; }
+
+private:
+    const Lesson& lesson_;
+};
+
+std::unique_ptr<RunKind> make_run_kind(RunOptions& o, std::string& err) {
+    if (o.kind == "sandbox") return sandbox_kind(o, err);
+    if (!o.kind.empty() && o.kind != "lesson") {
+        err = "unknown kind of run \"" + o.kind + "\" (lesson, sandbox)";
+        return nullptr;
+    }
+    const Lesson* l = find_lesson(o.lesson);
+    if (!l) err = "unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")";
+    else err = resolve_knobs(*l, o.knobs);
+    return err.empty() ? lesson_kind(*l) : nullptr;
+}
+
 RunOptions options_from(const nlohmann::json& j) {
     RunOptions o;
     o.lesson = j.value("lesson", "");
+    o.kind = j.value("kind", "");
     if (j.contains("knobs"))
         for (auto& [k, v] : j["knobs"].items()) o.knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
     o.gated = j.value("gated", false);
@@ -882,9 +927,13 @@ RunOptions options_from(const nlohmann::json& j) {
 
 }  // namespace
 
+std::unique_ptr<RunKind> lesson_kind(const Lesson& lesson) {
+    return std::make_unique<LessonKind>(lesson);
+}
+
 nlohmann::json to_json(const RunOptions& o) {
     nlohmann::json knobs = o.knobs;
-    return {{"cmd", "start"}, {"lesson", o.lesson}, {"knobs", knobs}, {"gated", o.gated},
+    return {{"cmd", "start"}, {"kind", o.kind}, {"lesson", o.lesson}, {"knobs", knobs}, {"gated", o.gated},
             {"delay_ms", o.delay_ms}, {"timeout_s", o.timeout_s}, {"proc_cap", o.proc_cap},
             {"mem_mb", o.mem_mb}, {"deadlock_ms", o.deadlock_ms}, {"replay", o.replay},
             {"snapshots", o.snapshots}};
@@ -948,12 +997,10 @@ void lab_main(int channel_fd, int keeper_fd) {
                 if (cmd == "start") {
                     run.reset();
                     RunOptions o = options_from(*msg);
-                    const Lesson* l = find_lesson(o.lesson);
                     std::string err;
-                    if (!l) err = "unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")";
-                    else err = resolve_knobs(*l, o.knobs);
-                    if (err.empty()) {
-                        run = std::make_unique<Run>(chan, *l, o);
+                    std::unique_ptr<RunKind> kind = make_run_kind(o, err);
+                    if (kind) {
+                        run = std::make_unique<Run>(chan, std::move(kind), o);
                         if (!run->start(err)) run.reset();
                     }
                     if (!err.empty()) chan.send({{"msg", "error"}, {"text", err}});
@@ -968,6 +1015,9 @@ void lab_main(int channel_fd, int keeper_fd) {
                 } else if (cmd == "stop") {
                     run->end("stopped", "the run was stopped (reset)");
                     run.reset();
+                } else if (cmd == "snapshot") {
+                    run->snapshot_now();
+                } else if (run->kind_command(cmd, *msg)) {
                 } else {
                     chan.send({{"msg", "error"}, {"text", "unknown command \"" + cmd + "\""}});
                 }

@@ -29,6 +29,8 @@
 //   {"cmd":"mode","gated":B}    pause (gated) or run freely
 //   {"cmd":"delay","ms":N}      delay before each op when running freely
 //   {"cmd":"stop"}              end the run (reset)
+//   {"cmd":"snapshot"}          send a snapshot now
+//   {"cmd":"sandbox","line":N,"text":T,"wait":B}   a sandbox command (core/sandbox_run.hpp)
 //   {"cmd":"quit"}
 // lab -> client:
 //   {"msg":"hello","lab":PID,"containment":"pid-namespace"|"process-group"}
@@ -54,6 +56,7 @@
 namespace fl {
 
 struct RunOptions {
+    std::string kind;        // "" or "lesson": the lesson LESSON; "sandbox": puppets (core/run_kind.hpp)
     std::string lesson;
     Knobs knobs;
     bool gated = false;      // start paused: ops wait for "step"

@@ -68,6 +68,9 @@ thread_local size_t t_call_len = 0;
 // When the current op passed its gate, and how long the last one took (fl::last_op_ns).
 thread_local uint64_t t_op_start = 0;
 thread_local uint64_t t_last_op_ns = 0;
+// A sandbox puppet traces its ops with the line of the script command, not of its C++ code.
+thread_local int t_line_override = 0;
+int line_of(const Where& loc) { return t_line_override ? t_line_override : int(loc.line()); }
 
 uint64_t now_ns() {
     timespec ts;
@@ -120,7 +123,7 @@ void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
         t_op_start = now_ns();
         return;
     }
-    int line = int(loc.line());
+    int line = line_of(loc);
     t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
     if (t_call_len) memcpy(t_call_text, text.data(), t_call_len);
     if (t_depth == 0) g_proc.shm->gate(t_slot, op, line, fd);
@@ -163,7 +166,7 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
         plen = t_call_len;
         memcpy(preview, t_call_text, plen);
     }
-    g_proc.shm->emit_raw(Kind::Return, op, t_slot, int(loc.line()), ret, err, fd, fd2, arg, obj,
+    g_proc.shm->emit_raw(Kind::Return, op, t_slot, line_of(loc), ret, err, fd, fd2, arg, obj,
                          queued, preview, plen, t_end);
     // Inside a signal handler the slot still describes the interrupted op (maybe a gate wait):
     // leave it alone.
@@ -448,6 +451,18 @@ int close(int fd, Where loc) {
     return done(Op::Close, loc, ::close(fd), fd);
 }
 
+int dup(int fd, Where loc) {
+    begin(Op::Dup, loc, fd);
+    int r = ::dup(fd);
+    forget_fd(r);
+    return done(Op::Dup, loc, r, fd, r);
+}
+
+int mkfifo(const char* path, int mode, Where loc) {
+    begin(Op::Mkfifo, loc, -1, -1, mode, path);
+    return done(Op::Mkfifo, loc, ::mkfifo(path, mode_t(mode)));
+}
+
 int dup2(int oldfd, int newfd, Where loc) {
     begin(Op::Dup2, loc, oldfd, newfd);
     forget_fd(newfd);
@@ -499,6 +514,31 @@ int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
         }
     if (r == 0) errno = ETIMEDOUT;  // -1 means "none ready": say why, not a stale errno
     return done(Op::Poll, loc, r <= 0 ? -1 : first, first >= 0 ? fds[first] : -1);
+}
+
+int poll(int fd, int timeout_ms, Where loc) {
+    begin(Op::Poll, loc, fd, -1, timeout_ms);
+    pollfd pfd{fd, POLLIN, 0};
+    int r = ::poll(&pfd, 1, timeout_ms);
+    char ev[kPreviewLen] = "";
+    size_t len = 0;
+    auto add = [&](short bit, const char* name) {
+        if (bit && !(pfd.revents & bit)) return;
+        int n = snprintf(ev + len, sizeof ev - len, "%s%s", len ? "|" : "", name);
+        if (n > 0) len = std::min(sizeof ev - 1, len + size_t(n));
+    };
+    if (r == 0) add(0, "none ready (timeout)");
+    if (r > 0) {
+        add(POLLIN, "POLLIN");
+        add(POLLHUP, "POLLHUP");
+        add(POLLERR, "POLLERR");
+        add(POLLNVAL, "POLLNVAL");
+    }
+    int err = r < 0 ? errno : 0;
+    // revents ride on the return line as its text: "POLLIN|POLLHUP".
+    end(Op::Poll, loc, r, err, fd, -1, timeout_ms, len ? ev : nullptr, len);
+    errno = err;
+    return r;
 }
 
 int epoll_create(Where loc) {
@@ -938,8 +978,8 @@ void run_root_process(const RootSetup& setup) {
     g_proc.knobs = &setup.knobs;
     g_proc.tmpdir = &setup.tmpdir;
     set_str(g_proc.task, sizeof g_proc.task, "1");
-    set_str(g_proc.role, sizeof g_proc.role, "parent");
-    register_task("1", "parent", getppid());
+    set_str(g_proc.role, sizeof g_proc.role, setup.role.c_str());
+    register_task("1", g_proc.role, getppid());
     setup.shm->hdr.nproc.fetch_add(1);
     pthread_atfork(nullptr, nullptr, become_child);  // first, so it runs before the lesson's
 
@@ -948,5 +988,30 @@ void run_root_process(const RootSetup& setup) {
     // this file's, which the app would mark in a lesson that has no such line.
     fl::exit(0, Where());
 }
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Hooks for the lab's other kinds of first process (the sandbox's puppets)
+// ---------------------------------------------------------------------------------------------
+
+namespace runtime {
+RunShared* shared() { return g_proc.shm; }
+int current_slot() { return traced() ? t_slot : -1; }
+void set_line(int line) { t_line_override = line; }
+void set_idle(bool idle) {
+    if (!traced()) return;
+    Slot& s = g_proc.shm->slots[t_slot];
+    if (idle) {
+        // Waiting for the lab, as at a gate, but with no op pending: nothing to step.
+        s.pending_op.store(uint32_t(Op::None), std::memory_order_relaxed);
+        s.pending_line.store(0, std::memory_order_relaxed);
+        s.pending_fd.store(-1, std::memory_order_relaxed);
+        s.arrival.store(g_proc.shm->hdr.arrivals.fetch_add(1) + 1, std::memory_order_relaxed);
+    }
+    s.state.store(uint32_t(idle ? SlotState::AtGate : SlotState::Running), std::memory_order_release);
+}
+void exited() {
+    if (traced()) g_proc.shm->slots[t_slot].state.store(uint32_t(SlotState::Exited));
+}
+}  // namespace runtime
 
 }  // namespace fl

@@ -46,13 +46,16 @@ struct Pipe {
 };
 Pipe pipe(int flags = 0, FL_HERE);  // pipe2(2); {-1,-1} on failure
 int close(int fd, FL_HERE);
+int dup(int fd, FL_HERE);                    // dup(2): the lowest free fd
 int dup2(int oldfd, int newfd, FL_HERE);
+int mkfifo(const char* path, int mode = 0600, FL_HERE);  // mkfifo(3) (mknodat(2))
 int set_cloexec(int fd, bool on, FL_HERE);   // fcntl(F_SETFD)
 int set_nonblock(int fd, bool on, FL_HERE);  // fcntl(F_SETFL)
 int pipe_capacity(int fd, FL_HERE);          // fcntl(F_GETPIPE_SZ)
 int open(const char* path, int flags, int mode = 0600, FL_HERE);
 int unlink(const char* path, FL_HERE);
-int poll_readable(const int* fds, int n, int timeout_ms, FL_HERE);  // poll(2): first ready index
+int poll_readable(const int* fds, int n, int timeout_ms, FL_HERE);
+int poll(int fd, int timeout_ms, FL_HERE);  // poll(2) for POLLIN on one fd: its own result  // poll(2): first ready index
 // epoll(7): the set of fds to watch lives in the kernel, behind an fd of its own.
 int epoll_create(FL_HERE);                          // epoll_create1(0): the epoll fd
 int epoll_add(int epfd, int fd, FL_HERE);           // epoll_ctl(EPOLL_CTL_ADD, FD, EPOLLIN)
