@@ -35,6 +35,9 @@ if(forklab_fuzz_ok)
   add_test(NAME fuzz_build COMMAND ${FUZZ_RUN} build ${FUZZ_DIR})
   set_tests_properties(fuzz_build PROPERTIES FIXTURES_SETUP forklab_fuzz TIMEOUT 900
     ENVIRONMENT "FORKLAB_FUZZ_CXX=${FORKLAB_FUZZ_CXX};FORKLAB_FUZZ_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
+  # The negative control: inputs that crash, leak, hang and eat memory must each fail a run.
+  add_test(NAME fuzz_selftest COMMAND ${FUZZ_RUN} selftest ${FUZZ_DIR})
+  set_tests_properties(fuzz_selftest PROPERTIES FIXTURES_REQUIRED forklab_fuzz TIMEOUT 120)
   # targets.cmake lists the targets; here each line becomes a test fuzz_NAME.
   function(forklab_fuzz_target name)
     add_test(NAME fuzz_${name} COMMAND ${FUZZ_RUN} run ${FUZZ_DIR} ${name} ${FORKLAB_FUZZ_SECONDS})
