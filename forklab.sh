@@ -33,6 +33,22 @@ if ((${#missing[@]})); then
 fi
 # A package install may have started redis-server as a service: lessons start their own.
 
+# Optional, for `test` only: clang and its libFuzzer runtime run the fuzz smoke tests (tests/fuzz).
+# Without them those tests are not registered; the rest of the suite is the same.
+optional=(clang-14 libclang-rt-14-dev)
+opt_missing=()
+for p in "${optional[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || opt_missing+=("$p")
+done
+if [ "${1:-}" = "test" ] && ((${#opt_missing[@]})); then
+  echo "forklab.sh: installing ${opt_missing[*]} (optional: the fuzz tests)" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${opt_missing[@]}"; } ||
+    echo "forklab.sh: could not install ${opt_missing[*]}: the fuzz tests will be skipped" >&2
+fi
+
 build=${FORKLAB_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${FORKLAB_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"$(nproc)"

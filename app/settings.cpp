@@ -34,13 +34,19 @@ Settings Settings::load(const std::string& dir, std::string* err) {
         if (err) *err = path + " is not valid JSON; using the defaults";
         return s;
     }
+    // A hand-edited file may hold 1e30 where an int goes: casting that is undefined, so
+    // numbers are read as doubles and clamp() brings them into range.
+    auto whole = [&](const char* key, int def) {
+        double d = j.value(key, double(def));
+        return std::isfinite(d) ? int(std::clamp(d, -1e9, 1e9)) : def;
+    };
     try {
-        s.window_w = j.value("window_w", s.window_w);
-        s.window_h = j.value("window_h", s.window_h);
+        s.window_w = whole("window_w", s.window_w);
+        s.window_h = whole("window_h", s.window_h);
         s.font_size = j.value("font_size", s.font_size);
         s.presentation = j.value("presentation", s.presentation);
         s.last_lesson = j.value("last_lesson", s.last_lesson);
-        s.delay_ms = j.value("delay_ms", s.delay_ms);
+        s.delay_ms = whole("delay_ms", s.delay_ms);
         s.split_left = j.value("split_left", s.split_left);
         s.split_mid = j.value("split_mid", s.split_mid);
         s.split_mid_rows = j.value("split_mid_rows", s.split_mid_rows);

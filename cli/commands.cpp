@@ -286,4 +286,8 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     return 2;
 }
 
+bool read_replay_schedule(const std::string& path, std::vector<std::string>& out, std::string& err) {
+    return read_schedule(path, out, err);
+}
+
 }  // namespace fl

@@ -134,6 +134,13 @@ nlohmann::json to_json(const Event& e) {
 
 Event event_from_json(const nlohmann::json& j) {
     if (!j.is_object()) throw std::runtime_error("trace line is not a JSON object");
+    // Integer fields take whole numbers only: a float past the field's range would be cast
+    // (undefined behaviour), not read.
+    for (const char* key : {"seq", "t_ns", "pid", "tid", "line", "fd", "fd2", "arg", "obj", "queued",
+                            "ret", "errno", "status", "signal", "parent", "step"})
+        if (auto it = j.find(key); it != j.end() && it->is_number_float())
+            throw std::runtime_error(std::string("field \"") + key + "\": expected a whole number, not " +
+                                     it->dump());
     Event e;
     auto need = [&](const char* key) -> const nlohmann::json& {
         if (!j.contains(key)) throw std::runtime_error(std::string("missing field \"") + key + "\"");

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -908,27 +909,102 @@ std::unique_ptr<RunKind> make_run_kind(RunOptions& o, std::string& err) {
     return err.empty() ? lesson_kind(*l) : nullptr;
 }
 
-RunOptions options_from(const nlohmann::json& j) {
-    RunOptions o;
-    o.lesson = j.value("lesson", "");
-    o.kind = j.value("kind", "");
-    if (j.contains("knobs"))
-        for (auto& [k, v] : j["knobs"].items()) o.knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    o.gated = j.value("gated", false);
-    o.delay_ms = j.value("delay_ms", 0);
-    o.timeout_s = j.value("timeout_s", 0);
-    o.proc_cap = j.value("proc_cap", 64);
-    o.mem_mb = j.value("mem_mb", 1024);
-    o.deadlock_ms = j.value("deadlock_ms", 2000);
-    o.snapshots = j.value("snapshots", false);
-    if (j.contains("replay")) o.replay = j["replay"].get<std::vector<std::string>>();
-    return o;
-}
+// Reads the fields of one client message with the types the lab expects; the first field of
+// the wrong type is remembered in plain words (the rest keep their defaults).
+class Fields {
+public:
+    explicit Fields(const nlohmann::json& j) : j_(j) {}
+    const std::string& error() const { return error_; }
+    void text(const char* key, std::string& v) {
+        if (const auto* x = get(key)) x->is_string() ? void(v = x->get<std::string>()) : wrong(key, "a string");
+    }
+    void flag(const char* key, bool& v) {
+        if (const auto* x = get(key)) x->is_boolean() ? void(v = x->get<bool>()) : wrong(key, "true or false");
+    }
+    void number(const char* key, int& v) {
+        const auto* x = get(key);
+        if (!x) return;
+        // Whole numbers only: a float or a value past int's range would be cast, not read.
+        bool ok = x->is_number_unsigned() ? x->get<uint64_t>() <= uint64_t(INT_MAX)
+                  : x->is_number_integer() && x->get<int64_t>() >= INT_MIN && x->get<int64_t>() <= INT_MAX;
+        ok ? void(v = int(x->get<int64_t>())) : wrong(key, "a whole number");
+    }
+    void texts(const char* key, std::vector<std::string>& v) {
+        const auto* x = get(key);
+        if (!x) return;
+        if (!x->is_array()) return wrong(key, "a list of task ids (strings)");
+        for (auto& t : *x) {
+            if (!t.is_string()) return wrong(key, "a list of task ids (strings)");
+            v.push_back(t.get<std::string>());
+        }
+    }
+    void knobs(const char* key, Knobs& v) {
+        const auto* x = get(key);
+        if (!x) return;
+        if (!x->is_object()) return wrong(key, "an object of knob names and values");
+        for (auto& [k, val] : x->items()) v[k] = val.is_string() ? val.get<std::string>() : val.dump();
+    }
+
+private:
+    const nlohmann::json* get(const char* key) const {
+        auto it = j_.find(key);
+        return it == j_.end() || it->is_null() ? nullptr : &*it;
+    }
+    void wrong(const char* key, const char* expected) {
+        if (error_.empty()) error_ = std::string("field \"") + key + "\": expected " + expected;
+    }
+    const nlohmann::json& j_;
+    std::string error_;
+};
 
 }  // namespace
 
 std::unique_ptr<RunKind> lesson_kind(const Lesson& lesson) {
     return std::make_unique<LessonKind>(lesson);
+}
+
+std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
+    out = LabCommand();
+    if (!msg.is_object()) return "a command must be a JSON object, like {\"cmd\":\"stop\"}";
+    Fields f(msg);
+    f.text("cmd", out.cmd);
+    if (!f.error().empty()) return f.error();
+    if (out.cmd.empty()) return "no \"cmd\" field (what the lab should do)";
+    if (out.cmd == "start") {
+        RunOptions& o = out.start;
+        f.text("lesson", o.lesson);
+        f.text("kind", o.kind);
+        f.knobs("knobs", o.knobs);
+        f.flag("gated", o.gated);
+        f.number("delay_ms", o.delay_ms);
+        f.number("timeout_s", o.timeout_s);
+        f.number("proc_cap", o.proc_cap);
+        f.number("mem_mb", o.mem_mb);
+        f.number("deadlock_ms", o.deadlock_ms);
+        f.flag("snapshots", o.snapshots);
+        f.texts("replay", o.replay);
+    } else if (out.cmd == "step") {
+        int pid = 0;
+        f.number("pid", pid);
+        out.pid = pid;
+    } else if (out.cmd == "mode") {
+        f.flag("gated", out.gated);
+    } else if (out.cmd == "delay") {
+        f.number("ms", out.ms);
+    } else if (out.cmd == "sandbox") {
+        // The sandbox kind reads these itself: checked here so that reading cannot throw.
+        int line = 0;
+        std::string text;
+        bool wait = false;
+        f.number("line", line);
+        f.text("text", text);
+        f.flag("wait", wait);
+    } else if (out.cmd != "stop" && out.cmd != "quit" && out.cmd != "snapshot" &&
+               out.cmd != "sandbox_finish") {
+        return "unknown command \"" + out.cmd +
+               "\" (commands: start, step, mode, delay, stop, snapshot, sandbox, sandbox_finish, quit)";
+    }
+    return f.error();
 }
 
 nlohmann::json to_json(const RunOptions& o) {
@@ -991,12 +1067,16 @@ void lab_main(int channel_fd, int keeper_fd) {
         if (p[0].revents) {
             auto msg = chan.recv(0);
             if (chan.closed()) break;
-            if (msg && msg->is_object()) {
-                std::string cmd = msg->value("cmd", "");
+            LabCommand c;
+            std::string bad;
+            if (msg && !(bad = parse_command(*msg, c)).empty()) {
+                chan.send({{"msg", "error"}, {"text", "the lab cannot read a command: " + bad}});
+            } else if (msg) {
+                const std::string& cmd = c.cmd;
                 if (cmd == "quit") break;
                 if (cmd == "start") {
                     run.reset();
-                    RunOptions o = options_from(*msg);
+                    RunOptions& o = c.start;
                     std::string err;
                     std::unique_ptr<RunKind> kind = make_run_kind(o, err);
                     if (kind) {
@@ -1007,19 +1087,18 @@ void lab_main(int channel_fd, int keeper_fd) {
                 } else if (!run) {
                     if (cmd != "stop") chan.send({{"msg", "error"}, {"text", "no run is active"}});
                 } else if (cmd == "step") {
-                    run->step(msg->value("pid", 0));
+                    run->step(c.pid);
                 } else if (cmd == "mode") {
-                    run->set_mode(msg->value("gated", true));
+                    run->set_mode(c.gated);
                 } else if (cmd == "delay") {
-                    run->set_delay(msg->value("ms", 0));
+                    run->set_delay(c.ms);
                 } else if (cmd == "stop") {
                     run->end("stopped", "the run was stopped (reset)");
                     run.reset();
                 } else if (cmd == "snapshot") {
                     run->snapshot_now();
-                } else if (run->kind_command(cmd, *msg)) {
-                } else {
-                    chan.send({{"msg", "error"}, {"text", "unknown command \"" + cmd + "\""}});
+                } else if (!run->kind_command(cmd, *msg)) {
+                    chan.send({{"msg", "error"}, {"text", "this kind of run has no command \"" + cmd + "\""}});
                 }
             }
         }

@@ -70,6 +70,18 @@ struct RunOptions {
 };
 nlohmann::json to_json(const RunOptions& o);
 
+// One client message as the lab reads it (the list above). parse_command never throws and
+// never forks: it returns "" or what is wrong with MSG in plain words ("field \"ms\": expected
+// a number"), so a bad message gets an error reply and the lab carries on.
+struct LabCommand {
+    std::string cmd;     // "start", "step", "mode", "delay", "stop", "snapshot", "sandbox", ...
+    RunOptions start;    // start
+    pid_t pid = 0;       // step: the process to release (0: the earliest waiting)
+    bool gated = true;   // mode
+    int ms = 0;          // delay
+};
+std::string parse_command(const nlohmann::json& msg, LabCommand& out);
+
 // The lab side: runs the loop on CHANNEL_FD until the channel closes, "quit" or a signal
 // (SIGINT, SIGTERM, SIGHUP sent to the lab). KEEPER_FD: write end of the keeper's pipe, or -1.
 // Never returns.

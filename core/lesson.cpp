@@ -116,7 +116,7 @@ std::string lesson_ids() {
 std::string resolve_knobs(const Lesson& lesson, Knobs& knobs) {
     for (auto& [name, value] : knobs) {
         auto it = std::find_if(lesson.knobs.begin(), lesson.knobs.end(),
-                               [&](const Knob& k) { return k.name == name; });
+                               [&n = name](const Knob& k) { return k.name == n; });
         if (it == lesson.knobs.end()) {
             std::string valid;
             for (auto& k : lesson.knobs) valid += (valid.empty() ? "" : ", ") + k.name;
