@@ -63,14 +63,15 @@ void camera_input(Camera& cam, float font_px) {
             if (c == '.') z *= kStep;
             if (c == ',') z /= kStep;
         }
-        float pan = 3 * ImGui::GetFontSize();
-        if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_LeftArrow)))
+        // Shift+arrows: the plain arrows change the lesson and the knobs (app/controls.cpp).
+        float pan = io.KeyShift ? 3 * ImGui::GetFontSize() : 0.0f;
+        if (pan && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_LeftArrow)))
             ImGui::SetScrollX(ImGui::GetScrollX() - pan);
-        if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_RightArrow)))
+        if (pan && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_RightArrow)))
             ImGui::SetScrollX(ImGui::GetScrollX() + pan);
-        if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_UpArrow)))
+        if (pan && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_UpArrow)))
             ImGui::SetScrollY(ImGui::GetScrollY() - pan);
-        if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_DownArrow)))
+        if (pan && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_DownArrow)))
             ImGui::SetScrollY(ImGui::GetScrollY() + pan);
     }
     z = std::clamp(z, lo, kMaxZoom);

@@ -34,6 +34,11 @@ constexpr Shortcut kShortcuts[] = {
     {"K / Shift+K", "Next / previous knob of the lesson"},
     {"Left / Right", "Change the chosen knob (restarts the run)"},
     {"Ctrl+Z", "Undo the last knob change (restarts the run)"},
+    {"F", "Fit every graph (process tree, descriptors, messages) to its pane again"},
+    {",  and  .", "Zoom the graph under the mouse out / in (or Ctrl+wheel); drag to pan"},
+    {"Shift+arrows", "Pan the graph under the mouse"},
+    {"M", "Presentation mode: swap the descriptors for the messages"},
+    {"V", "Presentation mode: cycle the pane under the tree (source, console, chart, events)"},
     {"+  and  -", "Larger / smaller text"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
     {"F1, H or ?", "Show / hide this help"},
@@ -65,6 +70,8 @@ void App::handle_keys() {
             if (k == 'Z') undo_knobs();
             continue;
         }
+        // Shift+arrows pan the graph under the mouse (app/camera.cpp).
+        if (shift && (k == kKeyLeft || k == kKeyRight || k == kKeyUp || k == kKeyDown)) continue;
         switch (k) {
             case kKeySpace:
                 if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();

@@ -1,9 +1,12 @@
-// What the fuzz targets leave out of the main build: the embedded lesson texts (generated) and
-// the lesson side of a run (core/scenario.cpp), which no target reaches: targets never fork.
+// What the fuzz targets leave out of the main build: the embedded lesson texts (generated), the
+// lesson side of a run (core/scenario.cpp, core/puppet.cpp) and the sandbox prompt
+// (cli/sandbox.cpp), which no target reaches: targets never fork and never start a run.
 #include <cstdlib>
 
 #include "core/embedded.hpp"
+#include "cli/sandbox.hpp"
 #include "core/runtime.hpp"
+#include "core/sandbox_run.hpp"
 
 namespace fl {
 const std::vector<EmbeddedFile>& embedded_files() {
@@ -11,4 +14,9 @@ const std::vector<EmbeddedFile>& embedded_files() {
     return none;
 }
 void run_root_process(const RootSetup&) { abort(); }
+SandboxShared* SandboxShared::create() { return nullptr; }
+void SandboxShared::destroy(SandboxShared*) {}
+void puppet_main(SandboxShared*) { abort(); }
+int sandbox_script(LabClient&, const SandboxCliArgs&) { abort(); }
+int sandbox_repl(LabClient&, const SandboxCliArgs&) { abort(); }
 }  // namespace fl
