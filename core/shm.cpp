@@ -54,7 +54,7 @@ int RunShared::claim_slot(pid_t pid, pid_t tid, const char* task, const char* ro
 
 uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
                              int fd2, int64_t arg, uint64_t obj, int64_t queued,
-                             const char* text, size_t text_len) {
+                             const char* text, size_t text_len, int flags) {
     uint64_t seq = hdr.head.fetch_add(1) + 1;
     // Ring full: wait for the lab to catch up rather than overwrite what it has not read.
     while (seq - hdr.tail.load(std::memory_order_acquire) > kRingSize) {
@@ -80,6 +80,7 @@ uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, 
     r.arg = arg;
     r.obj = obj;
     r.queued = queued;
+    r.flags = flags;
     size_t n = text_len < sizeof r.text ? text_len : sizeof r.text;
     if (n) memcpy(r.text, text, n);
     r.text_len = uint16_t(n);
@@ -89,7 +90,7 @@ uint64_t RunShared::emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, 
 
 uint64_t RunShared::emit(const Event& e, int slot) {
     return emit_raw(e.kind, e.op, slot, e.line, e.ret, e.err, e.fd, e.fd2, e.arg, e.obj,
-                    e.queued, e.text.data(), e.text.size());
+                    e.queued, e.text.data(), e.text.size(), e.flags);
 }
 
 void RunShared::gate(int slot, Op op, int line, int fd) {
@@ -173,6 +174,7 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
         out.arg = r.arg;
         out.obj = r.obj;
         out.queued = r.queued;
+        out.flags = r.flags;
         out.text.assign(r.text, r.text_len);
         out.task = r.slot >= 0 && r.slot < kMaxSlots ? slots[r.slot].task : "";
         hdr.tail.store(next, std::memory_order_release);

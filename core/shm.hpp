@@ -66,6 +66,7 @@ struct RawEvent {
     int64_t arg;
     uint64_t obj;
     int64_t queued;
+    int32_t flags;  // send/recv MSG_* flags as the lesson passed them
     uint16_t text_len;
     char text[kPreviewLen];
 };
@@ -102,7 +103,7 @@ struct RunShared {
     uint64_t emit(const Event& e, int slot);
     uint64_t emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
                       int fd2, int64_t arg, uint64_t obj, int64_t queued, const char* text,
-                      size_t text_len);
+                      size_t text_len, int flags = 0);
     // Publishes the pending op, waits until released (or free-running), then marks InOp.
     void gate(int slot, Op op, int line, int fd);
 
