@@ -53,6 +53,12 @@ struct Settings {
     float split_mid = 0.50f;       // of the rest: process tree + source
     float split_mid_rows = 0.42f;  // process tree height in the middle column
     float split_right_rows = 0.56f;
+    // Set by load: the file could not be used (not a regular file, too big): save leaves it be.
+    bool unusable_file = false;
+    // Set by load: the file was not valid JSON or had fields of the wrong type: save first
+    // renames it to settings.json.broken, so nothing the user wrote is lost.
+    mutable bool keep_copy = false;
+    static constexpr size_t kMaxBytes = 1 << 20;
     // $XDG_CONFIG_HOME/forklab, else ~/.config/forklab ("" when neither can be found).
     static std::string dir();
     // Loads DIR/settings.json; missing or unreadable files give the defaults (ERR says why).

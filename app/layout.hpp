@@ -74,6 +74,7 @@ struct ObjectBox {
     std::string title;     // "pipe [1234]", "socket [99]", "/dev/null"
     std::string detail;    // "5 bytes queued", "peer socket [100]", "stream, connected"
     int64_t queued = -1;   // bytes queued (pipes), -1 unknown
+    QueuedFigure queue;    // pipes: empty, N bytes, unknown while an op is in flight, or none
     size_t lines = 0;      // how many fd lines end at this box
     size_t processes = 0;  // in how many processes those fds are
     float y = 0, h = 0;
