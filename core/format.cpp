@@ -62,7 +62,9 @@ std::string describe_op(const Event& e) {
         }
         case Op::Exit: args = std::to_string(e.arg); break;
         case Op::Poll:
-            if (e.kind == Kind::Call) args = "fd " + std::to_string(e.fd) + "..., " + std::to_string(e.arg) + " ms";
+            if (e.kind == Kind::Call)
+                args = (e.text.empty() ? "fd " + std::to_string(e.fd) + "..." : e.text) + ", " +
+                       std::to_string(e.arg) + " ms";
             else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
             break;
         case Op::Sleep: args = std::to_string(e.arg) + " ms"; break;

@@ -429,9 +429,14 @@ int unlink(const char* path, Where loc) {
 }
 
 int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
-    begin(Op::Poll, loc, n > 0 ? fds[0] : -1, -1, timeout_ms);
-    pollfd pfd[64];
     if (n > 64) n = 64;
+    // Every fd watched, in the trace: "fds 5 7 9 11" (the kernel's view shows only the count).
+    char list[kPreviewLen];
+    size_t len = 0;
+    for (int i = 0; i < n && len + 16 < sizeof list; ++i)
+        len += size_t(snprintf(list + len, sizeof list - len, i ? " %d" : "fds %d", fds[i]));
+    begin(Op::Poll, loc, n > 0 ? fds[0] : -1, -1, timeout_ms, {list, len});
+    pollfd pfd[64];
     for (int i = 0; i < n; ++i) pfd[i] = {fds[i], POLLIN, 0};
     int r = ::poll(pfd, nfds_t(n), timeout_ms);
     int first = -1;
