@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
       # No sudo (a plain Debian install): say what to run as root instead of failing on it.
       echo "forklab.sh: packages are missing and sudo is not installed. As root, run:" >&2
       echo "  su -c \"apt-get update && apt-get install -y --no-install-recommends ${missing[*]}\"" >&2
-      echo "then run ./forklab.sh $* again." >&2
+      echo "then run ./forklab.sh${*:+ $*} again." >&2
       exit 1
     fi
     sudo="sudo"
