@@ -184,8 +184,10 @@ uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t def, bool
         if (required) throw std::runtime_error(std::string("missing field \"") + key + "\"");
         return def;
     }
-    if (!it->is_number_unsigned()) bad_field(key, "a whole number, 0 or more", *it);
-    return it->get<uint64_t>();
+    // nlohmann keeps a parsed 5 as unsigned but a built json{5} as signed: accept both.
+    if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0))
+        bad_field(key, "a whole number, 0 or more", *it);
+    return it->is_number_unsigned() ? it->get<uint64_t>() : uint64_t(it->get<int64_t>());
 }
 std::string str_field(const nlohmann::json& j, const char* key, bool required = false) {
     auto it = j.find(key);
@@ -218,13 +220,13 @@ Event event_from_json(const nlohmann::json& j) {
     e.pid = pid_t(int_field(j, "pid", 0, 0, INT32_MAX, true));
     std::string kind = str_field(j, "kind", true);
     if (!parse_kind(kind, e.kind))
-        throw std::runtime_error("field \"kind\": \"" + kind + "\" is not a kind of event");
+        throw std::runtime_error("field \"kind\": unknown kind \"" + kind + "\"");
     e.tid = pid_t(int_field(j, "tid", e.pid, 0, INT32_MAX));
     e.task = str_field(j, "task");
     if (j.contains("op")) {
         std::string op = str_field(j, "op");
         if (!parse_op(op, e.op))
-            throw std::runtime_error("field \"op\": \"" + op + "\" is not an operation");
+            throw std::runtime_error("field \"op\": unknown operation \"" + op + "\"");
     }
     e.line = int_field32(j, "line", 0);
     e.fd = int_field32(j, "fd", -1);

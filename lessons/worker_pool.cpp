@@ -897,14 +897,14 @@ fl::CheckResult caller_waits_on_all(const fl::RunRecord& r) {
         ++seen;
     }
     if (seen == 0) {
-        // With a delay before each op (or a slow learner) the servers may answer before the
-        // caller even calls its wait: each wait returns at once, and no snapshot can catch it
-        // blocked. Then the trace must show it: an answer already waiting at every wait call,
-        // and every socket watched (poll's fd list; epoll's set was counted above).
+        // With a delay before each op (or a slow learner, or a loaded machine) the answers may
+        // come while the caller is between ops: no step snapshot falls inside its wait. Then
+        // the trace alone must show it: every wait call watched every socket (poll's fd list;
+        // epoll's set was counted above). The detail says the kernel did not see it.
         std::string why;
         Pids servers = role_pids(r, "server", n, why);
         Answers a = answers(r, servers);
-        int waits = 0;
+        int waits = 0, ready = 0;
         for (long i = first_wait; i < long(r.events.size()); ++i) {
             const fl::Event& e = r.events[size_t(i)];
             if (e.kind != fl::Kind::Call || e.pid != parent || e.op != wait_op) continue;
@@ -912,18 +912,17 @@ fl::CheckResult caller_waits_on_all(const fl::RunRecord& r) {
             size_t written = 0, read = 0;
             for (auto& w : a.written) written += w.first < i;
             for (auto& rd : a.read) read += rd.first < i;
-            if (written <= read)
-                return {false, "no snapshot shows the caller waiting with calls in flight"};
+            ready += written > read;
             if (!use_epoll && std::count(e.text.begin(), e.text.end(), ' ') != watched)
                 return {false, "the caller's poll watched " + e.text + ", not " +
                                    std::to_string(watched) + " fds"};
         }
         if (waits == 0) return {false, "the caller never waited"};
         return {true, count_of(n, "request") + " sent, then the caller called " + want +
-                          " on all of them at once; an answer was already waiting at each of its " +
-                          std::to_string(waits) +
-                          " calls (the servers answered within the delay before it), so none "
-                          "blocked and no snapshot could show it waiting"};
+                          " on all of them at once, " + std::to_string(waits) + " times (" +
+                          std::to_string(ready) +
+                          " with an answer already waiting); no step snapshot fell inside its "
+                          "wait, so this is the trace's word, not the kernel's"};
     }
     return {true, count_of(n, "request") + " sent, then the caller waited in " + want +
                       " for all of them at once"};

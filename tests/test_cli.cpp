@@ -113,7 +113,8 @@ TEST_CASE("bad input gets one clear line and exit code 2") {
         {{"run", "hello", "--set", "x=1"}, "lesson hello has no knob \"x\""},
         {{"run", "hello", "--set", "novalue"}, "--set takes KNOB=VALUE"},
         {{"run", "hello", "--delay", "-5"}, "--delay"},
-        {{"run", "hello", "--replay", "/nonexistent/trace.jsonl"}, "cannot open trace file"},
+        {{"run", "hello", "--replay", "/nonexistent/trace.jsonl"},
+         "--replay /nonexistent/trace.jsonl: no such file"},
         {{"ps", "999999999"}, "no process with pid 999999999"},
         {{"frobnicate"}, "frobnicate"},
     };
