@@ -14,7 +14,7 @@ const char* file_type_name(unsigned mode) {
     switch (mode & S_IFMT) {
         case S_IFREG: return "a regular file";
         case S_IFDIR: return "a directory";
-        case S_IFIFO: return "a FIFO (named pipe)";
+        case S_IFIFO: return "a FIFO, a named pipe";
         case S_IFCHR: return "a character device";
         case S_IFBLK: return "a block device";
         case S_IFSOCK: return "a socket";
