@@ -27,7 +27,16 @@ done
 if ((${#missing[@]})); then
   echo "forklab.sh: installing ${missing[*]}" >&2
   sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      # No sudo (a plain Debian install): say what to run as root instead of failing on it.
+      echo "forklab.sh: packages are missing and sudo is not installed. As root, run:" >&2
+      echo "  su -c \"apt-get update && apt-get install -y --no-install-recommends ${missing[*]}\"" >&2
+      echo "then run ./forklab.sh${*:+ $*} again." >&2
+      exit 1
+    fi
+    sudo="sudo"
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -60,6 +60,12 @@ struct Settings {
         int checks_passed = 0, checks = 0;
     };
     std::map<std::string, Progress> progress;
+    // Set by load: the file could not be used (not a regular file, too big): save leaves it be.
+    bool unusable_file = false;
+    // Set by load: the file was not valid JSON or had fields of the wrong type: save first
+    // renames it to settings.json.broken, so nothing the user wrote is lost.
+    mutable bool keep_copy = false;
+    static constexpr size_t kMaxBytes = 1 << 20;
     // $XDG_CONFIG_HOME/forklab, else ~/.config/forklab ("" when neither can be found).
     static std::string dir();
     // Loads DIR/settings.json; missing or unreadable files give the defaults (ERR says why).

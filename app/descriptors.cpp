@@ -214,15 +214,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         switch (o.kind) {
             case FdKind::Pipe: {
                 box.title = "pipe [" + std::to_string(o.inode) + "]";
-                auto q = model.queued.find(o.inode);
-                if (q != model.queued.end()) {
-                    box.queued = q->second;
-                    box.detail = q->second == 0 ? "empty"
-                                                : plural(static_cast<size_t>(q->second),
-                                                         "byte queued", "bytes queued");
-                } else {
-                    box.detail = "queued: not known yet";
-                }
+                // The model decides what is true now: empty, N bytes, unknown while an op is
+                // in flight, or no figure at all.
+                box.queue = model.queued_figure(o.inode);
+                box.queued = box.queue.bytes;
+                box.detail = box.queue.words();
                 break;
             }
             case FdKind::Socket: {
@@ -251,9 +247,16 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                                                : ", LISTEN";
                     else if (host(t.local) != host(t.remote))
                         box.detail += " <-> " + t.remote + ", " + tcp_state_name(t.state);
-                    if (t.state != 10 && t.rqueue)
-                        box.detail += ", " + plural(t.rqueue, "byte", "bytes") + " queued";
-                    box.queued = t.state == 10 ? -1 : int64_t(t.rqueue);
+                    // inet_diag counts an unread FIN as a byte: say end of file instead.
+                    if (t.state != 10 && tcp_data_bytes(t))
+                        box.detail += ", " + plural(tcp_data_bytes(t), "byte", "bytes") + " queued";
+                    if (tcp_fin_unread(t)) box.detail += ", end of file waiting (FIN received)";
+                    box.queued = t.state == 10 ? -1 : int64_t(tcp_data_bytes(t));
+                } else if (!o.protocol.empty()) {
+                    // In no socket table: a TCP socket before bind/connect, UDP, netlink...
+                    box.detail = o.protocol == "TCP" || o.protocol == "TCPv6"
+                                     ? o.protocol + ", not bound or connected yet"
+                                     : o.protocol;
                 } else {
                     box.detail = "not a UNIX or TCP socket";
                 }

@@ -133,6 +133,7 @@ struct ObjectBox {
     int64_t queued = -1;   // bytes queued (pipes), -1 unknown
     std::vector<std::string> detail_lines;  // DETAIL and who holds it, wrapped to the box
     bool compact = false;                   // one line: TITLE and DETAIL_LINES[0] side by side
+    QueuedFigure queue;    // pipes: empty, N bytes, unknown while an op is in flight, or none
     size_t lines = 0;      // how many fd lines end at this box
     size_t processes = 0;  // in how many processes those fds are
     float y = 0, h = 0;

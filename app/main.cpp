@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "core/files.hpp"
 #include "core/lab.hpp"
 #ifdef FORKLAB_GUI
 #include "app/window.hpp"
@@ -20,7 +21,9 @@ int main(int argc, char** argv) {
 #ifdef FORKLAB_GUI
     return fl::run_app(argc, argv, lab.get());
 #else
-    std::fprintf(stderr, "forklab: built without the GUI; use `forklab run LESSON` (see forklab --help)\n");
+    const std::string self = fl::forklab_command();
+    std::fprintf(stderr, "forklab: built without the GUI; use `%s run LESSON` (see %s --help)\n",
+                 self.c_str(), self.c_str());
     return 2;
 #endif
 }

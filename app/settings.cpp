@@ -3,14 +3,19 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <type_traits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "app/app.hpp"
+#include "core/files.hpp"
 
 namespace fl::ui {
 
@@ -22,46 +27,79 @@ std::string Settings::dir() {
     return "";
 }
 
+namespace {
+// One field of the file, read if it has the type it should have; else a plain-words note.
+template <class T>
+void field(const nlohmann::json& j, const char* key, T& out, std::string& notes) {
+    auto it = j.find(key);
+    if (it == j.end()) return;
+    const char* want = nullptr;
+    if constexpr (std::is_same_v<T, bool>) {
+        if (it->is_boolean()) return void(out = it->get<bool>());
+        want = "true or false";
+    } else if constexpr (std::is_integral_v<T>) {
+        if (it->is_number_integer()) {
+            int64_t v = it->is_number_unsigned() ? int64_t(std::min<uint64_t>(it->get<uint64_t>(), INT32_MAX))
+                                                 : it->get<int64_t>();
+            out = T(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX));  // clamp() narrows further
+            return;
+        }
+        want = "a whole number";
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (it->is_number()) return void(out = T(it->get<double>()));
+        want = "a number";
+    } else {
+        if (it->is_string()) return void(out = it->get<std::string>());
+        want = "a string";
+    }
+    notes += std::string(notes.empty() ? "" : "; ") + "\"" + key + "\" should be " + want +
+             " (kept the default)";
+}
+}  // namespace
+
 Settings Settings::load(const std::string& dir, std::string* err) {
     Settings s;
     if (err) err->clear();
     if (dir.empty()) return s;
-    std::string path = dir + "/settings.json";
-    std::ifstream in(path);
-    if (!in) return s;  // first start
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_object()) {
-        if (err) *err = path + " is not valid JSON; using the defaults";
+    std::string path = dir + "/settings.json", text, why;
+    // A regular file of sane size only: a directory or a FIFO there must not abort or hang us.
+    ReadStatus st = read_regular_file(path, kMaxBytes, text, why);
+    if (st == ReadStatus::Missing) return s;  // first start
+    if (st != ReadStatus::Ok) {
+        if (err) *err = why + "; using the defaults, and not saving over it";
+        s.unusable_file = true;
         return s;
     }
-    // A hand-edited file may hold 1e30 where an int goes: casting that is undefined, so
-    // numbers are read as doubles and clamp() brings them into range.
-    auto whole = [&](const char* key, int def) {
-        double d = j.value(key, double(def));
-        return std::isfinite(d) ? int(std::clamp(d, -1e9, 1e9)) : def;
-    };
-    try {
-        s.window_w = whole("window_w", s.window_w);
-        s.window_h = whole("window_h", s.window_h);
-        s.font_size = j.value("font_size", s.font_size);
-        s.presentation = j.value("presentation", s.presentation);
-        s.last_lesson = j.value("last_lesson", s.last_lesson);
-        s.delay_ms = whole("delay_ms", s.delay_ms);
-        s.split_left = j.value("split_left", s.split_left);
-        s.split_mid = j.value("split_mid", s.split_mid);
-        s.split_mid_rows = j.value("split_mid_rows", s.split_mid_rows);
-        s.split_right_rows = j.value("split_right_rows", s.split_right_rows);
-        if (j.contains("progress") && j["progress"].is_object())
-            for (auto& [id, v] : j["progress"].items()) {
-                if (!v.is_object()) continue;
-                Progress& p = s.progress[id];
-                p.finished = v.value("finished", false);
-                p.checks_passed = v.value("checks_passed", 0);
-                p.checks = v.value("checks", 0);
-            }
-    } catch (const std::exception& ex) {
-        if (err) *err = path + ": " + ex.what() + "; using the defaults";
-        return Settings();
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) {
+        if (err) *err = path + " is not valid JSON (an object {...}); using the defaults. It is kept "
+                        "as settings.json.broken when settings are next saved";
+        s.keep_copy = true;
+        return s;
+    }
+    std::string notes;
+    field(j, "window_w", s.window_w, notes);
+    field(j, "window_h", s.window_h, notes);
+    field(j, "font_size", s.font_size, notes);
+    field(j, "presentation", s.presentation, notes);
+    field(j, "last_lesson", s.last_lesson, notes);
+    field(j, "delay_ms", s.delay_ms, notes);
+    field(j, "split_left", s.split_left, notes);
+    field(j, "split_mid", s.split_mid, notes);
+    field(j, "split_mid_rows", s.split_mid_rows, notes);
+    field(j, "split_right_rows", s.split_right_rows, notes);
+    if (auto it = j.find("progress"); it != j.end() && it->is_object())
+        for (auto& [id, v] : it->items()) {
+            if (!v.is_object()) continue;
+            Progress& p = s.progress[id];
+            field(v, "finished", p.finished, notes);
+            field(v, "checks_passed", p.checks_passed, notes);
+            field(v, "checks", p.checks, notes);
+        }
+    if (!notes.empty()) {
+        if (err) *err = path + ": " + notes + ". The file is kept as settings.json.broken when "
+                        "settings are next saved";
+        s.keep_copy = true;
     }
     s.clamp();
     return s;
@@ -103,6 +141,19 @@ bool Settings::save(const std::string& dir) const {
         prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks}};
     j["progress"] = prog;
     std::string path = dir + "/settings.json", tmp = path + ".tmp";
+    // Nothing the user made is lost: never replace what is not a regular file (a directory,
+    // a FIFO someone put there), and keep a copy of a file we could not read in full.
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+        if (unusable_file || !S_ISREG(st.st_mode)) return false;
+        if (keep_copy) {
+            std::string copy = path + ".broken";
+            for (int i = 1; i < 100 && access(copy.c_str(), F_OK) == 0; ++i)
+                copy = path + ".broken." + std::to_string(i);
+            if (rename(path.c_str(), copy.c_str()) != 0) return false;
+            keep_copy = false;
+        }
+    }
     {
         std::ofstream out(tmp);
         if (!out) return false;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "app/app.hpp"
+#include "core/files.hpp"
 #include "core/event.hpp"
 #include "core/lab.hpp"
 
@@ -148,12 +149,14 @@ int no_window(const char* what) {
     const char* display = getenv("DISPLAY");
     const char* wayland = getenv("WAYLAND_DISPLAY");
     bool none = (!display || !*display) && (!wayland || !*wayland);
+    // Name the command as the user can type it from here ("./build/forklab", or "forklab").
+    const std::string self = forklab_command();
     std::fprintf(stderr,
-                 "forklab: cannot %s%s%s. Run a lesson without the app: `forklab run hello`; "
-                 "or start the app on a virtual display: `xvfb-run -a forklab`\n",
+                 "forklab: cannot %s%s%s. Run a lesson without the app: `%s run hello`; "
+                 "or start the app on a virtual display: `xvfb-run -a %s`\n",
                  what,
                  none ? " (no display: DISPLAY and WAYLAND_DISPLAY are not set)" : ": ",
-                 none ? "" : g_glfw_error.c_str());
+                 none ? "" : g_glfw_error.c_str(), self.c_str(), self.c_str());
     return 2;
 }
 

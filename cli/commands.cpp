@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -15,6 +16,7 @@
 #include "cli/ps.hpp"
 #include "cli/sandbox.hpp"
 #include "core/sandbox_script.hpp"
+#include "core/files.hpp"
 #include "core/format.hpp"
 #include "core/lab.hpp"
 #include "core/lesson.hpp"
@@ -63,15 +65,19 @@ int cmd_info(const std::string& id) {
 
 // Reads a JSONL trace: the order ops passed their gates, as task ids.
 bool read_schedule(const std::string& path, std::vector<std::string>& out, std::string& err) {
-    std::ifstream in(path);
-    if (!in) return err = "cannot open trace file " + path + ": " + strerror(errno), false;
-    std::string line;
+    std::string text;
+    if (read_regular_file(path, kMaxTraceBytes, text, err) != ReadStatus::Ok) return false;
     int n = 0;
-    while (std::getline(in, line)) {
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        std::string_view line(text.data() + pos, nl - pos);
+        pos = nl + 1;
         ++n;
-        if (line.empty()) continue;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded()) return err = path + ":" + std::to_string(n) + ": not valid JSON", false;
+        if (j.is_discarded())
+            return err = path + ":" + std::to_string(n) + ": not valid JSON (is it a ForkLab trace?)", false;
         try {
             Event e = event_from_json(j);
             if (e.kind == Kind::Call && !e.err) out.push_back(e.task);
@@ -119,19 +125,39 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     if (!a.replay.empty()) {
         std::string err;
         if (!read_schedule(a.replay, o.replay, err)) {
-            std::cerr << "forklab: " << err << '\n';
+            std::cerr << "forklab: --replay " << err << '\n';
             return 2;
         }
     }
-    std::ofstream tout;
+    // The trace: every write and the close are checked (a full disk, /dev/full), and a failure
+    // makes the run fail with the reason.
+    FILE* tout = nullptr;
+    int trace_errno = 0;
     if (!trace.empty()) {
-        tout.open(trace);
+        tout = fopen(trace.c_str(), "we");
         if (!tout) {
             std::cerr << "forklab: cannot write trace file " << trace << ": " << strerror(errno) << '\n';
             return 2;
         }
     }
+    auto trace_line = [&](const std::string& text) {
+        if (!tout || trace_errno) return;
+        if (fwrite(text.data(), 1, text.size(), tout) != text.size() || fputc('\n', tout) == EOF)
+            trace_errno = errno ? errno : EIO;
+    };
+    auto close_trace = [&]() -> bool {
+        if (!tout) return true;
+        errno = 0;
+        if (fflush(tout) != 0 && !trace_errno) trace_errno = errno ? errno : EIO;
+        if (fclose(tout) != 0 && !trace_errno) trace_errno = errno ? errno : EIO;
+        tout = nullptr;
+        if (trace_errno)
+            std::cerr << "forklab: writing trace file " << trace << " failed: "
+                      << strerror(trace_errno) << '\n';
+        return trace_errno == 0;
+    };
     if (!lab) {
+        close_trace();
         std::cerr << "forklab: the lab process could not be started\n";
         return 1;
     }
@@ -142,7 +168,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     std::cout << "forklab: " << l->id << " - " << l->title << '\n';
     for (auto& [k, v] : o.knobs) std::cout << "  knob " << k << " = " << v << '\n';
     auto on_event = [&](const Event& e) {
-        if (tout) tout << to_json(e).dump() << '\n';
+        trace_line(to_json(e).dump());
         if (e.kind == Kind::Start) roles[e.tid] = e.text;  // threads have roles of their own
         if (!t0) t0 = e.t_ns;
         if (quiet && e.kind != Kind::Output && e.kind != Kind::Step) return;
@@ -172,6 +198,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
                 std::cout << "  lab: " << m.value("text", "") << '\n';
         });
     } catch (const std::exception& ex) {
+        close_trace();
         std::cerr << "forklab: " << ex.what() << '\n';
         if (int sig = shutdown_signal()) return 128 + sig;
         return 1;
@@ -192,6 +219,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         std::cout << (pass ? "  PASS  " : "  FAIL  ") << c.value("name", "") << ": "
                   << c.value("detail", "") << '\n';
     }
+    if (!close_trace()) return 1;
     if (!trace.empty()) std::cout << "trace written to " << trace << '\n';
     return ok ? 0 : 1;
 }

@@ -45,6 +45,9 @@ void print_fd(const FdEntry& f, const Snapshot& snap, const std::string& indent,
             if (t->second.state != 10) out << " <-> " << t->second.remote;
             out << ' ' << tcp_state_name(t->second.state);
             if (t->second.rqueue) out << " rqueue " << t->second.rqueue;
+            if (tcp_fin_unread(t->second)) out << " (FIN counted: end of file waiting)";
+        } else if (auto pr = snap.socket_protocols.find(f.inode); pr != snap.socket_protocols.end()) {
+            out << ' ' << pr->second;
         }
     }
     if (f.cloexec || f.nonblock) out << ' ';

@@ -3,6 +3,8 @@
 #include <time.h>
 
 #include <array>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +79,7 @@ nlohmann::json to_json(const Event& e) {
             if (e.fd >= 0) j["fd"] = e.fd;
             if (e.fd2 >= 0) j["fd2"] = e.fd2;
             if (e.arg) j["arg"] = e.arg;
+            if (e.flags) j["flags"] = e.flags;
             if (e.kind == Kind::Return) {
                 j["ret"] = e.ret;
                 if (e.err) j["errno"] = e.err;
@@ -132,80 +135,148 @@ nlohmann::json to_json(const Event& e) {
     return j;
 }
 
+namespace {
+// Plain words for what a JSON value is, for messages: "a string (\"12\")", "a number (3.5)".
+std::string json_what(const nlohmann::json& v) {
+    std::string shown = v.dump();
+    if (shown.size() > 24) shown = shown.substr(0, 21) + "...";
+    switch (v.type()) {
+        case nlohmann::json::value_t::string: return "a string (" + shown + ")";
+        case nlohmann::json::value_t::boolean: return "true/false (" + shown + ")";
+        case nlohmann::json::value_t::null: return "null";
+        case nlohmann::json::value_t::array: return "a list";
+        case nlohmann::json::value_t::object: return "an object";
+        default: return "the number " + shown;
+    }
+}
+
+[[noreturn]] void bad_field(const char* key, const char* want, const nlohmann::json& v) {
+    throw std::runtime_error(std::string("field \"") + key + "\" should be " + want +
+                             ", but it is " + json_what(v));
+}
+
+// Typed readers of one field: DEF when absent (or an error when REQUIRED), a plain-words error
+// when the value has the wrong type or does not fit.
+int64_t int_field(const nlohmann::json& j, const char* key, int64_t def, int64_t lo, int64_t hi,
+                  bool required = false) {
+    auto it = j.find(key);
+    if (it == j.end()) {
+        if (required) throw std::runtime_error(std::string("missing field \"") + key + "\"");
+        return def;
+    }
+    const char* want = lo >= 0 ? "a whole number, 0 or more" : "a whole number";
+    if (!it->is_number_integer()) bad_field(key, want, *it);
+    if (it->is_number_unsigned()) {
+        uint64_t u = it->get<uint64_t>();
+        if (u > uint64_t(hi)) bad_field(key, "a smaller whole number", *it);
+        return int64_t(u);
+    }
+    int64_t v = it->get<int64_t>();
+    if (v < lo) bad_field(key, want, *it);
+    if (v > hi) bad_field(key, "a smaller whole number", *it);
+    return v;
+}
+int int_field32(const nlohmann::json& j, const char* key, int def) {
+    return int(int_field(j, key, def, INT32_MIN, INT32_MAX));
+}
+uint64_t uint_field(const nlohmann::json& j, const char* key, uint64_t def, bool required = false) {
+    auto it = j.find(key);
+    if (it == j.end()) {
+        if (required) throw std::runtime_error(std::string("missing field \"") + key + "\"");
+        return def;
+    }
+    // nlohmann keeps a parsed 5 as unsigned but a built json{5} as signed: accept both.
+    if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0))
+        bad_field(key, "a whole number, 0 or more", *it);
+    return it->is_number_unsigned() ? it->get<uint64_t>() : uint64_t(it->get<int64_t>());
+}
+std::string str_field(const nlohmann::json& j, const char* key, bool required = false) {
+    auto it = j.find(key);
+    if (it == j.end()) {
+        if (required) throw std::runtime_error(std::string("missing field \"") + key + "\"");
+        return "";
+    }
+    if (!it->is_string()) bad_field(key, "a string", *it);
+    return it->get<std::string>();
+}
+bool bool_field(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) return false;
+    if (!it->is_boolean()) bad_field(key, "true or false", *it);
+    return it->get<bool>();
+}
+double num_field(const nlohmann::json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) throw std::runtime_error(std::string("missing field \"") + key + "\"");
+    if (!it->is_number()) bad_field(key, "a number", *it);
+    return it->get<double>();
+}
+}  // namespace
+
 Event event_from_json(const nlohmann::json& j) {
-    if (!j.is_object()) throw std::runtime_error("trace line is not a JSON object");
-    // Integer fields take whole numbers only: a float past the field's range would be cast
-    // (undefined behaviour), not read.
-    for (const char* key : {"seq", "t_ns", "pid", "tid", "line", "fd", "fd2", "arg", "obj", "queued",
-                            "ret", "errno", "status", "signal", "parent", "step"})
-        if (auto it = j.find(key); it != j.end() && it->is_number_float())
-            throw std::runtime_error(std::string("field \"") + key + "\": expected a whole number, not " +
-                                     it->dump());
+    if (!j.is_object()) throw std::runtime_error("the line is not a JSON object ({...})");
     Event e;
-    auto need = [&](const char* key) -> const nlohmann::json& {
-        if (!j.contains(key)) throw std::runtime_error(std::string("missing field \"") + key + "\"");
-        return j.at(key);
-    };
-    try {
-        e.seq = need("seq").get<uint64_t>();
-        e.t_ns = need("t_ns").get<uint64_t>();
-        e.pid = need("pid").get<pid_t>();
-        std::string kind = need("kind").get<std::string>();
-        if (!parse_kind(kind, e.kind)) throw std::runtime_error("unknown kind \"" + kind + "\"");
-        e.tid = j.value("tid", e.pid);
-        e.task = j.value("task", "");
-        if (j.contains("op")) {
-            std::string op = j["op"].get<std::string>();
-            if (!parse_op(op, e.op)) throw std::runtime_error("unknown op \"" + op + "\"");
-        }
-        e.line = j.value("line", 0);
-        e.fd = j.value("fd", -1);
-        e.fd2 = j.value("fd2", -1);
-        e.arg = j.value("arg", int64_t(0));
-        e.obj = j.value("obj", uint64_t(0));
-        e.queued = j.value("queued", int64_t(-1));
-        switch (e.kind) {
-            case Kind::Call:
-            case Kind::Return:
-                e.ret = j.value("ret", int64_t(0));
-                e.err = e.kind == Kind::Call ? int(j.value("ungated", false)) : j.value("errno", 0);
-                e.text = j.value("preview", "");
-                if (e.op == Op::Wait && j.contains("status")) e.arg = j["status"].get<int64_t>();
-                break;
-            case Kind::Exit:
-                e.ret = j.value("status", int64_t(0));
-                e.arg = j.value("signal", int64_t(0));
-                e.text = j.value("text", "");
-                break;
-            case Kind::Start:
-                e.arg = j.value("parent", int64_t(0));
-                e.text = j.value("role", "");
-                e.ret = j.value("nspid", int64_t(0));
-                break;
-            case Kind::Step:
-                e.arg = j.value("step", int64_t(0));
-                e.text = j.value("text", "");
-                break;
-            case Kind::Check:
-                e.ret = j.value("ok", false) ? 1 : 0;
-                e.text = j.value("text", "");
-                break;
-            case Kind::Signal:
-                e.arg = j.value("signal", int64_t(0));
-                break;
-            case Kind::Measure:
-                e.text = j.contains("chart") ? measure_text(need("chart").get<std::string>(),
-                                                            need("series").get<std::string>(),
-                                                            need("x").get<double>(),
-                                                            need("y").get<double>())
-                                             : j.value("text", "");
-                break;
-            default:
-                e.text = j.value("text", "");
-                break;
-        }
-    } catch (const nlohmann::json::exception& ex) {
-        throw std::runtime_error(std::string("bad field type: ") + ex.what());
+    e.seq = uint_field(j, "seq", 0, true);
+    e.t_ns = uint_field(j, "t_ns", 0, true);
+    e.pid = pid_t(int_field(j, "pid", 0, 0, INT32_MAX, true));
+    std::string kind = str_field(j, "kind", true);
+    if (!parse_kind(kind, e.kind))
+        throw std::runtime_error("field \"kind\": unknown kind \"" + kind + "\"");
+    e.tid = pid_t(int_field(j, "tid", e.pid, 0, INT32_MAX));
+    e.task = str_field(j, "task");
+    if (j.contains("op")) {
+        std::string op = str_field(j, "op");
+        if (!parse_op(op, e.op))
+            throw std::runtime_error("field \"op\": unknown operation \"" + op + "\"");
+    }
+    e.line = int_field32(j, "line", 0);
+    e.fd = int_field32(j, "fd", -1);
+    e.fd2 = int_field32(j, "fd2", -1);
+    e.arg = int_field(j, "arg", 0, INT64_MIN, INT64_MAX);
+    e.obj = uint_field(j, "obj", 0);
+    e.queued = int_field(j, "queued", -1, -1, INT64_MAX);
+    e.flags = int_field32(j, "flags", 0);
+    switch (e.kind) {
+        case Kind::Call:
+        case Kind::Return:
+            e.ret = int_field(j, "ret", 0, INT64_MIN, INT64_MAX);
+            e.err = e.kind == Kind::Call ? int(bool_field(j, "ungated")) : int_field32(j, "errno", 0);
+            e.text = str_field(j, "preview");
+            if (e.op == Op::Wait && j.contains("status"))
+                e.arg = int_field(j, "status", 0, INT64_MIN, INT64_MAX);
+            break;
+        case Kind::Exit:
+            e.ret = int_field(j, "status", 0, INT64_MIN, INT64_MAX);
+            e.arg = int_field(j, "signal", 0, 0, 128);
+            e.text = str_field(j, "text");
+            break;
+        case Kind::Start:
+            e.arg = int_field(j, "parent", 0, INT64_MIN, INT64_MAX);
+            e.text = str_field(j, "role");
+            e.ret = int_field(j, "nspid", 0, 0, INT32_MAX);
+            break;
+        case Kind::Step:
+            e.arg = int_field(j, "step", 0, INT64_MIN, INT64_MAX);
+            e.text = str_field(j, "text");
+            break;
+        case Kind::Check:
+            e.ret = bool_field(j, "ok") ? 1 : 0;
+            e.text = str_field(j, "text");
+            break;
+        case Kind::Signal:
+            e.arg = int_field(j, "signal", 0, 0, 128);
+            break;
+        case Kind::Measure:
+            if (j.contains("chart")) {
+                std::string chart = str_field(j, "chart", true), series = str_field(j, "series", true);
+                e.text = measure_text(chart, series, num_field(j, "x"), num_field(j, "y"));
+            } else {
+                e.text = str_field(j, "text");
+            }
+            break;
+        default:
+            e.text = str_field(j, "text");
+            break;
     }
     return e;
 }

@@ -63,6 +63,7 @@ struct Event {
                         // bytes asked (Read/Write), step index (Step), ms (Sleep)
     uint64_t obj = 0;   // inode of the kernel object behind fd (data ops), when known
     int64_t queued = -1;  // bytes queued in the object after the op (FIONREAD), -1 unknown
+    int flags = 0;      // send/recv flags (MSG_*) exactly as the lesson passed them
     std::string task;   // stable task id across runs: "1", "1.2", "1.2/t1" (see docs)
     std::string text;   // preview of data (printable), output line, role, step text ...
 };
@@ -79,7 +80,8 @@ std::optional<Measure> parse_measure(const Event& e);
 
 // JSON Lines form: only the fields that mean something for the kind (see docs/trace-format.md).
 nlohmann::json to_json(const Event& e);
-// Throws std::runtime_error with a readable message on a malformed object.
+// Throws std::runtime_error with a plain-words message on a malformed object: which field,
+// what was expected ("field \"pid\" should be a whole number, but it is a string (\"x\")").
 Event event_from_json(const nlohmann::json& j);
 
 // A short printable preview of bytes: control chars escaped (\n, \t, \xNN), cut at MAX.

@@ -26,8 +26,8 @@ uint64_t get(const uint8_t*& p) {
 uint64_t zig(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
 int64_t unzig(uint64_t v) { return int64_t(v >> 1) ^ -int64_t(v & 1); }
 
-// Which fields follow the kind byte (the rest have their defaults). One bit is left for a
-// field still to come.
+// Which fields follow the kind byte (the rest have their defaults). All 16 bits are taken: a
+// field still to come needs a wider mask.
 enum Field : uint16_t {
     kSeq = 1 << 0,  // seq != first seq + index
     kTime = 1 << 1,
@@ -44,6 +44,7 @@ enum Field : uint16_t {
     kQueued = 1 << 12,
     kTask = 1 << 13,
     kText = 1 << 14,
+    kFlags = 1 << 15,
 };
 
 }  // namespace
@@ -97,9 +98,10 @@ void EventLog::push_back(const Event& e) {
     if (e.queued != -1) bits |= kQueued;
     if (!e.task.empty()) bits |= kTask;
     if (!e.text.empty()) bits |= kText;
+    if (e.flags) bits |= kFlags;
 
-    // At most: kind, 2 bits bytes, 13 varints of 10 bytes, the text and its length.
-    const size_t most = 3 + 14 * 10 + e.text.size();
+    // At most: kind, 2 bytes of bits, 14 varints of 10 bytes, the text and its length.
+    const size_t most = 3 + 15 * 10 + e.text.size();
     if (chunks_.empty() || used_ + most > chunks_.back().size()) {
         // Small runs stay small: chunks grow from 4 KiB to kChunk.
         const size_t grow = chunks_.empty() ? 4096 : std::min(kChunk, 2 * chunks_.back().size());
@@ -125,6 +127,7 @@ void EventLog::push_back(const Event& e) {
     if (bits & kObj) put(p, e.obj);
     if (bits & kQueued) put(p, zig(e.queued));
     if (bits & kTask) put(p, task);
+    if (bits & kFlags) put(p, zig(e.flags));
     if (bits & kText) {
         put(p, e.text.size());
         std::memcpy(p, e.text.data(), e.text.size());
@@ -157,6 +160,7 @@ Event EventLog::operator[](size_t i) const {
     if (bits & kObj) e.obj = get(p);
     if (bits & kQueued) e.queued = unzig(get(p));
     if (bits & kTask) e.task = tasks_[size_t(get(p))];
+    if (bits & kFlags) e.flags = int(unzig(get(p)));
     if (bits & kText) {
         const size_t n = size_t(get(p));
         e.text.assign(reinterpret_cast<const char*>(p), n);

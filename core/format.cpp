@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include <string.h>
+#include <sys/socket.h>
 
 namespace fl {
 
@@ -18,6 +19,24 @@ std::string describe_status(int64_t code, int64_t signal) {
 
 static std::string fdarg(const Event& e) { return e.fd >= 0 ? "fd " + std::to_string(e.fd) : ""; }
 
+// ", MSG_NOSIGNAL|MSG_DONTWAIT" for send/recv flags; "" for none.
+static std::string msg_flags(int flags) {
+    static const struct { int bit; const char* name; } names[] = {
+        {MSG_OOB, "MSG_OOB"},         {MSG_PEEK, "MSG_PEEK"},         {MSG_DONTROUTE, "MSG_DONTROUTE"},
+        {MSG_DONTWAIT, "MSG_DONTWAIT"}, {MSG_EOR, "MSG_EOR"},         {MSG_WAITALL, "MSG_WAITALL"},
+        {MSG_NOSIGNAL, "MSG_NOSIGNAL"}, {MSG_MORE, "MSG_MORE"},       {MSG_CMSG_CLOEXEC, "MSG_CMSG_CLOEXEC"},
+    };
+    if (!flags) return "";
+    std::string out;
+    for (auto& n : names)
+        if (flags & n.bit) {
+            out += (out.empty() ? "" : "|") + std::string(n.name);
+            flags &= ~n.bit;
+        }
+    if (flags) out += (out.empty() ? "" : "|") + std::to_string(flags);
+    return ", " + out;
+}
+
 std::string describe_op(const Event& e) {
     std::string name = op_name(e.op);
     std::string args;
@@ -25,6 +44,7 @@ std::string describe_op(const Event& e) {
         case Op::Read: case Op::Recv: case Op::Write: case Op::Send:
             args = fdarg(e);
             if (e.kind == Kind::Call && !e.text.empty()) args += ", " + e.text;
+            args += msg_flags(e.flags);
             break;
         case Op::Close: case Op::Accept: case Op::Listen: case Op::Fcntl: case Op::Shutdown:
         case Op::Bind: case Op::Connect:
@@ -34,8 +54,8 @@ std::string describe_op(const Event& e) {
         case Op::Dup2: args = std::to_string(e.fd) + ", " + std::to_string(e.fd2); break;
         case Op::Dup: args = std::to_string(e.fd); break;
         case Op::Mkfifo: args = e.text; break;
-        case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2); break;
-        case Op::RecvFd: args = fdarg(e); break;
+        case Op::SendFd: args = "fd " + std::to_string(e.fd) + ", passing fd " + std::to_string(e.fd2) + msg_flags(e.flags); break;
+        case Op::RecvFd: args = fdarg(e) + msg_flags(e.flags); break;
         case Op::Wait: if (e.kind == Kind::Call) args = e.arg == -1 ? "any child" : std::to_string(e.arg); break;
         case Op::Kill: case Op::SigAction: {
             const char* s = sigabbrev_np(int(e.arg));
@@ -44,7 +64,9 @@ std::string describe_op(const Event& e) {
         }
         case Op::Exit: args = std::to_string(e.arg); break;
         case Op::Poll:
-            if (e.kind == Kind::Call) args = "fd " + std::to_string(e.fd) + "..., " + std::to_string(e.arg) + " ms";
+            if (e.kind == Kind::Call)
+                args = (e.text.empty() ? "fd " + std::to_string(e.fd) + "..." : e.text) + ", " +
+                       std::to_string(e.arg) + " ms";
             else if (e.ret >= 0 && !e.text.empty()) args = "fd " + std::to_string(e.fd) + ": " + e.text;  // fl::poll
             else if (e.ret >= 0) args = "fd " + std::to_string(e.fd) + " ready";
             break;

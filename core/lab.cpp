@@ -1352,8 +1352,13 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
     if (!lab.send(to_json(opts))) throw std::runtime_error("the lab is not running");
     RunOutcome out;
     const Lesson* l = find_lesson(opts.lesson);
+    // A safety net in case the lab stops answering; the lab's own time bound ends runaway runs.
+    // That bound does not count the delay before each op, so neither does this: each gated
+    // call the run makes extends the limit by the delay.
     int limit = (opts.timeout_s > 0 ? opts.timeout_s : l ? l->timeout_s : 20) + 10;
-    uint64_t until = monotonic_ns() + uint64_t(limit) * 1'000'000'000ull;
+    const uint64_t delay_ns = uint64_t(std::max(0, opts.delay_ms)) * 1'000'000ull;
+    const uint64_t t0 = monotonic_ns();
+    uint64_t until = t0 + uint64_t(limit) * 1'000'000'000ull;
     while (monotonic_ns() < until) {
         if (int sig = shutdown_signal()) {
             // Interrupted (Ctrl-C, a closed terminal, kill): stop the run and wait until the lab
@@ -1374,6 +1379,7 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
         if (kind == "events") {
             for (auto& j : (*m)["events"]) {
                 Event e = event_from_json(j);
+                if (e.kind == Kind::Call && !e.err) until += delay_ns;
                 if (on_event) on_event(e);
                 out.events.push_back(std::move(e));
             }
@@ -1396,7 +1402,9 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
         }
     }
     lab.send({{"cmd", "stop"}});
-    throw std::runtime_error("the run did not end within " + std::to_string(limit) + " s");
+    throw std::runtime_error("the run did not end within " +
+                             std::to_string((monotonic_ns() - t0) / 1'000'000'000ull) +
+                             " s (the lab stopped answering?)");
 }
 
 }  // namespace fl

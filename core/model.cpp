@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/files.hpp"
 #include "core/format.hpp"
 #include "core/snapshot_json.hpp"
 
@@ -38,6 +39,48 @@ std::string ProcessView::state_words() const {
     return state_name(state);
 }
 
+std::string QueuedFigure::words() const {
+    switch (state) {
+        case State::Empty: return "empty";
+        case State::Bytes:
+            return std::to_string(bytes) + (bytes == 1 ? " byte queued" : " bytes queued");
+        case State::InFlight: return "queued: unknown while " + in_flight + " is in flight";
+        case State::None: break;
+    }
+    return "";
+}
+
+QueuedFigure RunModel::queued_figure(uint64_t obj) const {
+    QueuedFigure q;
+    if (!obj) return q;
+    // An op in flight may be moving bytes right now (a read_all that took "hello" and waits
+    // for more): no figure taken before it still holds.
+    for (const auto& [tid, v] : in_flight_)
+        for (const InFlight& f : v)
+            if (f.obj == obj) {
+                q.state = QueuedFigure::State::InFlight;
+                q.in_flight = f.what;
+                return q;
+            }
+    auto it = queued.find(obj);
+    if (it == queued.end() || it->second < 0) return q;
+    q.bytes = it->second;
+    q.state = q.bytes == 0 ? QueuedFigure::State::Empty : QueuedFigure::State::Bytes;
+    if (auto s = queued_seq_.find(obj); s != queued_seq_.end()) q.as_of_seq = s->second;
+    return q;
+}
+
+void RunModel::scrub_exited(Snapshot& s) const {
+    for (ProcInfo& p : s.procs) {
+        auto it = procs.find(p.pid);
+        if (it == procs.end() || !it->second.exited) continue;
+        p.state = '-';
+        p.fds.clear();
+        p.threads.clear();
+        p.num_threads = 0;
+    }
+}
+
 const ProcessView* RunModel::proc(pid_t pid) const {
     auto it = procs.find(pid);
     return it == procs.end() ? nullptr : &it->second;
@@ -66,6 +109,8 @@ RunStatus status_from_reason(const std::string& r) {
     if (r == "stopped") return RunStatus::Stopped;
     return RunStatus::Error;
 }
+
+bool is_data_op(Op o) { return o == Op::Read || o == Op::Write || o == Op::Send || o == Op::Recv; }
 
 // The op a gate holds, as a C programmer would write its call: "read(fd 3)".
 std::string gate_op_text(const Gate& g) {
@@ -134,7 +179,19 @@ void RunModel::apply(const nlohmann::json& msg) {
             for (auto& [pid, p] : procs) {
                 p.at_gate = false;
                 if (!p.exited) p.current_op.clear();
+                if (!p.exited && status != RunStatus::Deadlock) p.state = '-';
             }
+            in_flight_.clear();
+            // The run is over: the lab has killed and reaped every process, so no fd table of
+            // the last snapshot exists any more (a pid may even belong to another process now).
+            // The deadlock's snapshot stays: it says who waited where, at that moment.
+            if (snapshot && status != RunStatus::Deadlock)
+                for (ProcInfo& p : snapshot->procs) {
+                    p.state = '-';
+                    p.fds.clear();
+                    p.threads.clear();
+                    p.num_threads = 0;
+                }
             ++version;
         } else if (kind == "error") {
             status_text = msg.value("text", "error");
@@ -177,6 +234,20 @@ void RunModel::apply(const Event& e) {
                 it->second.current_op = describe_op(e);
                 it->second.at_gate = false;
             }
+            if (is_data_op(e.op) && e.fd >= 0) {
+                // Which object the op works on: the kernel's latest fd table, else the last
+                // return on that fd.
+                uint64_t obj = 0;
+                if (snapshot)
+                    if (const FdEntry* f = snapshot->fd_of(e.pid, e.fd))
+                        if (f->kind == FdKind::Pipe || f->kind == FdKind::Socket) obj = f->inode;
+                if (!obj)
+                    if (auto it = fd_obj_.find({e.pid, e.fd}); it != fd_obj_.end()) obj = it->second;
+                in_flight_[e.tid ? e.tid : e.pid].push_back(
+                    {obj, e.pid,
+                     std::string(op_name(e.op)) + "(fd " + std::to_string(e.fd) + ") of pid " +
+                         std::to_string(e.pid)});
+            }
             break;
         case Kind::Return:
             if (auto it = procs.find(e.pid); it != procs.end()) {
@@ -195,7 +266,22 @@ void RunModel::apply(const Event& e) {
                 last_move = std::move(mv);
             }
             if (step_seq) ++ops_since_step;
-            if (e.obj && e.queued >= 0) queued[e.obj] = e.queued;
+            if (is_data_op(e.op)) {
+                auto f = in_flight_.find(e.tid ? e.tid : e.pid);
+                if (f != in_flight_.end() && !f->second.empty()) {
+                    f->second.pop_back();
+                    if (f->second.empty()) in_flight_.erase(f);
+                }
+                if (e.obj && e.fd >= 0) fd_obj_[{e.pid, e.fd}] = e.obj;
+            }
+            if (e.obj && e.queued >= 0) {
+                queued[e.obj] = e.queued;
+                queued_seq_[e.obj] = e.seq;
+            } else if (e.obj && is_data_op(e.op) && e.ret > 0) {
+                // Bytes moved and nobody measured: the old figure is no longer true.
+                queued.erase(e.obj);
+                queued_seq_.erase(e.obj);
+            }
             if ((e.op == Op::Write || e.op == Op::Send) && e.ret > 0) match_write(e);
             if ((e.op == Op::Read || e.op == Op::Recv) && e.ret > 0) match_read(e);
             break;
@@ -210,6 +296,14 @@ void RunModel::apply(const Event& e) {
             }
             p.exited = true;
             p.state = '-';
+            for (auto it2 = in_flight_.begin(); it2 != in_flight_.end();) {
+                auto& v = it2->second;
+                v.erase(std::remove_if(v.begin(), v.end(),
+                                       [&](const InFlight& f) { return f.pid == e.pid; }),
+                        v.end());
+                it2 = v.empty() ? in_flight_.erase(it2) : std::next(it2);
+            }
+            if (snapshot) scrub_exited(*snapshot);
             p.at_gate = false;
             p.current_op.clear();
             p.blocked_in.clear();
@@ -336,6 +430,7 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
             !p->sys.text.empty() && p->sys.text != "running" && p->sys.text != "?")
             v.blocked_in = p->sys.text;
     }
+    scrub_exited(s);
     snapshot = std::move(s);
     ++version;
 }
@@ -438,16 +533,20 @@ void RunModel::match_read(const Event& e) {
 
 std::string RunModel::load_trace(const std::string& path) {
     clear();
-    std::ifstream in(path);
-    if (!in) return "cannot open trace file " + path + ": " + strerror(errno);
-    std::string line;
+    std::string text, err;
+    if (read_regular_file(path, kMaxTraceBytes, text, err) != ReadStatus::Ok)
+        return "cannot open trace file " + err;
     int n = 0;
     uint64_t last_seq = 0;
     auto fail = [&](const std::string& why) {
         clear();
         return path + ":" + std::to_string(n) + ": " + why;
     };
-    while (std::getline(in, line)) {
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        std::string_view line(text.data() + pos, nl - pos);
+        pos = nl + 1;
         ++n;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         auto j = nlohmann::json::parse(line, nullptr, false);

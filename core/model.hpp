@@ -81,6 +81,24 @@ struct CheckVerdict {
     bool ok = false;
 };
 
+// What a view may say about the bytes queued in a pipe: the kernel's figure (FIONREAD, taken
+// by the traced op that last moved bytes through it) while it still holds, or no figure.
+struct QueuedFigure {
+    enum class State {
+        None,      // no true figure: nothing measured it (a full-speed run), or bytes moved since
+        Empty,     // 0 bytes queued
+        Bytes,     // BYTES queued
+        InFlight,  // unknown: a read or write on it is in flight (it may be moving bytes now)
+    };
+    State state = State::None;
+    int64_t bytes = -1;      // Empty/Bytes: the count; otherwise -1
+    uint64_t as_of_seq = 0;  // the return event that measured it (Empty/Bytes)
+    std::string in_flight;   // InFlight: "read(fd 3) of pid 1234"
+    // "empty", "5 bytes queued", "queued: unknown while read(fd 3) of pid 1234 is in flight",
+    // "" for None (where there is no true figure, show none).
+    std::string words() const;
+};
+
 class RunModel {
 public:
     // Applies one message from the lab (see core/lab.hpp for their shapes).
@@ -130,6 +148,8 @@ public:
     std::map<uint64_t, int64_t> queued;
 
     const ProcessView* proc(pid_t pid) const;
+    // The queued-bytes figure of pipe OBJ (inode) as of now.
+    QueuedFigure queued_figure(uint64_t obj) const;
 
 private:
     void on_snapshot(const nlohmann::json& msg);
@@ -140,6 +160,16 @@ private:
     std::map<std::pair<pid_t, uint64_t>, pid_t> last_sender_;  // (reader, obj) -> who sent it
     std::vector<uint64_t> written_on_;  // per transfer: the object the writer wrote on
     std::map<uint64_t, uint64_t> socket_peer_;  // socket inode -> peer, from every snapshot
+    // Data ops called and not yet returned, per thread (a signal handler can nest one).
+    struct InFlight {
+        uint64_t obj = 0;
+        pid_t pid = 0;
+        std::string what;  // "read(fd 3) of pid 1234"
+    };
+    std::map<pid_t, std::vector<InFlight>> in_flight_;
+    std::map<uint64_t, uint64_t> queued_seq_;  // obj -> seq of the return that measured it
+    std::map<std::pair<pid_t, int>, uint64_t> fd_obj_;  // (pid, fd) -> obj, from returns
+    void scrub_exited(Snapshot& s) const;  // exited processes hold no fds, whatever a snapshot says
     int next_color_ = 0;
 };
 

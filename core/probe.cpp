@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,7 +158,7 @@ std::vector<int> list_numbers(const char* path) {
 struct StatFields {
     char state = '?';
     std::string_view comm;
-    long long ppid = 0, pgrp = 0, session = 0, num_threads = 0, starttime = 0, rss = 0;
+    long long ppid = 0, pgrp = 0, session = 0, flags = 0, num_threads = 0, starttime = 0, rss = 0;
 };
 
 // comm may hold spaces and ')': it ends at the LAST ')'.
@@ -177,6 +178,7 @@ bool parse_stat(std::string_view s, StatFields& f) {
             case 4: f.ppid = v; break;
             case 5: f.pgrp = v; break;
             case 6: f.session = v; break;
+            case 9: f.flags = v; break;
             case 20: f.num_threads = v; break;
             case 22: f.starttime = v; break;
             case 24: f.rss = v; break;
@@ -701,6 +703,9 @@ struct Entry {
     ProcFile stat, sys;
     bool seen_alive = false;
     bool gone = false;        // reaped after being seen: never reopened, the pid may be reused
+    // Field 22 of stat when first seen: the same pid with another start time is another
+    // process (the pid was reused), and none of its fds may be shown as this one's.
+    uint64_t start_time = 0;
     bool fds_dirty = true;
     long long tasks_for = -1;  // num_threads when TASKS was listed
     std::vector<Task> tasks;   // threads other than the leader
@@ -791,7 +796,16 @@ void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
         mark_gone(p);
         return;
     }
+    if (e.seen_alive && uint64_t(f.starttime) != e.start_time) {
+        // Another process has this pid now: the one we watched is gone.
+        e.gone = true;
+        e.close_all();
+        e.fds.clear();
+        mark_gone(p);
+        return;
+    }
     e.seen_alive = true;
+    e.start_time = uint64_t(f.starttime);
     static const long page_kb = std::max(1L, ::sysconf(_SC_PAGESIZE) / 1024);
     p.state = f.state;
     p.comm.assign(f.comm);
@@ -803,7 +817,16 @@ void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
     p.rss_kb = uint64_t(f.rss) * uint64_t(page_kb);
     if (e.nspid < 0 && g_read_nspid.load(std::memory_order_relaxed)) e.nspid = read_nspid(pid);
     p.nspid = std::max<pid_t>(e.nspid, 0);
-    read_sys(e.sys, p.sys);
+    // A kernel thread has no user-space syscall: its syscall file reads as zeros ("read(fd 0)").
+    constexpr long long kPfKthread = 0x00200000;  // PF_KTHREAD in stat's flags
+    const bool kthread = (f.flags & kPfKthread) != 0;
+    if (kthread) {
+        p.sys.nr = -1;
+        std::fill(std::begin(p.sys.args), std::end(p.sys.args), 0ul);
+        p.sys.text.assign("kernel thread");
+    } else {
+        read_sys(e.sys, p.sys);
+    }
 
     const bool dead = p.state == 'Z' || p.state == 'X';
     if (dead) {
@@ -841,6 +864,18 @@ void read_entry(pid_t pid, Entry& e, ProcInfo& p, bool scan, const Opener& op) {
 
     if (!dead && scan) {
         std::vector<FdEntry> fresh = scan_fds(pid, op.self);
+        // The table was read by path: make sure the pid still names the same process (alive,
+        // same start time), or the fds may be a newer process's that got the pid meanwhile.
+        StatFields again;
+        ssize_t m = e.stat.read(buf, sizeof buf);
+        if (m <= 0 || !parse_stat({buf, size_t(m)}, again) ||
+            uint64_t(again.starttime) != e.start_time) {
+            e.gone = true;  // unreadable: it was reaped; another start time: reused
+            e.close_all();
+            e.fds.clear();
+            mark_gone(p);
+            return;
+        }
         carry_marks(p.fds, fresh);
         e.fds = fresh;
         p.fds = std::move(fresh);
@@ -859,6 +894,7 @@ bool holds_socket(const std::vector<ProcInfo>& procs) {
 void fill_sockets(Snapshot& s) {
     s.unix_sockets.clear();
     s.inet_sockets.clear();
+    s.socket_protocols.clear();
     if (!holds_socket(s.procs)) return;
     auto table = unix_socket_table();
     std::unordered_map<uint64_t, InetSocketInfo> tcp;
@@ -874,7 +910,18 @@ void fill_sockets(Snapshot& s) {
                 tcp = inet_socket_table();
                 tcp_read = true;
             }
-            if (auto it = tcp.find(f.inode); it != tcp.end()) s.inet_sockets.emplace(f.inode, it->second);
+            if (auto it = tcp.find(f.inode); it != tcp.end()) {
+                s.inet_sockets.emplace(f.inode, it->second);
+                continue;
+            }
+            // In neither table: ask the kernel which protocol it is, without opening the fd.
+            char path[64], proto[64];
+            std::snprintf(path, sizeof path, "/proc/%d/fd/%d", int(p.pid), f.fd);
+            ssize_t n = ::getxattr(path, "system.sockprotoname", proto, sizeof proto - 1);
+            if (n > 0) {
+                while (n > 0 && proto[n - 1] == '\0') --n;
+                s.socket_protocols.emplace(f.inode, std::string(proto, size_t(n)));
+            }
         }
 }
 
@@ -1255,6 +1302,17 @@ const char* tcp_state_name(int state) {
     return state >= 0 && state < int(std::size(names)) ? names[state] : "?";
 }
 
+bool tcp_fin_unread(const InetSocketInfo& t) {
+    // States after a FIN came in: CLOSE-WAIT, LAST-ACK, CLOSING, TIME-WAIT. The FIN's sequence
+    // number is past rcv_nxt until read() returns 0; it always comes after every data byte.
+    const bool fin_in = t.state == 8 || t.state == 9 || t.state == 11 || t.state == 6;
+    return fin_in && t.rqueue > 0;
+}
+uint32_t tcp_data_bytes(const InetSocketInfo& t) {
+    if (t.state == 10) return 0;  // a listener's queue counts connections, not bytes
+    return tcp_fin_unread(t) ? t.rqueue - 1 : t.rqueue;
+}
+
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Snapshot
 // ---------------------------------------------------------------------------------------------
@@ -1308,6 +1366,10 @@ std::vector<KernelObject> Snapshot::objects() const {
                         if (!u->second.path.empty()) o.label += " " + u->second.path;
                         if (u->second.peer)
                             o.label += " peer [" + std::to_string(u->second.peer) + "]";
+                    } else if (auto pr = socket_protocols.find(f.inode);
+                               pr != socket_protocols.end()) {
+                        o.protocol = pr->second;
+                        o.label += " " + pr->second;
                     } else if (auto t = inet_sockets.find(f.inode); t != inet_sockets.end()) {
                         o.inet_socket = t->second;
                         o.label += " TCP " + t->second.local;

@@ -93,6 +93,10 @@ struct InetSocketInfo {
     int remote_port() const;
 };
 const char* tcp_state_name(int state);  // "ESTABLISHED", "LISTEN", ... as ss prints them
+// inet_diag's receive queue counts a FIN not yet read as one byte (ss shows Recv-Q 1 in
+// CLOSE-WAIT). These split it: the data bytes, and whether end of file waits to be read.
+bool tcp_fin_unread(const InetSocketInfo& t);
+uint32_t tcp_data_bytes(const InetSocketInfo& t);
 
 // A pipe, socket or file seen through one or more fds.
 struct Holder {
@@ -107,6 +111,7 @@ struct KernelObject {
     std::vector<Holder> holders;
     std::optional<UnixSocketInfo> unix_socket;
     std::optional<InetSocketInfo> inet_socket;
+    std::string protocol;  // sockets in neither table: from Snapshot::socket_protocols
 };
 
 struct Snapshot {
@@ -114,6 +119,10 @@ struct Snapshot {
     std::vector<ProcInfo> procs;
     std::unordered_map<uint64_t, UnixSocketInfo> unix_sockets;  // by inode, only those held
     std::unordered_map<uint64_t, InetSocketInfo> inet_sockets;  // TCP (IPv4/6), only those held
+    // Sockets in neither table (a TCP socket before bind/connect, UDP, netlink ...): the
+    // protocol the kernel names ("TCP", "UDP", "NETLINK"), from the system.sockprotoname
+    // xattr of /proc/PID/fd/N (getxattr: the fd is not opened). By inode.
+    std::unordered_map<uint64_t, std::string> socket_protocols;
 
     const ProcInfo* find(pid_t pid) const;
     const FdEntry* fd_of(pid_t pid, int fd) const;  // nullptr when PID or its FD is not there

@@ -118,25 +118,25 @@ bool traced() { return g_proc.shm != nullptr && t_slot >= 0; }
 // Publishes the op, waits at the gate, then records the call. Outside a run (a lesson function
 // called directly by a unit test) this does nothing and the op simply runs.
 void begin(Op op, const Where& loc, int fd = -1, int fd2 = -1, int64_t arg = 0,
-           std::string_view text = {}) {
+           std::string_view text = {}, int flags = 0) {
     if (!traced()) {
         t_op_start = now_ns();
         return;
     }
     int line = line_of(loc);
     t_call_len = text.size() < sizeof t_call_text ? text.size() : sizeof t_call_text;
-    if (t_call_len) memcpy(t_call_text, text.data(), t_call_len);
+    if (t_call_len) memcpy(t_call_text, text.data(), t_call_len);  // data() may be null
     if (t_depth == 0) g_proc.shm->gate(t_slot, op, line, fd);
     // err = 1 marks a call made inside a signal handler: it passed no gate, so a replayed
     // schedule must not wait for it. The Call's time, read last, is when the op starts.
     uint64_t t = 0;
     g_proc.shm->emit_raw(Kind::Call, op, t_slot, line, 0, t_depth ? 1 : 0, fd, fd2, arg, 0, -1,
-                         text.data(), text.size(), 0, &t);
+                         flags, text.data(), text.size(), 0, &t);
     t_op_start = t ? t : g_proc.shm->hdr.stamp();  // in the ring's stamps (maybe TSC ticks)
 }
 
 void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -1,
-         int64_t arg = 0, const void* data = nullptr, size_t len = 0) {
+         int64_t arg = 0, const void* data = nullptr, size_t len = 0, int flags = 0) {
     if (!traced()) {
         t_last_op_ns = now_ns() - t_op_start;
         return;
@@ -167,7 +167,7 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
         memcpy(preview, t_call_text, plen);
     }
     g_proc.shm->emit_raw(Kind::Return, op, t_slot, line_of(loc), ret, err, fd, fd2, arg, obj,
-                         queued, preview, plen, t_end);
+                         queued, flags, preview, plen, t_end);
     // Inside a signal handler the slot still describes the interrupted op (maybe a gate wait):
     // leave it alone.
     if (t_depth == 0 && g_proc.shm->hdr.stop.load(std::memory_order_relaxed) == 0)
@@ -178,16 +178,16 @@ void end(Op op, const Where& loc, int64_t ret, int err, int fd = -1, int fd2 = -
 // Ends an op and hands its result back with errno preserved for the lesson to inspect.
 template <class T>
 T done(Op op, const Where& loc, T ret, int fd = -1, int fd2 = -1, int64_t arg = 0,
-       const void* data = nullptr, size_t len = 0) {
+       const void* data = nullptr, size_t len = 0, int flags = 0) {
     int err = ret < 0 ? errno : 0;
-    end(op, loc, int64_t(ret), err, fd, fd2, arg, data, len);
+    end(op, loc, int64_t(ret), err, fd, fd2, arg, data, len, flags);
     errno = err;
     return ret;
 }
 
 void emit_text(Kind kind, Op op, int line, int64_t ret, int64_t arg, std::string_view text) {
     if (!g_proc.shm) return;
-    g_proc.shm->emit_raw(kind, op, t_slot, line, ret, 0, -1, -1, arg, 0, -1, text.data(),
+    g_proc.shm->emit_raw(kind, op, t_slot, line, ret, 0, -1, -1, arg, 0, -1, 0, text.data(),
                          text.size());
 }
 
@@ -501,9 +501,14 @@ int unlink(const char* path, Where loc) {
 }
 
 int poll_readable(const int* fds, int n, int timeout_ms, Where loc) {
-    begin(Op::Poll, loc, n > 0 ? fds[0] : -1, -1, timeout_ms);
-    pollfd pfd[64];
     if (n > 64) n = 64;
+    // Every fd watched, in the trace: "fds 5 7 9 11" (the kernel's view shows only the count).
+    char list[kPreviewLen];
+    size_t len = 0;
+    for (int i = 0; i < n && len + 16 < sizeof list; ++i)
+        len += size_t(snprintf(list + len, sizeof list - len, i ? " %d" : "fds %d", fds[i]));
+    begin(Op::Poll, loc, n > 0 ? fds[0] : -1, -1, timeout_ms, {list, len});
+    pollfd pfd[64];
     for (int i = 0; i < n; ++i) pfd[i] = {fds[i], POLLIN, 0};
     int r = ::poll(pfd, nfds_t(n), timeout_ms);
     int first = -1;
@@ -764,18 +769,20 @@ int accept(int fd, Where loc) {
     return done(Op::Accept, loc, r, fd, r);
 }
 
+// Exactly the flags the lesson passed: no MSG_NOSIGNAL behind its back (a send on a closed
+// connection raises SIGPIPE unless the lesson asked otherwise). The trace records them.
 ssize_t send(int fd, std::string_view data, int flags, Where loc) {
-    begin(Op::Send, loc, fd, -1, int64_t(data.size()));
-    ssize_t r = ::send(fd, data.data(), data.size(), flags | MSG_NOSIGNAL);
+    begin(Op::Send, loc, fd, -1, int64_t(data.size()), {}, flags);
+    ssize_t r = ::send(fd, data.data(), data.size(), flags);
     return done(Op::Send, loc, r, fd, -1, int64_t(data.size()), data.data(),
-                r > 0 ? size_t(r) : 0);
+                r > 0 ? size_t(r) : 0, flags);
 }
 
 std::string recv(int fd, size_t max, int flags, Where loc) {
-    begin(Op::Recv, loc, fd, -1, int64_t(max));
+    begin(Op::Recv, loc, fd, -1, int64_t(max), {}, flags);
     std::string buf(max, '\0');
     ssize_t r = ::recv(fd, buf.data(), max, flags);
-    done(Op::Recv, loc, r, fd, -1, int64_t(max), buf.data(), r > 0 ? size_t(r) : 0);
+    done(Op::Recv, loc, r, fd, -1, int64_t(max), buf.data(), r > 0 ? size_t(r) : 0, flags);
     buf.resize(r > 0 ? size_t(r) : 0);
     return buf;
 }
@@ -785,8 +792,8 @@ int shutdown(int fd, int how, Where loc) {
     return done(Op::Shutdown, loc, ::shutdown(fd, how), fd);
 }
 
-int send_fd(int sock, int fd, Where loc) {
-    begin(Op::SendFd, loc, sock, fd);
+int send_fd(int sock, int fd, int flags, Where loc) {
+    begin(Op::SendFd, loc, sock, fd, 0, {}, flags);
     char byte = 'F';
     iovec iov{&byte, 1};
     alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
@@ -800,11 +807,12 @@ int send_fd(int sock, int fd, Where loc) {
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return done(Op::SendFd, loc, int(::sendmsg(sock, &msg, MSG_NOSIGNAL)), sock, fd);
+    int r = int(::sendmsg(sock, &msg, flags));
+    return done(Op::SendFd, loc, r, sock, fd, 0, nullptr, 0, flags);
 }
 
-int recv_fd(int sock, Where loc) {
-    begin(Op::RecvFd, loc, sock);
+int recv_fd(int sock, int flags, Where loc) {
+    begin(Op::RecvFd, loc, sock, -1, 0, {}, flags);
     char byte;
     iovec iov{&byte, 1};
     alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
@@ -814,14 +822,14 @@ int recv_fd(int sock, Where loc) {
     msg.msg_control = ctrl;
     msg.msg_controllen = sizeof ctrl;
     int fd = -1;
-    ssize_t r = ::recvmsg(sock, &msg, 0);
+    ssize_t r = ::recvmsg(sock, &msg, flags);
     if (r > 0)
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                 memcpy(&fd, CMSG_DATA(c), sizeof(int));
     if (r >= 0 && fd < 0) errno = EBADMSG;
     forget_fd(fd);
-    return done(Op::RecvFd, loc, r < 0 ? -1 : fd, sock, fd);
+    return done(Op::RecvFd, loc, r < 0 ? -1 : fd, sock, fd, 0, nullptr, 0, flags);
 }
 
 // ---------------------------------------------------------------------------------------------

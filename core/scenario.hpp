@@ -98,11 +98,12 @@ int connect_loopback(int fd, int port, FL_HERE);
 int local_port(int fd);                                // getsockname's port, not traced
 int listen(int fd, int backlog = 16, FL_HERE);
 int accept(int fd, FL_HERE);
+// send/recv/sendmsg/recvmsg with exactly the FLAGS given (MSG_NOSIGNAL only if you pass it).
 ssize_t send(int fd, std::string_view data, int flags = 0, FL_HERE);
 std::string recv(int fd, size_t max = 4096, int flags = 0, FL_HERE);  // "" at EOF or error
 int shutdown(int fd, int how, FL_HERE);
-int send_fd(int sock, int fd, FL_HERE);  // sendmsg(2) with SCM_RIGHTS
-int recv_fd(int sock, FL_HERE);          // recvmsg(2): the new fd, or -1
+int send_fd(int sock, int fd, int flags = 0, FL_HERE);  // sendmsg(2) with SCM_RIGHTS
+int recv_fd(int sock, int flags = 0, FL_HERE);          // recvmsg(2): the new fd, or -1
 std::string temp_path(const std::string& name);  // full path inside the run's temp directory
 
 // ---- threads and locks

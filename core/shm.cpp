@@ -189,7 +189,7 @@ RawEvent* RunShared::reserve(int slot, uint64_t& seq) {
 
 uint64_t RunShared::emit(const Event& e, int slot) {
     return emit_raw(e.kind, e.op, slot, e.line, e.ret, e.err, e.fd, e.fd2, e.arg, e.obj,
-                    e.queued, e.text.data(), e.text.size());
+                    e.queued, e.flags, e.text.data(), e.text.size());
 }
 
 void RunShared::gate(int slot, Op op, int line, int fd) {
@@ -294,6 +294,7 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
         out.arg = r.arg;
         out.obj = r.obj;
         out.queued = r.queued;
+        out.flags = r.flags;
         out.text.assign(r.text, r.text_len);
         out.task = r.slot >= 0 && r.slot < kMaxSlots ? slots[r.slot].task : "";
         hdr.tail.store(next, std::memory_order_release);

@@ -83,6 +83,7 @@ struct RawEvent {
     uint64_t obj;
     int32_t pid, tid, line, err, fd, fd2, slot;
     int32_t queued;  // FIONREAD's int, -1 unknown
+    int32_t flags;   // send/recv MSG_* flags as the lesson passed them
     uint8_t kind, op, text_len, spare;
     char text[kPreviewLen];
 };
@@ -137,7 +138,7 @@ struct RunShared {
     // STAMP (if given) receives the event's t_ns, read just before it is committed. Inline:
     // it runs twice per traced op.
     uint64_t emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
-                      int fd2, int64_t arg, uint64_t obj, int64_t queued, const char* text,
+                      int fd2, int64_t arg, uint64_t obj, int64_t queued, int flags, const char* text,
                       size_t text_len, uint64_t t_ns = 0, uint64_t* stamp = nullptr) {
         uint64_t seq;
         RawEvent* r = reserve(slot, seq);
@@ -152,6 +153,7 @@ struct RunShared {
         r->arg = arg;
         r->obj = obj;
         r->queued = int32_t(queued);
+        r->flags = flags;
         size_t n = text_len < sizeof r->text ? text_len : sizeof r->text;
         if (n) __builtin_memcpy(r->text, text, n);
         r->text_len = uint8_t(n);

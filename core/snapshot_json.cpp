@@ -184,6 +184,14 @@ void read_by_inode(const json& j, const char* key, std::unordered_map<uint64_t, 
 void to_json(json& j, const Snapshot& s) {
     j = json{{"t_ns", s.t_ns}, {"procs", s.procs}, {"unix_sockets", sorted_by_inode(s.unix_sockets)}};
     if (!s.inet_sockets.empty()) j["tcp_sockets"] = sorted_by_inode(s.inet_sockets);
+    if (!s.socket_protocols.empty()) {
+        json protos = json::array();
+        std::vector<std::pair<uint64_t, std::string>> v(s.socket_protocols.begin(),
+                                                        s.socket_protocols.end());
+        std::sort(v.begin(), v.end());
+        for (auto& [ino, name] : v) protos.push_back({{"inode", ino}, {"protocol", name}});
+        j["other_sockets"] = protos;
+    }
 }
 
 void from_json(const json& j, Snapshot& s) {
@@ -192,6 +200,14 @@ void from_json(const json& j, Snapshot& s) {
     opt(j, "procs", s.procs);
     read_by_inode(j, "unix_sockets", s.unix_sockets);
     read_by_inode(j, "tcp_sockets", s.inet_sockets);
+    if (auto it = j.find("other_sockets"); it != j.end() && it->is_array())
+        for (const auto& e : *it) {
+            uint64_t ino = 0;
+            std::string name;
+            opt(e, "inode", ino);
+            opt(e, "protocol", name);
+            if (ino) s.socket_protocols.insert_or_assign(ino, std::move(name));
+        }
 }
 
 }  // namespace fl

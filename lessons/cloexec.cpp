@@ -142,8 +142,8 @@ Db db_connect() {
     return db;
 }
 
-// One query, one answer line. send() with MSG_NOSIGNAL: a dead connection gives EPIPE, not a
-// SIGPIPE that kills us.
+// One query, one answer line. send() with MSG_NOSIGNAL, as database drivers do (libpq): a
+// connection the server closed gives EPIPE, not a SIGPIPE that would kill the whole program.
 std::string db_query(Db& db, const std::string& query) {
     if (g_after == "pid_check" && db.fd >= 0 && db.creator != fl::my_pid()) {
         fl::say("pid_check: connection made by pid " + std::to_string(db.creator) +
@@ -154,7 +154,7 @@ std::string db_query(Db& db, const std::string& query) {
     }
     if (db.fd < 0) db = db_connect();
     if (db.fd < 0) return "(could not connect)";
-    if (fl::send(db.fd, query + "\n") < 0)
+    if (fl::send(db.fd, query + "\n", MSG_NOSIGNAL) < 0)
         return std::string("(send failed: ") + strerrorname_np(errno) + ")";
     return fl::read_line(db.fd).value_or("(the server hung up)");
 }
@@ -166,7 +166,7 @@ void drop_connection_in_child() {
     if (g_after == "atfork_quit") {
         // The trap: a polite goodbye travels over the SHARED connection. The server ends the
         // session, which is the parent's session too.
-        fl::send(g_db.fd, "QUIT\n");
+        fl::send(g_db.fd, "QUIT\n", MSG_NOSIGNAL);
         fl::say("at-fork hook: said QUIT, the server answered " +
                 fl::read_line(g_db.fd).value_or("nothing"));
     }
@@ -503,7 +503,8 @@ fl::CheckResult parent_keeps_its_connection(const fl::RunRecord& r) {
             return {false, "the parent's last query got \"" + answer + "\": the connection lives"};
         return {true, "the worker's QUIT ended the session: the server closed " + peer +
                           "; the parent's last query: " +
-                          (sent->ret < 0 ? std::string("send failed, ") + strerrorname_np(sent->err)
+                          (sent->ret < 0 ? std::string("send (MSG_NOSIGNAL) failed, ") +
+                                               strerrorname_np(sent->err)
                                          : std::string("end of file"))};
     }
     if (!server_end) return {false, "the server no longer holds its end " + peer};

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.hpp"
 #include "core/lesson.hpp"
 #include "core/scenario.hpp"
 
@@ -201,7 +202,7 @@ void fork_exec() {
         int fits = int(room / kMB);
         fl::say("memory_mb=" + std::to_string(max_mb) + " does not fit under the lab's memory "
                 "limit (RLIMIT_AS): measuring up to " + std::to_string(fits) +
-                " MB. `forklab run fork-exec --mem 4096` raises the limit.");
+                " MB. `" + fl::forklab_command() + " run fork-exec --mem 4096` raises the limit.");
         max_mb = fits;
     }
     Memory m;

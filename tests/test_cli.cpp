@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,7 +114,8 @@ TEST_CASE("bad input gets one clear line and exit code 2") {
         {{"run", "hello", "--set", "x=1"}, "lesson hello has no knob \"x\""},
         {{"run", "hello", "--set", "novalue"}, "--set takes KNOB=VALUE"},
         {{"run", "hello", "--delay", "-5"}, "--delay"},
-        {{"run", "hello", "--replay", "/nonexistent/trace.jsonl"}, "cannot open trace file"},
+        {{"run", "hello", "--replay", "/nonexistent/trace.jsonl"},
+         "--replay /nonexistent/trace.jsonl: no such file"},
         {{"ps", "999999999"}, "no process with pid 999999999"},
         {{"frobnicate"}, "frobnicate"},
     };
@@ -206,4 +208,63 @@ TEST_CASE("forklab export writes a saved run as Perfetto JSON and SVG, and refus
     CHECK(b.out.find(trace + ":2: not valid JSON") != std::string::npos);
     CHECK(forklab({"export", trace}).code == 2);
     for (auto& f : {trace, pf, svg}) unlink(f.c_str());
+namespace {
+std::string temp_dir() {
+    char dir[] = "/tmp/fltest-cli-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    return dir;
+}
+bool has(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("forklab run --replay reads only regular files, and says why not") {
+    fl::test::NoLeftovers guard;
+    std::string d = temp_dir(), fifo = d + "/fifo";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    uint64_t t0 = fl::monotonic_ns();
+    // /dev/zero never ends (it grew to GBs), a FIFO with no writer blocks, a directory is not a
+    // trace: each is refused at once with its reason.
+    auto r = forklab({"run", "pipes", "--replay", "/dev/zero", "--timeout", "5"}, 20);
+    CHECK(r.code == 2);
+    CHECK(has(r.out, "--replay /dev/zero: not a regular file (a character device)"));
+    r = forklab({"run", "pipes", "--replay", fifo, "--timeout", "5"}, 20);
+    CHECK(r.code == 2);
+    CHECK(has(r.out, "not a regular file (a FIFO"));
+    r = forklab({"run", "pipes", "--replay", d, "--timeout", "5"}, 20);
+    CHECK(r.code == 2);
+    CHECK(has(r.out, "not a regular file (a directory)"));
+    CHECK(fl::monotonic_ns() - t0 < 15'000'000'000ull);
+
+    // A wrong field in a trace: the file, the line, the field and what was expected.
+    std::string bad = d + "/bad.jsonl";
+    {
+        std::ofstream f(bad);
+        f << R"({"seq":1,"t_ns":5,"pid":7,"kind":"call","task":"1","op":"fork"})" << '\n'
+          << R"({"seq":2,"t_ns":6,"pid":7,"kind":"call","task":12,"op":"fork"})" << '\n';
+    }
+    r = forklab({"run", "pipes", "--replay", bad}, 20);
+    CHECK(r.code == 2);
+    CHECK(has(r.out, bad + ":2: field \"task\" should be a string, but it is the number 12"));
+    CHECK_FALSE(has(r.out, "json.exception"));
+    unlink(bad.c_str());
+    unlink(fifo.c_str());
+    rmdir(d.c_str());
+}
+
+TEST_CASE("forklab run --trace /dev/full fails with the reason") {
+    fl::test::NoLeftovers guard;
+    auto r = forklab({"run", "hello", "--trace", "/dev/full"}, 60);
+    CHECK(r.code == 1);
+    CHECK(has(r.out, "writing trace file /dev/full failed: No space left on device"));
+    CHECK_FALSE(has(r.out, "trace written"));
+}
+
+TEST_CASE("forklab run --delay: the delay does not count against the runner's own limit") {
+    fl::test::NoLeftovers guard;
+    // hello makes ~20 gated ops: at 700 ms each that is far past --timeout 1 plus the
+    // runner's 10 s of slack, yet the lab's bound (delay not counted) lets it finish.
+    auto r = forklab({"run", "hello", "--delay", "700", "--timeout", "1", "--quiet"}, 90);
+    CHECK(r.code == 0);
+    CHECK_FALSE(has(r.out, "did not end within"));
+    CHECK(has(r.out, "run ended: finished"));
 }

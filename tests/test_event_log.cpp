@@ -30,14 +30,15 @@ constexpr size_t field_count() {
     else
         return sizeof...(F);
 }
-static_assert(field_count<Event>() == 16,
+static_assert(field_count<Event>() == 17,
               "Event has a new field: store it in EventLog (core/event_log.cpp) and compare it here");
 
 bool same(const Event& a, const Event& b) {
     return a.seq == b.seq && a.t_ns == b.t_ns && a.pid == b.pid && a.tid == b.tid &&
            a.kind == b.kind && a.op == b.op && a.line == b.line && a.ret == b.ret &&
            a.err == b.err && a.fd == b.fd && a.fd2 == b.fd2 && a.arg == b.arg &&
-           a.obj == b.obj && a.queued == b.queued && a.task == b.task && a.text == b.text;
+           a.obj == b.obj && a.queued == b.queued && a.flags == b.flags && a.task == b.task &&
+           a.text == b.text;
 }
 
 // A lesson-like stream: Call/Return pairs of 1-byte writes and reads between two processes.
@@ -87,6 +88,7 @@ TEST_CASE("event log: every field of every event comes back as it went in") {
     odd.arg = INT64_MAX;
     odd.obj = UINT64_MAX;
     odd.queued = 1 << 30;
+    odd.flags = 0x4000;  // MSG_NOSIGNAL
     odd.task = "1.2.3/t4";
     odd.text = std::string(200000, 'y');  // longer than a chunk
     in.push_back(odd);

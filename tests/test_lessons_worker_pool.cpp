@@ -323,7 +323,7 @@ TEST_CASE("worker-pool: the checks fail when the kernel view or the trace is cha
     {
         RunRecord rec = r.rec;
         for (auto& s : rec.steps) {
-            if (s.step != "working") continue;
+            if (s.step != "forked") continue;  // the check reads the channels there
             const ProcInfo* w = s.snap.find(w1);
             REQUIRE(w);
             FdEntry wr;
@@ -426,4 +426,15 @@ TEST_CASE("worker-pool: forklab info lists its knobs and bad values get one clea
     std::string big = cli_output("run worker-pool --set workers=9 2>&1; echo exit=$?");
     CHECK(big.find("1 to 8") != std::string::npos);
     CHECK(big.find("exit=2") != std::string::npos);
+}
+
+TEST_CASE("worker-pool: every check holds at a human-speed delay") {
+    // With 300 ms before each op, a quick worker is done before the jobs are all handed out,
+    // and every answer is waiting before the caller polls: the checks must still read true.
+    NoLeftovers guard;
+    std::string out = cli_output(
+        "run worker-pool --delay 300 --set workers=3 --set jobs=9 --quiet 2>&1; echo exit=$?");
+    CHECK_MESSAGE(out.find("FAIL") == std::string::npos, out);
+    CHECK(out.find("run ended: finished") != std::string::npos);
+    CHECK(out.find("exit=0") != std::string::npos);
 }

@@ -480,6 +480,9 @@ TEST_CASE("model: load_trace reads a good trace and names the bad line of a corr
     }
     err = m.load_trace(odd);
     CHECK(err.find(odd + ":2:") == 0);
+    // In plain words: which field, what was expected; never the JSON library's internals.
+    CHECK(err.find("field \"pid\" should be a whole number") != std::string::npos);
+    CHECK(err.find("json.exception") == std::string::npos);
     {
         std::ofstream f(odd);
         f << R"({"seq":1,"t_ns":5,"pid":3,"kind":"teleport"})" << '\n';
@@ -498,4 +501,112 @@ TEST_CASE("model: load_trace reads a good trace and names the bad line of a corr
     std::remove(bad.c_str());
     std::remove(odd.c_str());
     rmdir(dir);
+}
+
+TEST_CASE("model: a pipe's queued figure is empty, N bytes, unknown while a read is in flight, or none") {
+    const pid_t parent = 100, child = 101;
+    const uint64_t pipe = 77;
+    fl::RunModel m;
+    Trace t;
+    t.start(parent, 1, "parent", "1");
+    t.start(child, parent, "child", "1.1");
+    t.apply(m);
+    CHECK(m.queued_figure(pipe).state == fl::QueuedFigure::State::None);
+    CHECK(m.queued_figure(pipe).words() == "");  // no true figure: show none
+
+    // The parent writes 5 bytes; FIONREAD after the write says 5.
+    Event& w = t.add(Kind::Return, parent, Op::Write);
+    w.fd = 4;
+    w.ret = 5;
+    w.obj = pipe;
+    w.queued = 5;
+    m.apply(w);
+    auto q = m.queued_figure(pipe);
+    CHECK(q.state == fl::QueuedFigure::State::Bytes);
+    CHECK(q.bytes == 5);
+    CHECK(q.as_of_seq == w.seq);
+    CHECK(q.words() == "5 bytes queued");
+
+    // The child's read_all is in flight on the read end (fd 3 of the child, known from the
+    // snapshot): the bytes may be gone already, so the old figure is not shown.
+    fl::Snapshot s;
+    s.procs.push_back(proc(child, parent, 'S', "read(fd 3)"));
+    fl::FdEntry f;
+    f.fd = 3;
+    f.kind = fl::FdKind::Pipe;
+    f.inode = pipe;
+    f.target = "pipe:[77]";
+    s.procs.back().fds.push_back(f);
+    m.apply(snapshot_msg(s));
+    Event& c = t.add(Kind::Call, child, Op::Read);
+    c.fd = 3;
+    c.arg = -1;
+    m.apply(c);
+    q = m.queued_figure(pipe);
+    CHECK(q.state == fl::QueuedFigure::State::InFlight);
+    CHECK(q.bytes == -1);
+    CHECK(q.words() == "queued: unknown while read(fd 3) of pid 101 is in flight");
+
+    // It returns: FIONREAD says 0.
+    Event& r = t.add(Kind::Return, child, Op::Read);
+    r.fd = 3;
+    r.ret = 5;
+    r.obj = pipe;
+    r.queued = 0;
+    m.apply(r);
+    q = m.queued_figure(pipe);
+    CHECK(q.state == fl::QueuedFigure::State::Empty);
+    CHECK(q.words() == "empty");
+
+    // A write nobody measured (full speed: no FIONREAD): the figure is gone, not kept stale.
+    Event& w2 = t.add(Kind::Return, parent, Op::Write);
+    w2.fd = 4;
+    w2.ret = 4;
+    w2.obj = pipe;
+    m.apply(w2);
+    CHECK(m.queued_figure(pipe).state == fl::QueuedFigure::State::None);
+
+    // A process that exits mid-read leaves nothing in flight.
+    Event& c2 = t.add(Kind::Call, child, Op::Read);
+    c2.fd = 3;
+    m.apply(c2);
+    CHECK(m.queued_figure(pipe).state == fl::QueuedFigure::State::InFlight);
+    Event& x = t.add(Kind::Exit, child);
+    x.ret = 0;
+    m.apply(x);
+    CHECK(m.queued_figure(pipe).state == fl::QueuedFigure::State::None);
+}
+
+TEST_CASE("model: exited processes show no fds, and at the end of a run no process holds any") {
+    const pid_t parent = 100, child = 101;
+    fl::RunModel m;
+    Trace t;
+    t.start(parent, 1, "parent", "1");
+    t.start(child, parent, "child", "1.1");
+    t.apply(m);
+    fl::Snapshot s;
+    for (pid_t p : {parent, child}) {
+        s.procs.push_back(proc(p, p == parent ? 1 : parent, 'S', "read(fd 3)"));
+        fl::FdEntry f;
+        f.fd = 3;
+        f.kind = fl::FdKind::File;
+        f.target = "/tmp/log";
+        s.procs.back().fds.push_back(f);
+    }
+    m.apply(snapshot_msg(s));
+    REQUIRE(m.snapshot);
+    CHECK(m.snapshot->fd_of(child, 3));
+    Event& x = t.add(Kind::Exit, child);
+    m.apply(x);
+    CHECK_FALSE(m.snapshot->fd_of(child, 3));  // the Exit event scrubs the latest snapshot
+    m.apply(snapshot_msg(s));                   // and a snapshot taken before the exit
+    CHECK_FALSE(m.snapshot->fd_of(child, 3));
+    CHECK(m.snapshot->fd_of(parent, 3));
+    m.apply(nlohmann::json{{"msg", "run_ended"}, {"reason", "finished"}, {"text", "done"},
+                           {"checks", nlohmann::json::array()}});
+    for (const auto& p : m.snapshot->procs) {
+        CHECK(p.fds.empty());
+        CHECK(p.gone());
+    }
+    CHECK(m.procs.at(parent).state == '-');
 }

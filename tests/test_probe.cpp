@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,6 +24,10 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <optional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -1082,4 +1087,194 @@ TEST_CASE("probe: observing leaks no fds and does not hold a lesson's pipe open"
         CHECK(probe.held_fds().size() == 2);
     }
     CHECK(count_fds() == before);
+}
+
+namespace {
+// A TCP connection on loopback inside this process: CLIENT connected to SERVER (accepted).
+struct Loopback {
+    int lsn = -1, client = -1, server = -1;
+    Loopback() {
+        lsn = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(lsn >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(lsn, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::listen(lsn, 4) == 0);
+        socklen_t alen = sizeof addr;
+        REQUIRE(::getsockname(lsn, reinterpret_cast<sockaddr*>(&addr), &alen) == 0);
+        client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        server = ::accept4(lsn, nullptr, nullptr, SOCK_CLOEXEC);
+        REQUIRE(server >= 0);
+    }
+    ~Loopback() {
+        for (int fd : {lsn, client, server})
+            if (fd >= 0) ::close(fd);
+    }
+};
+}  // namespace
+
+TEST_CASE("probe: a TCP socket in CLOSE-WAIT counts data bytes apart from the FIN") {
+    Loopback tcp;
+    Probe probe;
+    InetSocketInfo t;
+    auto close_wait = [&](int fd) {
+        const uint64_t ino = inode_of(fd);
+        return [&, ino] {
+            Snapshot s = probe.full({::getpid()});
+            auto it = s.inet_sockets.find(ino);
+            if (it == s.inet_sockets.end()) return false;
+            t = it->second;
+            return t.state == 8;  // TCP_CLOSE_WAIT
+        };
+    };
+    // The peer closes without sending: only the FIN waits. ss says Recv-Q 1; it is no data.
+    {
+        Loopback quiet;
+        ::close(quiet.client);
+        quiet.client = -1;
+        REQUIRE(wait_until(close_wait(quiet.server)));
+        CHECK(t.rqueue == 1);
+        CHECK(tcp_data_bytes(t) == 0);  // "end of file waiting (FIN received)"
+        CHECK(tcp_fin_unread(t));
+    }
+    REQUIRE(::write(tcp.client, "abc", 3) == 3);
+    ::close(tcp.client);  // FIN after the 3 bytes
+    tcp.client = -1;
+    auto server = close_wait(tcp.server);
+    REQUIRE(wait_until(server));
+    CHECK(t.rqueue == 4);  // the kernel's (and ss's) figure: 3 bytes and the FIN
+    CHECK(tcp_data_bytes(t) == 3);
+    CHECK(tcp_fin_unread(t));
+    char buf[8];
+    REQUIRE(::read(tcp.server, buf, 2) == 2);
+    REQUIRE(server());
+    CHECK(t.rqueue == 2);
+    CHECK(tcp_data_bytes(t) == 1);
+    CHECK(tcp_fin_unread(t));
+    // A read that reaches the FIN takes it too (it returns the last byte; the next returns 0).
+    REQUIRE(::read(tcp.server, buf, sizeof buf) == 1);
+    REQUIRE(server());
+    CHECK(t.rqueue == 0);
+    CHECK_FALSE(tcp_fin_unread(t));
+    CHECK(::read(tcp.server, buf, sizeof buf) == 0);
+}
+
+TEST_CASE("probe: a socket in no table is named by its protocol, without opening the fd") {
+    const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(tcp >= 0);
+    REQUIRE(udp >= 0);
+    const FdGuard g1{tcp}, g2{udp};
+    Probe probe;
+    Snapshot snap = probe.full({::getpid()});
+    const uint64_t it = inode_of(tcp), iu = inode_of(udp);
+    CHECK(snap.inet_sockets.count(it) == 0);  // not bound, not connected: inet_diag has none
+    REQUIRE(snap.socket_protocols.count(it) == 1);
+    CHECK(snap.socket_protocols.at(it) == "TCP");
+    REQUIRE(snap.socket_protocols.count(iu) == 1);
+    CHECK(snap.socket_protocols.at(iu) == "UDP");
+    const auto objects = snap.objects();
+    auto o = std::find_if(objects.begin(), objects.end(), [&](const KernelObject& k) { return k.inode == it; });
+    REQUIRE(o != objects.end());
+    CHECK(o->protocol == "TCP");
+    // The JSON the app receives carries it.
+    const nlohmann::json j = snap;
+    CHECK(j.get<Snapshot>().socket_protocols.at(it) == "TCP");
+}
+
+TEST_CASE("probe: a kernel thread says kernel thread, not read(fd 0)") {
+    // Any process with PF_KTHREAD in stat's flags (field 9); none are visible in some containers.
+    pid_t kthread = 0;
+    for (pid_t pid : {2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        size_t rp = text.rfind(')');
+        if (rp == std::string::npos) continue;
+        std::istringstream rest(text.substr(rp + 2));
+        std::string field;
+        unsigned long long flags = 0;
+        for (int i = 3; i <= 9 && rest >> field; ++i)
+            if (i == 9) flags = std::stoull(field);
+        if (flags & 0x00200000) {
+            kthread = pid;
+            break;
+        }
+    }
+    if (!kthread) {
+        MESSAGE("no kernel thread visible here (a PID namespace?): nothing to check");
+        return;
+    }
+    ProcInfo p = read_process(kthread);
+    CHECK(p.sys.text == "kernel thread");
+    CHECK(p.sys.nr == -1);
+    std::ostringstream out, err;
+    run_ps(kthread, false, out, err);
+    CHECK(out.str().find("[kernel thread]") != std::string::npos);
+    CHECK(out.str().find("read(fd 0)") == std::string::npos);
+}
+
+TEST_CASE("probe: a pid reused by another process never shows that process's fds") {
+    fl::test::NoLeftovers guard;
+    // Forcing the reuse needs /proc/sys/kernel/ns_last_pid (root in this PID namespace).
+    if (::access("/proc/sys/kernel/ns_last_pid", W_OK) != 0) {
+        MESSAGE("ns_last_pid is not writable (not root): pid reuse cannot be forced here");
+        return;
+    }
+    Probe kept;  // keeps /proc/PID/stat open: a reaped pid's open file reads as gone
+    std::optional<Probe> by_path;  // no budget for kept files: reads by path, so only the
+    {                              // start time can tell the new process from the old
+        rlimit old{};
+        REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+        rlimit tiny = old;
+        tiny.rlim_cur = 1;  // budget: half the soft limit, 0
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &tiny) == 0);
+        by_path.emplace();
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+    }
+    Pipe ctl;
+    auto first = std::make_unique<Child>([&] { child_wait(ctl.r); });
+    const pid_t pid = first->pid();
+    Snapshot a = kept.full({pid}), b = by_path->full({pid});
+    REQUIRE(a.find(pid));
+    REQUIRE_FALSE(a.find(pid)->fds.empty());
+    REQUIRE_FALSE(b.find(pid)->fds.empty());
+    first->kill();  // killed and reaped: the pid is free
+    // Start times count clock ticks (10 ms): a pid can only be told apart from its reuse in a
+    // later tick. Real reuse takes a wrap of the whole pid space, far longer; forced here, wait.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3 * 1000 / ::sysconf(_SC_CLK_TCK)));
+
+    // The next fork takes PID: ns_last_pid = PID - 1. Another process on the machine may fork
+    // in between and take it first: try again.
+    std::unique_ptr<Child> second;
+    for (int i = 0; i < 50 && !second; ++i) {
+        {
+            std::ofstream f("/proc/sys/kernel/ns_last_pid");
+            f << pid - 1;
+        }
+        auto c = std::make_unique<Child>([&] {
+            // Another program's fds: a pile of pipes the old process never had.
+            int p[2];
+            for (int k = 0; k < 5; ++k)
+                if (::pipe(p) != 0) break;
+            child_wait(ctl.r);
+        });
+        if (c->pid() == pid) second = std::move(c);
+    }
+    if (!second) {
+        MESSAGE("could not get pid " << pid << " again (a busy machine): nothing to check");
+        return;
+    }
+    REQUIRE(wait_until([&] { return read_process(pid).fds.size() >= 10; }));
+    for (Probe* probe : {&kept, &*by_path}) {
+        INFO((probe == &kept ? "probe with kept files" : "probe reading by path"));
+        Snapshot& s = probe == &kept ? a : b;
+        probe->mark_all_dirty();
+        probe->refresh(s, {pid});
+        const ProcInfo* p = s.find(pid);
+        REQUIRE(p);
+        CHECK(p->gone());
+        CHECK(p->fds.empty());
+    }
 }

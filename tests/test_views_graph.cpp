@@ -818,4 +818,68 @@ TEST_CASE("views graph: fit zoom and exited processes as rows") {
     REQUIRE(lay.find(105));
     CHECK(lay.find(105)->compact);
     CHECK(lay.find(105)->h < lay.node_h * 0.6f);
+TEST_CASE("views graph: a pipe box says empty, N bytes, or unknown while a read is in flight") {
+    RunModel m = mid_run();
+    UiState ui;
+    CHECK(box_of(layout_descriptors(m, ui), kPipe)->detail == "5 bytes queued");
+    // The reader's read(fd 3) passes its gate: until it returns, no earlier figure holds.
+    Event c;
+    c.seq = 20;
+    c.pid = c.tid = 102;
+    c.kind = Kind::Call;
+    c.op = Op::Read;
+    c.fd = 3;
+    m.apply(c);
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    const ObjectBox* pipe = box_of(lay, kPipe);
+    REQUIRE(pipe);
+    CHECK(pipe->queue.state == QueuedFigure::State::InFlight);
+    CHECK(pipe->queued == -1);
+    CHECK(pipe->detail == "queued: unknown while read(fd 3) of pid 102 is in flight");
+    Event r = c;
+    r.seq = 21;
+    r.kind = Kind::Return;
+    r.ret = 5;
+    r.obj = kPipe;
+    r.queued = 0;
+    m.apply(r);
+    lay = layout_descriptors(m, ui);
+    pipe = box_of(lay, kPipe);
+    REQUIRE(pipe);
+    CHECK(pipe->detail == "empty");
+    CHECK(pipe->queued == 0);
+    // No figure at all (nothing measured): the box says nothing about bytes.
+    m.queued.clear();
+    CHECK(box_of(layout_descriptors(m, ui), kPipe)->detail.empty());
+}
+
+TEST_CASE("views graph: TCP in CLOSE-WAIT says end of file, not a byte; a fresh socket its protocol") {
+    RunModel m = mid_run();
+    UiState ui;
+    m.snapshot->procs[1].fds.push_back(fd_entry(7, "socket:[800]", FdKind::Socket, 800, O_RDWR));
+    m.snapshot->procs[1].fds.push_back(fd_entry(8, "socket:[801]", FdKind::Socket, 801, O_RDWR));
+    InetSocketInfo t;
+    t.inode = 800;
+    t.state = 8;  // CLOSE-WAIT
+    t.local = "127.0.0.1:5000";
+    t.remote = "127.0.0.1:40000";
+    t.rqueue = 1;  // inet_diag counts the FIN
+    m.snapshot->inet_sockets[800] = t;
+    m.snapshot->socket_protocols[801] = "TCP";
+    DescriptorLayout lay = layout_descriptors(m, ui);
+    const ObjectBox* cw = box_of(lay, 800);
+    REQUIRE(cw);
+    CHECK(cw->detail.find("end of file waiting (FIN received)") != std::string::npos);
+    CHECK(cw->detail.find("queued") == std::string::npos);
+    CHECK(cw->queued == 0);
+    const ObjectBox* fresh = box_of(lay, 801);
+    REQUIRE(fresh);
+    CHECK(fresh->detail == "TCP, not bound or connected yet");
+    m.snapshot->inet_sockets[800].rqueue = 4;  // 3 data bytes and the FIN
+    ++m.version;
+    lay = layout_descriptors(m, ui);
+    cw = box_of(lay, 800);
+    REQUIRE(cw);
+    CHECK(cw->detail.find("3 bytes queued, end of file waiting") != std::string::npos);
+    CHECK(cw->queued == 3);
 }

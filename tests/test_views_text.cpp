@@ -5,9 +5,11 @@
 #include <doctest/doctest.h>
 #include <imgui.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "app/app.hpp"
 #include "app/headless.hpp"
@@ -310,4 +312,77 @@ TEST_CASE("views: the Chart view draws a lesson's measurements and says when the
     for (int i = 0; i < 3; ++i) drawn = f.frame([&] { fl::ui::draw_charts(ctx); });
     MESSAGE("vertices: empty " << empty_vtx << ", waiting " << waiting << ", drawn " << drawn);
     CHECK(drawn > waiting * 2);  // axes, two lines, dots, legend and the table
+}
+
+TEST_CASE("views: settings.json as a directory, a FIFO or junk never aborts, hangs or is lost") {
+    char dir[] = "/tmp/fltest-settings-bad-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    std::string d = dir, path = d + "/settings.json";
+    std::string err;
+
+    // A directory: the defaults, a plain message, and save leaves it alone.
+    REQUIRE(mkdir(path.c_str(), 0755) == 0);
+    fl::ui::Settings t = fl::ui::Settings::load(d, &err);
+    CHECK(err.find("not a regular file (a directory)") != std::string::npos);
+    CHECK(t.font_size == fl::ui::Settings().font_size);
+    CHECK_FALSE(t.save(d));
+    struct stat st;
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    rmdir(path.c_str());
+
+    // A FIFO with no writer: load returns at once (it would block in open or read).
+    REQUIRE(mkfifo(path.c_str(), 0644) == 0);
+    uint64_t t0 = fl::monotonic_ns();
+    t = fl::ui::Settings::load(d, &err);
+    CHECK(fl::monotonic_ns() - t0 < 2'000'000'000ull);
+    CHECK(err.find("a FIFO") != std::string::npos);
+    CHECK_FALSE(t.save(d));
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISFIFO(st.st_mode));  // still the user's FIFO
+    unlink(path.c_str());
+
+    // Too big: refused with the limit named, not read into memory.
+    {
+        std::ofstream f(path);
+        f << "{\"pad\": \"" << std::string(fl::ui::Settings::kMaxBytes, 'x') << "\"}";
+    }
+    t = fl::ui::Settings::load(d, &err);
+    CHECK(err.find("larger than") != std::string::npos);
+    unlink(path.c_str());
+
+    // Not JSON: the next save keeps the user's text as settings.json.broken.
+    {
+        std::ofstream f(path);
+        f << "{ my notes, not json";
+    }
+    t = fl::ui::Settings::load(d, &err);
+    CHECK(err.find("not valid JSON") != std::string::npos);
+    t.font_size = 20;
+    REQUIRE(t.save(d));
+    {
+        std::ifstream f(path + ".broken");
+        std::string kept((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        CHECK(kept == "{ my notes, not json");
+    }
+    CHECK(fl::ui::Settings::load(d, &err).font_size == 20);
+    CHECK(err.empty());
+    REQUIRE(t.save(d));  // a second save does not rename our own good file away
+    CHECK(access((path + ".broken.1").c_str(), F_OK) != 0);
+
+    // A field of the wrong type: named in plain words, the others kept, the file kept too.
+    {
+        std::ofstream f(path);
+        f << R"({"font_size": 22, "window_w": "wide"})";
+    }
+    t = fl::ui::Settings::load(d, &err);
+    CHECK(err.find("\"window_w\" should be a whole number") != std::string::npos);
+    CHECK(err.find("json.exception") == std::string::npos);
+    CHECK(t.font_size == 22);
+    REQUIRE(t.save(d));
+    CHECK(access((path + ".broken.1").c_str(), F_OK) == 0);
+
+    for (const char* f : {"/settings.json", "/settings.json.broken", "/settings.json.broken.1"})
+        unlink((d + f).c_str());
+    rmdir(dir);
 }
