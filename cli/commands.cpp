@@ -90,7 +90,7 @@ bool read_schedule(const std::string& path, std::vector<std::string>& out, std::
 }
 
 struct RunArgs {
-    std::string id, trace, replay;
+    std::string id, trace, replay, until;
     std::vector<std::string> sets;
     int delay = 0, timeout = 0, mem = 0;
     bool quiet = false;
@@ -121,6 +121,33 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     if (auto err = resolve_knobs(*l, o.knobs); !err.empty()) {
         std::cerr << "forklab: " << err << '\n';
         return 2;
+    }
+    // --until: a lesson step's id, or how many ops to run.
+    int until_step = -1;
+    long until_ops = 0;
+    if (!a.until.empty()) {
+        if (!a.replay.empty()) {
+            std::cerr << "forklab: --until steps the run in the default order (the oldest waiting "
+                         "op first); it cannot be combined with --replay yet\n";
+            return 2;
+        }
+        if (a.until.find_first_not_of("0123456789") == std::string::npos && a.until.size() < 9) {
+            until_ops = std::stol(a.until);
+            if (until_ops < 1) {
+                std::cerr << "forklab: --until takes a step id or an op count of 1 or more\n";
+                return 2;
+            }
+        } else {
+            for (size_t i = 0; i < l->steps.size(); ++i)
+                if (l->steps[i].id == a.until) until_step = int(i);
+            if (until_step < 0) {
+                std::string ids;
+                for (auto& st : l->steps) ids += (ids.empty() ? "" : ", ") + st.id;
+                std::cerr << "forklab: --until " << a.until << ": " << l->id
+                          << " has no such step (steps: " << ids << "; or give an op count)\n";
+                return 2;
+            }
+        }
     }
     if (!a.replay.empty()) {
         std::string err;
@@ -187,22 +214,51 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         }
         std::cout << line.str() << std::endl;
     };
+    auto on_message = [&](const nlohmann::json& m) {
+        if (m.value("msg", "") == "run_started")
+            std::cout << "  containment: " << m.value("containment", "") << ", root pid "
+                      << m.value("root", 0) << ", lab pid " << lab->pid() << ", temp dir "
+                      << m.value("tmpdir", "") << "\n";
+        else if (m.value("msg", "") == "error")
+            std::cout << "  lab: " << m.value("text", "") << '\n';
+    };
     RunOutcome out;
+    bool stopped_there = false;
     try {
-        out = run_to_end(*lab, o, on_event, [&](const nlohmann::json& m) {
-            if (m.value("msg", "") == "run_started")
-                std::cout << "  containment: " << m.value("containment", "") << ", root pid "
-                          << m.value("root", 0) << ", lab pid " << lab->pid() << ", temp dir "
-                          << m.value("tmpdir", "") << "\n";
-            else if (m.value("msg", "") == "error")
-                std::cout << "  lab: " << m.value("text", "") << '\n';
-        });
+        if (a.until.empty()) {
+            out = run_to_end(*lab, o, on_event, on_message);
+        } else {
+            long ops = 0;
+            auto stop_after = [&](const Event& e) {
+                if (until_step >= 0) return e.kind == Kind::Step && e.arg == until_step;
+                if (e.kind == Kind::Call && e.op != Op::Step && !e.err) ++ops;
+                return ops >= until_ops;
+            };
+            out = run_until(*lab, o, stop_after, [&](pid_t root) {
+                stopped_there = true;
+                std::cout << "\n== paused at "
+                          << (until_step >= 0 ? "step " + std::to_string(until_step + 1) + " (" + a.until + ")"
+                                              : "op " + std::to_string(ops))
+                          << ", stepped in the default order; the kernel's view now (as forklab ps prints it):\n";
+                run_ps(root, false, std::cout, std::cerr);
+                std::cout.flush();
+            }, on_event, on_message);
+        }
     } catch (const std::exception& ex) {
         close_trace();
         std::cerr << "forklab: " << ex.what() << '\n';
         if (int sig = shutdown_signal()) return 128 + sig;
         return 1;
     }
+    if (stopped_there) {
+        // A run cut short is not judged: its checks speak of the whole run.
+        std::cout << "\nrun stopped there (checks are judged on whole runs only)\n";
+        if (!close_trace()) return 1;
+        if (!trace.empty()) std::cout << "trace written to " << trace << '\n';
+        return 0;
+    }
+    if (!a.until.empty())
+        std::cout << "\nthe run ended before reaching --until " << a.until << '\n';
     std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";
     for (const ChartDef& c : l->charts) {
         std::vector<Measure> points;
@@ -256,6 +312,9 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     run->add_option("--mem", ra.mem, "address-space limit per lesson process, MB (default 1024)")
         ->check(CLI::Range(64, 65536));
     run->add_option("--replay", ra.replay, "replay the interleaving recorded in a trace FILE");
+    run->add_option("--until", ra.until,
+                    "step to a lesson step (its id) or through N ops, print the tree and fd "
+                    "tables there, then stop")->type_name("STEP|OPS");
     run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
 
     bool json = false;

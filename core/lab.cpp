@@ -1346,9 +1346,22 @@ bool RunOutcome::all_checks_ok() const {
     return true;
 }
 
+// ON_IDLE, when given, runs at least every 10 ms (run_until steps from it).
+RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
+                      const std::function<void(const Event&)>& on_event,
+                      const std::function<void(const nlohmann::json&)>& on_message,
+                      const std::function<void()>& on_idle);
+
 RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                       const std::function<void(const Event&)>& on_event,
                       const std::function<void(const nlohmann::json&)>& on_message) {
+    return run_to_end(lab, opts, on_event, on_message, {});
+}
+
+RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
+                      const std::function<void(const Event&)>& on_event,
+                      const std::function<void(const nlohmann::json&)>& on_message,
+                      const std::function<void()>& on_idle) {
     if (!lab.send(to_json(opts))) throw std::runtime_error("the lab is not running");
     RunOutcome out;
     const Lesson* l = find_lesson(opts.lesson);
@@ -1372,8 +1385,9 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                                      (sigabbrev_np(sig) ? sigabbrev_np(sig) : "?") +
                                      (ended ? ": the run was stopped" : ": the lab did not answer"));
         }
-        auto m = lab.recv(200);
+        auto m = lab.recv(on_idle ? 10 : 200);
         if (lab.lab_gone()) throw std::runtime_error("the lab died during the run");
+        if (on_idle) on_idle();
         if (!m) continue;
         std::string kind = m->value("msg", "");
         if (kind == "events") {
@@ -1405,6 +1419,46 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
     throw std::runtime_error("the run did not end within " +
                              std::to_string((monotonic_ns() - t0) / 1'000'000'000ull) +
                              " s (the lab stopped answering?)");
+}
+
+RunOutcome run_until(LabClient& lab, RunOptions opts,
+                     const std::function<bool(const Event&)>& stop_after,
+                     const std::function<void(pid_t root)>& at_stop,
+                     const std::function<void(const Event&)>& on_event,
+                     const std::function<void(const nlohmann::json&)>& on_message) {
+    opts.gated = true;
+    bool reached = false, stopped = false;
+    uint64_t last_msg = monotonic_ns();
+    pid_t root = 0;
+    // run_to_end's loop, with a learner pressing Step whenever nothing happens for 20 ms.
+    RunOutcome out = run_to_end(
+        lab, opts,
+        [&](const Event& e) {
+            last_msg = monotonic_ns();
+            if (on_event) on_event(e);
+            if (!reached && stop_after(e)) reached = true;
+        },
+        [&](const nlohmann::json& m) {
+            last_msg = monotonic_ns();
+            const std::string kind = m.value("msg", "");
+            if (kind == "run_started") root = m.value("root", 0);
+            if (on_message) on_message(m);
+        },
+        [&]() {
+            const uint64_t quiet = monotonic_ns() - last_msg;
+            if (stopped || !root) return;
+            if (!reached) {
+                if (quiet > 20'000'000ull) {
+                    lab.send({{"cmd", "step"}, {"pid", 0}});
+                    last_msg = monotonic_ns();
+                }
+            } else if (quiet > 150'000'000ull) {
+                if (at_stop) at_stop(root);
+                lab.send({{"cmd", "stop"}});
+                stopped = true;
+            }
+        });
+    return out;
 }
 
 }  // namespace fl

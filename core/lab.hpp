@@ -143,4 +143,15 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                       const std::function<void(const Event&)>& on_event = {},
                       const std::function<void(const nlohmann::json&)>& on_message = {});
 
+// Jumping to a point of a run: starts it paused and steps the earliest waiting op, as Space
+// does, until STOP_AFTER returns true for an event (the N-th op, a lesson step). Once the
+// processes have settled at their gates (no event for 150 ms) AT_STOP runs while they are still
+// alive and paused (e.g. to print the kernel's view), then the run is stopped. OUT.reason is
+// "stopped" then; "finished" etc. when the run ended before the point was reached.
+RunOutcome run_until(LabClient& lab, RunOptions opts,
+                     const std::function<bool(const Event&)>& stop_after,
+                     const std::function<void(pid_t root)>& at_stop,
+                     const std::function<void(const Event&)>& on_event = {},
+                     const std::function<void(const nlohmann::json&)>& on_message = {});
+
 }  // namespace fl

@@ -208,6 +208,8 @@ TEST_CASE("forklab export writes a saved run as Perfetto JSON and SVG, and refus
     CHECK(b.out.find(trace + ":2: not valid JSON") != std::string::npos);
     CHECK(forklab({"export", trace}).code == 2);
     for (auto& f : {trace, pf, svg}) unlink(f.c_str());
+}
+
 namespace {
 std::string temp_dir() {
     char dir[] = "/tmp/fltest-cli-XXXXXX";
@@ -267,4 +269,24 @@ TEST_CASE("forklab run --delay: the delay does not count against the runner's ow
     CHECK(r.code == 0);
     CHECK_FALSE(has(r.out, "did not end within"));
     CHECK(has(r.out, "run ended: finished"));
+}
+
+TEST_CASE("forklab run --until stops at a step or after N ops and prints the kernel's view") {
+    fl::test::NoLeftovers guard;
+    auto r = forklab({"run", "pipes", "--until", "forked"}, 60);
+    CHECK(r.code == 0);
+    CHECK(has(r.out, "== paused at step 1 (forked)"));
+    // The tree as forklab ps prints it, with both processes' pipe fds, taken while they wait.
+    CHECK(has(r.out, "pipe:["));
+    CHECK(has(r.out, "run stopped there"));
+    CHECK_FALSE(has(r.out, "PASS"));
+    auto n = forklab({"run", "hello", "--until", "2"}, 60);
+    CHECK(n.code == 0);
+    CHECK(has(n.out, "== paused at op 2"));
+    auto bad = forklab({"run", "pipes", "--until", "nosuch"});
+    CHECK(bad.code == 2);
+    CHECK(has(bad.out, "pipes has no such step (steps: forked, framing, eof"));
+    // Past the end: the run ends on its own and says it never got there.
+    auto past = forklab({"run", "hello", "--until", "100000"}, 60);
+    CHECK(has(past.out, "the run ended before reaching --until 100000"));
 }

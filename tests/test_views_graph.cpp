@@ -818,6 +818,8 @@ TEST_CASE("views graph: fit zoom and exited processes as rows") {
     REQUIRE(lay.find(105));
     CHECK(lay.find(105)->compact);
     CHECK(lay.find(105)->h < lay.node_h * 0.6f);
+}
+
 TEST_CASE("views graph: a pipe box says empty, N bytes, or unknown while a read is in flight") {
     RunModel m = mid_run();
     UiState ui;

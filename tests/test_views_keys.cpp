@@ -46,7 +46,7 @@ struct Frames {
     }
     int call_events() {
         int n = 0;
-        for (auto& e : app.model().events) n += e.kind == fl::Kind::Call;
+        for (const fl::Event& e : app.model().events) n += e.kind == fl::Kind::Call;
         return n;
     }
 };
