@@ -239,7 +239,8 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
                 std::cout << "\n== paused at "
                           << (until_step >= 0 ? "step " + std::to_string(until_step + 1) + " (" + a.until + ")"
                                               : "op " + std::to_string(ops))
-                          << ", stepped in the default order; the kernel's view now (as forklab ps prints it):\n";
+                          << ", stepped in the default order; the kernel's view now, as forklab ps prints it "
+                             "(a process waiting at its ForkLab gate shows as blocked in futex):\n";
                 run_ps(root, false, std::cout, std::cerr);
                 std::cout.flush();
             }, on_event, on_message);

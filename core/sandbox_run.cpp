@@ -187,8 +187,9 @@ private:
         run.send(m);
     }
 
-    // A pid or name argument (kill, wait) as the process it names: its pid, or "" with ERR.
-    std::string target_pid(const std::string& t, std::string& err, std::string& as_name) {
+    // A pid or name argument (kill, wait) as the process it names: its pid as the puppets see
+    // it (inside a PID namespace, its number there: the syscall takes that one), or "" with ERR.
+    std::string target_pid(RunOps& run, const std::string& t, std::string& err, std::string& as_name) {
         auto all = named(false);
         int i = sandbox::resolve(t, all, err);
         if (i < 0) {
@@ -199,6 +200,9 @@ private:
             return "";
         }
         as_name = all[size_t(i)].name;
+        if (const Puppet* p = by_name(as_name); p && p->slot >= 0)
+            if (int32_t inner = run.shared().slots[p->slot].nspid.load(); inner > 0)
+                return std::to_string(inner);
         return std::to_string(all[size_t(i)].pid);
     }
 
@@ -237,7 +241,7 @@ private:
         if (l.cmd.verb == Verb::Kill || l.cmd.verb == Verb::Wait) {
             std::string target = l.cmd.text, as_name;
             if (!(l.cmd.verb == Verb::Wait && target == "any")) {
-                std::string pid = target_pid(target, err, as_name);
+                std::string pid = target_pid(run, target, err, as_name);
                 bool numeric = !target.empty() && target.find_first_not_of("0123456789") == std::string::npos;
                 if (pid.empty() && !(l.cmd.verb == Verb::Wait && numeric))
                     return reply(run, line, "error", &p, std::string(sandbox::verb_name(l.cmd.verb)) +
