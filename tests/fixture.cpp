@@ -1,5 +1,9 @@
 #include "tests/fixture.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -89,5 +93,43 @@ NoLeftovers::~NoLeftovers() {
     while (!(left = leftovers()).empty() && monotonic_ns() < until) usleep(5000);
     CHECK_MESSAGE(left.empty(), "left behind:\n" << left);
 }
+
+// Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
+CliResult run_forklab(std::vector<std::string> args, int timeout_s) {
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        std::vector<char*> argv{const_cast<char*>(FORKLAB_BIN)};
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(FORKLAB_BIN, argv.data());
+        _exit(127);
+    }
+    close(p[1]);
+    CliResult r;
+    uint64_t until = fl::monotonic_ns() + uint64_t(timeout_s) * 1'000'000'000ull;
+    char buf[4096];
+    for (;;) {
+        pollfd pf{p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) > 0) {
+            ssize_t n = read(p[0], buf, sizeof buf);
+            if (n <= 0) break;
+            r.out.append(buf, size_t(n));
+        }
+        if (fl::monotonic_ns() > until) {
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
 
 }  // namespace fl::test

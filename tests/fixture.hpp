@@ -43,4 +43,12 @@ std::vector<pid_t> descendants_except(const std::set<pid_t>& keep);
 // e.g. tests running in parallel, are not ours to count).
 std::vector<std::string> own_run_dirs_left();
 
+// The forklab binary run as a user types it: exit code, and stdout and stderr together.
+struct CliResult {
+    int code = -1;
+    std::string out;
+};
+// Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
+CliResult run_forklab(std::vector<std::string> args, int timeout_s = 30);
+
 }  // namespace fl::test

@@ -15,46 +15,9 @@
 
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string out;  // stdout and stderr together
-};
-
-// Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
+using Result = fl::test::CliResult;
 Result forklab(std::vector<std::string> args, int timeout_s = 30) {
-    int p[2];
-    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        std::vector<char*> argv{const_cast<char*>(FORKLAB_BIN)};
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(FORKLAB_BIN, argv.data());
-        _exit(127);
-    }
-    close(p[1]);
-    Result r;
-    uint64_t until = fl::monotonic_ns() + uint64_t(timeout_s) * 1'000'000'000ull;
-    char buf[4096];
-    for (;;) {
-        pollfd pf{p[0], POLLIN, 0};
-        if (poll(&pf, 1, 100) > 0) {
-            ssize_t n = read(p[0], buf, sizeof buf);
-            if (n <= 0) break;
-            r.out.append(buf, size_t(n));
-        }
-        if (fl::monotonic_ns() > until) {
-            kill(pid, SIGKILL);
-            break;
-        }
-    }
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return fl::test::run_forklab(std::move(args), timeout_s);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "core/export.hpp"
 #include "core/model.hpp"
+#include "tests/trace_builder.hpp"
 
 namespace {
 
@@ -16,24 +17,10 @@ using fl::Event;
 using fl::Kind;
 using fl::Op;
 
-struct Trace {
-    uint64_t seq = 0;
-    std::vector<Event> events;
-    Event& add(Kind k, pid_t pid, Op op = Op::None) {
-        Event e;
-        e.seq = ++seq;
-        e.t_ns = 1'000'000 + 2000 * e.seq;
-        e.pid = e.tid = pid;
-        e.kind = k;
-        e.op = op;
-        events.push_back(e);
-        return events.back();
-    }
-    void start(pid_t pid, pid_t parent, const std::string& role, const std::string& task) {
-        Event& e = add(Kind::Start, pid);
-        e.arg = parent;
-        e.text = role;
-        e.task = task;
+struct Trace : fl::test::TraceBuilder {
+    Trace() {
+        t0 = 1'000'000;
+        step_ns = 2000;
     }
     void op(pid_t pid, Op o, int64_t ret, uint64_t obj = 0, const std::string& preview = "") {
         add(Kind::Call, pid, o).fd = 3;

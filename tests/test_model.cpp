@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/model.hpp"
+#include "tests/trace_builder.hpp"
 #include "core/snapshot_json.hpp"
 
 namespace {
@@ -15,25 +16,7 @@ using fl::Event;
 using fl::Kind;
 using fl::Op;
 
-struct Trace {
-    uint64_t seq = 0;
-    std::vector<Event> events;
-    Event& add(Kind k, pid_t pid, Op op = Op::None) {
-        Event e;
-        e.seq = ++seq;
-        e.t_ns = 1000 * e.seq;
-        e.pid = e.tid = pid;
-        e.kind = k;
-        e.op = op;
-        events.push_back(e);
-        return events.back();
-    }
-    void start(pid_t pid, pid_t parent, const std::string& role, const std::string& task) {
-        Event& e = add(Kind::Start, pid);
-        e.arg = parent;
-        e.text = role;
-        e.task = task;
-    }
+struct Trace : fl::test::TraceBuilder {
     void write(pid_t pid, uint64_t obj, int64_t n, const std::string& preview, int line = 10) {
         Event& c = add(Kind::Call, pid, Op::Write);
         c.line = line;
