@@ -352,6 +352,9 @@ int run_app(int argc, char** argv, LabClient* lab) {
             }
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
+            // A screenshot has no user: Xvfb's pointer sits mid-screen, and the tooltip it
+            // raised covered the source and the fd graph.
+            if (shot) ImGui::GetIO().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
             ImGui::NewFrame();
             app.begin_frame(ImGui::GetTime());
             app.draw();
