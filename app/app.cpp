@@ -726,6 +726,11 @@ void App::draw_layout() {
     ImGui::EndGroup();
     ImGui::PopStyleVar();
 
+    take_panel_actions();
+}
+
+// What the Lessons view asked for this frame, the same in either layout.
+void App::take_panel_actions() {
     if (!panel_.picked.empty()) {
         std::string id = std::move(panel_.picked);
         panel_.picked.clear();
@@ -821,15 +826,9 @@ void App::draw_presentation_layout() {
     ImGui::EndGroup();
     ImGui::PopStyleVar();
 
-    if (!panel_.picked.empty()) {
-        std::string id = std::move(panel_.picked);
-        panel_.picked.clear();
-        if (!panel_.lesson || id != panel_.lesson->id) select_lesson(id);
-    }
-    if (panel_.knobs_changed) {
-        panel_.knobs_changed = false;
-        start_run();
-    }
+    // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
+    // "Next lesson" works (this copy restarted silently and dropped Next lesson).
+    take_panel_actions();
 }
 
 void App::draw() {

@@ -184,6 +184,7 @@ private:
     void handle_keys();
     void draw_layout();
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
+    void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
 
     friend void draw_toolbar(App& app);
