@@ -353,6 +353,14 @@ TEST_CASE("containment: the checker catches a process that escapes (negative con
         std::string got_mode, tmpdir;
         in >> root >> lab >> got_mode >> tmpdir;
         REQUIRE(lab > 0);
+        // The run has started, but its child may not have called setsid() yet: killed before,
+        // it dies with the group and the control has nothing to catch (seen once in CI).
+        bool escaped = false;
+        for (uint64_t until = monotonic_ns() + 10'000'000'000ull; !escaped && monotonic_ns() < until;) {
+            for (pid_t p : tagged(tag)) escaped |= read_process(p).sid == p;
+            if (!escaped) usleep(10'000);
+        }
+        REQUIRE(escaped);
         kill(app, SIGKILL);
         kill(lab, SIGKILL);
         waitpid(app, nullptr, 0);
