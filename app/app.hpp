@@ -173,6 +173,9 @@ public:
     size_t saved_ops() const;
     void close_saved();            // back to lessons (picking one, or Reset)
     std::string saved_status() const;  // "saved run pipes.jsonl: op 3 of 57 ..."
+    // What the fd tables lack at this point of the saved run: "" when the trace's last kernel
+    // snapshot came after every op that changed an fd, else how many such ops it misses.
+    std::string saved_snapshot_note() const;
     bool show_open = false;        // the File > Open dialog (Ctrl+O)
     std::string open_error;        // why the last open failed, shown in the dialog
 

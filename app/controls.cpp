@@ -228,6 +228,7 @@ void draw_status_bar(App& app) {
         line = (app.viewing_saved() ? "op " + std::to_string(app.saved_pos()) + " of " +
                                           std::to_string(app.saved_ops()) + " of the saved run"
                 : std::string(m.status == RunStatus::Running ? "running" : "paused")) + " \u2014 " + said;
+        if (std::string note = app.saved_snapshot_note(); !note.empty()) line += "   [" + note + "]";
     }
     ImGui::Separator();
     ImDrawList* dl = ImGui::GetWindowDrawList();

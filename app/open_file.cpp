@@ -108,6 +108,24 @@ void App::close_saved() {
     model_.clear();
 }
 
+std::string App::saved_snapshot_note() const {
+    if (!saved_ || saved_pos_ == saved_->ops()) return "";
+    if (!model_.snapshot)
+        return saved_->version() < 2 ? "an old trace: no fd tables (no kernel snapshots in it)"
+                                     : "no kernel snapshot in the trace up to here: no fd tables yet";
+    // The principle: a figure is the kernel's at the moment shown, or says as of when.
+    int missed = 0;
+    for (auto it = model_.events.rbegin(); it != model_.events.rend(); ++it) {
+        const Event e = *it;
+        if (e.t_ns <= model_.snapshot->t_ns) break;
+        missed += e.kind == Kind::Return && op_changes_fds(e.op);
+    }
+    if (!missed) return "";
+    return "fd tables as of the trace's last kernel snapshot, before the last " +
+           std::to_string(missed) + (missed == 1 ? " op that changed fds" : " ops that changed fds") +
+           " (record with --delay 100 for one between every two ops)";
+}
+
 std::string App::saved_status() const {
     if (!saved_) return "";
     std::string s = "saved run " + base_name(saved_->path()) + ": op " + std::to_string(saved_pos_) +
@@ -117,7 +135,8 @@ std::string App::saved_status() const {
         s += " (the end: " + (model_.status_text.rfind(end, 0) == 0 ? model_.status_text
                                                                      : end + (model_.status_text.empty() ? "" : ", " + model_.status_text)) + ")";
     }
-    return s + "; Space / Backspace step, Home / End, R runs the lesson live";
+    std::string note = saved_snapshot_note();
+    return s + (note.empty() ? "" : "; " + note) + "; Space / Backspace step, Home / End, R runs the lesson live";
 }
 
 // ---------------------------------------------------------------------------------------------
