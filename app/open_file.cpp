@@ -4,6 +4,7 @@
 // completion, the folder's traces and the recent files.
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -30,6 +31,8 @@ void remember(const std::string& dir, const std::string& path) {
     list.erase(std::remove(list.begin(), list.end(), abs), list.end());
     list.insert(list.begin(), abs);
     if (list.size() > 8) list.resize(8);
+    for (size_t s = 1; s != std::string::npos; s = dir.find('/', s + 1))
+        mkdir(dir.substr(0, s).c_str(), 0700);  // ~/.config first, if it is not there yet
     mkdir(dir.c_str(), 0700);
     std::ofstream f(dir + "/recent-traces.txt", std::ios::trunc);
     for (auto& p : list) f << p << '\n';
@@ -199,11 +202,15 @@ std::vector<Entry> list_dir(const std::string& dir, const std::string& prefix) {
 struct DialogState {
     char path[4096] = "";
     bool focus = true;
-    bool completed = false;  // Tab was pressed: move the cursor to the end
+    bool to_end = false;  // focused by us: ImGui selects all; put the cursor after the text
 };
 DialogState g_dialog;
 
 int on_path_input(ImGuiInputTextCallbackData* data) {
+    if (data->EventFlag == ImGuiInputTextFlags_CallbackAlways && g_dialog.to_end) {
+        g_dialog.to_end = false;
+        data->CursorPos = data->SelectionStart = data->SelectionEnd = data->BufTextLen;
+    }
     if (data->EventFlag == ImGuiInputTextFlags_CallbackCompletion) {
         auto [dir, stem] = split_dir(std::string(data->Buf, size_t(data->BufTextLen)));
         auto entries = list_dir(dir, stem);
@@ -250,9 +257,11 @@ void draw_open_dialog(App& app) {
     if (g_dialog.focus) {
         ImGui::SetKeyboardFocusHere();
         g_dialog.focus = false;
+        g_dialog.to_end = true;
     }
     if (ImGui::InputText("##path", g_dialog.path, sizeof g_dialog.path,
-                         ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackCompletion,
+                         ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackCompletion |
+                             ImGuiInputTextFlags_CallbackAlways,
                          on_path_input))
         go = true;
     ImGui::SameLine();
@@ -276,7 +285,8 @@ void draw_open_dialog(App& app) {
             }
         ImGui::Separator();
     }
-    ImGui::TextDisabled("%s", dir.c_str());
+    char cwd[4096];
+    ImGui::TextDisabled("%s", dir == "." && getcwd(cwd, sizeof cwd) ? cwd : dir.c_str());
     if (ImGui::Selectable("  ../")) {
         std::string up = dir == "/" ? "/" : split_dir(dir).first;
         snprintf(g_dialog.path, sizeof g_dialog.path, "%s%s", up.c_str(), up == "/" ? "" : "/");
