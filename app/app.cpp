@@ -299,7 +299,6 @@ void App::select_lesson(const std::string& id) {
     settings_.last_lesson = id;
     knob_undo_.clear();
     paused_ = true;
-    close_saved();
     start_run();
 }
 
@@ -308,6 +307,7 @@ void App::set_knobs(const Knobs& knobs) {
 }
 
 void App::start_run() {
+    close_saved();  // a live run replaces the saved one on screen
     if (!panel_.lesson) return;
     RunOptions o;
     o.lesson = panel_.lesson->id;
@@ -341,7 +341,6 @@ void App::step(pid_t pid) {
 }
 
 void App::reset() {
-    close_saved();
     paused_ = true;
     start_run();
 }
@@ -699,7 +698,7 @@ void App::draw_layout() {
         charted_ = true;
         front_tabs.push_back("Chart");
     }
-    std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
+    std::string_view source = shown_source();
     panel_.progress = &settings_.progress;
     panel_.next = nullptr;
     for (size_t i = 0; i + 1 < lessons().size(); ++i)
@@ -788,7 +787,7 @@ void App::draw_presentation_layout() {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
-    std::string_view source = panel_.lesson ? embedded_text(panel_.lesson->source) : "";
+    std::string_view source = shown_source();
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});

@@ -185,6 +185,8 @@ public:
 
 private:
     std::unique_ptr<SavedRun> saved_;
+    // The lesson's program for the Source view; none for a saved run of another (a sandbox).
+    std::string_view shown_source() const;
     size_t saved_pos_ = 0;
     friend void draw_open_dialog(App& app);
     friend void draw_file_menu(App& app);

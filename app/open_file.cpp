@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "app/app.hpp"
+#include "core/embedded.hpp"
 #include "core/files.hpp"
 #include "core/trace_file.hpp"
 
@@ -83,6 +84,12 @@ bool App::open_trace(const std::string& path) {
                                       : " (no kernel snapshots in it: no fd tables)";
     notice(what);
     return true;
+}
+
+std::string_view App::shown_source() const {
+    if (!panel_.lesson) return "";
+    if (saved_ && model_.lesson != panel_.lesson->id) return "";  // its lines are not this file's
+    return embedded_text(panel_.lesson->source);
 }
 
 size_t App::saved_ops() const { return saved_ ? saved_->ops() : 0; }

@@ -91,9 +91,19 @@ std::string SavedRun::open(const std::string& path) {
     ops_.clear();
     version_ = 0;
     snapshots_ = 0;
-    std::string err;
-    if (read_regular_file(path, kMaxTraceBytes, text_, err) != ReadStatus::Ok)
+    std::string text, err;
+    if (read_regular_file(path, kMaxTraceBytes, text, err) != ReadStatus::Ok)
         return "cannot open trace file " + err;
+    return from_text(std::move(text), path);
+}
+
+std::string SavedRun::from_text(std::string text, const std::string& path) {
+    path_ = path;
+    text_ = std::move(text);
+    recs_.clear();
+    ops_.clear();
+    version_ = 0;
+    snapshots_ = 0;
     size_t n = 0, events = 0;
     uint64_t last_seq = 0;
     auto fail = [&](const std::string& why) {

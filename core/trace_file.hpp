@@ -52,6 +52,9 @@ public:
     // Reads PATH (a regular file, at most kMaxTraceBytes). Returns "" or an error naming the
     // file, the line and what is wrong with it ("run.jsonl:12: not valid JSON ...").
     std::string open(const std::string& path);
+    // The same for a trace already in memory (NAME stands for the file in errors): e.g. a live
+    // run's messages kept as trace lines, to rebuild its model at an earlier op.
+    std::string from_text(std::string text, const std::string& name);
 
     const std::string& path() const { return path_; }
     int version() const { return version_; }

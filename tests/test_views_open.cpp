@@ -82,6 +82,12 @@ TEST_CASE("saved run: the app opens one headless, steps it with Space and Backsp
         auto recent = fl::ui::recent_traces(dir);
         REQUIRE(!recent.empty());
         CHECK(recent[0].find("pipes-v1.jsonl") != std::string::npos);
+        // R (or a knob change, or another lesson) runs lessons live again: the file is closed.
+        app.set_knob("newline", "false");
+        CHECK_FALSE(app.viewing_saved());
+        REQUIRE(app.open_trace(old));
+        app.reset();
+        CHECK_FALSE(app.viewing_saved());
         unlink(bad.c_str());
     }
     unlink((dir + "/recent-traces.txt").c_str());
