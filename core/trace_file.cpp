@@ -83,6 +83,13 @@ bool TraceWriter::close(std::string& err) {
 
 namespace {
 bool is_header(const nlohmann::json& j) { return j.is_object() && j.contains("forklab_trace"); }
+
+// The JSON library's words without its "[json.exception.type_error.302] " tag.
+std::string plain(std::string what) {
+    if (what.rfind("[json.exception.", 0) == 0)
+        if (size_t e = what.find("] "); e != std::string::npos) what.erase(0, e + 2);
+    return what;
+}
 }  // namespace
 
 std::string SavedRun::open(const std::string& path) {
@@ -164,13 +171,21 @@ std::string SavedRun::from_text(std::string text, const std::string& path) {
                 try {
                     (void)j["snap"].get<Snapshot>();
                 } catch (const std::exception& ex) {
-                    return fail(std::string("the snapshot cannot be read: ") + ex.what());
+                    return fail("the snapshot cannot be read: " + plain(ex.what()));
                 }
                 ++snapshots_;
             } else if (kind != "run_started" && kind != "run_ended") {
                 return fail("unknown record \"msg\": " + m.dump() +
                             " (a trace holds run_started, snapshot and run_ended)");
             }
+            // Read as the model will (a field of the wrong type: the model would only say so
+            // in its status line, after the file was opened).
+            RunModel probe;
+            probe.apply(j);
+            const std::string said = "the lab sent a message the app cannot read (" + kind + "): ";
+            if (probe.status_text.rfind(said, 0) == 0)
+                return fail("this " + kind + " record cannot be read: " +
+                            plain(probe.status_text.substr(said.size())));
             recs_.push_back(rec);
             continue;
         }

@@ -200,6 +200,9 @@ TEST_CASE("saved run: bad and foreign files get the file, the line and what is w
     CHECK(has(err_of(p), p + ":3: unknown record \"msg\": \"teleport\""));
     p = write("snap.jsonl", "{\"forklab_trace\":2}\n" + ev1 + "\n{\"msg\":\"snapshot\"}\n");
     CHECK(has(err_of(p), p + ":3: a snapshot record needs a \"snap\" object"));
+    p = write("gates.jsonl", "{\"forklab_trace\":2}\n" + ev1 + "\n{\"msg\":\"snapshot\",\"snap\":{},\"gates\":[{\"pid\":\"x\"}]}\n");
+    CHECK(has(err_of(p), p + ":3: this snapshot record cannot be read: type must be number, but is string"));
+    CHECK_FALSE(has(err_of(p), "json.exception"));
     p = write("v1msg.jsonl", ev1 + "\n{\"msg\":\"snapshot\",\"snap\":{}}\n");
     CHECK(has(err_of(p), p + ":2: a lab message (\"msg\") in a version 1 trace"));
     p = write("order.jsonl", "{\"forklab_trace\":2}\n" + ev2 + "\n" + ev1 + "\n");
@@ -220,7 +223,7 @@ TEST_CASE("saved run: bad and foreign files get the file, the line and what is w
     ::close(fd);
     CHECK(has(err_of(huge), huge + ": larger than"));
     for (const char* n : {"notjson", "foreign", "future", "badver", "cut", "twice", "msg", "snap",
-                          "v1msg", "order", "field", "empty", "huge"})
+                          "v1msg", "gates", "order", "field", "empty", "huge"})
         unlink((dir + "/" + n + ".jsonl").c_str());
     rmdir(dir.c_str());
 }
