@@ -135,7 +135,7 @@ private:
     }
     // What FD is: 'p' pipe/FIFO/socket (gated), 'f' other (a file, a terminal, the console).
     char fd_kind(const Tracee& tr, int fd, uint64_t* ino = nullptr);
-    void wait_for_something();
+    void wait_for_something(uint32_t bell);
     Tracee* main_of(const Tracee& tr) {
         auto it = tracees_.find(tr.tgid);
         return it == tracees_.end() ? nullptr : &it->second;
@@ -756,9 +756,10 @@ void Tracer::handle(pid_t t, int st) {
     resume(tr, sig);  // a signal for the program: deliver it
 }
 
-void Tracer::wait_for_something() {
+// BELL: the doorbell as read before the last waitpid sweep, so a stop reported after the sweep
+// makes the wait return at once.
+void Tracer::wait_for_something(uint32_t bell) {
     std::vector<futex_waitv> w;
-    const uint32_t bell = g_bell.load();
     w.push_back({bell, uint64_t(uintptr_t(&g_bell)), FUTEX_32, 0});
     const RunHeader& h = shm_->hdr;
     uint64_t now = monotonic_ns(), wake = now + 1'000'000'000ull;  // bounds a lost wake-up
@@ -844,6 +845,7 @@ void Tracer::main() {
     resume(r);
 
     for (;;) {
+        const uint32_t bell = g_bell.load();
         for (;;) {
             pid_t t = waitpid(-1, &st, __WALL | WNOHANG);
             if (t == 0) break;
@@ -866,7 +868,7 @@ void Tracer::main() {
                       (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
             if (go) release(tr);
         }
-        wait_for_something();
+        wait_for_something(bell);
     }
 }
 

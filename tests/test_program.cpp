@@ -165,7 +165,10 @@ TEST_CASE("program: the fixed mini shell prints the count and exits 0; every pro
     auto waits = find(r, Kind::Return, Op::Wait);
     int reaped = 0;
     for (auto* w : waits)
-        if (w->pid == sh && w->ret > 0) ++reaped, CHECK(w->text == "exited 0");
+        if (w->pid == sh && w->ret > 0) {
+            ++reaped;
+            CHECK(w->text == "exited 0");
+        }
     CHECK(reaped == 2);
     CHECK(pid_of_task(r, "1.1.1") > 0);
     CHECK(pid_of_task(r, "1.1.2") > 0);
@@ -250,6 +253,7 @@ TEST_CASE("program: stepping a chosen process; fd tables at its gates are the ke
     (void)last_stepped;
     for (int i = 0; i < 200 && !s.ended; ++i) s.pump(20);
     CHECK(s.ended);
+    INFO(s.text);
     CHECK(s.reason == "finished");
     CHECK(stepped_pids.size() >= 3);  // the shell, ls and wc were each stepped
     CHECK(checked_close > 0);
