@@ -121,7 +121,13 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
             root_code = e.ret;
             root_sig = e.arg;
         }
-        if (e.kind == Kind::Output && e.text.rfind("forklab trace: ", 0) == 0) cannot_trace = true;
+        if (e.kind == Kind::Output && e.text.rfind("forklab trace: ", 0) == 0) {
+            // The tracer could not start the program (ptrace or seccomp not allowed here): its
+            // one line is the whole story.
+            cannot_trace = true;
+            std::cerr << e.text << '\n';
+            return;
+        }
         if (!t0) t0 = e.t_ns;
         // The return line says it all, but exit has none.
         if (e.kind == Kind::Call && !a.step && e.op != Op::Exit) return;

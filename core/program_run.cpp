@@ -101,6 +101,7 @@ struct Tracee {
     uint64_t obj = 0;
     std::string text;
     uint64_t gate_since = 0;
+    bool restarting = false;          // the kernel restarts the syscall after a signal
     bool loader_known = false;
     uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
 };
@@ -538,6 +539,15 @@ void Tracer::on_seccomp(Tracee& tr) {
         resume(tr);
         return;
     }
+    if (tr.restarting && long(info.seccomp.nr) == tr.nr) {
+        // The same syscall again, restarted by the kernel after a signal: it passed its gate
+        // already (one Call, one Return), so it goes on to its exit.
+        tr.restarting = false;
+        tr.st = Tracee::St::InOp;
+        resume(tr);
+        return;
+    }
+    tr.restarting = false;
     tr.nr = long(info.seccomp.nr);
     memcpy(tr.args, info.seccomp.args, sizeof tr.args);
     if (shm_->hdr.stop.load() || tr.slot < 0 ||
@@ -612,6 +622,14 @@ void Tracer::on_exit_stop(Tracee& tr) {
     int64_t rv = info.exit.rval;
     int64_t ret = info.exit.is_error ? -1 : rv;
     int err = info.exit.is_error ? int(-rv) : 0;
+    if (err >= 512 && err <= 514) {
+        // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND: a signal came; the kernel restarts the
+        // call itself (the program sees no return), so the trace shows none either.
+        tr.restarting = true;
+        tr.st = Tracee::St::Running;  // PTRACE_CONT: its restart meets the filter again
+        resume(tr);
+        return;
+    }
     std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
     const uint64_t* a = tr.args;
     const std::string name = syscall_name(tr.nr);
@@ -732,10 +750,7 @@ void Tracer::handle(pid_t t, int st) {
             c.host_pid = c.host_tid = host_of_child(tr.host_pid, child);
             c.parent_host = tr.host_pid;
             c.task = main->task + "." + std::to_string(++main->forks);
-            char comm[32] = {};
-            std::ifstream in("/proc/" + std::to_string(c.host_pid) + "/comm");
-            in.getline(comm, sizeof comm);
-            c.role = comm[0] ? comm : main->role;
+            c.role = main->role;  // the same program until it execs (comm would cut it at 15)
         }
         auto [ci, fresh] = tracees_.emplace(child, c);
         (void)fresh;
