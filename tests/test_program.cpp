@@ -327,3 +327,32 @@ TEST_CASE("forklab trace: exit status, usage errors in one line") {
     CHECK(notexec.code == 2);
     CHECK(notexec.out.find("not executable") != std::string::npos);
 }
+
+TEST_CASE("program: a recorded schedule replays in the same order (the same tasks pass their gates)") {
+    test::NoLeftovers guard;
+    RunOutcome first = run_to_end(test::lab(), program({prog("minishell")}));
+    REQUIRE(first.reason == "finished");
+    REQUIRE(first.schedule.size() > 10);
+    RunOptions o = program({prog("minishell")});
+    o.replay = first.schedule;
+    RunOutcome again = run_to_end(test::lab(), o);
+    CHECK(again.reason == "finished");
+    CHECK(again.schedule == first.schedule);
+    bool diverged = false;
+    for (auto& e : again.events) diverged |= e.kind == Kind::Output && e.text.find("replay diverged") != std::string::npos;
+    CHECK_FALSE(diverged);
+}
+
+TEST_CASE("program: the run's process cap holds for a program too (a fork past it ends the run)") {
+    test::NoLeftovers guard;
+    RunOptions o = program({"/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait"});
+    o.proc_cap = 4;
+    RunOutcome r = run_to_end(test::lab(), o);
+    CHECK(r.reason == "bound");
+    INFO(r.text);
+    CHECK(r.text.find("process cap 4 reached") != std::string::npos);
+    int children = 0;
+    for (auto* e : find(r, Kind::Start)) children += e->task.rfind("1.1.", 0) == 0 && e->task.find('/') == std::string::npos;
+    CHECK(children <= 4);
+    CHECK(r.left_behind.empty());
+}
