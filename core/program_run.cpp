@@ -62,11 +62,15 @@ void on_sigchld(int) {
     g_bell.fetch_add(1);
 }
 
-std::string syscall_name(long nr) {
+// Looked up twice per gated syscall: kept once resolved (libseccomp allocates each answer).
+const std::string& syscall_name(long nr) {
+    static std::map<long, std::string> names;
+    auto it = names.find(nr);
+    if (it != names.end()) return it->second;
     char* n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, int(nr));
     std::string s = n ? n : "syscall " + std::to_string(nr);
     free(n);
-    return s;
+    return names.emplace(nr, std::move(s)).first->second;
 }
 
 // The gated syscalls (issue 13: process life, descriptors, data on pipes/FIFOs/sockets).
@@ -865,6 +869,11 @@ void Tracer::main() {
     start_tracee(r);
     resume(r);
 
+    auto done = [&] {  // no tracee and no child left: the program is done
+        if (root_status_ < 0) _exit(125);
+        if (WIFSIGNALED(root_status_)) _exit(128 + WTERMSIG(root_status_));
+        _exit(WEXITSTATUS(root_status_));
+    };
     for (;;) {
         const uint32_t bell = g_bell.load();
         for (;;) {
@@ -872,10 +881,7 @@ void Tracer::main() {
             if (t == 0) break;
             if (t < 0) {
                 if (errno == EINTR) continue;
-                // No tracee and no child left: the program is done.
-                if (root_status_ < 0) _exit(125);
-                if (WIFSIGNALED(root_status_)) _exit(128 + WTERMSIG(root_status_));
-                _exit(WEXITSTATUS(root_status_));
+                done();
             }
             handle(t, st);
         }
@@ -889,7 +895,17 @@ void Tracer::main() {
                       (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
             if (go) release(tr);
         }
-        wait_for_something(bell);
+        bool at_gate = false;
+        for (auto& [t, tr] : tracees_) at_gate |= tr.st == Tracee::St::AtGate;
+        if (at_gate) {
+            wait_for_something(bell);
+            continue;
+        }
+        // Nobody waits at a gate: only a ptrace stop can come. A blocking waitpid is one wake-up
+        // per stop (the futex wait plus SIGCHLD was two, and cost a third of each gated op).
+        pid_t t = waitpid(-1, &st, __WALL);
+        if (t > 0) handle(t, st);
+        else if (t < 0 && errno == ECHILD) done();
     }
 }
 
