@@ -8,6 +8,7 @@
 
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
+#include "core/trace_file.hpp"
 
 namespace fl::ui {
 
@@ -215,6 +216,10 @@ bool App::poll() {
 
 void App::apply_message(nlohmann::json& m) {
     std::string kind = m.value("msg", "");
+    if (saved_) {  // the views show a file: the lab's last words about its run go unseen
+        if (kind == "error" && m.value("text", "") != "no run is active") notice(m.value("text", "error"));
+        return;
+    }
     if (kind == "run_started") {
         m["gated"] = paused_;
         ui_.selected_pid = 0;
@@ -294,6 +299,7 @@ void App::select_lesson(const std::string& id) {
     settings_.last_lesson = id;
     knob_undo_.clear();
     paused_ = true;
+    close_saved();
     start_run();
 }
 
@@ -320,6 +326,7 @@ void App::start_run() {
 }
 
 void App::step(pid_t pid) {
+    if (saved_) return saved_step(1);
     if (!model_.live()) {
         notice(model_.status == RunStatus::Idle ? "no run yet: pick a lesson"
                                                 : "the run has ended: Reset (R) runs it again");
@@ -334,11 +341,13 @@ void App::step(pid_t pid) {
 }
 
 void App::reset() {
+    close_saved();
     paused_ = true;
     start_run();
 }
 
 void App::set_running(bool run) {
+    if (saved_) return saved_seek(run ? saved_ops() : saved_pos_);  // "run" a file: to its end
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
     model_.set_mode(paused_);
@@ -553,6 +562,7 @@ std::string blocked_summary(const RunModel& m) {
 
 std::string App::status_line() const {
     const RunModel& m = model_;
+    if (saved_) return saved_status();
     if (!lab_ok() && m.status != RunStatus::Error) return "the lab is not running";
     switch (m.status) {
         case RunStatus::Idle:
@@ -586,6 +596,7 @@ std::string App::title() const {
     if (model_.live() && !blocked_summary(model_).empty()) st = "blocked";
     if (model_.status == RunStatus::Idle) st = "starting";
     if (!lab_ok()) st = "no lab";
+    if (saved_) st = "saved run, op " + std::to_string(saved_pos_) + " of " + std::to_string(saved_ops());
     return t + " \u2014 " + st;
 }
 
@@ -846,6 +857,7 @@ void App::draw() {
     draw_status_bar(*this);
     ImGui::End();
     if (show_help) draw_help(*this);
+    draw_open_dialog(*this);
 }
 
 }  // namespace fl::ui

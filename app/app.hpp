@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +25,7 @@
 
 namespace fl {
 class LabClient;
+class SavedRun;
 }
 
 namespace fl::ui {
@@ -160,11 +162,32 @@ public:
     bool lab_ok() const { return lab_ != nullptr && !lab_gone_.load(); }
     void save_settings() const;
 
+    // ---- a saved run (app/open_file.cpp): the views replay a trace file; no process runs.
+    // false when PATH cannot be shown (the notice says which line and why); the views keep
+    // what they showed.
+    bool open_trace(const std::string& path);
+    bool viewing_saved() const { return saved_ != nullptr; }
+    void saved_step(long delta);   // Space: +1 op, Backspace: -1
+    void saved_seek(size_t ops);   // the model once OPS ops had returned
+    size_t saved_pos() const { return saved_pos_; }
+    size_t saved_ops() const;
+    void close_saved();            // back to lessons (picking one, or Reset)
+    std::string saved_status() const;  // "saved run pipes.jsonl: op 3 of 57 ..."
+    // What the fd tables lack at this point of the saved run: "" when the trace's last kernel
+    // snapshot came after every op that changed an fd, else how many such ops it misses.
+    std::string saved_snapshot_note() const;
+    bool show_open = false;        // the File > Open dialog (Ctrl+O)
+    std::string open_error;        // why the last open failed, shown in the dialog
+
     bool show_help = false;
     // Tabs to bring to the front once ("Events", "Messages"): for --view and screenshots.
     std::vector<std::string> front_tabs;
 
 private:
+    std::unique_ptr<SavedRun> saved_;
+    size_t saved_pos_ = 0;
+    friend void draw_open_dialog(App& app);
+    friend void draw_file_menu(App& app);
     bool charted_ = false;  // this run's chart was brought to the front
     void record_progress();
     void cycle_tab(int dir);
@@ -222,6 +245,12 @@ private:
     double last_step_s_ = 0;
     std::string script_error_;
 };
+
+// File menu (Open a saved run, recent files) and the Open dialog: app/open_file.cpp.
+void draw_file_menu(App& app);
+void draw_open_dialog(App& app);
+// Up to 8 trace files opened last, newest first, kept in DIR/recent-traces.txt.
+std::vector<std::string> recent_traces(const std::string& dir);
 
 // Toolbar, status bar and help overlay: app/controls.cpp.
 void draw_toolbar(App& app);

@@ -13,7 +13,7 @@ namespace {
 constexpr int kKeySpace = 32, kKeyEsc = 256, kKeyEnter = 257, kKeyTab = 258, kKeyBackspace = 259,
               kKeyRight = 262, kKeyLeft = 263, kKeyDown = 264, kKeyUp = 265, kKeyF1 = 290,
               kKeyF5 = 294, kKeyF11 = 300, kKeyKpEnter = 335, kKeyMinus = 45, kKeyEqual = 61,
-              kKeyKpAdd = 334, kKeyKpSubtract = 333;
+              kKeyKpAdd = 334, kKeyKpSubtract = 333, kKeyHome = 268, kKeyEnd = 269;
 constexpr int kModShift = 1, kModCtrl = 2;
 
 struct Shortcut {
@@ -42,6 +42,8 @@ constexpr Shortcut kShortcuts[] = {
     {"+  and  -", "Larger / smaller text"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
     {"F1, H or ?", "Show / hide this help"},
+    {"Ctrl+O", "Open a saved run (a trace file; or drop one on the window): Space / Backspace "
+               "step through it, Home / End jump"},
     {"Ctrl+Q", "Quit"},
 };
 
@@ -68,19 +70,26 @@ void App::handle_keys() {
             if (k == kKeyEqual || k == kKeyKpAdd) set_font_size(settings_.font_size + 2);
             if (k == kKeyMinus || k == kKeyKpSubtract) set_font_size(settings_.font_size - 2);
             if (k == 'Z') undo_knobs();
+            if (k == 'O') show_open = true;
             continue;
         }
         // Shift+arrows pan the graph under the mouse (app/camera.cpp).
         if (shift && (k == kKeyLeft || k == kKeyRight || k == kKeyUp || k == kKeyDown)) continue;
         switch (k) {
             case kKeySpace:
-                if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
+                if (saved_) saved_step(1);
+                else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
             case 'N': step(0); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
-            case kKeyBackspace: break;  // reserved for "step back"
+            case kKeyBackspace:  // reserved for "step back"; a saved run steps back now
+                if (saved_) saved_step(-1);
+                break;
+            case kKeyHome: case kKeyEnd:
+                if (saved_) saved_seek(k == kKeyHome ? 0 : saved_ops());
+                break;
             case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
             case kKeyF1: case 'H': show_help = !show_help; break;
             case kKeyEsc:
@@ -137,6 +146,8 @@ void draw_toolbar(App& app) {
     bool live = m.live();
     float em = ImGui::GetFontSize();
 
+    draw_file_menu(app);
+    ImGui::SameLine();
     ImGui::BeginDisabled(!live || !app.paused_);
     std::string label = "Step";
     if (const ProcessView* p = app.ui_.selected_pid ? m.proc(app.ui_.selected_pid) : nullptr)
@@ -214,7 +225,10 @@ void draw_status_bar(App& app) {
     std::string tip = line;
     if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
         tip = line + "\n\nlast: " + said;
-        line = std::string(m.status == RunStatus::Running ? "running" : "paused") + " \u2014 " + said;
+        line = (app.viewing_saved() ? "op " + std::to_string(app.saved_pos()) + " of " +
+                                          std::to_string(app.saved_ops()) + " of the saved run"
+                : std::string(m.status == RunStatus::Running ? "running" : "paused")) + " \u2014 " + said;
+        if (std::string note = app.saved_snapshot_note(); !note.empty()) line += "   [" + note + "]";
     }
     ImGui::Separator();
     ImDrawList* dl = ImGui::GetWindowDrawList();

@@ -44,12 +44,14 @@ struct Options {
     bool presentation = false;
     float font_size = 0;
     std::vector<std::string> views;  // tabs to show in front
+    std::string open;                // --open FILE: show a saved run (a trace), no process
 };
 
 const char* kUsage =
     "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run [--delay MS]] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
+    "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -96,6 +98,9 @@ int parse(int argc, char** argv, Options& o) {
             auto eq = kv.find('=');
             if (eq == std::string::npos || eq == 0) return bad("--set takes KNOB=VALUE, not \"" + kv + "\"");
             o.knobs[kv.substr(0, eq)] = kv.substr(eq + 1);
+        } else if (a == "--open") {
+            if (!value(v) || !*v) return bad("--open needs a trace file (forklab run LESSON --trace FILE.jsonl)");
+            o.open = v;
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -270,6 +275,12 @@ int run_app(int argc, char** argv, LabClient* lab) {
     glfwSetCursorPosCallback(window, [](GLFWwindow*, double, double) { g_input = 1; });
     glfwSetWindowRefreshCallback(window, [](GLFWwindow*) { g_input = 1; });
     glfwSetFramebufferSizeCallback(window, [](GLFWwindow*, int, int) { g_input = 1; });
+    // A trace file dropped on the window opens as a saved run (the first one, if several).
+    glfwSetDropCallback(window, [](GLFWwindow* win, int n, const char** paths) {
+        g_input = 1;
+        if (auto* a = static_cast<ui::App*>(glfwGetWindowUserPointer(win)); a && n > 0 && paths[0])
+            a->open_trace(paths[0]);
+    });
     ImGui_ImplGlfw_InitForOpenGL(window, true);
     ImGui_ImplOpenGL3_Init("#version 330 core");
 
@@ -305,8 +316,20 @@ int run_app(int argc, char** argv, LabClient* lab) {
             if (opt.delay_ms < 0) app.set_delay(0);
             app.set_running(true);
         }
-        app.start_run();
-        if (opt.steps >= 0) app.script_steps(opt.steps);
+        if (!opt.open.empty()) {
+            // A saved run instead of a lesson: no process is started. A file that cannot be
+            // shown is an error on the command line (the app would only show a notice).
+            if (!app.open_trace(opt.open)) {
+                std::fprintf(stderr, "forklab: --open %s\n", app.open_error.c_str());
+                rc = 2;
+                glfwSetWindowShouldClose(window, GLFW_TRUE);
+            } else if (opt.steps >= 0) {
+                app.saved_seek(size_t(opt.steps));
+            }
+        } else {
+            app.start_run();
+            if (opt.steps >= 0) app.script_steps(opt.steps);
+        }
 
         bool first = true;
         std::string title;
@@ -374,8 +397,8 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 // A few frames after the steps were applied, so every view has laid out.
                 const RunModel& m = app.model();
                 bool ended = !m.live() && m.status != RunStatus::Idle;
-                if (opt.run_to_end ? ended
-                                   : app.script_done() || (opt.steps < 0 && m.live()))
+                if (app.viewing_saved() ||
+                    (opt.run_to_end ? ended : app.script_done() || (opt.steps < 0 && m.live())))
                     ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {

@@ -21,6 +21,7 @@
 #include "core/format.hpp"
 #include "core/lab.hpp"
 #include "core/lesson.hpp"
+#include "core/trace_file.hpp"
 
 namespace fl {
 
@@ -80,6 +81,16 @@ bool read_schedule(const std::string& path, std::vector<std::string>& out, std::
         auto j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_discarded())
             return err = path + ":" + std::to_string(n) + ": not valid JSON (is it a ForkLab trace?)", false;
+        // Version 2 (core/trace_file.hpp): a header line, and the lab's messages between events.
+        if (j.is_object() && j.contains("forklab_trace")) {
+            const auto& v = j["forklab_trace"];
+            if (!v.is_number_integer() || v.get<int64_t>() > kTraceVersion)
+                return err = path + ":" + std::to_string(n) + ": trace format version " + v.dump() +
+                             " is not one this ForkLab reads (1 to " + std::to_string(kTraceVersion) + ")",
+                       false;
+            continue;
+        }
+        if (j.is_object() && j.contains("msg")) continue;
         try {
             Event e = event_from_json(j);
             if (e.kind == Kind::Call && !e.err) out.push_back(e.task);
@@ -159,31 +170,22 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         }
     }
     // The trace: every write and the close are checked (a full disk, /dev/full), and a failure
-    // makes the run fail with the reason.
-    FILE* tout = nullptr;
-    int trace_errno = 0;
+    // makes the run fail with the reason. It carries the lab's snapshots, so the app can show
+    // the run again (forklab --open).
+    TraceWriter tw;
     if (!trace.empty()) {
-        tout = fopen(trace.c_str(), "we");
-        if (!tout) {
-            std::cerr << "forklab: cannot write trace file " << trace << ": " << strerror(errno) << '\n';
+        std::string err;
+        if (!tw.open(trace, err)) {
+            std::cerr << "forklab: " << err << '\n';
             return 2;
         }
+        o.snapshots = true;
     }
-    auto trace_line = [&](const std::string& text) {
-        if (!tout || trace_errno) return;
-        if (fwrite(text.data(), 1, text.size(), tout) != text.size() || fputc('\n', tout) == EOF)
-            trace_errno = errno ? errno : EIO;
-    };
     auto close_trace = [&]() -> bool {
-        if (!tout) return true;
-        errno = 0;
-        if (fflush(tout) != 0 && !trace_errno) trace_errno = errno ? errno : EIO;
-        if (fclose(tout) != 0 && !trace_errno) trace_errno = errno ? errno : EIO;
-        tout = nullptr;
-        if (trace_errno)
-            std::cerr << "forklab: writing trace file " << trace << " failed: "
-                      << strerror(trace_errno) << '\n';
-        return trace_errno == 0;
+        std::string err;
+        if (tw.close(err)) return true;
+        std::cerr << "forklab: " << err << '\n';
+        return false;
     };
     if (!lab) {
         close_trace();
@@ -197,7 +199,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     std::cout << "forklab: " << l->id << " - " << l->title << '\n';
     for (auto& [k, v] : o.knobs) std::cout << "  knob " << k << " = " << v << '\n';
     auto on_event = [&](const Event& e) {
-        trace_line(to_json(e).dump());
+        tw.event(e);
         if (e.kind == Kind::Start) roles[e.tid] = e.text;  // threads have roles of their own
         if (!t0) t0 = e.t_ns;
         if (quiet && e.kind != Kind::Output && e.kind != Kind::Step) return;
@@ -217,6 +219,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         std::cout << line.str() << std::endl;
     };
     auto on_message = [&](const nlohmann::json& m) {
+        tw.message(m);
         if (m.value("msg", "") == "run_started")
             std::cout << "  containment: " << m.value("containment", "") << ", root pid "
                       << m.value("root", 0) << ", lab pid " << lab->pid() << ", temp dir "

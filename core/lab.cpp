@@ -156,6 +156,7 @@ private:
     void check_deadlock();
     void handle_held();
     void send_snapshot();
+    nlohmann::json gates_json();  // the tasks at their gates, for a snapshot message
     Snapshot settled_snapshot();
     void annotate(Snapshot& s);
     std::vector<int> live_slots() const;
@@ -631,6 +632,12 @@ void Run::handle_held() {
         e.arg = def == lesson_.steps.end() ? -1 : def - lesson_.steps.begin();
         e.text = def == lesson_.steps.end() ? ss.step : def->text;
         add(e);
+        // The kernel's view at the step itself, right after its event: a free run passes a step
+        // between two periodic snapshots, and a saved trace keeps what the step's text speaks of.
+        if (opts_.snapshots) {
+            flush();
+            chan_.send({{"msg", "snapshot"}, {"snap", ss.snap}, {"gates", gates_json()}, {"step", true}});
+        }
         steps_.push_back(std::move(ss));
         shm_->release_held(*it);
         shm_->hdr.freeze.fetch_sub(1);
@@ -722,6 +729,11 @@ std::string Run::where_each() {
 void Run::send_snapshot() {
     probe_.refresh(snap_, run_processes());
     annotate(snap_);
+    nlohmann::json snap = snap_;
+    chan_.send({{"msg", "snapshot"}, {"snap", std::move(snap)}, {"gates", gates_json()}});
+}
+
+nlohmann::json Run::gates_json() {
     nlohmann::json gates = nlohmann::json::array();
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
@@ -731,8 +743,7 @@ void Run::send_snapshot() {
                          {"line", s.pending_line.load()}, {"fd", s.pending_fd.load()},
                          {"arrival", s.arrival.load()}});
     }
-    nlohmann::json snap = snap_;
-    chan_.send({{"msg", "snapshot"}, {"snap", std::move(snap)}, {"gates", std::move(gates)}});
+    return gates;
 }
 
 bool Run::pump() {

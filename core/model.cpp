@@ -9,6 +9,7 @@
 #include "core/files.hpp"
 #include "core/format.hpp"
 #include "core/snapshot_json.hpp"
+#include "core/trace_file.hpp"
 
 namespace fl {
 
@@ -532,46 +533,13 @@ void RunModel::match_read(const Event& e) {
 }
 
 std::string RunModel::load_trace(const std::string& path) {
-    clear();
-    std::string text, err;
-    if (read_regular_file(path, kMaxTraceBytes, text, err) != ReadStatus::Ok)
-        return "cannot open trace file " + err;
-    int n = 0;
-    uint64_t last_seq = 0;
-    auto fail = [&](const std::string& why) {
+    // Versions 1 (events only) and 2 (with the lab's snapshots): core/trace_file.cpp.
+    SavedRun run;
+    if (std::string err = run.open(path); !err.empty()) {
         clear();
-        return path + ":" + std::to_string(n) + ": " + why;
-    };
-    for (size_t pos = 0; pos < text.size();) {
-        size_t nl = text.find('\n', pos);
-        if (nl == std::string::npos) nl = text.size();
-        std::string_view line(text.data() + pos, nl - pos);
-        pos = nl + 1;
-        ++n;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded()) return fail("not valid JSON (is the file cut short or edited?)");
-        Event e;
-        try {
-            e = event_from_json(j);
-        } catch (const std::exception& ex) {
-            return fail(ex.what());
-        }
-        if (e.seq <= last_seq)
-            return fail("event seq " + std::to_string(e.seq) + " comes after seq " +
-                        std::to_string(last_seq) + ": events are out of order");
-        last_seq = e.seq;
-        apply(e);
+        return err;
     }
-    if (events.empty()) {
-        clear();
-        return path + ": no events in this file (is it a ForkLab trace?)";
-    }
-    if (status == RunStatus::Running || status == RunStatus::Idle) {
-        status = RunStatus::Stopped;
-        status_text = "the trace ends before the run did (cut short?)";
-    }
-    ++version;
+    run.model_at(run.ops(), *this);
     return "";
 }
 

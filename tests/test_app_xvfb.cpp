@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -138,6 +139,27 @@ TEST_CASE("app: a screenshot of hello after 6 steps shows the app, not a blank w
     std::remove(png.c_str());
     rmdir(dir.c_str());
 }
+
+#ifdef FORKLAB_SANITIZE
+// The negative control of app/keep_loaded.cpp: with the GL stack's modules kept loaded the app
+// passes LeakSanitizer, and a leak of ours still fails it.
+TEST_CASE("app: in the sanitizer build a leak of the app's own fails it") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), png = dir + "/leak.png";
+    Result r = sh(kXvfb + "env FORKLAB_SANITIZE_SELFTEST_LEAK=1 " + FORKLAB_BIN + " --screenshot " + png +
+                  " --lesson hello --steps 1 --size 800x600");
+    INFO(r.out);
+    CHECK(r.rc != 0);
+    CHECK(r.out.find("LeakSanitizer: detected memory leaks") != std::string::npos);
+    CHECK(r.out.find("4096 byte(s) in 1 object(s)") != std::string::npos);
+    CHECK(r.out.find("keep_loaded.cpp") != std::string::npos);
+    std::filesystem::remove_all(dir);
+}
+#endif
 
 TEST_CASE("app: presentation mode on a 1366x768 laptop screen renders too") {
     if (!have_xvfb()) {
@@ -299,3 +321,32 @@ TEST_CASE("app screenshots: fork-exec") { lesson_screenshots(shots_of("fork-exec
 TEST_CASE("app screenshots: cloexec") { lesson_screenshots(shots_of("cloexec")); }
 TEST_CASE("app screenshots: marshal") { lesson_screenshots(shots_of("marshal")); }
 TEST_CASE("app screenshots: worker-pool") { lesson_screenshots(shots_of("worker-pool")); }
+
+TEST_CASE("app: --open shows a saved run with no process, stepped to op N; a bad file is refused") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), trace = dir + "/hello.jsonl", png = dir + "/open.png";
+    Result rec = sh(std::string("timeout 60 ") + FORKLAB_BIN + " run hello --delay 60 --trace " + trace);
+    REQUIRE_MESSAGE(rec.rc == 0, rec.out);
+    Result r = sh(kXvfb + FORKLAB_BIN + " --open " + trace + " --screenshot " + png +
+                  " --steps 6 --size 1366x768 --presentation");
+    INFO(r.out);
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find("saved run hello.jsonl: op 6 of") != std::string::npos);
+    Image img = load_png(png);
+    REQUIRE(!img.px.empty());
+    // Parent (sky blue) and child (orange) as the live run showed them, from the file.
+    CHECK(count_colour(img, 86, 180, 233, 30) > 300);
+    CHECK(count_colour(img, 230, 159, 0, 30) > 300);
+    // Not a trace: refused on the command line with the reason, no window kept open.
+    Result bad = sh(kXvfb + FORKLAB_BIN + " --open /dev/zero --screenshot " + png);
+    CHECK(bad.rc == 2);
+    CHECK(bad.out.find("--open cannot open trace file /dev/zero: not a regular file (a character device)") !=
+          std::string::npos);
+    std::remove(png.c_str());
+    std::remove(trace.c_str());
+    rmdir(dir.c_str());
+}
