@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "core/format.hpp"
 #include "core/lab.hpp"
+#include "core/trace_file.hpp"
 
 namespace fl {
 
@@ -84,14 +85,14 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         std::cerr << "forklab trace: --replay " << err << '\n';
         return 2;
     }
-    FILE* tout = nullptr;
-    if (!a.trace.empty() && !(tout = fopen(a.trace.c_str(), "we"))) {
-        std::cerr << "forklab trace: cannot write trace file " << a.trace << ": " << strerror(errno) << '\n';
+    // The same trace file as `forklab run --trace` writes (core/trace_file.hpp).
+    TraceWriter tw;
+    if (!a.trace.empty() && !tw.open(a.trace, err)) {
+        std::cerr << "forklab trace: " << err << '\n';
         return 2;
     }
-    bool trace_ok = true;
+    if (tw.is_open()) o.snapshots = true;  // the file carries the kernel's views, as run's does
     if (!lab) {
-        if (tout) fclose(tout);
         std::cerr << "forklab trace: the lab process could not be started\n";
         return 1;
     }
@@ -108,10 +109,7 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         std::cout << "  stepping: Enter releases the earliest waiting syscall; a pid then Enter "
                      "releases that process's; c runs on freely; q stops\n";
     auto on_event = [&](const Event& e) {
-        if (tout && trace_ok) {
-            std::string line = to_json(e).dump() + "\n";
-            trace_ok = fwrite(line.data(), 1, line.size(), tout) == line.size();
-        }
+        if (tw.is_open()) tw.event(e);
         if (e.kind == Kind::Start) {
             roles[e.tid] = e.text;
             if (e.task == "1.1") program_root = e.pid;
@@ -142,14 +140,17 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
              << (e.kind == Kind::Call ? "released: " : "") << describe_event(e);
         std::cout << line.str() << std::endl;
     };
+    bool want_waiting = false;  // print who waits, from the snapshot asked for after a step
     auto on_message = [&](const nlohmann::json& m) {
+        if (tw.is_open()) tw.message(m);
         std::string kind = m.value("msg", "");
         if (kind == "run_started")
             std::cout << "  containment: " << m.value("containment", "") << ", tracer pid "
                       << m.value("root", 0) << ", lab pid " << lab->pid() << "\n";
         else if (kind == "error")
             std::cout << "  lab: " << m.value("text", "") << '\n';
-        else if (kind == "snapshot" && a.step) {
+        else if (kind == "snapshot" && want_waiting) {
+            want_waiting = false;
             std::string waiting;
             for (auto& g : m["gates"])
                 if (g.value("state", "") == "at_gate")
@@ -179,19 +180,21 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
             int pid = atoi(line.c_str());
             lab->send({{"cmd", "step"}, {"pid", pid}});
             lab->send({{"cmd", "snapshot"}});
+            want_waiting = true;
         }
     };
     RunOutcome out;
     try {
         out = run_to_end(*lab, o, on_event, on_message, on_idle);
     } catch (const std::exception& ex) {
-        if (tout) fclose(tout);
+        std::string ignored;
+        if (tw.is_open()) tw.close(ignored);
         std::cerr << "forklab trace: " << ex.what() << '\n';
         if (int sig = shutdown_signal()) return 128 + sig;
         return 1;
     }
-    if (tout && (fclose(tout) != 0 || !trace_ok)) {
-        std::cerr << "forklab trace: writing trace file " << a.trace << " failed\n";
+    if (tw.is_open() && !tw.close(err)) {
+        std::cerr << "forklab trace: " << err << '\n';
         return 1;
     }
     std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";

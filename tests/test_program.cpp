@@ -318,6 +318,16 @@ TEST_CASE("forklab trace: exit status, usage errors in one line") {
     CHECK(ok.code == 3);
     CHECK(ok.out.find("HI") != std::string::npos);
     CHECK(ok.out.find("pipe() = 0") != std::string::npos);
+    // --trace writes the same file as forklab run; --replay follows its schedule.
+    std::string file = "/tmp/forklab-test-trace-" + std::to_string(getpid()) + ".jsonl";
+    auto rec = test::run_forklab({"trace", "--trace", file, "--", prog("minishell")});
+    CHECK(rec.code == 0);
+    auto rep = test::run_forklab({"trace", "--replay", file, "--", prog("minishell")});
+    INFO(rep.out);
+    CHECK(rep.code == 0);
+    CHECK(rep.out.find("replay diverged") == std::string::npos);
+    CHECK(rep.out.find("entries: ") != std::string::npos);
+    std::filesystem::remove(file);
     auto missing = test::run_forklab({"trace", "--", "/no/such/program"});
     CHECK(missing.code == 2);
     CHECK(missing.out == "forklab trace: /no/such/program: no such file\n");
