@@ -15,6 +15,7 @@
 #include "cli/export.hpp"
 #include "cli/ps.hpp"
 #include "cli/sandbox.hpp"
+#include "cli/trace.hpp"
 #include "core/sandbox_script.hpp"
 #include "core/files.hpp"
 #include "core/format.hpp"
@@ -32,7 +33,8 @@ bool is_cli_command(int argc, char** argv) {
 }
 
 bool cli_needs_lab(int argc, char** argv) {
-    return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0);
+    return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0 ||
+                         strcmp(argv[1], "trace") == 0);
 }
 
 namespace {
@@ -288,11 +290,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
 
 int cli_main(int argc, char** argv, LabClient* lab) {
     if (argc >= 2 && argv[1][0] != '-') {
-        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export"};
+        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export", "trace"};
         if (std::none_of(std::begin(known), std::end(known),
                          [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
             std::cerr << "forklab: unknown command \"" << argv[1]
-                      << "\" (commands: list, info, run, ps, sandbox, export; no command opens the app)\n";
+                      << "\" (commands: list, info, run, ps, sandbox, export, trace; no command opens the app)\n";
             return 2;
         }
     }
@@ -350,6 +352,19 @@ int cli_main(int argc, char** argv, LabClient* lab) {
         "Exit status with --script: 0 when every line ran, 2 on a script error (its line is named).\n\n" +
         sandbox::help_text(""));
 
+    TraceCliArgs ta;
+    auto* trace = app.add_subcommand(
+        "trace", "Run any program in the lab: its processes' syscalls as lesson ops; exits with its status");
+    trace->add_flag("--step", ta.step, "start paused: Enter releases one syscall (a pid: that process's)");
+    trace->add_option("--delay", ta.delay, "pause MS before each gated syscall")->check(CLI::Range(0, 60000));
+    trace->add_option("--timeout", ta.timeout, "wall-clock limit in seconds (default 60)")->check(CLI::Range(1, 3600));
+    trace->add_option("--trace", ta.trace, "write the trace as JSON Lines to FILE");
+    trace->add_option("--replay", ta.replay, "replay the interleaving recorded in a trace FILE");
+    trace->add_flag("--gate-files", ta.gate_files,
+                    "also gate reads and writes of regular files and terminals, and the loader's start-up");
+    trace->add_option("PROGRAM", ta.argv, "the program and its arguments, after --");
+    trace->footer("Example: forklab trace -- /bin/sh -c 'echo hi | tr a-z A-Z'");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -362,6 +377,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     if (info->parsed()) return cmd_info(info_id);
     if (run->parsed()) return cmd_run(lab, ra);
     if (ex->parsed()) return cmd_export(ex_trace, ex_perfetto, ex_svg);
+    if (trace->parsed()) return trace_main(lab, ta);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
     if (sandbox->parsed()) {
         if (!sa.trace.empty() && sa.script.empty()) {

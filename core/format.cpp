@@ -81,7 +81,7 @@ std::string describe_op(const Event& e) {
             args = std::to_string(e.arg >> 20) + " MB";
             if (!e.text.empty()) args += ", " + e.text;
             break;
-        case Op::Step: case Op::Exec: case Op::Spawn: case Op::Open: case Op::Unlink:
+        case Op::Step: case Op::Exec: case Op::Spawn: case Op::Open: case Op::Unlink: case Op::Fork:
         case Op::ThreadCreate:
             if (!e.text.empty()) args = e.text;
             break;

@@ -673,7 +673,7 @@ void Run::check_deadlock() {
     std::string text;
     int live = 0;
     for (auto& p : s.procs) {
-        if (p.state == 'Z' || p.gone()) continue;
+        if (p.state == 'Z' || p.gone() || kind_->instrumentation(*shm_, p.pid)) continue;
         ++live;
         for (auto& t : p.threads) {
             if (t.state == 'R') return;  // someone is still computing
@@ -710,7 +710,7 @@ std::string Run::where_each() {
     std::string out;
     int shown = 0, more = 0;
     for (auto& p : s.procs) {
-        if (p.gone()) continue;
+        if (p.gone() || kind_->instrumentation(*shm_, p.pid)) continue;
         if (shown == 8) {
             ++more;
             continue;
@@ -910,8 +910,9 @@ private:
 
 std::unique_ptr<RunKind> make_run_kind(RunOptions& o, std::string& err) {
     if (o.kind == "sandbox") return sandbox_kind(o, err);
+    if (o.kind == "program") return program_kind(o, err);
     if (!o.kind.empty() && o.kind != "lesson") {
-        err = "unknown kind of run \"" + o.kind + "\" (lesson, sandbox)";
+        err = "unknown kind of run \"" + o.kind + "\" (lesson, sandbox, program)";
         return nullptr;
     }
     const Lesson* l = find_lesson(o.lesson);
@@ -994,6 +995,8 @@ std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
         f.number("deadlock_ms", o.deadlock_ms);
         f.flag("snapshots", o.snapshots);
         f.texts("replay", o.replay);
+        f.texts("program", o.program);
+        f.flag("gate_files", o.gate_files);
     } else if (out.cmd == "step") {
         int pid = 0;
         f.number("pid", pid);
@@ -1023,7 +1026,7 @@ nlohmann::json to_json(const RunOptions& o) {
     return {{"cmd", "start"}, {"kind", o.kind}, {"lesson", o.lesson}, {"knobs", knobs}, {"gated", o.gated},
             {"delay_ms", o.delay_ms}, {"timeout_s", o.timeout_s}, {"proc_cap", o.proc_cap},
             {"mem_mb", o.mem_mb}, {"deadlock_ms", o.deadlock_ms}, {"replay", o.replay},
-            {"snapshots", o.snapshots}};
+            {"snapshots", o.snapshots}, {"program", o.program}, {"gate_files", o.gate_files}};
 }
 
 namespace {

@@ -56,7 +56,7 @@
 namespace fl {
 
 struct RunOptions {
-    std::string kind;        // "" or "lesson": the lesson LESSON; "sandbox": puppets (core/run_kind.hpp)
+    std::string kind;        // "" or "lesson": the lesson LESSON; "sandbox": puppets; "program" (core/run_kind.hpp)
     std::string lesson;
     Knobs knobs;
     bool gated = false;      // start paused: ops wait for "step"
@@ -67,6 +67,8 @@ struct RunOptions {
     int deadlock_ms = 2000;  // all blocked this long: deadlock
     std::vector<std::string> replay;  // schedule to replay (task ids in gate order)
     bool snapshots = false;  // stream periodic snapshots (the app wants them, the runner not)
+    std::vector<std::string> program;  // kind "program": PATH ARGS... (core/program_run.cpp)
+    bool gate_files = false;  // program: gate reads/writes of files and terminals, the loader's too
 };
 nlohmann::json to_json(const RunOptions& o);
 

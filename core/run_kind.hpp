@@ -56,11 +56,19 @@ public:
         (void)pid;
         return "";
     }
+    // Whether PID is the kind's own instrumentation (a program run's tracer), not a process of
+    // the run's: deadlock detection and "where each is" leave it out.
+    virtual bool instrumentation(const RunShared& shm, pid_t pid) const {
+        (void)shm, (void)pid;
+        return false;
+    }
 };
 
 // A registered lesson.
 std::unique_ptr<RunKind> lesson_kind(const Lesson& lesson);
 // A sandbox run (core/sandbox_run.cpp).
 std::unique_ptr<RunKind> sandbox_kind(const RunOptions& opts, std::string& err);
+// A user's program, traced with ptrace + seccomp (core/program_run.cpp).
+std::unique_ptr<RunKind> program_kind(const RunOptions& opts, std::string& err);
 
 }  // namespace fl

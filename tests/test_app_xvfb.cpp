@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -138,6 +139,27 @@ TEST_CASE("app: a screenshot of hello after 6 steps shows the app, not a blank w
     std::remove(png.c_str());
     rmdir(dir.c_str());
 }
+
+#ifdef FORKLAB_SANITIZE
+// The negative control of app/keep_loaded.cpp: with the GL stack's modules kept loaded the app
+// passes LeakSanitizer, and a leak of ours still fails it.
+TEST_CASE("app: in the sanitizer build a leak of the app's own fails it") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), png = dir + "/leak.png";
+    Result r = sh(kXvfb + "env FORKLAB_SANITIZE_SELFTEST_LEAK=1 " + FORKLAB_BIN + " --screenshot " + png +
+                  " --lesson hello --steps 1 --size 800x600");
+    INFO(r.out);
+    CHECK(r.rc != 0);
+    CHECK(r.out.find("LeakSanitizer: detected memory leaks") != std::string::npos);
+    CHECK(r.out.find("4096 byte(s) in 1 object(s)") != std::string::npos);
+    CHECK(r.out.find("keep_loaded.cpp") != std::string::npos);
+    std::filesystem::remove_all(dir);
+}
+#endif
 
 TEST_CASE("app: presentation mode on a 1366x768 laptop screen renders too") {
     if (!have_xvfb()) {

@@ -1,0 +1,946 @@
+// A user's program as a kind of run (issue 13): the run's first process is a tracer that forks
+// the program, and every process and thread the program makes is followed with ptrace.
+//
+// Why ptrace with a seccomp filter (SECCOMP_RET_TRACE for the gated syscalls, RET_ALLOW for the
+// rest), not seccomp user notification: a gate must hold the syscall *before* it runs and then
+// let exactly that syscall run as the program wrote it (Principle 1). With user notification the
+// supervisor can only let it continue (SECCOMP_USER_NOTIF_FLAG_CONTINUE, which the man page says
+// is unsafe for decisions) or emulate it; and it sees no result, so the trace would have no
+// Return. A ptrace seccomp-stop holds the task, PTRACE_SYSCALL from it brings the syscall-exit
+// stop with the result, and fork/vfork/clone/clone3 and execve are followed by the kernel
+// (PTRACE_O_TRACEFORK|VFORK|CLONE|EXEC). Ungated syscalls never stop: the filter allows them.
+//
+// Why the tracer is a thread-free helper process (the run's first process), not the lab: the
+// lab's loop reaps with waitpid(-1) and would see every ptrace stop of every tracee; and a
+// ptrace tracer must be one thread (stops are reported to the thread that attached). The
+// tracer is the program's parent and the program's only tracer; it holds no fd of the program's
+// (its own are the lab's console and /dev/null, as every lesson process's), and it publishes
+// each gated syscall in the run's shared region as a lesson op does: the task's slot waits
+// AtGate with the pending op, the lab's Step releases it (Run::step, unchanged), the Call and
+// Return events go through the same ring. So the model, views, stepping, replay and deadlock
+// detection do not ask which kind of run it is.
+//
+// The tracer waits for two things at once: ptrace stops (SIGCHLD bumps a doorbell word) and the
+// lab's releases (each waiting task's gate word): one futex_waitv(2) on all of them.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/lab.hpp"
+#include "core/run_kind.hpp"
+#include "core/runtime.hpp"
+#include "core/shm.hpp"
+
+namespace fl {
+namespace {
+
+std::atomic<uint32_t> g_bell{0};  // bumped by SIGCHLD: a tracee stopped or exited
+void on_sigchld(int) {
+    g_bell.fetch_add(1);
+}
+
+// Looked up twice per gated syscall: kept once resolved (libseccomp allocates each answer).
+const std::string& syscall_name(long nr) {
+    static std::map<long, std::string> names;
+    auto it = names.find(nr);
+    if (it != names.end()) return it->second;
+    char* n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, int(nr));
+    std::string s = n ? n : "syscall " + std::to_string(nr);
+    free(n);
+    return names.emplace(nr, std::move(s)).first->second;
+}
+
+// The gated syscalls (issue 13: process life, descriptors, data on pipes/FIFOs/sockets).
+// read/write/open... are stopped by the filter but gated only when their fd (or path) is a
+// pipe, FIFO or socket; the tracer lets the rest go on at once.
+const char* const kGated[] = {
+    "fork", "vfork", "clone", "clone3", "execve", "execveat", "exit", "exit_group", "wait4",
+    "waitid", "kill", "tkill", "tgkill", "rt_sigaction", "pipe", "pipe2", "socketpair", "socket",
+    "bind", "listen", "accept", "accept4", "connect", "shutdown", "close", "close_range", "dup",
+    "dup2", "dup3", "open", "openat", "openat2", "read", "write", "readv", "writev", "sendto",
+    "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "poll", "ppoll", "select",
+    "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+};
+
+struct Tracee {
+    pid_t tid = 0, tgid = 0;          // as ptrace and waitpid see them (inside the namespace)
+    pid_t host_tid = 0, host_pid = 0; // as ps shows them
+    int slot = -1;
+    bool started = false;             // its first stop was seen and it has a slot
+    bool thread = false;
+    bool fork_child = false;          // started by fork/clone in a traced parent: Return 0
+    pid_t parent_host = 0;            // Start's parent (ppid, or the spawning thread's tid)
+    std::string task, role;
+    int forks = 0, threads = 0;       // on the process's main thread's entry
+    enum class St { Running, AtGate, InOp } st = St::Running;
+    // The syscall held at the gate, or running after it.
+    long nr = -1;
+    uint64_t args[6] = {};
+    Op op = Op::None;
+    int fd = -1, fd2 = -1, flags = 0;
+    int64_t arg = 0;
+    uint64_t obj = 0;
+    std::string text;
+    uint64_t gate_since = 0;
+    bool restarting = false;          // the kernel restarts the syscall after a signal
+    bool loader_known = false;
+    uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
+};
+
+struct Config {
+    std::vector<std::string> argv;
+    bool gate_files = false;
+};
+
+class Tracer {
+public:
+    explicit Tracer(const Config& c) : cfg_(c) {}
+    [[noreturn]] void main();
+
+private:
+    void fail(const std::string& text, int code);
+    void handle(pid_t t, int st);
+    void start_tracee(Tracee& tr);
+    void on_seccomp(Tracee& tr);
+    void on_exit_stop(Tracee& tr);
+    void release(Tracee& tr);
+    void resume(Tracee& tr, int sig = 0);
+    bool classify(Tracee& tr);
+    bool in_loader(Tracee& tr, uint64_t ip);
+    void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
+    pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
+    pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
+    std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
+    std::string read_bytes(const Tracee& tr, uint64_t addr, size_t n);
+    std::string fd_path(const Tracee& tr, int fd) const {
+        return "/proc/" + std::to_string(tr.host_pid) + "/fd/" + std::to_string(fd);
+    }
+    // What FD is: 'p' pipe/FIFO/socket (gated), 'f' other (a file, a terminal, the console).
+    char fd_kind(const Tracee& tr, int fd, uint64_t* ino = nullptr);
+    void wait_for_something(uint32_t bell);
+    Tracee* main_of(const Tracee& tr) {
+        auto it = tracees_.find(tr.tgid);
+        return it == tracees_.end() ? nullptr : &it->second;
+    }
+
+    const Config& cfg_;
+    RunShared* shm_ = nullptr;
+    int my_slot_ = -1;
+    pid_t my_host_ = 0;
+    uint64_t console_ino_ = 0;
+    bool pidns_ = false;
+    pid_t root_ = 0;  // the program's first process (our child)
+    int root_status_ = -1;
+    std::map<pid_t, Tracee> tracees_;  // by inner tid
+    std::set<pid_t> early_;            // stopped before their parent's fork event said who they are
+    std::map<pid_t, int> exit_status_; // inner pid -> wait status, as the tracer saw it exit
+};
+
+void Tracer::fail(const std::string& text, int code) {
+    std::string line = "forklab trace: " + text + "\n";
+    ssize_t r = ::write(2, line.data(), line.size());
+    (void)r;
+    _exit(code);
+}
+
+void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text) {
+    shm_->emit_raw(k, tr.op, tr.slot, 0, ret, err, tr.fd, tr.fd2, tr.arg, tr.obj, -1, tr.flags,
+                   text.data(), text.size());
+}
+
+std::string Tracer::read_bytes(const Tracee& tr, uint64_t addr, size_t n) {
+    std::string out(n, '\0');
+    if (!addr || !n) return "";
+    iovec local{out.data(), n}, remote{reinterpret_cast<void*>(addr), n};
+    ssize_t r = process_vm_readv(tr.tid, &local, 1, &remote, 1, 0);
+    out.resize(r > 0 ? size_t(r) : 0);
+    return out;
+}
+
+std::string Tracer::read_str(const Tracee& tr, uint64_t addr, size_t max) {
+    std::string s = read_bytes(tr, addr, max);
+    if (auto z = s.find('\0'); z != std::string::npos) s.resize(z);
+    return s;
+}
+
+char Tracer::fd_kind(const Tracee& tr, int fd, uint64_t* ino) {
+    struct stat st;
+    if (fd < 0 || stat(fd_path(tr, fd).c_str(), &st) != 0) return 'f';
+    if (ino) *ino = st.st_ino;
+    if (S_ISFIFO(st.st_mode) && st.st_ino == console_ino_) return 'f';  // the run's terminal
+    return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ? 'p' : 'f';
+}
+
+// The last number of an NSpid line: the pid as the run's namespace sees it.
+pid_t inner_of(const std::string& status_path) {
+    std::ifstream in(status_path);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("NSpid:", 0) == 0) {
+            auto sp = line.find_last_of(" \t");
+            return pid_t(atoi(line.c_str() + sp + 1));
+        }
+    return 0;
+}
+
+std::vector<pid_t> numbers_in(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<pid_t> out;
+    pid_t p;
+    while (in >> p) out.push_back(p);
+    return out;
+}
+
+pid_t Tracer::host_of_child(pid_t parent_host_pid, pid_t inner) {
+    if (!pidns_) return inner;
+    std::string base = "/proc/" + std::to_string(parent_host_pid) + "/task/";
+    // Every thread's children file: the fork may have come from any of them.
+    std::vector<pid_t> tids;
+    if (auto* d = opendir(base.c_str())) {
+        while (auto* e = readdir(d))
+            if (e->d_name[0] != '.') tids.push_back(pid_t(atoi(e->d_name)));
+        closedir(d);
+    }
+    for (pid_t t : tids)
+        for (pid_t c : numbers_in(base + std::to_string(t) + "/children"))
+            if (inner_of("/proc/" + std::to_string(c) + "/status") == inner) return c;
+    return 0;
+}
+
+pid_t Tracer::host_of_thread(pid_t host_pid, pid_t inner_tid) {
+    if (!pidns_) return inner_tid;
+    std::string base = "/proc/" + std::to_string(host_pid) + "/task/";
+    pid_t found = 0;
+    if (auto* d = opendir(base.c_str())) {
+        while (auto* e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            if (inner_of(base + e->d_name + "/status") == inner_tid) found = pid_t(atoi(e->d_name));
+        }
+        closedir(d);
+    }
+    return found;
+}
+
+// A task just seen at its first stop: claim its slot and say it started.
+void Tracer::start_tracee(Tracee& tr) {
+    tr.started = true;
+    if (tr.host_tid == 0) tr.host_tid = tr.host_pid = tr.tid;
+    shm_->hdr.nproc.fetch_add(tr.thread ? 0 : 1);
+    tr.slot = shm_->claim_slot(tr.host_pid, tr.host_tid, tr.task.c_str(), tr.role.c_str());
+    if (tr.slot < 0) return;
+    if (pidns_ && tr.tgid != tr.host_pid) shm_->slots[tr.slot].nspid.store(tr.tgid);
+    Tracee view = tr;
+    view.op = Op::None;
+    view.fd = view.fd2 = -1;
+    view.arg = tr.parent_host;
+    view.obj = 0;
+    view.flags = 0;
+    emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
+    if (tr.fork_child) {
+        view.op = tr.thread ? Op::ThreadCreate : Op::Fork;
+        view.arg = 0;
+        emit(Kind::Return, view, 0, 0, "");
+    }
+}
+
+bool Tracer::in_loader(Tracee& tr, uint64_t ip) {
+    if (!tr.loader_known) {
+        tr.loader_known = true;
+        tr.ld_lo = tr.ld_hi = 0;
+        std::ifstream in("/proc/" + std::to_string(tr.host_pid) + "/maps");
+        std::string line;
+        while (std::getline(in, line)) {
+            // "7f..-7f.. r-xp 0000 08:01 123 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+            auto slash = line.rfind('/');
+            if (slash == std::string::npos || line.compare(slash + 1, 3, "ld-") != 0) continue;
+            std::istringstream ls(line);
+            std::string range, perms;
+            ls >> range >> perms;
+            if (perms.size() < 3 || perms[2] != 'x') continue;
+            tr.ld_lo = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
+            tr.ld_hi = std::stoull(range.substr(range.find('-') + 1), nullptr, 16);
+        }
+    }
+    return ip >= tr.ld_lo && ip < tr.ld_hi;
+}
+
+const char* fcntl_cmd(int cmd) {
+    switch (cmd) {
+        case F_DUPFD: return "F_DUPFD";
+        case F_DUPFD_CLOEXEC: return "F_DUPFD_CLOEXEC";
+        case F_SETFD: return "F_SETFD";
+        case F_SETFL: return "F_SETFL";
+        default: return "?";
+    }
+}
+
+std::string flag_text(int cmd, uint64_t v) {
+    if (cmd == F_SETFD) return v & FD_CLOEXEC ? "FD_CLOEXEC" : "0";
+    if (cmd == F_SETFL) {
+        std::string s;
+        if (v & O_NONBLOCK) s += "O_NONBLOCK";
+        if (v & O_APPEND) s += s.empty() ? "O_APPEND" : "|O_APPEND";
+        return s.empty() ? "0" : s;
+    }
+    return std::to_string(v);
+}
+
+// Fills in the op for the syscall held at TR's seccomp stop; false: not a gate (let it go).
+bool Tracer::classify(Tracee& tr) {
+    const long nr = tr.nr;
+    const uint64_t* a = tr.args;
+    const std::string name = syscall_name(nr);
+    tr.op = Op::Other;
+    tr.fd = tr.fd2 = -1;
+    tr.arg = 0;
+    tr.flags = 0;
+    tr.obj = 0;
+    tr.text.clear();
+    auto is = [&](const char* n) { return name == n; };
+    auto data_fd = [&](Op op, bool with_flags) {
+        tr.op = op;
+        tr.fd = int(a[0]);
+        if (!cfg_.gate_files && fd_kind(tr, tr.fd, &tr.obj) != 'p') return false;
+        if (cfg_.gate_files) fd_kind(tr, tr.fd, &tr.obj);
+        if (with_flags) tr.flags = int(a[3]);
+        return true;
+    };
+    if (is("read") || is("readv")) {
+        if (!data_fd(Op::Read, false)) return false;
+        tr.arg = is("read") ? int64_t(a[2]) : 0;
+        tr.text = is("read") ? std::to_string(a[2]) + " bytes" : "readv, " + std::to_string(a[2]) + " buffers";
+        return true;
+    }
+    if (is("write") || is("writev")) {
+        if (!data_fd(Op::Write, false)) return false;
+        tr.arg = is("write") ? int64_t(a[2]) : 0;
+        tr.text = is("write") ? std::to_string(a[2]) + " bytes" : "writev, " + std::to_string(a[2]) + " buffers";
+        return true;
+    }
+    if (is("sendto") || is("sendmsg") || is("sendmmsg")) {
+        if (!data_fd(Op::Send, is("sendto"))) return false;
+        if (is("sendmsg")) tr.flags = int(a[2]);
+        tr.arg = is("sendto") ? int64_t(a[2]) : 0;
+        tr.text = is("sendto") ? std::to_string(a[2]) + " bytes" : name;
+        return true;
+    }
+    if (is("recvfrom") || is("recvmsg") || is("recvmmsg")) {
+        if (!data_fd(Op::Recv, is("recvfrom"))) return false;
+        if (is("recvmsg")) tr.flags = int(a[2]);
+        tr.arg = is("recvfrom") ? int64_t(a[2]) : 0;
+        tr.text = is("recvfrom") ? std::to_string(a[2]) + " bytes" : name;
+        return true;
+    }
+    if (is("open") || is("openat") || is("openat2")) {
+        bool at = !is("open");
+        std::string path = read_str(tr, at ? a[1] : a[0], 256);
+        int dirfd = at ? int(a[0]) : AT_FDCWD;
+        std::string where = path;
+        if (path.empty() || path[0] != '/')
+            where = (dirfd == AT_FDCWD ? "/proc/" + std::to_string(tr.host_pid) + "/cwd"
+                                       : fd_path(tr, dirfd)) + "/" + path;
+        struct stat st;
+        bool special = stat(where.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+        if (!special && !cfg_.gate_files) return false;
+        tr.op = Op::Open;
+        tr.arg = is("openat2") ? 0 : int64_t(at ? a[2] : a[1]);
+        tr.text = path;
+        return true;
+    }
+    if (is("close")) {
+        tr.op = Op::Close;
+        tr.fd = int(a[0]);
+        // A shell's closes of pipe ends are what matter; a library closing a file it read is not.
+        if (!cfg_.gate_files && fd_kind(tr, tr.fd, &tr.obj) != 'p') return false;
+        return true;
+    }
+    if (is("close_range")) {
+        tr.op = Op::Close;
+        tr.fd = int(a[0]);
+        tr.text = "close_range to " + (a[1] >= 0x7fffffffu ? std::string("the last fd") : std::to_string(a[1]));
+        return true;
+    }
+    if (is("fork") || is("vfork") || is("clone") || is("clone3")) {
+        uint64_t fl = 0;
+        if (is("clone")) fl = a[0];
+        if (is("clone3")) {
+            std::string b = read_bytes(tr, a[0], 8);
+            if (b.size() == 8) memcpy(&fl, b.data(), 8);
+        }
+        tr.op = fl & CLONE_THREAD ? Op::ThreadCreate : Op::Fork;
+        tr.arg = int64_t(fl);
+        std::string fls;
+        for (auto [bit, n] : {std::pair<uint64_t, const char*>{CLONE_VM, "CLONE_VM"},
+                              {CLONE_VFORK, "CLONE_VFORK"}, {CLONE_THREAD, "CLONE_THREAD"},
+                              {CLONE_FILES, "CLONE_FILES"}})
+            if (fl & bit) fls += (fls.empty() ? "" : "|") + std::string(n);
+        tr.text = name + (fls.empty() ? "" : " " + fls);
+        return true;
+    }
+    if (is("execve") || is("execveat")) {
+        bool at = is("execveat");
+        tr.op = Op::Exec;
+        tr.text = read_str(tr, at ? a[1] : a[0], 128);
+        // argv after argv[0], as far as the preview goes.
+        uint64_t argvp = at ? a[2] : a[1];
+        for (int i = 1; i < 8 && argvp; ++i) {
+            std::string p = read_bytes(tr, argvp + 8 * uint64_t(i), 8);
+            if (p.size() != 8) break;
+            uint64_t s;
+            memcpy(&s, p.data(), 8);
+            if (!s) break;
+            tr.text += " " + read_str(tr, s, 32);
+        }
+        return true;
+    }
+    if (is("exit") || is("exit_group")) {
+        tr.op = Op::Exit;
+        tr.arg = int64_t(int(a[0]));
+        if (is("exit")) tr.text = "thread exit";
+        return true;
+    }
+    if (is("wait4") || is("waitid")) {
+        tr.op = Op::Wait;
+        tr.arg = is("wait4") ? int64_t(int(a[0])) : (a[0] == P_ALL ? -1 : int64_t(int(a[1])));
+        tr.text = name;
+        return true;
+    }
+    if (is("kill") || is("tkill") || is("tgkill")) {
+        tr.op = Op::Kill;
+        tr.arg = int64_t(is("tgkill") ? a[2] : a[1]);
+        tr.text = (is("tgkill") ? "thread " + std::to_string(int(a[1])) : "pid " + std::to_string(int(a[0])));
+        return true;
+    }
+    if (is("rt_sigaction")) {
+        if (!a[1]) return false;  // only asks what the handler is: changes nothing
+        tr.op = Op::SigAction;
+        tr.arg = int64_t(a[0]);
+        return true;
+    }
+    if (is("pipe") || is("pipe2")) {
+        tr.op = Op::Pipe;
+        if (is("pipe2") && (a[1] & O_CLOEXEC)) tr.text = "O_CLOEXEC";
+        return true;
+    }
+    if (is("socketpair")) {
+        tr.op = Op::Socketpair;
+        tr.arg = int64_t(a[1]);
+        return true;
+    }
+    if (is("socket")) {
+        tr.op = Op::Socket;
+        tr.arg = int64_t(a[0]);
+        return true;
+    }
+    if (is("bind") || is("connect")) {
+        tr.op = is("bind") ? Op::Bind : Op::Connect;
+        tr.fd = int(a[0]);
+        std::string sa = read_bytes(tr, a[1], std::min<uint64_t>(a[2], 110));
+        if (sa.size() >= 4 && (uint8_t(sa[0]) | uint8_t(sa[1]) << 8) == AF_INET) {
+            int port = uint8_t(sa[2]) << 8 | uint8_t(sa[3]);
+            tr.arg = port;
+            tr.text = sa.size() >= 8 ? std::to_string(uint8_t(sa[4])) + "." + std::to_string(uint8_t(sa[5])) +
+                                           "." + std::to_string(uint8_t(sa[6])) + "." +
+                                           std::to_string(uint8_t(sa[7])) + ":" + std::to_string(port)
+                                     : "";
+        } else if (sa.size() > 2 && (uint8_t(sa[0]) | uint8_t(sa[1]) << 8) == AF_UNIX) {
+            tr.text = sa[2] ? std::string(sa.c_str() + 2) : "@" + std::string(sa.c_str() + 3);
+        }
+        return true;
+    }
+    if (is("listen")) {
+        tr.op = Op::Listen;
+        tr.fd = int(a[0]);
+        tr.arg = int64_t(a[1]);
+        return true;
+    }
+    if (is("accept") || is("accept4")) {
+        tr.op = Op::Accept;
+        tr.fd = int(a[0]);
+        return true;
+    }
+    if (is("shutdown")) {
+        tr.op = Op::Shutdown;
+        tr.fd = int(a[0]);
+        tr.arg = int64_t(a[1]);
+        tr.text = a[1] == 0 ? "SHUT_RD" : a[1] == 1 ? "SHUT_WR" : "SHUT_RDWR";
+        return true;
+    }
+    if (is("dup")) {
+        tr.op = Op::Dup;
+        tr.fd = int(a[0]);
+        return true;
+    }
+    if (is("dup2") || is("dup3")) {
+        tr.op = Op::Dup2;
+        tr.fd = int(a[0]);
+        tr.fd2 = int(a[1]);
+        return true;
+    }
+    if (is("fcntl")) {
+        tr.op = Op::Fcntl;
+        tr.fd = int(a[0]);
+        tr.arg = int64_t(a[1]);
+        tr.text = std::string(fcntl_cmd(int(a[1]))) + " " + flag_text(int(a[1]), a[2]);
+        return true;
+    }
+    if (is("poll") || is("ppoll")) {
+        tr.op = Op::Poll;
+        tr.arg = is("poll") ? int64_t(int(a[2])) : -1;
+        // The first fd of the array, as a lesson's poll names it.
+        std::string b = read_bytes(tr, a[0], 4);
+        if (b.size() == 4) memcpy(&tr.fd, b.data(), 4);
+        tr.text = name + ", " + std::to_string(a[1]) + (a[1] == 1 ? " fd" : " fds");
+        return true;
+    }
+    if (is("select") || is("pselect6")) {
+        tr.op = Op::Poll;
+        tr.arg = -1;
+        tr.text = name + ", fds below " + std::to_string(a[0]);
+        return true;
+    }
+    if (is("epoll_wait") || is("epoll_pwait") || is("epoll_pwait2")) {
+        tr.op = Op::EpollWait;
+        tr.fd = int(a[0]);
+        tr.arg = is("epoll_pwait2") ? -1 : int64_t(int(a[3]));
+        return true;
+    }
+    return false;  // a syscall the filter traps but no gate knows: let it run
+}
+
+void Tracer::resume(Tracee& tr, int sig) {
+    ptrace(tr.st == Tracee::St::InOp ? PTRACE_SYSCALL : PTRACE_CONT, tr.tid, nullptr,
+           reinterpret_cast<void*>(long(sig)));
+}
+
+void Tracer::on_seccomp(Tracee& tr) {
+    __ptrace_syscall_info info{};
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, tr.tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
+        info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
+        resume(tr);
+        return;
+    }
+    if (tr.restarting && long(info.seccomp.nr) == tr.nr) {
+        // The same syscall again, restarted by the kernel after a signal: it passed its gate
+        // already (one Call, one Return), so it goes on to its exit.
+        tr.restarting = false;
+        tr.st = Tracee::St::InOp;
+        resume(tr);
+        return;
+    }
+    tr.restarting = false;
+    tr.nr = long(info.seccomp.nr);
+    memcpy(tr.args, info.seccomp.args, sizeof tr.args);
+    if (shm_->hdr.stop.load() || tr.slot < 0 ||
+        (!cfg_.gate_files && in_loader(tr, info.instruction_pointer)) || !classify(tr)) {
+        resume(tr);
+        return;
+    }
+    Slot& s = shm_->slots[tr.slot];
+    s.pending_op.store(uint32_t(tr.op), std::memory_order_relaxed);
+    s.pending_line.store(0, std::memory_order_relaxed);
+    s.pending_fd.store(tr.fd, std::memory_order_relaxed);
+    const RunHeader& h = shm_->hdr;
+    if (h.mode.load() == uint32_t(RunMode::Free) && h.delay_ms.load() == 0 && h.freeze.load() == 0 &&
+        s.gate.load() == 0) {
+        release(tr);
+        return;
+    }
+    s.arrival.store(shm_->hdr.arrivals.fetch_add(1) + 1, std::memory_order_relaxed);
+    s.state.store(uint32_t(SlotState::AtGate), std::memory_order_release);
+    tr.st = Tracee::St::AtGate;
+    tr.gate_since = monotonic_ns();
+}
+
+void Tracer::release(Tracee& tr) {
+    Slot& s = shm_->slots[tr.slot];
+    if (tr.op == Op::Fork) {
+        RunHeader& h = shm_->hdr;
+        int n = h.nproc.load() + 1;
+        if (n > h.proc_cap.load()) {
+            std::string msg = "process cap " + std::to_string(h.proc_cap.load()) + " reached: " +
+                              syscall_name(tr.nr) + " held (the run ends)";
+            Tracee v = tr;
+            v.arg = h.proc_cap.load();
+            emit(Kind::Bound, v, 0, 0, msg);
+            h.bound_hit.store(1);
+            return;  // stays stopped: the lab ends the run
+        }
+    }
+    emit(Kind::Call, tr, 0, 0, tr.text);
+    if (tr.op == Op::Exit) {
+        if (tr.text.empty()) {  // exit_group: the whole process goes
+            for (auto& [t, o] : tracees_)
+                if (o.tgid == tr.tgid && o.slot >= 0) shm_->slots[o.slot].state.store(uint32_t(SlotState::Exited));
+        }
+        s.state.store(uint32_t(SlotState::Exited), std::memory_order_release);
+        tr.st = Tracee::St::Running;
+        ptrace(PTRACE_CONT, tr.tid, nullptr, nullptr);
+        return;
+    }
+    s.state.store(uint32_t(SlotState::InOp), std::memory_order_release);
+    tr.st = Tracee::St::InOp;
+    resume(tr);
+}
+
+std::string status_text(int st) {
+    char buf[64];
+    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+    else snprintf(buf, sizeof buf, "status 0x%x", st);
+    return buf;
+}
+
+void Tracer::on_exit_stop(Tracee& tr) {
+    __ptrace_syscall_info info{};
+    if (ptrace(PTRACE_GET_SYSCALL_INFO, tr.tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
+        info.op != PTRACE_SYSCALL_INFO_EXIT) {
+        resume(tr);  // a syscall-enter stop (a restarted call): go on to its exit
+        return;
+    }
+    int64_t rv = info.exit.rval;
+    int64_t ret = info.exit.is_error ? -1 : rv;
+    int err = info.exit.is_error ? int(-rv) : 0;
+    if (err >= 512 && err <= 514) {
+        // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND: a signal came; the kernel restarts the
+        // call itself (the program sees no return), so the trace shows none either.
+        tr.restarting = true;
+        tr.st = Tracee::St::Running;  // PTRACE_CONT: its restart meets the filter again
+        resume(tr);
+        return;
+    }
+    std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
+    const uint64_t* a = tr.args;
+    const std::string name = syscall_name(tr.nr);
+    switch (tr.op) {
+        case Op::Pipe: case Op::Socketpair:
+            if (ret == 0) {
+                std::string b = read_bytes(tr, tr.op == Op::Pipe ? a[0] : a[3], 8);
+                if (b.size() == 8) {
+                    memcpy(&tr.fd, b.data(), 4);
+                    memcpy(&tr.fd2, b.data() + 4, 4);
+                }
+            }
+            break;
+        case Op::Open: case Op::Socket: tr.fd = int(ret); break;
+        case Op::Dup: tr.fd2 = int(ret); break;
+        case Op::Accept: tr.fd2 = int(ret); break;
+        case Op::Fork: case Op::ThreadCreate: tr.arg = ret; break;
+        case Op::Read: case Op::Write: case Op::Send: case Op::Recv:
+            if (ret > 0 && (name == "read" || name == "write" || name == "sendto" || name == "recvfrom")) {
+                std::string b = read_bytes(tr, a[1], size_t(std::min<int64_t>(ret, 48)));
+                text = preview_bytes(b.data(), b.size());
+            }
+            break;
+        case Op::Wait:
+            if (ret > 0 && name == "wait4") {
+                int st = 0;
+                std::string b = a[1] ? read_bytes(tr, a[1], 4) : "";
+                if (b.size() == 4) memcpy(&st, b.data(), 4);
+                else if (auto it = exit_status_.find(pid_t(ret)); it != exit_status_.end()) st = it->second;
+                tr.arg = st;
+                text = status_text(st);
+            }
+            break;
+        default: break;
+    }
+    emit(Kind::Return, tr, ret, err, text);
+    if (!shm_->hdr.stop.load()) shm_->slots[tr.slot].state.store(uint32_t(SlotState::Running), std::memory_order_release);
+    tr.st = Tracee::St::Running;
+    if (tr.op == Op::Exec && ret == 0) {
+        // It runs another program now: its role is that program's name (a Start event again,
+        // with the same task and parent, as the model and the lab read roles from Start).
+        tr.loader_known = false;
+        std::string path = tr.text.substr(0, tr.text.find(' '));
+        std::string was = tr.role;
+        tr.role = path.substr(path.rfind('/') + 1).substr(0, kRoleLen - 1);
+        if (tr.role == was) return resume(tr);
+        Slot& s = shm_->slots[tr.slot];
+        memset(s.role, 0, sizeof s.role);
+        memcpy(s.role, tr.role.data(), tr.role.size());
+        Tracee view = tr;
+        view.op = Op::None;
+        view.fd = view.fd2 = -1;
+        view.arg = tr.parent_host;
+        view.obj = 0;
+        view.flags = 0;
+        emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
+    }
+    resume(tr);
+}
+
+void Tracer::handle(pid_t t, int st) {
+    auto it = tracees_.find(t);
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        exit_status_[t] = st;
+        if (it != tracees_.end()) {
+            if (it->second.slot >= 0) shm_->slots[it->second.slot].state.store(uint32_t(SlotState::Exited));
+            tracees_.erase(it);
+        }
+        early_.erase(t);
+        if (t == root_) {
+            // We are its parent and have just reaped it: say so as the lab's Wait would be.
+            root_status_ = st;
+            Tracee me;
+            me.slot = my_slot_;
+            me.op = Op::Wait;
+            me.arg = root_;
+            emit(Kind::Call, me, 0, 1, "");  // err 1: an ungated call (not in the schedule)
+            me.arg = st;
+            emit(Kind::Return, me, root_, 0, status_text(st));
+        }
+        return;
+    }
+    if (!WIFSTOPPED(st)) return;
+    if (it == tracees_.end()) {
+        early_.insert(t);  // a new task before its parent's fork event: wait for that
+        return;
+    }
+    Tracee& tr = it->second;
+    const int sig = WSTOPSIG(st);
+    const int ev = st >> 16;
+    if (!tr.started) {
+        start_tracee(tr);
+        if (sig == SIGSTOP) {
+            resume(tr);
+            return;
+        }
+    }
+    if (ev == PTRACE_EVENT_SECCOMP) return on_seccomp(tr);
+    if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK || ev == PTRACE_EVENT_CLONE) {
+        unsigned long msg = 0;
+        ptrace(PTRACE_GETEVENTMSG, t, nullptr, &msg);
+        pid_t child = pid_t(msg);
+        Tracee c;
+        c.tid = child;
+        c.fork_child = true;
+        c.thread = tr.op == Op::ThreadCreate;
+        Tracee* main = main_of(tr);
+        if (!main) main = &tr;
+        if (c.thread) {
+            c.tgid = tr.tgid;
+            c.host_pid = tr.host_pid;
+            c.host_tid = host_of_thread(tr.host_pid, child);
+            c.parent_host = tr.host_tid;
+            c.task = main->task + "/t" + std::to_string(++main->threads);
+            c.role = main->role + "/t" + std::to_string(main->threads);
+        } else {
+            c.tgid = child;
+            c.host_pid = c.host_tid = host_of_child(tr.host_pid, child);
+            c.parent_host = tr.host_pid;
+            c.task = main->task + "." + std::to_string(++main->forks);
+            c.role = main->role;  // the same program until it execs (comm would cut it at 15)
+        }
+        auto [ci, fresh] = tracees_.emplace(child, c);
+        (void)fresh;
+        if (early_.erase(child)) {
+            start_tracee(ci->second);
+            resume(ci->second);
+        }
+        return resume(tr);
+    }
+    if (ev == PTRACE_EVENT_EXEC) {
+        tr.loader_known = false;
+        return resume(tr);
+    }
+    if (ev == PTRACE_EVENT_STOP) return resume(tr);
+    if (sig == (SIGTRAP | 0x80)) return on_exit_stop(tr);
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, t, nullptr, &si) != 0) return;  // a group-stop: stays stopped
+    resume(tr, sig);  // a signal for the program: deliver it
+}
+
+// BELL: the doorbell as read before the last waitpid sweep, so a stop reported after the sweep
+// makes the wait return at once.
+void Tracer::wait_for_something(uint32_t bell) {
+    std::vector<futex_waitv> w;
+    w.push_back({bell, uint64_t(uintptr_t(&g_bell)), FUTEX_32, 0});
+    const RunHeader& h = shm_->hdr;
+    uint64_t now = monotonic_ns(), wake = now + 1'000'000'000ull;  // bounds a lost wake-up
+    bool free_run = h.mode.load() == uint32_t(RunMode::Free) && h.freeze.load() == 0;
+    for (auto& [t, tr] : tracees_) {
+        if (tr.st != Tracee::St::AtGate) continue;
+        if (w.size() < FUTEX_WAITV_MAX)
+            w.push_back({0, uint64_t(uintptr_t(&shm_->slots[tr.slot].gate)), FUTEX_32, 0});
+        else wake = std::min<uint64_t>(wake, now + 5'000'000ull);
+        if (free_run) wake = std::min<uint64_t>(wake, tr.gate_since + uint64_t(h.delay_ms.load()) * 1'000'000ull);
+    }
+    timespec ts{time_t(wake / 1'000'000'000ull), long(wake % 1'000'000'000ull)};
+    syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0u, &ts, CLOCK_MONOTONIC);
+}
+
+void Tracer::main() {
+    shm_ = runtime::shared();
+    my_slot_ = runtime::current_slot();
+    if (!shm_ || my_slot_ < 0) _exit(125);
+    my_host_ = shm_->slots[my_slot_].pid.load();
+    pidns_ = shm_->hdr.pidns.load() != 0;
+    runtime::exited();  // our slot is no task that runs ops: stepping and deadlock skip it
+    prctl(PR_SET_NAME, "forklab-trace");
+    struct stat cst;
+    if (fstat(1, &cst) == 0) console_ino_ = cst.st_ino;
+
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) fail("cannot build the seccomp filter (libseccomp: seccomp_init failed)", 125);
+    // A binary tree of syscall numbers rather than a list: an ungated syscall passes the filter
+    // in a few comparisons. SPEC_ALLOW: without it the kernel may turn on the speculative
+    // store bypass mitigation for every filtered process, slowing the program down for a
+    // reason that is ours, not its (ungated syscalls must run at the program's own speed).
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1);
+    for (const char* n : kGated) {
+        int nr = seccomp_syscall_resolve_name(n);
+        if (nr == __NR_SCMP_ERROR || nr < 0) continue;  // not on this architecture
+        if (seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), nr, 0) != 0)
+            fail(std::string("cannot build the seccomp filter (rule for ") + n + ")", 125);
+    }
+    for (int cmd : {F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL})
+        if (seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(cmd))) != 0)
+            fail("cannot build the seccomp filter (rule for fcntl)", 125);
+
+    struct sigaction sa {};
+    sa.sa_handler = on_sigchld;  // no SA_RESTART: the wait returns at once
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, nullptr);
+
+    std::vector<char*> argv;
+    for (auto& s : cfg_.argv) argv.push_back(const_cast<char*>(s.c_str()));
+    argv.push_back(nullptr);
+
+    pid_t c = ::fork();
+    if (c < 0) fail(std::string("fork: ") + strerror(errno), 125);
+    if (c == 0) {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGCHLD, &dfl, nullptr);
+        if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0)
+            fail(std::string("tracing is forbidden here (ptrace: ") + strerror(errno) +
+                     "): the program cannot be stepped", 125);
+        raise(SIGSTOP);
+        if (int r = seccomp_load(ctx); r != 0)
+            fail(std::string("seccomp is unavailable here (") + strerror(-r) +
+                     "): the program cannot be stepped", 125);
+        execvp(argv[0], argv.data());
+        fail("cannot run " + cfg_.argv[0] + ": " + strerror(errno), 127);
+    }
+    seccomp_release(ctx);
+    root_ = c;
+    int st = 0;
+    if (waitpid(c, &st, __WALL) != c || !WIFSTOPPED(st)) _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 125);
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK |
+                PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+    if (ptrace(PTRACE_SETOPTIONS, c, nullptr, reinterpret_cast<void*>(opts)) != 0) {
+        kill(c, SIGKILL);
+        fail(std::string("tracing is forbidden here (PTRACE_SETOPTIONS: ") + strerror(errno) + ")", 125);
+    }
+    Tracee root;
+    root.tid = root.tgid = c;
+    root.host_pid = root.host_tid = host_of_child(my_host_, c);
+    root.parent_host = my_host_;
+    root.task = "1.1";
+    std::string base = cfg_.argv[0].substr(cfg_.argv[0].rfind('/') + 1);
+    root.role = base.substr(0, kRoleLen - 1);
+    Tracee& r = tracees_.emplace(c, root).first->second;
+    start_tracee(r);
+    resume(r);
+
+    auto done = [&] {  // no tracee and no child left: the program is done
+        if (root_status_ < 0) _exit(125);
+        if (WIFSIGNALED(root_status_)) _exit(128 + WTERMSIG(root_status_));
+        _exit(WEXITSTATUS(root_status_));
+    };
+    for (;;) {
+        const uint32_t bell = g_bell.load();
+        for (;;) {
+            pid_t t = waitpid(-1, &st, __WALL | WNOHANG);
+            if (t == 0) break;
+            if (t < 0) {
+                if (errno == EINTR) continue;
+                done();
+            }
+            handle(t, st);
+        }
+        const RunHeader& h = shm_->hdr;
+        const uint64_t now = monotonic_ns();
+        const bool free_run = h.mode.load() == uint32_t(RunMode::Free) && h.freeze.load() == 0;
+        for (auto& [t, tr] : tracees_) {
+            if (tr.st != Tracee::St::AtGate) continue;
+            Slot& s = shm_->slots[tr.slot];
+            bool go = s.gate.exchange(0) == 1 || h.stop.load() ||
+                      (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
+            if (go) release(tr);
+        }
+        bool at_gate = false;
+        for (auto& [t, tr] : tracees_) at_gate |= tr.st == Tracee::St::AtGate;
+        if (at_gate) {
+            wait_for_something(bell);
+            continue;
+        }
+        // Nobody waits at a gate: only a ptrace stop can come. A blocking waitpid is one wake-up
+        // per stop (the futex wait plus SIGCHLD was two, and cost a third of each gated op).
+        pid_t t = waitpid(-1, &st, __WALL);
+        if (t > 0) handle(t, st);
+        else if (t < 0 && errno == ECHILD) done();
+    }
+}
+
+class ProgramKind : public RunKind {
+public:
+    explicit ProgramKind(const RunOptions& o) {
+        cfg_.argv = o.program;
+        cfg_.gate_files = o.gate_files;
+        std::string cmd;
+        for (auto& a : o.program) cmd += (cmd.empty() ? "" : " ") + a;
+        lesson_.id = "program";
+        lesson_.title = "Program: " + cmd;
+        lesson_.source = o.program[0];
+        lesson_.timeout_s = 60;
+        lesson_.main = [this] { Tracer(cfg_).main(); };
+    }
+    const Lesson& lesson() const override { return lesson_; }
+    std::string root_role() const override { return "tracer"; }
+    bool instrumentation(const RunShared& shm, pid_t pid) const override {
+        return shm.hdr.nslots.load() > 0 && shm.slots[0].pid.load() == pid;
+    }
+
+private:
+    Config cfg_;
+    Lesson lesson_;
+};
+
+}  // namespace
+
+std::unique_ptr<RunKind> program_kind(const RunOptions& opts, std::string& err) {
+    if (opts.program.empty() || opts.program[0].empty()) {
+        err = "a program run needs a program to run (\"program\": [PATH, ARGS...])";
+        return nullptr;
+    }
+    return std::make_unique<ProgramKind>(opts);
+}
+
+}  // namespace fl
