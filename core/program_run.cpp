@@ -791,7 +791,12 @@ void Tracer::wait_for_something(uint32_t bell) {
         if (free_run) wake = std::min<uint64_t>(wake, tr.gate_since + uint64_t(h.delay_ms.load()) * 1'000'000ull);
     }
     timespec ts{time_t(wake / 1'000'000'000ull), long(wake % 1'000'000'000ull)};
-    syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0u, &ts, CLOCK_MONOTONIC);
+    if (syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0u, &ts, CLOCK_MONOTONIC) < 0 &&
+        errno == ENOSYS) {
+        // Before Linux 5.16: no futex_waitv. Look again in 2 ms (SIGCHLD cuts the sleep short).
+        timespec nap{0, 2'000'000};
+        nanosleep(&nap, nullptr);
+    }
 }
 
 void Tracer::main() {
