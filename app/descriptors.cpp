@@ -407,6 +407,17 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
     return c.lay;
 }
 
+}  // namespace
+
+float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure) {
+    DescriptorLayout lay = layout_descriptors(model, ui, scale, measure);
+    if (lay.procs.empty() || lay.width <= 0) return 0;
+    return lay.height * std::clamp(view_w / lay.width, min, 1.0f);
+}
+
+namespace {
+
 // What changed in the kernel, remembered for a moment: fds that appeared (they glow), fd lines
 // that went away (a fading ghost where they were), objects whose queued bytes changed.
 struct FdKey {
@@ -520,6 +531,15 @@ void draw_descriptors(ViewContext& ctx) {
             return w;
         };
         float room = right - ImGui::GetCursorPosX() - ImGui::GetItemRectSize().x;
+        // One header line where it can be: the switch's short words before a second line.
+        if (keys_w(true) + check_w > room) {
+            label = "show stdio";
+            if (hidden_of.hidden && !ui.show_instrumentation)
+                label += " (" + std::to_string(hidden_of.hidden) + " hidden)";
+            label += "###lab_fds";
+            check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
+                      ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
+        }
         bool short_words = keys_w(false) + check_w > room;
         bool no_keys = short_words && keys_w(true) > room;
         if (short_words) {
@@ -583,7 +603,7 @@ void draw_descriptors(ViewContext& ctx) {
     ImVec2 view = ImGui::GetContentRegionAvail();
     camera_input(cam, font_px);
     // Full boxes when they fit at a readable zoom, else one-line boxes (when fitting).
-    const float zmin = min_zoom(font_px);
+    const float zmin = min_zoom(font_px, th.presentation);
     bool compact = false;
     if (cam.fit) {
         cam.zoom = fit_zoom(full_lay.width, full_lay.height, view.x, view.y, zmin);
@@ -621,6 +641,20 @@ void draw_descriptors(ViewContext& ctx) {
         ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
         d.visible = {inner.Min.x, inner.Min.y, inner.Max.x, inner.Max.y};
         d.zoom = z;
+        d.text_px = font;
+        ImFont* f = ImGui::GetFont();
+        auto fits = [&](const std::string& t, float room) {
+            return f->CalcTextSizeA(font, FLT_MAX, 0, t.c_str()).x <= room + 0.5f;
+        };
+        for (const ProcBlock& b : lay.procs)
+            if (!fits(b.title, proc_w - 8 * s)) d.cut.push_back(b.title);
+        for (const ObjectBox& b : lay.boxes) {
+            float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
+            if (!fits(b.title, box_w - 10 * s)) d.cut.push_back(b.title);
+            for (const std::string& line : b.detail_lines)
+                if (!fits(line, box_w - 10 * s - (b.compact ? title_w + 8 * s : 0)))
+                    d.cut.push_back(b.title + ": " + line);
+        }
         for (const ProcBlock& b : lay.procs) {
             d.nodes.push_back({b.pid, {o.x + b.x, o.y + b.y, o.x + b.x + proc_w, o.y + b.y + b.h}});
             d.live.push_back(b.pid);
