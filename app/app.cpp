@@ -821,7 +821,7 @@ void App::draw_presentation_layout() {
         show(graph == "Processes" ? "Descriptors" : "Processes");
 
     // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
-    // width), between 45% and 62% of the column; the source the rest (6 or more code lines).
+    // width), between 45% and 65% of the column (80% for the messages); the source the rest.
     float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 2 * ImGui::GetStyle().WindowPadding.y +
                    3 * spacing.y + 8 * theme_.scale;
     float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
@@ -839,9 +839,9 @@ void App::draw_presentation_layout() {
         need = tree_height_at_fit(model_, theme_.scale, canvas_w, zmin, measure16);
     else if (graph == "Descriptors")
         need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
-    else
-        need = h;
-    float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), 0.62f * (h - sp)));
+    float most = 0.65f;
+    if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
+    float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
     ImGui::BeginGroup();
     pane("Graph", {w_right, h_top}, spacing,
          {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},

@@ -153,6 +153,7 @@ struct ObjectBox {
     uint64_t inode = 0;
     std::string title;     // "pipe [1234]", "socket [99]", "/dev/null"
     std::string detail;    // "5 bytes queued", "peer socket [100]", "stream, connected"
+    std::string path;      // a UNIX socket's path in full (DETAIL shortens the run's temp dir)
     int64_t queued = -1;   // bytes queued (pipes), -1 unknown
     std::vector<std::string> detail_lines;  // DETAIL and who holds it, wrapped to the box
     bool compact = false;                   // one line: TITLE and DETAIL_LINES[0] side by side

@@ -556,7 +556,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     float avail = ImGui::GetContentRegionAvail().y;
     float* last_h = ImGui::GetStateStorage()->GetFloatRef(ImGui::GetID("now_h"), 0);
     float room = std::max(4 * em, avail - (checks ? kTextLines : 3) * text_line -
-                                      ImGui::GetStyle().ItemSpacing.y);
+                                      3 * ImGui::GetStyle().ItemSpacing.y - 2);
     float top_h = std::min(*last_h > 0 ? *last_h : room, room);
     ctx.ui.drawn_lesson = DrawnLesson();
     ctx.ui.drawn_lesson.frame = ImGui::GetFrameCount();
