@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cfloat>
 #include <cmath>
 
@@ -753,9 +754,9 @@ void App::take_panel_actions() {
 // each process is at. So two columns: the lesson; and on the right, full width, the graph over
 // the source (wide enough for 40+ columns). The graph pane holds one graph at a time, large
 // enough to read from the back (text at 18 px or more): the fd tables and the kernel objects
-// behind them; the process tree one key away (T), and by itself when a process becomes a zombie
-// or an orphan (only the tree shows that); the messages (M; by themselves when the run ends and
-// the fd tables are empty). Console, chart and events are in the source's place (V).
+// behind them, or the process tree, whichever the step's text points at (T swaps them); the
+// messages (M; by themselves when the run ends and the fd tables are empty). Console, chart and
+// events are in the source's place (V).
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -803,17 +804,23 @@ void App::draw_presentation_layout() {
         if (!was_live) ended_once = true;
         if (!was_live || ended_once) show(was_live ? "Descriptors" : "Messages");
     }
-    // A zombie or an orphan appeared: the tree is the view that shows it (once per run).
-    static pid_t tree_shown_for = 0;
-    if (model_.live() && tree_shown_for != model_.root) {
-        for (const auto& [pid, p] : model_.procs)
-            if (p.state == 'Z' || (p.reparented() && !p.exited)) {
-                tree_shown_for = model_.root;
-                show("Processes");
-                notice(std::string(p.state == 'Z' ? "a zombie" : "an orphan") +
-                       ": the process tree shows it (T: back to the descriptors)");
-                break;
-            }
+    // Each step brings the graph its text points at: the tree for states, parents and threads
+    // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
+    // that names neither leaves the graph as it is.
+    static std::string step_seen;
+    if (model_.live() && !model_.step_text.empty() && model_.step_text != step_seen) {
+        step_seen = model_.step_text;
+        std::string t = step_seen;
+        for (char& ch : t) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        auto has = [&](std::initializer_list<const char*> ws) {
+            for (const char* w : ws)
+                if (t.find(w) != std::string::npos) return true;
+            return false;
+        };
+        bool fds = has({"fd", "pipe", "socket", "inode", "descriptor"});
+        bool tree = has({"zombie", "state z", "state r", "state s", "ppid", "thread", "reaped"});
+        if (has({"tree"}) || (tree && !fds)) show("Processes");
+        else if (fds) show("Descriptors");
     }
     if (keys && ImGui::IsKeyPressed('M', false))
         show(graph == "Messages" ? "Descriptors" : "Messages");
