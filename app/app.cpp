@@ -671,7 +671,10 @@ void App::draw_layout() {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
-    if (settings_.presentation) {
+    // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
+    // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
+    // panes take over.
+    if (settings_.presentation || ImGui::GetContentRegionAvail().x < 62 * font_px()) {
         draw_presentation_layout();
         return;
     }

@@ -425,7 +425,7 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
     ImGui::TextUnformatted("Knobs");
     ImGui::PopFont();
     const char* how = "changing one restarts the run; K picks one, Left/Right change it";
-    if (presentation) {  // the room is the labels'
+    if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
         hint(how);
     } else {
         ImGui::SameLine();

@@ -129,7 +129,7 @@ void draw_source(ViewContext& ctx, std::string_view source) {
         ImGui::TextUnformatted(m.status == RunStatus::Idle ? "Not running yet."
                                                            : "No lesson process is alive.");
         ImGui::PopStyleColor();
-    } else if (legend_rows > 1 + int(std::min<size_t>(live.size(), 2)) || !th.presentation) {
+    } else if (legend_rows > 1 + int(std::min<size_t>(live.size(), 2))) {
         --legend_rows;
         float h = ImGui::GetTextLineHeight();
         ImVec2 pos = ImGui::GetCursorScreenPos();
