@@ -850,7 +850,9 @@ void App::draw_presentation_layout() {
     else if (graph == "Descriptors")
         need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
     float most = 0.65f;
+    static std::string lower = "Source";
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
+    if (lower == "Chart") most = 0.45f;              // ... but not the chart
     float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
     ImGui::BeginGroup();
     pane("Graph", {w_right, h_top}, spacing,
@@ -860,10 +862,10 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
-         {{"Source", [&] { draw_source(ctx, source); }},
-          {"Console", [&] { draw_console(ctx); }},
-          {"Chart", [&] { draw_charts(ctx); }},
-          {"Events", [&] { draw_events(ctx); }}},
+         {{"Source", [&] { lower = "Source", draw_source(ctx, source); }},
+          {"Console", [&] { lower = "Console", draw_console(ctx); }},
+          {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
+          {"Events", [&] { lower = "Events", draw_events(ctx); }}},
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
