@@ -336,7 +336,8 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                                                                 width_of(box.detail) <= text_w);
         box.detail_lines = box.compact ? std::vector<std::string>{box.detail}
                            : compact   ? wrap(box.detail)
-                                       : wrap(box.detail + " \u00b7 " + held);
+                                       : wrap(box.detail.empty() ? held
+                                                                 : box.detail + " \u00b7 " + held);
         size_t text_lines = box.compact ? 1 : 1 + box.detail_lines.size();
         box.h = (static_cast<float>(text_lines) * kRowH + (box.compact ? 1 : 2) * kBoxPad) * scale;
         box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
