@@ -852,7 +852,7 @@ void App::draw_presentation_layout() {
     float most = 0.65f;
     static std::string lower = "Source";
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
-    if (lower == "Chart") most = 0.45f;              // ... but not the chart
+    if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
     float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
     ImGui::BeginGroup();
     pane("Graph", {w_right, h_top}, spacing,
