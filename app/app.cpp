@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cfloat>
 #include <cmath>
 
 #include "core/embedded.hpp"
@@ -261,6 +263,7 @@ void App::notice(const std::string& text) {
 void App::begin_frame(double now_s) {
     now_s_ = now_s;
     ui_.now_s = now_s;
+    ui_.again = false;
     ui_.now_ns = monotonic_ns();
     if (notice_until_ && now_s > notice_until_) {
         notice_.clear();
@@ -447,7 +450,7 @@ void App::cycle_tab(int dir) {
 }
 
 double App::idle_wait_s() const {
-    if (fonts_dirty_ || script_ || !keys_.empty()) return 0;
+    if (fonts_dirty_ || script_ || !keys_.empty() || ui_.again) return 0;
     double wait = -1;
     auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
     if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));
@@ -678,7 +681,10 @@ void App::draw_layout() {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
-    if (settings_.presentation) {
+    // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
+    // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
+    // panes take over.
+    if (settings_.presentation || ImGui::GetContentRegionAvail().x < 62 * font_px()) {
         draw_presentation_layout();
         return;
     }
@@ -756,11 +762,14 @@ void App::take_panel_actions() {
     }
 }
 
-// Presentation mode, for a projector (1366x768 at 24 px text). Three columns: the lesson; the fd
-// tables and the kernel objects behind them, full height, the largest graph; the process tree
-// (as tall as it needs) over the source. One key away: the messages in the fd tables' place (M;
-// they come to the front by themselves when the run ends and the fd tables are empty), and
-// console, chart and events in the source's (V). Seven panels do not fit 24 px text; these do.
+// Presentation mode, for a projector (1366x768 at 24 px text), where seven panels do not fit.
+// What a teacher points at while stepping: the step text (left), one large graph, and the line
+// each process is at. So two columns: the lesson; and on the right, full width, the graph over
+// the source (wide enough for 40+ columns). The graph pane holds one graph at a time, large
+// enough to read from the back (text at 18 px or more): the fd tables and the kernel objects
+// behind them, or the process tree, whichever the step's text points at (T swaps them); the
+// messages (M; by themselves when the run ends and the fd tables are empty). Console, chart and
+// events are in the source's place (V).
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -768,11 +777,9 @@ void App::draw_presentation_layout() {
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     // Not saved: the normal layout's splits are the ones a user tunes for a desk.
-    static float left = 0.21f, mid = 0.62f;
+    static float left = 0.27f;
     float w_left = std::floor(left * avail.x);
-    float w_rest = avail.x - w_left - sp;
-    float w_mid = std::floor(mid * (w_rest - sp));
-    float w_right = w_rest - w_mid - sp;
+    float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
     if (model_.measures.empty()) charted_ = false;
     else if (!charted_) {
@@ -783,7 +790,8 @@ void App::draw_presentation_layout() {
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     static int more = 0;
     ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('V', false)) {
+    bool keys = !io.WantTextInput && !io.KeyCtrl;
+    if (keys && ImGui::IsKeyPressed('V', false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
@@ -794,44 +802,80 @@ void App::draw_presentation_layout() {
     ImGui::SameLine();
     splitter("##p_split_left", true, sp, h, &left, avail.x);
     ImGui::SameLine();
-    // When the last process is gone the fd tables are empty: the messages tell the run's story.
-    // (A run's start brings the fd tables back only after a run ended: --view messages holds.)
+
+    // The graph pane's front tab. When the last process is gone the fd tables are empty: the
+    // messages tell the run's story. (A run's start brings the fd tables back only after a run
+    // ended: --view messages holds.)
     static bool was_live = false, ended_once = false;
+    static std::string graph = "Descriptors";
+    auto show = [&](const char* tab) {
+        graph = tab;
+        front_tabs.push_back(tab);
+    };
     if (was_live != model_.live()) {
         was_live = model_.live();
         if (!was_live) ended_once = true;
-        if (!was_live || ended_once) front_tabs.push_back(was_live ? "Descriptors" : "Messages");
+        if (!was_live || ended_once) show(was_live ? "Descriptors" : "Messages");
     }
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
-        static bool msgs = false;
-        msgs = !msgs;
-        front_tabs.push_back(msgs ? "Messages" : "Descriptors");
+    // Each step brings the graph its text points at: the tree for states, parents and threads
+    // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
+    // that names neither leaves the graph as it is.
+    static std::string step_seen;
+    if (model_.live() && !model_.step_text.empty() && model_.step_text != step_seen) {
+        step_seen = model_.step_text;
+        std::string t = step_seen;
+        for (char& ch : t) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        auto has = [&](std::initializer_list<const char*> ws) {
+            for (const char* w : ws)
+                if (t.find(w) != std::string::npos) return true;
+            return false;
+        };
+        bool fds = has({"fd", "pipe", "socket", "inode", "descriptor"});
+        bool tree = has({"zombie", "state z", "state r", "state s", "ppid", "thread", "reaped"});
+        if (has({"tree"}) || (tree && !fds)) show("Processes");
+        else if (fds) show("Descriptors");
     }
-    pane("Graph", {w_mid, h}, spacing,
-         {{"Descriptors", [&] { draw_descriptors(ctx); }},
-          {"Messages", [&] { draw_messages(ctx); }}},
-         &front_tabs);
-    ImGui::SameLine();
-    splitter("##p_split_mid", true, sp, h, &mid, w_rest - sp);
-    ImGui::SameLine();
+    if (keys && ImGui::IsKeyPressed('M', false))
+        show(graph == "Messages" ? "Descriptors" : "Messages");
+    if (keys && ImGui::IsKeyPressed('T', false))
+        show(graph == "Processes" ? "Descriptors" : "Processes");
 
-    ImGui::BeginGroup();
-    // The tree gets the height it needs at a readable zoom (a pane title and a header line
-    // around it), between a quarter and 55% of the column.
-    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 3 * spacing.y + 8 * theme_.scale;
+    // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
+    // width), between 45% and 65% of the column (80% for the messages); the source the rest.
+    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 2 * ImGui::GetStyle().WindowPadding.y +
+                   3 * spacing.y + 8 * theme_.scale;
     float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
-    // (at most at 3/4 size: 18 px text in the nodes still reads, and the source keeps room)
-    constexpr float kTreeZoom = 0.75f;
-    float need = tree_height_at_fit(model_, theme_.scale * kTreeZoom, canvas_w,
-                                    min_zoom(font_px()) / kTreeZoom) + chrome;
-    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.62f * (h - sp)));
-    pane("Processes", {w_right, h_top}, spacing, {{"Processes", [&] { draw_process_tree(ctx); }}});
+    ImFont* font = ImGui::GetFont();
+    TextWidth measure16 = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    float px = font_px();
+    TextWidth measure_px = [font, px](std::string_view t) {
+        return font->CalcTextSizeA(px, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    float zmin = min_zoom(px, true);
+    float need = 0;
+    if (graph == "Processes")
+        need = tree_height_at_fit(model_, theme_.scale, canvas_w, zmin, measure16);
+    else if (graph == "Descriptors")
+        need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
+    float most = 0.65f;
+    static std::string lower = "Source";
+    if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
+    if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
+    float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
+    ImGui::BeginGroup();
+    pane("Graph", {w_right, h_top}, spacing,
+         {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},
+          {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
+          {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
+         &front_tabs);
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
-         {{"Source", [&] { draw_source(ctx, source); }},
-          {"Console", [&] { draw_console(ctx); }},
-          {"Chart", [&] { draw_charts(ctx); }},
-          {"Events", [&] { draw_events(ctx); }}},
+         {{"Source", [&] { lower = "Source", draw_source(ctx, source); }},
+          {"Console", [&] { lower = "Console", draw_console(ctx); }},
+          {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
+          {"Events", [&] { lower = "Events", draw_events(ctx); }}},
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();

@@ -38,7 +38,10 @@ constexpr Shortcut kShortcuts[] = {
     {",  and  .", "Zoom the graph under the mouse out / in (or Ctrl+wheel); drag to pan"},
     {"Shift+arrows", "Pan the graph under the mouse"},
     {"M", "Presentation mode: swap the descriptors for the messages"},
-    {"V", "Presentation mode: cycle the pane under the tree (source, console, chart, events)"},
+    {"T", "Presentation mode: swap the descriptors for the process tree (each step shows the one "
+          "its text points at)"},
+    {"V", "Presentation mode: cycle the pane under the graph (source, console, chart, events)"},
+    {"C", "At the end of a run: show / fold the list of checks"},
     {"+  and  -", "Larger / smaller text"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
     {"F1, H or ?", "Show / hide this help"},

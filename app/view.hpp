@@ -58,6 +58,8 @@ struct UiState {
     Camera tree_cam, fds_cam;      // Process tree and Descriptors: zoom to fit, or by hand
     // What each graph view drew last (frame tests read it).
     DrawnGraph drawn_tree, drawn_fds, drawn_messages;
+    DrawnLesson drawn_lesson;
+    bool again = false;            // a view's layout changed after it drew: draw one more frame
     double now_s = 0;              // ImGui::GetTime() at frame start, for fading
     uint64_t now_ns = 0;           // CLOCK_MONOTONIC at frame start (events carry it)
 };
