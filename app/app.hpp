@@ -148,6 +148,9 @@ public:
     const LessonPanel& lesson_panel() const { return panel_; }
     std::string title() const;       // "ForkLab - hello - paused"
     std::string status_line() const; // "paused: ..." with what is blocked, for the status bar
+    // The panes of the last frame drawn (x0, y0, x1, y1 in ImGui's coordinates): they draw no
+    // background, the window clears these to ImGuiCol_ChildBg (and the rest to WindowBg).
+    const std::vector<ImVec4>& backdrops() const { return backdrops_; }
     bool fonts_dirty() const { return fonts_dirty_; }
     float font_px() const;           // font size in pixels now (presentation, content scale)
     void rebuild_style();            // after the fonts were rebuilt
@@ -166,6 +169,7 @@ public:
 
 private:
     bool charted_ = false;  // this run's chart was brought to the front
+    std::vector<ImVec4> backdrops_;
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {
