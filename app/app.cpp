@@ -175,7 +175,13 @@ void App::reader_loop() {
         std::function<void()> wake;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            for (auto& g : got) inbox_.push_back(std::move(g));
+            if (inbox_.empty()) inbox_since_ns_ = monotonic_ns();
+            for (auto& g : got) {
+                // Events come a moment before the snapshot that shows what they did: anything
+                // else (a snapshot, the run's start or end) completes what there is to draw.
+                if (g.value("msg", "") != "events") inbox_complete_ = true;
+                inbox_.push_back(std::move(g));
+            }
             wake = waker_;
         }
         if (wake) wake();
@@ -191,6 +197,7 @@ bool App::poll() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         in.swap(inbox_);
+        inbox_complete_ = false;
     }
     // Snapshots the reader dropped as unchanged still count as fresh for scripted steps.
     snaps_since_step_ += same_snaps_.exchange(0);
@@ -257,6 +264,7 @@ void App::begin_frame(double now_s) {
     now_s_ = now_s;
     ui_.now_s = now_s;
     ui_.now_ns = monotonic_ns();
+    ui_.fading_until_s = 0;  // the views say again what still fades
     if (notice_until_ && now_s > notice_until_) {
         notice_.clear();
         notice_until_ = 0;
@@ -443,11 +451,24 @@ double App::idle_wait_s() const {
     double wait = -1;
     auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
     if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));
+    // What fades by itself is drawn at a lower rate under software GL (a frame there costs
+    // 10-20 ms of CPU), and always once more at its end, so nothing stays half-lit.
+    const double step = software_gl_ ? 0.25 : 1.0 / 30;
     // A process that exited fades out over two seconds (the process tree's ghost).
     uint64_t now = monotonic_ns();
     for (auto& [pid, p] : model_.procs)
-        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull) sooner(1.0 / 30);
+        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull)
+            sooner(std::min(step, (2'200'000'000.0 - double(now - p.exit_t_ns)) / 1e9));
+    // Glows and ghosts the views drew in the last frame.
+    if (ui_.fading_until_s > now_s_) sooner(std::min(step, ui_.fading_until_s - now_s_));
     return wait;
+}
+
+double App::lab_frame_wait_s() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (inbox_.empty() || inbox_complete_) return 0;
+    double waited = double(monotonic_ns() - inbox_since_ns_) / 1e9;
+    return std::max(0.0, 0.06 - waited);
 }
 
 void App::set_font_size(float px) {

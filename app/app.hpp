@@ -127,6 +127,12 @@ public:
     // How long the window may sleep before the next frame: 0 now, < 0 until input or a lab
     // message (the reader wakes it), else seconds until something on screen changes by itself.
     double idle_wait_s() const;
+    // Woken by lab messages alone: how long to wait before drawing them. An op's events come
+    // a moment before the snapshot that shows its effect (the lab sends one every 50 ms at
+    // most); waiting for it (60 ms at most) makes one op one frame instead of two.
+    double lab_frame_wait_s() const;
+    // The GL renderer is a software one (llvmpipe, softpipe): fades are drawn at a lower rate.
+    void set_software_gl(bool on) { software_gl_ = on; }
     uint64_t steps_sent() const { return steps_sent_; }
     const std::string& notice_text() const { return notice_; }
     void set_font_size(float px);
@@ -212,8 +218,11 @@ private:
 
     // Lab I/O
     std::thread reader_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::deque<nlohmann::json> inbox_, outbox_;
+    uint64_t inbox_since_ns_ = 0;  // when the oldest message in inbox_ came
+    bool inbox_complete_ = false;  // inbox_ holds more than events (see lab_frame_wait_s)
+    bool software_gl_ = false;
     std::atomic<bool> stopping_{false};  // the App is going away: send what is queued, end
     std::atomic<bool> lab_gone_{false};
     std::function<void()> waker_;

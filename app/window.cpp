@@ -241,12 +241,19 @@ int run_app(int argc, char** argv, LabClient* lab) {
         return no_window("open an OpenGL 3.3 window");
     }
     glfwMakeContextCurrent(window);
+    bool software_gl = false;  // llvmpipe and the like: every frame costs real CPU
     glfwSwapInterval(shot ? 0 : 1);
     if (!gladLoadGL(reinterpret_cast<GLADloadfunc>(glfwGetProcAddress))) {
         glfwDestroyWindow(window);
         glfwTerminate();
         std::fprintf(stderr, "forklab: cannot load OpenGL 3.3 functions (is the GL driver installed?)\n");
         return 2;
+    }
+
+    if (const char* r = reinterpret_cast<const char*>(glGetString(GL_RENDERER))) {
+        std::string renderer = r;
+        for (const char* soft : {"llvmpipe", "softpipe", "Software Rasterizer", "swrast"})
+            if (renderer.find(soft) != std::string::npos) software_gl = true;
     }
 
     IMGUI_CHECKVERSION();
@@ -291,6 +298,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
     {
         ui::App app(lab, settings, dir);
         app.set_waker([] { glfwPostEmptyEvent(); });
+        app.set_software_gl(software_gl);
         float xs = 1, ys = 1;
         glfwGetWindowContentScale(window, &xs, &ys);
         app.set_content_scale(std::max(xs, ys));
@@ -334,11 +342,16 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 if (wait < 0) glfwWaitEvents();
                 else if (wait > 0) glfwWaitEventsTimeout(wait);
                 else glfwPollEvents();
-                // No faster than 60 frames a second for input, 30 for the lab's messages
-                // alone (a free run at human speed changes a few times a second; every
-                // message batch in between is drawn with the next frame).
+                // Woken by the lab alone: an op's events are drawn with the snapshot that
+                // follows them, one frame (App::lab_frame_wait_s).
+                bool lab_only = !g_input && settle == 0 && !redraw_always;
+                for (double w; lab_only && !g_input && !g_quit && (w = app.lab_frame_wait_s()) > 0;)
+                    glfwWaitEventsTimeout(w);
+                // No faster than 60 frames a second for input, 20 for the lab's messages
+                // alone (the lab's snapshot rate: a faster frame shows no newer kernel state;
+                // every message batch in between is drawn with the next frame).
                 uint64_t since = monotonic_ns() - last_frame;
-                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull : 33'300'000ull;
+                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull : 50'000'000ull;
                 if (since < gap) {
                     timespec ts{0, long(gap - since)};
                     nanosleep(&ts, nullptr);
