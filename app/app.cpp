@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
@@ -695,8 +696,7 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
 
 void App::draw_layout() {
     // F fits every graph view again (after zooming by hand).
-    ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('F', false)) {
+    if (std::exchange(key_fit_, false)) {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
@@ -704,6 +704,7 @@ void App::draw_layout() {
         draw_presentation_layout();
         return;
     }
+    key_swap_ = key_more_ = false;  // M and V are the presentation layout's
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
@@ -804,8 +805,7 @@ void App::draw_presentation_layout() {
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     static int more = 0;
-    ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('V', false)) {
+    if (std::exchange(key_more_, false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
@@ -824,7 +824,7 @@ void App::draw_presentation_layout() {
         if (!was_live) ended_once = true;
         if (!was_live || ended_once) front_tabs.push_back(was_live ? "Descriptors" : "Messages");
     }
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
+    if (std::exchange(key_swap_, false)) {
         static bool msgs = false;
         msgs = !msgs;
         front_tabs.push_back(msgs ? "Messages" : "Descriptors");

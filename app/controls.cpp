@@ -81,6 +81,9 @@ void App::handle_keys() {
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
             case kKeyBackspace: break;  // reserved for "step back"
+            case 'F': key_fit_ = true; break;
+            case 'M': key_swap_ = true; break;
+            case 'V': key_more_ = true; break;
             case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
             case kKeyF1: case 'H': show_help = !show_help; break;
             case kKeyEsc:

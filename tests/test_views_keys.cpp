@@ -3,9 +3,11 @@
 // a knob change says what happened and Ctrl+Z undoes it; progress is kept in settings.
 #include <doctest/doctest.h>
 #include <imgui.h>
+#include <imgui_internal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "app/app.hpp"
@@ -100,6 +102,61 @@ TEST_CASE("keys: a tap pressed and released between two frames steps once") {
         CHECK(app.steps_sent() == sent + 3);
         // Let both go through before the App stops the run.
         CHECK(f.until([&] { return f.call_events() >= calls + 2 || !app.model().live(); }));
+    }
+    drain_lab();
+}
+
+// True when a window whose name has every one of PARTS was drawn in the last frame.
+bool drawn_now(std::initializer_list<const char*> parts) {
+    for (ImGuiWindow* w : ImGui::GetCurrentContext()->Windows) {
+        std::string name = w->Name;
+        bool all = true;
+        for (const char* p : parts) all = all && name.find(p) != std::string::npos;
+        if (all && w->LastFrameActive == ImGui::GetFrameCount()) return true;
+    }
+    return false;
+}
+
+// F, M and V go through the same queue as Space: a tap between two frames acts once.
+TEST_CASE("keys: F, M and V tapped between two frames fit, swap and cycle once") {
+    fl::test::NoLeftovers guard;
+    {
+        fl::ui::Settings st;
+        st.presentation = true;
+        fl::ui::App app(&fl::test::lab(), st, "");
+        Frames f(app);
+        app.select_lesson("pipes");
+        REQUIRE(f.until([&] { return f.waiting(); }));
+        for (int i = 0; i < 3; ++i) f.frame();
+        auto tap = [&](int key) {
+            app.key_event(key, kPress, 0);
+            app.key_event(key, kRelease, 0);
+            f.frame();
+            for (int i = 0; i < 3; ++i) f.frame();  // a tab brought to the front shows next frame
+        };
+        // F: every graph fits again after zooming by hand.
+        app.ui().tree_cam.fit = app.ui().fds_cam.fit = app.ui().messages_fit = false;
+        tap('F');
+        CHECK(app.ui().tree_cam.fit);
+        CHECK(app.ui().fds_cam.fit);
+        CHECK(app.ui().messages_fit);
+        // M: the messages in the fd tables' place, and back.
+        REQUIRE(drawn_now({"Graph", "##fd_canvas"}));
+        CHECK_FALSE(drawn_now({"Graph", "##msg_canvas"}));
+        tap('M');
+        CHECK(drawn_now({"Graph", "##msg_canvas"}));
+        CHECK_FALSE(drawn_now({"Graph", "##fd_canvas"}));
+        tap('M');
+        CHECK(drawn_now({"Graph", "##fd_canvas"}));
+        // V: the pane under the tree goes from the source to the next tab, one tab a tap.
+        REQUIRE(drawn_now({"SourceMore", "##code"}));
+        tap('V');
+        CHECK_FALSE(drawn_now({"SourceMore", "##code"}));
+        tap('V');
+        tap('V');
+        CHECK_FALSE(drawn_now({"SourceMore", "##code"}));
+        tap('V');  // four tabs: back to the source
+        CHECK(drawn_now({"SourceMore", "##code"}));
     }
     drain_lab();
 }
