@@ -117,8 +117,8 @@ bool drawn_now(std::initializer_list<const char*> parts) {
     return false;
 }
 
-// F, M and V go through the same queue as Space: a tap between two frames acts once.
-TEST_CASE("keys: F, M and V tapped between two frames fit, swap and cycle once") {
+// F, M, V and I go through the same queue as Space: a tap between two frames acts once.
+TEST_CASE("keys: F, M, V and I tapped between two frames fit, swap, cycle and toggle once") {
     fl::test::NoLeftovers guard;
     {
         fl::ui::Settings st;
@@ -157,6 +157,12 @@ TEST_CASE("keys: F, M and V tapped between two frames fit, swap and cycle once")
         CHECK_FALSE(drawn_now({"SourceMore", "##code"}));
         tap('V');  // four tabs: back to the source
         CHECK(drawn_now({"SourceMore", "##code"}));
+        // I: the stdio ForkLab captures shown in the descriptors, and hidden again.
+        bool shown = app.ui().show_instrumentation;
+        tap('I');
+        CHECK(app.ui().show_instrumentation != shown);
+        tap('I');
+        CHECK(app.ui().show_instrumentation == shown);
     }
     drain_lab();
 }
