@@ -83,10 +83,6 @@ void App::handle_keys() {
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
             case kKeyBackspace: break;  // reserved for "step back"
-            case 'F': key_fit_ = true; break;
-            case 'M': key_swap_ = true; break;
-            case 'V': key_more_ = true; break;
-            case 'I': ui_.show_instrumentation = !ui_.show_instrumentation; break;
             case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
             case kKeyF1: case 'H': show_help = !show_help; break;
             case kKeyEsc:
@@ -104,6 +100,10 @@ void App::handle_keys() {
                 break;
             }
             case kKeyTab: cycle_tab(shift ? -1 : 1); break;
+            case 'F': key_fit_ = true; break;
+            case 'M': key_swap_ = true; break;
+            case 'V': key_more_ = true; break;
+            case 'I': ui_.show_instrumentation = !ui_.show_instrumentation; break;
             case 'K': {
                 int n = panel_.lesson ? int(panel_.lesson->knobs.size()) : 0;
                 if (!n) {
