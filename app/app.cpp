@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cfloat>
 #include <cmath>
+#include <utility>
 
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
@@ -178,7 +179,13 @@ void App::reader_loop() {
         std::function<void()> wake;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            for (auto& g : got) inbox_.push_back(std::move(g));
+            if (inbox_.empty()) inbox_since_ns_ = monotonic_ns();
+            for (auto& g : got) {
+                // Events come a moment before the snapshot that shows what they did: anything
+                // else (a snapshot, the run's start or end) completes what there is to draw.
+                if (g.value("msg", "") != "events") inbox_complete_ = true;
+                inbox_.push_back(std::move(g));
+            }
             wake = waker_;
         }
         if (wake) wake();
@@ -194,6 +201,7 @@ bool App::poll() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         in.swap(inbox_);
+        inbox_complete_ = false;
     }
     // Snapshots the reader dropped as unchanged still count as fresh for scripted steps.
     snaps_since_step_ += same_snaps_.exchange(0);
@@ -265,6 +273,7 @@ void App::begin_frame(double now_s) {
     ui_.now_s = now_s;
     ui_.again = false;
     ui_.now_ns = monotonic_ns();
+    ui_.fading_until_s = 0;  // the views say again what still fades
     if (notice_until_ && now_s > notice_until_) {
         notice_.clear();
         notice_until_ = 0;
@@ -454,11 +463,24 @@ double App::idle_wait_s() const {
     double wait = -1;
     auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
     if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));
+    // What fades by itself is drawn at a lower rate under software GL (a frame there costs
+    // 10-20 ms of CPU), and always once more at its end, so nothing stays half-lit.
+    const double step = software_gl_ ? 0.25 : 1.0 / 30;
     // A process that exited fades out over two seconds (the process tree's ghost).
     uint64_t now = monotonic_ns();
     for (auto& [pid, p] : model_.procs)
-        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull) sooner(1.0 / 30);
+        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull)
+            sooner(std::min(step, (2'200'000'000.0 - double(now - p.exit_t_ns)) / 1e9));
+    // Glows and ghosts the views drew in the last frame.
+    if (ui_.fading_until_s > now_s_) sooner(std::min(step, ui_.fading_until_s - now_s_));
     return wait;
+}
+
+double App::lab_frame_wait_s() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (inbox_.empty() || inbox_complete_) return 0;
+    double waited = double(monotonic_ns() - inbox_since_ns_) / 1e9;
+    return std::max(0.0, 0.06 - waited);
 }
 
 void App::set_font_size(float px) {
@@ -630,6 +652,8 @@ void splitter(const char* id, bool vertical, float thickness, float length, floa
     }
 }
 
+std::vector<ImVec4> g_backdrops;  // this frame's panes (App::backdrops)
+
 struct Tab {
     const char* name;
     std::function<void()> draw;
@@ -638,7 +662,15 @@ struct Tab {
 // A bordered pane with a bold title (or tabs) and a child region the view fills.
 void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs,
           std::vector<std::string>* front = nullptr) {
+    // No background drawn, neither the pane's nor its children's: the window clears the pane's
+    // rectangle to ChildBg before rendering (App::backdrops). Under software GL every filled
+    // full-pane rectangle is one more blended pass over its pixels, most of a frame's cost.
+    ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(0, 0, 0, 0));
     ImGui::BeginChild(id, size, true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    {
+        ImVec2 a = ImGui::GetWindowPos(), b = ImGui::GetWindowSize();
+        g_backdrops.push_back({a.x, a.y, a.x + b.x, a.y + b.y});
+    }
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
     auto body = [&](const Tab& t) {
         ImGui::BeginChild("##body", ImVec2(0, 0), false);
@@ -670,14 +702,14 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
     }
     ImGui::PopStyleVar();
     ImGui::EndChild();
+    ImGui::PopStyleColor();
 }
 
 }  // namespace
 
 void App::draw_layout() {
     // F fits every graph view again (after zooming by hand).
-    ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('F', false)) {
+    if (std::exchange(key_fit_, false)) {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
@@ -688,6 +720,7 @@ void App::draw_layout() {
         draw_presentation_layout();
         return;
     }
+    key_swap_ = key_more_ = key_tree_ = false;  // M, T and V are the presentation layout's
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
@@ -789,9 +822,7 @@ void App::draw_presentation_layout() {
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     static int more = 0;
-    ImGuiIO& io = ImGui::GetIO();
-    bool keys = !io.WantTextInput && !io.KeyCtrl;
-    if (keys && ImGui::IsKeyPressed('V', false)) {
+    if (std::exchange(key_more_, false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
@@ -835,10 +866,8 @@ void App::draw_presentation_layout() {
         if (has({"tree"}) || (tree && !fds)) show("Processes");
         else if (fds) show("Descriptors");
     }
-    if (keys && ImGui::IsKeyPressed('M', false))
-        show(graph == "Messages" ? "Descriptors" : "Messages");
-    if (keys && ImGui::IsKeyPressed('T', false))
-        show(graph == "Processes" ? "Descriptors" : "Processes");
+    if (std::exchange(key_swap_, false)) show(graph == "Messages" ? "Descriptors" : "Messages");
+    if (std::exchange(key_tree_, false)) show(graph == "Processes" ? "Descriptors" : "Processes");
 
     // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
     // width), between 45% and 65% of the column (80% for the messages); the source the rest.
@@ -893,12 +922,17 @@ void App::draw() {
     ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                              ImGuiWindowFlags_NoSavedSettings |
                              ImGuiWindowFlags_NoBringToFrontOnFocus |
-                             ImGuiWindowFlags_NoScrollWithMouse;
+                             ImGuiWindowFlags_NoScrollWithMouse |
+                             // the window's glClear is this background (one full-screen pass less)
+                             ImGuiWindowFlags_NoBackground;
+    g_backdrops.clear();
     ImGui::Begin("ForkLab##root", nullptr, flags);
     draw_toolbar(*this);
     draw_layout();
+    panel_.toggle_checks = false;  // C counts only while the checks show
     draw_status_bar(*this);
     ImGui::End();
+    backdrops_ = g_backdrops;
     if (show_help) draw_help(*this);
     draw_open_dialog(*this);
 }

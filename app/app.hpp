@@ -87,6 +87,7 @@ struct LessonPanel {
     std::string picked;               // a lesson the user chose in the list
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
+    bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The Markdown document as the Lessons view lays it out, one block a line ("h1: Hello",
@@ -129,6 +130,12 @@ public:
     // How long the window may sleep before the next frame: 0 now, < 0 until input or a lab
     // message (the reader wakes it), else seconds until something on screen changes by itself.
     double idle_wait_s() const;
+    // Woken by lab messages alone: how long to wait before drawing them. An op's events come
+    // a moment before the snapshot that shows its effect (the lab sends one every 50 ms at
+    // most); waiting for it (60 ms at most) makes one op one frame instead of two.
+    double lab_frame_wait_s() const;
+    // The GL renderer is a software one (llvmpipe, softpipe): fades are drawn at a lower rate.
+    void set_software_gl(bool on) { software_gl_ = on; }
     uint64_t steps_sent() const { return steps_sent_; }
     const std::string& notice_text() const { return notice_; }
     void set_font_size(float px);
@@ -150,6 +157,9 @@ public:
     const LessonPanel& lesson_panel() const { return panel_; }
     std::string title() const;       // "ForkLab - hello - paused"
     std::string status_line() const; // "paused: ..." with what is blocked, for the status bar
+    // The panes of the last frame drawn (x0, y0, x1, y1 in ImGui's coordinates): they draw no
+    // background, the window clears these to ImGuiCol_ChildBg (and the rest to WindowBg).
+    const std::vector<ImVec4>& backdrops() const { return backdrops_; }
     bool fonts_dirty() const { return fonts_dirty_; }
     float font_px() const;           // font size in pixels now (presentation, content scale)
     void rebuild_style();            // after the fonts were rebuilt
@@ -191,12 +201,15 @@ private:
     friend void draw_open_dialog(App& app);
     friend void draw_file_menu(App& app);
     bool charted_ = false;  // this run's chart was brought to the front
+    std::vector<ImVec4> backdrops_;
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {
         int key, mods;
     };
     std::deque<KeyPress> keys_;
+    // F, M, V from the queue, for the layout to act on in this frame: fit, swap, cycle pane.
+    bool key_fit_ = false, key_swap_ = false, key_more_ = false, key_tree_ = false;
     uint64_t steps_sent_ = 0;
     Knobs run_knobs_;                  // the knobs the current run started with
     std::vector<Knobs> knob_undo_;     // earlier knob sets, newest last
@@ -233,8 +246,11 @@ private:
 
     // Lab I/O
     std::thread reader_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::deque<nlohmann::json> inbox_, outbox_;
+    uint64_t inbox_since_ns_ = 0;  // when the oldest message in inbox_ came
+    bool inbox_complete_ = false;  // inbox_ holds more than events (see lab_frame_wait_s)
+    bool software_gl_ = false;
     std::atomic<bool> stopping_{false};  // the App is going away: send what is queued, end
     std::atomic<bool> lab_gone_{false};
     std::function<void()> waker_;

@@ -26,7 +26,7 @@ constexpr Shortcut kShortcuts[] = {
     {"N", "Step the next waiting operation, whichever process it is"},
     {"1 ... 9", "Select a process by birth order (then Space steps it)"},
     {"Esc", "Clear the selection / close this help"},
-    {"Enter or F5", "Run freely / pause"},
+    {"Enter or F5", "Run freely / pause (keypad Enter too)"},
     {"[  and  ]", "Slower / faster when running freely"},
     {"R", "Reset: run the lesson again from the start, paused"},
     {"Up / Down", "Previous / next lesson"},
@@ -35,14 +35,16 @@ constexpr Shortcut kShortcuts[] = {
     {"Left / Right", "Change the chosen knob (restarts the run)"},
     {"Ctrl+Z", "Undo the last knob change (restarts the run)"},
     {"F", "Fit every graph (process tree, descriptors, messages) to its pane again"},
-    {",  and  .", "Zoom the graph under the mouse out / in (or Ctrl+wheel); drag to pan"},
+    {",  and  .", "Zoom the process tree or the descriptors under the mouse out / in; Ctrl+wheel "
+                   "zooms any graph, the messages too; drag to pan"},
     {"Shift+arrows", "Pan the graph under the mouse"},
+    {"I", "Show / hide the stdio ForkLab captures in the descriptors (its checkbox)"},
     {"M", "Presentation mode: swap the descriptors for the messages"},
     {"T", "Presentation mode: swap the descriptors for the process tree (each step shows the one "
           "its text points at)"},
     {"V", "Presentation mode: cycle the pane under the graph (source, console, chart, events)"},
     {"C", "At the end of a run: show / fold the list of checks"},
-    {"+  and  -", "Larger / smaller text"},
+    {"+  and  -", "Larger / smaller text (Ctrl+= and Ctrl+- too)"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
     {"F1, H or ?", "Show / hide this help"},
     {"Ctrl+O", "Open a saved run (a trace file; or drop one on the window): Space / Backspace "
@@ -110,6 +112,12 @@ void App::handle_keys() {
                 break;
             }
             case kKeyTab: cycle_tab(shift ? -1 : 1); break;
+            case 'F': key_fit_ = true; break;
+            case 'M': key_swap_ = true; break;
+            case 'V': key_more_ = true; break;
+            case 'T': key_tree_ = true; break;
+            case 'C': panel_.toggle_checks = true; break;
+            case 'I': ui_.show_instrumentation = !ui_.show_instrumentation; break;
             case 'K': {
                 int n = panel_.lesson ? int(panel_.lesson->knobs.size()) : 0;
                 if (!n) {

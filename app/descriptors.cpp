@@ -678,6 +678,11 @@ void draw_descriptors(ViewContext& ctx) {
     };
     const double now = ImGui::GetTime();
     FdChanges& changes = fd_changes(m, lay, s, now);
+    for (auto& [k, at] : changes.born)
+        if (now - at < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, at + kGlowS);
+    for (const Ghost& g : changes.ghosts) ui.fading_until_s = std::max(ui.fading_until_s, g.at + kGhostS);
+    for (auto& [inode, q] : changes.queued)
+        if (now - q.second < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, q.second + kGlowS);
     {
         DrawnGraph& d = ui.drawn_fds;
         d = DrawnGraph();

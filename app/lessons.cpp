@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include "app/app.hpp"
 #include "core/embedded.hpp"
@@ -336,8 +337,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
         // listed even when folded: they are what the class has to see.
         ImGuiStorage* st = ImGui::GetStateStorage();
         bool* open = st->GetBoolRef(ImGui::GetID("checks_open"), !th.presentation);
-        ImGuiIO& io = ImGui::GetIO();
-        if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('C', false)) *open = !*open;
+        if (std::exchange(panel.toggle_checks, false)) *open = !*open;
         std::string head = std::string(*open ? "\u25BE " : "\u25B8 ") + "Run " +
                            run_status_name(m.status) + ": " + std::to_string(ok) + " of " +
                            std::to_string(m.checks.size()) + " checks passed";

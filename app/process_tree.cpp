@@ -531,6 +531,9 @@ void draw_process_tree(ViewContext& ctx) {
     }
     const double now = ImGui::GetTime();
     TreeChanges& changes = tree_changes(m, now);
+    for (auto* at : {&changes.born, &changes.gone, &changes.reparented})
+        for (auto& [pid, t] : *at)
+            if (now - t < 1.5) ui.fading_until_s = std::max(ui.fading_until_s, t + 1.5);  // glow()
 
     std::unordered_map<pid_t, const TreeNode*> by_pid;
     by_pid.reserve(lay.nodes.size());

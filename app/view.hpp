@@ -62,6 +62,9 @@ struct UiState {
     bool again = false;            // a view's layout changed after it drew: draw one more frame
     double now_s = 0;              // ImGui::GetTime() at frame start, for fading
     uint64_t now_ns = 0;           // CLOCK_MONOTONIC at frame start (events carry it)
+    // Set by the views each frame: until when (ImGui time) something they drew still fades by
+    // itself (a glow, a ghost), so the window draws frames until then while nothing else moves.
+    double fading_until_s = 0;
 };
 
 struct ViewContext {

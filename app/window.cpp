@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <thread>
 #include <cstdio>
 #include <cstring>
@@ -245,12 +246,19 @@ int run_app(int argc, char** argv, LabClient* lab) {
         return no_window("open an OpenGL 3.3 window");
     }
     glfwMakeContextCurrent(window);
+    bool software_gl = false;  // llvmpipe and the like: every frame costs real CPU
     glfwSwapInterval(shot ? 0 : 1);
     if (!gladLoadGL(reinterpret_cast<GLADloadfunc>(glfwGetProcAddress))) {
         glfwDestroyWindow(window);
         glfwTerminate();
         std::fprintf(stderr, "forklab: cannot load OpenGL 3.3 functions (is the GL driver installed?)\n");
         return 2;
+    }
+
+    if (const char* r = reinterpret_cast<const char*>(glGetString(GL_RENDERER))) {
+        std::string renderer = r;
+        for (const char* soft : {"llvmpipe", "softpipe", "Software Rasterizer", "swrast"})
+            if (renderer.find(soft) != std::string::npos) software_gl = true;
     }
 
     IMGUI_CHECKVERSION();
@@ -301,6 +309,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
     {
         ui::App app(lab, settings, dir);
         app.set_waker([] { glfwPostEmptyEvent(); });
+        app.set_software_gl(software_gl);
         float xs = 1, ys = 1;
         glfwGetWindowContentScale(window, &xs, &ys);
         app.set_content_scale(std::max(xs, ys));
@@ -332,27 +341,40 @@ int run_app(int argc, char** argv, LabClient* lab) {
         }
 
         bool first = true;
+        // FORKLAB_FRAME_LOG=FILE: the time (CLOCK_MONOTONIC ns) and the triangle count of every
+        // frame drawn go to FILE at exit, one frame a line, so bench/bench_idle can count
+        // frames over its window.
+        const char* frame_log = getenv("FORKLAB_FRAME_LOG");
+        std::vector<std::pair<uint64_t, int>> frame_times;
         std::string title;
         int done_frames = 0;
         uint64_t started = monotonic_ns(), last_frame = 0;
         // Frames still to draw after a wake-up: ImGui needs a couple to settle what an input
         // changed (a click's release, a hover), then the loop sleeps again.
         int settle = 3;
+        // FORKLAB_REDRAW_ALWAYS: draw every frame (60 Hz at most), as before the app rested:
+        // bench/bench_idle's baseline.
+        const bool redraw_always = getenv("FORKLAB_REDRAW_ALWAYS") != nullptr;
         while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             if (shot) {
                 glfwPollEvents();
             } else {
                 // Rest when nothing changes: sleep until input or a lab message (the reader
                 // thread posts an empty event), or until something on screen fades by itself.
-                double wait = settle > 0 ? 0.0 : app.idle_wait_s();
+                double wait = settle > 0 || redraw_always ? 0.0 : app.idle_wait_s();
                 if (wait < 0) glfwWaitEvents();
                 else if (wait > 0) glfwWaitEventsTimeout(wait);
                 else glfwPollEvents();
-                // No faster than 60 frames a second for input, 30 for the lab's messages
-                // alone (a free run at human speed changes a few times a second; every
-                // message batch in between is drawn with the next frame).
+                // Woken by the lab alone: an op's events are drawn with the snapshot that
+                // follows them, one frame (App::lab_frame_wait_s).
+                bool lab_only = !g_input && settle == 0 && !redraw_always;
+                for (double w; lab_only && !g_input && !g_quit && (w = app.lab_frame_wait_s()) > 0;)
+                    glfwWaitEventsTimeout(w);
+                // No faster than 60 frames a second for input, 20 for the lab's messages
+                // alone (the lab's snapshot rate: a faster frame shows no newer kernel state;
+                // every message batch in between is drawn with the next frame).
                 uint64_t since = monotonic_ns() - last_frame;
-                uint64_t gap = g_input || settle > 0 ? 16'600'000ull : 33'300'000ull;
+                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull : 50'000'000ull;
                 if (since < gap) {
                     timespec ts{0, long(gap - since)};
                     nanosleep(&ts, nullptr);
@@ -389,8 +411,23 @@ int run_app(int argc, char** argv, LabClient* lab) {
             int fw, fh;
             glfwGetFramebufferSize(window, &fw, &fh);
             glViewport(0, 0, fw, fh);
-            glClearColor(0.09f, 0.10f, 0.12f, 1.0f);
+            // The backgrounds are cleared, not drawn (a clear costs a fraction of a blended
+            // fill under software GL): the window's, then each pane's (App::backdrops).
+            const ImVec4 wbg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+            const ImVec4 pbg = ImGui::GetStyle().Colors[ImGuiCol_ChildBg];
+            glClearColor(wbg.x, wbg.y, wbg.z, 1.0f);
             glClear(GL_COLOR_BUFFER_BIT);
+            glClearColor(pbg.x, pbg.y, pbg.z, 1.0f);
+            glEnable(GL_SCISSOR_TEST);
+            const ImVec2 fs = io.DisplayFramebufferScale;
+            for (const ImVec4& r : app.backdrops()) {
+                int x0 = int(std::lround(r.x * fs.x)), x1 = int(std::lround(r.z * fs.x));
+                int y0 = int(std::lround(r.y * fs.y)), y1 = int(std::lround(r.w * fs.y));
+                if (x1 <= x0 || y1 <= y0) continue;
+                glScissor(x0, fh - y1, x1 - x0, y1 - y0);  // GL's y counts from the bottom
+                glClear(GL_COLOR_BUFFER_BIT);
+            }
+            glDisable(GL_SCISSOR_TEST);
             ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
 
             if (shot) {
@@ -426,6 +463,15 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 }
             }
             glfwSwapBuffers(window);
+            if (frame_log && frame_times.size() < (1u << 20))
+                frame_times.push_back({monotonic_ns(), ImGui::GetDrawData()->TotalIdxCount / 3});
+        }
+        if (frame_log && *frame_log) {
+            if (FILE* f = std::fopen(frame_log, "w")) {
+                for (auto [t, tris] : frame_times)
+                    std::fprintf(f, "%llu %d\n", (unsigned long long)t, tris);
+                std::fclose(f);
+            }
         }
         if (!shot) {
             int ww, wh;

@@ -1078,16 +1078,27 @@ void lab_main(int channel_fd, int keeper_fd) {
         timespec five_ms{0, 5'000'000};
         ppoll(p, 2, active ? &five_ms : nullptr, &waiting);
         if (g_lab_signal) break;
-        if (p[0].revents) {
-            auto msg = chan.recv(0);
-            if (chan.closed()) break;
+        // Every command that came, not only the first: two can arrive in one read, and the
+        // second would sit in the channel's buffer, unseen by poll, until a third came (a
+        // Reset's start right after a mode change was lost that way under load).
+        bool quit = false;
+        for (auto msg = p[0].revents ? chan.recv(0) : std::nullopt; !quit;
+             msg = chan.recv(0)) {
+            if (chan.closed()) {
+                quit = true;
+                break;
+            }
+            if (!msg) break;
             LabCommand c;
             std::string bad;
-            if (msg && !(bad = parse_command(*msg, c)).empty()) {
+            if (!(bad = parse_command(*msg, c)).empty()) {
                 chan.send({{"msg", "error"}, {"text", "the lab cannot read a command: " + bad}});
-            } else if (msg) {
+            } else {
                 const std::string& cmd = c.cmd;
-                if (cmd == "quit") break;
+                if (cmd == "quit") {
+                    quit = true;
+                    break;
+                }
                 if (cmd == "start") {
                     run.reset();
                     RunOptions& o = c.start;
@@ -1116,6 +1127,7 @@ void lab_main(int channel_fd, int keeper_fd) {
                 }
             }
         }
+        if (quit) break;
         if (run && !run->pump()) run.reset();
     }
     run.reset();  // kills and reaps the run, removes its temp directory
