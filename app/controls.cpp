@@ -23,7 +23,10 @@ struct Shortcut {
 constexpr Shortcut kShortcuts[] = {
     {"Space", "Step: release one operation (the selected process's, else the next waiting); "
               "at the end of a run, go on to the next lesson"},
-    {"N", "Step the next waiting operation, whichever process it is"},
+    {"N", "Run to the next lesson step and pause there"},
+    {"Backspace", "Step back one operation (re-executes the run in fresh processes up to there)"},
+    {"Shift+Backspace", "Back to the previous lesson step (re-executes)"},
+    {"Timeline click", "Go to that operation: click or drag on the timeline under the views"},
     {"1 ... 9", "Select a process by birth order (then Space steps it)"},
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause"},
@@ -77,10 +80,10 @@ void App::handle_keys() {
                 if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
-            case 'N': step(0); break;
+            case 'N': run_to_step(); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
-            case kKeyBackspace: break;  // reserved for "step back"
+            case kKeyBackspace: shift ? back_to_step() : step_back(); break;
             case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
             case kKeyF1: case 'H': show_help = !show_help; break;
             case kKeyEsc:

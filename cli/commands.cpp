@@ -368,7 +368,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     run->add_option("--replay", ra.replay, "replay the interleaving recorded in a trace FILE");
     run->add_option("--until", ra.until,
                     "step to a lesson step (its id) or through N ops, print the tree and fd "
-                    "tables there, then stop")->type_name("STEP|OPS");
+                    "tables there, then stop (with --replay: re-execute the trace up to there)")->type_name("STEP|OPS");
     run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
 
     bool json = false;

@@ -215,7 +215,7 @@ private:
     bool replay_over_ = false;       // all replayed (free mode), diverged, or left by a step
     bool replayed_sent_ = false;     // "replayed" said for the current limit
     bool diverged_ = false;
-    std::map<pid_t, size_t> expect_ret_;  // tid -> recorded op whose return is awaited
+    std::map<pid_t, std::vector<size_t>> expect_ret_;  // tid -> recorded ops whose return is awaited
     std::map<pid_t, int> handler_calls_;  // tid -> ungated calls (in a handler) not yet returned
     uint64_t settled_since_ = 0;
     // "advance": ops left to step (-1: none), through the next lesson step.
@@ -420,11 +420,19 @@ void Run::on_event(const Event& e) {
             if (auto h = handler_calls_.find(e.tid); h != handler_calls_.end() && h->second > 0) {
                 --h->second;  // a handler's op returned, not the one the thread was in
             } else if (auto x = expect_ret_.find(e.tid); x != expect_ret_.end()) {
-                size_t idx = x->second;
-                expect_ret_.erase(x);
-                if (!diverged_ && idx < opts_.expect.size())
-                    if (std::string d = result_difference(opts_.expect[idx], e); !d.empty())
-                        diverged(idx, replay_idx_, e.task, d);
+                // The thread's next op may have been released before this return was read
+                // from the ring: the oldest awaited op of the same kind is this one.
+                auto& q = x->second;
+                auto it = std::find_if(q.begin(), q.end(), [&](size_t i) {
+                    return i < opts_.expect.size() && opts_.expect[i].op == e.op;
+                });
+                if (it != q.end()) {
+                    size_t idx = *it;
+                    q.erase(it);
+                    if (!diverged_)
+                        if (std::string d = result_difference(opts_.expect[idx], e); !d.empty())
+                            diverged(idx, replay_idx_, e.task, d);
+                }
             }
             if (e.op == Op::Wait && e.ret > 0) wait_status_[pid_t(e.ret)] = e.arg;
             if (e.op == Op::Spawn && e.ret > 0) spawned(e);
@@ -652,7 +660,7 @@ void Run::replay_turn() {
                 std::string d = gate_difference(opts_.expect[replay_idx_], s.task,
                                                 Op(s.pending_op.load()), s.pending_fd.load());
                 if (!d.empty()) return diverged(replay_idx_, replay_idx_, s.task, d);
-                expect_ret_[pid_t(s.tid.load())] = replay_idx_;
+                expect_ret_[pid_t(s.tid.load())].push_back(replay_idx_);
             }
             replay_arrival_ = s.arrival.load();
             shm_->release(i);

@@ -52,68 +52,69 @@ int sign(int64_t v) { return v > 0 ? 1 : v < 0 ? -1 : 0; }
 
 Recording Recording::from_events(const std::vector<Event>& events) {
     Recording r;
-    // Per thread: the ops called and not yet returned (a signal handler's call nests), with
-    // -1 for an ungated call (err = 1: made in a handler; it is not in the schedule).
-    std::map<pid_t, std::vector<long>> open;
-    for (const Event& e : events) {
-        switch (e.kind) {
-            case Kind::RunStart: {
-                auto j = nlohmann::json::parse(e.text, nullptr, false);
-                if (j.is_object()) {
-                    r.lesson = j.value("lesson", "");
-                    if (j.contains("knobs") && j["knobs"].is_object())
-                        for (auto& [k, v] : j["knobs"].items())
-                            r.knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
-                }
-                break;
-            }
-            case Kind::Call: {
-                auto& stack = open[e.tid ? e.tid : e.pid];
-                if (e.err) {
-                    stack.push_back(-1);
-                    break;
-                }
-                RecordedOp o;
-                o.task = e.task;
-                o.op = e.op;
-                o.line = e.line;
-                o.fd = e.fd;
-                o.fd2 = e.fd2;
-                o.arg = e.arg;
-                stack.push_back(long(r.ops.size()));
-                r.ops.push_back(std::move(o));
-                break;
-            }
-            case Kind::Return: {
-                auto& stack = open[e.tid ? e.tid : e.pid];
-                if (stack.empty()) break;
-                long i = stack.back();
-                stack.pop_back();
-                if (i < 0) break;
-                RecordedOp& o = r.ops[size_t(i)];
-                o.returned = true;
-                o.ret = e.ret;
-                o.err = e.err;
-                o.text = e.text;  // (fd stays the call's: the gate compares it)
-                break;
-            }
-            case Kind::Step:
-                r.marks.push_back({RecordingMark::Kind::Step, r.ops.size(), int(e.arg), e.text});
-                break;
-            case Kind::Deadlock:
-                r.marks.push_back({RecordingMark::Kind::Deadlock, r.ops.size(), -1, e.text});
-                break;
-            case Kind::Bound:
-                r.marks.push_back({RecordingMark::Kind::Bound, r.ops.size(), -1, e.text});
-                break;
-            case Kind::RunEnd:
-                r.marks.push_back({RecordingMark::Kind::End, r.ops.size(), -1, e.text});
-                break;
-            default:
-                break;
-        }
-    }
+    for (const Event& e : events) r.add(e);
     return r;
+}
+
+void Recording::add(const Event& e) {
+    Recording& r = *this;
+    auto& open = open_;
+    switch (e.kind) {
+        case Kind::RunStart: {
+            auto j = nlohmann::json::parse(e.text, nullptr, false);
+            if (j.is_object()) {
+                r.lesson = j.value("lesson", "");
+                if (j.contains("knobs") && j["knobs"].is_object())
+                    for (auto& [k, v] : j["knobs"].items())
+                        r.knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+            }
+            break;
+        }
+        case Kind::Call: {
+            auto& stack = open[e.tid ? e.tid : e.pid];
+            if (e.err) {
+                stack.push_back(-1);
+                break;
+            }
+            RecordedOp o;
+            o.task = e.task;
+            o.op = e.op;
+            o.line = e.line;
+            o.fd = e.fd;
+            o.fd2 = e.fd2;
+            o.arg = e.arg;
+            stack.push_back(long(r.ops.size()));
+            r.ops.push_back(std::move(o));
+            break;
+        }
+        case Kind::Return: {
+            auto& stack = open[e.tid ? e.tid : e.pid];
+            if (stack.empty()) break;
+            long i = stack.back();
+            stack.pop_back();
+            if (i < 0) break;
+            RecordedOp& o = r.ops[size_t(i)];
+            o.returned = true;
+            o.ret = e.ret;
+            o.err = e.err;
+            o.text = e.text;  // (fd stays the call's: the gate compares it)
+            break;
+        }
+        case Kind::Step:
+            r.marks.push_back({RecordingMark::Kind::Step, r.ops.size(), int(e.arg), e.text});
+            break;
+        case Kind::Deadlock:
+            r.marks.push_back({RecordingMark::Kind::Deadlock, r.ops.size(), -1, e.text});
+            break;
+        case Kind::Bound:
+            r.marks.push_back({RecordingMark::Kind::Bound, r.ops.size(), -1, e.text});
+            break;
+        case Kind::RunEnd:
+            r.marks.push_back({RecordingMark::Kind::End, r.ops.size(), -1, e.text});
+            break;
+        default:
+            break;
+    }
 }
 
 std::vector<std::string> Recording::schedule() const {

@@ -8,7 +8,10 @@
 // Op K (a position) means "after the first K ops have passed their gates": 0 is the start.
 // Results are compared up to pid and inode numbers: a fork's or wait's pid, or a number in
 // the bytes read, may differ from run to run; the rest must be the same.
+#include <sys/types.h>
+
 #include <cstddef>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -49,6 +52,7 @@ struct Recording {
     // From a run's events (a live run's, or a trace's). Ops still waiting for their Return
     // (blocked) have returned = false.
     static Recording from_events(const std::vector<Event>& events);
+    void add(const Event& e);  // one more event of the run, in order (a live run's recording)
     std::vector<std::string> schedule() const;     // task ids, in gate order
     // The position of the first lesson step mark after POS (or of the last mark at most POS
     // for prev_step); npos when there is none.
@@ -59,6 +63,11 @@ struct Recording {
     // The position right after lesson step STEP (by index) was reached; npos if never.
     size_t at_step(int step) const;
     static constexpr size_t npos = size_t(-1);
+
+private:
+    // Per thread: the ops called and not yet returned (a signal handler's call nests), -1 for
+    // an ungated call (err = 1: made in a handler; not in the schedule).
+    std::map<pid_t, std::vector<long>> open_;
 };
 
 // RunOptions::expect on the channel, and back (never throws; "" or what is wrong).
