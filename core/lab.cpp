@@ -584,9 +584,15 @@ bool Run::previous_settled() {
     uint32_t st = s.state.load();
     bool same_gate = st == uint32_t(SlotState::AtGate) && s.arrival.load() == replay_arrival_;
     if (same_gate && live_.count(s.pid.load())) return false;
-    if (st == uint32_t(SlotState::InOp)) {
-        char ps = process_state(s.tid.load());
-        if (ps != 'S' && ps != 'D' && ps != '-') return false;
+    // Until the task is at its next gate, blocked or gone, as a learner waits before the next
+    // Space (so the returns come in the same order too); a task that computes on without an
+    // op gets a second.
+    char ps = process_state(s.tid.load());
+    bool gone = ps == '-' || ps == 'Z' || st == uint32_t(SlotState::Exited);
+    bool long_wait = monotonic_ns() - replay_wait_since_ > 1'000'000'000ull;
+    if (!gone && !long_wait) {
+        if (st == uint32_t(SlotState::Held) || st == uint32_t(SlotState::Running)) return false;
+        if (st == uint32_t(SlotState::InOp) && ps != 'S' && ps != 'D') return false;
     }
     replay_slot_ = -1;
     return true;
@@ -747,6 +753,7 @@ void Run::advance_turn() {
     replay_arrival_ = s.arrival.load();
     shm_->release(best);
     replay_slot_ = best;
+    replay_wait_since_ = monotonic_ns();
     settled_since_ = 0;
     ++advance_done_;
     if (advance_left_ > 0) --advance_left_;
