@@ -44,8 +44,13 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
         ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(th.warn()), "diverged (hover)");
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", panel.diverged.c_str());
     }
+    // The keys, where they fit (presentation mode's large text leaves no room: the help has them).
+    const char* keys = "Backspace: back   Shift+Backspace: previous step   N: next step";
     ImGui::SameLine();
-    ImGui::TextDisabled("  Backspace: back  Shift+Backspace: previous step  N: next step");
+    if (ImGui::CalcTextSize(keys).x + ImGui::GetFontSize() < ImGui::GetContentRegionAvail().x)
+        ImGui::TextDisabled("%s", keys);
+    else
+        ImGui::NewLine();
 
     // Track.
     const float label_h = ImGui::GetTextLineHeight();

@@ -31,8 +31,11 @@ std::string kernel_view(pid_t root, const std::map<pid_t, std::string>& task_of)
     std::ostringstream out;
     static const std::regex tmp("forklab-[A-Za-z0-9]{6}");
     for (auto& [task, p] : procs) {
-        out << "task " << task << " state " << p->state << " in "
-            << p->sys.text.substr(0, p->sys.text.find('(')) << '\n';
+        // A task waiting at its gate wakes now and then to look at it (R, then S in futex):
+        // not a difference between two runs.
+        std::string sys = p->sys.text.substr(0, p->sys.text.find('('));
+        if (p->state == 'R' || sys == "futex" || sys == "running") out << "task " << task << " at its gate\n";
+        else out << "task " << task << " state " << p->state << " in " << sys << '\n';
         for (auto& f : p->fds) {
             out << "  fd " << f.fd << " kind " << int(f.kind) << " access " << f.access
                 << " cloexec " << f.cloexec << " nonblock " << f.nonblock;
@@ -168,7 +171,8 @@ void check_exact(const std::string& lesson, bool youngest) {
 // Every lesson, in thirds (each a test process of its own, within ctest's time limit).
 void exact_third(int third, bool youngest) {
     const auto& all = lessons();
-    for (size_t i = size_t(third); i < all.size(); i += 3) check_exact(all[i].id, youngest);
+    for (size_t i = size_t(third); i < all.size(); i += 3)
+        if (all[i].id.rfind("t-", 0) != 0) check_exact(all[i].id, youngest);  // the app's lessons
 }
 
 }  // namespace
