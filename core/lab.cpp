@@ -156,7 +156,7 @@ private:
     bool waiting_for_learner() const;
     void replay_turn();
     bool previous_settled();
-    bool settled();
+    bool settled(bool polls_settle = true);
     void diverged(size_t idx, size_t at, const std::string& task, const std::string& got);
     void advance_turn();
     void check_deadlock();
@@ -600,7 +600,7 @@ bool Run::previous_settled() {
 
 // Nothing of the run will move by itself: every live task waits at its gate (or has left),
 // or sleeps in the kernel in an op with no timeout; no step snapshot is being taken.
-bool Run::settled() {
+bool Run::settled(bool polls_settle) {
     if (!held_pending_.empty()) return false;
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
@@ -609,7 +609,8 @@ bool Run::settled() {
         if (st != uint32_t(SlotState::InOp)) return false;
         // (a poll with a timeout would return by itself, but as late in every run: it counts
         // as settled; a sleep is waited out)
-        if (Op(s.pending_op.load()) == Op::Sleep) return false;
+        Op op = Op(s.pending_op.load());
+        if (op == Op::Sleep || (!polls_settle && (op == Op::Poll || op == Op::EpollWait))) return false;
         char ps = process_state(s.tid.load());
         if (ps != 'S' && ps != 'D' && ps != '-' && ps != 'Z') return false;
     }
@@ -680,7 +681,8 @@ void Run::replay_turn() {
     // The task to go next is not at its gate. Still on its way, or it never will be: say so
     // once the run has settled without it for a while (or after 3 s in any case).
     if (!replay_wait_since_) replay_wait_since_ = now;
-    if (!settled()) settled_since_ = 0;
+    // (a poll with a timeout may yet return and bring the task to its gate)
+    if (!settled(false)) settled_since_ = 0;
     else if (!settled_since_) settled_since_ = now;
     if ((settled_since_ && now - settled_since_ > 300'000'000ull) ||
         now - replay_wait_since_ > 3'000'000'000ull) {

@@ -91,7 +91,7 @@ Recorded record(const std::string& lesson, size_t k, bool youngest) {
     pid_t root = 0;
     std::vector<pid_t> live;
     bool oldest_next = false, stopped = false;
-    uint64_t last = monotonic_ns(), until = last + 60'000'000'000ull;
+    uint64_t last = monotonic_ns(), until = last + 60'000'000'000ull, last_event = last;
     while (monotonic_ns() < until) {
         auto m = lab.recv(5);
         if (m) {
@@ -103,6 +103,7 @@ Recorded record(const std::string& lesson, size_t k, bool youngest) {
                 r.ended = !stopped;
                 return r;
             }
+            if (kind == "events") last_event = last;
             if (kind == "events")
                 for (auto& j : (*m)["events"]) {
                     Event e = event_from_json(j);
@@ -116,7 +117,12 @@ Recorded record(const std::string& lesson, size_t k, bool youngest) {
         }
         uint64_t quiet = monotonic_ns() - last;
         if (stopped || !root) continue;
-        if (r.reached < k && quiet > 20'000'000ull) {
+        if (r.reached < k && monotonic_ns() - last_event > 1'500'000'000ull) {
+            // Nothing moves and nothing waits at a gate (a lesson blocked for good, fork-threads'
+            // lock with no owner): the recording ends here.
+            lab.send({{"cmd", "stop"}});
+            stopped = true;
+        } else if (r.reached < k && quiet > 20'000'000ull) {
             pid_t pid = youngest && !oldest_next && !live.empty() ? live.back() : 0;
             oldest_next = false;
             lab.send({{"cmd", "step"}, {"pid", pid}});
