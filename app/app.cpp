@@ -830,11 +830,12 @@ void App::draw_presentation_layout() {
     // around it), between a quarter and 55% of the column.
     float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 3 * spacing.y + 8 * theme_.scale;
     float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
-    // (at most at 3/4 size: 18 px text in the nodes still reads, and the source keeps room)
+    // (at most at 3/4 size: 18 px text in the nodes still reads, and the source keeps room;
+    // up to 64% of the column since the timeline took a line of it)
     constexpr float kTreeZoom = 0.75f;
     float need = tree_height_at_fit(model_, theme_.scale * kTreeZoom, canvas_w,
                                     min_zoom(font_px()) / kTreeZoom) + chrome;
-    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.62f * (h - sp)));
+    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.64f * (h - sp)));
     pane("Processes", {w_right, h_top}, spacing, {{"Processes", [&] { draw_process_tree(ctx); }}});
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,

@@ -155,10 +155,13 @@ void App::draw_timeline_bar(float width) {
         if (!p.task.empty()) t.roles[p.task] = p.role;
     t.go = Recording::npos;
     ViewContext ctx{model_, ui_, theme_};
-    ImGui::BeginChild("Timeline", ImVec2(width, timeline_height(theme_)), true,
+    const bool compact = theme_.presentation;  // one line, no border (see timeline_height)
+    if (compact) ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(ImGui::GetStyle().WindowPadding.x, 1));
+    ImGui::BeginChild("Timeline", ImVec2(width, timeline_height(theme_)), !compact,
                       ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
     draw_timeline(ctx, t);
     ImGui::EndChild();
+    if (compact) ImGui::PopStyleVar();
     if (t.go != Recording::npos) {
         retried_ = false;
         go_to(t.go);

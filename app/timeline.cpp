@@ -11,7 +11,10 @@ namespace fl::ui {
 
 float timeline_height(const Theme& theme) {
     const ImGuiStyle& st = ImGui::GetStyle();
-    // A header line, the step numbers, the track; the child's padding and border.
+    // A header line, the step numbers, the track; the child's padding and border. Presentation
+    // mode, where height is scarce (1366x768 at 24 px), has one line: header and track side by
+    // side, the step numbers in the track.
+    if (theme.presentation) return ImGui::GetTextLineHeight() + 2;  // no padding, no border
     return ImGui::GetTextLineHeight() * 2 + std::round(22 * theme.scale) + st.WindowPadding.y * 2 +
            st.ItemSpacing.y + 2;
 }
@@ -31,13 +34,14 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
         ImGui::TextDisabled("no ops yet: step (Space) or run, and each op gets a tick here");
         return;
     }
+    const bool compact = th.presentation;
     std::string where = (panel.moving ? "going to op " : "op ") + std::to_string(panel.at) + " of " +
                         std::to_string(n);
     ImGui::TextUnformatted(where.c_str());
     if (panel.rerun) {
         ImGui::SameLine();
         ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(th.warn()),
-                           "re-run: pids changed (roles and task ids stay)");
+                           compact ? "re-run: pids changed" : "re-run: pids changed (roles and task ids stay)");
     }
     if (!panel.diverged.empty()) {
         ImGui::SameLine();
@@ -47,14 +51,16 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
     // The keys, where they fit (presentation mode's large text leaves no room: the help has them).
     const char* keys = "Backspace: back   Shift+Backspace: previous step   N: next step";
     ImGui::SameLine();
-    if (ImGui::CalcTextSize(keys).x + ImGui::GetFontSize() < ImGui::GetContentRegionAvail().x)
+    if (compact) {
+        // the track goes on this line
+    } else if (ImGui::CalcTextSize(keys).x + ImGui::GetFontSize() < ImGui::GetContentRegionAvail().x)
         ImGui::TextDisabled("%s", keys);
     else
         ImGui::NewLine();
 
     // Track.
-    const float label_h = ImGui::GetTextLineHeight();
-    const float track_h = std::round(22 * th.scale);
+    const float label_h = compact ? 0 : ImGui::GetTextLineHeight();
+    const float track_h = compact ? ImGui::GetTextLineHeight() : std::round(22 * th.scale);
     ImVec2 origin = ImGui::GetCursorScreenPos();
     float pad = std::round(8 * th.scale);
     float w = std::max(20.0f, ImGui::GetContentRegionAvail().x - 2 * pad);
@@ -117,10 +123,14 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
         }
         dl->AddLine({x, y0}, {x, y1}, col, std::max(2.0f, th.line * 1.3f));
         ImVec2 ts = ImGui::CalcTextSize(label.c_str());
-        float lx = std::clamp(x - ts.x * 0.5f, x0 - pad, x1 + pad - ts.x);
+        // Above the track; in the compact one, beside the mark (small).
+        float lx = compact ? x + 3 : std::clamp(x - ts.x * 0.5f, x0 - pad, x1 + pad - ts.x);
         if (lx > last_label_x + 2) {  // labels that would overlap are left to the tooltip
-            dl->AddText({lx, y_label}, col, label.c_str());
-            last_label_x = lx + ts.x;
+            if (compact)
+                dl->AddText(fonts().regular, ImGui::GetFontSize() * 0.6f, {lx, y0}, col, label.c_str());
+            else
+                dl->AddText({lx, y_label}, col, label.c_str());
+            last_label_x = lx + (compact ? ts.x * 0.6f : ts.x);
         }
     }
 
