@@ -230,6 +230,7 @@ void App::apply_message(nlohmann::json& m) {
         if (kind == "error" && m.value("text", "") != "no run is active") notice(m.value("text", "error"));
         return;
     }
+    rerun_message(m, kind);  // app/rerun.cpp
     if (kind == "run_started") {
         m["gated"] = paused_;
         ui_.selected_pid = 0;
@@ -247,6 +248,7 @@ void App::apply_message(nlohmann::json& m) {
         if (model_.live()) return;  // a refused step does not change the run
     }
     model_.apply(m);
+    if (kind == "events") feed_recording();
     if (kind == "run_ended") record_progress();
 }
 
@@ -348,6 +350,20 @@ void App::step(pid_t pid) {
         notice("running freely: pause (Enter) to step one operation at a time");
         return;
     }
+    // Re-executing: Space goes on along the recording (no reset), unless it is the learner's
+    // own choice of process or past the recording's end (app/rerun.cpp).
+    if (following_) {
+        size_t at = position();
+        const ProcessView* p = pid ? model_.proc(pid) : nullptr;
+        if (at < rec_.size() && diverged_.empty() && (!p || p->task == rec_.ops[at].task)) {
+            go_to(at + 1);
+            ++steps_sent_;
+            return;
+        }
+        leave_recording(at >= rec_.size() ? "stepped past its end"
+                        : !diverged_.empty() ? "stepped past the divergence"
+                                             : "a step of your own choosing");
+    }
     send({{"cmd", "step"}, {"pid", pid}});
     ++steps_sent_;
 }
@@ -359,6 +375,7 @@ void App::reset() {
 
 void App::set_running(bool run) {
     if (saved_) return saved_seek(run ? saved_ops() : saved_pos_);  // "run" a file: to its end
+    if (run) leave_recording("running freely");
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
     model_.set_mode(paused_);
@@ -724,6 +741,7 @@ void App::draw_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
+    status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float w_left = std::floor(settings_.split_left * avail.x);
@@ -774,6 +792,7 @@ void App::draw_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
+    draw_timeline_bar(avail.x);
 
     take_panel_actions();
 }
@@ -807,6 +826,7 @@ void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
+    status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     // Not saved: the normal layout's splits are the ones a user tunes for a desk.
@@ -908,6 +928,7 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
+    draw_timeline_bar(avail.x);
 
     // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
     // "Next lesson" works (this copy restarted silently and dropped Next lesson).

@@ -22,6 +22,7 @@
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
+#include "core/recording.hpp"
 
 namespace fl {
 class LabClient;
@@ -95,6 +96,20 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // For tests: it shows what md4c made of a lesson's text.
 std::string markdown_outline(std::string_view text);
 
+// ---- the timeline under the views (app/timeline.cpp): one tick per op of the recording
+struct TimelinePanel {
+    const Recording* rec = nullptr;
+    size_t at = 0;            // the position the views show (ops passed)
+    bool moving = false;      // a re-execution is on its way to AT
+    bool rerun = false;       // this run is a re-execution: its pids are not the first run's
+    std::string diverged;     // where the last re-execution diverged, "" when it did not
+    std::map<std::string, std::string> roles;  // task id -> role, for the tooltips
+    size_t go = Recording::npos;  // output: the learner clicked or dragged to this position
+    ImVec2 track_min, track_max;  // output: where the track was drawn (positions 0 .. n)
+};
+float timeline_height(const Theme& theme);
+void draw_timeline(ViewContext& ctx, TimelinePanel& panel);
+
 class App {
 public:
     // LAB may be null (the lab could not start): the app shows why and stays usable.
@@ -123,6 +138,19 @@ public:
     void undo_knobs();              // Ctrl+Z: back to the knobs before the last change
     void next_lesson();             // the one after the current lesson in the list
     void step_knob(int dir);        // Left/Right: the focused knob's value down/up
+    // Stepping back and jumping, by re-execution (core/recording.hpp): reset, then replay the
+    // recording in fresh processes with no delay up to op POS and pause there; forward along
+    // the recording without a reset while this run still follows it.
+    void go_to(size_t pos);
+    void step_back();               // Backspace: one op back
+    void back_to_step();            // Shift+Backspace: back to the previous lesson step
+    void run_to_step();             // N: on to the next lesson step, paused there
+    const Recording& recording() const { return rec_; }
+    size_t position() const { return replaying_ ? target_ : pos_; }
+    bool replaying() const { return replaying_; }
+    bool is_rerun() const { return rerun_; }
+    const std::string& diverged_text() const { return diverged_; }
+    const TimelinePanel& timeline() const { return timeline_; }
     // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
     // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
     // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
@@ -202,6 +230,23 @@ private:
     friend void draw_file_menu(App& app);
     bool charted_ = false;  // this run's chart was brought to the front
     std::vector<ImVec4> backdrops_;
+    // Re-execution. The recording is the run the timeline shows: the live run's own (fed
+    // from its events) until a re-execution follows it; then it is kept as it was.
+    Recording rec_;
+    size_t rec_fed_ = 0;         // model events fed into rec_
+    bool following_ = false;     // this run re-executes rec_ and has not left it
+    bool rerun_ = false;         // this run is a re-execution (its pids are new)
+    bool starting_rerun_ = false;  // a re-execution was asked for; its run_started is due
+    bool replaying_ = false;     // the lab replays on to target_
+    bool said_pids_ = false;     // "re-run: pids changed" was said
+    bool retried_ = false;       // re-run once more to the last match after a result diverged
+    size_t target_ = 0, pos_ = 0;  // where the replay goes; ops passed in this run
+    std::string diverged_;
+    TimelinePanel timeline_;
+    void feed_recording();
+    void rerun_message(const nlohmann::json& m, const std::string& kind);
+    void leave_recording(const std::string& why);
+    void draw_timeline_bar(float width);
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {

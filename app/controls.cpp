@@ -23,7 +23,10 @@ struct Shortcut {
 constexpr Shortcut kShortcuts[] = {
     {"Space", "Step: release one operation (the selected process's, else the next waiting); "
               "at the end of a run, go on to the next lesson"},
-    {"N", "Step the next waiting operation, whichever process it is"},
+    {"N", "Run to the next lesson step and pause there"},
+    {"Backspace", "Step back one operation (re-executes the run in fresh processes up to there)"},
+    {"Shift+Backspace", "Back to the previous lesson step (re-executes)"},
+    {"Timeline click", "Go to that operation: click or drag on the timeline under the views"},
     {"1 ... 9", "Select a process by birth order (then Space steps it)"},
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause (keypad Enter too)"},
@@ -86,11 +89,13 @@ void App::handle_keys() {
                 else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
-            case 'N': step(0); break;
+            case 'N': run_to_step(); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
-            case kKeyBackspace:  // reserved for "step back"; a saved run steps back now
+            case kKeyBackspace:  // a saved run steps back in the file; a live run re-executes
                 if (saved_) saved_step(-1);
+                else if (shift) back_to_step();
+                else step_back();
                 break;
             case kKeyHome: case kKeyEnd:
                 if (saved_) saved_seek(k == kKeyHome ? 0 : saved_ops());
