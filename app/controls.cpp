@@ -41,6 +41,8 @@ constexpr Shortcut kShortcuts[] = {
     {"V", "Presentation mode: cycle the pane under the tree (source, console, chart, events)"},
     {"+  and  -", "Larger / smaller text"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
+    {"C", "Sandbox: the menu of commands of the selected process (or p1); right-click does it too"},
+    {":", "Sandbox: type in the command line (Esc leaves it; while in it, these keys are text)"},
     {"F1, H or ?", "Show / hide this help"},
     {"Ctrl+Q", "Quit"},
 };
@@ -87,8 +89,26 @@ void App::handle_keys() {
                 if (show_help) show_help = false;
                 else ui_.selected_pid = 0;
                 break;
+            case 'C': {
+                if (!sandbox_.active) break;
+                pid_t pid = ui_.selected_pid;
+                auto pups = puppet_list(sandbox_.puppets);
+                if (!pid && !pups.empty()) pid = pups.front().pid;
+                if (pid) ui_.menu_pid = pid;
+                else notice("no process to command yet");
+                break;
+            }
             case kKeyUp: case kKeyDown: {
                 const auto& all = lessons();
+                // The Sandbox sits above the first lesson.
+                if (sandbox_.active) {
+                    if (k == kKeyDown && !all.empty()) select_lesson(all.front().id);
+                    break;
+                }
+                if (k == kKeyUp && !all.empty() && panel_.lesson == &all.front()) {
+                    select_lesson("sandbox");
+                    break;
+                }
                 for (size_t i = 0; i < all.size(); ++i)
                     if (&all[i] == panel_.lesson) {
                         size_t j = k == kKeyDown ? std::min(i + 1, all.size() - 1) : (i ? i - 1 : 0);
@@ -125,6 +145,7 @@ void App::handle_keys() {
     // Characters, so they work whatever the keyboard layout puts them on (ImGui queues them).
     for (ImWchar c : io.InputQueueCharacters) {
         if (c == '?') show_help = !show_help;
+        if (c == ':' && sandbox_.active) sandbox_.focus_input = true;
         if (c == '+' || c == '=') set_font_size(settings_.font_size + 2);
         if (c == '-') set_font_size(settings_.font_size - 2);
         if (c == '[') set_delay(std::max(20, int(settings_.delay_ms * 1.5)));
@@ -137,7 +158,9 @@ void draw_toolbar(App& app) {
     bool live = m.live();
     float em = ImGui::GetFontSize();
 
-    ImGui::BeginDisabled(!live || !app.paused_);
+    // In the sandbox a command is the step: Step, Run and the delay have nothing to do.
+    const bool sb = app.sandbox_.active;
+    ImGui::BeginDisabled(!live || !app.paused_ || sb);
     std::string label = "Step";
     if (const ProcessView* p = app.ui_.selected_pid ? m.proc(app.ui_.selected_pid) : nullptr)
         label = "Step " + (p->role.empty() ? "pid " + std::to_string(p->pid) : p->role);
@@ -153,7 +176,7 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled(!live);
+    ImGui::BeginDisabled(!live || sb);
     if (ImGui::Button(app.paused_ ? "Run  (Enter)###run" : "Pause  (Enter)###run"))
         app.set_running(app.paused_);
     tooltip(app.paused_ ? "Let every process run freely, pausing before each operation by the delay"
@@ -161,9 +184,10 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled(!app.panel_.lesson || !app.lab_ok());
+    ImGui::BeginDisabled((!app.panel_.lesson && !sb) || !app.lab_ok());
     if (ImGui::Button("Reset (R)")) app.reset();
-    tooltip("Kill this run and start the lesson again from its first line, paused");
+    tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones"
+               : "Kill this run and start the lesson again from its first line, paused");
     ImGui::EndDisabled();
 
     ImGui::SameLine(0, em);
@@ -171,10 +195,12 @@ void draw_toolbar(App& app) {
     ImGui::TextUnformatted("Delay");
     ImGui::SameLine();
     ImGui::SetNextItemWidth(8 * em);
+    ImGui::BeginDisabled(sb);
     int delay = app.settings_.delay_ms;
     ImGui::SliderInt("##delay", &delay, 0, 1000, "%d ms / op", ImGuiSliderFlags_AlwaysClamp);
     if (ImGui::IsItemEdited()) app.settings_.delay_ms = delay;
     if (ImGui::IsItemDeactivatedAfterEdit()) app.set_delay(delay);
+    ImGui::EndDisabled();
     tooltip("When running freely, every process pauses this long before each operation ([ and ])");
 
     ImGui::SameLine(0, em);
@@ -214,7 +240,8 @@ void draw_status_bar(App& app) {
     std::string tip = line;
     if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
         tip = line + "\n\nlast: " + said;
-        line = std::string(m.status == RunStatus::Running ? "running" : "paused") + " \u2014 " + said;
+        line = std::string(app.sandbox_.active ? "sandbox" : m.status == RunStatus::Running ? "running" : "paused") +
+               " \u2014 " + said;
     }
     ImGui::Separator();
     ImDrawList* dl = ImGui::GetWindowDrawList();

@@ -58,6 +58,8 @@ struct UiState {
     Camera tree_cam, fds_cam;      // Process tree and Descriptors: zoom to fit, or by hand
     // What each graph view drew last (frame tests read it).
     DrawnGraph drawn_tree, drawn_fds, drawn_messages;
+    bool sandbox = false;          // the run is a sandbox: right-click on a process asks for its menu
+    pid_t menu_pid = 0;            // set by a view on that right-click (app/sandbox_menu.cpp opens it)
     double now_s = 0;              // ImGui::GetTime() at frame start, for fading
     uint64_t now_ns = 0;           // CLOCK_MONOTONIC at frame start (events carry it)
 };

@@ -36,6 +36,7 @@ namespace {
 
 struct Options {
     std::string screenshot, lesson;
+    std::string script;       // --script FILE: a sandbox script, run in the app's sandbox
     int steps = -1;
     bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
     Knobs knobs;              // --set KNOB=VALUE
@@ -50,6 +51,7 @@ const char* kUsage =
     "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run [--delay MS]] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
+    "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -89,13 +91,17 @@ int parse(int argc, char** argv, Options& o) {
         } else if (a == "--lesson") {
             if (!value(v)) return bad("--lesson needs a lesson id");
             o.lesson = v;
-            if (!find_lesson(o.lesson))
+            if (o.lesson != "sandbox" && !find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
         } else if (a == "--set") {
             std::string kv = value(v) ? v : "";
             auto eq = kv.find('=');
             if (eq == std::string::npos || eq == 0) return bad("--set takes KNOB=VALUE, not \"" + kv + "\"");
             o.knobs[kv.substr(0, eq)] = kv.substr(eq + 1);
+        } else if (a == "--script") {
+            if (!value(v) || !*v) return bad("--script needs a sandbox script FILE");
+            o.script = v;
+            o.lesson = "sandbox";
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -305,7 +311,16 @@ int run_app(int argc, char** argv, LabClient* lab) {
             if (opt.delay_ms < 0) app.set_delay(0);
             app.set_running(true);
         }
-        app.start_run();
+        if (!opt.script.empty()) {
+            std::string err;
+            if (!app.sandbox_load(opt.script, err)) {
+                std::fprintf(stderr, "forklab: %s\n", err.c_str());
+                rc = 2;
+            }
+            app.script_steps(0);  // a screenshot waits until every line ran
+        } else {
+            app.start_run();
+        }
         if (opt.steps >= 0) app.script_steps(opt.steps);
 
         bool first = true;
@@ -315,7 +330,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
         // Frames still to draw after a wake-up: ImGui needs a couple to settle what an input
         // changed (a click's release, a hover), then the loop sleeps again.
         int settle = 3;
-        while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
+        while (rc == 0 && !glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             if (shot) {
                 glfwPollEvents();
             } else {
@@ -375,13 +390,14 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 const RunModel& m = app.model();
                 bool ended = !m.live() && m.status != RunStatus::Idle;
                 if (opt.run_to_end ? ended
-                                   : app.script_done() || (opt.steps < 0 && m.live()))
+                                   : app.script_done() || (opt.steps < 0 && opt.script.empty() && m.live()))
                     ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
                         std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",
                                     opt.screenshot.c_str(), fw, fh,
-                                    app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
+                                    app.in_sandbox() ? "sandbox"
+                                    : app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
                                     app.status_line().c_str());
                     } else {
                         std::fprintf(stderr, "forklab: cannot write %s: %s\n", opt.screenshot.c_str(),
