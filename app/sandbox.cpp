@@ -301,7 +301,7 @@ std::string App::sandbox_status() const {
     }
     if (!sb.ready) return "sandbox: starting p1...";
     std::string s;
-    for (auto& p : puppet_list(sb.puppets)) {
+    for (auto p : puppet_list(sb.puppets)) {
         if (p.state == "gone") continue;
         std::string what = p.state;
         if (p.state == "busy") what = "running a command";
@@ -311,6 +311,10 @@ std::string App::sandbox_status() const {
         if (p.state == "program")
             for (auto& j : sb.puppets)
                 if (j.value("name", "") == p.name) what = "runs " + j.value("program", "a program");
+        // The kernel's word wins over the lab's last list (a program that exited sends none).
+        for (auto& [pid, v] : model_.procs)
+            if (pid == p.pid && p.pid == p.tid && (v.state == 'Z' || v.exited)) p.state = v.state == 'Z' ? "zombie" : "gone";
+        if (p.state == "gone") continue;
         if (p.state == "zombie") what = "zombie (its parent has not waited)";
         s += (s.empty() ? "" : "; ") + p.name + " " + what;
     }

@@ -52,6 +52,7 @@ struct SandboxState {
     std::string pending_input;             // set by the menu ("p2 write 4 "): the line to edit
     bool focus_input = false;              // give the command line the keyboard
     bool input_active = false;             // the command line has the keyboard (this frame)
+    bool enter_queued = false;             // Enter was pressed while it had (the window's key queue)
     pid_t menu_pid = 0;                    // the process the menu is (or was last) open for
     bool menu_open = false;                // the menu was drawn this frame
     std::string line_text;                 // what the command line holds (as of the last frame)

@@ -33,13 +33,13 @@ bool is_session_word(const std::string& w) {
     return w == "ps" || w == "help" || w == "undo" || w == "save" || w == "load";
 }
 
-int log_rows(const App& app) { return app.settings().presentation ? 3 : 6; }
+// At a projector the Source view under the tree needs the height more than the log.
+int log_rows(const App& app) { return app.settings().presentation ? 2 : 5; }
 
 struct BarState {
     char buf[kSandboxLineMax] = {};
     int hist = -1;               // index into history while browsing with Up/Down (-1: not)
     std::string draft;           // the line being typed before Up was pressed
-    std::string hint;            // the completions offered last
     std::string kept;            // the text as of last frame (Esc in ImGui 1.86 reverts it)
     bool scroll = false;
     size_t log_size = 0;
@@ -66,11 +66,13 @@ int callback(ImGuiInputTextCallbackData* d) {
             d->DeleteChars(int(start), int(word.size()));
             d->InsertChars(int(start), common.c_str());
         }
-        g_bar.hint.clear();
+        // More than one: listed in the log, as a shell lists them under the prompt.
+        std::string list;
         if (c.size() > 1)
-            for (auto& w : c) g_bar.hint += (g_bar.hint.empty() ? "" : "  ") + w;
-        else if (c.empty())
-            g_bar.hint = word.empty() && start > 0 ? "" : "no completion for \"" + word + "\"";
+            for (auto& w : c) list += (list.empty() ? "" : "  ") + w;
+        else if (c.empty() && !word.empty())
+            list = "no completion for \"" + word + "\"";
+        if (!list.empty()) sb.say(SandboxState::Out::Note, list);
     } else if (d->EventFlag == ImGuiInputTextFlags_CallbackHistory) {
         const auto& h = sb.history;
         if (h.empty()) return 0;
@@ -98,7 +100,7 @@ int callback(ImGuiInputTextCallbackData* d) {
 float sandbox_bar_height(const App& app) {
     const ImGuiStyle& st = ImGui::GetStyle();
     return float(log_rows(app)) * ImGui::GetTextLineHeightWithSpacing() + 2 * st.WindowPadding.y +
-           ImGui::GetFrameHeightWithSpacing() + ImGui::GetTextLineHeightWithSpacing() + st.ItemSpacing.y;
+           ImGui::GetFrameHeightWithSpacing() + st.ItemSpacing.y;
 }
 
 std::string_view sandbox_source(const App& app) {
@@ -243,12 +245,18 @@ void draw_sandbox_bar(App& app) {
     ImGui::SetNextItemWidth(std::max(8 * em, ImGui::GetContentRegionAvail().x - buttons_w - em));
     CallbackData cd{&app};
     bool enter = ImGui::InputTextWithHint(
-        "##sandbox_line", "p1 pipe   (Tab completes, Up/Down recall, Esc leaves)", g_bar.buf,
+        "##sandbox_line",
+        sb.input_active ? "p1 pipe   (Tab completes, Up/Down recall; shortcuts are off until Esc)"
+                        : "press : or click to type (p1 pipe); C or right-click: a process's menu",
+        g_bar.buf,
         sizeof g_bar.buf,
         ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackCompletion |
             ImGuiInputTextFlags_CallbackHistory,
         callback, &cd);
     bool active = ImGui::IsItemActive();
+    // An Enter the window saw but ImGui missed (pressed and released between two frames).
+    if (sb.enter_queued && !enter && (active || sb.input_active) && g_bar.buf[0]) enter = true;
+    sb.enter_queued = false;
     // Esc leaves the line (ImGui 1.86 also reverts the text: keep what was typed).
     if (sb.input_active && !active && !enter && ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_Escape))) {
         std::strncpy(g_bar.buf, g_bar.kept.c_str(), sizeof g_bar.buf - 1);
@@ -262,8 +270,8 @@ void draw_sandbox_bar(App& app) {
         g_bar.buf[0] = '\0';
         g_bar.kept.clear();
         g_bar.hist = -1;
-        g_bar.hint.clear();
         app.sandbox_line(line);
+        if (active) ImGui::ClearActiveID();  // it keeps its own copy of the text while active
         sb.focus_input = true;  // Enter ends ImGui's editing; the line keeps the keyboard
     }
     if (ImGui::IsItemHovered())
@@ -287,12 +295,6 @@ void draw_sandbox_bar(App& app) {
     ImGui::SameLine();
     if (ImGui::Button("Load...")) sb.pending_input = "load ";
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Puts `load FILE` in the line: name the script, Enter");
-    // Completions offered, or where the keys go.
-    ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
-    if (!g_bar.hint.empty()) ImGui::TextUnformatted(g_bar.hint.c_str());
-    else if (active) ImGui::TextUnformatted("typing: shortcuts are off until Esc");
-    else ImGui::TextUnformatted("click the line (or press :) to type a command; right-click a process (or C) for its menu");
-    ImGui::PopStyleColor();
     ImGui::EndChild();
 }
 

@@ -13,6 +13,9 @@ const std::vector<Experiment>& experiments() {
          "Make a pipe, fork, write, read to end of file: the last read blocks, because the "
          "reader still holds a write end itself.",
          "assets/sandbox/pipe-eof.txt"},
+        {"A pipeline of three: p1 | p2 | p3",
+         "Two pipes, two forks; each process closes the ends it does not use.",
+         "assets/sandbox/pipeline.txt"},
         {"A ring of three processes",
          "Three pipes, two forks, and the twelve closes that make p1 -> p2 -> p3 -> p1 work.",
          "assets/sandbox/ring.txt"},
