@@ -53,7 +53,7 @@ std::string tree_state_words(const ProcessView& p) {
     if (p.state == 'Z' || p.state == 'X') return "zombie (not reaped)";
     if (p.exited || p.state == '-') return "exited";
     if (p.state == 'T' || p.state == 't') return "stopped";
-    if (p.idle) return "idle: waits for a command";
+    if (p.idle) return "idle";  // a sandbox puppet waiting for a command (the node is narrow)
     if (p.at_gate) return "at gate";
     if (!p.blocked_in.empty()) return "blocked in " + p.blocked_in;
     if (p.state == 'R') return "running";
