@@ -243,7 +243,10 @@ void draw_status_bar(App& app) {
     // (the status itself is in the tooltip and the window title).
     std::string said = narrate(m);
     std::string tip = line;
-    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
+    // (In the sandbox, a process blocked in a command is the news the status line keeps.)
+    bool sb_blocked = app.sandbox_.active && line.find(" blocked in ") != std::string::npos;
+    if (sb_blocked) col = th.state_color('S', true);
+    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0 && !sb_blocked) {
         tip = line + "\n\nlast: " + said;
         line = std::string(app.sandbox_.active ? "sandbox" : m.status == RunStatus::Running ? "running" : "paused") +
                " \u2014 " + said;

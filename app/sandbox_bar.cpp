@@ -247,7 +247,7 @@ void draw_sandbox_bar(App& app) {
     bool enter = ImGui::InputTextWithHint(
         "##sandbox_line",
         sb.input_active ? "p1 pipe   (Tab completes, Up/Down recall; shortcuts are off until Esc)"
-                        : "press : or click to type (p1 pipe); C or right-click: a process's menu",
+                        : "press : to type (p1 pipe); C: a process's menu",
         g_bar.buf,
         sizeof g_bar.buf,
         ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackCompletion |
