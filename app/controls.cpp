@@ -62,7 +62,7 @@ void App::handle_keys() {
     ImGuiIO& io = ImGui::GetIO();
     std::deque<KeyPress> keys;
     keys.swap(keys_);
-    if (io.WantTextInput) {  // typing into a field: the keys are the field's
+    if (io.WantTextInput || sandbox_.input_active) {  // typing into a field: the keys are the field's
         // ...but ImGui 1.86 misses an Enter tapped between two frames: the queue has it.
         if (sandbox_.input_active)
             for (auto [k, mods] : keys) sandbox_.enter_queued |= k == kKeyEnter || k == kKeyKpEnter;

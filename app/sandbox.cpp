@@ -67,6 +67,7 @@ void App::enter_sandbox() {
 
 void App::leave_sandbox() {
     sandbox_.active = false;
+    sandbox_.input_active = false;  // no command line now: the keys are shortcuts again
     panel_.sandbox = false;
 }
 

@@ -263,7 +263,9 @@ void draw_sandbox_bar(App& app) {
     }
     if (active) g_bar.kept = g_bar.buf;
     sb.line_text = g_bar.buf;
-    sb.input_active = active;
+    // Enter ends ImGui's editing for a frame: count it as still typing, so no key of the next
+    // line is taken for a shortcut before the line has the keyboard again.
+    sb.input_active = active || enter;
     ImGui::PopFont();
     if (enter) {
         std::string line = g_bar.buf;
@@ -272,7 +274,7 @@ void draw_sandbox_bar(App& app) {
         g_bar.hist = -1;
         app.sandbox_line(line);
         if (active) ImGui::ClearActiveID();  // it keeps its own copy of the text while active
-        sb.focus_input = true;  // Enter ends ImGui's editing; the line keeps the keyboard
+        ImGui::SetKeyboardFocusHere(-1);     // the line keeps the keyboard (from the next frame)
     }
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("The REPL's commands: PROCESS COMMAND [ARGS] (p1 pipe), or help, ps, undo, "
