@@ -81,8 +81,10 @@ App::App(LabClient* lab, Settings settings, std::string settings_dir)
         panel_.lesson = l;
         panel_.knobs.clear();
         resolve_knobs(*l, panel_.knobs);
-        settings_.last_lesson = l->id;
+        if (settings_.last_lesson != "sandbox") settings_.last_lesson = l->id;
     }
+    sandbox_.history = settings_.sandbox_history;
+    if (settings_.last_lesson == "sandbox") sandbox_.active = panel_.sandbox = true;
     theme_.scale = font_px() / 16.0f;
 }
 
@@ -249,6 +251,7 @@ void App::apply_message(nlohmann::json& m) {
     }
     model_.apply(m);
     if (kind == "events") feed_recording();
+    if (sandbox_.active) sandbox_message(m);
     if (kind == "run_ended") record_progress();
 }
 
@@ -283,6 +286,8 @@ void App::begin_frame(double now_s) {
     theme_.scale = font_px() / 16.0f;
     theme_.presentation = settings_.presentation;
     theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
+    ui_.sandbox = sandbox_.active;
+    sandbox_turn();
     // Scripted steps: one at a time, each once the previous one was applied and a fresh
     // snapshot shows an op waiting at its gate.
     if (script_ && script_left_ > 0 && !step_in_flight_ && model_.live() &&
@@ -302,11 +307,13 @@ void App::begin_frame(double now_s) {
 // ---------------------------------------------------------------------------------------------
 
 void App::select_lesson(const std::string& id) {
+    if (id == "sandbox") return enter_sandbox();
     const Lesson* l = find_lesson(id);
     if (!l) {
         notice("no lesson \"" + id + "\" (lessons: " + lesson_ids() + ")");
         return;
     }
+    leave_sandbox();
     panel_.lesson = l;
     panel_.knobs.clear();
     resolve_knobs(*l, panel_.knobs);
@@ -322,6 +329,7 @@ void App::set_knobs(const Knobs& knobs) {
 
 void App::start_run() {
     close_saved();  // a live run replaces the saved one on screen
+    if (sandbox_.active) return start_sandbox({});
     if (!panel_.lesson) return;
     RunOptions o;
     o.lesson = panel_.lesson->id;
@@ -341,6 +349,10 @@ void App::start_run() {
 
 void App::step(pid_t pid) {
     if (saved_) return saved_step(1);
+    if (sandbox_.active) {
+        notice("in the sandbox a command is the step: type one below (p1 pipe), or right-click a process");
+        return;
+    }
     if (!model_.live()) {
         notice(model_.status == RunStatus::Idle ? "no run yet: pick a lesson"
                                                 : "the run has ended: Reset (R) runs it again");
@@ -369,12 +381,14 @@ void App::step(pid_t pid) {
 }
 
 void App::reset() {
+    if (sandbox_.active) return sandbox_replay();
     paused_ = true;
     start_run();
 }
 
 void App::set_running(bool run) {
     if (saved_) return saved_seek(run ? saved_ops() : saved_pos_);  // "run" a file: to its end
+    if (sandbox_.active) return notice("the sandbox has nothing to run freely: each command runs when you give it");
     if (run) leave_recording("running freely");
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
@@ -459,6 +473,7 @@ void App::step_knob(int dir) {
 
 void App::next_lesson() {
     const auto& all = lessons();
+    if (sandbox_.active && !all.empty()) return select_lesson(all.front().id);
     for (size_t i = 0; i < all.size(); ++i)
         if (&all[i] == panel_.lesson) {
             if (i + 1 < all.size()) select_lesson(all[i + 1].id);
@@ -567,6 +582,9 @@ void App::script_steps(int n) {
 bool App::script_done() const {
     if (!script_) return false;
     if (!lab_ok()) return true;
+    if (sandbox_.active)  // --script: every line ran (or the run ended), and the views caught up
+        return sandbox_.started && (!sandbox_.run_live || (sandbox_.ready && !sandbox_.busy())) &&
+               snaps_since_step_ >= 3;
     if (model_.status == RunStatus::Idle || model_.status == RunStatus::Error) return false;
     if (!model_.live()) return !step_in_flight_;  // the run ended before all the steps
     // A few snapshots after the last step: the views show where it left every process.
@@ -604,6 +622,7 @@ std::string blocked_summary(const RunModel& m) {
 std::string App::status_line() const {
     const RunModel& m = model_;
     if (saved_) return saved_status();
+    if (sandbox_.active) return sandbox_status();
     if (!lab_ok() && m.status != RunStatus::Error) return "the lab is not running";
     switch (m.status) {
         case RunStatus::Idle:
@@ -632,6 +651,7 @@ std::string App::status_line() const {
 
 std::string App::title() const {
     std::string t = "ForkLab";
+    if (sandbox_.active) return t + " \u2014 sandbox \u2014 " + (sandbox_.run_live ? "live" : "ended");
     if (panel_.lesson) t += " \u2014 " + panel_.lesson->id;
     std::string st = run_status_name(model_.status);
     if (model_.live() && !blocked_summary(model_).empty()) st = "blocked";
@@ -741,7 +761,8 @@ void App::draw_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
-    status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
+    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
+    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float w_left = std::floor(settings_.split_left * avail.x);
@@ -756,6 +777,7 @@ void App::draw_layout() {
         front_tabs.push_back("Chart");
     }
     std::string_view source = shown_source();
+    if (sandbox_.active) source = sandbox_source(*this);
     panel_.progress = &settings_.progress;
     panel_.next = nullptr;
     for (size_t i = 0; i + 1 < lessons().size(); ++i)
@@ -792,7 +814,9 @@ void App::draw_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    draw_timeline_bar(avail.x);
+    // The sandbox steps back by undo (its script re-run), not by the timeline.
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(avail.x);
 
     take_panel_actions();
 }
@@ -802,7 +826,14 @@ void App::take_panel_actions() {
     if (!panel_.picked.empty()) {
         std::string id = std::move(panel_.picked);
         panel_.picked.clear();
-        if (!panel_.lesson || id != panel_.lesson->id) select_lesson(id);
+        if (!panel_.lesson || id != panel_.lesson->id || sandbox_.active) select_lesson(id);
+    }
+    if (!panel_.experiment.empty()) {
+        std::string path = std::move(panel_.experiment);
+        panel_.experiment.clear();
+        std::string err;
+        if (!sandbox_load_text(path, std::string(embedded_text(path)), err)) notice(err);
+        else sandbox_.say(SandboxState::Out::Note, "loaded " + path + ": running it in fresh processes");
     }
     if (panel_.knobs_changed) {
         panel_.knobs_changed = false;
@@ -826,7 +857,8 @@ void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
-    status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
+    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
+    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     // Not saved: the normal layout's splits are the ones a user tunes for a desk.
@@ -847,6 +879,7 @@ void App::draw_presentation_layout() {
         front_tabs.push_back(kMore[more]);
     }
     std::string_view source = shown_source();
+    if (sandbox_.active) source = sandbox_source(*this);
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -928,7 +961,9 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    draw_timeline_bar(avail.x);
+    // The sandbox steps back by undo (its script re-run), not by the timeline.
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(avail.x);
 
     // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
     // "Next lesson" works (this copy restarted silently and dropped Next lesson).
@@ -952,6 +987,7 @@ void App::draw() {
     draw_layout();
     panel_.toggle_checks = false;  // C counts only while the checks show
     draw_status_bar(*this);
+    if (sandbox_.active) draw_sandbox_menu(*this);
     ImGui::End();
     backdrops_ = g_backdrops;
     if (show_help) draw_help(*this);

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/sandbox.hpp"
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
@@ -27,6 +28,9 @@
 namespace fl {
 class LabClient;
 class SavedRun;
+namespace sandbox {
+struct Line;
+}
 }
 
 namespace fl::ui {
@@ -63,6 +67,7 @@ struct Settings {
         int checks_passed = 0, checks = 0;
     };
     std::map<std::string, Progress> progress;
+    std::vector<std::string> sandbox_history;  // the sandbox command line's, oldest first
     // Set by load: the file could not be used (not a regular file, too big): save leaves it be.
     bool unusable_file = false;
     // Set by load: the file was not valid JSON or had fields of the wrong type: save first
@@ -89,6 +94,8 @@ struct LessonPanel {
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
     bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
+    bool sandbox = false;             // the Sandbox entry is chosen (lesson is then null)
+    std::string experiment;           // output: a sandbox experiment's script to load
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The Markdown document as the Lessons view lays it out, one block a line ("h1: Hello",
@@ -174,6 +181,21 @@ public:
     // True when the scripted steps are done and the views show their result.
     bool script_done() const;
     std::string script_error() const { return script_error_; }
+
+    // ---- the sandbox (app/sandbox.cpp): "sandbox" in select_lesson enters it
+    bool in_sandbox() const { return sandbox_.active; }
+    void enter_sandbox();
+    void leave_sandbox();
+    void start_sandbox(std::vector<std::string> replay);  // a fresh run, replaying REPLAY
+    void sandbox_line(const std::string& text);  // a line typed at the command line
+    void sandbox_undo();                         // all but the last command, in fresh processes
+    void sandbox_replay();                       // all the commands again, in fresh processes
+    // A script (its file, or its text named NAME) run afresh; ERR names the line that is wrong.
+    bool sandbox_load(const std::string& path, std::string& err);
+    bool sandbox_load_text(const std::string& name, const std::string& text, std::string& err);
+    const SandboxState& sandbox() const { return sandbox_; }
+    SandboxState& sandbox_mut() { return sandbox_; }
+    std::string sandbox_status() const;
 
     // ---- what the window reads
     const RunModel& model() const { return model_; }
@@ -269,6 +291,10 @@ private:
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
+    void sandbox_turn();
+    void sandbox_message(const nlohmann::json& m);
+    void sandbox_session(const sandbox::Line& l);
+    SandboxState sandbox_;
 
     friend void draw_toolbar(App& app);
     friend void draw_status_bar(App& app);

@@ -764,9 +764,13 @@ void draw_descriptors(ViewContext& ctx) {
         dl->PushClipRect(p0, p1, true);
         dl->AddText(nullptr, font, {p0.x + 8 * s, p0.y + 3 * s}, pc, b.title.c_str());
         if (inside(p0, {p1.x, p0.y + lay.row_h * 1.1f})) {
-            ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
+            if (ui.sandbox) ImGui::SetTooltip("pid %d: click to select; right-click (or C) for its commands", b.pid);
+            else ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
             if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = b.pid;
         }
+        // In a sandbox, right-click anywhere on a process's block opens its menu of commands.
+        if (ui.sandbox && inside(p0, p1) && ImGui::IsMouseClicked(ImGuiMouseButton_Right))
+            ui.selected_pid = ui.menu_pid = b.pid;
         if (b.rows == 0) {
             bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
             const char* t = zombie ? "zombie: its fds closed when it exited" : "no open fds";

@@ -505,11 +505,16 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         return;
     }
     // The list.
-    int rows = int(std::min<size_t>(all.size(), ctx.theme.presentation ? 3 : 5));
+    int rows = int(std::min<size_t>(all.size() + 1, ctx.theme.presentation ? 3 : 5));
     float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
     if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
+        // First: the sandbox, real processes the learner commands by hand (app/sandbox_guide.cpp).
+        if (ImGui::Selectable("Sandbox  \u2014  real processes you fork, pipe, close and read by hand###sandbox",
+                              panel.sandbox) && !panel.sandbox)
+            panel.picked = "sandbox";
+        if (panel.sandbox && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
         for (auto& l : all) {
-            bool sel = panel.lesson == &l;
+            bool sel = !panel.sandbox && panel.lesson == &l;
             std::string label = l.id + "  \u2014  " + l.title;
             if (panel.progress)
                 if (auto it = panel.progress->find(l.id); it != panel.progress->end()) {
@@ -540,6 +545,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         }
         ImGui::EndListBox();
     }
+    if (panel.sandbox) return draw_sandbox_guide(ctx, panel);
     if (!panel.lesson) {
         ImGui::TextDisabled("Pick a lesson above.");
         return;

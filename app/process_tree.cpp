@@ -68,6 +68,7 @@ std::string tree_state_words(const ProcessView& p) {
     if (p.state == 'Z' || p.state == 'X') return "zombie (not reaped)";
     if (p.exited || p.state == '-') return "exited";
     if (p.state == 'T' || p.state == 't') return "stopped";
+    if (p.idle) return "idle";  // a sandbox puppet waiting for a command (the node is narrow)
     if (p.at_gate) return "at gate";
     if (!p.blocked_in.empty()) return "blocked in " + p.blocked_in;
     if (p.state == 'R') return "running";
@@ -739,6 +740,11 @@ void draw_process_tree(ViewContext& ctx) {
         else if (!hovered)
             ui.selected_pid = 0;
     }
+    // In a sandbox, right-click opens the process's menu of commands.
+    if (ui.sandbox && canvas_hovered && hovered && !hovered->pseudo && hovered->folded.empty() &&
+        ImGui::IsMouseClicked(ImGuiMouseButton_Right)) {
+        ui.selected_pid = ui.menu_pid = hovered->pid;
+    }
     if (hovered && !hovered->folded.empty()) {
         ImGui::BeginTooltip();
         ImGui::Text("%zu children of pid %d exited and were reaped:", hovered->folded.size(),
@@ -767,7 +773,8 @@ void draw_process_tree(ViewContext& ctx) {
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);
             if (!p->exit_text.empty()) ImGui::TextUnformatted(p->exit_text.c_str());
-            ImGui::TextDisabled("click to select: Step then releases this process");
+            if (ui.sandbox) ImGui::TextDisabled("click to select; right-click (or C) for its commands");
+            else ImGui::TextDisabled("click to select: Step then releases this process");
         }
         ImGui::EndTooltip();
     }

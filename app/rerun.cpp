@@ -59,6 +59,7 @@ void App::go_to(size_t pos) {
 }
 
 void App::step_back() {
+    if (sandbox_.active) return notice("in the sandbox, undo steps back: the script again without its last command");
     size_t at = position();
     if (at == 0) return notice("at the start of the run: nothing to step back to");
     retried_ = false;
@@ -66,6 +67,7 @@ void App::step_back() {
 }
 
 void App::back_to_step() {
+    if (sandbox_.active) return notice("in the sandbox, undo steps back: the script again without its last command");
     size_t at = position();
     size_t p = rec_.prev_step(at);
     retried_ = false;
@@ -73,6 +75,7 @@ void App::back_to_step() {
 }
 
 void App::run_to_step() {
+    if (sandbox_.active) return notice("the sandbox has no lesson steps: each command is one");
     size_t at = position();
     if (following_ && diverged_.empty()) {
         size_t n = rec_.next_step(at);

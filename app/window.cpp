@@ -37,6 +37,7 @@ namespace {
 
 struct Options {
     std::string screenshot, lesson;
+    std::string script;       // --script FILE: a sandbox script, run in the app's sandbox
     int steps = -1;
     bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
     Knobs knobs;              // --set KNOB=VALUE
@@ -53,6 +54,7 @@ const char* kUsage =
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
     "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
+    "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -92,7 +94,7 @@ int parse(int argc, char** argv, Options& o) {
         } else if (a == "--lesson") {
             if (!value(v)) return bad("--lesson needs a lesson id");
             o.lesson = v;
-            if (!find_lesson(o.lesson))
+            if (o.lesson != "sandbox" && !find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
         } else if (a == "--set") {
             std::string kv = value(v) ? v : "";
@@ -102,6 +104,10 @@ int parse(int argc, char** argv, Options& o) {
         } else if (a == "--open") {
             if (!value(v) || !*v) return bad("--open needs a trace file (forklab run LESSON --trace FILE.jsonl)");
             o.open = v;
+        } else if (a == "--script") {
+            if (!value(v) || !*v) return bad("--script needs a sandbox script FILE");
+            o.script = v;
+            o.lesson = "sandbox";
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -335,6 +341,14 @@ int run_app(int argc, char** argv, LabClient* lab) {
             } else if (opt.steps >= 0) {
                 app.saved_seek(size_t(opt.steps));
             }
+        } else if (!opt.script.empty()) {
+            std::string err;
+            if (!app.sandbox_load(opt.script, err)) {
+                std::fprintf(stderr, "forklab: %s\n", err.c_str());
+                rc = 2;
+            }
+            app.script_steps(0);  // a screenshot waits until every line ran
+            if (opt.steps >= 0) app.script_steps(opt.steps);
         } else {
             app.start_run();
             if (opt.steps >= 0) app.script_steps(opt.steps);
@@ -355,7 +369,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
         // FORKLAB_REDRAW_ALWAYS: draw every frame (60 Hz at most), as before the app rested:
         // bench/bench_idle's baseline.
         const bool redraw_always = getenv("FORKLAB_REDRAW_ALWAYS") != nullptr;
-        while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
+        while (rc == 0 && !glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             if (shot) {
                 glfwPollEvents();
             } else {
@@ -435,13 +449,15 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 const RunModel& m = app.model();
                 bool ended = !m.live() && m.status != RunStatus::Idle;
                 if (app.viewing_saved() ||
-                    (opt.run_to_end ? ended : app.script_done() || (opt.steps < 0 && m.live())))
+                    (opt.run_to_end ? ended
+                                    : app.script_done() || (opt.steps < 0 && opt.script.empty() && m.live())))
                     ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
                         std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",
                                     opt.screenshot.c_str(), fw, fh,
-                                    app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
+                                    app.in_sandbox() ? "sandbox"
+                                    : app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
                                     app.status_line().c_str());
                     } else {
                         std::fprintf(stderr, "forklab: cannot write %s: %s\n", opt.screenshot.c_str(),
