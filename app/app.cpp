@@ -232,6 +232,8 @@ void App::apply_message(nlohmann::json& m) {
         if (model_.live()) return;  // a refused step does not change the run
     }
     model_.apply(m);
+    if (kind == "run_started") quiz_.reset(find_lesson(model_.lesson));
+    if (quiz_on_ && quiz_.on_message(m) && !paused_) set_running(false);  // a question: stop there
     if (kind == "run_ended") record_progress();
 }
 
@@ -245,6 +247,7 @@ void App::record_progress() {
         p.checks_passed = ok;
         p.checks = int(model_.checks.size());
     }
+    if (quiz_on_ && quiz_.judged()) p.quiz_right = quiz_.right(), p.quiz_judged = quiz_.judged();
     save_settings();
 }
 
@@ -329,6 +332,10 @@ void App::step(pid_t pid) {
         notice("running freely: pause (Enter) to step one operation at a time");
         return;
     }
+    if (quiz_holds()) {
+        notice("answer the question first (a number key or a click; 0 skips)");
+        return;
+    }
     send({{"cmd", "step"}, {"pid", pid}});
     ++steps_sent_;
 }
@@ -338,7 +345,44 @@ void App::reset() {
     start_run();
 }
 
+void App::set_quiz(bool on) {
+    quiz_on_ = on;
+    panel_.quiz = on ? &quiz_ : nullptr;
+    if (on) {
+        reset();  // from the start, so every question comes before its outcome
+        notice("quiz mode: each question comes at its step; answer it before stepping on (Q: off)");
+    } else {
+        notice("quiz mode off");
+    }
+}
+
+void App::answer_question(int choice) {
+    if (!quiz_holds()) return;
+    const QuestionDef& d = quiz_.lesson->questions[size_t(quiz_.current)];
+    if (choice >= int(d.choices.size())) return;
+    quiz_.answer(choice);
+}
+
+void App::random_exercise(uint32_t seed) {
+    if (!panel_.lesson) return;
+    Knobs k = random_knobs(*panel_.lesson, seed);
+    knob_undo_.push_back(panel_.knobs);
+    for (auto& [name, v] : k) panel_.knobs[name] = v;
+    std::string set;
+    for (auto& [name, v] : k) set += (set.empty() ? "" : ", ") + name + "=" + v;
+    quiz_on_ = true;
+    panel_.quiz = &quiz_;
+    paused_ = true;
+    start_run();
+    notice("exercise " + std::to_string(seed) + ": " + (set.empty() ? "this lesson has no knobs" : set) +
+           " (forklab quiz " + panel_.lesson->id + " --random " + std::to_string(seed) + ")");
+}
+
 void App::set_running(bool run) {
+    if (run && quiz_holds()) {
+        notice("answer the question first (a number key or a click; 0 skips)");
+        return;
+    }
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
     model_.set_mode(paused_);
@@ -743,6 +787,10 @@ void App::take_panel_actions() {
     if (panel_.go_next) {
         panel_.go_next = false;
         next_lesson();
+    }
+    if (panel_.random_exercise) {
+        panel_.random_exercise = false;
+        random_exercise(uint32_t(monotonic_ns() / 1000) % 10000);
     }
 }
 

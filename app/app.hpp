@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/quiz.hpp"
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
@@ -58,6 +59,7 @@ struct Settings {
     struct Progress {
         bool finished = false;
         int checks_passed = 0, checks = 0;
+        int quiz_right = 0, quiz_judged = 0;  // the last quiz-mode run's score
     };
     std::map<std::string, Progress> progress;
     // Set by load: the file could not be used (not a regular file, too big): save leaves it be.
@@ -85,6 +87,8 @@ struct LessonPanel {
     std::string picked;               // a lesson the user chose in the list
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
+    QuizRun* quiz = nullptr;          // quiz mode is on: its questions (app/quiz.cpp)
+    bool random_exercise = false;     // the user asked for a seeded exercise
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The Markdown document as the Lessons view lays it out, one block a line ("h1: Hello",
@@ -120,6 +124,14 @@ public:
     void undo_knobs();              // Ctrl+Z: back to the knobs before the last change
     void next_lesson();             // the one after the current lesson in the list
     void step_knob(int dir);        // Left/Right: the focused knob's value down/up
+    // Quiz mode (Q): each question shows at its step, before the op that decides it; stepping
+    // waits for the answer (a number key, a click, or 0 to skip).
+    void set_quiz(bool on);
+    bool quiz_on() const { return quiz_on_; }
+    const QuizRun& quiz() const { return quiz_; }
+    void answer_question(int choice);  // -1: skip
+    // A seeded exercise: knobs picked at random (the seed is shown), the run restarted, quiz on.
+    void random_exercise(uint32_t seed);
     // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
     // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
     // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
@@ -166,6 +178,9 @@ public:
 
 private:
     bool charted_ = false;  // this run's chart was brought to the front
+    bool quiz_on_ = false;
+    QuizRun quiz_;
+    bool quiz_holds() const { return quiz_on_ && quiz_.holding(); }
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {

@@ -24,7 +24,9 @@ constexpr Shortcut kShortcuts[] = {
     {"Space", "Step: release one operation (the selected process's, else the next waiting); "
               "at the end of a run, go on to the next lesson"},
     {"N", "Step the next waiting operation, whichever process it is"},
-    {"1 ... 9", "Select a process by birth order (then Space steps it)"},
+    {"1 ... 9", "Select a process by birth order (then Space steps it); in quiz mode, answer the "
+                "question on screen (0 skips it)"},
+    {"Q", "Quiz mode on / off: predict each outcome before the op that decides it"},
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause"},
     {"[  and  ]", "Slower / faster when running freely"},
@@ -80,6 +82,7 @@ void App::handle_keys() {
             case 'N': step(0); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
+            case 'Q': set_quiz(!quiz_on_); break;
             case kKeyBackspace: break;  // reserved for "step back"
             case 'P': case kKeyF11: set_presentation(!settings_.presentation); break;
             case kKeyF1: case 'H': show_help = !show_help; break;
@@ -114,6 +117,10 @@ void App::handle_keys() {
                 else step_knob(k == kKeyRight ? 1 : -1);
                 break;
             default:
+                if (quiz_holds() && k >= '0' && k <= '9') {
+                    answer_question(k - '1');  // '0': -1, skip
+                    break;
+                }
                 if (k >= '1' && k <= '9' && size_t(k - '0') <= model_.proc_order.size()) {
                     pid_t pid = model_.proc_order[size_t(k - '1')];
                     const ProcessView* p = model_.proc(pid);

@@ -477,6 +477,8 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
                         label = std::to_string(pr.checks_passed) + "/" + std::to_string(pr.checks) +
                                 "  " + label;
                     if (pr.finished) label = "\u2713 " + label;
+                    if (pr.quiz_judged)
+                        label = "Q" + std::to_string(pr.quiz_right) + "/" + std::to_string(pr.quiz_judged) + " " + label;
                 }
             label += "###" + l.id;
             if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
@@ -492,6 +494,11 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     ImGui::Spacing();
     draw_now(ctx, panel, l);
     ImGui::Spacing();
+    if (panel.quiz) {
+        draw_quiz(ctx, *panel.quiz);
+        if (ImGui::SmallButton("Random exercise")) panel.random_exercise = true;
+        ImGui::Spacing();
+    }
     draw_knobs(panel, l);
 
     // The lesson's text, parsed once per lesson.

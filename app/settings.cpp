@@ -95,6 +95,8 @@ Settings Settings::load(const std::string& dir, std::string* err) {
             field(v, "finished", p.finished, notes);
             field(v, "checks_passed", p.checks_passed, notes);
             field(v, "checks", p.checks, notes);
+            field(v, "quiz_right", p.quiz_right, notes);
+            field(v, "quiz_judged", p.quiz_judged, notes);
         }
     if (!notes.empty()) {
         if (err) *err = path + ": " + notes + ". The file is kept as settings.json.broken when "
@@ -119,6 +121,8 @@ void Settings::clamp() {
     for (auto& [id, p] : progress) {
         p.checks = std::clamp(p.checks, 0, 1000);
         p.checks_passed = std::clamp(p.checks_passed, 0, p.checks);
+        p.quiz_judged = std::clamp(p.quiz_judged, 0, 1000);
+        p.quiz_right = std::clamp(p.quiz_right, 0, p.quiz_judged);
     }
 }
 
@@ -138,7 +142,8 @@ bool Settings::save(const std::string& dir) const {
                         {"split_right_rows", split_right_rows}};
     nlohmann::json prog = nlohmann::json::object();
     for (auto& [id, p] : progress)
-        prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks}};
+        prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks},
+                    {"quiz_right", p.quiz_right}, {"quiz_judged", p.quiz_judged}};
     j["progress"] = prog;
     std::string path = dir + "/settings.json", tmp = path + ".tmp";
     // Nothing the user made is lost: never replace what is not a regular file (a directory,

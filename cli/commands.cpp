@@ -14,6 +14,7 @@
 
 #include "cli/export.hpp"
 #include "cli/ps.hpp"
+#include "cli/quiz.hpp"
 #include "cli/sandbox.hpp"
 #include "core/sandbox_script.hpp"
 #include "core/files.hpp"
@@ -31,7 +32,8 @@ bool is_cli_command(int argc, char** argv) {
 }
 
 bool cli_needs_lab(int argc, char** argv) {
-    return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0);
+    return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0 ||
+                         strcmp(argv[1], "quiz") == 0);
 }
 
 namespace {
@@ -59,6 +61,13 @@ int cmd_info(const std::string& id) {
     }
     std::cout << "\nChecks:\n";
     for (auto& c : l->checks) std::cout << "  - " << c.name << '\n';
+    std::cout << "\nQuestions:\n";
+    if (l->questions.empty()) std::cout << "  (none)\n";
+    for (size_t i = 0; i < l->questions.size(); ++i) {
+        const QuestionDef& q = l->questions[i];
+        std::cout << "  " << i + 1 << ". [" << (q.step.empty() ? "before the run" : q.step) << "] " << q.text << '\n';
+        for (size_t c = 0; c < q.choices.size(); ++c) std::cout << "       " << c + 1 << ") " << q.choices[c] << '\n';
+    }
     std::cout << "\nSource: " << l->source << "   Text: " << l->text << '\n';
     return 0;
 }
@@ -285,11 +294,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
 
 int cli_main(int argc, char** argv, LabClient* lab) {
     if (argc >= 2 && argv[1][0] != '-') {
-        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export"};
+        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export", "quiz"};
         if (std::none_of(std::begin(known), std::end(known),
                          [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
             std::cerr << "forklab: unknown command \"" << argv[1]
-                      << "\" (commands: list, info, run, ps, sandbox, export; no command opens the app)\n";
+                      << "\" (commands: list, info, run, ps, sandbox, export, quiz; no command opens the app)\n";
             return 2;
         }
     }
@@ -317,6 +326,14 @@ int cli_main(int argc, char** argv, LabClient* lab) {
                     "step to a lesson step (its id) or through N ops, print the tree and fd "
                     "tables there, then stop")->type_name("STEP|OPS");
     run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
+
+    QuizArgs qa;
+    auto* quiz = app.add_subcommand("quiz", "Predict, then check: a lesson's questions, asked while it runs stepped");
+    quiz->add_option("LESSON", qa.id, "lesson id")->required();
+    quiz->add_option("--set", qa.sets, "set a knob: KNOB=VALUE (repeatable)");
+    quiz->add_option("--answers", qa.answers, "answer without asking: numbers in question order, e.g. 1,3,2 (0 skips)");
+    quiz->add_option("--random", qa.random, "pick the knobs at random from SEED (the same seed, the same exercise)")
+        ->check(CLI::Range(0L, 4294967295L))->type_name("SEED");
 
     bool json = false;
     pid_t ps_pid = 0;
@@ -358,6 +375,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     if (list->parsed()) return cmd_list();
     if (info->parsed()) return cmd_info(info_id);
     if (run->parsed()) return cmd_run(lab, ra);
+    if (quiz->parsed()) return cmd_quiz(lab, qa);
     if (ex->parsed()) return cmd_export(ex_trace, ex_perfetto, ex_svg);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);
     if (sandbox->parsed()) {

@@ -40,7 +40,9 @@
 //   {"msg":"snapshot","snap":SNAPSHOT,"gates":[{pid,tid,task,role,state,op,line,fd}..]}
 //   {"msg":"stepped",...} / {"msg":"error","text":T}
 //   {"msg":"run_ended","reason":R,"text":T,"checks":[{name,ok,detail}],"schedule":[TASK..],
-//    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?}
+//    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?,
+//    "questions":[{question,choice,evidence}]}
+//   {"msg":"verdict","question":I,"choice":K,"evidence":T}  question I decided (K -1: no verdict)
 #include <sys/types.h>
 
 #include <functional>
@@ -133,6 +135,7 @@ struct RunOutcome {
     std::vector<std::string> schedule;
     std::vector<pid_t> left_behind;
     pid_t root = 0;
+    nlohmann::json questions = nlohmann::json::array();  // [{question, choice, evidence}]
     bool all_checks_ok() const;
 };
 
