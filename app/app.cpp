@@ -269,8 +269,12 @@ void App::begin_frame(double now_s) {
     theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
     // Scripted steps: one at a time, each once the previous one was applied and a fresh
     // snapshot shows an op waiting at its gate.
+    if (quiz_holds() && !quiz_script_.empty()) {
+        answer_question(quiz_script_.front() - 1);
+        quiz_script_.pop_front();
+    }
     if (script_ && script_left_ > 0 && !step_in_flight_ && model_.live() &&
-        snaps_since_step_ >= 1) {
+        snaps_since_step_ >= 1 && !quiz_holds()) {
         bool waiting = std::any_of(model_.gates.begin(), model_.gates.end(),
                                    [](const Gate& g) { return g.state == "at_gate"; });
         if (waiting) {
@@ -353,6 +357,17 @@ void App::set_quiz(bool on) {
         notice("quiz mode: each question comes at its step; answer it before stepping on (Q: off)");
     } else {
         notice("quiz mode off");
+    }
+}
+
+void App::script_quiz(const std::string& answers) {
+    quiz_on_ = true;
+    panel_.quiz = &quiz_;
+    for (size_t p = 0; p < answers.size();) {
+        size_t c = answers.find(',', p);
+        if (c == std::string::npos) c = answers.size();
+        quiz_script_.push_back(atoi(answers.substr(p, c - p).c_str()));
+        p = c + 1;
     }
 }
 
@@ -563,6 +578,8 @@ bool App::script_done() const {
     if (!lab_ok()) return true;
     if (model_.status == RunStatus::Idle || model_.status == RunStatus::Error) return false;
     if (!model_.live()) return !step_in_flight_;  // the run ended before all the steps
+    // A question waits for an answer the script does not give: that is the picture.
+    if (quiz_holds() && quiz_script_.empty()) return !step_in_flight_ && snaps_since_step_ >= 3;
     // A few snapshots after the last step: the views show where it left every process.
     return script_left_ == 0 && !step_in_flight_ && snaps_since_step_ >= 3;
 }

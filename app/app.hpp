@@ -146,6 +146,8 @@ public:
     void set_content_scale(float s);
     // Screenshot mode: take N steps, each after the previous one was applied.
     void script_steps(int n);
+    // Screenshot mode: quiz mode on, each question answered with the next of ANSWERS ("2,1,0").
+    void script_quiz(const std::string& answers);
     // True when the scripted steps are done and the views show their result.
     bool script_done() const;
     std::string script_error() const { return script_error_; }
@@ -179,6 +181,7 @@ public:
 private:
     bool charted_ = false;  // this run's chart was brought to the front
     bool quiz_on_ = false;
+    std::deque<int> quiz_script_;  // scripted answers (1-based; 0 skips)
     QuizRun quiz_;
     bool quiz_holds() const { return quiz_on_ && quiz_.holding(); }
     void record_progress();

@@ -492,9 +492,15 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     const Lesson& l = *panel.lesson;
     ImGui::Spacing();
+    // A question waiting for its answer comes first: on a projector the step box fills the column.
+    bool ask_first = panel.quiz && panel.quiz->holding();
+    if (ask_first) {
+        draw_quiz(ctx, *panel.quiz);
+        ImGui::Spacing();
+    }
     draw_now(ctx, panel, l);
     ImGui::Spacing();
-    if (panel.quiz) {
+    if (panel.quiz && !ask_first) {
         draw_quiz(ctx, *panel.quiz);
         if (ImGui::SmallButton("Random exercise")) panel.random_exercise = true;
         ImGui::Spacing();

@@ -44,12 +44,14 @@ struct Options {
     bool presentation = false;
     float font_size = 0;
     std::vector<std::string> views;  // tabs to show in front
+    std::string quiz;         // --quiz ANSWERS: quiz mode on, these answers given as questions come
 };
 
 const char* kUsage =
     "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run [--delay MS]] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
+    "               [--quiz 2,1,0]   (quiz mode, answering each question as it comes; 0 skips)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -96,6 +98,9 @@ int parse(int argc, char** argv, Options& o) {
             auto eq = kv.find('=');
             if (eq == std::string::npos || eq == 0) return bad("--set takes KNOB=VALUE, not \"" + kv + "\"");
             o.knobs[kv.substr(0, eq)] = kv.substr(eq + 1);
+        } else if (a == "--quiz") {
+            if (!value(v)) return bad("--quiz takes answers, e.g. 2,1,0 (0 skips; \"0\" to answer none)");
+            o.quiz = v;
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -306,6 +311,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
             app.set_running(true);
         }
         app.start_run();
+        if (!opt.quiz.empty()) app.script_quiz(opt.quiz);
         if (opt.steps >= 0) app.script_steps(opt.steps);
 
         bool first = true;

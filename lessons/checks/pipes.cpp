@@ -292,11 +292,12 @@ fl::Verdict q_answer_waiting(const fl::RunRecord& r) {
     pid_t parent = r.pid_of_role("parent");
     const fl::Event* p = fl::quiz::first_return(r, fl::Op::Poll, parent);
     if (!p || !r.at_step("framing")) return fl::quiz::not_reached("step \"framing\"");
-    if (p->ret > 0)
-        return {0, "poll() returned " + std::to_string(p->ret) + fl::quiz::at_line(*p) +
-                       ": the child's answer was in the pipe; its line had ended at the '\\n'"};
+    // fl::poll_readable returns the index of the fd that is ready, -1 after the timeout.
+    if (p->ret >= 0)
+        return {0, "poll() returned with the child's answer in the pipe" + fl::quiz::at_line(*p) +
+                       ": its line had ended at the '\\n'"};
     const fl::StepSnapshot* s = r.at_step("framing");
-    return {1, "poll() returned " + std::to_string(p->ret) + " after its timeout" + fl::quiz::at_line(*p) +
+    return {1, "poll() gave up after its timeout" + fl::quiz::at_line(*p) +
                    "; the child sat in " + s->snap.syscall_of(r.pid_of_role("child")) +
                    ": \"hello\" had no newline, so its line was not over"};
 }
@@ -311,7 +312,7 @@ fl::Verdict q_read_to_end(const fl::RunRecord& r) {
         if (e->pid == parent && e->fd == up->fd2 && e->ret == 0 && !closed) closed = e;
     if (r.at_step("eof")) {
         for (auto* e : r.find(fl::Kind::Return, fl::Op::Read))
-            if (e->pid == parent && e->fd == up->fd && e->arg == -1)
+            if (e->pid == parent && e->fd == up->fd && e->arg == -1 && e->text == "bye\\n")
                 return {0, "the read to the end returned \"" + e->text + "\"" + fl::quiz::at_line(*e) +
                                ", then end of file: no process held a write end any more" +
                                (closed ? " (the parent had closed its copy at line " +
