@@ -238,9 +238,11 @@ bool printed(const fl::RunRecord& r, const std::string& prefix, std::string* lin
 
 fl::Verdict q_whole_record(const fl::RunRecord& r) {
     std::string line;
-    if (printed(r, "callback: ", &line)) return {0, "the receiver decoded one record: \"" + line + "\""};
+    // A cut record may decode in part (a callback with half the text), then the rest is garbled.
     if (printed(r, "receiver: garbled", &line))
         return {1, "\"" + line + "\": the framing cut the record at a newline inside its text"};
+    if (!r.at_step("done") && !r.end_reason.size()) return fl::quiz::not_reached("step \"done\"");
+    if (printed(r, "callback: ", &line)) return {0, "the receiver decoded one record: \"" + line + "\""};
     return fl::quiz::not_reached("the receiver's read");
 }
 
@@ -280,7 +282,7 @@ void grade(fl::Lesson& l) {
         {"computed", "The worker sends its record (framing knob; its text may span two lines). Will the "
                      "parent decode one whole record?",
          {"yes: the callback gets the record", "no: the receiver gets a garbled message"}, q_whole_record,
-         "callback", {{"framing", "newline"}}},
+         "done", {{"framing", "newline"}}},
         {"sent", "The record carries text_at, the address of the worker's text. What will the parent find at "
                  "that address?",
          {"its own copy of the buffer, never written", "the worker's text"}, q_pointer, "callback"},

@@ -673,8 +673,13 @@ fl::Verdict q_answers_read(const fl::RunRecord& r) {
     int servers = 0;
     for (auto& e : r.events)
         servers += e.kind == fl::Kind::Start && e.pid == e.tid && r.role_of(e.pid).rfind("server ", 0) == 0;
-    return {n <= 1 && servers > 1 ? 0 : 1, "a server answered " + std::to_string(n) + " time(s) of " +
-                                               std::to_string(servers) + " before the caller stopped them"};
+    int stopped = 0;
+    for (auto* e : r.find(fl::Kind::Output)) stopped += e->text.find("stopped before answering") != std::string::npos;
+    if (stopped)
+        return {0, std::to_string(stopped) + " of " + std::to_string(servers) +
+                       " servers said \"stopped before answering\": the caller took the first answer and stopped the rest"};
+    return {1, "every one of the " + std::to_string(servers) + " servers answered (step \"in-flight\" came " +
+                   std::to_string(n) + " times) before the caller stopped them"};
 }
 
 void grade(fl::Lesson& l) {
