@@ -74,7 +74,7 @@ TEST_CASE("quiz: at least 3 questions per lesson, 40 in all, each asked at a ste
             if (!q.step.empty() && !q.decided_at.empty())
                 CHECK(fl::step_index(l, q.decided_at) > fl::step_index(l, q.step));
             for (auto& [k, v] : q.flip) {
-                Knobs one{{k, v}};
+                fl::Knobs one{{k, v}};
                 CHECK(fl::resolve_knobs(l, one) == "");
             }
         }
