@@ -2,6 +2,8 @@
 
 #include <imgui.h>
 
+#include <algorithm>
+
 #include "app/app.hpp"
 #include "core/event.hpp"
 
@@ -96,7 +98,18 @@ void draw_quiz(ViewContext& ctx, QuizRun& quiz) {
         if (right) ImGui::PushStyleColor(ImGuiCol_Text, th.ok());
         else if (mine && q.judged) ImGui::PushStyleColor(ImGuiCol_Text, th.warn());
         if (!q.answered) {
-            if (ImGui::Button(label.c_str())) quiz.answer(int(c));
+            // A button as wide as the column, its label wrapped: a choice is a sentence, and
+            // ImGui's buttons cut theirs at the column's edge.
+            const ImVec2 pad = ImGui::GetStyle().FramePadding;
+            const float width = ImGui::GetContentRegionAvail().x;
+            const float wrap = std::max(1.0f, width - 2 * pad.x);
+            const ImVec2 text = ImGui::CalcTextSize(label.c_str(), nullptr, false, wrap);
+            const ImVec2 at = ImGui::GetCursorScreenPos();
+            if (ImGui::Button("##choice", {width, text.y + 2 * pad.y})) quiz.answer(int(c));
+            ImGui::GetWindowDrawList()->AddText(ImGui::GetFont(), ImGui::GetFontSize(),
+                                                {at.x + pad.x, at.y + pad.y},
+                                                ImGui::GetColorU32(ImGuiCol_Text), label.c_str(),
+                                                nullptr, wrap);
         } else {
             ImGui::Bullet();
             ImGui::SameLine();
