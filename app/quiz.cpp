@@ -121,7 +121,9 @@ void draw_quiz(ViewContext& ctx, QuizRun& quiz) {
     if (!q.answered) {
         if (ImGui::SmallButton("Skip (0)")) quiz.answer(-1);
         ImGui::SameLine();
-        ImGui::TextDisabled("answer with 1-%zu: stepping waits for it", d.choices.size());
+        ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+        ImGui::TextWrapped("answer with 1-%zu: stepping waits for it", d.choices.size());
+        ImGui::PopStyleColor();
     } else if (!q.judged) {
         ImGui::TextDisabled("%s: step on to see what the kernel does",
                             q.answer < 0 ? "skipped" : "answered");
