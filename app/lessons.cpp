@@ -463,6 +463,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         ImGui::TextDisabled("No lessons are built into this forklab.");
         return;
     }
+    draw_program_bar(ctx, panel);  // "Run a program…" (app/program_bar.cpp)
     // The list.
     int rows = int(std::min<size_t>(all.size(), ctx.theme.presentation ? 3 : 5));
     float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
@@ -485,7 +486,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         ImGui::EndListBox();
     }
     if (!panel.lesson) {
-        ImGui::TextDisabled("Pick a lesson above.");
+        if (panel.program.empty()) ImGui::TextDisabled("Pick a lesson above.");
         return;
     }
     const Lesson& l = *panel.lesson;
