@@ -103,9 +103,8 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     }
     if (selected) {
         ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
-        ImGui::TextWrapped("Running your program, stepped syscall by syscall: Space steps the oldest "
-                           "waiting call (click a process first to step it), Enter runs freely, R "
-                           "runs it again. Pick a lesson below to leave it.");
+        ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
+                           "choose it), R runs it again.");
         ImGui::PopStyleColor();
     }
     ImGui::Separator();
@@ -114,10 +113,8 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
 void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
-    ImGui::TextUnformatted("Program:");
-    ImGui::SameLine();
     ImGui::PushFont(fonts().mono);
-    ImGui::TextWrapped("%s", panel.program_line.c_str());
+    ImGui::TextWrapped("$ %s", panel.program_line.c_str());
     ImGui::PopFont();
     if (panel.program.size() > 1 || panel.program_line != panel.program[0]) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
@@ -129,14 +126,14 @@ void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     }
     ImGui::Spacing();
     ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
-    ImGui::TextWrapped("No line information yet: ForkLab does not map a program's syscalls to its "
-                       "source lines. Where each process is, as the tracer saw it:");
+    ImGui::TextWrapped("No line information yet. Where each process is:");
     ImGui::PopStyleColor();
     ImGui::Spacing();
     bool any = false;
     for (pid_t pid : m.proc_order) {
         const ProcessView* p = m.proc(pid);
-        if (!p || p->exited || p->state == '-' || p->role.empty()) continue;
+        // (the root is the run's tracer: instrumentation, not the program's)
+        if (!p || p->exited || p->state == '-' || p->role.empty() || pid == m.root) continue;
         std::string where;
         if (p->at_gate && !p->current_op.empty()) where = "next: " + p->current_op;
         else if (!p->blocked_in.empty()) where = "blocked in " + p->blocked_in;
