@@ -307,7 +307,7 @@ void App::set_knobs(const Knobs& knobs) {
     for (auto& [k, v] : knobs) panel_.knobs[k] = v;
 }
 
-bool App::select_program(const std::string& line) {
+bool App::select_program(const std::string& line, bool paused) {
     std::vector<std::string> argv;
     std::string err;
     if (!split_command(line, argv, err)) {
@@ -330,7 +330,7 @@ bool App::select_program(const std::string& line) {
     panel_.lesson = nullptr;
     panel_.knobs.clear();
     knob_undo_.clear();
-    paused_ = true;
+    paused_ = paused;
     start_run();
     return true;
 }

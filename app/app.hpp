@@ -122,9 +122,9 @@ public:
 
     // ---- actions (UI thread; none of them waits for the lab)
     void select_lesson(const std::string& id);
-    // Runs LINE (a command line, split_command) as a program run instead of a lesson, paused.
-    // False (a notice says why) when it cannot be run.
-    bool select_program(const std::string& line);
+    // Runs LINE (a command line, split_command) as a program run instead of a lesson, paused
+    // (or free-running: --run). False (a notice says why) when it cannot be run.
+    bool select_program(const std::string& line, bool paused = true);
     bool program_selected() const { return !panel_.program.empty(); }
     // Finds a program on PATH as the kernel will (the window sets cli's resolve_program):
     // "" and ERR when missing or not executable. Unset: no check before the run.

@@ -340,7 +340,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 app.saved_seek(size_t(opt.steps));
             }
         } else {
-            if (!opt.program.empty()) app.select_program(opt.program);
+            if (!opt.program.empty()) app.select_program(opt.program, !opt.run_to_end);
             else app.start_run();
             if (opt.steps >= 0) app.script_steps(opt.steps);
         }
