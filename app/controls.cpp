@@ -78,7 +78,7 @@ void App::handle_keys() {
         switch (k) {
             case kKeySpace:
                 if (saved_) saved_step(1);
-                else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
+                else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok() && !program_selected()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
             case 'N': step(0); break;
@@ -172,7 +172,7 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled(!app.panel_.lesson || !app.lab_ok());
+    ImGui::BeginDisabled((!app.panel_.lesson && !app.program_selected()) || !app.lab_ok());
     if (ImGui::Button("Reset (R)")) app.reset();
     tooltip("Kill this run and start the lesson again from its first line, paused");
     ImGui::EndDisabled();

@@ -121,6 +121,12 @@ TEST_CASE("program: the App runs a command line as a program run, steps it, and 
         CHECK(f.console().find("HI") != std::string::npos);
         CHECK(app.model().transfers.size() >= 1);  // "hi\n" went through the pipe
 
+        // Space at the end of a program run does not go on to a lesson (as it does after one).
+        app.key_event(32, 1, 0);
+        app.key_event(32, 0, 0);
+        f.frame();
+        f.frame();
+        CHECK(app.program_selected());
         // Reset runs the same program again, paused.
         app.reset();
         REQUIRE(f.until([&] { return f.waiting(); }));
