@@ -141,3 +141,18 @@ TEST_CASE("program: the App runs a command line as a program run, steps it, and 
     }
     drain_lab();
 }
+
+TEST_CASE("program: the App shows the forgetful minishell's deadlock, naming the blocked reads") {
+    fl::test::NoLeftovers guard;
+    {
+        fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
+        Frames f(app);
+        app.set_delay(0);
+        REQUIRE(app.select_program(FORKLAB_PROGRAMS_DIR "/minishell_forgets", false));
+        REQUIRE(f.until([&] { return app.model().status == fl::RunStatus::Deadlock; }, 40));
+        INFO(app.status_line());
+        CHECK(app.status_line().find("read") != std::string::npos);
+        f.frame();
+    }
+    drain_lab();
+}
