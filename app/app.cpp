@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cfloat>
 #include <cmath>
+#include <utility>
 
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
@@ -78,8 +81,10 @@ App::App(LabClient* lab, Settings settings, std::string settings_dir)
         panel_.lesson = l;
         panel_.knobs.clear();
         resolve_knobs(*l, panel_.knobs);
-        settings_.last_lesson = l->id;
+        if (settings_.last_lesson != "sandbox") settings_.last_lesson = l->id;
     }
+    sandbox_.history = settings_.sandbox_history;
+    if (settings_.last_lesson == "sandbox") sandbox_.active = panel_.sandbox = true;
     theme_.scale = font_px() / 16.0f;
 }
 
@@ -176,7 +181,13 @@ void App::reader_loop() {
         std::function<void()> wake;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            for (auto& g : got) inbox_.push_back(std::move(g));
+            if (inbox_.empty()) inbox_since_ns_ = monotonic_ns();
+            for (auto& g : got) {
+                // Events come a moment before the snapshot that shows what they did: anything
+                // else (a snapshot, the run's start or end) completes what there is to draw.
+                if (g.value("msg", "") != "events") inbox_complete_ = true;
+                inbox_.push_back(std::move(g));
+            }
             wake = waker_;
         }
         if (wake) wake();
@@ -192,6 +203,7 @@ bool App::poll() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         in.swap(inbox_);
+        inbox_complete_ = false;
     }
     // Snapshots the reader dropped as unchanged still count as fresh for scripted steps.
     snaps_since_step_ += same_snaps_.exchange(0);
@@ -220,6 +232,7 @@ void App::apply_message(nlohmann::json& m) {
         if (kind == "error" && m.value("text", "") != "no run is active") notice(m.value("text", "error"));
         return;
     }
+    rerun_message(m, kind);  // app/rerun.cpp
     if (kind == "run_started") {
         m["gated"] = paused_;
         ui_.selected_pid = 0;
@@ -237,6 +250,8 @@ void App::apply_message(nlohmann::json& m) {
         if (model_.live()) return;  // a refused step does not change the run
     }
     model_.apply(m);
+    if (kind == "events") feed_recording();
+    if (sandbox_.active) sandbox_message(m);
     if (kind == "run_ended") record_progress();
 }
 
@@ -261,7 +276,9 @@ void App::notice(const std::string& text) {
 void App::begin_frame(double now_s) {
     now_s_ = now_s;
     ui_.now_s = now_s;
+    ui_.again = false;
     ui_.now_ns = monotonic_ns();
+    ui_.fading_until_s = 0;  // the views say again what still fades
     if (notice_until_ && now_s > notice_until_) {
         notice_.clear();
         notice_until_ = 0;
@@ -269,6 +286,8 @@ void App::begin_frame(double now_s) {
     theme_.scale = font_px() / 16.0f;
     theme_.presentation = settings_.presentation;
     theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
+    ui_.sandbox = sandbox_.active;
+    sandbox_turn();
     // Scripted steps: one at a time, each once the previous one was applied and a fresh
     // snapshot shows an op waiting at its gate.
     if (script_ && script_left_ > 0 && !step_in_flight_ && model_.live() &&
@@ -288,11 +307,16 @@ void App::begin_frame(double now_s) {
 // ---------------------------------------------------------------------------------------------
 
 void App::select_lesson(const std::string& id) {
+    if (id == "sandbox") {
+        panel_.program.clear();
+        return enter_sandbox();
+    }
     const Lesson* l = find_lesson(id);
     if (!l) {
         notice("no lesson \"" + id + "\" (lessons: " + lesson_ids() + ")");
         return;
     }
+    leave_sandbox();
     panel_.lesson = l;
     panel_.program.clear();
     panel_.knobs.clear();
@@ -321,6 +345,7 @@ bool App::select_program(const std::string& line, bool paused) {
             return false;
         }
     }
+    leave_sandbox();
     panel_.program = std::move(argv);
     panel_.program_line = line;
     auto& h = panel_.program_history;
@@ -337,6 +362,7 @@ bool App::select_program(const std::string& line, bool paused) {
 
 void App::start_run() {
     close_saved();  // a live run replaces the saved one on screen
+    if (sandbox_.active) return start_sandbox({});
     if (!panel_.program.empty()) {
         RunOptions o;
         o.kind = "program";
@@ -369,6 +395,10 @@ void App::start_run() {
 
 void App::step(pid_t pid) {
     if (saved_) return saved_step(1);
+    if (sandbox_.active) {
+        notice("in the sandbox a command is the step: type one below (p1 pipe), or right-click a process");
+        return;
+    }
     if (!model_.live()) {
         notice(model_.status == RunStatus::Idle ? "no run yet: pick a lesson"
                                                 : "the run has ended: Reset (R) runs it again");
@@ -378,17 +408,34 @@ void App::step(pid_t pid) {
         notice("running freely: pause (Enter) to step one operation at a time");
         return;
     }
+    // Re-executing: Space goes on along the recording (no reset), unless it is the learner's
+    // own choice of process or past the recording's end (app/rerun.cpp).
+    if (following_) {
+        size_t at = position();
+        const ProcessView* p = pid ? model_.proc(pid) : nullptr;
+        if (at < rec_.size() && diverged_.empty() && (!p || p->task == rec_.ops[at].task)) {
+            go_to(at + 1);
+            ++steps_sent_;
+            return;
+        }
+        leave_recording(at >= rec_.size() ? "stepped past its end"
+                        : !diverged_.empty() ? "stepped past the divergence"
+                                             : "a step of your own choosing");
+    }
     send({{"cmd", "step"}, {"pid", pid}});
     ++steps_sent_;
 }
 
 void App::reset() {
+    if (sandbox_.active) return sandbox_replay();
     paused_ = true;
     start_run();
 }
 
 void App::set_running(bool run) {
     if (saved_) return saved_seek(run ? saved_ops() : saved_pos_);  // "run" a file: to its end
+    if (sandbox_.active) return notice("the sandbox has nothing to run freely: each command runs when you give it");
+    if (run) leave_recording("running freely");
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
     model_.set_mode(paused_);
@@ -472,6 +519,7 @@ void App::step_knob(int dir) {
 
 void App::next_lesson() {
     const auto& all = lessons();
+    if (sandbox_.active && !all.empty()) return select_lesson(all.front().id);
     for (size_t i = 0; i < all.size(); ++i)
         if (&all[i] == panel_.lesson) {
             if (i + 1 < all.size()) select_lesson(all[i + 1].id);
@@ -489,15 +537,28 @@ void App::cycle_tab(int dir) {
 }
 
 double App::idle_wait_s() const {
-    if (fonts_dirty_ || script_ || !keys_.empty()) return 0;
+    if (fonts_dirty_ || script_ || !keys_.empty() || ui_.again) return 0;
     double wait = -1;
     auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
     if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));
+    // What fades by itself is drawn at a lower rate under software GL (a frame there costs
+    // 10-20 ms of CPU), and always once more at its end, so nothing stays half-lit.
+    const double step = software_gl_ ? 0.25 : 1.0 / 30;
     // A process that exited fades out over two seconds (the process tree's ghost).
     uint64_t now = monotonic_ns();
     for (auto& [pid, p] : model_.procs)
-        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull) sooner(1.0 / 30);
+        if (p.exit_t_ns && now >= p.exit_t_ns && now - p.exit_t_ns < 2'200'000'000ull)
+            sooner(std::min(step, (2'200'000'000.0 - double(now - p.exit_t_ns)) / 1e9));
+    // Glows and ghosts the views drew in the last frame.
+    if (ui_.fading_until_s > now_s_) sooner(std::min(step, ui_.fading_until_s - now_s_));
     return wait;
+}
+
+double App::lab_frame_wait_s() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (inbox_.empty() || inbox_complete_) return 0;
+    double waited = double(monotonic_ns() - inbox_since_ns_) / 1e9;
+    return std::max(0.0, 0.06 - waited);
 }
 
 void App::set_font_size(float px) {
@@ -567,6 +628,9 @@ void App::script_steps(int n) {
 bool App::script_done() const {
     if (!script_) return false;
     if (!lab_ok()) return true;
+    if (sandbox_.active)  // --script: every line ran (or the run ended), and the views caught up
+        return sandbox_.started && (!sandbox_.run_live || (sandbox_.ready && !sandbox_.busy())) &&
+               snaps_since_step_ >= 3;
     if (model_.status == RunStatus::Idle || model_.status == RunStatus::Error) return false;
     if (!model_.live()) return !step_in_flight_;  // the run ended before all the steps
     // A few snapshots after the last step: the views show where it left every process.
@@ -604,6 +668,7 @@ std::string blocked_summary(const RunModel& m) {
 std::string App::status_line() const {
     const RunModel& m = model_;
     if (saved_) return saved_status();
+    if (sandbox_.active) return sandbox_status();
     if (!lab_ok() && m.status != RunStatus::Error) return "the lab is not running";
     switch (m.status) {
         case RunStatus::Idle:
@@ -633,6 +698,7 @@ std::string App::status_line() const {
 
 std::string App::title() const {
     std::string t = "ForkLab";
+    if (sandbox_.active) return t + " \u2014 sandbox \u2014 " + (sandbox_.run_live ? "live" : "ended");
     if (panel_.lesson) t += " \u2014 " + panel_.lesson->id;
     else if (!panel_.program.empty()) t += " \u2014 " + panel_.program_line;
     std::string st = run_status_name(model_.status);
@@ -671,6 +737,8 @@ void splitter(const char* id, bool vertical, float thickness, float length, floa
     }
 }
 
+std::vector<ImVec4> g_backdrops;  // this frame's panes (App::backdrops)
+
 struct Tab {
     const char* name;
     std::function<void()> draw;
@@ -679,7 +747,15 @@ struct Tab {
 // A bordered pane with a bold title (or tabs) and a child region the view fills.
 void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs,
           std::vector<std::string>* front = nullptr) {
+    // No background drawn, neither the pane's nor its children's: the window clears the pane's
+    // rectangle to ChildBg before rendering (App::backdrops). Under software GL every filled
+    // full-pane rectangle is one more blended pass over its pixels, most of a frame's cost.
+    ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(0, 0, 0, 0));
     ImGui::BeginChild(id, size, true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    {
+        ImVec2 a = ImGui::GetWindowPos(), b = ImGui::GetWindowSize();
+        g_backdrops.push_back({a.x, a.y, a.x + b.x, a.y + b.y});
+    }
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, spacing);
     auto body = [&](const Tab& t) {
         ImGui::BeginChild("##body", ImVec2(0, 0), false);
@@ -711,24 +787,30 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
     }
     ImGui::PopStyleVar();
     ImGui::EndChild();
+    ImGui::PopStyleColor();
 }
 
 }  // namespace
 
 void App::draw_layout() {
     // F fits every graph view again (after zooming by hand).
-    ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('F', false)) {
+    if (std::exchange(key_fit_, false)) {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
-    if (settings_.presentation) {
+    // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
+    // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
+    // panes take over.
+    if (settings_.presentation || ImGui::GetContentRegionAvail().x < 62 * font_px()) {
         draw_presentation_layout();
         return;
     }
+    key_swap_ = key_more_ = key_tree_ = false;  // M, T and V are the presentation layout's
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
+    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
+    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float w_left = std::floor(settings_.split_left * avail.x);
@@ -743,6 +825,7 @@ void App::draw_layout() {
         front_tabs.push_back("Chart");
     }
     std::string_view source = shown_source();
+    if (sandbox_.active) source = sandbox_source(*this);
     panel_.progress = &settings_.progress;
     panel_.next = nullptr;
     for (size_t i = 0; i + 1 < lessons().size(); ++i)
@@ -779,6 +862,9 @@ void App::draw_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
+    // The sandbox steps back by undo (its script re-run), not by the timeline.
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(avail.x);
 
     take_panel_actions();
 }
@@ -793,7 +879,14 @@ void App::take_panel_actions() {
     if (!panel_.picked.empty()) {
         std::string id = std::move(panel_.picked);
         panel_.picked.clear();
-        if (!panel_.lesson || id != panel_.lesson->id) select_lesson(id);
+        if (!panel_.lesson || id != panel_.lesson->id || sandbox_.active) select_lesson(id);
+    }
+    if (!panel_.experiment.empty()) {
+        std::string path = std::move(panel_.experiment);
+        panel_.experiment.clear();
+        std::string err;
+        if (!sandbox_load_text(path, std::string(embedded_text(path)), err)) notice(err);
+        else sandbox_.say(SandboxState::Out::Note, "loaded " + path + ": running it in fresh processes");
     }
     if (panel_.knobs_changed) {
         panel_.knobs_changed = false;
@@ -805,23 +898,26 @@ void App::take_panel_actions() {
     }
 }
 
-// Presentation mode, for a projector (1366x768 at 24 px text). Three columns: the lesson; the fd
-// tables and the kernel objects behind them, full height, the largest graph; the process tree
-// (as tall as it needs) over the source. One key away: the messages in the fd tables' place (M;
-// they come to the front by themselves when the run ends and the fd tables are empty), and
-// console, chart and events in the source's (V). Seven panels do not fit 24 px text; these do.
+// Presentation mode, for a projector (1366x768 at 24 px text), where seven panels do not fit.
+// What a teacher points at while stepping: the step text (left), one large graph, and the line
+// each process is at. So two columns: the lesson; and on the right, full width, the graph over
+// the source (wide enough for 40+ columns). The graph pane holds one graph at a time, large
+// enough to read from the back (text at 18 px or more): the fd tables and the kernel objects
+// behind them, or the process tree, whichever the step's text points at (T swaps them); the
+// messages (M; by themselves when the run ends and the fd tables are empty). Console, chart and
+// events are in the source's place (V).
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
     float status_h = ImGui::GetFrameHeight() + spacing.y;
+    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
+    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     // Not saved: the normal layout's splits are the ones a user tunes for a desk.
-    static float left = 0.21f, mid = 0.62f;
+    static float left = 0.27f;
     float w_left = std::floor(left * avail.x);
-    float w_rest = avail.x - w_left - sp;
-    float w_mid = std::floor(mid * (w_rest - sp));
-    float w_right = w_rest - w_mid - sp;
+    float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
     if (model_.measures.empty()) charted_ = false;
     else if (!charted_) {
@@ -831,59 +927,96 @@ void App::draw_presentation_layout() {
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     static int more = 0;
-    ImGuiIO& io = ImGui::GetIO();
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('V', false)) {
+    if (std::exchange(key_more_, false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
     std::string_view source = shown_source();
+    if (sandbox_.active) source = sandbox_source(*this);
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
     ImGui::SameLine();
     splitter("##p_split_left", true, sp, h, &left, avail.x);
     ImGui::SameLine();
-    // When the last process is gone the fd tables are empty: the messages tell the run's story.
-    // (A run's start brings the fd tables back only after a run ended: --view messages holds.)
+
+    // The graph pane's front tab. When the last process is gone the fd tables are empty: the
+    // messages tell the run's story. (A run's start brings the fd tables back only after a run
+    // ended: --view messages holds.)
     static bool was_live = false, ended_once = false;
+    static std::string graph = "Descriptors";
+    auto show = [&](const char* tab) {
+        graph = tab;
+        front_tabs.push_back(tab);
+    };
     if (was_live != model_.live()) {
         was_live = model_.live();
         if (!was_live) ended_once = true;
-        if (!was_live || ended_once) front_tabs.push_back(was_live ? "Descriptors" : "Messages");
+        if (!was_live || ended_once) show(was_live ? "Descriptors" : "Messages");
     }
-    if (!io.WantTextInput && !io.KeyCtrl && ImGui::IsKeyPressed('M', false)) {
-        static bool msgs = false;
-        msgs = !msgs;
-        front_tabs.push_back(msgs ? "Messages" : "Descriptors");
+    // Each step brings the graph its text points at: the tree for states, parents and threads
+    // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
+    // that names neither leaves the graph as it is.
+    static std::string step_seen;
+    if (model_.live() && !model_.step_text.empty() && model_.step_text != step_seen) {
+        step_seen = model_.step_text;
+        std::string t = step_seen;
+        for (char& ch : t) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        auto has = [&](std::initializer_list<const char*> ws) {
+            for (const char* w : ws)
+                if (t.find(w) != std::string::npos) return true;
+            return false;
+        };
+        bool fds = has({"fd", "pipe", "socket", "inode", "descriptor"});
+        bool tree = has({"zombie", "state z", "state r", "state s", "ppid", "thread", "reaped"});
+        if (has({"tree"}) || (tree && !fds)) show("Processes");
+        else if (fds) show("Descriptors");
     }
-    pane("Graph", {w_mid, h}, spacing,
-         {{"Descriptors", [&] { draw_descriptors(ctx); }},
-          {"Messages", [&] { draw_messages(ctx); }}},
-         &front_tabs);
-    ImGui::SameLine();
-    splitter("##p_split_mid", true, sp, h, &mid, w_rest - sp);
-    ImGui::SameLine();
+    if (std::exchange(key_swap_, false)) show(graph == "Messages" ? "Descriptors" : "Messages");
+    if (std::exchange(key_tree_, false)) show(graph == "Processes" ? "Descriptors" : "Processes");
 
-    ImGui::BeginGroup();
-    // The tree gets the height it needs at a readable zoom (a pane title and a header line
-    // around it), between a quarter and 55% of the column.
-    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 3 * spacing.y + 8 * theme_.scale;
+    // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
+    // width), between 45% and 65% of the column (80% for the messages); the source the rest.
+    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 2 * ImGui::GetStyle().WindowPadding.y +
+                   3 * spacing.y + 8 * theme_.scale;
     float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
-    // (at most at 3/4 size: 18 px text in the nodes still reads, and the source keeps room)
-    constexpr float kTreeZoom = 0.75f;
-    float need = tree_height_at_fit(model_, theme_.scale * kTreeZoom, canvas_w,
-                                    min_zoom(font_px()) / kTreeZoom) + chrome;
-    float h_top = std::floor(std::clamp(need, 0.25f * (h - sp), 0.62f * (h - sp)));
-    pane("Processes", {w_right, h_top}, spacing, {{"Processes", [&] { draw_process_tree(ctx); }}});
+    ImFont* font = ImGui::GetFont();
+    TextWidth measure16 = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    float px = font_px();
+    TextWidth measure_px = [font, px](std::string_view t) {
+        return font->CalcTextSizeA(px, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    float zmin = min_zoom(px, true);
+    float need = 0;
+    if (graph == "Processes")
+        need = tree_height_at_fit(model_, theme_.scale, canvas_w, zmin, measure16);
+    else if (graph == "Descriptors")
+        need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
+    float most = 0.65f;
+    static std::string lower = "Source";
+    if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
+    if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
+    float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
+    ImGui::BeginGroup();
+    pane("Graph", {w_right, h_top}, spacing,
+         {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},
+          {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
+          {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
+         &front_tabs);
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
-         {{"Source", [&] { program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},
-          {"Console", [&] { draw_console(ctx); }},
-          {"Chart", [&] { draw_charts(ctx); }},
-          {"Events", [&] { draw_events(ctx); }}},
+         {{"Source", [&] { lower = "Source", program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},
+          {"Console", [&] { lower = "Console", draw_console(ctx); }},
+          {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
+          {"Events", [&] { lower = "Events", draw_events(ctx); }}},
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
+    // The sandbox steps back by undo (its script re-run), not by the timeline.
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(avail.x);
 
     // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
     // "Next lesson" works (this copy restarted silently and dropped Next lesson).
@@ -898,12 +1031,18 @@ void App::draw() {
     ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
                              ImGuiWindowFlags_NoSavedSettings |
                              ImGuiWindowFlags_NoBringToFrontOnFocus |
-                             ImGuiWindowFlags_NoScrollWithMouse;
+                             ImGuiWindowFlags_NoScrollWithMouse |
+                             // the window's glClear is this background (one full-screen pass less)
+                             ImGuiWindowFlags_NoBackground;
+    g_backdrops.clear();
     ImGui::Begin("ForkLab##root", nullptr, flags);
     draw_toolbar(*this);
     draw_layout();
+    panel_.toggle_checks = false;  // C counts only while the checks show
     draw_status_bar(*this);
+    if (sandbox_.active) draw_sandbox_menu(*this);
     ImGui::End();
+    backdrops_ = g_backdrops;
     if (show_help) draw_help(*this);
     draw_open_dialog(*this);
 }

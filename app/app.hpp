@@ -19,13 +19,18 @@
 #include <thread>
 #include <vector>
 
+#include "app/sandbox.hpp"
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
+#include "core/recording.hpp"
 
 namespace fl {
 class LabClient;
 class SavedRun;
+namespace sandbox {
+struct Line;
+}
 }
 
 namespace fl::ui {
@@ -62,6 +67,7 @@ struct Settings {
         int checks_passed = 0, checks = 0;
     };
     std::map<std::string, Progress> progress;
+    std::vector<std::string> sandbox_history;  // the sandbox command line's, oldest first
     // Set by load: the file could not be used (not a regular file, too big): save leaves it be.
     bool unusable_file = false;
     // Set by load: the file was not valid JSON or had fields of the wrong type: save first
@@ -87,6 +93,9 @@ struct LessonPanel {
     std::string picked;               // a lesson the user chose in the list
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
+    bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
+    bool sandbox = false;             // the Sandbox entry is chosen (lesson is then null)
+    std::string experiment;           // output: a sandbox experiment's script to load
     // "Run a program…" (app/program_bar.cpp): a program is selected instead of a lesson.
     std::vector<std::string> program;          // its argv (empty: none selected)
     std::string program_line;                  // the command line as typed
@@ -106,6 +115,20 @@ bool split_command(const std::string& line, std::vector<std::string>& argv, std:
 // "li 1 •: The **fd** tables", "code: ..."), with **bold**, *italic* and `code` runs marked.
 // For tests: it shows what md4c made of a lesson's text.
 std::string markdown_outline(std::string_view text);
+
+// ---- the timeline under the views (app/timeline.cpp): one tick per op of the recording
+struct TimelinePanel {
+    const Recording* rec = nullptr;
+    size_t at = 0;            // the position the views show (ops passed)
+    bool moving = false;      // a re-execution is on its way to AT
+    bool rerun = false;       // this run is a re-execution: its pids are not the first run's
+    std::string diverged;     // where the last re-execution diverged, "" when it did not
+    std::map<std::string, std::string> roles;  // task id -> role, for the tooltips
+    size_t go = Recording::npos;  // output: the learner clicked or dragged to this position
+    ImVec2 track_min, track_max;  // output: where the track was drawn (positions 0 .. n)
+};
+float timeline_height(const Theme& theme);
+void draw_timeline(ViewContext& ctx, TimelinePanel& panel);
 
 class App {
 public:
@@ -142,6 +165,19 @@ public:
     void undo_knobs();              // Ctrl+Z: back to the knobs before the last change
     void next_lesson();             // the one after the current lesson in the list
     void step_knob(int dir);        // Left/Right: the focused knob's value down/up
+    // Stepping back and jumping, by re-execution (core/recording.hpp): reset, then replay the
+    // recording in fresh processes with no delay up to op POS and pause there; forward along
+    // the recording without a reset while this run still follows it.
+    void go_to(size_t pos);
+    void step_back();               // Backspace: one op back
+    void back_to_step();            // Shift+Backspace: back to the previous lesson step
+    void run_to_step();             // N: on to the next lesson step, paused there
+    const Recording& recording() const { return rec_; }
+    size_t position() const { return replaying_ ? target_ : pos_; }
+    bool replaying() const { return replaying_; }
+    bool is_rerun() const { return rerun_; }
+    const std::string& diverged_text() const { return diverged_; }
+    const TimelinePanel& timeline() const { return timeline_; }
     // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
     // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
     // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
@@ -149,6 +185,12 @@ public:
     // How long the window may sleep before the next frame: 0 now, < 0 until input or a lab
     // message (the reader wakes it), else seconds until something on screen changes by itself.
     double idle_wait_s() const;
+    // Woken by lab messages alone: how long to wait before drawing them. An op's events come
+    // a moment before the snapshot that shows its effect (the lab sends one every 50 ms at
+    // most); waiting for it (60 ms at most) makes one op one frame instead of two.
+    double lab_frame_wait_s() const;
+    // The GL renderer is a software one (llvmpipe, softpipe): fades are drawn at a lower rate.
+    void set_software_gl(bool on) { software_gl_ = on; }
     uint64_t steps_sent() const { return steps_sent_; }
     const std::string& notice_text() const { return notice_; }
     void set_font_size(float px);
@@ -160,6 +202,21 @@ public:
     bool script_done() const;
     std::string script_error() const { return script_error_; }
 
+    // ---- the sandbox (app/sandbox.cpp): "sandbox" in select_lesson enters it
+    bool in_sandbox() const { return sandbox_.active; }
+    void enter_sandbox();
+    void leave_sandbox();
+    void start_sandbox(std::vector<std::string> replay);  // a fresh run, replaying REPLAY
+    void sandbox_line(const std::string& text);  // a line typed at the command line
+    void sandbox_undo();                         // all but the last command, in fresh processes
+    void sandbox_replay();                       // all the commands again, in fresh processes
+    // A script (its file, or its text named NAME) run afresh; ERR names the line that is wrong.
+    bool sandbox_load(const std::string& path, std::string& err);
+    bool sandbox_load_text(const std::string& name, const std::string& text, std::string& err);
+    const SandboxState& sandbox() const { return sandbox_; }
+    SandboxState& sandbox_mut() { return sandbox_; }
+    std::string sandbox_status() const;
+
     // ---- what the window reads
     const RunModel& model() const { return model_; }
     RunModel& model_mut() { return model_; }
@@ -170,6 +227,9 @@ public:
     const LessonPanel& lesson_panel() const { return panel_; }
     std::string title() const;       // "ForkLab - hello - paused"
     std::string status_line() const; // "paused: ..." with what is blocked, for the status bar
+    // The panes of the last frame drawn (x0, y0, x1, y1 in ImGui's coordinates): they draw no
+    // background, the window clears these to ImGuiCol_ChildBg (and the rest to WindowBg).
+    const std::vector<ImVec4>& backdrops() const { return backdrops_; }
     bool fonts_dirty() const { return fonts_dirty_; }
     float font_px() const;           // font size in pixels now (presentation, content scale)
     void rebuild_style();            // after the fonts were rebuilt
@@ -211,12 +271,32 @@ private:
     friend void draw_open_dialog(App& app);
     friend void draw_file_menu(App& app);
     bool charted_ = false;  // this run's chart was brought to the front
+    std::vector<ImVec4> backdrops_;
+    // Re-execution. The recording is the run the timeline shows: the live run's own (fed
+    // from its events) until a re-execution follows it; then it is kept as it was.
+    Recording rec_;
+    size_t rec_fed_ = 0;         // model events fed into rec_
+    bool following_ = false;     // this run re-executes rec_ and has not left it
+    bool rerun_ = false;         // this run is a re-execution (its pids are new)
+    bool starting_rerun_ = false;  // a re-execution was asked for; its run_started is due
+    bool replaying_ = false;     // the lab replays on to target_
+    bool said_pids_ = false;     // "re-run: pids changed" was said
+    bool retried_ = false;       // re-run once more to the last match after a result diverged
+    size_t target_ = 0, pos_ = 0;  // where the replay goes; ops passed in this run
+    std::string diverged_;
+    TimelinePanel timeline_;
+    void feed_recording();
+    void rerun_message(const nlohmann::json& m, const std::string& kind);
+    void leave_recording(const std::string& why);
+    void draw_timeline_bar(float width);
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {
         int key, mods;
     };
     std::deque<KeyPress> keys_;
+    // F, M, V from the queue, for the layout to act on in this frame: fit, swap, cycle pane.
+    bool key_fit_ = false, key_swap_ = false, key_more_ = false, key_tree_ = false;
     uint64_t steps_sent_ = 0;
     Knobs run_knobs_;                  // the knobs the current run started with
     std::vector<Knobs> knob_undo_;     // earlier knob sets, newest last
@@ -231,6 +311,10 @@ private:
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
+    void sandbox_turn();
+    void sandbox_message(const nlohmann::json& m);
+    void sandbox_session(const sandbox::Line& l);
+    SandboxState sandbox_;
 
     friend void draw_toolbar(App& app);
     friend void draw_status_bar(App& app);
@@ -253,8 +337,11 @@ private:
 
     // Lab I/O
     std::thread reader_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::deque<nlohmann::json> inbox_, outbox_;
+    uint64_t inbox_since_ns_ = 0;  // when the oldest message in inbox_ came
+    bool inbox_complete_ = false;  // inbox_ holds more than events (see lab_frame_wait_s)
+    bool software_gl_ = false;
     std::atomic<bool> stopping_{false};  // the App is going away: send what is queued, end
     std::atomic<bool> lab_gone_{false};
     std::function<void()> waker_;

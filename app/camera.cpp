@@ -10,8 +10,9 @@
 
 namespace fl::ui {
 
-float min_zoom(float font_px) {
-    return font_px > 0 ? std::min(1.0f, kMinTextPx / font_px) : 1.0f;
+float min_zoom(float font_px, bool presentation) {
+    float px = presentation ? kMinTextPxProjector : kMinTextPx;
+    return font_px > 0 ? std::min(1.0f, px / font_px) : 1.0f;
 }
 
 float fit_zoom(float content_w, float content_h, float view_w, float view_h, float min) {

@@ -184,9 +184,14 @@ void table(const ChartDef& def, const std::vector<Series>& series) {
         for (auto& p : se.points) xs.push_back(p.x);
     std::sort(xs.begin(), xs.end());
     xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    // Columns as wide as their headers and figures: a narrow pane scrolls the table sideways
+    // rather than cutting a header ("fork al...").
     ImGuiTableFlags flags = ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg |
-                            ImGuiTableFlags_SizingFixedFit;
-    if (!ImGui::BeginTable(("##t" + def.id).c_str(), int(series.size()) + 1, flags)) return;
+                            ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_ScrollX;
+    const ImGuiStyle& st = ImGui::GetStyle();
+    float row_h = ImGui::GetTextLineHeight() + 2 * st.CellPadding.y + 1;
+    ImVec2 outer{0, float(xs.size() + 1) * row_h + st.ScrollbarSize + 4};
+    if (!ImGui::BeginTable(("##t" + def.id).c_str(), int(series.size()) + 1, flags, outer)) return;
     ImGui::TableSetupColumn(def.x_label.c_str());
     for (auto& se : series) ImGui::TableSetupColumn(se.name.c_str());
     ImGui::TableHeadersRow();

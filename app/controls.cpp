@@ -23,10 +23,13 @@ struct Shortcut {
 constexpr Shortcut kShortcuts[] = {
     {"Space", "Step: release one operation (the selected process's, else the next waiting); "
               "at the end of a run, go on to the next lesson"},
-    {"N", "Step the next waiting operation, whichever process it is"},
+    {"N", "Run to the next lesson step and pause there"},
+    {"Backspace", "Step back one operation (re-executes the run in fresh processes up to there)"},
+    {"Shift+Backspace", "Back to the previous lesson step (re-executes)"},
+    {"Timeline click", "Go to that operation: click or drag on the timeline under the views"},
     {"1 ... 9", "Select a process by birth order (then Space steps it)"},
     {"Esc", "Clear the selection / close this help"},
-    {"Enter or F5", "Run freely / pause"},
+    {"Enter or F5", "Run freely / pause (keypad Enter too)"},
     {"[  and  ]", "Slower / faster when running freely"},
     {"R", "Reset: run the lesson again from the start, paused"},
     {"Up / Down", "Previous / next lesson"},
@@ -35,12 +38,19 @@ constexpr Shortcut kShortcuts[] = {
     {"Left / Right", "Change the chosen knob (restarts the run)"},
     {"Ctrl+Z", "Undo the last knob change (restarts the run)"},
     {"F", "Fit every graph (process tree, descriptors, messages) to its pane again"},
-    {",  and  .", "Zoom the graph under the mouse out / in (or Ctrl+wheel); drag to pan"},
+    {",  and  .", "Zoom the process tree or the descriptors under the mouse out / in; Ctrl+wheel "
+                   "zooms any graph, the messages too; drag to pan"},
     {"Shift+arrows", "Pan the graph under the mouse"},
+    {"I", "Show / hide the stdio ForkLab captures in the descriptors (its checkbox)"},
     {"M", "Presentation mode: swap the descriptors for the messages"},
-    {"V", "Presentation mode: cycle the pane under the tree (source, console, chart, events)"},
-    {"+  and  -", "Larger / smaller text"},
+    {"T", "Presentation mode: swap the descriptors for the process tree (each step shows the one "
+          "its text points at)"},
+    {"V", "Presentation mode: cycle the pane under the graph (source, console, chart, events)"},
+    {"C", "At the end of a lesson's run: show / fold the list of checks"},
+    {"+  and  -", "Larger / smaller text (Ctrl+= and Ctrl+- too)"},
     {"P or F11", "Presentation mode: large text and thick lines for a projector"},
+    {"C", "Sandbox: the menu of commands of the selected process (or p1); right-click does it too"},
+    {":", "Sandbox: type in the command line (Esc leaves it; while in it, these keys are text)"},
     {"F1, H or ?", "Show / hide this help"},
     {"Ctrl+O", "Open a saved run (a trace file; or drop one on the window): Space / Backspace "
                "step through it, Home / End jump"},
@@ -62,7 +72,12 @@ void App::handle_keys() {
     ImGuiIO& io = ImGui::GetIO();
     std::deque<KeyPress> keys;
     keys.swap(keys_);
-    if (io.WantTextInput) return;  // typing into a field: the keys are the field's
+    if (io.WantTextInput || sandbox_.input_active) {  // typing into a field: the keys are the field's
+        // ...but ImGui 1.86 misses an Enter tapped between two frames: the queue has it.
+        if (sandbox_.input_active)
+            for (auto [k, mods] : keys) sandbox_.enter_queued |= k == kKeyEnter || k == kKeyKpEnter;
+        return;
+    }
     for (auto [k, mods] : keys) {
         bool ctrl = mods & kModCtrl, shift = mods & kModShift;
         if (ctrl) {
@@ -81,11 +96,13 @@ void App::handle_keys() {
                 else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok() && !program_selected()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
-            case 'N': step(0); break;
+            case 'N': run_to_step(); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
-            case kKeyBackspace:  // reserved for "step back"; a saved run steps back now
+            case kKeyBackspace:  // a saved run steps back in the file; a live run re-executes
                 if (saved_) saved_step(-1);
+                else if (shift) back_to_step();
+                else step_back();
                 break;
             case kKeyHome: case kKeyEnd:
                 if (saved_) saved_seek(k == kKeyHome ? 0 : saved_ops());
@@ -96,8 +113,29 @@ void App::handle_keys() {
                 if (show_help) show_help = false;
                 else ui_.selected_pid = 0;
                 break;
+            case 'C': {  // a lesson's checks; a sandbox's process menu
+                if (!sandbox_.active) {
+                    panel_.toggle_checks = true;
+                    break;
+                }
+                pid_t pid = ui_.selected_pid;
+                auto pups = puppet_list(sandbox_.puppets);
+                if (!pid && !pups.empty()) pid = pups.front().pid;
+                if (pid) ui_.menu_pid = pid;
+                else notice("no process to command yet");
+                break;
+            }
             case kKeyUp: case kKeyDown: {
                 const auto& all = lessons();
+                // The Sandbox sits above the first lesson.
+                if (sandbox_.active) {
+                    if (k == kKeyDown && !all.empty()) select_lesson(all.front().id);
+                    break;
+                }
+                if (k == kKeyUp && !all.empty() && panel_.lesson == &all.front()) {
+                    select_lesson("sandbox");
+                    break;
+                }
                 for (size_t i = 0; i < all.size(); ++i)
                     if (&all[i] == panel_.lesson) {
                         size_t j = k == kKeyDown ? std::min(i + 1, all.size() - 1) : (i ? i - 1 : 0);
@@ -107,6 +145,11 @@ void App::handle_keys() {
                 break;
             }
             case kKeyTab: cycle_tab(shift ? -1 : 1); break;
+            case 'F': key_fit_ = true; break;
+            case 'M': key_swap_ = true; break;
+            case 'V': key_more_ = true; break;
+            case 'T': key_tree_ = true; break;
+            case 'I': ui_.show_instrumentation = !ui_.show_instrumentation; break;
             case 'K': {
                 int n = panel_.lesson ? int(panel_.lesson->knobs.size()) : 0;
                 if (!n) {
@@ -134,6 +177,7 @@ void App::handle_keys() {
     // Characters, so they work whatever the keyboard layout puts them on (ImGui queues them).
     for (ImWchar c : io.InputQueueCharacters) {
         if (c == '?') show_help = !show_help;
+        if (c == ':' && sandbox_.active) sandbox_.focus_input = true;
         if (c == '+' || c == '=') set_font_size(settings_.font_size + 2);
         if (c == '-') set_font_size(settings_.font_size - 2);
         if (c == '[') set_delay(std::max(20, int(settings_.delay_ms * 1.5)));
@@ -148,7 +192,9 @@ void draw_toolbar(App& app) {
 
     draw_file_menu(app);
     ImGui::SameLine();
-    ImGui::BeginDisabled(!live || !app.paused_);
+    // In the sandbox a command is the step: Step, Run and the delay have nothing to do.
+    const bool sb = app.sandbox_.active;
+    ImGui::BeginDisabled(!live || !app.paused_ || sb);
     std::string label = "Step";
     if (const ProcessView* p = app.ui_.selected_pid ? m.proc(app.ui_.selected_pid) : nullptr)
         label = "Step " + (p->role.empty() ? "pid " + std::to_string(p->pid) : p->role);
@@ -164,7 +210,7 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled(!live);
+    ImGui::BeginDisabled(!live || sb);
     if (ImGui::Button(app.paused_ ? "Run  (Enter)###run" : "Pause  (Enter)###run"))
         app.set_running(app.paused_);
     tooltip(app.paused_ ? "Let every process run freely, pausing before each operation by the delay"
@@ -172,9 +218,10 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled((!app.panel_.lesson && !app.program_selected()) || !app.lab_ok());
+    ImGui::BeginDisabled((!app.panel_.lesson && !sb && !app.program_selected()) || !app.lab_ok());
     if (ImGui::Button("Reset (R)")) app.reset();
-    tooltip("Kill this run and start the lesson again from its first line, paused");
+    tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones"
+               : "Kill this run and start the lesson again from its first line, paused");
     ImGui::EndDisabled();
 
     ImGui::SameLine(0, em);
@@ -182,10 +229,12 @@ void draw_toolbar(App& app) {
     ImGui::TextUnformatted("Delay");
     ImGui::SameLine();
     ImGui::SetNextItemWidth(8 * em);
+    ImGui::BeginDisabled(sb);
     int delay = app.settings_.delay_ms;
     ImGui::SliderInt("##delay", &delay, 0, 1000, "%d ms / op", ImGuiSliderFlags_AlwaysClamp);
     if (ImGui::IsItemEdited()) app.settings_.delay_ms = delay;
     if (ImGui::IsItemDeactivatedAfterEdit()) app.set_delay(delay);
+    ImGui::EndDisabled();
     tooltip("When running freely, every process pauses this long before each operation ([ and ])");
 
     ImGui::SameLine(0, em);
@@ -223,11 +272,14 @@ void draw_status_bar(App& app) {
     // (the status itself is in the tooltip and the window title).
     std::string said = narrate(m);
     std::string tip = line;
-    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0) {
+    // (In the sandbox, a process blocked in a command is the news the status line keeps.)
+    bool sb_blocked = app.sandbox_.active && line.find(" blocked in ") != std::string::npos;
+    if (sb_blocked) col = th.state_color('S', true);
+    if (m.live() && !said.empty() && line.rfind("blocked", 0) != 0 && !sb_blocked) {
         tip = line + "\n\nlast: " + said;
         line = (app.viewing_saved() ? "op " + std::to_string(app.saved_pos()) + " of " +
                                           std::to_string(app.saved_ops()) + " of the saved run"
-                : std::string(m.status == RunStatus::Running ? "running" : "paused")) + " \u2014 " + said;
+                : std::string(app.sandbox_.active ? "sandbox" : m.status == RunStatus::Running ? "running" : "paused")) + " \u2014 " + said;
         if (std::string note = app.saved_snapshot_note(); !note.empty()) line += "   [" + note + "]";
     }
     ImGui::Separator();

@@ -184,7 +184,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                      [&](size_t a, size_t b) { return want[a] < want[b]; });
     // Text inside a box wraps at spaces to its width (words that are too long are clipped;
     // the tooltip has them whole).
-    const float text_w = out.box_w - 2 * 10 * scale;
+    float text_w = out.box_w - 2 * 10 * scale;
     auto wrap = [&](const std::string& text) {
         std::vector<std::string> lines;
         std::string cur;
@@ -227,7 +227,15 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                     const UnixSocketInfo& u = *o.unix_socket;
                     box.detail = socket_type(u.type) + ", " + socket_state(u.state);
                     if (u.peer) box.detail += ", peer [" + std::to_string(u.peer) + "]";
-                    if (!u.path.empty()) box.detail += " " + u.path;
+                    // The run's own temp directory says nothing to the class: its file name
+                    // does (the tooltip has the whole path).
+                    if (!u.path.empty()) {
+                        size_t slash = u.path.rfind('/');
+                        box.detail += " " + (u.path.rfind("/tmp/forklab-", 0) == 0 && slash != std::string::npos
+                                                 ? "\u2026" + u.path.substr(slash)
+                                                 : u.path);
+                        box.path = u.path;
+                    }
                     if (u.rqueue)
                         box.detail += ", " + plural(u.rqueue, "byte", "bytes") + " queued";
                     box.queued = u.rqueue;
@@ -275,6 +283,36 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         out.boxes.push_back(std::move(box));
     }
 
+    // Boxes as wide as their words need (a title, a path in the details; a compact box's one
+    // line), within limits: beyond them a path keeps its file name ("…/notes.txt"), and the
+    // tooltip has the whole of it.
+    {
+        float need = 0;
+        for (const ObjectBox& b : out.boxes) {
+            if (compact) {
+                need = std::max(need, width_of(b.title) + 8 * scale + width_of(b.detail));
+                continue;
+            }
+            need = std::max(need, width_of(b.title));
+            for (size_t i = 0, sp; i < b.detail.size(); i = sp + 1) {
+                sp = std::min(b.detail.find(' ', i), b.detail.size());
+                need = std::max(need, width_of(std::string_view(b.detail).substr(i, sp - i)));
+            }
+        }
+        out.box_w = std::clamp(need + 2 * 10 * scale + 2, kBoxW * scale, 1.5f * kBoxW * scale);
+        text_w = out.box_w - 2 * 10 * scale;
+        for (ObjectBox& b : out.boxes) {
+            size_t slash = b.title.rfind('/');
+            if (slash == std::string::npos || slash == 0 || width_of(b.title) <= text_w) continue;
+            b.detail = b.title + (b.detail.empty() ? "" : ", " + b.detail);
+            b.title = "\u2026" + b.title.substr(slash);
+        }
+        out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
+        out.width = out.box_x + out.box_w + kPeerW * scale + margin;
+        for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
+        if (procs.size() > 1) out.width = out.right_x + out.proc_w + margin;
+    }
+
     std::vector<std::unordered_set<pid_t>> holders(out.boxes.size());
     for (size_t r = 0; r < out.rows.size(); ++r) {
         FdRow& row = out.rows[r];
@@ -292,11 +330,16 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         box.processes = holders[i].size();
         std::string held = plural(box.lines, "fd", "fds") + " in " +
                            plural(box.processes, "process", "processes");
-        box.compact = compact;
-        box.detail_lines = compact ? std::vector<std::string>{box.detail}
-                                   : wrap(box.detail + " \u00b7 " + held);
-        size_t text_lines = compact ? 1 : 1 + box.detail_lines.size();
-        box.h = (static_cast<float>(text_lines) * kRowH + (compact ? 1 : 2) * kBoxPad) * scale;
+        // Compact: the title and the kernel's words on one line where they fit, else the words
+        // wrapped under the title; who holds it waits in the tooltip. Never a word cut.
+        box.compact = compact && (box.detail.empty() || width_of(box.title) + 8 * scale +
+                                                                width_of(box.detail) <= text_w);
+        box.detail_lines = box.compact ? std::vector<std::string>{box.detail}
+                           : compact   ? wrap(box.detail)
+                                       : wrap(box.detail.empty() ? held
+                                                                 : box.detail + " \u00b7 " + held);
+        size_t text_lines = box.compact ? 1 : 1 + box.detail_lines.size();
+        box.h = (static_cast<float>(text_lines) * kRowH + (box.compact ? 1 : 2) * kBoxPad) * scale;
         box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
         next = box.y + box.h + kBoxGap * scale;
     }
@@ -406,6 +449,17 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
     }
     return c.lay;
 }
+
+}  // namespace
+
+float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure) {
+    DescriptorLayout lay = layout_descriptors(model, ui, scale, measure);
+    if (lay.procs.empty() || lay.width <= 0) return 0;
+    return lay.height * std::clamp(view_w / lay.width, min, 1.0f);
+}
+
+namespace {
 
 // What changed in the kernel, remembered for a moment: fds that appeared (they glow), fd lines
 // that went away (a fading ghost where they were), objects whose queued bytes changed.
@@ -519,7 +573,17 @@ void draw_descriptors(ViewContext& ctx) {
                                                      : words[i]).x;
             return w;
         };
-        float room = right - ImGui::GetCursorPosX() - ImGui::GetItemRectSize().x;
+        // (what is left of the line after the zoom buttons, with the gaps between the items)
+        float room = right - (ImGui::GetItemRectMax().x - ImGui::GetWindowPos().x) - 4 * 16 * s;
+        // One header line where it can be: the switch's short words before a second line.
+        if (keys_w(true) + check_w > room) {
+            label = "show stdio";
+            if (hidden_of.hidden && !ui.show_instrumentation)
+                label += " (" + std::to_string(hidden_of.hidden) + " hidden)";
+            label += "###lab_fds";
+            check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
+                      ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
+        }
         bool short_words = keys_w(false) + check_w > room;
         bool no_keys = short_words && keys_w(true) > room;
         if (short_words) {
@@ -583,7 +647,7 @@ void draw_descriptors(ViewContext& ctx) {
     ImVec2 view = ImGui::GetContentRegionAvail();
     camera_input(cam, font_px);
     // Full boxes when they fit at a readable zoom, else one-line boxes (when fitting).
-    const float zmin = min_zoom(font_px);
+    const float zmin = min_zoom(font_px, th.presentation);
     bool compact = false;
     if (cam.fit) {
         cam.zoom = fit_zoom(full_lay.width, full_lay.height, view.x, view.y, zmin);
@@ -614,6 +678,11 @@ void draw_descriptors(ViewContext& ctx) {
     };
     const double now = ImGui::GetTime();
     FdChanges& changes = fd_changes(m, lay, s, now);
+    for (auto& [k, at] : changes.born)
+        if (now - at < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, at + kGlowS);
+    for (const Ghost& g : changes.ghosts) ui.fading_until_s = std::max(ui.fading_until_s, g.at + kGhostS);
+    for (auto& [inode, q] : changes.queued)
+        if (now - q.second < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, q.second + kGlowS);
     {
         DrawnGraph& d = ui.drawn_fds;
         d = DrawnGraph();
@@ -621,6 +690,20 @@ void draw_descriptors(ViewContext& ctx) {
         ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
         d.visible = {inner.Min.x, inner.Min.y, inner.Max.x, inner.Max.y};
         d.zoom = z;
+        d.text_px = font;
+        ImFont* f = ImGui::GetFont();
+        auto fits = [&](const std::string& t, float room) {
+            return f->CalcTextSizeA(font, FLT_MAX, 0, t.c_str()).x <= room + 0.5f;
+        };
+        for (const ProcBlock& b : lay.procs)
+            if (!fits(b.title, proc_w - 8 * s)) d.cut.push_back(b.title);
+        for (const ObjectBox& b : lay.boxes) {
+            float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
+            if (!fits(b.title, box_w - 10 * s)) d.cut.push_back(b.title);
+            for (const std::string& line : b.detail_lines)
+                if (!fits(line, box_w - 10 * s - (b.compact ? title_w + 8 * s : 0)))
+                    d.cut.push_back(b.title + ": " + line);
+        }
         for (const ProcBlock& b : lay.procs) {
             d.nodes.push_back({b.pid, {o.x + b.x, o.y + b.y, o.x + b.x + proc_w, o.y + b.y + b.h}});
             d.live.push_back(b.pid);
@@ -681,9 +764,13 @@ void draw_descriptors(ViewContext& ctx) {
         dl->PushClipRect(p0, p1, true);
         dl->AddText(nullptr, font, {p0.x + 8 * s, p0.y + 3 * s}, pc, b.title.c_str());
         if (inside(p0, {p1.x, p0.y + lay.row_h * 1.1f})) {
-            ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
+            if (ui.sandbox) ImGui::SetTooltip("pid %d: click to select; right-click (or C) for its commands", b.pid);
+            else ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
             if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = b.pid;
         }
+        // In a sandbox, right-click anywhere on a process's block opens its menu of commands.
+        if (ui.sandbox && inside(p0, p1) && ImGui::IsMouseClicked(ImGuiMouseButton_Right))
+            ui.selected_pid = ui.menu_pid = b.pid;
         if (b.rows == 0) {
             bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
             const char* t = zombie ? "zombie: its fds closed when it exited" : "no open fds";
@@ -797,6 +884,7 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::BeginTooltip();
             ImGui::TextUnformatted(b.title.c_str());
             ImGui::TextUnformatted(b.detail.c_str());
+            if (!b.path.empty()) ImGui::TextUnformatted(b.path.c_str());
             ImGui::TextUnformatted(held.c_str());
             if (b.kind == FdKind::Pipe)
                 ImGui::TextUnformatted(

@@ -41,10 +41,11 @@ struct Camera {
     pid_t root = 0;  // the run it was fitted for: a new run fits again
 };
 
-// Text smaller than this many pixels is not readable on a laptop or a projector: the fit zoom
-// stops there, and the view scrolls.
+// Text smaller than this many pixels is not readable on a laptop, and smaller than the second
+// from the back of a classroom: the fit zoom stops there, and the view scrolls.
 constexpr float kMinTextPx = 11.0f;
-float min_zoom(float font_px);
+constexpr float kMinTextPxProjector = 18.0f;
+float min_zoom(float font_px, bool presentation = false);
 
 // The largest zoom (at most 1) at which a CONTENT_W x CONTENT_H canvas (at zoom 1) fits in
 // VIEW_W x VIEW_H, and never below MIN.
@@ -61,6 +62,20 @@ struct DrawnGraph {
     std::vector<Rect> boxes;                    // descriptors: kernel objects
     std::vector<Rect> labels;                   // messages: arrow and step labels
     std::vector<std::pair<Rect, Rect>> arrows;  // messages: each arrow's two ends (as points)
+    float text_px = 0;                // the size its node texts were drawn at (font size x zoom)
+    std::vector<std::string> cut;     // node or box titles that did not fit their node and were cut
+};
+
+// Width of a text at the layout's scale (the view passes its font's; tests an estimate).
+using TextWidth = std::function<float(std::string_view)>;
+
+// What the Lessons view drew in its last frame, for frame tests.
+struct DrawnLesson {
+    int frame = -1;
+    float text_h = 0;   // the lesson text's visible height
+    float line_h = 0;   // one line of it
+    bool checks_shown = false;  // the run's checks are on screen (the run ended)
+    bool checks_open = false;   // all of them, not the one-line summary
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -92,11 +107,19 @@ struct TreeLayout {
 // in a grid of rows. Orphans hang under their current parent; one that is not a lesson process
 // (the lab as subreaper) appears as a pseudo node. A process that exited and was reaped shrinks
 // to a one-line row; two or more such siblings fold into one summary row ("3 exited").
-TreeLayout layout_tree(const RunModel& model, float scale = 1.0f, float max_width = 0.0f);
+// Nodes are as wide as the widest title ("pid 22470 (3 inside)  worker 2") needs, so no title
+// is cut: MEASURE gives a text's width at scale 1 (16 px; the view passes its font's, else an
+// estimate).
+TreeLayout layout_tree(const RunModel& model, float scale = 1.0f, float max_width = 0.0f,
+                       const TextWidth& measure = {});
+
+// A node's title: "pid 22470 (3 inside)  worker 2" (the pid inside its PID namespace too).
+std::string tree_node_title(const RunModel& m, pid_t pid);
 
 // The height the tree needs in a VIEW_W wide view at the largest zoom (down to MIN) at which
 // it fits that width: what a layout gives the tree's pane.
-float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min);
+float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min,
+                         const TextWidth& measure = {});
 
 // What a node says about its process's state, as words ("blocked in read(fd 3)", "zombie").
 std::string tree_state_words(const ProcessView& p);
@@ -130,6 +153,7 @@ struct ObjectBox {
     uint64_t inode = 0;
     std::string title;     // "pipe [1234]", "socket [99]", "/dev/null"
     std::string detail;    // "5 bytes queued", "peer socket [100]", "stream, connected"
+    std::string path;      // a UNIX socket's path in full (DETAIL shortens the run's temp dir)
     int64_t queued = -1;   // bytes queued (pipes), -1 unknown
     std::vector<std::string> detail_lines;  // DETAIL and who holds it, wrapped to the box
     bool compact = false;                   // one line: TITLE and DETAIL_LINES[0] side by side
@@ -156,9 +180,6 @@ struct DescriptorLayout {
     float width = 0, height = 0;
 };
 
-// Width of a text at the layout's scale (the view passes its font's; tests an estimate).
-using TextWidth = std::function<float(std::string_view)>;
-
 // The kernel objects (one box per object, from Snapshot::objects()) in a middle column, the
 // run's first live process (the parent, usually) with its fds left of them and every other
 // live process right of them, one line per fd: "parent | pipe | child", as a textbook draws it,
@@ -169,6 +190,11 @@ using TextWidth = std::function<float(std::string_view)>;
 // the rest), for a view that cannot hold the full boxes at a readable zoom.
 DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f,
                                     const TextWidth& measure = {}, bool compact = false);
+
+// The height the full boxes need in a VIEW_W wide view at the largest zoom (at most 1, down to
+// MIN) at which they fit that width; 0 with no live process: what a layout gives the pane.
+float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure = {});
 
 // Pairs of fd lines that cross (on the same side of the boxes): what the ordering minimises.
 size_t count_crossings(const DescriptorLayout& lay);

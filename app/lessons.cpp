@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 #include <map>
+#include <utility>
 
 #include "app/app.hpp"
 #include "core/embedded.hpp"
@@ -331,9 +333,29 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
     if (!m.checks.empty() && !m.live()) {
         int ok = 0;
         for (auto& c : m.checks) ok += c.ok;
-        ImGui::Text("Run %s: %d of %zu checks passed", run_status_name(m.status), ok, m.checks.size());
+        // One line, expandable (C): the lesson text below keeps its room. Failed checks are
+        // listed even when folded: they are what the class has to see.
+        ImGuiStorage* st = ImGui::GetStateStorage();
+        bool* open = st->GetBoolRef(ImGui::GetID("checks_open"), !th.presentation);
+        if (std::exchange(panel.toggle_checks, false)) *open = !*open;
+        std::string head = std::string(*open ? "\u25BE " : "\u25B8 ") + "Run " +
+                           run_status_name(m.status) + ": " + std::to_string(ok) + " of " +
+                           std::to_string(m.checks.size()) + " checks passed";
+        ImGui::PushTextWrapPos(0);
+        ImVec2 at = ImGui::GetCursorScreenPos();
+        float wrap_w = width - 2 * pad;
+        ImVec2 hs = ImGui::CalcTextSize(head.c_str(), nullptr, false, wrap_w);
+        if (ImGui::InvisibleButton("##checks", {wrap_w, hs.y})) *open = !*open;
+        bool hov = ImGui::IsItemHovered();
+        ImGui::SetCursorScreenPos(at);
+        ImGui::TextWrapped("%s", head.c_str());
+        ImGui::PopTextWrapPos();
+        ctx.ui.drawn_lesson.checks_open = *open;
+        if (hov)
+            ImGui::SetTooltip(*open ? "Click (or C) to fold the checks" : "Click (or C) to show every check");
         ImGui::PopFont();
         for (auto& c : m.checks) {
+            if (!*open && c.ok) continue;
             ImGui::PushStyleColor(ImGuiCol_Text, c.ok ? th.ok() : th.warn());
             ImGui::TextUnformatted(c.ok ? "\u2713" : "\u2717");
             ImGui::PopStyleColor();
@@ -396,14 +418,27 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
         }
 }
 
-void draw_knobs(LessonPanel& panel, const Lesson& l) {
+void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
     if (l.knobs.empty()) return;
     float em = ImGui::GetFontSize();
     ImGui::PushFont(fonts().bold);
     ImGui::TextUnformatted("Knobs");
     ImGui::PopFont();
-    ImGui::SameLine();
-    ImGui::TextDisabled("(changing one restarts the run; K picks one, Left/Right change it)");
+    const char* how = "changing one restarts the run; K picks one, Left/Right change it";
+    if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
+        hint(how);
+    } else {
+        ImGui::SameLine();
+        ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+        ImGui::TextWrapped("(%s)", how);
+        ImGui::PopStyleColor();
+    }
+    // Labels wrap beside their widget: never cut (a clipped "The parent ends its messa" reads
+    // as nothing from the back of a room).
+    auto label = [](const Knob& k) {
+        ImGui::SameLine();
+        ImGui::TextWrapped("%s", k.label.c_str());
+    };
     for (size_t ki = 0; ki < l.knobs.size(); ++ki) {
         const Knob& k = l.knobs[ki];
         ImGui::PushID(k.name.c_str());
@@ -414,27 +449,30 @@ void draw_knobs(LessonPanel& panel, const Lesson& l) {
         std::string& v = panel.knobs[k.name];
         if (v.empty()) v = k.def;
         bool off = !k.unavailable.empty();
+        bool hint_knob = false;
         ImGui::BeginDisabled(off);
         switch (k.type) {
             case Knob::Type::Bool: {
                 bool b = v == "true" || v == "1";
-                if (ImGui::Checkbox(k.label.c_str(), &b)) {
+                if (ImGui::Checkbox("##knob", &b)) {
                     v = b ? "true" : "false";
                     panel.knobs_changed = true;
                 }
+                hint_knob = true;
                 break;
             }
             case Knob::Type::Int: {
                 int i = std::atoi(v.c_str());
                 ImGui::SetNextItemWidth(std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f));
-                if (ImGui::SliderInt(k.label.c_str(), &i, k.min, k.max, "%d", ImGuiSliderFlags_AlwaysClamp))
+                if (ImGui::SliderInt("##knob", &i, k.min, k.max, "%d", ImGuiSliderFlags_AlwaysClamp))
                     v = std::to_string(i);
                 if (ImGui::IsItemDeactivatedAfterEdit()) panel.knobs_changed = true;
+                hint_knob = true;
                 break;
             }
             case Knob::Type::Choice: {
                 ImGui::SetNextItemWidth(std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f));
-                if (ImGui::BeginCombo(k.label.c_str(), v.c_str())) {
+                if (ImGui::BeginCombo("##knob", v.c_str())) {
                     for (auto& c : k.choices)
                         if (ImGui::Selectable(c.c_str(), c == v) && c != v) {
                             v = c;
@@ -442,12 +480,15 @@ void draw_knobs(LessonPanel& panel, const Lesson& l) {
                         }
                     ImGui::EndCombo();
                 }
+                hint_knob = true;
                 break;
             }
         }
-        ImGui::EndDisabled();
         std::string tip = off ? "Not available here: " + k.unavailable
                               : k.name + ": " + k.describe() + ", default " + k.def;
+        if (hint_knob) hint(tip.c_str());
+        label(k);
+        ImGui::EndDisabled();
         hint(tip.c_str());
         ImGui::PopID();
     }
@@ -465,11 +506,16 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     draw_program_bar(ctx, panel);  // "Run a program…" (app/program_bar.cpp)
     // The list.
-    int rows = int(std::min<size_t>(all.size(), ctx.theme.presentation ? 3 : 5));
+    int rows = int(std::min<size_t>(all.size() + 1, ctx.theme.presentation ? 3 : 5));
     float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
     if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
+        // First: the sandbox, real processes the learner commands by hand (app/sandbox_guide.cpp).
+        if (ImGui::Selectable("Sandbox  \u2014  real processes you fork, pipe, close and read by hand###sandbox",
+                              panel.sandbox) && !panel.sandbox)
+            panel.picked = "sandbox";
+        if (panel.sandbox && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
         for (auto& l : all) {
-            bool sel = panel.lesson == &l;
+            bool sel = !panel.sandbox && panel.lesson == &l;
             std::string label = l.id + "  \u2014  " + l.title;
             if (panel.progress)
                 if (auto it = panel.progress->find(l.id); it != panel.progress->end()) {
@@ -479,27 +525,67 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
                                 "  " + label;
                     if (pr.finished) label = "\u2713 " + label;
                 }
+            // Cut at a word with "…" where the row is too narrow (the tooltip has the title);
+            // with less than a word of the title left, the id alone.
+            float room = ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x;
+            if (ImGui::CalcTextSize(label.c_str()).x > room) {
+                std::string head = label.substr(0, label.size() - l.title.size());
+                std::string t = l.title;
+                while (!t.empty() && ImGui::CalcTextSize((head + t + "\u2026").c_str()).x > room) {
+                    size_t sp = t.find_last_of(' ');
+                    t.resize(sp == std::string::npos ? 0 : sp);
+                    while (!t.empty() && (t.back() == ' ' || t.back() == ':' || t.back() == ',')) t.pop_back();
+                }
+                label = t.empty() ? head.substr(0, head.size() - std::string("  \u2014  ").size())
+                                  : head + t + "\u2026";
+            }
             label += "###" + l.id;
             if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s: %s", l.id.c_str(), l.title.c_str());
             if (sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
         }
         ImGui::EndListBox();
     }
+    if (panel.sandbox) return draw_sandbox_guide(ctx, panel);
     if (!panel.lesson) {
         if (panel.program.empty()) ImGui::TextDisabled("Pick a lesson above.");
         return;
     }
     const Lesson& l = *panel.lesson;
     ImGui::Spacing();
+    // The step box takes what it needs, but leaves the lesson's text (and the knobs above it)
+    // at least 3 lines while the run is live and kTextLines once the checks show (it scrolls
+    // beyond that): the checks must not squeeze the text out. Its height is last frame's; a
+    // change asks for one more frame.
+    constexpr float kTextLines = 8;
+    const float text_line = em * 1.3f;
+    const bool checks = !ctx.model.checks.empty() && !ctx.model.live();
+    float avail = ImGui::GetContentRegionAvail().y;
+    float* last_h = ImGui::GetStateStorage()->GetFloatRef(ImGui::GetID("now_h"), 0);
+    float room = std::max(4 * em, avail - (checks ? kTextLines : 3) * text_line -
+                                      3 * ImGui::GetStyle().ItemSpacing.y - 2);
+    float top_h = std::min(*last_h > 0 ? *last_h : room, room);
+    ctx.ui.drawn_lesson = DrawnLesson();
+    ctx.ui.drawn_lesson.frame = ImGui::GetFrameCount();
+    ctx.ui.drawn_lesson.checks_shown = checks;
+    ImGui::BeginChild("##now", {0, top_h}, false);
     draw_now(ctx, panel, l);
+    float content_h = ImGui::GetCursorPosY();
+    ImGui::EndChild();
+    if (std::fabs(content_h - *last_h) > 0.5f) {
+        *last_h = content_h;
+        ctx.ui.again = true;
+    }
     ImGui::Spacing();
-    draw_knobs(panel, l);
 
     // The lesson's text, parsed once per lesson.
     static std::map<const Lesson*, md::Doc> docs;
     auto it = docs.find(&l);
     if (it == docs.end()) it = docs.emplace(&l, md::parse(embedded_text(l.text))).first;
     ImGui::BeginChild("##text", {0, 0}, false);
+    ctx.ui.drawn_lesson.text_h = ImGui::GetWindowHeight();
+    ctx.ui.drawn_lesson.line_h = text_line;
+    draw_knobs(panel, l, ctx.theme.presentation);
     if (it->second.blocks.empty()) {
         ImGui::TextDisabled("This lesson has no text (%s was not embedded).", l.text.c_str());
     } else {

@@ -3,6 +3,7 @@
 // under the process that adopted them, with a dashed edge and a faint line from the parent they
 // were born to; processes that exited fade out instead of vanishing.
 #include <algorithm>
+#include <cfloat>
 #include <climits>
 #include <cmath>
 #include <functional>
@@ -39,13 +40,27 @@ const TreeNode* TreeLayout::find(pid_t pid) const {
     return nullptr;
 }
 
-float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min) {
+float tree_height_at_fit(const RunModel& model, float scale, float view_w, float min,
+                         const TextWidth& measure) {
     if (model.procs.empty()) return 0;
     for (float z = 1.0f; z >= min - 1e-4f; z *= 0.93f) {
-        TreeLayout lay = layout_tree(model, scale * z, view_w);
+        TreeLayout lay = layout_tree(model, scale * z, view_w, measure);
         if (lay.width <= view_w + 0.5f) return lay.height;
     }
-    return layout_tree(model, scale * min, view_w).height;
+    return layout_tree(model, scale * min, view_w, measure).height;
+}
+
+std::string tree_node_title(const RunModel& m, pid_t pid) {
+    auto it = m.procs.find(pid);
+    const ProcessView* p = it == m.procs.end() ? nullptr : &it->second;
+    std::string t = "pid " + std::to_string(pid);
+    if (p && p->nspid) t += " (" + std::to_string(p->nspid) + " inside)";  // its getpid()
+    std::string role = p ? p->role : "";
+    if (role.empty() && m.snapshot)
+        if (const ProcInfo* pi = m.snapshot->find(pid)) role = pi->comm;
+    if (!p) role = "the lab";
+    if (!role.empty()) t += "  " + role;
+    return t;
 }
 
 std::string tree_state_words(const ProcessView& p) {
@@ -53,6 +68,7 @@ std::string tree_state_words(const ProcessView& p) {
     if (p.state == 'Z' || p.state == 'X') return "zombie (not reaped)";
     if (p.exited || p.state == '-') return "exited";
     if (p.state == 'T' || p.state == 't') return "stopped";
+    if (p.idle) return "idle";  // a sandbox puppet waiting for a command (the node is narrow)
     if (p.at_gate) return "at gate";
     if (!p.blocked_in.empty()) return "blocked in " + p.blocked_in;
     if (p.state == 'R') return "running";
@@ -60,9 +76,17 @@ std::string tree_state_words(const ProcessView& p) {
     return "starting";
 }
 
-TreeLayout layout_tree(const RunModel& model, float scale, float max_width) {
+TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
+                       const TextWidth& measure) {
     TreeLayout out;
-    const float node_w = kNodeW * scale, hgap = kHGap * scale, slot = node_w + hgap;
+    // As wide as the widest title (at scale 1, then scaled): a title is never cut.
+    float title_w = 0;
+    for (const auto& [pid, p] : model.procs) {
+        std::string t = tree_node_title(model, pid);
+        title_w = std::max(title_w, measure ? measure(t) : float(t.size()) * 0.56f * 16);
+    }
+    const float node_w = std::clamp(title_w + 6 + 2 * kPad + 4, kNodeW, 2.2f * kNodeW) * scale;
+    const float hgap = kHGap * scale, slot = node_w + hgap;
     const float node_h = (2 * kPad + kNodeLines * kLineH) * scale;
     const float vgap = kVGap * scale, row_gap = kRowGap * scale, margin = kMargin * scale;
     out.node_w = node_w;
@@ -296,6 +320,22 @@ const ProcessView* find_proc(const RunModel& m, pid_t pid) {
     return it == m.procs.end() ? nullptr : &it->second;
 }
 
+// TEXT cut to MAX_W at SIZE, at a space where one is near, with "…" (the tooltip has it all).
+std::string elide(ImFont* f, float size, const std::string& text, float max_w) {
+    auto width = [&](std::string_view t) {
+        return f->CalcTextSizeA(size, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    if (width(text) <= max_w) return text;
+    const std::string dots = "\u2026";
+    size_t n = text.size();
+    while (n > 0 && width(std::string_view(text).substr(0, n)) + width(dots) > max_w) --n;
+    while (n > 0 && (text[n] & 0xC0) == 0x80) --n;  // not inside a UTF-8 sequence
+    size_t sp = text.rfind(' ', n);
+    if (sp != std::string::npos && sp > n * 2 / 3) n = sp;
+    while (n > 0 && text[n - 1] == ' ') --n;
+    return text.substr(0, n) + dots;
+}
+
 // How much of a gone process is still drawn: it fades over two seconds to a faint ghost.
 float fade_of(const ProcessView& p, const UiState& ui) {
     bool gone = p.state == '-' || (p.exited && p.state != 'Z');
@@ -306,15 +346,8 @@ float fade_of(const ProcessView& p, const UiState& ui) {
     return std::max(kGhost, 1.0f - (1.0f - kGhost) * s / kFadeS);
 }
 
-std::string node_title(const RunModel& m, pid_t pid, const ProcessView* p) {
-    std::string t = "pid " + std::to_string(pid);
-    if (p && p->nspid) t += " (" + std::to_string(p->nspid) + " inside)";  // its getpid()
-    std::string role = p ? p->role : "";
-    if (role.empty() && m.snapshot)
-        if (const ProcInfo* pi = m.snapshot->find(pid)) role = pi->comm;
-    if (!p) role = "the lab";
-    if (!role.empty()) t += "  " + role;
-    return t;
+std::string node_title(const RunModel& m, pid_t pid, const ProcessView*) {
+    return tree_node_title(m, pid);
 }
 
 void legend(const Theme& th) {
@@ -360,7 +393,8 @@ void legend(const Theme& th) {
 }
 
 // The largest zoom (down to MIN) at which the whole tree fits the view, cached per model state.
-float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, float min) {
+float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, float min,
+                    const TextWidth& measure) {
     static const RunModel* model = nullptr;
     static uint64_t version = 0;
     static size_t procs = 0;
@@ -380,7 +414,7 @@ float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, 
     key_min = min;
     zoom = min;
     for (float z = 1.0f; z >= min - 1e-4f; z *= 0.93f) {
-        TreeLayout lay = layout_tree(m, scale * z, view_w);
+        TreeLayout lay = layout_tree(m, scale * z, view_w, measure);
         if (lay.width <= view_w + 0.5f && lay.height <= view_h + 0.5f) {
             zoom = z;
             break;
@@ -449,9 +483,15 @@ void draw_process_tree(ViewContext& ctx) {
     ImGui::BeginChild("##tree_canvas", ImVec2(0, 0), false, ImGuiWindowFlags_HorizontalScrollbar);
     ImVec2 view = ImGui::GetContentRegionAvail();
     camera_input(cam, font_px);
-    if (cam.fit) cam.zoom = tree_fit_zoom(m, th.scale, view.x, view.y, min_zoom(font_px));
+    ImFont* font_ptr = ImGui::GetFont();
+    TextWidth measure = [font_ptr](std::string_view t) {
+        return font_ptr->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    if (cam.fit)
+        cam.zoom = tree_fit_zoom(m, th.scale, view.x, view.y, min_zoom(font_px, th.presentation),
+                                 measure);
     const float z = cam.zoom;
-    TreeLayout lay = layout_tree(m, th.scale * z, view.x);
+    TreeLayout lay = layout_tree(m, th.scale * z, view.x, measure);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     // A narrow tree sits in the middle rather than hugging the left edge.
@@ -482,6 +522,7 @@ void draw_process_tree(ViewContext& ctx) {
         ImRect inner = ImGui::GetCurrentWindow()->InnerRect;
         d.visible = {inner.Min.x, inner.Min.y, inner.Max.x, inner.Max.y};
         d.zoom = z;
+        d.text_px = font_px * z;
         for (const auto& n : lay.nodes) {
             auto [a, b] = rect_of(n);
             d.nodes.push_back({n.pid, {a.x, a.y, b.x, b.y}});
@@ -491,6 +532,9 @@ void draw_process_tree(ViewContext& ctx) {
     }
     const double now = ImGui::GetTime();
     TreeChanges& changes = tree_changes(m, now);
+    for (auto* at : {&changes.born, &changes.gone, &changes.reparented})
+        for (auto& [pid, t] : *at)
+            if (now - t < 1.5) ui.fading_until_s = std::max(ui.fading_until_s, t + 1.5);  // glow()
 
     std::unordered_map<pid_t, const TreeNode*> by_pid;
     by_pid.reserve(lay.nodes.size());
@@ -645,6 +689,10 @@ void draw_process_tree(ViewContext& ctx) {
             dl->PopClipRect();
             continue;
         }
+        ImFont* f = ImGui::GetFont();
+        const float room = p1.x - tx - pad * 0.5f;
+        if (f->CalcTextSizeA(font, FLT_MAX, 0, title.c_str()).x > room + 0.5f)
+            ui.drawn_tree.cut.push_back(title);
         dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), title.c_str());
         ty += line_h;
         if (p) {
@@ -655,6 +703,7 @@ void draw_process_tree(ViewContext& ctx) {
                                             !p->blocked_in.empty());
             float r = font * 0.3f;
             dl->AddCircleFilled({tx + r, ty + font * 0.55f}, r, with_alpha(sc, std::max(a, 0.8f)));
+            words = elide(f, font, words, room - 2 * r - 5 * s);
             dl->AddText(nullptr, font, {tx + 2 * r + 5 * s, ty}, with_alpha(sc, std::max(a, 0.8f)),
                         words.c_str());
             ty += line_h;
@@ -676,7 +725,8 @@ void draw_process_tree(ViewContext& ctx) {
             if (!p->exited && !p->did.empty())  // what it did, with the result (core/model)
                 last = "did: " + p->did + (last.empty() ? "" : "   " + last);
             if (!last.empty())
-                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), last.c_str());
+                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a),
+                            elide(f, font, last, room).c_str());
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");
         }
@@ -689,6 +739,11 @@ void draw_process_tree(ViewContext& ctx) {
             ui.selected_pid = hovered->pid;
         else if (!hovered)
             ui.selected_pid = 0;
+    }
+    // In a sandbox, right-click opens the process's menu of commands.
+    if (ui.sandbox && canvas_hovered && hovered && !hovered->pseudo && hovered->folded.empty() &&
+        ImGui::IsMouseClicked(ImGuiMouseButton_Right)) {
+        ui.selected_pid = ui.menu_pid = hovered->pid;
     }
     if (hovered && !hovered->folded.empty()) {
         ImGui::BeginTooltip();
@@ -718,7 +773,8 @@ void draw_process_tree(ViewContext& ctx) {
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);
             if (!p->exit_text.empty()) ImGui::TextUnformatted(p->exit_text.c_str());
-            ImGui::TextDisabled("click to select: Step then releases this process");
+            if (ui.sandbox) ImGui::TextDisabled("click to select; right-click (or C) for its commands");
+            else ImGui::TextDisabled("click to select: Step then releases this process");
         }
         ImGui::EndTooltip();
     }

@@ -96,6 +96,10 @@ Settings Settings::load(const std::string& dir, std::string* err) {
             field(v, "checks_passed", p.checks_passed, notes);
             field(v, "checks", p.checks, notes);
         }
+    if (auto it = j.find("sandbox_history"); it != j.end() && it->is_array())
+        for (auto& v : *it)
+            if (v.is_string() && v.get<std::string>().size() <= 4000 && s.sandbox_history.size() < 200)
+                s.sandbox_history.push_back(v.get<std::string>());
     if (!notes.empty()) {
         if (err) *err = path + ": " + notes + ". The file is kept as settings.json.broken when "
                         "settings are next saved";
@@ -140,6 +144,7 @@ bool Settings::save(const std::string& dir) const {
     for (auto& [id, p] : progress)
         prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks}};
     j["progress"] = prog;
+    j["sandbox_history"] = sandbox_history;
     std::string path = dir + "/settings.json", tmp = path + ".tmp";
     // Nothing the user made is lost: never replace what is not a regular file (a directory,
     // a FIFO someone put there), and keep a copy of a file we could not read in full.

@@ -117,14 +117,20 @@ void draw_source(ViewContext& ctx, std::string_view source) {
         for (auto* p : live)
             if (line_of(p)) focus = p;
 
-    // Legend: who is where, one line per process (the first few).
+    // Legend: who is where, one line per process (the first few), as many lines as leave the
+    // code at least kCodeRows rows (a short pane, as at a projector, keeps the code and puts
+    // the legend behind the gutter's tooltips). The key to the arrows first.
+    constexpr int kCodeRows = 7;
     ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float row = ImGui::GetTextLineHeightWithSpacing();
+    int legend_rows = std::max(0, int((ImGui::GetContentRegionAvail().y - ImGui::GetStyle().ItemSpacing.y) / row) - kCodeRows);
     if (live.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextUnformatted(m.status == RunStatus::Idle ? "Not running yet."
                                                            : "No lesson process is alive.");
         ImGui::PopStyleColor();
-    } else {
+    } else if (legend_rows > 1 + int(std::min<size_t>(live.size(), 2))) {
+        --legend_rows;
         float h = ImGui::GetTextLineHeight();
         ImVec2 pos = ImGui::GetCursorScreenPos();
         arrow(dl, pos, h, th.text(), true, th.line);
@@ -142,10 +148,19 @@ void draw_source(ViewContext& ctx, std::string_view source) {
     }
     size_t shown = 0;
     float wrap = ImGui::GetContentRegionAvail().x;
-    for (auto* p : live) {
-        if (shown++ == 4) {
+    // The focus process first: it is the one whose line the code below scrolls to.
+    std::vector<const ProcessView*> order = live;
+    if (focus)
+        std::stable_partition(order.begin(), order.end(),
+                              [&](const ProcessView* p) { return p == focus; });
+    size_t max_shown = std::min<size_t>(4, size_t(std::max(0, legend_rows)));
+    if (max_shown < order.size() && max_shown > 0) --max_shown;  // a row for "... and N more"
+    for (auto* p : order) {
+        if (shown++ == max_shown) {
             ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
-            ImGui::Text("... and %zu more processes", live.size() - 4);
+            if (max_shown > 0 || legend_rows > 0)
+                ImGui::Text(max_shown ? "... and %zu more processes" : "%zu processes (hover the marks)",
+                            order.size() - max_shown);
             ImGui::PopStyleColor();
             break;
         }
@@ -311,6 +326,8 @@ void draw_source(ViewContext& ctx, std::string_view source) {
         }
     }
     g_layout.code_left = code_x;
+    g_layout.columns = cols;
+    g_layout.code_rows = ImGui::GetWindowHeight() / line_h;
     ImGui::SetCursorScreenPos(origin);
     ImGui::Dummy({1, tops.back()});
     ImGui::PopFont();

@@ -23,6 +23,8 @@ struct SourceLayout {
     std::vector<Marker> markers;
     std::vector<Glyphs> glyphs;  // drawn (visible) lines only
     float code_left = 0;         // where the code's column starts
+    int columns = 0;             // characters of code a row holds before it wraps
+    float code_rows = 0;         // rows of code the pane shows at once
 };
 
 const SourceLayout& last_source_layout();  // app/source.cpp

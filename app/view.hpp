@@ -58,8 +58,15 @@ struct UiState {
     Camera tree_cam, fds_cam;      // Process tree and Descriptors: zoom to fit, or by hand
     // What each graph view drew last (frame tests read it).
     DrawnGraph drawn_tree, drawn_fds, drawn_messages;
+    DrawnLesson drawn_lesson;
+    bool again = false;            // a view's layout changed after it drew: draw one more frame
+    bool sandbox = false;          // the run is a sandbox: right-click on a process asks for its menu
+    pid_t menu_pid = 0;            // set by a view on that right-click (app/sandbox_menu.cpp opens it)
     double now_s = 0;              // ImGui::GetTime() at frame start, for fading
     uint64_t now_ns = 0;           // CLOCK_MONOTONIC at frame start (events carry it)
+    // Set by the views each frame: until when (ImGui time) something they drew still fades by
+    // itself (a glow, a ghost), so the window draws frames until then while nothing else moves.
+    double fading_until_s = 0;
 };
 
 struct ViewContext {

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <thread>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +38,7 @@ namespace {
 
 struct Options {
     std::string screenshot, lesson;
+    std::string script;       // --script FILE: a sandbox script, run in the app's sandbox
     int steps = -1;
     bool run_to_end = false;  // --run: free run, the screenshot once the run has ended
     Knobs knobs;              // --set KNOB=VALUE
@@ -57,6 +59,7 @@ const char* kUsage =
     "               stepped syscall by syscall; words split as a shell would, quotes kept; a line with\n"
     "               shell syntax (| ; & < > $ * ...) runs as /bin/sh -c 'CMD ARGS')\n"
     "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
+    "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -96,7 +99,7 @@ int parse(int argc, char** argv, Options& o) {
         } else if (a == "--lesson") {
             if (!value(v)) return bad("--lesson needs a lesson id");
             o.lesson = v;
-            if (!find_lesson(o.lesson))
+            if (o.lesson != "sandbox" && !find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
         } else if (a == "--program") {
             if (!value(v)) return bad("--program needs a command line, e.g. --program 'ls -l'");
@@ -113,6 +116,10 @@ int parse(int argc, char** argv, Options& o) {
         } else if (a == "--open") {
             if (!value(v) || !*v) return bad("--open needs a trace file (forklab run LESSON --trace FILE.jsonl)");
             o.open = v;
+        } else if (a == "--script") {
+            if (!value(v) || !*v) return bad("--script needs a sandbox script FILE");
+            o.script = v;
+            o.lesson = "sandbox";
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -257,12 +264,19 @@ int run_app(int argc, char** argv, LabClient* lab) {
         return no_window("open an OpenGL 3.3 window");
     }
     glfwMakeContextCurrent(window);
+    bool software_gl = false;  // llvmpipe and the like: every frame costs real CPU
     glfwSwapInterval(shot ? 0 : 1);
     if (!gladLoadGL(reinterpret_cast<GLADloadfunc>(glfwGetProcAddress))) {
         glfwDestroyWindow(window);
         glfwTerminate();
         std::fprintf(stderr, "forklab: cannot load OpenGL 3.3 functions (is the GL driver installed?)\n");
         return 2;
+    }
+
+    if (const char* r = reinterpret_cast<const char*>(glGetString(GL_RENDERER))) {
+        std::string renderer = r;
+        for (const char* soft : {"llvmpipe", "softpipe", "Software Rasterizer", "swrast"})
+            if (renderer.find(soft) != std::string::npos) software_gl = true;
     }
 
     IMGUI_CHECKVERSION();
@@ -313,6 +327,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
     {
         ui::App app(lab, settings, dir);
         app.set_waker([] { glfwPostEmptyEvent(); });
+        app.set_software_gl(software_gl);
         float xs = 1, ys = 1;
         glfwGetWindowContentScale(window, &xs, &ys);
         app.set_content_scale(std::max(xs, ys));
@@ -339,6 +354,14 @@ int run_app(int argc, char** argv, LabClient* lab) {
             } else if (opt.steps >= 0) {
                 app.saved_seek(size_t(opt.steps));
             }
+        } else if (!opt.script.empty()) {
+            std::string err;
+            if (!app.sandbox_load(opt.script, err)) {
+                std::fprintf(stderr, "forklab: %s\n", err.c_str());
+                rc = 2;
+            }
+            app.script_steps(0);  // a screenshot waits until every line ran
+            if (opt.steps >= 0) app.script_steps(opt.steps);
         } else {
             if (!opt.program.empty()) app.select_program(opt.program, !opt.run_to_end);
             else app.start_run();
@@ -346,27 +369,40 @@ int run_app(int argc, char** argv, LabClient* lab) {
         }
 
         bool first = true;
+        // FORKLAB_FRAME_LOG=FILE: the time (CLOCK_MONOTONIC ns) and the triangle count of every
+        // frame drawn go to FILE at exit, one frame a line, so bench/bench_idle can count
+        // frames over its window.
+        const char* frame_log = getenv("FORKLAB_FRAME_LOG");
+        std::vector<std::pair<uint64_t, int>> frame_times;
         std::string title;
         int done_frames = 0;
         uint64_t started = monotonic_ns(), last_frame = 0;
         // Frames still to draw after a wake-up: ImGui needs a couple to settle what an input
         // changed (a click's release, a hover), then the loop sleeps again.
         int settle = 3;
-        while (!glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
+        // FORKLAB_REDRAW_ALWAYS: draw every frame (60 Hz at most), as before the app rested:
+        // bench/bench_idle's baseline.
+        const bool redraw_always = getenv("FORKLAB_REDRAW_ALWAYS") != nullptr;
+        while (rc == 0 && !glfwWindowShouldClose(window) && !app.quit_requested() && !g_quit) {
             if (shot) {
                 glfwPollEvents();
             } else {
                 // Rest when nothing changes: sleep until input or a lab message (the reader
                 // thread posts an empty event), or until something on screen fades by itself.
-                double wait = settle > 0 ? 0.0 : app.idle_wait_s();
+                double wait = settle > 0 || redraw_always ? 0.0 : app.idle_wait_s();
                 if (wait < 0) glfwWaitEvents();
                 else if (wait > 0) glfwWaitEventsTimeout(wait);
                 else glfwPollEvents();
-                // No faster than 60 frames a second for input, 30 for the lab's messages
-                // alone (a free run at human speed changes a few times a second; every
-                // message batch in between is drawn with the next frame).
+                // Woken by the lab alone: an op's events are drawn with the snapshot that
+                // follows them, one frame (App::lab_frame_wait_s).
+                bool lab_only = !g_input && settle == 0 && !redraw_always;
+                for (double w; lab_only && !g_input && !g_quit && (w = app.lab_frame_wait_s()) > 0;)
+                    glfwWaitEventsTimeout(w);
+                // No faster than 60 frames a second for input, 20 for the lab's messages
+                // alone (the lab's snapshot rate: a faster frame shows no newer kernel state;
+                // every message batch in between is drawn with the next frame).
                 uint64_t since = monotonic_ns() - last_frame;
-                uint64_t gap = g_input || settle > 0 ? 16'600'000ull : 33'300'000ull;
+                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull : 50'000'000ull;
                 if (since < gap) {
                     timespec ts{0, long(gap - since)};
                     nanosleep(&ts, nullptr);
@@ -403,8 +439,23 @@ int run_app(int argc, char** argv, LabClient* lab) {
             int fw, fh;
             glfwGetFramebufferSize(window, &fw, &fh);
             glViewport(0, 0, fw, fh);
-            glClearColor(0.09f, 0.10f, 0.12f, 1.0f);
+            // The backgrounds are cleared, not drawn (a clear costs a fraction of a blended
+            // fill under software GL): the window's, then each pane's (App::backdrops).
+            const ImVec4 wbg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+            const ImVec4 pbg = ImGui::GetStyle().Colors[ImGuiCol_ChildBg];
+            glClearColor(wbg.x, wbg.y, wbg.z, 1.0f);
             glClear(GL_COLOR_BUFFER_BIT);
+            glClearColor(pbg.x, pbg.y, pbg.z, 1.0f);
+            glEnable(GL_SCISSOR_TEST);
+            const ImVec2 fs = io.DisplayFramebufferScale;
+            for (const ImVec4& r : app.backdrops()) {
+                int x0 = int(std::lround(r.x * fs.x)), x1 = int(std::lround(r.z * fs.x));
+                int y0 = int(std::lround(r.y * fs.y)), y1 = int(std::lround(r.w * fs.y));
+                if (x1 <= x0 || y1 <= y0) continue;
+                glScissor(x0, fh - y1, x1 - x0, y1 - y0);  // GL's y counts from the bottom
+                glClear(GL_COLOR_BUFFER_BIT);
+            }
+            glDisable(GL_SCISSOR_TEST);
             ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
 
             if (shot) {
@@ -412,7 +463,8 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 const RunModel& m = app.model();
                 bool ended = !m.live() && m.status != RunStatus::Idle;
                 if (app.viewing_saved() ||
-                    (opt.run_to_end ? ended : app.script_done() || (opt.steps < 0 && m.live())))
+                    (opt.run_to_end ? ended
+                                    : app.script_done() || (opt.steps < 0 && opt.script.empty() && m.live())))
                     ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
@@ -420,6 +472,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
                                     opt.screenshot.c_str(), fw, fh,
                                     app.program_selected() ? "program" : "lesson",
                                     app.program_selected() ? app.lesson_panel().program_line.c_str()
+                                    : app.in_sandbox() ? "sandbox"
                                     : app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
                                     app.status_line().c_str());
                     } else {
@@ -442,6 +495,15 @@ int run_app(int argc, char** argv, LabClient* lab) {
                 }
             }
             glfwSwapBuffers(window);
+            if (frame_log && frame_times.size() < (1u << 20))
+                frame_times.push_back({monotonic_ns(), ImGui::GetDrawData()->TotalIdxCount / 3});
+        }
+        if (frame_log && *frame_log) {
+            if (FILE* f = std::fopen(frame_log, "w")) {
+                for (auto [t, tris] : frame_times)
+                    std::fprintf(f, "%llu %d\n", (unsigned long long)t, tris);
+                std::fclose(f);
+            }
         }
         if (!shot) {
             int ww, wh;

@@ -66,8 +66,10 @@ int cmd_info(const std::string& id) {
     return 0;
 }
 
-// Reads a JSONL trace: the order ops passed their gates, as task ids.
-bool read_schedule(const std::string& path, std::vector<std::string>& out, std::string& err) {
+// Reads a JSONL trace: the order ops passed their gates, as task ids (and, for EVENTS, every
+// event: a re-execution compares each op with its recording).
+bool read_schedule(const std::string& path, std::vector<std::string>& out, std::string& err,
+                   std::vector<Event>* events = nullptr) {
     std::string text;
     if (read_regular_file(path, kMaxTraceBytes, text, err) != ReadStatus::Ok) return false;
     int n = 0;
@@ -94,6 +96,7 @@ bool read_schedule(const std::string& path, std::vector<std::string>& out, std::
         try {
             Event e = event_from_json(j);
             if (e.kind == Kind::Call && !e.err) out.push_back(e.task);
+            if (events) events->push_back(std::move(e));
         } catch (const std::exception& ex) {
             return err = path + ":" + std::to_string(n) + ": " + ex.what(), false;
         }
@@ -139,11 +142,6 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     int until_step = -1;
     long until_ops = 0;
     if (!a.until.empty()) {
-        if (!a.replay.empty()) {
-            std::cerr << "forklab: --until steps the run in the default order (the oldest waiting "
-                         "op first); it cannot be combined with --replay yet\n";
-            return 2;
-        }
         if (a.until.find_first_not_of("0123456789") == std::string::npos && a.until.size() < 9) {
             until_ops = std::stol(a.until);
             if (until_ops < 1) {
@@ -162,11 +160,35 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
             }
         }
     }
+    Recording rec;  // --replay: the trace's ops, which the lab compares with the new run's
+    size_t replay_k = 0;
     if (!a.replay.empty()) {
         std::string err;
-        if (!read_schedule(a.replay, o.replay, err)) {
+        std::vector<Event> events;
+        if (!read_schedule(a.replay, o.replay, err, &events)) {
             std::cerr << "forklab: --replay " << err << '\n';
             return 2;
+        }
+        rec = Recording::from_events(events);
+        if (!rec.lesson.empty() && rec.lesson != id) {
+            std::cerr << "forklab: --replay " << a.replay << " is a trace of lesson " << rec.lesson
+                      << ", not " << id << '\n';
+            return 2;
+        }
+        rec.lesson = id;
+        rec.knobs = o.knobs;  // the command line's, as for any run
+        o.expect = rec.ops;
+        if (!a.until.empty()) {
+            replay_k = until_step >= 0 ? rec.at_step(until_step) : rec.after_ops(size_t(until_ops));
+            if (replay_k == Recording::npos) {
+                size_t plain = 0;
+                for (auto& op : rec.ops) plain += op.op != Op::Step;
+                std::cerr << "forklab: --until " << a.until << ": the run in " << a.replay
+                          << (until_step >= 0 ? " never reached that step"
+                                              : " has only " + std::to_string(plain) + " ops (steps not counted)")
+                          << '\n';
+                return 2;
+            }
         }
     }
     // The trace: every write and the close are checked (a full disk, /dev/full), and a failure
@@ -232,6 +254,37 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     try {
         if (a.until.empty()) {
             out = run_to_end(*lab, o, on_event, on_message);
+        } else if (!a.replay.empty()) {
+            // Re-execution: the recorded ops in the recorded order, no delay, compared with the
+            // recording, up to the point asked for.
+            auto where = [&](size_t k) {
+                size_t plain = 0;
+                for (size_t i = 0; i < k && i < rec.size(); ++i) plain += rec.ops[i].op != Op::Step;
+                return (until_step >= 0 && k == replay_k ? "step " + std::to_string(until_step + 1) + " (" + a.until + "), "
+                                                         : std::string()) +
+                       "op " + std::to_string(plain) + " (" + std::to_string(k) + " of the recording's " +
+                       std::to_string(rec.size()) + " with its lesson steps)";
+            };
+            Rerun r = rerun_to(*lab, rec, replay_k, o, [&](pid_t root, const Rerun& at) {
+                stopped_there = true;
+                if (!at.diverged.empty())
+                    std::cout << "\n== " << at.diverged << "\n== paused "
+                              << (at.at + 1 == at.diverged_op ? "at the last point that matched, "
+                                                               : "where it diverged, ")
+                              << where(at.at) << " (re-run: pids changed):\n";
+                else
+                    std::cout << "\n== paused at " << where(at.at) << ", re-executed as " << a.replay
+                              << " recorded it (re-run: pids changed); the kernel's view now, as forklab ps "
+                                 "prints it (a process waiting at its ForkLab gate shows as blocked in futex):\n";
+                run_ps(root, false, std::cout, std::cerr);
+                std::cout.flush();
+            }, on_event, on_message);
+            out = std::move(r.outcome);
+            if (!r.diverged.empty() && stopped_there) {
+                close_trace();
+                std::cout << "\nrun stopped there: it diverged from the recording\n";
+                return 1;
+            }
         } else {
             long ops = 0;
             auto stop_after = [&](const Event& e) {
@@ -320,7 +373,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     run->add_option("--replay", ra.replay, "replay the interleaving recorded in a trace FILE");
     run->add_option("--until", ra.until,
                     "step to a lesson step (its id) or through N ops, print the tree and fd "
-                    "tables there, then stop")->type_name("STEP|OPS");
+                    "tables there, then stop (with --replay: re-execute the trace up to there)")->type_name("STEP|OPS");
     run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
 
     bool json = false;

@@ -144,29 +144,18 @@ char** complete(const char* text, int, int) {
     return rl_completion_matches(text, complete_word);
 }
 
-struct ScriptLine {
-    int no;
-    std::string text;
-};
+using ScriptLine = SandboxScriptLine;
 
 bool read_script(const std::string& path, std::vector<ScriptLine>& out, std::string& err) {
     std::ifstream in(path);
     if (!in) return err = "cannot open script " + path + ": " + strerror(errno), false;
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (line.size() > 4000) return err = path + ":" + std::to_string(n) + ": line too long (over 4000 characters)", false;
-        Line l = sandbox::parse_line(line);
-        if (l.kind == Line::Kind::Blank) continue;
-        if (!l.error.empty()) return err = path + ":" + std::to_string(n) + ": " + l.error, false;
-        if (l.kind == Line::Kind::Session && l.cmd.verb != Verb::Ps && l.cmd.verb != Verb::Help)
-            return err = path + ":" + std::to_string(n) + ": " + sandbox::verb_name(l.cmd.verb) +
-                         ": only in the interactive sandbox", false;
-        out.push_back({n, line});
-        if (out.size() > 10000) return err = path + ": more than 10000 commands", false;
-    }
-    return true;
+    // Bounded: 10000 lines of at most 4000 characters is all a script may be.
+    constexpr size_t kMax = 10001u * 4001u;
+    std::string text;
+    char buf[65536];
+    while (text.size() <= kMax && in.read(buf, sizeof buf).gcount() > 0) text.append(buf, size_t(in.gcount()));
+    if (text.size() > kMax) return err = path + ": too big for a script (10000 lines of at most 4000 characters)", false;
+    return parse_sandbox_script(text, path, out, err);
 }
 
 // Runs LINES on S as a script: each waits for its process; stops at a usage error (returns
@@ -193,6 +182,30 @@ std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<ScriptLi
 }
 
 }  // namespace
+
+bool parse_sandbox_script(const std::string& text, const std::string& path,
+                          std::vector<SandboxScriptLine>& out, std::string& err) {
+    std::istringstream in(text);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (line.size() > 4000) return err = path + ":" + std::to_string(n) + ": line too long (over 4000 characters)", false;
+        Line l = sandbox::parse_line(line);
+        if (l.kind == Line::Kind::Blank) continue;
+        if (!l.error.empty()) return err = path + ":" + std::to_string(n) + ": " + l.error, false;
+        if (l.kind == Line::Kind::Session && l.cmd.verb != Verb::Ps && l.cmd.verb != Verb::Help)
+            return err = path + ":" + std::to_string(n) + ": " + sandbox::verb_name(l.cmd.verb) +
+                         ": only in the interactive sandbox", false;
+        out.push_back({n, line});
+        if (out.size() > 10000) return err = path + ": more than 10000 commands", false;
+    }
+    return true;
+}
+
+bool read_sandbox_script(const std::string& path, std::vector<SandboxScriptLine>& out, std::string& err) {
+    return read_script(path, out, err);
+}
 
 int sandbox_script(LabClient& lab, const SandboxCliArgs& a) {
     std::vector<ScriptLine> lines;

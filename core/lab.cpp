@@ -141,6 +141,8 @@ public:
     void step(pid_t pid);
     void set_mode(bool gated);
     void set_delay(int ms) { shm_->hdr.delay_ms.store(uint32_t(std::max(0, ms))); }
+    void replay_to(int ops);
+    void advance(int ops, bool to_step);
 
 private:
     void add(Event e);
@@ -153,6 +155,10 @@ private:
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
     void replay_turn();
+    bool previous_settled();
+    bool settled(bool polls_settle = true);
+    void diverged(size_t idx, size_t at, const std::string& task, const std::string& got);
+    void advance_turn();
     void check_deadlock();
     void handle_held();
     void send_snapshot();
@@ -205,12 +211,30 @@ private:
     int replay_slot_ = -1;
     uint64_t replay_arrival_ = 0;
     uint64_t replay_wait_since_ = 0;
+    // Re-execution (RunOptions::expect, replay_until).
+    size_t replay_until_ = 0;
+    bool replay_over_ = false;       // all replayed (free mode), diverged, or left by a step
+    bool replayed_sent_ = false;     // "replayed" said for the current limit
+    bool diverged_ = false;
+    std::map<pid_t, std::vector<size_t>> expect_ret_;  // tid -> recorded ops whose return is awaited
+    std::map<pid_t, int> handler_calls_;  // tid -> ungated calls (in a handler) not yet returned
+    uint64_t settled_since_ = 0;
+    // "advance": ops left to step (-1: none), through the next lesson step.
+    int advance_left_ = -1;
+    bool advance_to_step_ = false;
+    int advance_done_ = 0;
+    int advance_step_ = -1;
+    bool advance_reached_ = false;  // a lesson step was reached (its Step event went out)
 };
 
 bool Run::start(std::string& err) {
     shm_ = RunShared::create();
     if (!shm_) return err = std::string("cannot map the run's shared region: ") + strerror(errno), false;
     shm_->hdr.mode.store(uint32_t(opts_.gated || !opts_.replay.empty() ? RunMode::Gated : RunMode::Free));
+    replay_until_ = opts_.replay_until < 0 || !opts_.gated
+                        ? opts_.replay.size()
+                        : std::min(size_t(opts_.replay_until), opts_.replay.size());
+    if (opts_.expect.size() != opts_.replay.size()) opts_.expect.clear();
     shm_->hdr.delay_ms.store(uint32_t(std::max(0, opts_.delay_ms)));
     shm_->hdr.proc_cap.store(opts_.proc_cap);
 
@@ -386,6 +410,7 @@ void Run::on_event(const Event& e) {
             break;
         case Kind::Call:
             if (!e.err) schedule_.push_back(e.task);  // err=1 marks an ungated call
+            else ++handler_calls_[e.tid];
             if (e.op == Op::Step) {
                 for (uint32_t i = 0; i < shm_->hdr.nslots.load() && i < uint32_t(kMaxSlots); ++i)
                     if (shm_->slots[i].tid.load() == e.tid) held_pending_.insert(int(i));
@@ -393,6 +418,23 @@ void Run::on_event(const Event& e) {
             break;
         case Kind::Return:
             if (op_changes_fds(e.op)) probe_.mark_fds_dirty(e.pid);
+            if (auto h = handler_calls_.find(e.tid); h != handler_calls_.end() && h->second > 0) {
+                --h->second;  // a handler's op returned, not the one the thread was in
+            } else if (auto x = expect_ret_.find(e.tid); x != expect_ret_.end()) {
+                // The thread's next op may have been released before this return was read
+                // from the ring: the oldest awaited op of the same kind is this one.
+                auto& q = x->second;
+                auto it = std::find_if(q.begin(), q.end(), [&](size_t i) {
+                    return i < opts_.expect.size() && opts_.expect[i].op == e.op;
+                });
+                if (it != q.end()) {
+                    size_t idx = *it;
+                    q.erase(it);
+                    if (!diverged_)
+                        if (std::string d = result_difference(opts_.expect[idx], e); !d.empty())
+                            diverged(idx, replay_idx_, e.task, d);
+                }
+            }
             if (e.op == Op::Wait && e.ret > 0) wait_status_[pid_t(e.ret)] = e.arg;
             if (e.op == Op::Spawn && e.ret > 0) spawned(e);
             break;
@@ -519,6 +561,9 @@ void Run::step(pid_t pid) {
         return;
     }
     Slot& s = shm_->slots[best];
+    // A step of the learner's own: from here the run is not the recording's any more.
+    if (!opts_.replay.empty()) replay_over_ = true;
+    advance_left_ = -1;
     nlohmann::json j = {{"msg", "stepped"}, {"pid", s.pid.load()}, {"tid", s.tid.load()},
                         {"task", s.task}, {"op", op_name(Op(s.pending_op.load()))},
                         {"line", s.pending_line.load()}};
@@ -531,48 +576,190 @@ void Run::set_mode(bool gated) {
     shm_->wake_all();
 }
 
-void Run::replay_turn() {
-    if (opts_.replay.empty() || replay_idx_ > opts_.replay.size()) return;
-    uint64_t now = monotonic_ns();
-    if (replay_slot_ >= 0) {
-        // The previous op must have passed its gate, then returned or blocked in the kernel,
-        // before the next one goes: that is what makes the interleaving the same.
-        Slot& s = shm_->slots[replay_slot_];
-        uint32_t st = s.state.load();
-        bool same_gate = st == uint32_t(SlotState::AtGate) && s.arrival.load() == replay_arrival_;
-        if (same_gate && live_.count(s.pid.load())) return;
-        if (st == uint32_t(SlotState::InOp)) {
-            char st = process_state(s.tid.load());
-            if (st != 'S' && st != 'D' && st != '-') return;
-        }
-        replay_slot_ = -1;
+// The previous op released by the replay (or an advance) has passed its gate, then returned
+// or blocked in the kernel: only then does the next one go. That is what makes the
+// interleaving the same.
+bool Run::previous_settled() {
+    if (replay_slot_ < 0) return true;
+    Slot& s = shm_->slots[replay_slot_];
+    uint32_t st = s.state.load();
+    bool same_gate = st == uint32_t(SlotState::AtGate) && s.arrival.load() == replay_arrival_;
+    if (same_gate && live_.count(s.pid.load())) return false;
+    // Until the task is at its next gate, blocked or gone, as a learner waits before the next
+    // Space (so the returns come in the same order too); a task that computes on without an
+    // op gets a second.
+    char ps = process_state(s.tid.load());
+    bool gone = ps == '-' || ps == 'Z' || st == uint32_t(SlotState::Exited);
+    bool long_wait = monotonic_ns() - replay_wait_since_ > 1'000'000'000ull;
+    if (!gone && !long_wait) {
+        if (st == uint32_t(SlotState::Held) || st == uint32_t(SlotState::Running)) return false;
+        if (st == uint32_t(SlotState::InOp) && ps != 'S' && ps != 'D') return false;
     }
-    if (replay_idx_ == opts_.replay.size()) {
-        set_mode(false);  // the recorded part is done: run on freely
-        ++replay_idx_;
+    replay_slot_ = -1;
+    return true;
+}
+
+// Nothing of the run will move by itself: every live task waits at its gate (or has left),
+// or sleeps in the kernel in an op with no timeout; no step snapshot is being taken.
+bool Run::settled(bool polls_settle) {
+    if (!held_pending_.empty()) return false;
+    for (int i : live_slots()) {
+        Slot& s = shm_->slots[i];
+        uint32_t st = s.state.load();
+        if (st == uint32_t(SlotState::AtGate)) continue;
+        if (st != uint32_t(SlotState::InOp)) return false;
+        // (a poll with a timeout would return by itself, but as late in every run: it counts
+        // as settled; a sleep is waited out)
+        Op op = Op(s.pending_op.load());
+        if (op == Op::Sleep || (!polls_settle && (op == Op::Poll || op == Op::EpollWait))) return false;
+        char ps = process_state(s.tid.load());
+        if (ps != 'S' && ps != 'D' && ps != '-' && ps != 'Z') return false;
+    }
+    return true;
+}
+
+void Run::diverged(size_t idx, size_t at, const std::string& task, const std::string& got) {
+    diverged_ = replay_over_ = true;
+    expect_ret_.clear();
+    const RecordedOp* want = idx < opts_.expect.size() ? &opts_.expect[idx] : nullptr;
+    std::string expected = want ? "task " + want->task + " " + recorded_words(*want) : "task " + opts_.replay[idx];
+    std::string text = "re-execution diverged at op " + std::to_string(idx + 1) + " of " +
+                       std::to_string(opts_.replay.size()) + ": " +
+                       (got.rfind("task ", 0) == 0 ? got : "task " + task + " " + got) +
+                       "; the ops before it matched" +
+                       (opts_.gated ? ", the replay stops here" : ", the run goes on freely");
+    Event e;
+    e.kind = Kind::Output;
+    e.text = text;
+    add(e);
+    flush();
+    chan_.send({{"msg", "diverged"}, {"op", idx + 1}, {"matched", idx}, {"at", at}, {"task", task},
+                {"expected", expected}, {"got", got}, {"text", text}});
+    if (!opts_.gated) set_mode(false);
+}
+
+void Run::replay_turn() {
+    if (advance_left_ >= 0) return advance_turn();
+    if (opts_.replay.empty() || replay_over_) return;
+    uint64_t now = monotonic_ns();
+    if (!previous_settled()) return;
+    if (replay_idx_ >= replay_until_) {
+        if (replay_idx_ >= opts_.replay.size() && !opts_.gated) {
+            set_mode(false);  // the recorded part is done: run on freely
+            replay_over_ = true;
+            return;
+        }
+        // Paused at the target: say so once everything has settled (so every event up to
+        // here, returns of the ops that blocked included, has gone out before it).
+        if (!replayed_sent_ && settled()) {
+            drain_ring();
+            replayed_sent_ = true;
+            flush();
+            chan_.send({{"msg", "replayed"}, {"ops", replay_idx_}});
+        }
         return;
     }
     const std::string& want = opts_.replay[replay_idx_];
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
-        if (s.state.load() == uint32_t(SlotState::AtGate) && want == s.task) {
+        if (s.state.load() == uint32_t(SlotState::AtGate) && want == s.task &&
+            Op(s.pending_op.load()) != Op::None) {
+            if (!opts_.expect.empty()) {
+                std::string d = gate_difference(opts_.expect[replay_idx_], s.task,
+                                                Op(s.pending_op.load()), s.pending_fd.load());
+                if (!d.empty()) return diverged(replay_idx_, replay_idx_, s.task, d);
+                expect_ret_[pid_t(s.tid.load())].push_back(replay_idx_);
+            }
             replay_arrival_ = s.arrival.load();
             shm_->release(i);
             replay_slot_ = i;
             ++replay_idx_;
             replay_wait_since_ = now;
+            settled_since_ = 0;
             return;
         }
     }
+    // The task to go next is not at its gate. Still on its way, or it never will be: say so
+    // once the run has settled without it for a while (or after 3 s in any case).
     if (!replay_wait_since_) replay_wait_since_ = now;
-    if (now - replay_wait_since_ > 3'000'000'000ull) {
-        Event e;
-        e.kind = Kind::Output;
-        e.text = "replay diverged: task " + want + " never reached a gate; running freely";
-        add(e);
-        replay_idx_ = opts_.replay.size() + 1;
-        set_mode(false);
+    // (a poll with a timeout may yet return and bring the task to its gate)
+    if (!settled(false)) settled_since_ = 0;
+    else if (!settled_since_) settled_since_ = now;
+    if ((settled_since_ && now - settled_since_ > 300'000'000ull) ||
+        now - replay_wait_since_ > 3'000'000'000ull) {
+        std::string waiting;
+        for (int i : live_slots()) {
+            Slot& s = shm_->slots[i];
+            if (s.state.load() == uint32_t(SlotState::AtGate) && Op(s.pending_op.load()) != Op::None)
+                waiting += (waiting.empty() ? "" : ", ") + std::string(s.task);
+        }
+        diverged(replay_idx_, replay_idx_, want,
+                 "task " + want + " never reached its gate (" +
+                     (waiting.empty() ? std::string("no task waits at a gate")
+                                      : "waiting: task " + waiting) + ")");
     }
+}
+
+void Run::replay_to(int ops) {
+    if (opts_.replay.empty() || replay_over_ || !opts_.gated || ops <= int(replay_idx_) ||
+        size_t(ops) > opts_.replay.size()) {
+        chan_.send({{"msg", "error"},
+                    {"text", "cannot replay on to op " + std::to_string(ops) + " (the replay is at op " +
+                                 std::to_string(replay_idx_) + " of " + std::to_string(opts_.replay.size()) +
+                                 (replay_over_ ? ", and over" : "") + "): start a new replay"}});
+        return;
+    }
+    replay_until_ = size_t(ops);
+    replayed_sent_ = false;
+}
+
+void Run::advance(int ops, bool to_step) {
+    if (!opts_.replay.empty()) replay_over_ = true;  // the learner's own steps from here
+    advance_left_ = std::max(0, ops);
+    advance_to_step_ = to_step;
+    advance_done_ = 0;
+    advance_step_ = -1;
+    advance_reached_ = false;
+    settled_since_ = 0;
+}
+
+// An "advance": Space pressed for the learner, the oldest waiting op each time, once the last
+// one returned or blocked, until N ops or the next lesson step have passed.
+void Run::advance_turn() {
+    if (!previous_settled()) return;
+    auto done = [&](const std::string& why) {
+        if (!settled()) return;  // everything up to here goes out before "advanced"
+        drain_ring();
+        flush();
+        chan_.send({{"msg", "advanced"}, {"ops", advance_done_}, {"step", advance_step_}, {"why", why}});
+        advance_left_ = -1;
+    };
+    if (advance_reached_) return done("step");
+    if (!advance_to_step_ && advance_left_ == 0) return done("ops");
+    int best = -1;
+    for (int i : live_slots()) {
+        Slot& s = shm_->slots[i];
+        if (s.state.load() != uint32_t(SlotState::AtGate) || Op(s.pending_op.load()) == Op::None) continue;
+        char st = process_state(s.tid.load());
+        if (st == 'Z' || st == '-') continue;
+        if (best < 0 || s.arrival.load() < shm_->slots[best].arrival.load()) best = i;
+    }
+    if (best < 0) {
+        uint64_t now = monotonic_ns();
+        if (!settled()) settled_since_ = 0;
+        else if (!settled_since_) settled_since_ = now;
+        if (settled_since_ && now - settled_since_ > 100'000'000ull)
+            done("nothing waits at a gate (every process is blocked in the kernel or gone)");
+        return;
+    }
+    Slot& s = shm_->slots[best];
+    replay_arrival_ = s.arrival.load();
+    shm_->release(best);
+    replay_slot_ = best;
+    replay_wait_since_ = monotonic_ns();
+    settled_since_ = 0;
+    ++advance_done_;
+    if (advance_left_ > 0) --advance_left_;
 }
 
 void Run::annotate(Snapshot& s) {
@@ -637,6 +824,10 @@ void Run::handle_held() {
         if (opts_.snapshots) {
             flush();
             chan_.send({{"msg", "snapshot"}, {"snap", ss.snap}, {"gates", gates_json()}, {"step", true}});
+        }
+        if (advance_left_ >= 0 && advance_to_step_) {
+            advance_reached_ = true;
+            advance_step_ = int(e.arg);
         }
         steps_.push_back(std::move(ss));
         shm_->release_held(*it);
@@ -997,6 +1188,15 @@ std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
         f.texts("replay", o.replay);
         f.texts("program", o.program);
         f.flag("gate_files", o.gate_files);
+        f.number("replay_until", o.replay_until);
+        if (auto it = msg.find("expect"); it != msg.end() && !it->is_null() && f.error().empty())
+            if (std::string bad = recorded_ops_from_json(*it, o.expect); !bad.empty())
+                return "field \"expect\": " + bad;
+    } else if (out.cmd == "replay_to") {
+        f.number("ops", out.ops);
+    } else if (out.cmd == "advance") {
+        f.number("ops", out.ops);
+        f.flag("to_step", out.to_step);
     } else if (out.cmd == "step") {
         int pid = 0;
         f.number("pid", pid);
@@ -1016,7 +1216,8 @@ std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
     } else if (out.cmd != "stop" && out.cmd != "quit" && out.cmd != "snapshot" &&
                out.cmd != "sandbox_finish") {
         return "unknown command \"" + out.cmd +
-               "\" (commands: start, step, mode, delay, stop, snapshot, sandbox, sandbox_finish, quit)";
+               "\" (commands: start, step, mode, delay, stop, snapshot, replay_to, advance, "
+               "sandbox, sandbox_finish, quit)";
     }
     return f.error();
 }
@@ -1026,6 +1227,7 @@ nlohmann::json to_json(const RunOptions& o) {
     return {{"cmd", "start"}, {"kind", o.kind}, {"lesson", o.lesson}, {"knobs", knobs}, {"gated", o.gated},
             {"delay_ms", o.delay_ms}, {"timeout_s", o.timeout_s}, {"proc_cap", o.proc_cap},
             {"mem_mb", o.mem_mb}, {"deadlock_ms", o.deadlock_ms}, {"replay", o.replay},
+            {"expect", recorded_ops_json(o.expect)}, {"replay_until", o.replay_until},
             {"snapshots", o.snapshots}, {"program", o.program}, {"gate_files", o.gate_files}};
 }
 
@@ -1078,16 +1280,27 @@ void lab_main(int channel_fd, int keeper_fd) {
         timespec five_ms{0, 5'000'000};
         ppoll(p, 2, active ? &five_ms : nullptr, &waiting);
         if (g_lab_signal) break;
-        if (p[0].revents) {
-            auto msg = chan.recv(0);
-            if (chan.closed()) break;
+        // Every command that came, not only the first: two can arrive in one read, and the
+        // second would sit in the channel's buffer, unseen by poll, until a third came (a
+        // Reset's start right after a mode change was lost that way under load).
+        bool quit = false;
+        for (auto msg = p[0].revents ? chan.recv(0) : std::nullopt; !quit;
+             msg = chan.recv(0)) {
+            if (chan.closed()) {
+                quit = true;
+                break;
+            }
+            if (!msg) break;
             LabCommand c;
             std::string bad;
-            if (msg && !(bad = parse_command(*msg, c)).empty()) {
+            if (!(bad = parse_command(*msg, c)).empty()) {
                 chan.send({{"msg", "error"}, {"text", "the lab cannot read a command: " + bad}});
-            } else if (msg) {
+            } else {
                 const std::string& cmd = c.cmd;
-                if (cmd == "quit") break;
+                if (cmd == "quit") {
+                    quit = true;
+                    break;
+                }
                 if (cmd == "start") {
                     run.reset();
                     RunOptions& o = c.start;
@@ -1106,6 +1319,10 @@ void lab_main(int channel_fd, int keeper_fd) {
                     run->set_mode(c.gated);
                 } else if (cmd == "delay") {
                     run->set_delay(c.ms);
+                } else if (cmd == "replay_to") {
+                    run->replay_to(c.ops);
+                } else if (cmd == "advance") {
+                    run->advance(c.ops, c.to_step);
                 } else if (cmd == "stop") {
                     run->end("stopped", "the run was stopped (reset)");
                     run.reset();
@@ -1116,6 +1333,7 @@ void lab_main(int channel_fd, int keeper_fd) {
                 }
             }
         }
+        if (quit) break;
         if (run && !run->pump()) run.reset();
     }
     run.reset();  // kills and reaps the run, removes its temp directory
@@ -1473,6 +1691,73 @@ RunOutcome run_until(LabClient& lab, RunOptions opts,
             }
         });
     return out;
+}
+
+Rerun rerun_to(LabClient& lab, const Recording& rec, size_t k, RunOptions opts,
+               const std::function<void(pid_t root, const Rerun&)>& at_stop,
+               const std::function<void(const Event&)>& on_event,
+               const std::function<void(const nlohmann::json&)>& on_message) {
+    opts.lesson = rec.lesson;
+    opts.knobs = rec.knobs;
+    opts.gated = true;
+    opts.delay_ms = 0;
+    opts.replay = rec.schedule();
+    opts.expect = rec.ops;
+    opts.replay_until = int(std::min(k, rec.size()));
+    Rerun r;
+    // A result that differs is seen only after its op ran: then once more, to the op before it
+    // (the last point that matched).
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        bool there = false, stopped = false, again = false;
+        uint64_t there_ns = 0;
+        pid_t root = 0;
+        Rerun got;
+        got.outcome = run_to_end(
+            lab, opts, on_event,
+            [&](const nlohmann::json& m) {
+                const std::string kind = m.value("msg", "");
+                if (kind == "run_started") root = m.value("root", 0);
+                if (kind == "replayed" && !there) {
+                    got.reached = true;
+                    got.at = m.value("ops", size_t(0));
+                    there = true;
+                    there_ns = monotonic_ns();
+                }
+                if (kind == "diverged" && got.diverged.empty()) {
+                    got.diverged = m.value("text", "");
+                    got.diverged_op = m.value("op", size_t(0));
+                    got.at = m.value("at", size_t(0));
+                    got.reached = false;
+                    if (!there) there_ns = monotonic_ns();
+                    there = true;
+                    again = attempt == 0 && got.at >= got.diverged_op;
+                }
+                if (on_message) on_message(m);
+            },
+            [&]() {
+                // A moment after the lab said so: the last snapshot and events are in.
+                if (stopped || !root || !there || monotonic_ns() - there_ns < 150'000'000ull) return;
+                if (at_stop && !again) {
+                    Rerun now = got;
+                    if (!r.diverged.empty()) {  // the second attempt, to the last match
+                        now.diverged = r.diverged;
+                        now.diverged_op = r.diverged_op;
+                        now.reached = false;
+                    }
+                    at_stop(root, now);
+                }
+                lab.send({{"cmd", "stop"}});
+                stopped = true;
+            });
+        if (attempt == 0) r = std::move(got);
+        else {
+            r.outcome = std::move(got.outcome);
+            r.at = got.at;
+        }
+        if (!again) break;
+        opts.replay_until = int(r.diverged_op - 1);
+    }
+    return r;
 }
 
 }  // namespace fl

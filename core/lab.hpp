@@ -24,13 +24,18 @@
 //
 // Messages, client -> lab:
 //   {"cmd":"start","lesson":ID,"knobs":{..},"gated":B,"delay_ms":N,"timeout_s":N,
-//    "proc_cap":N,"mem_mb":N,"deadlock_ms":N,"replay":[TASK..],"snapshots":B}
+//    "proc_cap":N,"mem_mb":N,"deadlock_ms":N,"replay":[TASK..],"expect":[OP..],
+//    "replay_until":K,"snapshots":B}
 //   {"cmd":"step","pid":N}      release one waiting op (pid 0: the earliest waiting)
 //   {"cmd":"mode","gated":B}    pause (gated) or run freely
 //   {"cmd":"delay","ms":N}      delay before each op when running freely
 //   {"cmd":"stop"}              end the run (reset)
 //   {"cmd":"snapshot"}          send a snapshot now
 //   {"cmd":"sandbox","line":N,"text":T,"wait":B}   a sandbox command (core/sandbox_run.hpp)
+//   {"cmd":"replay_to","ops":K}  replay on up to position K of the recording (K > where it is)
+//   {"cmd":"advance","ops":N,"to_step":B}  step the oldest waiting op, each once the last one
+//                               returned or blocked, N times or (to_step) through the next
+//                               lesson step; then "advanced"
 //   {"cmd":"quit"}
 // lab -> client:
 //   {"msg":"hello","lab":PID,"containment":"pid-namespace"|"process-group"}
@@ -39,6 +44,11 @@
 //   {"msg":"events","events":[EVENT..]}              (trace events, JSON as in trace-format.md)
 //   {"msg":"snapshot","snap":SNAPSHOT,"gates":[{pid,tid,task,role,state,op,line,fd}..]}
 //   {"msg":"stepped",...} / {"msg":"error","text":T}
+//   {"msg":"replayed","ops":K}   paused at position K of the replay (everything has settled)
+//   {"msg":"diverged","op":I,"matched":M,"at":P,"task":T,"expected":E,"got":G,"text":T}
+//                                op I (1-based) did not do what was recorded; ops before it
+//                                matched; the run is at position P and replays no further
+//   {"msg":"advanced","ops":N,"step":S,"why":W}   an "advance" is over (S: step reached or -1)
 //   {"msg":"run_ended","reason":R,"text":T,"checks":[{name,ok,detail}],"schedule":[TASK..],
 //    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?}
 #include <sys/types.h>
@@ -52,6 +62,7 @@
 
 #include "core/channel.hpp"
 #include "core/lesson.hpp"
+#include "core/recording.hpp"
 
 namespace fl {
 
@@ -66,6 +77,13 @@ struct RunOptions {
     int mem_mb = 1024;       // RLIMIT_AS per lesson process
     int deadlock_ms = 2000;  // all blocked this long: deadlock
     std::vector<std::string> replay;  // schedule to replay (task ids in gate order)
+    // Re-execution (core/recording.hpp): the recorded ops, parallel to REPLAY. Each op is
+    // checked at its gate (task, op, fd) and at its return (result, up to pids); the first
+    // difference stops the replay with "diverged". Empty: the tasks' order alone is replayed.
+    std::vector<RecordedOp> expect;
+    // With GATED: replay this many ops, then pause ("replayed"); -1: all of them. Without
+    // GATED the run goes on freely once the replay is over (or has diverged).
+    int replay_until = -1;
     bool snapshots = false;  // stream periodic snapshots (the app wants them, the runner not)
     std::vector<std::string> program;  // kind "program": PATH ARGS... (core/program_run.cpp)
     bool gate_files = false;  // program: gate reads/writes of files and terminals, the loader's too
@@ -81,6 +99,8 @@ struct LabCommand {
     pid_t pid = 0;       // step: the process to release (0: the earliest waiting)
     bool gated = true;   // mode
     int ms = 0;          // delay
+    int ops = 0;         // replay_to, advance
+    bool to_step = false;  // advance
 };
 std::string parse_command(const nlohmann::json& msg, LabCommand& out);
 
@@ -155,5 +175,22 @@ RunOutcome run_until(LabClient& lab, RunOptions opts,
                      const std::function<void(pid_t root)>& at_stop,
                      const std::function<void(const Event&)>& on_event = {},
                      const std::function<void(const nlohmann::json&)>& on_message = {});
+
+// Re-execution: REC's lesson with its knobs (BASE gives the bounds) again in fresh processes,
+// with no delay, the recorded ops released in the recorded order and compared with the
+// recording, up to position K (core/recording.hpp), where it pauses. Once everything has
+// settled there, or at the last point that matched when the run diverged, AT_STOP runs while
+// the processes are alive and paused; then the run is stopped.
+struct Rerun {
+    RunOutcome outcome;
+    bool reached = false;     // paused at K
+    size_t at = 0;            // the position it stopped at
+    std::string diverged;     // what the lab said about the divergence, "" when none
+    size_t diverged_op = 0;   // the op that diverged (1-based), 0 when none
+};
+Rerun rerun_to(LabClient& lab, const Recording& rec, size_t k, RunOptions base,
+               const std::function<void(pid_t root, const Rerun&)>& at_stop,
+               const std::function<void(const Event&)>& on_event = {},
+               const std::function<void(const nlohmann::json&)>& on_message = {});
 
 }  // namespace fl

@@ -30,6 +30,7 @@ const char* run_status_name(RunStatus s) {
 std::string ProcessView::state_words() const {
     if (exited) return "exited";
     if (state == '-') return "gone";
+    if (idle) return "idle: waits for a command";
     if (at_gate) return "at gate";
     if (state == 'Z') return "zombie";
     if (state == 'T' || state == 't') return "stopped";
@@ -396,6 +397,7 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
     for (auto& [pid, v] : procs) {
         const ProcInfo* p = s.find(pid);
         v.at_gate = false;
+        v.idle = false;
         if (v.exited) continue;
         if (!p) {
             // Not below the lab any more and not yet reported as exited: it is gone.
@@ -412,9 +414,11 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
             if (g.pid == pid && (!gate || g.tid == pid)) gate = &g;
         if (gate && (gate->state == "at_gate" || gate->state == "held" || gate->state == "in_op")) {
             v.at_gate = gate->state != "in_op";
-            v.current_op = gate_op_text(*gate);
+            // No op pending: nothing it will run next is known (a puppet waits for a command).
+            v.idle = v.at_gate && gate->op == Op::None;
+            v.current_op = v.idle ? "" : gate_op_text(*gate);
             if (gate->line) v.line = gate->line;
-            v.next_line = gate->line;
+            v.next_line = v.idle ? 0 : gate->line;
         }
         // Blocked: a thread asleep in a syscall that is not the wait at its gate.
         v.blocked_in.clear();

@@ -50,6 +50,7 @@ struct ProcessView {
     uint64_t did_seq = 0;  // that op's Return event
     std::string current_op;  // "read(fd 3)" pending at its gate or running
     bool at_gate = false;
+    bool idle = false;     // at its gate with no op pending: a sandbox puppet waiting for a command
     bool exited = false;
     std::string exit_text;   // "exited 0, reaped by its parent"
     uint64_t born_seq = 0, exit_seq = 0;

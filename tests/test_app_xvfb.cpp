@@ -390,3 +390,50 @@ TEST_CASE("app: --program runs a program in the app, stepped or to its end, leav
         CHECK(std::count(b.out.begin(), b.out.end(), '\n') == 1);
     }
 }
+
+// The sandbox in the app: a script of three processes and two pipes (p1 | p2 | p3), run by
+// `forklab --script`, at both sizes. The PNGs stay in build/screenshots/sandbox-*.png.
+TEST_CASE("app screenshots: sandbox") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    const std::string dir = screenshot_dir();
+    const std::string script = std::string(FORKLAB_SOURCE_DIR) + "/assets/sandbox/pipeline.txt";
+    struct Shot {
+        std::string png, args;
+        int w, h;
+    };
+    const std::vector<Shot> shots = {
+        {dir + "/sandbox-1366.png", " --size 1366x768 --presentation", 1366, 768},
+        {dir + "/sandbox-1920.png", " --size 1920x1080", 1920, 1080},
+    };
+    std::string cmd;
+    for (size_t i = 0; i < shots.size(); ++i) {
+        std::remove(shots[i].png.c_str());
+        int from = 300 + int(getpid() % 400) * 4 + int(i);
+        cmd += "(timeout -k 5 100 xvfb-run -n " + std::to_string(from) +
+               " -a -s \"-screen 0 1920x1080x24\" " + FORKLAB_BIN + " --screenshot " +
+               shots[i].png + " --script " + script + shots[i].args + " > " + shots[i].png +
+               ".log 2>&1; echo \"rc $?\" >> " + shots[i].png + ".log) & ";
+    }
+    sh(cmd + "wait");
+    for (const Shot& shot : shots) {
+        std::ifstream in(shot.png + ".log");
+        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        INFO(shot.png << ": " << log);
+        CHECK(log.find("rc 0") != std::string::npos);
+        CHECK(log.find("wrote " + shot.png) != std::string::npos);
+        // Every line ran, and the three puppets wait for the next command.
+        CHECK(log.find("lesson sandbox: sandbox: p1 idle; p2 idle; p3 idle") != std::string::npos);
+        Image img = load_png(shot.png);
+        REQUIRE(!img.px.empty());
+        CHECK(img.w == shot.w);
+        CHECK(img.h == shot.h);
+        CHECK(count_colour(img, 232, 232, 232, 24) > 2000);
+        // The three processes' colours (sky blue, orange, green) mark the tree and the fds.
+        CHECK(count_colour(img, 86, 180, 233, 30) > 300);
+        CHECK(count_colour(img, 230, 159, 0, 30) > 300);
+    }
+}

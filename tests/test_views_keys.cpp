@@ -1,11 +1,13 @@
 // Keyboard handling of the whole App, drawn headless over the test lab: a key tap that goes
-// down and up between two frames steps once; Reset starts paused; Backspace does nothing;
+// down and up between two frames steps once; Reset starts paused (Backspace: test_views_rerun_keys);
 // a knob change says what happened and Ctrl+Z undoes it; progress is kept in settings.
 #include <doctest/doctest.h>
 #include <imgui.h>
+#include <imgui_internal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "app/app.hpp"
@@ -15,7 +17,7 @@
 
 namespace {
 
-constexpr int kSpace = 32, kBackspace = 259, kEnter = 257, kPress = 1, kRelease = 0, kCtrl = 2;
+constexpr int kSpace = 32, kEnter = 257, kPress = 1, kRelease = 0, kCtrl = 2;
 
 struct Frames {
     fl::ui::HeadlessGui gui{{1366, 768}, 16};
@@ -104,11 +106,71 @@ TEST_CASE("keys: a tap pressed and released between two frames steps once") {
     drain_lab();
 }
 
-// The last check (a fresh gated run replaces the free-running one) fails when another test
-// process with its own lab runs alongside (ctest -j2): the old run goes on to its end with the
-// same root and no run_started arrives, no error either. Not understood yet (issue 9 report):
-// marked may_fail so it is still run and reported without turning the suite red.
-TEST_CASE("keys: Reset starts paused, Backspace does nothing" * doctest::may_fail()) {
+// True when a window whose name has every one of PARTS was drawn in the last frame.
+bool drawn_now(std::initializer_list<const char*> parts) {
+    for (ImGuiWindow* w : ImGui::GetCurrentContext()->Windows) {
+        std::string name = w->Name;
+        bool all = true;
+        for (const char* p : parts) all = all && name.find(p) != std::string::npos;
+        if (all && w->LastFrameActive == ImGui::GetFrameCount()) return true;
+    }
+    return false;
+}
+
+// F, M, V and I go through the same queue as Space: a tap between two frames acts once.
+TEST_CASE("keys: F, M, V and I tapped between two frames fit, swap, cycle and toggle once") {
+    fl::test::NoLeftovers guard;
+    {
+        fl::ui::Settings st;
+        st.presentation = true;
+        fl::ui::App app(&fl::test::lab(), st, "");
+        Frames f(app);
+        app.select_lesson("pipes");
+        REQUIRE(f.until([&] { return f.waiting(); }));
+        for (int i = 0; i < 3; ++i) f.frame();
+        auto tap = [&](int key) {
+            app.key_event(key, kPress, 0);
+            app.key_event(key, kRelease, 0);
+            f.frame();
+            for (int i = 0; i < 3; ++i) f.frame();  // a tab brought to the front shows next frame
+        };
+        // F: every graph fits again after zooming by hand.
+        app.ui().tree_cam.fit = app.ui().fds_cam.fit = app.ui().messages_fit = false;
+        tap('F');
+        CHECK(app.ui().tree_cam.fit);
+        CHECK(app.ui().fds_cam.fit);
+        CHECK(app.ui().messages_fit);
+        // M: the messages in the fd tables' place, and back.
+        REQUIRE(drawn_now({"Graph", "##fd_canvas"}));
+        CHECK_FALSE(drawn_now({"Graph", "##msg_canvas"}));
+        tap('M');
+        CHECK(drawn_now({"Graph", "##msg_canvas"}));
+        CHECK_FALSE(drawn_now({"Graph", "##fd_canvas"}));
+        tap('M');
+        CHECK(drawn_now({"Graph", "##fd_canvas"}));
+        // V: the pane under the tree goes from the source to the next tab, one tab a tap.
+        REQUIRE(drawn_now({"SourceMore", "##code"}));
+        tap('V');
+        CHECK_FALSE(drawn_now({"SourceMore", "##code"}));
+        tap('V');
+        tap('V');
+        CHECK_FALSE(drawn_now({"SourceMore", "##code"}));
+        tap('V');  // four tabs: back to the source
+        CHECK(drawn_now({"SourceMore", "##code"}));
+        // I: the stdio ForkLab captures shown in the descriptors, and hidden again.
+        bool shown = app.ui().show_instrumentation;
+        tap('I');
+        CHECK(app.ui().show_instrumentation != shown);
+        tap('I');
+        CHECK(app.ui().show_instrumentation == shown);
+    }
+    drain_lab();
+}
+
+// The last check (a fresh gated run replaces the free-running one) once failed under load: the
+// lab read one command per wake-up, so the start that followed the mode change in one read
+// waited unseen (test_lab: "the lab handles every command that arrives in one read").
+TEST_CASE("keys: Reset starts paused") {
     fl::test::NoLeftovers guard;
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
@@ -118,14 +180,6 @@ TEST_CASE("keys: Reset starts paused, Backspace does nothing" * doctest::may_fai
         app.key_event(kEnter, kPress, 0);  // run freely
         f.frame();
         CHECK(app.running_freely());
-        // Backspace: no reset, no step.
-        uint64_t sent = app.steps_sent();
-        size_t events = app.model().events.size();
-        app.key_event(kBackspace, kPress, 0);
-        f.frame();
-        CHECK(app.running_freely());
-        CHECK(app.steps_sent() == sent);
-        CHECK(app.model().events.size() >= events);  // the run goes on, not restarted
         // R: from the start, paused.
         pid_t old_root = app.model().root;
         app.key_event('R', kPress, 0);
