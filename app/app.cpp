@@ -252,6 +252,8 @@ void App::apply_message(nlohmann::json& m) {
     model_.apply(m);
     if (kind == "events") feed_recording();
     if (sandbox_.active) sandbox_message(m);
+    if (kind == "run_started") quiz_.reset(find_lesson(model_.lesson));
+    if (quiz_on_ && quiz_.on_message(m) && !paused_) set_running(false);  // a question: stop there
     if (kind == "run_ended") record_progress();
 }
 
@@ -265,6 +267,7 @@ void App::record_progress() {
         p.checks_passed = ok;
         p.checks = int(model_.checks.size());
     }
+    if (quiz_on_ && quiz_.judged()) p.quiz_right = quiz_.right(), p.quiz_judged = quiz_.judged();
     save_settings();
 }
 
@@ -290,8 +293,12 @@ void App::begin_frame(double now_s) {
     sandbox_turn();
     // Scripted steps: one at a time, each once the previous one was applied and a fresh
     // snapshot shows an op waiting at its gate.
+    if (quiz_holds() && !quiz_script_.empty()) {
+        answer_question(quiz_script_.front() - 1);
+        quiz_script_.pop_front();
+    }
     if (script_ && script_left_ > 0 && !step_in_flight_ && model_.live() &&
-        snaps_since_step_ >= 1) {
+        snaps_since_step_ >= 1 && !quiz_holds()) {
         bool waiting = std::any_of(model_.gates.begin(), model_.gates.end(),
                                    [](const Gate& g) { return g.state == "at_gate"; });
         if (waiting) {
@@ -408,6 +415,10 @@ void App::step(pid_t pid) {
         notice("running freely: pause (Enter) to step one operation at a time");
         return;
     }
+    if (quiz_holds()) {
+        notice("answer the question first (a number key or a click; 0 skips)");
+        return;
+    }
     // Re-executing: Space goes on along the recording (no reset), unless it is the learner's
     // own choice of process or past the recording's end (app/rerun.cpp).
     if (following_) {
@@ -432,9 +443,57 @@ void App::reset() {
     start_run();
 }
 
+void App::set_quiz(bool on) {
+    quiz_on_ = on;
+    panel_.quiz = on ? &quiz_ : nullptr;
+    if (on) {
+        reset();  // from the start, so every question comes before its outcome
+        notice("quiz mode: each question comes at its step; answer it before stepping on (Q: off)");
+    } else {
+        notice("quiz mode off");
+    }
+}
+
+void App::script_quiz(const std::string& answers) {
+    quiz_on_ = true;
+    panel_.quiz = &quiz_;
+    for (size_t p = 0; p < answers.size();) {
+        size_t c = answers.find(',', p);
+        if (c == std::string::npos) c = answers.size();
+        quiz_script_.push_back(atoi(answers.substr(p, c - p).c_str()));
+        p = c + 1;
+    }
+}
+
+void App::answer_question(int choice) {
+    if (!quiz_holds()) return;
+    const QuestionDef& d = quiz_.lesson->questions[size_t(quiz_.current)];
+    if (choice >= int(d.choices.size())) return;
+    quiz_.answer(choice);
+}
+
+void App::random_exercise(uint32_t seed) {
+    if (!panel_.lesson) return;
+    Knobs k = random_knobs(*panel_.lesson, seed);
+    knob_undo_.push_back(panel_.knobs);
+    for (auto& [name, v] : k) panel_.knobs[name] = v;
+    std::string set;
+    for (auto& [name, v] : k) set += (set.empty() ? "" : ", ") + name + "=" + v;
+    quiz_on_ = true;
+    panel_.quiz = &quiz_;
+    paused_ = true;
+    start_run();
+    notice("exercise " + std::to_string(seed) + ": " + (set.empty() ? "this lesson has no knobs" : set) +
+           " (forklab quiz " + panel_.lesson->id + " --random " + std::to_string(seed) + ")");
+}
+
 void App::set_running(bool run) {
     if (saved_) return saved_seek(run ? saved_ops() : saved_pos_);  // "run" a file: to its end
     if (sandbox_.active) return notice("the sandbox has nothing to run freely: each command runs when you give it");
+    if (run && quiz_holds()) {
+        notice("answer the question first (a number key or a click; 0 skips)");
+        return;
+    }
     if (run) leave_recording("running freely");
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
@@ -633,6 +692,8 @@ bool App::script_done() const {
                snaps_since_step_ >= 3;
     if (model_.status == RunStatus::Idle || model_.status == RunStatus::Error) return false;
     if (!model_.live()) return !step_in_flight_;  // the run ended before all the steps
+    // A question waits for an answer the script does not give: that is the picture.
+    if (quiz_holds() && quiz_script_.empty()) return !step_in_flight_ && snaps_since_step_ >= 3;
     // A few snapshots after the last step: the views show where it left every process.
     return script_left_ == 0 && !step_in_flight_ && snaps_since_step_ >= 3;
 }
@@ -895,6 +956,10 @@ void App::take_panel_actions() {
     if (panel_.go_next) {
         panel_.go_next = false;
         next_lesson();
+    }
+    if (panel_.random_exercise) {
+        panel_.random_exercise = false;
+        random_exercise(uint32_t(monotonic_ns() / 1000) % 10000);
     }
 }
 

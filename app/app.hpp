@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "app/sandbox.hpp"
+#include "app/quiz.hpp"
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
@@ -65,6 +66,7 @@ struct Settings {
     struct Progress {
         bool finished = false;
         int checks_passed = 0, checks = 0;
+        int quiz_right = 0, quiz_judged = 0;  // the last quiz-mode run's score
     };
     std::map<std::string, Progress> progress;
     std::vector<std::string> sandbox_history;  // the sandbox command line's, oldest first
@@ -96,6 +98,8 @@ struct LessonPanel {
     bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
     bool sandbox = false;             // the Sandbox entry is chosen (lesson is then null)
     std::string experiment;           // output: a sandbox experiment's script to load
+    QuizRun* quiz = nullptr;          // quiz mode is on: its questions (app/quiz.cpp)
+    bool random_exercise = false;     // the user asked for a seeded exercise
     // "Run a program…" (app/program_bar.cpp): a program is selected instead of a lesson.
     std::vector<std::string> program;          // its argv (empty: none selected)
     std::string program_line;                  // the command line as typed
@@ -178,6 +182,14 @@ public:
     bool is_rerun() const { return rerun_; }
     const std::string& diverged_text() const { return diverged_; }
     const TimelinePanel& timeline() const { return timeline_; }
+    // Quiz mode (Q): each question shows at its step, before the op that decides it; stepping
+    // waits for the answer (a number key, a click, or 0 to skip).
+    void set_quiz(bool on);
+    bool quiz_on() const { return quiz_on_; }
+    const QuizRun& quiz() const { return quiz_; }
+    void answer_question(int choice);  // -1: skip
+    // A seeded exercise: knobs picked at random (the seed is shown), the run restarted, quiz on.
+    void random_exercise(uint32_t seed);
     // What the window's key callback gets: GLFW key code, action (GLFW_RELEASE 0, _PRESS 1,
     // _REPEAT 2) and mods. Presses are queued and handled at the next frame, so a tap pressed
     // and released between two frames (ImGui 1.86 samples io.KeysDown once a frame) counts once.
@@ -198,6 +210,8 @@ public:
     void set_content_scale(float s);
     // Screenshot mode: take N steps, each after the previous one was applied.
     void script_steps(int n);
+    // Screenshot mode: quiz mode on, each question answered with the next of ANSWERS ("2,1,0").
+    void script_quiz(const std::string& answers);
     // True when the scripted steps are done and the views show their result.
     bool script_done() const;
     std::string script_error() const { return script_error_; }
@@ -289,6 +303,10 @@ private:
     void rerun_message(const nlohmann::json& m, const std::string& kind);
     void leave_recording(const std::string& why);
     void draw_timeline_bar(float width);
+    bool quiz_on_ = false;
+    std::deque<int> quiz_script_;  // scripted answers (1-based; 0 skips)
+    QuizRun quiz_;
+    bool quiz_holds() const { return quiz_on_ && quiz_.holding(); }
     void record_progress();
     void cycle_tab(int dir);
     struct KeyPress {

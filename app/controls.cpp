@@ -27,7 +27,9 @@ constexpr Shortcut kShortcuts[] = {
     {"Backspace", "Step back one operation (re-executes the run in fresh processes up to there)"},
     {"Shift+Backspace", "Back to the previous lesson step (re-executes)"},
     {"Timeline click", "Go to that operation: click or drag on the timeline under the views"},
-    {"1 ... 9", "Select a process by birth order (then Space steps it)"},
+    {"1 ... 9", "Select a process by birth order (then Space steps it); in quiz mode, answer the "
+                "question on screen (0 skips it)"},
+    {"Q", "Quiz mode on / off: predict each outcome before the op that decides it"},
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause (keypad Enter too)"},
     {"[  and  ]", "Slower / faster when running freely"},
@@ -99,6 +101,7 @@ void App::handle_keys() {
             case 'N': run_to_step(); break;
             case kKeyEnter: case kKeyKpEnter: case kKeyF5: set_running(paused_); break;
             case 'R': reset(); break;
+            case 'Q': set_quiz(!quiz_on_); break;
             case kKeyBackspace:  // a saved run steps back in the file; a live run re-executes
                 if (saved_) saved_step(-1);
                 else if (shift) back_to_step();
@@ -166,6 +169,10 @@ void App::handle_keys() {
                 else step_knob(k == kKeyRight ? 1 : -1);
                 break;
             default:
+                if (quiz_holds() && k >= '0' && k <= '9') {
+                    answer_question(k - '1');  // '0': -1, skip
+                    break;
+                }
                 if (k >= '1' && k <= '9' && size_t(k - '0') <= model_.proc_order.size()) {
                     pid_t pid = model_.proc_order[size_t(k - '1')];
                     const ProcessView* p = model_.proc(pid);

@@ -524,6 +524,8 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
                         label = std::to_string(pr.checks_passed) + "/" + std::to_string(pr.checks) +
                                 "  " + label;
                     if (pr.finished) label = "\u2713 " + label;
+                    if (pr.quiz_judged)
+                        label = "Q" + std::to_string(pr.quiz_right) + "/" + std::to_string(pr.quiz_judged) + " " + label;
                 }
             // Cut at a word with "…" where the row is too narrow (the tooltip has the title);
             // with less than a word of the title left, the id alone.
@@ -553,6 +555,12 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     const Lesson& l = *panel.lesson;
     ImGui::Spacing();
+    // A question waiting for its answer comes first: on a projector the step box fills the column.
+    bool ask_first = panel.quiz && panel.quiz->holding();
+    if (ask_first) {
+        draw_quiz(ctx, *panel.quiz);
+        ImGui::Spacing();
+    }
     // The step box takes what it needs, but leaves the lesson's text (and the knobs above it)
     // at least 3 lines while the run is live and kTextLines once the checks show (it scrolls
     // beyond that): the checks must not squeeze the text out. Its height is last frame's; a
@@ -577,6 +585,11 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         ctx.ui.again = true;
     }
     ImGui::Spacing();
+    if (panel.quiz && !ask_first) {
+        draw_quiz(ctx, *panel.quiz);
+        if (ImGui::SmallButton("Random exercise")) panel.random_exercise = true;
+        ImGui::Spacing();
+    }
 
     // The lesson's text, parsed once per lesson.
     static std::map<const Lesson*, md::Doc> docs;

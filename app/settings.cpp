@@ -95,6 +95,8 @@ Settings Settings::load(const std::string& dir, std::string* err) {
             field(v, "finished", p.finished, notes);
             field(v, "checks_passed", p.checks_passed, notes);
             field(v, "checks", p.checks, notes);
+            field(v, "quiz_right", p.quiz_right, notes);
+            field(v, "quiz_judged", p.quiz_judged, notes);
         }
     if (auto it = j.find("sandbox_history"); it != j.end() && it->is_array())
         for (auto& v : *it)
@@ -123,6 +125,8 @@ void Settings::clamp() {
     for (auto& [id, p] : progress) {
         p.checks = std::clamp(p.checks, 0, 1000);
         p.checks_passed = std::clamp(p.checks_passed, 0, p.checks);
+        p.quiz_judged = std::clamp(p.quiz_judged, 0, 1000);
+        p.quiz_right = std::clamp(p.quiz_right, 0, p.quiz_judged);
     }
 }
 
@@ -142,7 +146,8 @@ bool Settings::save(const std::string& dir) const {
                         {"split_right_rows", split_right_rows}};
     nlohmann::json prog = nlohmann::json::object();
     for (auto& [id, p] : progress)
-        prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks}};
+        prog[id] = {{"finished", p.finished}, {"checks_passed", p.checks_passed}, {"checks", p.checks},
+                    {"quiz_right", p.quiz_right}, {"quiz_judged", p.quiz_judged}};
     j["progress"] = prog;
     j["sandbox_history"] = sandbox_history;
     std::string path = dir + "/settings.json", tmp = path + ".tmp";

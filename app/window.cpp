@@ -48,6 +48,7 @@ struct Options {
     float font_size = 0;
     std::vector<std::string> views;  // tabs to show in front
     std::string open;                // --open FILE: show a saved run (a trace), no process
+    std::string quiz;         // --quiz ANSWERS: quiz mode on, these answers given as questions come
     std::string program;             // --program 'CMD ARGS': a program run instead of a lesson
 };
 
@@ -60,6 +61,7 @@ const char* kUsage =
     "               shell syntax (| ; & < > $ * ...) runs as /bin/sh -c 'CMD ARGS')\n"
     "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
     "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
+    "               [--quiz 2,1,0]   (quiz mode, answering each question as it comes; 0 skips)\n"
     "       forklab list | info | run | ps ...   (the command-line runner; see forklab help)\n";
 
 bool parse_int(const char* s, int lo, int hi, int& out) {
@@ -120,6 +122,9 @@ int parse(int argc, char** argv, Options& o) {
             if (!value(v) || !*v) return bad("--script needs a sandbox script FILE");
             o.script = v;
             o.lesson = "sandbox";
+        } else if (a == "--quiz") {
+            if (!value(v)) return bad("--quiz takes answers, e.g. 2,1,0 (0 skips; \"0\" to answer none)");
+            o.quiz = v;
         } else if (a == "--run") {
             o.run_to_end = true;
         } else if (a == "--delay") {
@@ -365,6 +370,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
         } else {
             if (!opt.program.empty()) app.select_program(opt.program, !opt.run_to_end);
             else app.start_run();
+            if (!opt.quiz.empty()) app.script_quiz(opt.quiz);
             if (opt.steps >= 0) app.script_steps(opt.steps);
         }
 

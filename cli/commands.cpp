@@ -14,6 +14,7 @@
 
 #include "cli/export.hpp"
 #include "cli/ps.hpp"
+#include "cli/quiz.hpp"
 #include "cli/sandbox.hpp"
 #include "cli/trace.hpp"
 #include "core/sandbox_script.hpp"
@@ -34,7 +35,7 @@ bool is_cli_command(int argc, char** argv) {
 
 bool cli_needs_lab(int argc, char** argv) {
     return argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "sandbox") == 0 ||
-                         strcmp(argv[1], "trace") == 0);
+                         strcmp(argv[1], "trace") == 0 || strcmp(argv[1], "quiz") == 0);
 }
 
 namespace {
@@ -62,6 +63,13 @@ int cmd_info(const std::string& id) {
     }
     std::cout << "\nChecks:\n";
     for (auto& c : l->checks) std::cout << "  - " << c.name << '\n';
+    std::cout << "\nQuestions:\n";
+    if (l->questions.empty()) std::cout << "  (none)\n";
+    for (size_t i = 0; i < l->questions.size(); ++i) {
+        const QuestionDef& q = l->questions[i];
+        std::cout << "  " << i + 1 << ". [" << (q.step.empty() ? "before the run" : q.step) << "] " << q.text << '\n';
+        for (size_t c = 0; c < q.choices.size(); ++c) std::cout << "       " << c + 1 << ") " << q.choices[c] << '\n';
+    }
     std::cout << "\nSource: " << l->source << "   Text: " << l->text << '\n';
     return 0;
 }
@@ -343,11 +351,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
 
 int cli_main(int argc, char** argv, LabClient* lab) {
     if (argc >= 2 && argv[1][0] != '-') {
-        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export", "trace"};
+        static const char* known[] = {"list", "info", "run", "ps", "sandbox", "export", "trace", "quiz"};
         if (std::none_of(std::begin(known), std::end(known),
                          [&](const char* k) { return strcmp(k, argv[1]) == 0; })) {
             std::cerr << "forklab: unknown command \"" << argv[1]
-                      << "\" (commands: list, info, run, ps, sandbox, export, trace; no command opens the app)\n";
+                      << "\" (commands: list, info, run, ps, sandbox, export, trace, quiz; no command opens the app)\n";
             return 2;
         }
     }
@@ -375,6 +383,14 @@ int cli_main(int argc, char** argv, LabClient* lab) {
                     "step to a lesson step (its id) or through N ops, print the tree and fd "
                     "tables there, then stop (with --replay: re-execute the trace up to there)")->type_name("STEP|OPS");
     run->add_flag("--quiet", ra.quiet, "print only steps, output and checks");
+
+    QuizArgs qa;
+    auto* quiz = app.add_subcommand("quiz", "Predict, then check: a lesson's questions, asked while it runs stepped");
+    quiz->add_option("LESSON", qa.id, "lesson id")->required();
+    quiz->add_option("--set", qa.sets, "set a knob: KNOB=VALUE (repeatable)");
+    quiz->add_option("--answers", qa.answers, "answer without asking: numbers in question order, e.g. 1,3,2 (0 skips)");
+    quiz->add_option("--random", qa.random, "pick the knobs at random from SEED (the same seed, the same exercise)")
+        ->check(CLI::Range(0L, 4294967295L))->type_name("SEED");
 
     bool json = false;
     pid_t ps_pid = 0;
@@ -429,6 +445,7 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     if (list->parsed()) return cmd_list();
     if (info->parsed()) return cmd_info(info_id);
     if (run->parsed()) return cmd_run(lab, ra);
+    if (quiz->parsed()) return cmd_quiz(lab, qa);
     if (ex->parsed()) return cmd_export(ex_trace, ex_perfetto, ex_svg);
     if (trace->parsed()) return trace_main(lab, ta);
     if (ps->parsed()) return run_ps(ps_pid, json, std::cout, std::cerr);

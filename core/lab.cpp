@@ -161,6 +161,9 @@ private:
     void advance_turn();
     void check_deadlock();
     void handle_held();
+    // Judges the questions decided at step STEP (all not yet judged when REC is the whole run)
+    // and tells the client each verdict.
+    void judge_questions(const std::string& step, const RunRecord* rec);
     void send_snapshot();
     nlohmann::json gates_json();  // the tasks at their gates, for a snapshot message
     Snapshot settled_snapshot();
@@ -203,6 +206,7 @@ private:
     std::optional<Snapshot> deadlock_;
     std::set<int> held_pending_;
     std::string bound_text_;
+    std::vector<nlohmann::json> verdicts_;  // per question: null until judged
 
     Probe probe_;
     Snapshot snap_;
@@ -829,11 +833,41 @@ void Run::handle_held() {
             advance_reached_ = true;
             advance_step_ = int(e.arg);
         }
+        std::string reached = ss.step;
         steps_.push_back(std::move(ss));
+        judge_questions(reached, nullptr);
         shm_->release_held(*it);
         shm_->hdr.freeze.fetch_sub(1);
         shm_->wake_all();
         it = held_pending_.erase(it);
+    }
+}
+
+void Run::judge_questions(const std::string& step, const RunRecord* rec) {
+    const auto& qs = lesson_.questions;
+    verdicts_.resize(qs.size());
+    RunRecord partial;
+    for (size_t i = 0; i < qs.size(); ++i) {
+        if (!verdicts_[i].is_null() || (!rec && qs[i].decided_at != step)) continue;
+        if (!rec && partial.lesson.empty()) {
+            // What the run recorded so far: the trace and the step snapshots up to this step.
+            partial.lesson = lesson_.id;
+            partial.knobs = opts_.knobs;
+            partial.events = events_.to_vector();
+            partial.steps = steps_;
+        }
+        Verdict v;
+        try {
+            v = qs[i].judge(rec ? *rec : partial);
+        } catch (const std::exception& ex) {
+            v = {-1, std::string("the question's judge itself failed: ") + ex.what()};
+        }
+        if (v.choice >= int(qs[i].choices.size())) v = {-1, "the judge named no valid choice"};
+        verdicts_[i] = {{"question", i}, {"choice", v.choice}, {"evidence", v.evidence}};
+        flush();  // the step's event first: a client asks the question when it sees the step
+        nlohmann::json msg = verdicts_[i];
+        msg["msg"] = "verdict";
+        chan_.send(msg);
     }
 }
 
@@ -1053,6 +1087,7 @@ void Run::end(const std::string& reason, const std::string& text) {
         }
         verdict(c.name_in(rec), r.ok, r.detail);
     }
+    judge_questions("", &rec);
     bool clean = rec.left_behind.empty() && !std::filesystem::exists(tmpdir_);
     std::string left;
     for (pid_t p : rec.left_behind) left += " " + std::to_string(p);
@@ -1071,7 +1106,8 @@ void Run::end(const std::string& reason, const std::string& text) {
     for (auto& s : steps_) steps.push_back({{"step", s.step}, {"pid", s.pid}, {"snap", s.snap}});
     nlohmann::json msg = {{"msg", "run_ended"}, {"reason", reason}, {"text", text},
                           {"checks", checks}, {"schedule", schedule_},
-                          {"left_behind", rec.left_behind}, {"steps", steps}};
+                          {"left_behind", rec.left_behind}, {"steps", steps},
+                          {"questions", verdicts_}};
     if (deadlock_) msg["deadlock"] = *deadlock_;
     if (uint32_t d = shm_->hdr.dropped.load()) msg["dropped_events"] = d;
     chan_.send(msg);
@@ -1639,6 +1675,7 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
             out.reason = m->value("reason", "");
             out.text = m->value("text", "");
             out.checks = (*m)["checks"];
+            out.questions = m->value("questions", nlohmann::json::array());
             out.schedule = (*m)["schedule"].get<std::vector<std::string>>();
             out.left_behind = (*m)["left_behind"].get<std::vector<pid_t>>();
             if (on_message) on_message(*m);

@@ -50,7 +50,9 @@
 //                                matched; the run is at position P and replays no further
 //   {"msg":"advanced","ops":N,"step":S,"why":W}   an "advance" is over (S: step reached or -1)
 //   {"msg":"run_ended","reason":R,"text":T,"checks":[{name,ok,detail}],"schedule":[TASK..],
-//    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?}
+//    "left_behind":[PID..],"steps":[{step,pid,snap}],"deadlock":SNAPSHOT?,
+//    "questions":[{question,choice,evidence}]}
+//   {"msg":"verdict","question":I,"choice":K,"evidence":T}  question I decided (K -1: no verdict)
 #include <sys/types.h>
 
 #include <functional>
@@ -155,6 +157,7 @@ struct RunOutcome {
     std::vector<std::string> schedule;
     std::vector<pid_t> left_behind;
     pid_t root = 0;
+    nlohmann::json questions = nlohmann::json::array();  // [{question, choice, evidence}]
     bool all_checks_ok() const;
 };
 

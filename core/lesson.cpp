@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <random>
 
 #include "core/embedded.hpp"
 
@@ -91,9 +92,28 @@ static int curriculum_rank(const std::string& id) {
     return int(std::size(order));
 }
 
+static std::map<std::string, void (*)(Lesson&)>& gradings() {
+    static std::map<std::string, void (*)(Lesson&)> g;
+    return g;
+}
+
+bool register_grading(const char* id, void (*grade)(Lesson&)) {
+    gradings()[id] = grade;
+    for (auto& l : registry())
+        if (l.id == id) grade(l);
+    return true;
+}
+
+int step_index(const Lesson& lesson, const std::string& id) {
+    for (size_t i = 0; i < lesson.steps.size(); ++i)
+        if (lesson.steps[i].id == id) return int(i);
+    return -1;
+}
+
 bool register_lesson(Lesson (*make)()) {
     auto& r = registry();
     r.push_back(make());
+    if (auto g = gradings().find(r.back().id); g != gradings().end()) g->second(r.back());
     std::stable_sort(r.begin(), r.end(), [](const Lesson& a, const Lesson& b) {
         int ra = curriculum_rank(a.id), rb = curriculum_rank(b.id);
         return ra != rb ? ra < rb : a.id < b.id;
@@ -129,6 +149,23 @@ std::string resolve_knobs(const Lesson& lesson, Knobs& knobs) {
     }
     for (auto& k : lesson.knobs) knobs.emplace(k.name, k.def);  // no-op where already set
     return "";
+}
+
+Knobs random_knobs(const Lesson& lesson, uint32_t seed) {
+    std::mt19937 rng(seed);
+    Knobs out;
+    for (auto& k : lesson.knobs) {
+        if (!k.unavailable.empty() || !k.random) continue;
+        uint32_t x = uint32_t(rng());
+        switch (k.type) {
+            case Knob::Type::Bool: out[k.name] = x % 2 ? "true" : "false"; break;
+            case Knob::Type::Int: out[k.name] = std::to_string(k.min + int(x % uint32_t(k.max - k.min + 1))); break;
+            case Knob::Type::Choice:
+                if (!k.choices.empty()) out[k.name] = k.choices[x % k.choices.size()];
+                break;
+        }
+    }
+    return out;
 }
 
 // ---- RunRecord helpers

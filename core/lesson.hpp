@@ -23,6 +23,7 @@ struct Knob {
     int min = 0, max = 0; // Int range, inclusive
     std::vector<std::string> choices;  // Choice values
     std::string unavailable;  // non-empty: why this knob cannot be used on this machine
+    bool random = true;       // a seeded exercise may pick it (false: it only slows the run down)
 
     static Knob boolean(std::string name, std::string label, bool def = false);
     static Knob integer(std::string name, std::string label, int def, int min, int max);
@@ -89,6 +90,32 @@ struct CheckDef {
     std::string name_in(const RunRecord& r) const;
 };
 
+// A question the learner answers before the op that decides it (quiz mode). Like a check, its
+// verdict is a function of the run, never a stored answer: JUDGE reads the record and says which
+// choice this run made true, with the kernel's evidence. Flip a knob that changes the outcome
+// and the right choice changes with it.
+struct Verdict {
+    int choice = -1;        // index into choices; -1: this run did not get there (no verdict)
+    std::string evidence;   // what the kernel / trace showed: "read returned 0: ..."
+};
+struct QuestionDef {
+    QuestionDef(std::string step_, std::string text_, std::vector<std::string> choices_,
+                std::function<Verdict(const RunRecord&)> judge_, std::string decided_at_ = "",
+                Knobs flip_ = {})
+        : step(std::move(step_)), text(std::move(text_)), choices(std::move(choices_)),
+          judge(std::move(judge_)), decided_at(std::move(decided_at_)), flip(std::move(flip_)) {}
+    std::string step;       // asked when the run first reaches this step ("": before the first op)
+    std::string text;       // "What will the parent's read() return?"
+    std::vector<std::string> choices;
+    std::function<Verdict(const RunRecord&)> judge;
+    // The step whose reaching decides it ("": the end of the run); judged then on what the run
+    // recorded so far.
+    std::string decided_at;
+    // Knob values that change the right choice from the default's (tests flip them); empty: no
+    // knob changes it.
+    Knobs flip;
+};
+
 // A chart the lesson fills with fl::measure(id, series, x, y): one line per series.
 struct ChartDef {
     std::string id;       // what the code passes to fl::measure
@@ -104,7 +131,8 @@ struct Lesson {
     std::string text;    // "assets/lessons/hello.md" (embedded)
     std::vector<StepDef> steps;
     std::vector<Knob> knobs;
-    std::vector<CheckDef> checks;
+    std::vector<CheckDef> checks;        // grading code: lessons/checks/ID.cpp
+    std::vector<QuestionDef> questions;  // in the order they are asked
     std::vector<ChartDef> charts;
     std::function<void()> main;
     int timeout_s = 20;  // wall-clock bound per run unless overridden
@@ -114,13 +142,24 @@ struct Lesson {
 const std::vector<Lesson>& lessons();
 const Lesson* find_lesson(const std::string& id);
 bool register_lesson(Lesson (*make)());
+// A lesson's checks and questions live in a companion file (lessons/checks/ID.cpp), so the
+// lesson file stays a program to read: GRADE fills them in, whichever file registers first.
+bool register_grading(const char* id, void (*grade)(Lesson&));
+// The steps' index of step ID in LESSON (-1: none).
+int step_index(const Lesson& lesson, const std::string& id);
 // Validates KNOBS against LESSON and fills in defaults. Returns "" or a one-line error.
 std::string resolve_knobs(const Lesson& lesson, Knobs& knobs);
 std::string lesson_ids();  // "hello, pipes, ..." for error messages
+// A seeded exercise: every knob that may be picked at random (available, `random`) gets a value
+// from its range; the same SEED gives the same knobs on every machine (std::mt19937 is
+// specified exactly; no distribution object, whose output the standard leaves open).
+Knobs random_knobs(const Lesson& lesson, uint32_t seed);
 
 #define FORKLAB_CONCAT2(a, b) a##b
 #define FORKLAB_CONCAT(a, b) FORKLAB_CONCAT2(a, b)
 #define FORKLAB_LESSON(make) \
     static const bool FORKLAB_CONCAT(forklab_registered_, __LINE__) = ::fl::register_lesson(make)
+#define FORKLAB_GRADING(id, grade) \
+    static const bool FORKLAB_CONCAT(forklab_graded_, __LINE__) = ::fl::register_grading(id, grade)
 
 }  // namespace fl
