@@ -314,7 +314,10 @@ void App::begin_frame(double now_s) {
 // ---------------------------------------------------------------------------------------------
 
 void App::select_lesson(const std::string& id) {
-    if (id == "sandbox") return enter_sandbox();
+    if (id == "sandbox") {
+        panel_.program.clear();
+        return enter_sandbox();
+    }
     const Lesson* l = find_lesson(id);
     if (!l) {
         notice("no lesson \"" + id + "\" (lessons: " + lesson_ids() + ")");
@@ -322,6 +325,7 @@ void App::select_lesson(const std::string& id) {
     }
     leave_sandbox();
     panel_.lesson = l;
+    panel_.program.clear();
     panel_.knobs.clear();
     resolve_knobs(*l, panel_.knobs);
     settings_.last_lesson = id;
@@ -334,9 +338,51 @@ void App::set_knobs(const Knobs& knobs) {
     for (auto& [k, v] : knobs) panel_.knobs[k] = v;
 }
 
+bool App::select_program(const std::string& line, bool paused) {
+    std::vector<std::string> argv;
+    std::string err;
+    if (!split_command(line, argv, err)) {
+        notice("cannot run \"" + line + "\": " + err);
+        return false;
+    }
+    if (resolve_program) {
+        std::string path = resolve_program(argv[0], err);
+        if (path.empty()) {
+            notice("cannot run \"" + line + "\": " + err);
+            return false;
+        }
+    }
+    leave_sandbox();
+    panel_.program = std::move(argv);
+    panel_.program_line = line;
+    auto& h = panel_.program_history;
+    h.erase(std::remove(h.begin(), h.end(), line), h.end());
+    h.push_back(line);
+    if (h.size() > 20) h.erase(h.begin());
+    panel_.lesson = nullptr;
+    panel_.knobs.clear();
+    knob_undo_.clear();
+    paused_ = paused;
+    start_run();
+    return true;
+}
+
 void App::start_run() {
     close_saved();  // a live run replaces the saved one on screen
     if (sandbox_.active) return start_sandbox({});
+    if (!panel_.program.empty()) {
+        RunOptions o;
+        o.kind = "program";
+        o.program = panel_.program;
+        o.gated = paused_;
+        o.delay_ms = settings_.delay_ms;
+        o.snapshots = true;
+        run_knobs_.clear();
+        send(to_json(o));
+        step_in_flight_ = false;
+        snaps_since_step_ = 0;
+        return;
+    }
     if (!panel_.lesson) return;
     RunOptions o;
     o.lesson = panel_.lesson->id;
@@ -687,6 +733,7 @@ std::string App::status_line() const {
     if (!lab_ok() && m.status != RunStatus::Error) return "the lab is not running";
     switch (m.status) {
         case RunStatus::Idle:
+            if (!panel_.program.empty()) return "starting " + panel_.program_line + "...";
             return panel_.lesson ? "starting " + panel_.lesson->id + "..." : "pick a lesson";
         case RunStatus::Running:
         case RunStatus::Paused: {
@@ -714,6 +761,7 @@ std::string App::title() const {
     std::string t = "ForkLab";
     if (sandbox_.active) return t + " \u2014 sandbox \u2014 " + (sandbox_.run_live ? "live" : "ended");
     if (panel_.lesson) t += " \u2014 " + panel_.lesson->id;
+    else if (!panel_.program.empty()) t += " \u2014 " + panel_.program_line;
     std::string st = run_status_name(model_.status);
     if (model_.live() && !blocked_summary(model_).empty()) st = "blocked";
     if (model_.status == RunStatus::Idle) st = "starting";
@@ -856,7 +904,7 @@ void App::draw_layout() {
          {{"Processes", [&] { draw_process_tree(ctx); }}});
     splitter("##split_mid_rows", false, sp, w_mid, &settings_.split_mid_rows, h - sp);
     pane("Source", {w_mid, h - h_top - sp}, spacing,
-         {{"Source", [&] { draw_source(ctx, source); }}});
+         {{"Source", [&] { program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }}});
     ImGui::EndGroup();
     ImGui::SameLine();
     splitter("##split_mid", true, sp, h, &settings_.split_mid, w_rest - sp);
@@ -884,6 +932,11 @@ void App::draw_layout() {
 
 // What the Lessons view asked for this frame, the same in either layout.
 void App::take_panel_actions() {
+    if (!panel_.program_picked.empty()) {
+        std::string line = std::move(panel_.program_picked);
+        panel_.program_picked.clear();
+        select_program(line);
+    }
     if (!panel_.picked.empty()) {
         std::string id = std::move(panel_.picked);
         panel_.picked.clear();
@@ -1019,7 +1072,7 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
-         {{"Source", [&] { lower = "Source", draw_source(ctx, source); }},
+         {{"Source", [&] { lower = "Source", program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},
           {"Console", [&] { lower = "Console", draw_console(ctx); }},
           {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
           {"Events", [&] { lower = "Events", draw_events(ctx); }}},

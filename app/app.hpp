@@ -100,8 +100,21 @@ struct LessonPanel {
     std::string experiment;           // output: a sandbox experiment's script to load
     QuizRun* quiz = nullptr;          // quiz mode is on: its questions (app/quiz.cpp)
     bool random_exercise = false;     // the user asked for a seeded exercise
+    // "Run a program…" (app/program_bar.cpp): a program is selected instead of a lesson.
+    std::vector<std::string> program;          // its argv (empty: none selected)
+    std::string program_line;                  // the command line as typed
+    std::vector<std::string> program_history;  // command lines run, oldest first
+    std::string program_picked;                // output: a command line the user ran (Enter)
 };
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
+// The "Run a program…" entry at the top of the lesson list (app/program_bar.cpp).
+void draw_program_bar(ViewContext& ctx, LessonPanel& panel);
+// The Source view of a program run: its command line; no line information (yet).
+void draw_program_source(ViewContext& ctx, const LessonPanel& panel);
+// A command line in argv words. With shell syntax outside quotes (| & ; < > ( ) $ ` * ? [ ~ {
+// or a newline): {"/bin/sh", "-c", LINE}. Else split at blanks, with '...', "..." and \ as a
+// shell has them. False (ERR says why) for an empty line or an unclosed quote.
+bool split_command(const std::string& line, std::vector<std::string>& argv, std::string& err);
 // The Markdown document as the Lessons view lays it out, one block a line ("h1: Hello",
 // "li 1 •: The **fd** tables", "code: ..."), with **bold**, *italic* and `code` runs marked.
 // For tests: it shows what md4c made of a lesson's text.
@@ -136,6 +149,13 @@ public:
 
     // ---- actions (UI thread; none of them waits for the lab)
     void select_lesson(const std::string& id);
+    // Runs LINE (a command line, split_command) as a program run instead of a lesson, paused
+    // (or free-running: --run). False (a notice says why) when it cannot be run.
+    bool select_program(const std::string& line, bool paused = true);
+    bool program_selected() const { return !panel_.program.empty(); }
+    // Finds a program on PATH as the kernel will (the window sets cli's resolve_program):
+    // "" and ERR when missing or not executable. Unset: no check before the run.
+    std::function<std::string(const std::string&, std::string&)> resolve_program;
     void set_knobs(const Knobs& knobs);  // the current lesson's knobs (validated by the caller)
     void start_run();               // (re)starts the selected lesson with its knobs, paused
     void step(pid_t pid = 0);       // release one op: PID's, or the earliest waiting (0)

@@ -95,7 +95,7 @@ void App::handle_keys() {
         switch (k) {
             case kKeySpace:
                 if (saved_) saved_step(1);
-                else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok()) next_lesson();
+                else if (!model_.live() && model_.status != RunStatus::Idle && lab_ok() && !program_selected()) next_lesson();
                 else step(ui_.selected_pid);
                 break;
             case 'N': run_to_step(); break;
@@ -225,7 +225,7 @@ void draw_toolbar(App& app) {
     ImGui::EndDisabled();
 
     ImGui::SameLine();
-    ImGui::BeginDisabled((!app.panel_.lesson && !sb) || !app.lab_ok());
+    ImGui::BeginDisabled((!app.panel_.lesson && !sb && !app.program_selected()) || !app.lab_ok());
     if (ImGui::Button("Reset (R)")) app.reset();
     tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones"
                : "Kill this run and start the lesson again from its first line, paused");

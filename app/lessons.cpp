@@ -504,6 +504,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         ImGui::TextDisabled("No lessons are built into this forklab.");
         return;
     }
+    draw_program_bar(ctx, panel);  // "Run a program…" (app/program_bar.cpp)
     // The list.
     int rows = int(std::min<size_t>(all.size() + 1, ctx.theme.presentation ? 3 : 5));
     float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
@@ -549,7 +550,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     if (panel.sandbox) return draw_sandbox_guide(ctx, panel);
     if (!panel.lesson) {
-        ImGui::TextDisabled("Pick a lesson above.");
+        if (panel.program.empty()) ImGui::TextDisabled("Pick a lesson above.");
         return;
     }
     const Lesson& l = *panel.lesson;

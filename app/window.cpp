@@ -30,6 +30,7 @@
 #include "core/files.hpp"
 #include "core/event.hpp"
 #include "core/lab.hpp"
+#include "cli/trace.hpp"
 
 namespace fl {
 
@@ -48,12 +49,16 @@ struct Options {
     std::vector<std::string> views;  // tabs to show in front
     std::string open;                // --open FILE: show a saved run (a trace), no process
     std::string quiz;         // --quiz ANSWERS: quiz mode on, these answers given as questions come
+    std::string program;             // --program 'CMD ARGS': a program run instead of a lesson
 };
 
 const char* kUsage =
     "usage: forklab [--lesson ID] [--set KNOB=VALUE]... [--run [--delay MS]] [--presentation] [--font-size PX]\n"
     "       forklab --screenshot FILE.png [--lesson ID] [--steps N | --run] [--size WxH] [--presentation]\n"
     "               [--view messages,chart,events,help]   (tabs to bring to the front, help shown)\n"
+    "       forklab --program 'CMD ARGS' [--screenshot FILE.png [--steps N | --run]]   (your own program,\n"
+    "               stepped syscall by syscall; words split as a shell would, quotes kept; a line with\n"
+    "               shell syntax (| ; & < > $ * ...) runs as /bin/sh -c 'CMD ARGS')\n"
     "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
     "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
     "               [--quiz 2,1,0]   (quiz mode, answering each question as it comes; 0 skips)\n"
@@ -98,6 +103,13 @@ int parse(int argc, char** argv, Options& o) {
             o.lesson = v;
             if (o.lesson != "sandbox" && !find_lesson(o.lesson))
                 return bad("unknown lesson \"" + o.lesson + "\" (lessons: " + lesson_ids() + ")");
+        } else if (a == "--program") {
+            if (!value(v)) return bad("--program needs a command line, e.g. --program 'ls -l'");
+            std::vector<std::string> words;
+            std::string err;
+            if (!ui::split_command(v, words, err)) return bad("--program \"" + std::string(v) + "\": " + err);
+            if (resolve_program(words[0], err).empty()) return bad("--program: " + err);
+            o.program = v;
         } else if (a == "--set") {
             std::string kv = value(v) ? v : "";
             auto eq = kv.find('=');
@@ -324,6 +336,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
         float xs = 1, ys = 1;
         glfwGetWindowContentScale(window, &xs, &ys);
         app.set_content_scale(std::max(xs, ys));
+        app.resolve_program = resolve_program;
         glfwSetWindowUserPointer(window, &app);
         glfwSetWindowContentScaleCallback(window, [](GLFWwindow* win, float x, float y) {
             static_cast<ui::App*>(glfwGetWindowUserPointer(win))->set_content_scale(std::max(x, y));
@@ -355,7 +368,8 @@ int run_app(int argc, char** argv, LabClient* lab) {
             app.script_steps(0);  // a screenshot waits until every line ran
             if (opt.steps >= 0) app.script_steps(opt.steps);
         } else {
-            app.start_run();
+            if (!opt.program.empty()) app.select_program(opt.program, !opt.run_to_end);
+            else app.start_run();
             if (!opt.quiz.empty()) app.script_quiz(opt.quiz);
             if (opt.steps >= 0) app.script_steps(opt.steps);
         }
@@ -460,9 +474,11 @@ int run_app(int argc, char** argv, LabClient* lab) {
                     ++done_frames;
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
-                        std::printf("forklab: wrote %s (%dx%d), lesson %s: %s\n",
+                        std::printf("forklab: wrote %s (%dx%d), %s %s: %s\n",
                                     opt.screenshot.c_str(), fw, fh,
-                                    app.in_sandbox() ? "sandbox"
+                                    app.program_selected() ? "program" : "lesson",
+                                    app.program_selected() ? app.lesson_panel().program_line.c_str()
+                                    : app.in_sandbox() ? "sandbox"
                                     : app.lesson_panel().lesson ? app.lesson_panel().lesson->id.c_str() : "-",
                                     app.status_line().c_str());
                     } else {

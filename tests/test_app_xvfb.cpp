@@ -351,6 +351,46 @@ TEST_CASE("app: --open shows a saved run with no process, stepped to op N; a bad
     rmdir(dir.c_str());
 }
 
+// Issue 13: `forklab --program` runs a user's program in the app instead of a lesson: stepped
+// (--steps) it stops mid-run with the program's processes at their gates; --run takes the
+// fixed minishell to its end; a missing program or a bad command line is one line, exit 2.
+TEST_CASE("app: --program runs a program in the app, stepped or to its end, leaving nothing") {
+    if (!have_xvfb()) {
+        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir(), png = dir + "/program.png";
+    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
+                  " --program \"/bin/sh -c 'echo hi | tr a-z A-Z'\" --steps 14 --size 1366x768 --presentation");
+    INFO(r.out);
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find("wrote " + png) != std::string::npos);
+    CHECK(r.out.find("program /bin/sh -c 'echo hi | tr a-z A-Z'") != std::string::npos);
+    CHECK(r.out.find("paused") != std::string::npos);
+    Image img = load_png(png);
+    REQUIRE(!img.px.empty());
+    CHECK(img.w == 1366);
+    CHECK(count_colour(img, 232, 232, 232, 24) > 2000);  // text
+    CHECK(count_colour(img, 230, 159, 0, 30) > 300);     // the second process's colour: sh
+    std::remove(png.c_str());
+
+    r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png + " --program " + FORKLAB_PROGRAMS_DIR +
+           "/minishell --run --size 1280x800");
+    INFO(r.out);
+    CHECK(r.rc == 0);
+    CHECK(r.out.find("program " FORKLAB_PROGRAMS_DIR "/minishell: finished") != std::string::npos);
+    std::remove(png.c_str());
+    rmdir(dir.c_str());
+
+    for (const char* bad : {"--program no-such-program-here", "--program \"echo 'open\"", "--program"}) {
+        Result b = sh(std::string("timeout -k 5 30 ") + FORKLAB_BIN + " " + bad);
+        INFO(bad << ": " << b.out);
+        CHECK(b.rc == 2);
+        CHECK(std::count(b.out.begin(), b.out.end(), '\n') == 1);
+    }
+}
+
 // The sandbox in the app: a script of three processes and two pipes (p1 | p2 | p3), run by
 // `forklab --script`, at both sizes. The PNGs stay in build/screenshots/sandbox-*.png.
 TEST_CASE("app screenshots: sandbox") {

@@ -1,0 +1,156 @@
+// "Run a program…": a command line field at the top of the lesson list (issue 13). Enter runs
+// the command as a program run, paused: every view then shows the program's real processes.
+// Up/Down in the field walk the command lines run before.
+#include <cfloat>
+#include <cstring>
+
+#include "app/app.hpp"
+
+namespace fl::ui {
+
+bool split_command(const std::string& line, std::vector<std::string>& argv, std::string& err) {
+    argv.clear();
+    std::string word;
+    bool in_word = false, shell = false;
+    char quote = 0;
+    for (size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (quote) {
+            if (c == quote) quote = 0;
+            else if (c == '\\' && quote == '"' && i + 1 < line.size() && std::strchr("\"\\$`", line[i + 1]))
+                word += line[++i];
+            else {
+                if (quote == '"' && (c == '$' || c == '`')) shell = true;  // expansion inside "..."
+                word += c;
+            }
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+            in_word = true;
+        } else if (c == '\\') {
+            if (i + 1 < line.size()) word += line[++i];
+            in_word = true;
+        } else if (c == ' ' || c == '\t') {
+            if (in_word) argv.push_back(word);
+            word.clear();
+            in_word = false;
+        } else {
+            if (std::strchr("|&;<>()$`*?[~{}\n#", c)) shell = true;
+            word += c;
+            in_word = true;
+        }
+    }
+    if (quote) {
+        err = std::string("the quote ") + quote + " is not closed";
+        argv.clear();
+        return false;
+    }
+    if (in_word) argv.push_back(word);
+    if (argv.empty()) {
+        err = "no command given";
+        return false;
+    }
+    if (shell) argv = {"/bin/sh", "-c", line};
+    return true;
+}
+
+namespace {
+
+struct Field {
+    char buf[2048] = "";
+    std::string synced;  // the panel's program_line the buffer last took
+    int hist = -1;       // the history entry shown (-1: what the user typed)
+};
+Field g_field;
+
+int on_history(ImGuiInputTextCallbackData* d) {
+    auto* panel = static_cast<LessonPanel*>(d->UserData);
+    const auto& h = panel->program_history;
+    if (h.empty()) return 0;
+    int& at = g_field.hist;
+    if (d->EventKey == ImGuiKey_UpArrow) at = at < 0 ? int(h.size()) - 1 : std::max(0, at - 1);
+    else if (d->EventKey == ImGuiKey_DownArrow) at = at < 0 ? -1 : (at + 1 < int(h.size()) ? at + 1 : -1);
+    d->DeleteChars(0, d->BufTextLen);
+    if (at >= 0) d->InsertChars(0, h[size_t(at)].c_str());
+    return 0;
+}
+
+}  // namespace
+
+void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
+    if (g_field.synced != panel.program_line) {  // e.g. --program: show what runs
+        g_field.synced = panel.program_line;
+        std::snprintf(g_field.buf, sizeof g_field.buf, "%s", panel.program_line.c_str());
+    }
+    bool selected = !panel.program.empty();
+    ImGui::PushFont(fonts().bold);
+    ImGui::TextUnformatted("Run a program\u2026");
+    ImGui::PopFont();
+    float run_w = ImGui::CalcTextSize("Run").x + 2 * ImGui::GetStyle().FramePadding.x;
+    ImGui::SetNextItemWidth(-(run_w + ImGui::GetStyle().ItemSpacing.x));
+    ImGui::PushFont(fonts().mono);
+    bool enter = ImGui::InputTextWithHint(
+        "##program", "/bin/sh -c 'echo hi | tr a-z A-Z'", g_field.buf, sizeof g_field.buf,
+        ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackHistory, on_history, &panel);
+    ImGui::PopFont();
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("A command line: words split as a shell would; with | ; & < > $ * and the like "
+                          "it runs under /bin/sh -c. Enter runs it, paused; Up/Down: earlier ones.");
+    ImGui::SameLine();
+    bool run = ImGui::Button("Run");
+    if ((enter || run) && g_field.buf[0]) {
+        panel.program_picked = g_field.buf;
+        g_field.hist = -1;
+    }
+    if (selected) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+        ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
+                           "choose it), R runs it again.");
+        ImGui::PopStyleColor();
+    }
+    ImGui::Separator();
+}
+
+void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
+    const RunModel& m = ctx.model;
+    const Theme& th = ctx.theme;
+    ImGui::PushFont(fonts().mono);
+    ImGui::TextWrapped("$ %s", panel.program_line.c_str());
+    ImGui::PopFont();
+    if (panel.program.size() > 1 || panel.program_line != panel.program[0]) {
+        ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+        std::string words;
+        for (size_t i = 0; i < panel.program.size(); ++i)
+            words += (i ? "  " : "") + std::string("[") + std::to_string(i) + "] " + panel.program[i];
+        ImGui::TextWrapped("argv: %s", words.c_str());
+        ImGui::PopStyleColor();
+    }
+    ImGui::Spacing();
+    ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+    ImGui::TextWrapped("No line information yet. Where each process is:");
+    ImGui::PopStyleColor();
+    ImGui::Spacing();
+    bool any = false;
+    for (pid_t pid : m.proc_order) {
+        const ProcessView* p = m.proc(pid);
+        // (the root is the run's tracer: instrumentation, not the program's)
+        if (!p || p->exited || p->state == '-' || p->role.empty() || pid == m.root) continue;
+        std::string where;
+        if (p->at_gate && !p->current_op.empty()) where = "next: " + p->current_op;
+        else if (!p->blocked_in.empty()) where = "blocked in " + p->blocked_in;
+        else if (!p->current_op.empty()) where = "in " + p->current_op;
+        if (!p->did.empty()) where += (where.empty() ? "" : "   ") + std::string("did: ") + p->did;
+        if (where.empty()) where = "running";
+        ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
+        ImGui::Bullet();
+        ImGui::TextUnformatted((p->role + " " + std::to_string(p->pid)).c_str());
+        ImGui::PopStyleColor();
+        ImGui::SameLine();
+        ImGui::PushFont(fonts().mono);
+        ImGui::TextWrapped("%s", where.c_str());
+        ImGui::PopFont();
+        any = true;
+    }
+    if (!any) ImGui::TextDisabled(m.live() ? "(no process of the program yet)" : "(no process is running)");
+}
+
+}  // namespace fl::ui
