@@ -579,7 +579,12 @@ void Tracer::release(Tracee& tr) {
     Slot& s = shm_->slots[tr.slot];
     if (tr.op == Op::Fork) {
         RunHeader& h = shm_->hdr;
-        int n = h.nproc.load() + 1;
+        // The lab's count lags a free run's forks (it counts Start events): count ours too,
+        // every process we trace plus the forks released and not yet returned, and the tracer.
+        int ours = 1;
+        for (auto& [t, o] : tracees_)
+            ours += !o.thread + (o.st == Tracee::St::InOp && o.op == Op::Fork);
+        int n = std::max(h.nproc.load(), ours) + 1;
         if (n > h.proc_cap.load()) {
             std::string msg = "process cap " + std::to_string(h.proc_cap.load()) + " reached: " +
                               syscall_name(tr.nr) + " held (the run ends)";

@@ -773,15 +773,14 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             CHECK(l.checks_shown);
             CHECK_FALSE(l.checks_open);
             CHECK(l.text_h >= 8 * l.line_h - 1);
-            ImGui::GetIO().KeysDown['C'] = true;
-            pa.frames(1);
-            ImGui::GetIO().KeysDown['C'] = false;
-            pa.frames(3);
+            pa.app.key_event('C', 1, 0);  // through the window's key queue, as GLFW gives it
+            pa.app.key_event('C', 0, 0);
+            pa.frames(4);
             CHECK(pa.app.ui().drawn_lesson.checks_open);
             CHECK(pa.app.ui().drawn_lesson.text_h >= 8 * l.line_h - 1);
-            ImGui::GetIO().KeysDown['C'] = true;  // folded again for the next lesson
+            pa.app.key_event('C', 1, 0);  // folded again for the next lesson
+            pa.app.key_event('C', 0, 0);
             pa.frames(1);
-            ImGui::GetIO().KeysDown['C'] = false;
         }
         // The whole run in the Messages view: labels apart from each other and from arrows.
         RunModel& m = pa.app.model_mut();
