@@ -805,9 +805,37 @@ struct Tab {
     std::function<void()> draw;
 };
 
-// A bordered pane with a bold title (or tabs) and a child region the view fills.
+// The tabs as a strip of small buttons at the start of the view's first line, so its header
+// (zoom, legend) shares their line: a projector's graph pane gets the line the tab bar took.
+void tab_strip(const std::vector<Tab>& tabs, std::vector<std::string>* front) {
+    int* sel = ImGui::GetStateStorage()->GetIntRef(ImGui::GetID("##strip"), 0);
+    if (front)
+        for (size_t i = 0; i < tabs.size(); ++i)
+            if (auto it = std::find(front->begin(), front->end(), tabs[i].name); it != front->end()) {
+                *sel = int(i);
+                front->erase(it);
+            }
+    *sel = std::clamp(*sel, 0, int(tabs.size()) - 1);
+    ImGui::BeginChild("##body", ImVec2(0, 0), false);
+    ImGui::PushStyleVar(ImGuiStyleVar_FrameRounding, ImGui::GetStyle().TabRounding);
+    for (size_t i = 0; i < tabs.size(); ++i) {
+        bool on = int(i) == *sel;
+        ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(on ? ImGuiCol_TabActive : ImGuiCol_Tab));
+        ImGui::PushStyleColor(ImGuiCol_ButtonHovered, ImGui::GetStyleColorVec4(ImGuiCol_TabHovered));
+        if (ImGui::SmallButton(tabs[i].name)) *sel = int(i);
+        ImGui::PopStyleColor(2);
+        ImGui::SameLine(0, 4);
+    }
+    ImGui::PopStyleVar();
+    ImGui::SameLine(0, 3 * ImGui::GetStyle().ItemSpacing.x);
+    tabs[size_t(*sel)].draw();
+    ImGui::EndChild();
+}
+
+// A bordered pane with a bold title (or tabs) and a child region the view fills. STRIP: the
+// tabs share the view's first line (tab_strip).
 void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<Tab>& tabs,
-          std::vector<std::string>* front = nullptr) {
+          std::vector<std::string>* front = nullptr, bool strip = false) {
     // No background drawn, neither the pane's nor its children's: the window clears the pane's
     // rectangle to ChildBg before rendering (App::backdrops). Under software GL every filled
     // full-pane rectangle is one more blended pass over its pixels, most of a frame's cost.
@@ -823,7 +851,9 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
         t.draw();
         ImGui::EndChild();
     };
-    if (tabs.size() == 1) {
+    if (strip && tabs.size() > 1) {
+        tab_strip(tabs, front);
+    } else if (tabs.size() == 1) {
         ImGui::PushFont(fonts().bold);
         ImGui::TextUnformatted(tabs[0].name);
         ImGui::PopFont();
@@ -1008,16 +1038,23 @@ void App::draw_presentation_layout() {
     // The graph pane's front tab. When the last process is gone the fd tables are empty: the
     // messages tell the run's story. (A run's start brings the fd tables back only after a run
     // ended: --view messages holds.)
+    // Per run, not per change seen: a free run at no delay can end before its first frame.
     static bool was_live = false, ended_once = false;
+    static pid_t seen_root = -1;
     static std::string graph = "Descriptors";
     auto show = [&](const char* tab) {
         graph = tab;
         front_tabs.push_back(tab);
     };
-    if (was_live != model_.live()) {
+    if (was_live != model_.live() || seen_root != model_.root) {
         was_live = model_.live();
-        if (!was_live) ended_once = true;
-        if (!was_live || ended_once) show(was_live ? "Descriptors" : "Messages");
+        seen_root = model_.root;
+        if (!was_live && model_.status != RunStatus::Idle) {
+            ended_once = true;
+            show("Messages");
+        } else if (was_live && ended_once) {
+            show("Descriptors");
+        }
     }
     // Each step brings the graph its text points at: the tree for states, parents and threads
     // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
@@ -1042,7 +1079,8 @@ void App::draw_presentation_layout() {
 
     // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
     // width), between 45% and 65% of the column (80% for the messages); the source the rest.
-    float chrome = 2 * ImGui::GetFrameHeightWithSpacing() + 2 * ImGui::GetStyle().WindowPadding.y +
+    // (one line for the tabs and the view's header together: tab_strip)
+    float chrome = ImGui::GetFrameHeightWithSpacing() + 2 * ImGui::GetStyle().WindowPadding.y +
                    3 * spacing.y + 8 * theme_.scale;
     float canvas_w = w_right - 2 * ImGui::GetStyle().WindowPadding.x - 2 * spacing.x;
     ImFont* font = ImGui::GetFont();
@@ -1069,7 +1107,7 @@ void App::draw_presentation_layout() {
          {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},
           {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
           {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
-         &front_tabs);
+         &front_tabs, true);
     ImGui::Dummy({w_right, sp});
     pane("SourceMore", {w_right, h - h_top - sp}, spacing,
          {{"Source", [&] { lower = "Source", program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},

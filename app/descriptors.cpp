@@ -558,12 +558,18 @@ void draw_descriptors(ViewContext& ctx) {
         ImDrawList* dl = ImGui::GetWindowDrawList();
         float right = ImGui::GetWindowContentRegionMax().x;
         camera_buttons(cam, font_px);
-        std::string label = "show stdio ForkLab captures";
-        if (hidden_of.hidden && !ui.show_instrumentation)
-            label += " (" + std::to_string(hidden_of.hidden) + " fds hidden)";
-        label += "###lab_fds";
-        float check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
-                        ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
+        // The switch's label and the legend, each as long as the line allows: the line may
+        // start after the pane's tabs (presentation mode's tab strip).
+        const std::string hidden =
+            hidden_of.hidden && !ui.show_instrumentation ? std::to_string(hidden_of.hidden) : "";
+        const std::string labels[3] = {
+            "show stdio ForkLab captures" + (hidden.empty() ? "" : " (" + hidden + " fds hidden)"),
+            "show stdio" + (hidden.empty() ? "" : " (" + hidden + " hidden)"),
+            "stdio" + (hidden.empty() ? "" : " (" + hidden + " hidden)")};
+        auto check_width = [](const std::string& l) {
+            return ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
+                   ImGui::CalcTextSize(l.c_str()).x;
+        };
         const char* words[3] = {"write end (w)", "read end (r)", "read/write (rw)"};
         auto keys_w = [&](bool short_words) {
             float w = 0;
@@ -575,17 +581,17 @@ void draw_descriptors(ViewContext& ctx) {
         };
         // (what is left of the line after the zoom buttons, with the gaps between the items)
         float room = right - (ImGui::GetItemRectMax().x - ImGui::GetWindowPos().x) - 4 * 16 * s;
-        // One header line where it can be: the switch's short words before a second line.
-        if (keys_w(true) + check_w > room) {
-            label = "show stdio";
-            if (hidden_of.hidden && !ui.show_instrumentation)
-                label += " (" + std::to_string(hidden_of.hidden) + " hidden)";
-            label += "###lab_fds";
-            check_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x +
-                      ImGui::CalcTextSize(label.c_str(), nullptr, true).x;
-        }
+        const float hint_w = ImGui::CalcTextSize("lines?").x + 16 * s;
+        // One header line where it can be: the legend with the longest label that leaves it
+        // room, else its hover hint with the longest label that fits.
+        size_t pick = 0;
+        while (pick < 2 && keys_w(true) + check_width(labels[pick]) > room) ++pick;
+        if (keys_w(true) + check_width(labels[pick]) > room)
+            for (pick = 0; pick < 2 && hint_w + check_width(labels[pick]) > room;) ++pick;
+        std::string label = labels[pick] + "###lab_fds";
+        float check_w = check_width(labels[pick]);
         bool short_words = keys_w(false) + check_w > room;
-        bool no_keys = short_words && keys_w(true) > room;
+        bool no_keys = short_words && keys_w(true) + check_w > room;
         if (short_words) {
             words[0] = "w";
             words[1] = "r";

@@ -386,11 +386,13 @@ void draw_messages(ViewContext& ctx) {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
         ImGui::SetTooltip("Show the whole run, or its end while it grows (F)");
     ImGui::SameLine(0, 8);
+    ImGui::PushTextWrapPos(0);  // the line may start after the pane's tabs (tab_strip)
     if (m.transfers.empty())
         ImGui::TextColored(dimv, "No messages yet: nothing has gone through a pipe or socket.");
     else
         ImGui::TextColored(dimv, "%zu message%s  |  %.0f%%  (Ctrl+wheel)", m.transfers.size(),
                            m.transfers.size() == 1 ? "" : "s", ui.messages_zoom * 100);
+    ImGui::PopTextWrapPos();
 
     ImGuiWindowFlags flags = ImGuiWindowFlags_HorizontalScrollbar;
     if (io.KeyCtrl) flags |= ImGuiWindowFlags_NoScrollWithMouse;
