@@ -725,7 +725,11 @@ void draw_descriptors(ViewContext& ctx) {
         return ImVec2{o.x + box_x + (side ? box_w : 0), o.y + y};
     };
 
-    // ---- ghosts of lines that just went away (behind everything)
+    // ---- ghosts of lines that just went away (behind everything); a "closed" label only
+    // where it covers no other (a run that closes many fds at once would stack them)
+    std::vector<ImVec4> ghost_labels;
+    const float label_px = font * 0.85f;
+    const float label_w = ImGui::GetFont()->CalcTextSizeA(label_px, FLT_MAX, 0, "closed").x;
     for (const Ghost& g : changes.ghosts) {
         float a = glow_since(g.at, now, kGhostS);
         ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
@@ -733,9 +737,14 @@ void draw_descriptors(ViewContext& ctx) {
         float dx = (q.x - p.x) * 0.45f;
         dl->AddBezierCubic(p, {p.x + dx, p.y}, {q.x - dx, q.y}, q,
                            with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
-        const char* t = "closed";
-        dl->AddText(nullptr, font * 0.85f, {(p.x + q.x) * 0.5f - font, (p.y + q.y) * 0.5f - font},
-                    with_alpha(th.text(), a), t);
+        ImVec2 at{(p.x + q.x) * 0.5f - font, (p.y + q.y) * 0.5f - font};
+        ImVec4 r{at.x, at.y, at.x + label_w, at.y + label_px};
+        bool covers = std::any_of(ghost_labels.begin(), ghost_labels.end(), [&](const ImVec4& o2) {
+            return r.x < o2.z && o2.x < r.z && r.y < o2.w && o2.y < r.w;
+        });
+        if (covers) continue;
+        ghost_labels.push_back(r);
+        dl->AddText(nullptr, label_px, at, with_alpha(th.text(), a), "closed");
     }
 
     // ---- lines (behind everything): fd row -> object box, spread along the box's left edge
