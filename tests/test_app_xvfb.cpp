@@ -339,7 +339,7 @@ TEST_CASE("app screenshots: cloexec") { lesson_screenshots(shots_of("cloexec"));
 TEST_CASE("app screenshots: marshal") { lesson_screenshots(shots_of("marshal")); }
 TEST_CASE("app screenshots: worker-pool") { lesson_screenshots(shots_of("worker-pool")); }
 
-TEST_CASE("app: --open shows a saved run with no process, stepped to op N; a bad file is refused") {
+TEST_CASE("app: --open shows a saved run with no process, stepped to op N, and refuses a bad file") {
     if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), trace = dir + "/hello.jsonl", png = dir + "/open.png";
