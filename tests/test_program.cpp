@@ -209,7 +209,6 @@ TEST_CASE("program: stepping a chosen process, fd tables at its gates are the ke
     test::NoLeftovers guard;
     Stepper s(program({prog("minishell")}));
     int steps = 0, checked_close = 0;
-    pid_t last_stepped = 0;
     std::set<pid_t> stepped_pids;
     for (int turn = 0; turn < 3000 && !s.ended && steps < 400; ++turn) {
         auto w = s.waiting();
@@ -246,11 +245,9 @@ TEST_CASE("program: stepping a chosen process, fd tables at its gates are the ke
                 CHECK_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(gate.second)));
             }
         }
-        last_stepped = pid;
         stepped_pids.insert(pid);
         ++steps;
     }
-    (void)last_stepped;
     for (int i = 0; i < 200 && !s.ended; ++i) s.pump(20);
     CHECK(s.ended);
     INFO(s.text);

@@ -101,7 +101,7 @@ TEST_CASE("program: the App runs a command line as a program run, steps it, and 
         REQUIRE(f.until([&] { return f.waiting(); }));
         CHECK(app.model().lesson == "program");
         CHECK(app.model().console.empty());
-        // The Source view names the command and makes up no lines.
+        // A frame with the Source view of a program run draws (what it says is not checked).
         f.frame();
         // Picking a lesson leaves the program.
         app.select_lesson("hello");
