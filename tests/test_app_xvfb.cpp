@@ -41,7 +41,12 @@ Result sh(const std::string& cmd) {
     return r;
 }
 
-bool have_xvfb() { return sh("command -v xvfb-run").rc == 0; }
+// True, with a message, where xvfb-run is not installed: the caller skips its test.
+bool no_xvfb() {
+    if (sh("command -v xvfb-run").rc == 0) return false;
+    MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
+    return true;
+}
 
 struct Image {
     int w = 0, h = 0;
@@ -91,22 +96,26 @@ std::string temp_dir() {
 
 const std::string kXvfb = "timeout -k 5 90 xvfb-run -a -s \"-screen 0 1600x1000x24\" ";
 
+// `forklab --screenshot PNG ARGS` on a virtual display: what it said; IMG, the PNG it wrote
+// (empty when it wrote none).
+Result screenshot(const std::string& png, const std::string& args, Image& img) {
+    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png + " " + args);
+    img = load_png(png);
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("app: a screenshot of hello after 6 steps shows the app, not a blank window") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), png = dir + "/hello.png";
-    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
-                  " --lesson hello --steps 6 --size 1280x800");
+    Image img;
+    Result r = screenshot(png, "--lesson hello --steps 6 --size 1280x800", img);
     INFO(r.out);
     REQUIRE(r.rc == 0);
     CHECK(r.out.find("wrote " + png) != std::string::npos);
     CHECK(r.out.find("paused") != std::string::npos);  // it stopped mid-run, as asked
-    Image img = load_png(png);
     REQUIRE(!img.px.empty());
     CHECK(img.w == 1280);
     CHECK(img.h == 800);
@@ -144,10 +153,7 @@ TEST_CASE("app: a screenshot of hello after 6 steps shows the app, not a blank w
 // The negative control of app/keep_loaded.cpp: with the GL stack's modules kept loaded the app
 // passes LeakSanitizer, and a leak of ours still fails it.
 TEST_CASE("app: in the sanitizer build a leak of the app's own fails it") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), png = dir + "/leak.png";
     Result r = sh(kXvfb + "env FORKLAB_SANITIZE_SELFTEST_LEAK=1 " + FORKLAB_BIN + " --screenshot " + png +
@@ -162,17 +168,13 @@ TEST_CASE("app: in the sanitizer build a leak of the app's own fails it") {
 #endif
 
 TEST_CASE("app: presentation mode on a 1366x768 laptop screen renders too") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), png = dir + "/p.png";
-    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
-                  " --lesson hello --steps 3 --size 1366x768 --presentation");
+    Image img;
+    Result r = screenshot(png, "--lesson hello --steps 3 --size 1366x768 --presentation", img);
     INFO(r.out);
     REQUIRE(r.rc == 0);
-    Image img = load_png(png);
     REQUIRE(!img.px.empty());
     CHECK(img.w == 1366);
     CHECK(img.h == 768);
@@ -223,6 +225,47 @@ std::string screenshot_dir() {
     return dir;
 }
 
+// One shot of several taken at once: `forklab --screenshot PNG ARGS`, at W x H.
+struct Shot {
+    std::string png, args;
+    int w, h;
+};
+
+// SHOTS all at once, each on a display of its own (xvfb-run -a searches up from -n: distinct
+// starting numbers keep parallel starts from racing for the same one). Each one's log: its
+// output, then "rc N".
+std::vector<std::string> take_at_once(const std::vector<Shot>& shots) {
+    std::string cmd;
+    for (size_t i = 0; i < shots.size(); ++i) {
+        std::remove(shots[i].png.c_str());
+        int from = 300 + int(getpid() % 400) * 4 + int(i);
+        cmd += "(timeout -k 5 100 xvfb-run -n " + std::to_string(from) +
+               " -a -s \"-screen 0 1920x1080x24\" " + FORKLAB_BIN + " --screenshot " +
+               shots[i].png + shots[i].args + " > " + shots[i].png +
+               ".log 2>&1; echo \"rc $?\" >> " + shots[i].png + ".log) & ";
+    }
+    sh(cmd + "wait");
+    std::vector<std::string> logs;
+    for (const Shot& shot : shots) {
+        std::ifstream in(shot.png + ".log");
+        logs.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    return logs;
+}
+
+// What every shot shows: the app exited 0 having written it, at its size, with text on it (not
+// a blank window). Returns the image.
+Image check_shot(const Shot& shot, const std::string& log) {
+    CHECK(log.find("rc 0") != std::string::npos);
+    CHECK(log.find("wrote " + shot.png) != std::string::npos);
+    Image img = load_png(shot.png);
+    REQUIRE(!img.px.empty());
+    CHECK(img.w == shot.w);
+    CHECK(img.h == shot.h);
+    CHECK(count_colour(img, 232, 232, 232, 24) > 2000);
+    return img;
+}
+
 struct LessonShots {
     const char* lesson;
     int mid_steps;     // Space presses to one of the lesson's steps in its first half
@@ -230,49 +273,23 @@ struct LessonShots {
 };
 
 void lesson_screenshots(const LessonShots& s) {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     const std::string dir = screenshot_dir(), id = s.lesson;
-    struct Shot {
-        std::string png, args;
-        int w, h;
-    };
-    const std::string mid = " --steps " + std::to_string(s.mid_steps) + " " + s.knobs;
-    const std::string end = std::string(" --run ") + s.knobs;
+    const std::string mid = " --lesson " + id + " --steps " + std::to_string(s.mid_steps) + " " + s.knobs;
+    const std::string end = " --lesson " + id + " --run " + s.knobs;
     const std::vector<Shot> shots = {
         {dir + "/" + id + "-1366-mid.png", mid + " --size 1366x768 --presentation", 1366, 768},
         {dir + "/" + id + "-1920-mid.png", mid + " --size 1920x1080", 1920, 1080},
         {dir + "/" + id + "-1366-end.png", end + " --size 1366x768 --presentation", 1366, 768},
         {dir + "/" + id + "-1920-end.png", end + " --size 1920x1080", 1920, 1080},
     };
-    // All four at once, each on a display of its own (xvfb-run -a searches up from -n: distinct
-    // starting numbers keep parallel starts from racing for the same one).
-    std::string cmd;
+    const std::vector<std::string> logs = take_at_once(shots);
     for (size_t i = 0; i < shots.size(); ++i) {
-        std::remove(shots[i].png.c_str());
-        int from = 300 + int(getpid() % 400) * 4 + int(i);
-        cmd += "(timeout -k 5 100 xvfb-run -n " + std::to_string(from) +
-               " -a -s \"-screen 0 1920x1080x24\" " + FORKLAB_BIN + " --screenshot " +
-               shots[i].png + " --lesson " + id + shots[i].args + " > " + shots[i].png +
-               ".log 2>&1; echo \"rc $?\" >> " + shots[i].png + ".log) & ";
-    }
-    Result r = sh(cmd + "wait");
-    for (const Shot& shot : shots) {
-        std::ifstream in(shot.png + ".log");
-        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        INFO(shot.png << ": " << log);
-        CHECK(log.find("rc 0") != std::string::npos);
-        CHECK(log.find("wrote " + shot.png) != std::string::npos);
-        Image img = load_png(shot.png);
-        REQUIRE(!img.px.empty());
-        CHECK(img.w == shot.w);
-        CHECK(img.h == shot.h);
-        CHECK(count_colour(img, 232, 232, 232, 24) > 2000);  // text, not a blank window
-        if (shot.png.find("-end") != std::string::npos)     // it ran to its end, as asked
-            CHECK(log.find("paused") == std::string::npos);
+        INFO(shots[i].png << ": " << logs[i]);
+        check_shot(shots[i], logs[i]);
+        if (shots[i].png.find("-end") != std::string::npos)  // it ran to its end, as asked
+            CHECK(logs[i].find("paused") == std::string::npos);
     }
 }
 
@@ -322,27 +339,23 @@ TEST_CASE("app screenshots: cloexec") { lesson_screenshots(shots_of("cloexec"));
 TEST_CASE("app screenshots: marshal") { lesson_screenshots(shots_of("marshal")); }
 TEST_CASE("app screenshots: worker-pool") { lesson_screenshots(shots_of("worker-pool")); }
 
-TEST_CASE("app: --open shows a saved run with no process, stepped to op N; a bad file is refused") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed");
-        return;
-    }
+TEST_CASE("app: --open shows a saved run with no process, stepped to op N, and refuses a bad file") {
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), trace = dir + "/hello.jsonl", png = dir + "/open.png";
     Result rec = sh(std::string("timeout 60 ") + FORKLAB_BIN + " run hello --delay 60 --trace " + trace);
     REQUIRE_MESSAGE(rec.rc == 0, rec.out);
-    Result r = sh(kXvfb + FORKLAB_BIN + " --open " + trace + " --screenshot " + png +
-                  " --steps 6 --size 1366x768 --presentation");
+    Image img;
+    Result r = screenshot(png, "--open " + trace + " --steps 6 --size 1366x768 --presentation", img);
     INFO(r.out);
     REQUIRE(r.rc == 0);
     CHECK(r.out.find("saved run hello.jsonl: op 6 of") != std::string::npos);
-    Image img = load_png(png);
     REQUIRE(!img.px.empty());
     // Parent (sky blue) and child (orange) as the live run showed them, from the file.
     CHECK(count_colour(img, 86, 180, 233, 30) > 300);
     CHECK(count_colour(img, 230, 159, 0, 30) > 300);
     // Not a trace: refused on the command line with the reason, no window kept open.
-    Result bad = sh(kXvfb + FORKLAB_BIN + " --open /dev/zero --screenshot " + png);
+    Result bad = screenshot(png, "--open /dev/zero", img);
     CHECK(bad.rc == 2);
     CHECK(bad.out.find("--open cannot open trace file /dev/zero: not a regular file (a character device)") !=
           std::string::npos);
@@ -355,28 +368,24 @@ TEST_CASE("app: --open shows a saved run with no process, stepped to op N; a bad
 // (--steps) it stops mid-run with the program's processes at their gates; --run takes the
 // fixed minishell to its end; a missing program or a bad command line is one line, exit 2.
 TEST_CASE("app: --program runs a program in the app, stepped or to its end, leaving nothing") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed (apt-get install xvfb)");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), png = dir + "/program.png";
-    Result r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png +
-                  " --program \"/bin/sh -c 'echo hi | tr a-z A-Z'\" --steps 14 --size 1366x768 --presentation");
+    Image img;
+    Result r = screenshot(png, "--program \"/bin/sh -c 'echo hi | tr a-z A-Z'\" --steps 14 "
+                                    "--size 1366x768 --presentation", img);
     INFO(r.out);
     REQUIRE(r.rc == 0);
     CHECK(r.out.find("wrote " + png) != std::string::npos);
     CHECK(r.out.find("program /bin/sh -c 'echo hi | tr a-z A-Z'") != std::string::npos);
     CHECK(r.out.find("paused") != std::string::npos);
-    Image img = load_png(png);
     REQUIRE(!img.px.empty());
     CHECK(img.w == 1366);
     CHECK(count_colour(img, 232, 232, 232, 24) > 2000);  // text
     CHECK(count_colour(img, 230, 159, 0, 30) > 300);     // the second process's colour: sh
     std::remove(png.c_str());
 
-    r = sh(kXvfb + FORKLAB_BIN + " --screenshot " + png + " --program " + FORKLAB_PROGRAMS_DIR +
-           "/minishell --run --size 1280x800");
+    r = screenshot(png, "--program " FORKLAB_PROGRAMS_DIR "/minishell --run --size 1280x800", img);
     INFO(r.out);
     CHECK(r.rc == 0);
     CHECK(r.out.find("program " FORKLAB_PROGRAMS_DIR "/minishell: finished") != std::string::npos);
@@ -394,44 +403,20 @@ TEST_CASE("app: --program runs a program in the app, stepped or to its end, leav
 // The sandbox in the app: a script of three processes and two pipes (p1 | p2 | p3), run by
 // `forklab --script`, at both sizes. The PNGs stay in build/screenshots/sandbox-*.png.
 TEST_CASE("app screenshots: sandbox") {
-    if (!have_xvfb()) {
-        MESSAGE("skipped: xvfb-run is not installed");
-        return;
-    }
+    if (no_xvfb()) return;
     fl::test::NoLeftovers guard;
     const std::string dir = screenshot_dir();
-    const std::string script = std::string(FORKLAB_SOURCE_DIR) + "/assets/sandbox/pipeline.txt";
-    struct Shot {
-        std::string png, args;
-        int w, h;
-    };
+    const std::string script = " --script " + std::string(FORKLAB_SOURCE_DIR) + "/assets/sandbox/pipeline.txt";
     const std::vector<Shot> shots = {
-        {dir + "/sandbox-1366.png", " --size 1366x768 --presentation", 1366, 768},
-        {dir + "/sandbox-1920.png", " --size 1920x1080", 1920, 1080},
+        {dir + "/sandbox-1366.png", script + " --size 1366x768 --presentation", 1366, 768},
+        {dir + "/sandbox-1920.png", script + " --size 1920x1080", 1920, 1080},
     };
-    std::string cmd;
+    const std::vector<std::string> logs = take_at_once(shots);
     for (size_t i = 0; i < shots.size(); ++i) {
-        std::remove(shots[i].png.c_str());
-        int from = 300 + int(getpid() % 400) * 4 + int(i);
-        cmd += "(timeout -k 5 100 xvfb-run -n " + std::to_string(from) +
-               " -a -s \"-screen 0 1920x1080x24\" " + FORKLAB_BIN + " --screenshot " +
-               shots[i].png + " --script " + script + shots[i].args + " > " + shots[i].png +
-               ".log 2>&1; echo \"rc $?\" >> " + shots[i].png + ".log) & ";
-    }
-    sh(cmd + "wait");
-    for (const Shot& shot : shots) {
-        std::ifstream in(shot.png + ".log");
-        std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        INFO(shot.png << ": " << log);
-        CHECK(log.find("rc 0") != std::string::npos);
-        CHECK(log.find("wrote " + shot.png) != std::string::npos);
+        INFO(shots[i].png << ": " << logs[i]);
+        Image img = check_shot(shots[i], logs[i]);
         // Every line ran, and the three puppets wait for the next command.
-        CHECK(log.find("lesson sandbox: sandbox: p1 idle; p2 idle; p3 idle") != std::string::npos);
-        Image img = load_png(shot.png);
-        REQUIRE(!img.px.empty());
-        CHECK(img.w == shot.w);
-        CHECK(img.h == shot.h);
-        CHECK(count_colour(img, 232, 232, 232, 24) > 2000);
+        CHECK(logs[i].find("lesson sandbox: sandbox: p1 idle; p2 idle; p3 idle") != std::string::npos);
         // The three processes' colours (sky blue, orange, green) mark the tree and the fds.
         CHECK(count_colour(img, 86, 180, 233, 30) > 300);
         CHECK(count_colour(img, 230, 159, 0, 30) > 300);

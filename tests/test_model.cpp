@@ -109,7 +109,7 @@ TEST_CASE("model: a write then a read makes one transfer from writer to reader")
     CHECK(m.queued.at(555) == 0);
 }
 
-TEST_CASE("model: a read smaller than a write splits it; a larger read spans writes") {
+TEST_CASE("model: a read smaller than a write splits it, a larger read spans writes") {
     Trace t;
     t.start(100, 1, "parent", "1");
     t.start(101, 100, "child", "1.1");

@@ -139,7 +139,7 @@ TEST_CASE("program: sh -c 'echo hi | tr a-z A-Z' shows its processes, one pipe b
     CHECK(r.left_behind.empty());
 }
 
-TEST_CASE("program: the mini shell that forgets a write end deadlocks; the report names both reads") {
+TEST_CASE("program: the mini shell that forgets a write end deadlocks, and the report names both reads") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("minishell_forgets")}));
     CHECK(r.reason == "deadlock");
@@ -152,7 +152,7 @@ TEST_CASE("program: the mini shell that forgets a write end deadlocks; the repor
     CHECK(r.text.find("tracer") == std::string::npos);
 }
 
-TEST_CASE("program: the fixed mini shell prints the count and exits 0; every process is reaped") {
+TEST_CASE("program: the fixed mini shell prints the count and exits 0, and every process is reaped") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("minishell")}));
     CHECK(r.reason == "finished");
@@ -174,7 +174,7 @@ TEST_CASE("program: the fixed mini shell prints the count and exits 0; every pro
     CHECK(pid_of_task(r, "1.1.2") > 0);
 }
 
-TEST_CASE("program: zombies stay zombies until their parent waits; exit statuses as the kernel gave them") {
+TEST_CASE("program: zombies stay zombies until their parent waits, exit statuses as the kernel gave them") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("zombies")}));
     CHECK(r.reason == "finished");
@@ -192,7 +192,7 @@ TEST_CASE("program: zombies stay zombies until their parent waits; exit statuses
     CHECK(exits == 3);
 }
 
-TEST_CASE("program: a thread holds a mutex across fork; the child blocks in futex (deadlock names it)") {
+TEST_CASE("program: a thread holds a mutex across fork, the child blocks in futex (deadlock names it)") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("fork_mutex")}));
     CHECK(r.reason == "deadlock");
@@ -205,11 +205,10 @@ TEST_CASE("program: a thread holds a mutex across fork; the child blocks in fute
     CHECK(thread);
 }
 
-TEST_CASE("program: stepping a chosen process; fd tables at its gates are the kernel's") {
+TEST_CASE("program: stepping a chosen process, fd tables at its gates are the kernel's") {
     test::NoLeftovers guard;
     Stepper s(program({prog("minishell")}));
     int steps = 0, checked_close = 0;
-    pid_t last_stepped = 0;
     std::set<pid_t> stepped_pids;
     for (int turn = 0; turn < 3000 && !s.ended && steps < 400; ++turn) {
         auto w = s.waiting();
@@ -246,11 +245,9 @@ TEST_CASE("program: stepping a chosen process; fd tables at its gates are the ke
                 CHECK_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(gate.second)));
             }
         }
-        last_stepped = pid;
         stepped_pids.insert(pid);
         ++steps;
     }
-    (void)last_stepped;
     for (int i = 0; i < 200 && !s.ended; ++i) s.pump(20);
     CHECK(s.ended);
     INFO(s.text);

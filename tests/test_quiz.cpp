@@ -11,7 +11,7 @@ namespace {
 
 using fl::test::LessonRun;
 
-// The right choice of each question in OUT (-1: no verdict).
+// The right choice of each question in OUT (-2: no verdict, -1: a verdict without a choice).
 std::vector<int> choices(const fl::RunOutcome& out) {
     std::vector<int> c;
     for (auto& q : out.questions) c.push_back(q.is_null() ? -2 : q.value("choice", -1));

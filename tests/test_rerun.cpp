@@ -249,7 +249,7 @@ TEST_CASE("rerun: a forced divergence is found, placed, and the replay stops at 
     CHECK(guard.leftovers() == "");
 }
 
-TEST_CASE("rerun: replay_to goes on along the recording; advance stops at the next lesson step") {
+TEST_CASE("rerun: replay_to goes on along the recording, advance stops at the next lesson step") {
     test::NoLeftovers guard;
     Recorded whole = record("hello", 100000, false);
     Recording rec = Recording::from_events(whole.events);

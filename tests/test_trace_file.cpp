@@ -133,7 +133,7 @@ TEST_CASE("saved run: every lesson's trace rebuilds the live model at each step 
     rmdir(dir.c_str());
 }
 
-TEST_CASE("saved run: op K is the model after K ops; stepping back is the same as coming there") {
+TEST_CASE("saved run: op K is the model after K ops, and stepping back is the same as coming there") {
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir();
     Recorded r;
@@ -248,7 +248,7 @@ TEST_CASE("saved run: an old trace (version 1, events only) still opens, and sti
     CHECK(r.out.find("transfers") != std::string::npos);
 }
 
-TEST_CASE("saved run: forklab run --trace writes version 2; replay and export read it") {
+TEST_CASE("saved run: forklab run --trace writes version 2, and replay and export read it") {
     fl::test::NoLeftovers guard;
     std::string dir = temp_dir(), trace = dir + "/hello.jsonl";
     auto r = fl::test::run_forklab({"run", "hello", "--trace", trace});

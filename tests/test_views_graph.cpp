@@ -931,7 +931,7 @@ TEST_CASE("views graph: a pipe box says empty, N bytes, or unknown while a read 
     CHECK(box_of(layout_descriptors(m, ui), kPipe)->detail.empty());
 }
 
-TEST_CASE("views graph: TCP in CLOSE-WAIT says end of file, not a byte; a fresh socket its protocol") {
+TEST_CASE("views graph: TCP in CLOSE-WAIT says end of file, not a byte, and a fresh socket its protocol") {
     RunModel m = mid_run();
     UiState ui;
     m.snapshot->procs[1].fds.push_back(fd_entry(7, "socket:[800]", FdKind::Socket, 800, O_RDWR));

@@ -10,64 +10,17 @@
 #include <initializer_list>
 #include <string>
 
-#include "app/app.hpp"
-#include "app/headless.hpp"
 #include "core/lab.hpp"
+#include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
 
-namespace {
-
-constexpr int kSpace = 32, kEnter = 257, kPress = 1, kRelease = 0, kCtrl = 2;
-
-struct Frames {
-    fl::ui::HeadlessGui gui{{1366, 768}, 16};
-    fl::ui::App& app;
-    explicit Frames(fl::ui::App& a) : app(a) { app.rebuild_style(); }
-    void frame() {
-        app.poll();
-        ImGui::NewFrame();
-        app.begin_frame(ImGui::GetTime());
-        app.draw();
-        ImGui::Render();
-    }
-    // Frames until PRED holds (or 20 s); true when it did.
-    template <class P>
-    bool until(P pred) {
-        uint64_t end = fl::monotonic_ns() + 20'000'000'000ull;
-        while (fl::monotonic_ns() < end) {
-            frame();
-            if (pred()) return true;
-            usleep(5000);
-        }
-        return false;
-    }
-    bool waiting() {
-        for (auto& g : app.model().gates)
-            if (g.state == "at_gate") return true;
-        return false;
-    }
-    int call_events() {
-        int n = 0;
-        for (const fl::Event& e : app.model().events) n += e.kind == fl::Kind::Call;
-        return n;
-    }
-};
-
-void drain_lab() {
-    uint64_t until = fl::monotonic_ns() + 10'000'000'000ull;
-    while (fl::monotonic_ns() < until) {
-        auto msg = fl::test::lab().recv(100);
-        if (msg && msg->value("msg", "") == "run_ended") break;
-    }
-}
-
-}  // namespace
+using namespace fl::test;  // AppFrames, drain_lab, the key codes
 
 TEST_CASE("keys: a tap pressed and released between two frames steps once") {
     fl::test::NoLeftovers guard;
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
-        Frames f(app);
+        AppFrames f(app);
         app.select_lesson("hello");
         REQUIRE(f.until([&] { return f.waiting(); }));
         int calls = f.call_events();
@@ -124,7 +77,7 @@ TEST_CASE("keys: F, M, V and I tapped between two frames fit, swap, cycle and to
         fl::ui::Settings st;
         st.presentation = true;
         fl::ui::App app(&fl::test::lab(), st, "");
-        Frames f(app);
+        AppFrames f(app);
         app.select_lesson("pipes");
         REQUIRE(f.until([&] { return f.waiting(); }));
         for (int i = 0; i < 3; ++i) f.frame();
@@ -174,7 +127,7 @@ TEST_CASE("keys: Reset starts paused") {
     fl::test::NoLeftovers guard;
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
-        Frames f(app);
+        AppFrames f(app);
         app.select_lesson("pipes");
         REQUIRE(f.until([&] { return f.waiting(); }));
         app.key_event(kEnter, kPress, 0);  // run freely
@@ -201,7 +154,7 @@ TEST_CASE("keys: a knob change says what it did and Ctrl+Z undoes it") {
     fl::test::NoLeftovers guard;
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
-        Frames f(app);
+        AppFrames f(app);
         app.select_lesson("pipes");
         REQUIRE(f.until([&] { return f.waiting(); }));
         const fl::Lesson* l = app.lesson_panel().lesson;
@@ -210,7 +163,7 @@ TEST_CASE("keys: a knob change says what it did and Ctrl+Z undoes it") {
         const fl::Knob& k = l->knobs.front();
         std::string def = app.lesson_panel().knobs.at(k.name);
         app.key_event('K', kPress, 0);  // the first knob
-        app.key_event(262, kPress, 0);  // Right: its next value
+        app.key_event(kRight, kPress, 0);  // its next value
         f.frame();
         std::string changed = app.lesson_panel().knobs.at(k.name);
         CHECK(changed != def);
@@ -234,7 +187,7 @@ TEST_CASE("keys: at the end of a run Space goes on to the next lesson, and progr
     REQUIRE(mkdtemp(dir));
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), dir);
-        Frames f(app);
+        AppFrames f(app);
         app.select_lesson("hello");
         REQUIRE(f.until([&] { return f.waiting(); }));
         app.set_running(true);

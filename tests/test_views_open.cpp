@@ -6,8 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "app/app.hpp"
-#include "app/headless.hpp"
+#include "tests/app_harness.hpp"
+
+using namespace fl::test;  // AppFrames, the key codes
 
 namespace {
 std::string temp_dir() {
@@ -28,34 +29,26 @@ std::string view_of(const fl::RunModel& m) {
 TEST_CASE("saved run: the app opens one headless, steps it with Space and Backspace, keeps it on a bad file") {
     std::string dir = temp_dir();
     const std::string old = std::string(FORKLAB_SOURCE_DIR) + "/tests/fixtures/pipes-v1.jsonl";
-    fl::ui::HeadlessGui gui{{1366, 768}, 16};
     {
         // No lab: a saved run needs no process.
         fl::ui::App app(nullptr, fl::ui::Settings(), dir);
-        app.rebuild_style();
-        auto frame = [&] {
-            app.poll();
-            ImGui::NewFrame();
-            app.begin_frame(ImGui::GetTime());
-            app.draw();
-            ImGui::Render();
-        };
-        frame();
+        AppFrames f(app);
+        f.frame();
         REQUIRE(app.open_trace(old));
         CHECK(app.viewing_saved());
         CHECK(app.saved_pos() == 0);
         CHECK(app.lesson_panel().lesson != nullptr);
         CHECK(app.lesson_panel().lesson->id == "pipes");
         CHECK(app.status_line().find("saved run pipes-v1.jsonl: op 0 of") == 0);
-        frame();
+        f.frame();
         for (int i = 0; i < 5; ++i) {
-            app.key_event(32, 1, 0);  // Space
-            app.key_event(32, 0, 0);
-            frame();
+            app.key_event(kSpace, kPress, 0);
+            app.key_event(kSpace, kRelease, 0);
+            f.frame();
         }
         CHECK(app.saved_pos() == 5);
-        app.key_event(259, 1, 0);  // Backspace
-        frame();
+        app.key_event(kBackspace, kPress, 0);
+        f.frame();
         CHECK(app.saved_pos() == 4);
         size_t events = app.model().events.size();
         std::string shown = view_of(app.model());
@@ -66,18 +59,18 @@ TEST_CASE("saved run: the app opens one headless, steps it with Space and Backsp
         std::ofstream(bad) << "{\"forklab_trace\":2}\nnot json\n";
         CHECK_FALSE(app.open_trace(bad));
         CHECK(app.notice_text().find(bad + ":2: not valid JSON") == 0);
-        frame();
+        f.frame();
         CHECK(app.saved_pos() == 4);
         CHECK(app.model().events.size() == events);
         CHECK(view_of(app.model()) == shown);
-        app.key_event(269, 1, 0);  // End
-        frame();
+        app.key_event(kEnd, kPress, 0);
+        f.frame();
         CHECK(app.saved_pos() == app.saved_ops());
         CHECK(app.model().status == fl::RunStatus::Finished);
         // The dialog draws (Ctrl+O) and the file is in the recent list.
-        app.key_event('O', 1, 2);
-        frame();
-        frame();
+        app.key_event('O', kPress, kCtrl);
+        f.frame();
+        f.frame();
         CHECK(app.show_open);
         auto recent = fl::ui::recent_traces(dir);
         REQUIRE(!recent.empty());

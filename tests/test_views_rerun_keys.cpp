@@ -5,39 +5,26 @@
 #include <imgui.h>
 #include <unistd.h>
 
-#include "app/app.hpp"
-#include "app/headless.hpp"
 #include "core/lab.hpp"
+#include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
+
+using namespace fl::test;  // AppFrames, drain_lab, the key codes
 
 namespace {
 
-constexpr int kSpace = 32, kBackspace = 259, kPress = 1, kShift = 1;
-
-struct Frames {
-    fl::ui::HeadlessGui gui{{1366, 768}, 16};
-    fl::ui::App& app;
-    explicit Frames(fl::ui::App& a) : app(a) { app.rebuild_style(); }
-    void frame() {
-        app.poll();
-        ImGui::NewFrame();
-        app.begin_frame(ImGui::GetTime());
-        app.draw();
-        ImGui::Render();
-    }
-    template <class P>
-    bool until(P pred, int seconds = 20) {
-        uint64_t end = fl::monotonic_ns() + uint64_t(seconds) * 1'000'000'000ull;
-        while (fl::monotonic_ns() < end) {
-            frame();
-            if (pred()) return true;
-            usleep(5000);
-        }
-        return false;
-    }
+struct Frames : AppFrames {
+    using AppFrames::AppFrames;
     void key(int k, int mods = 0) {
         app.key_event(k, kPress, mods);
         frame();
+    }
+    // From op 0, Space N times as a learner steps: paused at each op in turn.
+    void space_to(size_t n) {
+        for (size_t i = 1; i <= n; ++i) {
+            key(kSpace);
+            REQUIRE_MESSAGE(at(i), "op " << i);
+        }
     }
     // Paused at op POS, the replay over, every process settled at its gate or in the kernel.
     bool at(size_t pos) {
@@ -66,14 +53,6 @@ struct Frames {
     }
 };
 
-void drain_lab() {
-    uint64_t until = fl::monotonic_ns() + 10'000'000'000ull;
-    while (fl::monotonic_ns() < until) {
-        auto msg = fl::test::lab().recv(100);
-        if (msg && msg->value("msg", "") == "run_ended") break;
-    }
-}
-
 }  // namespace
 
 TEST_CASE("keys: Backspace steps back by re-execution, N runs to the next step, the timeline jumps") {
@@ -83,11 +62,7 @@ TEST_CASE("keys: Backspace steps back by re-execution, N runs to the next step, 
         Frames f(app);
         app.select_lesson("pipes");
         REQUIRE(f.at(0));
-        // Eight ops with Space, as a learner steps.
-        for (size_t i = 1; i <= 8; ++i) {
-            f.key(kSpace);
-            REQUIRE(f.at(i));
-        }
+        f.space_to(8);
         std::string ops8 = f.ops();
         pid_t first_root = app.model().root;
         REQUIRE(app.recording().size() == 8);
@@ -136,10 +111,7 @@ TEST_CASE("keys: a click on the timeline goes to that op") {
         Frames f(app);
         app.select_lesson("hello");
         REQUIRE(f.at(0));
-        for (size_t i = 1; i <= 6; ++i) {
-            f.key(kSpace);
-            REQUIRE(f.at(i));
-        }
+        f.space_to(6);
         REQUIRE(app.recording().size() == 6);
         // The track: its left end is op 0, its middle op 3. Press and release there.
         const auto& t = app.timeline();

@@ -12,25 +12,20 @@
 #include <set>
 #include <string>
 
-#include "app/app.hpp"
-#include "app/headless.hpp"
 #include "app/sandbox.hpp"
 #include "cli/sandbox.hpp"
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
+#include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
+
+using namespace fl::test;  // AppFrames, drain_lab, the key codes
 
 namespace {
 
-// GLFW's key codes, as the window's key callback passes them.
-constexpr int kEsc = 256, kEnter = 257, kTab = 258, kBackspace = 259, kDown = 264, kUp = 265;
-constexpr int kPress = 1, kRelease = 0;
-
-struct Frames {
-    fl::ui::HeadlessGui gui{{1366, 768}, 16};
-    fl::ui::App& app;
-    explicit Frames(fl::ui::App& a) : app(a) {
-        app.rebuild_style();
+struct Frames : AppFrames {
+    // The command line is an ImGui text field: it reads these keys through ImGui's key map.
+    explicit Frames(fl::ui::App& a) : AppFrames(a) {
         ImGuiIO& io = ImGui::GetIO();
         io.KeyMap[ImGuiKey_Enter] = kEnter;
         io.KeyMap[ImGuiKey_Tab] = kTab;
@@ -38,23 +33,6 @@ struct Frames {
         io.KeyMap[ImGuiKey_Backspace] = kBackspace;
         io.KeyMap[ImGuiKey_UpArrow] = kUp;
         io.KeyMap[ImGuiKey_DownArrow] = kDown;
-    }
-    void frame() {
-        app.poll();
-        ImGui::NewFrame();
-        app.begin_frame(ImGui::GetTime());
-        app.draw();
-        ImGui::Render();
-    }
-    template <class P>
-    bool until(P pred, int seconds = 20) {
-        uint64_t end = fl::monotonic_ns() + uint64_t(seconds) * 1'000'000'000ull;
-        while (fl::monotonic_ns() < end) {
-            frame();
-            if (pred()) return true;
-            usleep(5000);
-        }
-        return false;
     }
     // A key as the window gets it: the callback (App::key_event) and ImGui's key state.
     void key(int k) {
@@ -108,16 +86,6 @@ std::map<int, std::pair<uint64_t, int>> pipe_fds(const fl::Snapshot& s, pid_t pi
     for (auto& f : p->fds)
         if (!f.instrumentation && f.kind == fl::FdKind::Pipe) out[f.fd] = {f.inode, f.access & O_ACCMODE};
     return out;
-}
-
-// The App's destructor stops its run; the lab's run_ended for it is still in the channel: read
-// it, so the next test on this lab starts clean.
-void drain_lab() {
-    uint64_t until = fl::monotonic_ns() + 10'000'000'000ull;
-    while (fl::monotonic_ns() < until) {
-        auto msg = fl::test::lab().recv(100);
-        if (msg && msg->value("msg", "") == "run_ended") break;
-    }
 }
 
 }  // namespace

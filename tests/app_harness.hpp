@@ -1,0 +1,39 @@
+#pragma once
+// The whole App drawn headless (over the test lab, or no lab for a saved run), frame by frame
+// as the window's loop drives it. Shared by the test_views_* files that run the App; each adds
+// its own waits and keys.
+#include <functional>
+
+#include "app/app.hpp"
+#include "app/headless.hpp"
+
+namespace fl::test {
+
+// GLFW's key codes, actions and modifier bits, as the window's key callback passes them.
+constexpr int kSpace = 32, kEsc = 256, kEnter = 257, kTab = 258, kBackspace = 259, kRight = 262,
+              kDown = 264, kUp = 265, kEnd = 269;
+constexpr int kPress = 1, kRelease = 0;
+constexpr int kShift = 1, kCtrl = 2;
+
+// A 1366x768 display with the app's fonts at 16 px, drawing APP (made before it, and outliving
+// it: the ImGui context goes first, then the App stops its run).
+struct AppFrames {
+    fl::ui::HeadlessGui gui{{1366, 768}, 16};
+    fl::ui::App& app;
+
+    explicit AppFrames(fl::ui::App& a);
+    // One frame: the lab's messages polled, the views drawn.
+    void frame();
+    // Frames until PRED holds (or SECONDS pass); true when it did.
+    bool until(const std::function<bool()>& pred, int seconds = 20);
+    // Some process of the run waits at its gate.
+    bool waiting() const;
+    // Call events in the model so far (one per op that passed its gate).
+    int call_events() const;
+};
+
+// The App's destructor stops its run; the lab's run_ended for it is still in the channel: read
+// it (up to 10 s), so the next test on this lab starts clean.
+void drain_lab();
+
+}  // namespace fl::test
