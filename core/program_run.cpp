@@ -51,6 +51,7 @@
 
 #include "core/lab.hpp"
 #include "core/run_kind.hpp"
+#include "core/format.hpp"
 #include "core/runtime.hpp"
 #include "core/shm.hpp"
 
@@ -611,16 +612,6 @@ void Tracer::release(Tracee& tr) {
     resume(tr);
 }
 
-std::string status_text(int st) {
-    char buf[64];
-    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, sizeof buf, "killed by SIG%s",
-                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
-    else snprintf(buf, sizeof buf, "status 0x%x", st);
-    return buf;
-}
-
 void Tracer::on_exit_stop(Tracee& tr) {
     __ptrace_syscall_info info{};
     if (ptrace(PTRACE_GET_SYSCALL_INFO, tr.tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
@@ -669,7 +660,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
                 if (b.size() == 4) memcpy(&st, b.data(), 4);
                 else if (auto it = exit_status_.find(pid_t(ret)); it != exit_status_.end()) st = it->second;
                 tr.arg = st;
-                text = status_text(st);
+                text = wait_status_text(st);
             }
             break;
         default: break;
@@ -717,7 +708,7 @@ void Tracer::handle(pid_t t, int st) {
             me.arg = root_;
             emit(Kind::Call, me, 0, 1, "");  // err 1: an ungated call (not in the schedule)
             me.arg = st;
-            emit(Kind::Return, me, root_, 0, status_text(st));
+            emit(Kind::Return, me, root_, 0, wait_status_text(st));
         }
         return;
     }
