@@ -132,6 +132,7 @@ private:
     bool classify(Tracee& tr);
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
+    void emit_start(const Tracee& tr);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -170,6 +171,12 @@ void Tracer::fail(const std::string& text, int code) {
 void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text) {
     shm_->emit_raw(k, tr.op, tr.slot, 0, ret, err, tr.fd, tr.fd2, tr.arg, tr.obj, -1, tr.flags,
                    text.data(), text.size());
+}
+
+// Start: the task's role and parent, and its pid inside the run's namespace when that differs.
+void Tracer::emit_start(const Tracee& tr) {
+    shm_->emit_raw(Kind::Start, Op::None, tr.slot, 0, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0,
+                   -1, -1, tr.parent_host, 0, -1, 0, tr.role.data(), tr.role.size());
 }
 
 std::string Tracer::read_bytes(const Tracee& tr, uint64_t addr, size_t n) {
@@ -253,18 +260,10 @@ void Tracer::start_tracee(Tracee& tr) {
     tr.slot = shm_->claim_slot(tr.host_pid, tr.host_tid, tr.task.c_str(), tr.role.c_str());
     if (tr.slot < 0) return;
     if (pidns_ && tr.tgid != tr.host_pid) shm_->slots[tr.slot].nspid.store(tr.tgid);
-    Tracee view = tr;
-    view.op = Op::None;
-    view.fd = view.fd2 = -1;
-    view.arg = tr.parent_host;
-    view.obj = 0;
-    view.flags = 0;
-    emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
-    if (tr.fork_child) {
-        view.op = tr.thread ? Op::ThreadCreate : Op::Fork;
-        view.arg = 0;
-        emit(Kind::Return, view, 0, 0, "");
-    }
+    emit_start(tr);
+    if (tr.fork_child)
+        shm_->emit_raw(Kind::Return, tr.thread ? Op::ThreadCreate : Op::Fork, tr.slot, 0, 0, 0, -1, -1, 0, 0,
+                       -1, 0, "", 0);
 }
 
 bool Tracer::in_loader(Tracee& tr, uint64_t ip) {
@@ -313,7 +312,7 @@ std::string flag_text(int cmd, uint64_t v) {
 bool Tracer::classify(Tracee& tr) {
     const long nr = tr.nr;
     const uint64_t* a = tr.args;
-    const std::string name = syscall_name(nr);
+    const std::string& name = syscall_name(nr);
     tr.op = Op::Other;
     tr.fd = tr.fd2 = -1;
     tr.arg = 0;
@@ -324,35 +323,24 @@ bool Tracer::classify(Tracee& tr) {
     auto data_fd = [&](Op op, bool with_flags) {
         tr.op = op;
         tr.fd = int(a[0]);
-        if (!cfg_.gate_files && fd_kind(tr, tr.fd, &tr.obj) != 'p') return false;
-        if (cfg_.gate_files) fd_kind(tr, tr.fd, &tr.obj);
+        if (fd_kind(tr, tr.fd, &tr.obj) != 'p' && !cfg_.gate_files) return false;
         if (with_flags) tr.flags = int(a[3]);
         return true;
     };
-    if (is("read") || is("readv")) {
-        if (!data_fd(Op::Read, false)) return false;
-        tr.arg = is("read") ? int64_t(a[2]) : 0;
-        tr.text = is("read") ? std::to_string(a[2]) + " bytes" : "readv, " + std::to_string(a[2]) + " buffers";
+    if (is("read") || is("readv") || is("write") || is("writev")) {
+        if (!data_fd(name[0] == 'r' ? Op::Read : Op::Write, false)) return false;
+        bool vec = name.back() == 'v';
+        tr.arg = vec ? 0 : int64_t(a[2]);
+        tr.text = vec ? name + ", " + std::to_string(a[2]) + " buffers" : std::to_string(a[2]) + " bytes";
         return true;
     }
-    if (is("write") || is("writev")) {
-        if (!data_fd(Op::Write, false)) return false;
-        tr.arg = is("write") ? int64_t(a[2]) : 0;
-        tr.text = is("write") ? std::to_string(a[2]) + " bytes" : "writev, " + std::to_string(a[2]) + " buffers";
-        return true;
-    }
-    if (is("sendto") || is("sendmsg") || is("sendmmsg")) {
-        if (!data_fd(Op::Send, is("sendto"))) return false;
-        if (is("sendmsg")) tr.flags = int(a[2]);
-        tr.arg = is("sendto") ? int64_t(a[2]) : 0;
-        tr.text = is("sendto") ? std::to_string(a[2]) + " bytes" : name;
-        return true;
-    }
-    if (is("recvfrom") || is("recvmsg") || is("recvmmsg")) {
-        if (!data_fd(Op::Recv, is("recvfrom"))) return false;
-        if (is("recvmsg")) tr.flags = int(a[2]);
-        tr.arg = is("recvfrom") ? int64_t(a[2]) : 0;
-        tr.text = is("recvfrom") ? std::to_string(a[2]) + " bytes" : name;
+    if (is("sendto") || is("sendmsg") || is("sendmmsg") || is("recvfrom") || is("recvmsg") || is("recvmmsg")) {
+        // sendto/recvfrom carry a length and flags; the msg forms a message header (flags in a[2]).
+        bool plain = is("sendto") || is("recvfrom");
+        if (!data_fd(name[0] == 's' ? Op::Send : Op::Recv, plain)) return false;
+        if (is("sendmsg") || is("recvmsg")) tr.flags = int(a[2]);
+        tr.arg = plain ? int64_t(a[2]) : 0;
+        tr.text = plain ? std::to_string(a[2]) + " bytes" : name;
         return true;
     }
     if (is("open") || is("openat") || is("openat2")) {
@@ -632,7 +620,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
     }
     std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
     const uint64_t* a = tr.args;
-    const std::string name = syscall_name(tr.nr);
+    const std::string& name = syscall_name(tr.nr);
     switch (tr.op) {
         case Op::Pipe: case Op::Socketpair:
             if (ret == 0) {
@@ -679,13 +667,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
         Slot& s = shm_->slots[tr.slot];
         memset(s.role, 0, sizeof s.role);
         memcpy(s.role, tr.role.data(), tr.role.size());
-        Tracee view = tr;
-        view.op = Op::None;
-        view.fd = view.fd2 = -1;
-        view.arg = tr.parent_host;
-        view.obj = 0;
-        view.flags = 0;
-        emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
+        emit_start(tr);
     }
     resume(tr);
 }
