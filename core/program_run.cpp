@@ -256,7 +256,8 @@ pid_t Tracer::host_of_thread(pid_t host_pid, pid_t inner_tid) {
 void Tracer::start_tracee(Tracee& tr) {
     tr.started = true;
     if (tr.host_tid == 0) tr.host_tid = tr.host_pid = tr.tid;
-    shm_->hdr.nproc.fetch_add(tr.thread ? 0 : 1);
+    // A forked process was counted when its fork was let go (release); the root is counted here.
+    if (!tr.thread && !tr.fork_child) shm_->hdr.nproc.fetch_add(1);
     tr.slot = shm_->claim_slot(tr.host_pid, tr.host_tid, tr.task.c_str(), tr.role.c_str());
     if (tr.slot < 0) return;
     if (pidns_ && tr.tgid != tr.host_pid) shm_->slots[tr.slot].nspid.store(tr.tgid);
@@ -568,13 +569,11 @@ void Tracer::release(Tracee& tr) {
     Slot& s = shm_->slots[tr.slot];
     if (tr.op == Op::Fork) {
         RunHeader& h = shm_->hdr;
-        // The lab's count lags a free run's forks (it counts Start events): count ours too,
-        // every process we trace plus the forks released and not yet returned, and the tracer.
-        int ours = 1;
-        for (auto& [t, o] : tracees_)
-            ours += !o.thread + (o.st == Tracee::St::InOp && o.op == Op::Fork);
-        int n = std::max(h.nproc.load(), ours) + 1;
+        // As a lesson's fork (scenario.cpp): the new process is counted before it exists, so a
+        // free run's burst of forks meets the cap before their children's first stops are seen.
+        int n = h.nproc.fetch_add(1) + 1;
         if (n > h.proc_cap.load()) {
+            h.nproc.fetch_sub(1);
             std::string msg = "process cap " + std::to_string(h.proc_cap.load()) + " reached: " +
                               syscall_name(tr.nr) + " held (the run ends)";
             Tracee v = tr;
@@ -634,7 +633,11 @@ void Tracer::on_exit_stop(Tracee& tr) {
         case Op::Open: case Op::Socket: tr.fd = int(ret); break;
         case Op::Dup: tr.fd2 = int(ret); break;
         case Op::Accept: tr.fd2 = int(ret); break;
-        case Op::Fork: case Op::ThreadCreate: tr.arg = ret; break;
+        case Op::Fork:
+            if (ret < 0) shm_->hdr.nproc.fetch_sub(1);  // counted when released: no child came
+            tr.arg = ret;
+            break;
+        case Op::ThreadCreate: tr.arg = ret; break;
         case Op::Read: case Op::Write: case Op::Send: case Op::Recv:
             if (ret > 0 && (name == "read" || name == "write" || name == "sendto" || name == "recvfrom")) {
                 std::string b = read_bytes(tr, a[1], size_t(std::min<int64_t>(ret, 48)));
