@@ -847,14 +847,16 @@ void Run::judge_questions(const std::string& step, const RunRecord* rec) {
     const auto& qs = lesson_.questions;
     verdicts_.resize(qs.size());
     RunRecord partial;
+    bool lent = false;  // steps_ lent to PARTIAL for the judging, not copied (each holds a snapshot)
     for (size_t i = 0; i < qs.size(); ++i) {
         if (!verdicts_[i].is_null() || (!rec && qs[i].decided_at != step)) continue;
-        if (!rec && partial.lesson.empty()) {
+        if (!rec && !lent) {
             // What the run recorded so far: the trace and the step snapshots up to this step.
             partial.lesson = lesson_.id;
             partial.knobs = opts_.knobs;
             partial.events = events_.to_vector();
-            partial.steps = steps_;
+            partial.steps = std::move(steps_);
+            lent = true;
         }
         Verdict v;
         try {
@@ -869,6 +871,7 @@ void Run::judge_questions(const std::string& step, const RunRecord* rec) {
         msg["msg"] = "verdict";
         chan_.send(msg);
     }
+    if (lent) steps_ = std::move(partial.steps);
 }
 
 void Run::check_deadlock() {
