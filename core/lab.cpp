@@ -1617,18 +1617,6 @@ bool RunOutcome::all_checks_ok() const {
     return true;
 }
 
-// ON_IDLE, when given, runs at least every 10 ms (run_until steps from it).
-RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
-                      const std::function<void(const Event&)>& on_event,
-                      const std::function<void(const nlohmann::json&)>& on_message,
-                      const std::function<void()>& on_idle);
-
-RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
-                      const std::function<void(const Event&)>& on_event,
-                      const std::function<void(const nlohmann::json&)>& on_message) {
-    return run_to_end(lab, opts, on_event, on_message, {});
-}
-
 RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                       const std::function<void(const Event&)>& on_event,
                       const std::function<void(const nlohmann::json&)>& on_message,
