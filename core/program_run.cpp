@@ -721,6 +721,11 @@ void Tracer::handle(pid_t t, int st) {
         c.tid = child;
         c.fork_child = true;
         c.thread = tr.op == Op::ThreadCreate;
+        // The same mappings as the parent's (a fork copies them, a thread shares them): no
+        // second read of /proc/PID/maps to find the loader.
+        c.loader_known = tr.loader_known;
+        c.ld_lo = tr.ld_lo;
+        c.ld_hi = tr.ld_hi;
         Tracee* main = main_of(tr);
         if (!main) main = &tr;
         if (c.thread) {
