@@ -7,7 +7,6 @@
 
 #include "core/files.hpp"
 #include "core/model.hpp"
-#include "core/snapshot_json.hpp"
 
 namespace fl {
 
