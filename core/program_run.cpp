@@ -879,15 +879,15 @@ void Tracer::main() {
         const RunHeader& h = shm_->hdr;
         const uint64_t now = monotonic_ns();
         const bool free_run = h.mode.load() == uint32_t(RunMode::Free) && h.freeze.load() == 0;
+        bool at_gate = false;  // still, after the releases
         for (auto& [t, tr] : tracees_) {
             if (tr.st != Tracee::St::AtGate) continue;
             Slot& s = shm_->slots[tr.slot];
             bool go = s.gate.exchange(0) == 1 || h.stop.load() ||
                       (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
             if (go) release(tr);
+            at_gate |= tr.st == Tracee::St::AtGate;
         }
-        bool at_gate = false;
-        for (auto& [t, tr] : tracees_) at_gate |= tr.st == Tracee::St::AtGate;
         if (at_gate) {
             wait_for_something(bell);
             continue;
