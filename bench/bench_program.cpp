@@ -9,7 +9,6 @@
 // Prints ratios against raw measured in this same run; asserts nothing.
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,17 +23,11 @@ using namespace fl;
 
 namespace {
 
-uint64_t now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
 int workload(int n) {
     int p[2];
     if (pipe(p) != 0) return 1;
     char buf[64] = {};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = monotonic_ns();
     for (int i = 0; i < n; ++i) {
         if (write(p[1], buf, sizeof buf) != sizeof buf) return 1;
         if (read(p[0], buf, sizeof buf) != sizeof buf) return 1;
@@ -45,13 +38,13 @@ int workload(int n) {
             waitpid(c, &st, 0);
         }
     }
-    uint64_t t1 = now_ns();
+    uint64_t t1 = monotonic_ns();
     struct stat st;
     for (int i = 0; i < n * 20; ++i) {
         (void)getppid();
         fstat(p[0], &st);
     }
-    uint64_t t2 = now_ns();
+    uint64_t t2 = monotonic_ns();
     printf("gated_ns %llu ungated_ns %llu\n", (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1));
     return 0;
 }

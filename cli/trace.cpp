@@ -21,11 +21,6 @@
 
 namespace fl {
 
-RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
-                      const std::function<void(const Event&)>& on_event,
-                      const std::function<void(const nlohmann::json&)>& on_message,
-                      const std::function<void()>& on_idle);
-
 std::string resolve_program(const std::string& name, std::string& err) {
     auto check = [&](const std::string& p) -> int {  // 0 ok, 1 missing, 2 dir, 3 not executable
         struct stat st;

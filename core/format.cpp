@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 namespace fl {
 
@@ -15,6 +16,16 @@ std::string describe_status(int64_t code, int64_t signal) {
     }
     if (code < 0) return "exited";
     return "exited " + std::to_string(code);
+}
+
+std::string wait_status_text(int st) {
+    char buf[64];
+    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+    else snprintf(buf, sizeof buf, "status 0x%x", st);
+    return buf;
 }
 
 static std::string fdarg(const Event& e) { return e.fd >= 0 ? "fd " + std::to_string(e.fd) : ""; }

@@ -19,5 +19,7 @@ std::string describe_event(const Event& e);
 std::string measure_table(const std::string& x_label, const std::vector<Measure>& points);
 // "killed by SIGPIPE", "exited 3".
 std::string describe_status(int64_t code, int64_t signal);
+// A wait(2) status as a Wait's Return text: "exited 3", "killed by SIGKILL", "status 0x137f".
+std::string wait_status_text(int status);
 
 }  // namespace fl

@@ -157,6 +157,9 @@ private:
     void replay_turn();
     bool previous_settled();
     bool settled(bool polls_settle = true);
+    bool settled_for(uint64_t ns, uint64_t now, bool polls_settle = true);
+    int earliest_waiting(pid_t pid) const;
+    void release_followed(int slot, uint64_t now);
     void diverged(size_t idx, size_t at, const std::string& task, const std::string& got);
     void advance_turn();
     void check_deadlock();
@@ -545,7 +548,9 @@ std::vector<int> Run::live_slots() const {
     return out;
 }
 
-void Run::step(pid_t pid) {
+// The slot whose op has waited longest at its gate (PID's, when not 0), as Space picks it;
+// -1 when none waits.
+int Run::earliest_waiting(pid_t pid) const {
     int best = -1;
     for (int i : live_slots()) {
         Slot& s = shm_->slots[i];
@@ -557,6 +562,11 @@ void Run::step(pid_t pid) {
         if (st == 'Z' || st == '-') continue;
         if (best < 0 || s.arrival.load() < shm_->slots[best].arrival.load()) best = i;
     }
+    return best;
+}
+
+void Run::step(pid_t pid) {
+    int best = earliest_waiting(pid);
     if (best < 0) {
         chan_.send({{"msg", "error"},
                     {"text", pid ? "process " + std::to_string(pid) + " is not waiting to step"
@@ -601,6 +611,22 @@ bool Run::previous_settled() {
     }
     replay_slot_ = -1;
     return true;
+}
+
+// The replay (or an advance) lets SLOT's op go and waits for it to settle before the next.
+void Run::release_followed(int slot, uint64_t now) {
+    replay_arrival_ = shm_->slots[slot].arrival.load();
+    shm_->release(slot);
+    replay_slot_ = slot;
+    replay_wait_since_ = now;
+    settled_since_ = 0;
+}
+
+// settled() without a break for longer than NS (settled_since_ says since when).
+bool Run::settled_for(uint64_t ns, uint64_t now, bool polls_settle) {
+    if (!settled(polls_settle)) settled_since_ = 0;
+    else if (!settled_since_) settled_since_ = now;
+    return settled_since_ && now - settled_since_ > ns;
 }
 
 // Nothing of the run will move by itself: every live task waits at its gate (or has left),
@@ -674,12 +700,8 @@ void Run::replay_turn() {
                 if (!d.empty()) return diverged(replay_idx_, replay_idx_, s.task, d);
                 expect_ret_[pid_t(s.tid.load())].push_back(replay_idx_);
             }
-            replay_arrival_ = s.arrival.load();
-            shm_->release(i);
-            replay_slot_ = i;
+            release_followed(i, now);
             ++replay_idx_;
-            replay_wait_since_ = now;
-            settled_since_ = 0;
             return;
         }
     }
@@ -687,10 +709,7 @@ void Run::replay_turn() {
     // once the run has settled without it for a while (or after 3 s in any case).
     if (!replay_wait_since_) replay_wait_since_ = now;
     // (a poll with a timeout may yet return and bring the task to its gate)
-    if (!settled(false)) settled_since_ = 0;
-    else if (!settled_since_) settled_since_ = now;
-    if ((settled_since_ && now - settled_since_ > 300'000'000ull) ||
-        now - replay_wait_since_ > 3'000'000'000ull) {
+    if (settled_for(300'000'000ull, now, false) || now - replay_wait_since_ > 3'000'000'000ull) {
         std::string waiting;
         for (int i : live_slots()) {
             Slot& s = shm_->slots[i];
@@ -740,28 +759,13 @@ void Run::advance_turn() {
     };
     if (advance_reached_) return done("step");
     if (!advance_to_step_ && advance_left_ == 0) return done("ops");
-    int best = -1;
-    for (int i : live_slots()) {
-        Slot& s = shm_->slots[i];
-        if (s.state.load() != uint32_t(SlotState::AtGate) || Op(s.pending_op.load()) == Op::None) continue;
-        char st = process_state(s.tid.load());
-        if (st == 'Z' || st == '-') continue;
-        if (best < 0 || s.arrival.load() < shm_->slots[best].arrival.load()) best = i;
-    }
+    int best = earliest_waiting(0);
     if (best < 0) {
-        uint64_t now = monotonic_ns();
-        if (!settled()) settled_since_ = 0;
-        else if (!settled_since_) settled_since_ = now;
-        if (settled_since_ && now - settled_since_ > 100'000'000ull)
+        if (settled_for(100'000'000ull, monotonic_ns()))
             done("nothing waits at a gate (every process is blocked in the kernel or gone)");
         return;
     }
-    Slot& s = shm_->slots[best];
-    replay_arrival_ = s.arrival.load();
-    shm_->release(best);
-    replay_slot_ = best;
-    replay_wait_since_ = monotonic_ns();
-    settled_since_ = 0;
+    release_followed(best, monotonic_ns());
     ++advance_done_;
     if (advance_left_ > 0) --advance_left_;
 }
@@ -847,14 +851,16 @@ void Run::judge_questions(const std::string& step, const RunRecord* rec) {
     const auto& qs = lesson_.questions;
     verdicts_.resize(qs.size());
     RunRecord partial;
+    bool lent = false;  // steps_ lent to PARTIAL for the judging, not copied (each holds a snapshot)
     for (size_t i = 0; i < qs.size(); ++i) {
         if (!verdicts_[i].is_null() || (!rec && qs[i].decided_at != step)) continue;
-        if (!rec && partial.lesson.empty()) {
+        if (!rec && !lent) {
             // What the run recorded so far: the trace and the step snapshots up to this step.
             partial.lesson = lesson_.id;
             partial.knobs = opts_.knobs;
             partial.events = events_.to_vector();
-            partial.steps = steps_;
+            partial.steps = std::move(steps_);
+            lent = true;
         }
         Verdict v;
         try {
@@ -869,6 +875,7 @@ void Run::judge_questions(const std::string& step, const RunRecord* rec) {
         msg["msg"] = "verdict";
         chan_.send(msg);
     }
+    if (lent) steps_ = std::move(partial.steps);
 }
 
 void Run::check_deadlock() {
@@ -1612,18 +1619,6 @@ bool RunOutcome::all_checks_ok() const {
     for (auto& c : checks)
         if (!c.value("ok", false)) return false;
     return true;
-}
-
-// ON_IDLE, when given, runs at least every 10 ms (run_until steps from it).
-RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
-                      const std::function<void(const Event&)>& on_event,
-                      const std::function<void(const nlohmann::json&)>& on_message,
-                      const std::function<void()>& on_idle);
-
-RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
-                      const std::function<void(const Event&)>& on_event,
-                      const std::function<void(const nlohmann::json&)>& on_message) {
-    return run_to_end(lab, opts, on_event, on_message, {});
 }
 
 RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,

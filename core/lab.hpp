@@ -164,9 +164,12 @@ struct RunOutcome {
 // Runs one lesson to its end on LAB, calling ON_EVENT for each event as it arrives (may be
 // empty) and ON_MESSAGE for every other message. Bounded by the run's own timeout plus 10 s.
 // Throws std::runtime_error when the lab refuses the run (bad lesson/knob) or dies.
+// ON_IDLE, when given, runs at least every 10 ms (run_until steps from it, forklab trace reads
+// its keys there).
 RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                       const std::function<void(const Event&)>& on_event = {},
-                      const std::function<void(const nlohmann::json&)>& on_message = {});
+                      const std::function<void(const nlohmann::json&)>& on_message = {},
+                      const std::function<void()>& on_idle = {});
 
 // Jumping to a point of a run: starts it paused and steps the earliest waiting op, as Space
 // does, until STOP_AFTER returns true for an event (the N-th op, a lesson step). Once the

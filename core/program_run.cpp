@@ -51,6 +51,7 @@
 
 #include "core/lab.hpp"
 #include "core/run_kind.hpp"
+#include "core/format.hpp"
 #include "core/runtime.hpp"
 #include "core/shm.hpp"
 
@@ -131,6 +132,7 @@ private:
     bool classify(Tracee& tr);
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
+    void emit_start(const Tracee& tr);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -169,6 +171,12 @@ void Tracer::fail(const std::string& text, int code) {
 void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text) {
     shm_->emit_raw(k, tr.op, tr.slot, 0, ret, err, tr.fd, tr.fd2, tr.arg, tr.obj, -1, tr.flags,
                    text.data(), text.size());
+}
+
+// Start: the task's role and parent, and its pid inside the run's namespace when that differs.
+void Tracer::emit_start(const Tracee& tr) {
+    shm_->emit_raw(Kind::Start, Op::None, tr.slot, 0, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0,
+                   -1, -1, tr.parent_host, 0, -1, 0, tr.role.data(), tr.role.size());
 }
 
 std::string Tracer::read_bytes(const Tracee& tr, uint64_t addr, size_t n) {
@@ -248,22 +256,15 @@ pid_t Tracer::host_of_thread(pid_t host_pid, pid_t inner_tid) {
 void Tracer::start_tracee(Tracee& tr) {
     tr.started = true;
     if (tr.host_tid == 0) tr.host_tid = tr.host_pid = tr.tid;
-    shm_->hdr.nproc.fetch_add(tr.thread ? 0 : 1);
+    // A forked process was counted when its fork was let go (release); the root is counted here.
+    if (!tr.thread && !tr.fork_child) shm_->hdr.nproc.fetch_add(1);
     tr.slot = shm_->claim_slot(tr.host_pid, tr.host_tid, tr.task.c_str(), tr.role.c_str());
     if (tr.slot < 0) return;
     if (pidns_ && tr.tgid != tr.host_pid) shm_->slots[tr.slot].nspid.store(tr.tgid);
-    Tracee view = tr;
-    view.op = Op::None;
-    view.fd = view.fd2 = -1;
-    view.arg = tr.parent_host;
-    view.obj = 0;
-    view.flags = 0;
-    emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
-    if (tr.fork_child) {
-        view.op = tr.thread ? Op::ThreadCreate : Op::Fork;
-        view.arg = 0;
-        emit(Kind::Return, view, 0, 0, "");
-    }
+    emit_start(tr);
+    if (tr.fork_child)
+        shm_->emit_raw(Kind::Return, tr.thread ? Op::ThreadCreate : Op::Fork, tr.slot, 0, 0, 0, -1, -1, 0, 0,
+                       -1, 0, "", 0);
 }
 
 bool Tracer::in_loader(Tracee& tr, uint64_t ip) {
@@ -312,7 +313,7 @@ std::string flag_text(int cmd, uint64_t v) {
 bool Tracer::classify(Tracee& tr) {
     const long nr = tr.nr;
     const uint64_t* a = tr.args;
-    const std::string name = syscall_name(nr);
+    const std::string& name = syscall_name(nr);
     tr.op = Op::Other;
     tr.fd = tr.fd2 = -1;
     tr.arg = 0;
@@ -323,35 +324,24 @@ bool Tracer::classify(Tracee& tr) {
     auto data_fd = [&](Op op, bool with_flags) {
         tr.op = op;
         tr.fd = int(a[0]);
-        if (!cfg_.gate_files && fd_kind(tr, tr.fd, &tr.obj) != 'p') return false;
-        if (cfg_.gate_files) fd_kind(tr, tr.fd, &tr.obj);
+        if (fd_kind(tr, tr.fd, &tr.obj) != 'p' && !cfg_.gate_files) return false;
         if (with_flags) tr.flags = int(a[3]);
         return true;
     };
-    if (is("read") || is("readv")) {
-        if (!data_fd(Op::Read, false)) return false;
-        tr.arg = is("read") ? int64_t(a[2]) : 0;
-        tr.text = is("read") ? std::to_string(a[2]) + " bytes" : "readv, " + std::to_string(a[2]) + " buffers";
+    if (is("read") || is("readv") || is("write") || is("writev")) {
+        if (!data_fd(name[0] == 'r' ? Op::Read : Op::Write, false)) return false;
+        bool vec = name.back() == 'v';
+        tr.arg = vec ? 0 : int64_t(a[2]);
+        tr.text = vec ? name + ", " + std::to_string(a[2]) + " buffers" : std::to_string(a[2]) + " bytes";
         return true;
     }
-    if (is("write") || is("writev")) {
-        if (!data_fd(Op::Write, false)) return false;
-        tr.arg = is("write") ? int64_t(a[2]) : 0;
-        tr.text = is("write") ? std::to_string(a[2]) + " bytes" : "writev, " + std::to_string(a[2]) + " buffers";
-        return true;
-    }
-    if (is("sendto") || is("sendmsg") || is("sendmmsg")) {
-        if (!data_fd(Op::Send, is("sendto"))) return false;
-        if (is("sendmsg")) tr.flags = int(a[2]);
-        tr.arg = is("sendto") ? int64_t(a[2]) : 0;
-        tr.text = is("sendto") ? std::to_string(a[2]) + " bytes" : name;
-        return true;
-    }
-    if (is("recvfrom") || is("recvmsg") || is("recvmmsg")) {
-        if (!data_fd(Op::Recv, is("recvfrom"))) return false;
-        if (is("recvmsg")) tr.flags = int(a[2]);
-        tr.arg = is("recvfrom") ? int64_t(a[2]) : 0;
-        tr.text = is("recvfrom") ? std::to_string(a[2]) + " bytes" : name;
+    if (is("sendto") || is("sendmsg") || is("sendmmsg") || is("recvfrom") || is("recvmsg") || is("recvmmsg")) {
+        // sendto/recvfrom carry a length and flags; the msg forms a message header (flags in a[2]).
+        bool plain = is("sendto") || is("recvfrom");
+        if (!data_fd(name[0] == 's' ? Op::Send : Op::Recv, plain)) return false;
+        if (is("sendmsg") || is("recvmsg")) tr.flags = int(a[2]);
+        tr.arg = plain ? int64_t(a[2]) : 0;
+        tr.text = plain ? std::to_string(a[2]) + " bytes" : name;
         return true;
     }
     if (is("open") || is("openat") || is("openat2")) {
@@ -579,13 +569,11 @@ void Tracer::release(Tracee& tr) {
     Slot& s = shm_->slots[tr.slot];
     if (tr.op == Op::Fork) {
         RunHeader& h = shm_->hdr;
-        // The lab's count lags a free run's forks (it counts Start events): count ours too,
-        // every process we trace plus the forks released and not yet returned, and the tracer.
-        int ours = 1;
-        for (auto& [t, o] : tracees_)
-            ours += !o.thread + (o.st == Tracee::St::InOp && o.op == Op::Fork);
-        int n = std::max(h.nproc.load(), ours) + 1;
+        // As a lesson's fork (scenario.cpp): the new process is counted before it exists, so a
+        // free run's burst of forks meets the cap before their children's first stops are seen.
+        int n = h.nproc.fetch_add(1) + 1;
         if (n > h.proc_cap.load()) {
+            h.nproc.fetch_sub(1);
             std::string msg = "process cap " + std::to_string(h.proc_cap.load()) + " reached: " +
                               syscall_name(tr.nr) + " held (the run ends)";
             Tracee v = tr;
@@ -611,16 +599,6 @@ void Tracer::release(Tracee& tr) {
     resume(tr);
 }
 
-std::string status_text(int st) {
-    char buf[64];
-    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, sizeof buf, "killed by SIG%s",
-                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
-    else snprintf(buf, sizeof buf, "status 0x%x", st);
-    return buf;
-}
-
 void Tracer::on_exit_stop(Tracee& tr) {
     __ptrace_syscall_info info{};
     if (ptrace(PTRACE_GET_SYSCALL_INFO, tr.tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
@@ -641,7 +619,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
     }
     std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
     const uint64_t* a = tr.args;
-    const std::string name = syscall_name(tr.nr);
+    const std::string& name = syscall_name(tr.nr);
     switch (tr.op) {
         case Op::Pipe: case Op::Socketpair:
             if (ret == 0) {
@@ -655,7 +633,11 @@ void Tracer::on_exit_stop(Tracee& tr) {
         case Op::Open: case Op::Socket: tr.fd = int(ret); break;
         case Op::Dup: tr.fd2 = int(ret); break;
         case Op::Accept: tr.fd2 = int(ret); break;
-        case Op::Fork: case Op::ThreadCreate: tr.arg = ret; break;
+        case Op::Fork:
+            if (ret < 0) shm_->hdr.nproc.fetch_sub(1);  // counted when released: no child came
+            tr.arg = ret;
+            break;
+        case Op::ThreadCreate: tr.arg = ret; break;
         case Op::Read: case Op::Write: case Op::Send: case Op::Recv:
             if (ret > 0 && (name == "read" || name == "write" || name == "sendto" || name == "recvfrom")) {
                 std::string b = read_bytes(tr, a[1], size_t(std::min<int64_t>(ret, 48)));
@@ -669,7 +651,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
                 if (b.size() == 4) memcpy(&st, b.data(), 4);
                 else if (auto it = exit_status_.find(pid_t(ret)); it != exit_status_.end()) st = it->second;
                 tr.arg = st;
-                text = status_text(st);
+                text = wait_status_text(st);
             }
             break;
         default: break;
@@ -688,13 +670,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
         Slot& s = shm_->slots[tr.slot];
         memset(s.role, 0, sizeof s.role);
         memcpy(s.role, tr.role.data(), tr.role.size());
-        Tracee view = tr;
-        view.op = Op::None;
-        view.fd = view.fd2 = -1;
-        view.arg = tr.parent_host;
-        view.obj = 0;
-        view.flags = 0;
-        emit(Kind::Start, view, pidns_ && tr.tgid != tr.host_pid ? tr.tgid : 0, 0, tr.role);
+        emit_start(tr);
     }
     resume(tr);
 }
@@ -717,7 +693,7 @@ void Tracer::handle(pid_t t, int st) {
             me.arg = root_;
             emit(Kind::Call, me, 0, 1, "");  // err 1: an ungated call (not in the schedule)
             me.arg = st;
-            emit(Kind::Return, me, root_, 0, status_text(st));
+            emit(Kind::Return, me, root_, 0, wait_status_text(st));
         }
         return;
     }
@@ -745,6 +721,11 @@ void Tracer::handle(pid_t t, int st) {
         c.tid = child;
         c.fork_child = true;
         c.thread = tr.op == Op::ThreadCreate;
+        // The same mappings as the parent's (a fork copies them, a thread shares them): no
+        // second read of /proc/PID/maps to find the loader.
+        c.loader_known = tr.loader_known;
+        c.ld_lo = tr.ld_lo;
+        c.ld_hi = tr.ld_hi;
         Tracee* main = main_of(tr);
         if (!main) main = &tr;
         if (c.thread) {
@@ -898,15 +879,15 @@ void Tracer::main() {
         const RunHeader& h = shm_->hdr;
         const uint64_t now = monotonic_ns();
         const bool free_run = h.mode.load() == uint32_t(RunMode::Free) && h.freeze.load() == 0;
+        bool at_gate = false;  // still, after the releases
         for (auto& [t, tr] : tracees_) {
             if (tr.st != Tracee::St::AtGate) continue;
             Slot& s = shm_->slots[tr.slot];
             bool go = s.gate.exchange(0) == 1 || h.stop.load() ||
                       (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
             if (go) release(tr);
+            at_gate |= tr.st == Tracee::St::AtGate;
         }
-        bool at_gate = false;
-        for (auto& [t, tr] : tracees_) at_gate |= tr.st == Tracee::St::AtGate;
         if (at_gate) {
             wait_for_something(bell);
             continue;

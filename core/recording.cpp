@@ -57,21 +57,20 @@ Recording Recording::from_events(const std::vector<Event>& events) {
 }
 
 void Recording::add(const Event& e) {
-    Recording& r = *this;
-    auto& open = open_;
+    auto mark = [&](RecordingMark::Kind k, int step) { marks.push_back({k, ops.size(), step, e.text}); };
     switch (e.kind) {
         case Kind::RunStart: {
             auto j = nlohmann::json::parse(e.text, nullptr, false);
             if (j.is_object()) {
-                r.lesson = j.value("lesson", "");
+                lesson = j.value("lesson", "");
                 if (j.contains("knobs") && j["knobs"].is_object())
                     for (auto& [k, v] : j["knobs"].items())
-                        r.knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+                        knobs[k] = v.is_string() ? v.get<std::string>() : v.dump();
             }
             break;
         }
         case Kind::Call: {
-            auto& stack = open[e.tid ? e.tid : e.pid];
+            auto& stack = open_[e.tid ? e.tid : e.pid];
             if (e.err) {
                 stack.push_back(-1);
                 break;
@@ -83,35 +82,27 @@ void Recording::add(const Event& e) {
             o.fd = e.fd;
             o.fd2 = e.fd2;
             o.arg = e.arg;
-            stack.push_back(long(r.ops.size()));
-            r.ops.push_back(std::move(o));
+            stack.push_back(long(ops.size()));
+            ops.push_back(std::move(o));
             break;
         }
         case Kind::Return: {
-            auto& stack = open[e.tid ? e.tid : e.pid];
+            auto& stack = open_[e.tid ? e.tid : e.pid];
             if (stack.empty()) break;
             long i = stack.back();
             stack.pop_back();
             if (i < 0) break;
-            RecordedOp& o = r.ops[size_t(i)];
+            RecordedOp& o = ops[size_t(i)];
             o.returned = true;
             o.ret = e.ret;
             o.err = e.err;
             o.text = e.text;  // (fd stays the call's: the gate compares it)
             break;
         }
-        case Kind::Step:
-            r.marks.push_back({RecordingMark::Kind::Step, r.ops.size(), int(e.arg), e.text});
-            break;
-        case Kind::Deadlock:
-            r.marks.push_back({RecordingMark::Kind::Deadlock, r.ops.size(), -1, e.text});
-            break;
-        case Kind::Bound:
-            r.marks.push_back({RecordingMark::Kind::Bound, r.ops.size(), -1, e.text});
-            break;
-        case Kind::RunEnd:
-            r.marks.push_back({RecordingMark::Kind::End, r.ops.size(), -1, e.text});
-            break;
+        case Kind::Step: mark(RecordingMark::Kind::Step, int(e.arg)); break;
+        case Kind::Deadlock: mark(RecordingMark::Kind::Deadlock, -1); break;
+        case Kind::Bound: mark(RecordingMark::Kind::Bound, -1); break;
+        case Kind::RunEnd: mark(RecordingMark::Kind::End, -1); break;
         default:
             break;
     }

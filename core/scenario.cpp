@@ -36,6 +36,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/format.hpp"
 #include "core/runtime.hpp"
 
 extern char** environ;
@@ -322,22 +323,12 @@ void exit(int status, Where loc) {
     _exit(status);
 }
 
-static std::string status_text(int st) {
-    char buf[64];
-    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(buf, sizeof buf, "killed by SIG%s",
-                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
-    else snprintf(buf, sizeof buf, "status 0x%x", st);
-    return buf;
-}
-
 pid_t waitpid(pid_t pid, int* status, int options, Where loc) {
     begin(Op::Wait, loc, -1, -1, pid);
     int st = 0;
     pid_t r = ::waitpid(pid, &st, options);
     if (status) *status = st;
-    std::string txt = r > 0 ? status_text(st) : "";
+    std::string txt = r > 0 ? wait_status_text(st) : "";
     int err = r < 0 ? errno : 0;
     end(Op::Wait, loc, r, err, -1, -1, r > 0 ? st : 0, txt.data(), txt.size());
     errno = err;
