@@ -979,8 +979,7 @@ void App::draw_presentation_layout() {
     else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
     float h = std::max(50.0f, avail.y - status_h);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
-    // Not saved: the normal layout's splits are the ones a user tunes for a desk.
-    static float left = 0.27f;
+    float& left = pres_.left;
     float w_left = std::floor(left * avail.x);
     float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
@@ -991,7 +990,7 @@ void App::draw_presentation_layout() {
     }
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
-    static int more = 0;
+    int& more = pres_.more;
     if (std::exchange(key_more_, false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
@@ -1008,8 +1007,8 @@ void App::draw_presentation_layout() {
     // The graph pane's front tab. When the last process is gone the fd tables are empty: the
     // messages tell the run's story. (A run's start brings the fd tables back only after a run
     // ended: --view messages holds.)
-    static bool was_live = false, ended_once = false;
-    static std::string graph = "Descriptors";
+    bool &was_live = pres_.was_live, &ended_once = pres_.ended_once;
+    std::string& graph = pres_.graph;
     auto show = [&](const char* tab) {
         graph = tab;
         front_tabs.push_back(tab);
@@ -1022,7 +1021,7 @@ void App::draw_presentation_layout() {
     // Each step brings the graph its text points at: the tree for states, parents and threads
     // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
     // that names neither leaves the graph as it is.
-    static std::string step_seen;
+    std::string& step_seen = pres_.step_seen;
     if (model_.live() && !model_.step_text.empty() && model_.step_text != step_seen) {
         step_seen = model_.step_text;
         std::string t = step_seen;
@@ -1060,7 +1059,7 @@ void App::draw_presentation_layout() {
     else if (graph == "Descriptors")
         need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
     float most = 0.65f;
-    static std::string lower = "Source";
+    std::string& lower = pres_.lower;
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
     if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
     float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));

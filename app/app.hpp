@@ -327,6 +327,15 @@ private:
     void handle_keys();
     void draw_layout();
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
+    // Its state, one per App (not saved: the normal layout's splits are the ones a user tunes).
+    struct Presentation {
+        float left = 0.27f;                 // the Lessons column, fraction of the width
+        int more = 0;                       // V: the source pane's tab it brought forward last
+        bool was_live = false, ended_once = false;
+        std::string graph = "Descriptors";  // the graph pane's front tab
+        std::string lower = "Source";       // the source pane's front tab
+        std::string step_seen;              // the step text the graph was last chosen for
+    } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
     void sandbox_turn();
