@@ -859,6 +859,17 @@ void App::draw_layout() {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;
         ui_.messages_fit = true;
     }
+    // Both layouts: a lesson's first measurement of a run brings its chart to the front, once;
+    // the Lessons view gets its progress marks and the lesson after this one ("Next lesson").
+    if (model_.measures.empty()) charted_ = false;
+    else if (!charted_) {
+        charted_ = true;
+        front_tabs.push_back("Chart");
+    }
+    panel_.progress = &settings_.progress;
+    panel_.next = nullptr;
+    for (size_t i = 0; i + 1 < lessons().size(); ++i)
+        if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
     // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
     // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
     // panes take over.
@@ -869,28 +880,14 @@ void App::draw_layout() {
     key_swap_ = key_more_ = key_tree_ = false;  // M, T and V are the presentation layout's
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
-    float status_h = ImGui::GetFrameHeight() + spacing.y;
-    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
-    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
-    float h = std::max(50.0f, avail.y - status_h);
+    float h = views_height(avail.y);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float w_left = std::floor(settings_.split_left * avail.x);
     float w_rest = avail.x - w_left - sp;
     float w_mid = std::floor(settings_.split_mid * (w_rest - sp));
     float w_right = w_rest - w_mid - sp;
     ViewContext ctx{model_, ui_, theme_};
-    // A lesson's first measurement of a run brings its chart to the front, once.
-    if (model_.measures.empty()) charted_ = false;
-    else if (!charted_) {
-        charted_ = true;
-        front_tabs.push_back("Chart");
-    }
     std::string_view source = shown_source();
-    if (sandbox_.active) source = sandbox_source(*this);
-    panel_.progress = &settings_.progress;
-    panel_.next = nullptr;
-    for (size_t i = 0; i + 1 < lessons().size(); ++i)
-        if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -923,11 +920,22 @@ void App::draw_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    // The sandbox steps back by undo (its script re-run), not by the timeline.
-    if (sandbox_.active) draw_sandbox_bar(*this);
-    else draw_timeline_bar(avail.x);
-
+    draw_under_views(avail.x);
     take_panel_actions();
+}
+
+// The panes' height: what is left over the status bar and the bar under the views.
+float App::views_height(float avail_y) const {
+    float sy = ImGui::GetStyle().ItemSpacing.y;
+    float under = sandbox_.active ? sandbox_bar_height(*this) : timeline_height(theme_) + sy;
+    return std::max(50.0f, avail_y - (ImGui::GetFrameHeight() + sy) - under);
+}
+
+// The sandbox's command line, or the timeline: the sandbox steps back by undo (its script
+// re-run), not by the timeline.
+void App::draw_under_views(float width) {
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(width);
 }
 
 // What the Lessons view asked for this frame, the same in either layout.
@@ -974,20 +982,12 @@ void App::take_panel_actions() {
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
-    float status_h = ImGui::GetFrameHeight() + spacing.y;
-    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
-    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
-    float h = std::max(50.0f, avail.y - status_h);
+    float h = views_height(avail.y);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float& left = pres_.left;
     float w_left = std::floor(left * avail.x);
     float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
-    if (model_.measures.empty()) charted_ = false;
-    else if (!charted_) {
-        charted_ = true;
-        front_tabs.push_back("Chart");
-    }
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
     int& more = pres_.more;
@@ -996,7 +996,6 @@ void App::draw_presentation_layout() {
         front_tabs.push_back(kMore[more]);
     }
     std::string_view source = shown_source();
-    if (sandbox_.active) source = sandbox_source(*this);
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -1078,9 +1077,7 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    // The sandbox steps back by undo (its script re-run), not by the timeline.
-    if (sandbox_.active) draw_sandbox_bar(*this);
-    else draw_timeline_bar(avail.x);
+    draw_under_views(avail.x);
 
     // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
     // "Next lesson" works (this copy restarted silently and dropped Next lesson).

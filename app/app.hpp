@@ -279,7 +279,8 @@ public:
 
 private:
     std::unique_ptr<SavedRun> saved_;
-    // The lesson's program for the Source view; none for a saved run of another (a sandbox).
+    // The Source view's text: the lesson's program, the sandbox's commands so far; none for a
+    // saved run of another lesson (or of a sandbox).
     std::string_view shown_source() const;
     size_t saved_pos_ = 0;
     friend void draw_open_dialog(App& app);
@@ -326,6 +327,8 @@ private:
     void apply_message(nlohmann::json& m);
     void handle_keys();
     void draw_layout();
+    float views_height(float avail_y) const;  // both layouts: the panes' height
+    void draw_under_views(float width);       // the sandbox's command line, or the timeline
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
     // Its state, one per App (not saved: the normal layout's splits are the ones a user tunes).
     struct Presentation {

@@ -87,6 +87,7 @@ bool App::open_trace(const std::string& path) {
 }
 
 std::string_view App::shown_source() const {
+    if (sandbox_.active) return sandbox_source(*this);  // this run's commands so far
     if (!panel_.lesson) return "";
     if (saved_ && model_.lesson != panel_.lesson->id) return "";  // its lines are not this file's
     return embedded_text(panel_.lesson->source);
