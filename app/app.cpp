@@ -84,7 +84,7 @@ App::App(LabClient* lab, Settings settings, std::string settings_dir)
         if (settings_.last_lesson != "sandbox") settings_.last_lesson = l->id;
     }
     sandbox_.history = settings_.sandbox_history;
-    if (settings_.last_lesson == "sandbox") sandbox_.active = panel_.sandbox = true;
+    if (settings_.last_lesson == "sandbox") sandbox_.active = true;
     theme_.scale = font_px() / 16.0f;
 }
 
@@ -445,7 +445,6 @@ void App::reset() {
 
 void App::set_quiz(bool on) {
     quiz_on_ = on;
-    panel_.quiz = on ? &quiz_ : nullptr;
     if (on) {
         reset();  // from the start, so every question comes before its outcome
         notice("quiz mode: each question comes at its step; answer it before stepping on (Q: off)");
@@ -456,7 +455,6 @@ void App::set_quiz(bool on) {
 
 void App::script_quiz(const std::string& answers) {
     quiz_on_ = true;
-    panel_.quiz = &quiz_;
     for (size_t p = 0; p < answers.size();) {
         size_t c = answers.find(',', p);
         if (c == std::string::npos) c = answers.size();
@@ -480,7 +478,6 @@ void App::random_exercise(uint32_t seed) {
     std::string set;
     for (auto& [name, v] : k) set += (set.empty() ? "" : ", ") + name + "=" + v;
     quiz_on_ = true;
-    panel_.quiz = &quiz_;
     paused_ = true;
     start_run();
     notice("exercise " + std::to_string(seed) + ": " + (set.empty() ? "this lesson has no knobs" : set) +
@@ -854,6 +851,9 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
 }  // namespace
 
 void App::draw_layout() {
+    // The Lessons view's copies of the App's modes, as of this frame.
+    panel_.sandbox = sandbox_.active;
+    panel_.quiz = quiz_on_ ? &quiz_ : nullptr;
     // F fits every graph view again (after zooming by hand).
     if (std::exchange(key_fit_, false)) {
         ui_.tree_cam.fit = ui_.fds_cam.fit = true;

@@ -96,9 +96,9 @@ struct LessonPanel {
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
     bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
-    bool sandbox = false;             // the Sandbox entry is chosen (lesson is then null)
+    bool sandbox = false;             // in: the Sandbox entry is chosen (the App sets it each frame)
     std::string experiment;           // output: a sandbox experiment's script to load
-    QuizRun* quiz = nullptr;          // quiz mode is on: its questions (app/quiz.cpp)
+    QuizRun* quiz = nullptr;          // in: quiz mode is on, its questions (app/quiz.cpp)
     bool random_exercise = false;     // the user asked for a seeded exercise
     // "Run a program…" (app/program_bar.cpp): a program is selected instead of a lesson.
     std::vector<std::string> program;          // its argv (empty: none selected)

@@ -60,7 +60,6 @@ void set_program_text(SandboxState& sb) {
 
 void App::enter_sandbox() {
     sandbox_.active = true;
-    panel_.sandbox = true;
     settings_.last_lesson = "sandbox";
     start_sandbox({});
 }
@@ -68,7 +67,6 @@ void App::enter_sandbox() {
 void App::leave_sandbox() {
     sandbox_.active = false;
     sandbox_.input_active = false;  // no command line now: the keys are shortcuts again
-    panel_.sandbox = false;
 }
 
 void App::start_sandbox(std::vector<std::string> replay) {
@@ -121,7 +119,7 @@ bool App::sandbox_load_text(const std::string& name, const std::string& text, st
     std::vector<std::string> cmds;
     for (auto& l : lines) cmds.push_back(l.text);
     if (!sandbox_.active) {
-        sandbox_.active = panel_.sandbox = true;
+        sandbox_.active = true;
         settings_.last_lesson = "sandbox";
     }
     start_sandbox(cmds);
