@@ -70,8 +70,12 @@ bool App::open_trace(const std::string& path) {
     saved_pos_ = 0;
     script_ = false;
     saved_->model_at(0, model_);
+    // The file is what is on screen now, alone: not the sandbox (its command line would go on
+    // commanding a run that was just stopped), nor a program (R runs the file's lesson live).
+    leave_sandbox();
     if (const Lesson* l = find_lesson(model_.lesson)) {
         panel_.lesson = l;
+        panel_.program.clear();
         panel_.knobs = model_.knobs;
     }
     ui_.selected_pid = 0;
