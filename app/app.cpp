@@ -854,11 +854,6 @@ void App::draw_layout() {
     // The Lessons view's copies of the App's modes, as of this frame.
     panel_.sandbox = sandbox_.active;
     panel_.quiz = quiz_on_ ? &quiz_ : nullptr;
-    // F fits every graph view again (after zooming by hand).
-    if (std::exchange(key_fit_, false)) {
-        ui_.tree_cam.fit = ui_.fds_cam.fit = true;
-        ui_.messages_fit = true;
-    }
     // Both layouts: a lesson's first measurement of a run brings its chart to the front, once;
     // the Lessons view gets its progress marks and the lesson after this one ("Next lesson").
     if (model_.measures.empty()) charted_ = false;

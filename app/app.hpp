@@ -314,8 +314,9 @@ private:
         int key, mods;
     };
     std::deque<KeyPress> keys_;
-    // F, M, V from the queue, for the layout to act on in this frame: fit, swap, cycle pane.
-    bool key_fit_ = false, key_swap_ = false, key_more_ = false, key_tree_ = false;
+    // M, V, T from the queue, for the presentation layout to act on in this frame (the normal
+    // layout drops them): swap in the messages, cycle the lower pane, swap in the tree.
+    bool key_swap_ = false, key_more_ = false, key_tree_ = false;
     uint64_t steps_sent_ = 0;
     Knobs run_knobs_;                  // the knobs the current run started with
     std::vector<Knobs> knob_undo_;     // earlier knob sets, newest last
