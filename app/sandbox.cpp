@@ -28,7 +28,10 @@ void SandboxState::say(Out::Kind k, std::string text) {
     while (start <= text.size()) {
         size_t nl = text.find('\n', start);
         if (nl == std::string::npos) nl = text.size();
-        if (!(nl == text.size() && start == nl && start != 0)) log.push_back({k, text.substr(start, nl - start)});
+        if (!(nl == text.size() && start == nl && start != 0)) {
+            log.push_back({k, text.substr(start, nl - start)});
+            ++said;
+        }
         start = nl + 1;
     }
     while (log.size() > 400) log.pop_front();
