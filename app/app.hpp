@@ -300,6 +300,7 @@ private:
     size_t target_ = 0, pos_ = 0;  // where the replay goes; ops passed in this run
     std::string diverged_;
     TimelinePanel timeline_;
+    uint64_t timeline_roles_of_ = ~0ull;  // the model version timeline_.roles was built from
     void feed_recording();
     void rerun_message(const nlohmann::json& m, const std::string& kind);
     void leave_recording(const std::string& why);
