@@ -370,29 +370,19 @@ bool App::select_program(const std::string& line, bool paused) {
 void App::start_run() {
     close_saved();  // a live run replaces the saved one on screen
     if (sandbox_.active) return start_sandbox({});
+    RunOptions o;
     if (!panel_.program.empty()) {
-        RunOptions o;
         o.kind = "program";
         o.program = panel_.program;
-        o.gated = paused_;
-        o.delay_ms = settings_.delay_ms;
-        o.snapshots = true;
-        run_knobs_.clear();
-        send(to_json(o));
-        step_in_flight_ = false;
-        snaps_since_step_ = 0;
+    } else if (panel_.lesson) {
+        o.lesson = panel_.lesson->id;
+        o.knobs = panel_.knobs;
+        if (auto err = resolve_knobs(*panel_.lesson, o.knobs); !err.empty()) return notice(err);
+    } else {
         return;
     }
-    if (!panel_.lesson) return;
-    RunOptions o;
-    o.lesson = panel_.lesson->id;
-    o.knobs = panel_.knobs;
-    if (auto err = resolve_knobs(*panel_.lesson, o.knobs); !err.empty()) {
-        notice(err);
-        return;
-    }
-    o.gated = paused_;
     run_knobs_ = o.knobs;
+    o.gated = paused_;
     o.delay_ms = settings_.delay_ms;
     o.snapshots = true;
     send(to_json(o));
