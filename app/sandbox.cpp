@@ -73,6 +73,7 @@ void App::leave_sandbox() {
 }
 
 void App::start_sandbox(std::vector<std::string> replay) {
+    close_saved();  // as start_run: a live run replaces the saved one (whose App drops lab messages)
     SandboxState& sb = sandbox_;
     sb.program.clear();
     set_program_text(sb);
