@@ -84,7 +84,7 @@ App::App(LabClient* lab, Settings settings, std::string settings_dir)
         if (settings_.last_lesson != "sandbox") settings_.last_lesson = l->id;
     }
     sandbox_.history = settings_.sandbox_history;
-    if (settings_.last_lesson == "sandbox") sandbox_.active = panel_.sandbox = true;
+    if (settings_.last_lesson == "sandbox") sandbox_.active = true;
     theme_.scale = font_px() / 16.0f;
 }
 
@@ -370,29 +370,19 @@ bool App::select_program(const std::string& line, bool paused) {
 void App::start_run() {
     close_saved();  // a live run replaces the saved one on screen
     if (sandbox_.active) return start_sandbox({});
+    RunOptions o;
     if (!panel_.program.empty()) {
-        RunOptions o;
         o.kind = "program";
         o.program = panel_.program;
-        o.gated = paused_;
-        o.delay_ms = settings_.delay_ms;
-        o.snapshots = true;
-        run_knobs_.clear();
-        send(to_json(o));
-        step_in_flight_ = false;
-        snaps_since_step_ = 0;
+    } else if (panel_.lesson) {
+        o.lesson = panel_.lesson->id;
+        o.knobs = panel_.knobs;
+        if (auto err = resolve_knobs(*panel_.lesson, o.knobs); !err.empty()) return notice(err);
+    } else {
         return;
     }
-    if (!panel_.lesson) return;
-    RunOptions o;
-    o.lesson = panel_.lesson->id;
-    o.knobs = panel_.knobs;
-    if (auto err = resolve_knobs(*panel_.lesson, o.knobs); !err.empty()) {
-        notice(err);
-        return;
-    }
-    o.gated = paused_;
     run_knobs_ = o.knobs;
+    o.gated = paused_;
     o.delay_ms = settings_.delay_ms;
     o.snapshots = true;
     send(to_json(o));
@@ -445,7 +435,6 @@ void App::reset() {
 
 void App::set_quiz(bool on) {
     quiz_on_ = on;
-    panel_.quiz = on ? &quiz_ : nullptr;
     if (on) {
         reset();  // from the start, so every question comes before its outcome
         notice("quiz mode: each question comes at its step; answer it before stepping on (Q: off)");
@@ -456,7 +445,6 @@ void App::set_quiz(bool on) {
 
 void App::script_quiz(const std::string& answers) {
     quiz_on_ = true;
-    panel_.quiz = &quiz_;
     for (size_t p = 0; p < answers.size();) {
         size_t c = answers.find(',', p);
         if (c == std::string::npos) c = answers.size();
@@ -480,7 +468,6 @@ void App::random_exercise(uint32_t seed) {
     std::string set;
     for (auto& [name, v] : k) set += (set.empty() ? "" : ", ") + name + "=" + v;
     quiz_on_ = true;
-    panel_.quiz = &quiz_;
     paused_ = true;
     start_run();
     notice("exercise " + std::to_string(seed) + ": " + (set.empty() ? "this lesson has no knobs" : set) +
@@ -884,11 +871,20 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
 }  // namespace
 
 void App::draw_layout() {
-    // F fits every graph view again (after zooming by hand).
-    if (std::exchange(key_fit_, false)) {
-        ui_.tree_cam.fit = ui_.fds_cam.fit = true;
-        ui_.messages_fit = true;
+    // The Lessons view's copies of the App's modes, as of this frame.
+    panel_.sandbox = sandbox_.active;
+    panel_.quiz = quiz_on_ ? &quiz_ : nullptr;
+    // Both layouts: a lesson's first measurement of a run brings its chart to the front, once;
+    // the Lessons view gets its progress marks and the lesson after this one ("Next lesson").
+    if (model_.measures.empty()) charted_ = false;
+    else if (!charted_) {
+        charted_ = true;
+        front_tabs.push_back("Chart");
     }
+    panel_.progress = &settings_.progress;
+    panel_.next = nullptr;
+    for (size_t i = 0; i + 1 < lessons().size(); ++i)
+        if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
     // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
     // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
     // panes take over.
@@ -899,28 +895,14 @@ void App::draw_layout() {
     key_swap_ = key_more_ = key_tree_ = false;  // M, T and V are the presentation layout's
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
-    float status_h = ImGui::GetFrameHeight() + spacing.y;
-    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
-    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
-    float h = std::max(50.0f, avail.y - status_h);
+    float h = views_height(avail.y);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float w_left = std::floor(settings_.split_left * avail.x);
     float w_rest = avail.x - w_left - sp;
     float w_mid = std::floor(settings_.split_mid * (w_rest - sp));
     float w_right = w_rest - w_mid - sp;
     ViewContext ctx{model_, ui_, theme_};
-    // A lesson's first measurement of a run brings its chart to the front, once.
-    if (model_.measures.empty()) charted_ = false;
-    else if (!charted_) {
-        charted_ = true;
-        front_tabs.push_back("Chart");
-    }
     std::string_view source = shown_source();
-    if (sandbox_.active) source = sandbox_source(*this);
-    panel_.progress = &settings_.progress;
-    panel_.next = nullptr;
-    for (size_t i = 0; i + 1 < lessons().size(); ++i)
-        if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -953,11 +935,22 @@ void App::draw_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    // The sandbox steps back by undo (its script re-run), not by the timeline.
-    if (sandbox_.active) draw_sandbox_bar(*this);
-    else draw_timeline_bar(avail.x);
-
+    draw_under_views(avail.x);
     take_panel_actions();
+}
+
+// The panes' height: what is left over the status bar and the bar under the views.
+float App::views_height(float avail_y) const {
+    float sy = ImGui::GetStyle().ItemSpacing.y;
+    float under = sandbox_.active ? sandbox_bar_height(*this) : timeline_height(theme_) + sy;
+    return std::max(50.0f, avail_y - (ImGui::GetFrameHeight() + sy) - under);
+}
+
+// The sandbox's command line, or the timeline: the sandbox steps back by undo (its script
+// re-run), not by the timeline.
+void App::draw_under_views(float width) {
+    if (sandbox_.active) draw_sandbox_bar(*this);
+    else draw_timeline_bar(width);
 }
 
 // What the Lessons view asked for this frame, the same in either layout.
@@ -1004,30 +997,20 @@ void App::take_panel_actions() {
 void App::draw_presentation_layout() {
     ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
     ImVec2 avail = ImGui::GetContentRegionAvail();
-    float status_h = ImGui::GetFrameHeight() + spacing.y;
-    if (sandbox_.active) status_h += sandbox_bar_height(*this);  // the command line, under the views
-    else status_h += timeline_height(theme_) + spacing.y;  // the timeline under the views
-    float h = std::max(50.0f, avail.y - status_h);
+    float h = views_height(avail.y);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
-    // Not saved: the normal layout's splits are the ones a user tunes for a desk.
-    static float left = 0.27f;
+    float& left = pres_.left;
     float w_left = std::floor(left * avail.x);
     float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
-    if (model_.measures.empty()) charted_ = false;
-    else if (!charted_) {
-        charted_ = true;
-        front_tabs.push_back("Chart");
-    }
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
-    static int more = 0;
+    int& more = pres_.more;
     if (std::exchange(key_more_, false)) {
         more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
     }
     std::string_view source = shown_source();
-    if (sandbox_.active) source = sandbox_source(*this);
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
     pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
@@ -1039,9 +1022,9 @@ void App::draw_presentation_layout() {
     // messages tell the run's story. (A run's start brings the fd tables back only after a run
     // ended: --view messages holds.)
     // Per run, not per change seen: a free run at no delay can end before its first frame.
-    static bool was_live = false, ended_once = false;
-    static pid_t seen_root = -1;
-    static std::string graph = "Descriptors";
+    bool &was_live = pres_.was_live, &ended_once = pres_.ended_once;
+    pid_t& seen_root = pres_.seen_root;
+    std::string& graph = pres_.graph;
     auto show = [&](const char* tab) {
         graph = tab;
         front_tabs.push_back(tab);
@@ -1059,7 +1042,7 @@ void App::draw_presentation_layout() {
     // Each step brings the graph its text points at: the tree for states, parents and threads
     // ("in the tree", "state Z", "ppid"), else the fd tables for fds, pipes and sockets; a text
     // that names neither leaves the graph as it is.
-    static std::string step_seen;
+    std::string& step_seen = pres_.step_seen;
     if (model_.live() && !model_.step_text.empty() && model_.step_text != step_seen) {
         step_seen = model_.step_text;
         std::string t = step_seen;
@@ -1098,7 +1081,7 @@ void App::draw_presentation_layout() {
     else if (graph == "Descriptors")
         need = descriptors_height_at_fit(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
     float most = 0.65f;
-    static std::string lower = "Source";
+    std::string& lower = pres_.lower;
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
     if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
     float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
@@ -1117,9 +1100,7 @@ void App::draw_presentation_layout() {
          &front_tabs);
     ImGui::EndGroup();
     ImGui::PopStyleVar();
-    // The sandbox steps back by undo (its script re-run), not by the timeline.
-    if (sandbox_.active) draw_sandbox_bar(*this);
-    else draw_timeline_bar(avail.x);
+    draw_under_views(avail.x);
 
     // The same as the normal layout: a knob change says what it did and Ctrl+Z undoes it, and
     // "Next lesson" works (this copy restarted silently and dropped Next lesson).

@@ -96,9 +96,9 @@ struct LessonPanel {
     bool go_next = false;             // the user asked for the next lesson
     bool knobs_changed = false;       // a knob was changed: restart the run
     bool toggle_checks = false;       // in: C was pressed (fold / unfold the checks)
-    bool sandbox = false;             // the Sandbox entry is chosen (lesson is then null)
+    bool sandbox = false;             // in: the Sandbox entry is chosen (the App sets it each frame)
     std::string experiment;           // output: a sandbox experiment's script to load
-    QuizRun* quiz = nullptr;          // quiz mode is on: its questions (app/quiz.cpp)
+    QuizRun* quiz = nullptr;          // in: quiz mode is on, its questions (app/quiz.cpp)
     bool random_exercise = false;     // the user asked for a seeded exercise
     // "Run a program…" (app/program_bar.cpp): a program is selected instead of a lesson.
     std::vector<std::string> program;          // its argv (empty: none selected)
@@ -279,7 +279,8 @@ public:
 
 private:
     std::unique_ptr<SavedRun> saved_;
-    // The lesson's program for the Source view; none for a saved run of another (a sandbox).
+    // The Source view's text: the lesson's program, the sandbox's commands so far; none for a
+    // saved run of another lesson (or of a sandbox).
     std::string_view shown_source() const;
     size_t saved_pos_ = 0;
     friend void draw_open_dialog(App& app);
@@ -299,6 +300,7 @@ private:
     size_t target_ = 0, pos_ = 0;  // where the replay goes; ops passed in this run
     std::string diverged_;
     TimelinePanel timeline_;
+    uint64_t timeline_roles_of_ = ~0ull;  // the model version timeline_.roles was built from
     void feed_recording();
     void rerun_message(const nlohmann::json& m, const std::string& kind);
     void leave_recording(const std::string& why);
@@ -313,8 +315,9 @@ private:
         int key, mods;
     };
     std::deque<KeyPress> keys_;
-    // F, M, V from the queue, for the layout to act on in this frame: fit, swap, cycle pane.
-    bool key_fit_ = false, key_swap_ = false, key_more_ = false, key_tree_ = false;
+    // M, V, T from the queue, for the presentation layout to act on in this frame (the normal
+    // layout drops them): swap in the messages, cycle the lower pane, swap in the tree.
+    bool key_swap_ = false, key_more_ = false, key_tree_ = false;
     uint64_t steps_sent_ = 0;
     Knobs run_knobs_;                  // the knobs the current run started with
     std::vector<Knobs> knob_undo_;     // earlier knob sets, newest last
@@ -326,7 +329,19 @@ private:
     void apply_message(nlohmann::json& m);
     void handle_keys();
     void draw_layout();
+    float views_height(float avail_y) const;  // both layouts: the panes' height
+    void draw_under_views(float width);       // the sandbox's command line, or the timeline
     void draw_presentation_layout();  // presentation mode's own layout (app/app.cpp)
+    // Its state, one per App (not saved: the normal layout's splits are the ones a user tunes).
+    struct Presentation {
+        float left = 0.27f;                 // the Lessons column, fraction of the width
+        int more = 0;                       // V: the source pane's tab it brought forward last
+        bool was_live = false, ended_once = false;
+        pid_t seen_root = -1;  // the run whose end was seen
+        std::string graph = "Descriptors";  // the graph pane's front tab
+        std::string lower = "Source";       // the source pane's front tab
+        std::string step_seen;              // the step text the graph was last chosen for
+    } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
     void sandbox_turn();

@@ -148,7 +148,9 @@ void App::handle_keys() {
                 break;
             }
             case kKeyTab: cycle_tab(shift ? -1 : 1); break;
-            case 'F': key_fit_ = true; break;
+            case 'F':  // every graph view fits its pane again (after zooming by hand)
+                ui_.tree_cam.fit = ui_.fds_cam.fit = ui_.messages_fit = true;
+                break;
             case 'M': key_swap_ = true; break;
             case 'V': key_more_ = true; break;
             case 'T': key_tree_ = true; break;

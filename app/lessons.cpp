@@ -495,6 +495,26 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
     ImGui::Spacing();
 }
 
+// A row of the lesson list, LABEL (ending in TITLE), cut at a word with "…" where it is wider
+// than ROOM (the tooltip has the title); with less than a word of the title left, the id alone.
+std::string cut_row(const std::string& label, const std::string& title, float room) {
+    if (ImGui::CalcTextSize(label.c_str()).x <= room) return label;
+    std::string head = label.substr(0, label.size() - title.size());
+    std::string t = title;
+    while (!t.empty() && ImGui::CalcTextSize((head + t + "\u2026").c_str()).x > room) {
+        size_t sp = t.find_last_of(' ');
+        t.resize(sp == std::string::npos ? 0 : sp);
+        while (!t.empty() && (t.back() == ' ' || t.back() == ':' || t.back() == ',')) t.pop_back();
+    }
+    return t.empty() ? head.substr(0, head.size() - std::string("  \u2014  ").size()) : head + t + "\u2026";
+}
+struct CutRow {
+    std::string in;
+    float room = 0;
+    const ImFont* font = nullptr;
+    float px = 0;
+    std::string out;
+};
 }  // namespace
 
 void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
@@ -527,21 +547,14 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
                     if (pr.quiz_judged)
                         label = "Q" + std::to_string(pr.quiz_right) + "/" + std::to_string(pr.quiz_judged) + " " + label;
                 }
-            // Cut at a word with "…" where the row is too narrow (the tooltip has the title);
-            // with less than a word of the title left, the id alone.
             float room = ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x;
-            if (ImGui::CalcTextSize(label.c_str()).x > room) {
-                std::string head = label.substr(0, label.size() - l.title.size());
-                std::string t = l.title;
-                while (!t.empty() && ImGui::CalcTextSize((head + t + "\u2026").c_str()).x > room) {
-                    size_t sp = t.find_last_of(' ');
-                    t.resize(sp == std::string::npos ? 0 : sp);
-                    while (!t.empty() && (t.back() == ' ' || t.back() == ':' || t.back() == ',')) t.pop_back();
-                }
-                label = t.empty() ? head.substr(0, head.size() - std::string("  \u2014  ").size())
-                                  : head + t + "\u2026";
-            }
-            label += "###" + l.id;
+            // (cut again only when the label, the room or the font changed: not every frame)
+            static std::map<std::string, CutRow> cut_rows;  // by lesson id
+            CutRow& cr = cut_rows[l.id];
+            if (cr.in != label || cr.room != room || cr.font != ImGui::GetFont() ||
+                cr.px != ImGui::GetFontSize())
+                cr = {label, room, ImGui::GetFont(), ImGui::GetFontSize(), cut_row(label, l.title, room)};
+            label = cr.out + "###" + l.id;
             if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
             if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s: %s", l.id.c_str(), l.title.c_str());
             if (sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();

@@ -70,8 +70,12 @@ bool App::open_trace(const std::string& path) {
     saved_pos_ = 0;
     script_ = false;
     saved_->model_at(0, model_);
+    // The file is what is on screen now, alone: not the sandbox (its command line would go on
+    // commanding a run that was just stopped), nor a program (R runs the file's lesson live).
+    leave_sandbox();
     if (const Lesson* l = find_lesson(model_.lesson)) {
         panel_.lesson = l;
+        panel_.program.clear();
         panel_.knobs = model_.knobs;
     }
     ui_.selected_pid = 0;
@@ -87,6 +91,7 @@ bool App::open_trace(const std::string& path) {
 }
 
 std::string_view App::shown_source() const {
+    if (sandbox_.active) return sandbox_source(*this);  // this run's commands so far
     if (!panel_.lesson) return "";
     if (saved_ && model_.lesson != panel_.lesson->id) return "";  // its lines are not this file's
     return embedded_text(panel_.lesson->source);
@@ -157,7 +162,8 @@ void draw_file_menu(App& app) {
     if (ImGui::Button("File")) ImGui::OpenPopup("##file");
     if (ImGui::BeginPopup("##file")) {
         if (ImGui::MenuItem("Open a saved run...", "Ctrl+O")) app.show_open = true;
-        auto recent = recent_traces(app.settings_dir_);
+        static std::vector<std::string> recent;  // read as the menu opens, not every frame
+        if (ImGui::IsWindowAppearing()) recent = recent_traces(app.settings_dir_);
         if (ImGui::BeginMenu("Open recent", !recent.empty())) {
             for (auto& p : recent)
                 if (ImGui::MenuItem(p.c_str())) app.open_trace(p);
@@ -210,6 +216,12 @@ struct DialogState {
     char path[4096] = "";
     bool focus = true;
     bool to_end = false;  // focused by us: ImGui selects all; put the cursor after the text
+    // What the dialog lists, read again when the path's folder or stem changes, when the dialog
+    // opens, and once a second (a trace written meanwhile shows up): not every frame.
+    std::string listed_dir, listed_stem;
+    double listed_at = -1;
+    std::vector<Entry> entries;
+    std::vector<std::string> recent;
 };
 DialogState g_dialog;
 
@@ -245,6 +257,7 @@ void draw_open_dialog(App& app) {
     if (app.show_open && !ImGui::IsPopupOpen("Open a saved run")) {
         ImGui::OpenPopup("Open a saved run");
         g_dialog.focus = true;
+        g_dialog.listed_at = -1;
         if (!g_dialog.path[0]) {
             char cwd[4000];
             if (getcwd(cwd, sizeof cwd)) snprintf(g_dialog.path, sizeof g_dialog.path, "%s/", cwd);
@@ -280,7 +293,16 @@ void draw_open_dialog(App& app) {
         ImGui::PopStyleColor();
     }
     auto [dir, stem] = split_dir(g_dialog.path);
-    auto recent = recent_traces(app.settings_dir_);
+    DialogState& d = g_dialog;
+    if (d.listed_at < 0 || ImGui::GetTime() - d.listed_at > 1.0 || dir != d.listed_dir ||
+        stem != d.listed_stem) {
+        d.listed_at = ImGui::GetTime();
+        d.listed_dir = dir;
+        d.listed_stem = stem;
+        d.entries = list_dir(dir, stem);
+        d.recent = recent_traces(app.settings_dir_);
+    }
+    const std::vector<std::string>& recent = d.recent;
     float list_h = ImGui::GetContentRegionAvail().y - ImGui::GetFrameHeightWithSpacing() - 4;
     ImGui::BeginChild("##entries", {0, list_h}, true);
     if (!recent.empty()) {
@@ -298,7 +320,7 @@ void draw_open_dialog(App& app) {
         std::string up = dir == "/" ? "/" : split_dir(dir).first;
         snprintf(g_dialog.path, sizeof g_dialog.path, "%s%s", up.c_str(), up == "/" ? "" : "/");
     }
-    for (auto& e : list_dir(dir, stem)) {
+    for (const Entry& e : d.entries) {
         std::string label = "  " + e.name + (e.dir ? "/" : "");
         if (ImGui::Selectable(label.c_str(), false, ImGuiSelectableFlags_AllowDoubleClick)) {
             std::string full = (dir == "/" ? "/" : dir + "/") + e.name;

@@ -153,9 +153,12 @@ void App::draw_timeline_bar(float width) {
     t.moving = replaying_;
     t.rerun = rerun_;
     t.diverged = diverged_;
-    t.roles.clear();
-    for (auto& [pid, p] : model_.procs)
-        if (!p.task.empty()) t.roles[p.task] = p.role;
+    if (timeline_roles_of_ != model_.version) {  // (a map of strings: not every frame)
+        timeline_roles_of_ = model_.version;
+        t.roles.clear();
+        for (auto& [pid, p] : model_.procs)
+            if (!p.task.empty()) t.roles[p.task] = p.role;
+    }
     t.go = Recording::npos;
     ViewContext ctx{model_, ui_, theme_};
     const bool compact = theme_.presentation;  // one line, no border (see timeline_height)

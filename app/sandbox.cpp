@@ -28,7 +28,10 @@ void SandboxState::say(Out::Kind k, std::string text) {
     while (start <= text.size()) {
         size_t nl = text.find('\n', start);
         if (nl == std::string::npos) nl = text.size();
-        if (!(nl == text.size() && start == nl && start != 0)) log.push_back({k, text.substr(start, nl - start)});
+        if (!(nl == text.size() && start == nl && start != 0)) {
+            log.push_back({k, text.substr(start, nl - start)});
+            ++said;
+        }
         start = nl + 1;
     }
     while (log.size() > 400) log.pop_front();
@@ -60,7 +63,6 @@ void set_program_text(SandboxState& sb) {
 
 void App::enter_sandbox() {
     sandbox_.active = true;
-    panel_.sandbox = true;
     settings_.last_lesson = "sandbox";
     start_sandbox({});
 }
@@ -68,10 +70,10 @@ void App::enter_sandbox() {
 void App::leave_sandbox() {
     sandbox_.active = false;
     sandbox_.input_active = false;  // no command line now: the keys are shortcuts again
-    panel_.sandbox = false;
 }
 
 void App::start_sandbox(std::vector<std::string> replay) {
+    close_saved();  // as start_run: a live run replaces the saved one (whose App drops lab messages)
     SandboxState& sb = sandbox_;
     sb.program.clear();
     set_program_text(sb);
@@ -121,7 +123,7 @@ bool App::sandbox_load_text(const std::string& name, const std::string& text, st
     std::vector<std::string> cmds;
     for (auto& l : lines) cmds.push_back(l.text);
     if (!sandbox_.active) {
-        sandbox_.active = panel_.sandbox = true;
+        sandbox_.active = true;
         settings_.last_lesson = "sandbox";
     }
     start_sandbox(cmds);

@@ -47,7 +47,8 @@ struct SandboxState {
         enum Kind { Input, Result, Note, Error } kind = Result;
         std::string text;
     };
-    std::deque<Out> log;
+    std::deque<Out> log;                   // the last 400 lines
+    uint64_t said = 0;                     // lines ever said (the bar scrolls to a new one)
     std::vector<std::string> history;      // lines typed, oldest first (Up/Down; settings)
     std::string pending_input;             // set by the menu ("p2 write 4 "): the line to edit
     bool focus_input = false;              // give the command line the keyboard

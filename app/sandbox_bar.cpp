@@ -41,8 +41,7 @@ struct BarState {
     int hist = -1;               // index into history while browsing with Up/Down (-1: not)
     std::string draft;           // the line being typed before Up was pressed
     std::string kept;            // the text as of last frame (Esc in ImGui 1.86 reverts it)
-    bool scroll = false;
-    size_t log_size = 0;
+    uint64_t log_said = 0;       // the log's line count (SandboxState::said) last scrolled to
 };
 BarState g_bar;
 
@@ -196,17 +195,24 @@ void draw_sandbox_bar(App& app) {
                                "recall; Esc leaves the line.");
         ImGui::PopStyleColor();
     }
-    for (auto& o : sb.log) {
-        ImU32 c = o.kind == SandboxState::Out::Error   ? th.warn()
-                  : o.kind == SandboxState::Out::Input ? th.readable(IM_COL32(110, 170, 240, 255))
-                  : o.kind == SandboxState::Out::Note  ? th.dim()
-                                                       : th.text();
-        ImGui::PushStyleColor(ImGuiCol_Text, c);
-        ImGui::TextUnformatted(o.text.c_str());
-        ImGui::PopStyleColor();
-    }
-    if (sb.log.size() != g_bar.log_size) {
-        g_bar.log_size = sb.log.size();
+    // Only the rows in view are drawn (the log keeps 400).
+    ImGuiListClipper clip;
+    clip.Begin(int(sb.log.size()));
+    while (clip.Step())
+        for (int i = clip.DisplayStart; i < clip.DisplayEnd; ++i) {
+            const SandboxState::Out& o = sb.log[size_t(i)];
+            ImU32 c = o.kind == SandboxState::Out::Error   ? th.warn()
+                      : o.kind == SandboxState::Out::Input ? th.readable(IM_COL32(110, 170, 240, 255))
+                      : o.kind == SandboxState::Out::Note  ? th.dim()
+                                                           : th.text();
+            ImGui::PushStyleColor(ImGuiCol_Text, c);
+            ImGui::TextUnformatted(o.text.c_str());
+            ImGui::PopStyleColor();
+        }
+    clip.End();
+    // A new line scrolls into view; by the count ever said, as the log's size stops at 400.
+    if (sb.said != g_bar.log_said) {
+        g_bar.log_said = sb.said;
         ImGui::SetScrollHereY(1.0f);
     }
     ImGui::EndChild();
