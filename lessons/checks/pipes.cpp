@@ -26,14 +26,7 @@ const fl::Event* nth_pipe(const fl::RunRecord& r, size_t n) {
     return nullptr;
 }
 
-// What the main thread of PID sits in ("read(fd 3)"), or the state when it is not running.
-// Index of the first event at or after FROM matching PRED, or -1.
-template <class Pred>
-long find_event(const fl::RunRecord& r, size_t from, Pred pred) {
-    for (size_t i = from; i < r.events.size(); ++i)
-        if (pred(r.events[i])) return long(i);
-    return -1;
-}
+using fl::quiz::find_event;
 
 long step_event(const fl::RunRecord& r, const std::string& id) {
     const fl::StepSnapshot* s = r.at_step(id);

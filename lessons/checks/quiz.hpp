@@ -1,5 +1,7 @@
 #pragma once
-// Helpers for the lessons' questions (lessons/checks/*.cpp): what the kernel showed, in words.
+// Helpers for the lessons' checks and questions (lessons/checks/*.cpp): where things are in the
+// trace, and what the kernel showed, in words.
+#include <algorithm>
 #include <string>
 
 #include "core/lesson.hpp"
@@ -25,6 +27,14 @@ inline const Event* first_return(const RunRecord& r, Op op, pid_t pid, int fd = 
             return &e;
     }
     return nullptr;
+}
+
+// Index in the trace of the first event at or after FROM matching PRED, or -1.
+template <class Pred>
+long find_event(const RunRecord& r, long from, Pred pred) {
+    for (size_t i = size_t(std::max(from, 0L)); i < r.events.size(); ++i)
+        if (pred(r.events[i])) return long(i);
+    return -1;
 }
 
 // Index in the trace of the Step event of the first time step ID was reached, or -1.

@@ -71,13 +71,7 @@ std::vector<const fl::StepSnapshot*> snapshots(const fl::RunRecord& r, const std
     return out;
 }
 
-// The first event at or after FROM matching PRED, or -1.
-template <class Pred>
-long find_event(const fl::RunRecord& r, long from, Pred pred) {
-    for (size_t i = size_t(std::max(from, 0L)); i < r.events.size(); ++i)
-        if (pred(r.events[i])) return long(i);
-    return -1;
-}
+using fl::quiz::find_event;
 
 // The fds a lesson process opened itself (stdio, which the lab set up, left out).
 std::vector<const fl::FdEntry*> own_fds(const fl::Snapshot& s, pid_t pid) {
