@@ -33,9 +33,7 @@ long step_event(const fl::RunRecord& r, const std::string& id) {
     if (!s) return -1;
     // Step events carry the step's index in the lesson's list.
     const fl::Lesson* l = fl::find_lesson(r.lesson);
-    long idx = -1;
-    for (size_t i = 0; l && i < l->steps.size(); ++i)
-        if (l->steps[i].id == id) idx = long(i);
+    const int idx = l ? fl::step_index(*l, id) : -1;
     return find_event(r, 0, [&](const fl::Event& e) {
         return e.kind == fl::Kind::Step && e.arg == idx && e.pid == s->pid;
     });
