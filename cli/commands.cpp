@@ -134,16 +134,10 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     o.delay_ms = a.delay;
     o.timeout_s = a.timeout;
     if (a.mem > 0) o.mem_mb = a.mem;
-    for (auto& s : a.sets) {
-        auto eq = s.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            std::cerr << "forklab: --set takes KNOB=VALUE, not \"" << s << "\"\n";
-            return 2;
-        }
-        o.knobs[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-    if (auto err = resolve_knobs(*l, o.knobs); !err.empty()) {
-        std::cerr << "forklab: " << err << '\n';
+    std::string knob_err = set_knobs(a.sets, o.knobs);
+    if (knob_err.empty()) knob_err = resolve_knobs(*l, o.knobs);
+    if (!knob_err.empty()) {
+        std::cerr << "forklab: " << knob_err << '\n';
         return 2;
     }
     // --until: a lesson step's id, or how many ops to run.
