@@ -151,8 +151,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
                 return 2;
             }
         } else {
-            for (size_t i = 0; i < l->steps.size(); ++i)
-                if (l->steps[i].id == a.until) until_step = int(i);
+            until_step = step_index(*l, a.until);
             if (until_step < 0) {
                 std::string ids;
                 for (auto& st : l->steps) ids += (ids.empty() ? "" : ", ") + st.id;
