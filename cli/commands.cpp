@@ -163,6 +163,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     }
     Recording rec;  // --replay: the trace's ops, which the lab compares with the new run's
     size_t replay_k = 0;
+    auto ops_before = [&](size_t k) {  // of REC's first K, those that are not lesson steps
+        size_t plain = 0;
+        for (size_t i = 0; i < k && i < rec.size(); ++i) plain += rec.ops[i].op != Op::Step;
+        return plain;
+    };
     if (!a.replay.empty()) {
         std::string err;
         std::vector<Event> events;
@@ -182,11 +187,9 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         if (!a.until.empty()) {
             replay_k = until_step >= 0 ? rec.at_step(until_step) : rec.after_ops(size_t(until_ops));
             if (replay_k == Recording::npos) {
-                size_t plain = 0;
-                for (auto& op : rec.ops) plain += op.op != Op::Step;
                 std::cerr << "forklab: --until " << a.until << ": the run in " << a.replay
                           << (until_step >= 0 ? " never reached that step"
-                                              : " has only " + std::to_string(plain) + " ops (steps not counted)")
+                                              : " has only " + std::to_string(ops_before(rec.size())) + " ops (steps not counted)")
                           << '\n';
                 return 2;
             }
@@ -259,11 +262,9 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
             // Re-execution: the recorded ops in the recorded order, no delay, compared with the
             // recording, up to the point asked for.
             auto where = [&](size_t k) {
-                size_t plain = 0;
-                for (size_t i = 0; i < k && i < rec.size(); ++i) plain += rec.ops[i].op != Op::Step;
                 return (until_step >= 0 && k == replay_k ? "step " + std::to_string(until_step + 1) + " (" + a.until + "), "
                                                          : std::string()) +
-                       "op " + std::to_string(plain) + " (" + std::to_string(k) + " of the recording's " +
+                       "op " + std::to_string(ops_before(k)) + " (" + std::to_string(k) + " of the recording's " +
                        std::to_string(rec.size()) + " with its lesson steps)";
             };
             Rerun r = rerun_to(*lab, rec, replay_k, o, [&](pid_t root, const Rerun& at) {
