@@ -64,6 +64,7 @@ Pids role_pids(const fl::RunRecord& r, const std::string& what, int n, std::stri
     return out;
 }
 
+// Every snapshot taken at step ID (each time a process reached it); the first is r.at_step(ID).
 std::vector<const fl::StepSnapshot*> snapshots(const fl::RunRecord& r, const std::string& id) {
     std::vector<const fl::StepSnapshot*> out;
     for (auto& s : r.steps)
@@ -146,9 +147,9 @@ fl::CheckResult workers_wait_for_jobs(const fl::RunRecord& r) {
     std::string why;
     Pids workers = role_pids(r, "worker", n, why);
     if (workers.empty()) return {false, why};
-    auto snaps = snapshots(r, "forked");
-    if (snaps.empty()) return {false, "step \"forked\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("forked");
+    if (!at) return {false, "step \"forked\" was not reached"};
+    const fl::Snapshot& s = at->snap;
     const auto objects = s.objects();
     int waiting = 0;
     std::string where;
@@ -198,9 +199,9 @@ fl::CheckResult workers_at_work(const fl::RunRecord& r) {
     std::string why;
     Pids workers = role_pids(r, "worker", n, why);
     if (workers.empty()) return {false, why};
-    auto snaps = snapshots(r, "working");
-    if (snaps.empty()) return {false, "step \"working\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("working");
+    if (!at) return {false, "step \"working\" was not reached"};
+    const fl::Snapshot& s = at->snap;
     // The parent handed every worker its jobs before it stepped.
     long stepped = find_event(r, 0, [&](const fl::Event& e) {
         return e.kind == fl::Kind::Call && e.op == fl::Op::Step && e.pid == parent &&
@@ -325,9 +326,9 @@ fl::CheckResult messages_stay_whole(const fl::RunRecord& r) {
     if (workers.empty()) return {false, why};
     // At "forked" every worker is ready and holds its channels; by "working" a quick worker
     // may already be done and gone (with a delay, handing out the jobs takes a while).
-    auto snaps = snapshots(r, "forked");
-    if (snaps.empty()) return {false, "step \"forked\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("forked");
+    if (!at) return {false, "step \"forked\" was not reached"};
+    const fl::Snapshot& s = at->snap;
 
     // The kernel's view: whose write ends lead into which channel.
     std::set<uint64_t> channels_seen;
