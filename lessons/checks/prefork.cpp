@@ -19,10 +19,7 @@ namespace {
 
 constexpr int kTcpEstablished = 1, kTcpListen = 10;
 
-// "1 worker", "3 workers"
-std::string count(size_t n, const char* what) {
-    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
+using fl::quiz::count_of;
 
 bool is_worker(const std::string& role) { return role.rfind("worker ", 0) == 0; }
 int worker_number(const std::string& role) { return is_worker(role) ? atoi(role.c_str() + 7) : 0; }
@@ -114,7 +111,7 @@ fl::CheckResult workers_share_the_listener(const fl::RunRecord& r) {
     if (!s) return {false, "step \"ready\" was not reached"};
     auto workers = live_workers(s->snap);
     if (int(workers.size()) != r.knob_int("workers"))
-        return {false, count(workers.size(), "worker") + " alive at \"ready\", expected " +
+        return {false, count_of(long(workers.size()), "worker") + " alive at \"ready\", expected " +
                            r.knob("workers")};
     int accepting = 0;
     for (auto* w : workers) {
@@ -125,7 +122,7 @@ fl::CheckResult workers_share_the_listener(const fl::RunRecord& r) {
         accepting += in_accept(*w, l.fd);
     }
     bool tcp = s->snap.inet_sockets.count(l.inode) > 0;
-    return {true, count(workers.size(), "worker") + " hold fd " + std::to_string(l.fd) +
+    return {true, count_of(long(workers.size()), "worker") + " hold fd " + std::to_string(l.fd) +
                       " = socket:[" + std::to_string(l.inode) + "], the master's listening socket" +
                       (tcp ? " (LISTEN on 127.0.0.1:" + std::to_string(l.port) + ")" : "") + "; " +
                       std::to_string(accepting) + " already in accept()"};
@@ -138,7 +135,7 @@ fl::CheckResult idle_workers_wait_in_accept(const fl::RunRecord& r) {
     if (!s) return {false, "step \"idle\" was not reached"};
     auto workers = live_workers(s->snap);
     if (int(workers.size()) != r.knob_int("workers"))
-        return {false, count(workers.size(), "worker") + " alive at \"idle\", expected " +
+        return {false, count_of(long(workers.size()), "worker") + " alive at \"idle\", expected " +
                            r.knob("workers")};
     int accepting = 0, busy = 0;
     for (auto* w : workers) {
@@ -154,7 +151,7 @@ fl::CheckResult idle_workers_wait_in_accept(const fl::RunRecord& r) {
                                std::to_string(l.fd) + ")"};
         }
     }
-    return {true, count(size_t(accepting), "worker") + " blocked in accept(fd " +
+    return {true, count_of(long(accepting), "worker") + " blocked in accept(fd " +
                       std::to_string(l.fd) + ") on the same socket:[" + std::to_string(l.inode) +
                       "]" + (busy ? ", " + std::to_string(busy) + " serving an outside client" : "")};
 }
@@ -217,7 +214,7 @@ fl::CheckResult each_client_served_by_one_worker(const fl::RunRecord& r) {
     for (auto& [pid, n] : per_worker)
         detail += (detail.empty() ? "" : ", ") + r.role_of(pid) + ": " + std::to_string(n);
     if (clients == 0) detail = "no built-in client";
-    return {true, count(size_t(accepted), "connection") + " accepted, " +
+    return {true, count_of(long(accepted), "connection") + " accepted, " +
                       std::to_string(clients) + " by built-in clients (" + detail + ")" +
                       (tcp_checked ? "; each ESTABLISHED on port " + std::to_string(l.port) : "")};
 }
@@ -242,7 +239,7 @@ fl::CheckResult dead_worker_replaced(const fl::RunRecord& r) {
         if (e.kind == fl::Kind::Start && e.pid == e.tid && worker_number(e.text) > workers)
             replacements.push_back(e.pid);
     if (deaths.size() != replacements.size())
-        return {false, count(deaths.size(), "worker") + " died, " +
+        return {false, count_of(long(deaths.size()), "worker") + " died, " +
                            std::to_string(replacements.size()) + " replacement(s) forked"};
     if (dies == "no") {
         if (!deaths.empty())
@@ -295,7 +292,7 @@ fl::CheckResult dead_worker_replaced(const fl::RunRecord& r) {
             return {false, rw + " is missing at \"idle\""};
     }
     pid_t last = replacements.back();
-    return {true, count(deaths.size(), "worker") + " " + how + "; the master forked " +
+    return {true, count_of(long(deaths.size()), "worker") + " " + how + "; the master forked " +
                       r.role_of(last) + " (pid " + std::to_string(last) +
                       "), which holds the same socket:[" + std::to_string(l.inode) +
                       "] and waits in accept(fd " + std::to_string(l.fd) + ")"};
@@ -337,7 +334,7 @@ fl::CheckResult stopped_cleanly(const fl::RunRecord& r) {
     for (auto& [inode, t] : s->snap.inet_sockets)
         if (t.state == kTcpListen && t.local_port() == l.port)
             return {false, "socket:[" + std::to_string(inode) + "] still listens on " + t.local};
-    return {true, "SIGTERM ended " + count(size_t(workers), "worker") +
+    return {true, "SIGTERM ended " + count_of(long(workers), "worker") +
                       ", all reaped by the master; no process holds the listening socket any more"};
 }
 

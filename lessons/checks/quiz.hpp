@@ -8,6 +8,11 @@
 
 namespace fl::quiz {
 
+// "1 worker", "4 workers".
+inline std::string count_of(long n, const std::string& what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
 // No verdict: the run did not get to what decides the question.
 inline Verdict not_reached(const std::string& what) {
     return {-1, "this run did not get to " + what + ", so it shows no answer"};

@@ -31,16 +31,7 @@ std::vector<int> jobs_of(int worker, int n, int jobs) {
     return mine;
 }
 
-std::string fixed(double v, int digits) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
-// "1 worker", "4 workers".
-std::string count_of(long n, const std::string& what) {
-    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
+using fl::quiz::count_of;
 
 using Pids = std::vector<pid_t>;
 
@@ -241,7 +232,7 @@ fl::CheckResult workers_at_work(const fl::RunRecord& r) {
         uint64_t a = r.events[size_t(got)].t_ns, b = r.events[size_t(next)].t_ns;
         last_start = std::max(last_start, a);
         first_end = std::min(first_end, b);
-        spans += (spans.empty() ? "" : ", ") + fixed(double(b - a) / 1e6, 0);
+        spans += (spans.empty() ? "" : ", ") + std::to_string((b - a + 500'000) / 1'000'000);
     }
     return {true, "every worker had its jobs; " + std::to_string(running) + " of " +
                       std::to_string(n) +
