@@ -4,16 +4,11 @@
 // before the op that decides it. Both are judged on the trace and the kernel's view.
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <algorithm>
-#include <numeric>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
