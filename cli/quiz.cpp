@@ -35,6 +35,15 @@ void show_verdict(const QuestionDef& q, Asked& s, size_t i) {
 
 }  // namespace
 
+std::string set_knobs(const std::vector<std::string>& sets, Knobs& knobs) {
+    for (auto& s : sets) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) return "--set takes KNOB=VALUE, not \"" + s + "\"";
+        knobs[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    return "";
+}
+
 int cmd_quiz(LabClient* lab, const QuizArgs& a) {
     const Lesson* l = find_lesson(a.id);
     if (!l) {

@@ -151,15 +151,6 @@ std::string resolve_knobs(const Lesson& lesson, Knobs& knobs) {
     return "";
 }
 
-std::string set_knobs(const std::vector<std::string>& sets, Knobs& knobs) {
-    for (auto& s : sets) {
-        auto eq = s.find('=');
-        if (eq == std::string::npos || eq == 0) return "--set takes KNOB=VALUE, not \"" + s + "\"";
-        knobs[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-    return "";
-}
-
 Knobs random_knobs(const Lesson& lesson, uint32_t seed) {
     std::mt19937 rng(seed);
     Knobs out;

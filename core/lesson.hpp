@@ -149,9 +149,6 @@ bool register_grading(const char* id, void (*grade)(Lesson&));
 int step_index(const Lesson& lesson, const std::string& id);
 // Validates KNOBS against LESSON and fills in defaults. Returns "" or a one-line error.
 std::string resolve_knobs(const Lesson& lesson, Knobs& knobs);
-// Adds a command line's --set items ("KNOB=VALUE") to KNOBS, later ones winning. Returns "" or
-// a one-line error naming the item; resolve_knobs then says whether the knobs exist.
-std::string set_knobs(const std::vector<std::string>& sets, Knobs& knobs);
 std::string lesson_ids();  // "hello, pipes, ..." for error messages
 // A seeded exercise: every knob that may be picked at random (available, `random`) gets a value
 // from its range; the same SEED gives the same knobs on every machine (std::mt19937 is
