@@ -12,53 +12,19 @@
 #include <set>
 #include <string>
 #include "core/lesson.hpp"
+#include "lessons/checks/listener.hpp"
 #include "lessons/checks/quiz.hpp"
 #include "core/scenario.hpp"
 
 namespace {
-
-constexpr int kTcpEstablished = 1, kTcpListen = 10;
 
 using fl::quiz::count_of;
 
 bool is_worker(const std::string& role) { return role.rfind("worker ", 0) == 0; }
 int worker_number(const std::string& role) { return is_worker(role) ? atoi(role.c_str() + 7) : 0; }
 
-// The listening socket as the run saw it: the fd the master's socket() returned, its inode in
-// the snapshot at "listening", and the port the lesson printed.
-struct Listener {
-    int fd = -1;
-    uint64_t inode = 0;
-    int port = 0;
-    std::string error;  // why it could not be found
-};
-
-Listener find_listener(const fl::RunRecord& r) {
-    Listener l;
-    pid_t master = r.pid_of_role("parent");
-    for (auto* e : r.find(fl::Kind::Return, fl::Op::Socket))
-        if (e->pid == master && e->ret >= 0) {
-            l.fd = int(e->ret);
-            break;
-        }
-    const fl::StepSnapshot* s = r.at_step("listening");
-    if (l.fd < 0 || !s) return l.error = "the master made no listening socket", l;
-    if (const fl::ProcInfo* p = s->snap.find(master))
-        for (auto& f : p->fds)
-            if (f.fd == l.fd && f.kind == fl::FdKind::Socket) l.inode = f.inode;
-    if (!l.inode) return l.error = "the master holds no socket on fd " + std::to_string(l.fd), l;
-    for (auto& line : r.output())
-        if (line.rfind("listening on 127.0.0.1:", 0) == 0) l.port = atoi(line.c_str() + 23);
-    if (!l.port) return l.error = "the lesson never printed its port", l;
-    // The kernel's TCP table, when the probe has it, must agree: LISTEN on that port.
-    auto t = s->snap.inet_sockets.find(l.inode);
-    if (t != s->snap.inet_sockets.end() &&
-        (t->second.state != kTcpListen || t->second.local_port() != l.port))
-        l.error = "socket:[" + std::to_string(l.inode) + "] is " +
-                  fl::tcp_state_name(t->second.state) + " on " + t->second.local +
-                  ", not LISTEN on port " + std::to_string(l.port);
-    return l;
-}
+using fl::quiz::find_listener;
+using fl::quiz::Listener;
 
 const fl::FdEntry* fd_of(const fl::ProcInfo& p, int fd) {
     for (auto& f : p.fds)
@@ -202,7 +168,7 @@ fl::CheckResult each_client_served_by_one_worker(const fl::RunRecord& r) {
                                " connections at \"accepted\", expected 1"};
         auto t = s.snap.inet_sockets.find(conns[0]->inode);
         if (t == s.snap.inet_sockets.end()) continue;
-        if (t->second.state != kTcpEstablished || t->second.local_port() != l.port)
+        if (t->second.state != TCP_ESTABLISHED || t->second.local_port() != l.port)
             return {false, who + "'s fd " + std::to_string(conns[0]->fd) + " is " +
                                fl::tcp_state_name(t->second.state) + " " + t->second.local +
                                ", not ESTABLISHED on port " + std::to_string(l.port)};
@@ -332,7 +298,7 @@ fl::CheckResult stopped_cleanly(const fl::RunRecord& r) {
             return {false, r.role_of(p.pid) + " still holds the listening socket"};
     }
     for (auto& [inode, t] : s->snap.inet_sockets)
-        if (t.state == kTcpListen && t.local_port() == l.port)
+        if (t.state == TCP_LISTEN && t.local_port() == l.port)
             return {false, "socket:[" + std::to_string(inode) + "] still listens on " + t.local};
     return {true, "SIGTERM ended " + count_of(long(workers), "worker") +
                       ", all reaped by the master; no process holds the listening socket any more"};
