@@ -134,16 +134,10 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     o.delay_ms = a.delay;
     o.timeout_s = a.timeout;
     if (a.mem > 0) o.mem_mb = a.mem;
-    for (auto& s : a.sets) {
-        auto eq = s.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            std::cerr << "forklab: --set takes KNOB=VALUE, not \"" << s << "\"\n";
-            return 2;
-        }
-        o.knobs[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-    if (auto err = resolve_knobs(*l, o.knobs); !err.empty()) {
-        std::cerr << "forklab: " << err << '\n';
+    std::string knob_err = set_knobs(a.sets, o.knobs);
+    if (knob_err.empty()) knob_err = resolve_knobs(*l, o.knobs);
+    if (!knob_err.empty()) {
+        std::cerr << "forklab: " << knob_err << '\n';
         return 2;
     }
     // --until: a lesson step's id, or how many ops to run.
@@ -157,8 +151,7 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
                 return 2;
             }
         } else {
-            for (size_t i = 0; i < l->steps.size(); ++i)
-                if (l->steps[i].id == a.until) until_step = int(i);
+            until_step = step_index(*l, a.until);
             if (until_step < 0) {
                 std::string ids;
                 for (auto& st : l->steps) ids += (ids.empty() ? "" : ", ") + st.id;
@@ -170,6 +163,11 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
     }
     Recording rec;  // --replay: the trace's ops, which the lab compares with the new run's
     size_t replay_k = 0;
+    auto ops_before = [&](size_t k) {  // of REC's first K, those that are not lesson steps
+        size_t plain = 0;
+        for (size_t i = 0; i < k && i < rec.size(); ++i) plain += rec.ops[i].op != Op::Step;
+        return plain;
+    };
     if (!a.replay.empty()) {
         std::string err;
         std::vector<Event> events;
@@ -189,11 +187,9 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
         if (!a.until.empty()) {
             replay_k = until_step >= 0 ? rec.at_step(until_step) : rec.after_ops(size_t(until_ops));
             if (replay_k == Recording::npos) {
-                size_t plain = 0;
-                for (auto& op : rec.ops) plain += op.op != Op::Step;
                 std::cerr << "forklab: --until " << a.until << ": the run in " << a.replay
                           << (until_step >= 0 ? " never reached that step"
-                                              : " has only " + std::to_string(plain) + " ops (steps not counted)")
+                                              : " has only " + std::to_string(ops_before(rec.size())) + " ops (steps not counted)")
                           << '\n';
                 return 2;
             }
@@ -266,11 +262,9 @@ int cmd_run(LabClient* lab, const RunArgs& a) {
             // Re-execution: the recorded ops in the recorded order, no delay, compared with the
             // recording, up to the point asked for.
             auto where = [&](size_t k) {
-                size_t plain = 0;
-                for (size_t i = 0; i < k && i < rec.size(); ++i) plain += rec.ops[i].op != Op::Step;
                 return (until_step >= 0 && k == replay_k ? "step " + std::to_string(until_step + 1) + " (" + a.until + "), "
                                                          : std::string()) +
-                       "op " + std::to_string(plain) + " (" + std::to_string(k) + " of the recording's " +
+                       "op " + std::to_string(ops_before(k)) + " (" + std::to_string(k) + " of the recording's " +
                        std::to_string(rec.size()) + " with its lesson steps)";
             };
             Rerun r = rerun_to(*lab, rec, replay_k, o, [&](pid_t root, const Rerun& at) {

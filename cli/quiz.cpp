@@ -35,6 +35,15 @@ void show_verdict(const QuestionDef& q, Asked& s, size_t i) {
 
 }  // namespace
 
+std::string set_knobs(const std::vector<std::string>& sets, Knobs& knobs) {
+    for (auto& s : sets) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) return "--set takes KNOB=VALUE, not \"" + s + "\"";
+        knobs[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    return "";
+}
+
 int cmd_quiz(LabClient* lab, const QuizArgs& a) {
     const Lesson* l = find_lesson(a.id);
     if (!l) {
@@ -45,16 +54,10 @@ int cmd_quiz(LabClient* lab, const QuizArgs& a) {
     o.lesson = l->id;
     o.gated = true;
     if (a.random >= 0) o.knobs = random_knobs(*l, uint32_t(a.random));
-    for (auto& s : a.sets) {
-        auto eq = s.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            std::cerr << "forklab: --set takes KNOB=VALUE, not \"" << s << "\"\n";
-            return 2;
-        }
-        o.knobs[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-    if (auto err = resolve_knobs(*l, o.knobs); !err.empty()) {
-        std::cerr << "forklab: " << err << '\n';
+    std::string knob_err = set_knobs(a.sets, o.knobs);
+    if (knob_err.empty()) knob_err = resolve_knobs(*l, o.knobs);
+    if (!knob_err.empty()) {
+        std::cerr << "forklab: " << knob_err << '\n';
         return 2;
     }
     // The answers given up front: numbers from 1, in the order the questions are asked.

@@ -144,27 +144,13 @@ char** complete(const char* text, int, int) {
     return rl_completion_matches(text, complete_word);
 }
 
-using ScriptLine = SandboxScriptLine;
-
-bool read_script(const std::string& path, std::vector<ScriptLine>& out, std::string& err) {
-    std::ifstream in(path);
-    if (!in) return err = "cannot open script " + path + ": " + strerror(errno), false;
-    // Bounded: 10000 lines of at most 4000 characters is all a script may be.
-    constexpr size_t kMax = 10001u * 4001u;
-    std::string text;
-    char buf[65536];
-    while (text.size() <= kMax && in.read(buf, sizeof buf).gcount() > 0) text.append(buf, size_t(in.gcount()));
-    if (text.size() > kMax) return err = path + ": too big for a script (10000 lines of at most 4000 characters)", false;
-    return parse_sandbox_script(text, path, out, err);
-}
-
 // Runs LINES on S as a script: each waits for its process; stops at a usage error (returns
 // its text) or when the run ends.
-std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<ScriptLine>& lines,
+std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<SandboxScriptLine>& lines,
                       std::ostream& out, const std::string& where) {
     int current = 0;
     s.on_message = [&](const nlohmann::json& m) { unsolicited(pr, m, current, true); };
-    for (const ScriptLine& l : lines) {
+    for (const SandboxScriptLine& l : lines) {
         Line parsed = sandbox::parse_line(l.text);
         if (parsed.kind == Line::Kind::Session) {
             if (parsed.cmd.verb == Verb::Ps) print_ps(s, out);
@@ -204,13 +190,21 @@ bool parse_sandbox_script(const std::string& text, const std::string& path,
 }
 
 bool read_sandbox_script(const std::string& path, std::vector<SandboxScriptLine>& out, std::string& err) {
-    return read_script(path, out, err);
+    std::ifstream in(path);
+    if (!in) return err = "cannot open script " + path + ": " + strerror(errno), false;
+    // Bounded: 10000 lines of at most 4000 characters is all a script may be.
+    constexpr size_t kMax = 10001u * 4001u;
+    std::string text;
+    char buf[65536];
+    while (text.size() <= kMax && in.read(buf, sizeof buf).gcount() > 0) text.append(buf, size_t(in.gcount()));
+    if (text.size() > kMax) return err = path + ": too big for a script (10000 lines of at most 4000 characters)", false;
+    return parse_sandbox_script(text, path, out, err);
 }
 
 int sandbox_script(LabClient& lab, const SandboxCliArgs& a) {
-    std::vector<ScriptLine> lines;
+    std::vector<SandboxScriptLine> lines;
     std::string err;
-    if (!read_script(a.script, lines, err)) {
+    if (!read_sandbox_script(a.script, lines, err)) {
         std::cerr << "forklab: " << err << '\n';
         return 2;
     }
@@ -269,7 +263,7 @@ int sandbox_repl(LabClient& lab, const SandboxCliArgs& a) {
     bool ended_said = false;
 
     auto replay = [&](const std::vector<std::string>& cmds) -> bool {
-        std::vector<ScriptLine> lines;
+        std::vector<SandboxScriptLine> lines;
         for (size_t i = 0; i < cmds.size(); ++i) lines.push_back({int(i + 1), cmds[i]});
         std::string e = run_lines(s, pr, lines, std::cout, "history");
         s.on_message = [&](const nlohmann::json& m) { unsolicited(pr, m, current); };
@@ -323,8 +317,8 @@ int sandbox_repl(LabClient& lab, const SandboxCliArgs& a) {
                                   << cmds.size() - 1 << " again in fresh processes (pids change)\n";
                         cmds.pop_back();
                     } else {
-                        std::vector<ScriptLine> lines;
-                        if (!read_script(l.cmd.text, lines, err)) {
+                        std::vector<SandboxScriptLine> lines;
+                        if (!read_sandbox_script(l.cmd.text, lines, err)) {
                             std::cout << "load: " << err << '\n';
                             break;
                         }

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>

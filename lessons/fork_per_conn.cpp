@@ -14,12 +14,9 @@
 //   - a handler that has exited is a zombie until its parent waits for it. Before each accept
 //     the parent reaps whatever has finished, without blocking: waitpid(-1, WNOHANG). Knob
 //     skip_prune: it never does, and the zombies pile up under the parent.
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include <algorithm>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>

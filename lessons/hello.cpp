@@ -2,8 +2,6 @@
 //
 // The parent makes a pipe, forks, and reads one line the child writes. Each side closes the
 // end it does not use. Finally the parent waits for the child, so no zombie is left.
-#include <set>
-
 #include "core/lesson.hpp"
 #include "core/scenario.hpp"
 

@@ -10,9 +10,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include <algorithm>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 

@@ -12,9 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <string>
-#include <vector>
 
 #include "core/lesson.hpp"
 #include "core/scenario.hpp"

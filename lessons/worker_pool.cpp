@@ -24,8 +24,6 @@
 //   wait_with    poll or epoll: how the caller waits on many sockets at once
 //   cancel_slow  take the first answer and stop the other servers at once (they abandon it)
 //   seed         the servers' random answer times
-#include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +35,6 @@
 #include <algorithm>
 #include <numeric>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 #include "core/lesson.hpp"
+#include "lessons/checks/listener.hpp"
 #include "lessons/checks/quiz.hpp"
 #include "core/scenario.hpp"
 
@@ -19,32 +20,10 @@ namespace {
 
 constexpr int kEofWaitMs = 500;  // as in lessons/fork_per_conn.cpp: how long a client waits for the server to close
 
-constexpr int kTcpEstablished = 1;
-
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
-struct Listener {
-    int fd = -1;
-    uint64_t inode = 0;
-    int port = 0;
-};
-
-Listener find_listener(const fl::RunRecord& r) {
-    Listener l;
-    pid_t parent = r.pid_of_role("parent");
-    for (auto* e : r.find(fl::Kind::Return, fl::Op::Socket))
-        if (e->pid == parent && e->ret >= 0) {
-            l.fd = int(e->ret);
-            break;
-        }
-    if (const fl::StepSnapshot* s = r.at_step("listening"))
-        if (const fl::ProcInfo* p = s->snap.find(parent))
-            for (auto& f : p->fds)
-                if (f.fd == l.fd && f.kind == fl::FdKind::Socket) l.inode = f.inode;
-    for (auto& line : r.output())
-        if (starts_with(line, "listening on 127.0.0.1:")) l.port = atoi(line.c_str() + 23);
-    return l;
-}
+using fl::quiz::find_listener;
+using fl::quiz::Listener;
 
 const fl::FdEntry* fd_of(const fl::Snapshot& s, pid_t pid, int fd) {
     const fl::ProcInfo* p = s.find(pid);
@@ -102,7 +81,7 @@ fl::CheckResult one_handler_per_connection(const fl::RunRecord& r) {
                                std::to_string(fd)};
         auto t = accepted[size_t(k)]->snap.inet_sockets.find(conn->inode);
         if (t != accepted[size_t(k)]->snap.inet_sockets.end()) {
-            if (t->second.state != kTcpEstablished || t->second.local_port() != l.port)
+            if (t->second.state != TCP_ESTABLISHED || t->second.local_port() != l.port)
                 return {false, "connection " + n + " is " + fl::tcp_state_name(t->second.state) +
                                    " on " + t->second.local + ", not ESTABLISHED on port " +
                                    std::to_string(l.port)};

@@ -28,11 +28,7 @@ const fl::FdEntry* holding_file(const fl::Snapshot& s, pid_t pid, uint64_t inode
     return nullptr;
 }
 
-const fl::Event* first_return(const fl::RunRecord& r, fl::Op op, pid_t pid) {
-    for (auto* e : r.find(fl::Kind::Return, op))
-        if (e->pid == pid) return e;
-    return nullptr;
-}
+using fl::quiz::first_return;
 
 bool breaks(const fl::RunRecord& r) {
     return r.knob("framing") == "newline" && r.knob_bool("newline_in_data");

@@ -26,23 +26,14 @@ const fl::Event* nth_pipe(const fl::RunRecord& r, size_t n) {
     return nullptr;
 }
 
-// What the main thread of PID sits in ("read(fd 3)"), or the state when it is not running.
-// Index of the first event at or after FROM matching PRED, or -1.
-template <class Pred>
-long find_event(const fl::RunRecord& r, size_t from, Pred pred) {
-    for (size_t i = from; i < r.events.size(); ++i)
-        if (pred(r.events[i])) return long(i);
-    return -1;
-}
+using fl::quiz::find_event;
 
 long step_event(const fl::RunRecord& r, const std::string& id) {
     const fl::StepSnapshot* s = r.at_step(id);
     if (!s) return -1;
     // Step events carry the step's index in the lesson's list.
     const fl::Lesson* l = fl::find_lesson(r.lesson);
-    long idx = -1;
-    for (size_t i = 0; l && i < l->steps.size(); ++i)
-        if (l->steps[i].id == id) idx = long(i);
+    const int idx = l ? fl::step_index(*l, id) : -1;
     return find_event(r, 0, [&](const fl::Event& e) {
         return e.kind == fl::Kind::Step && e.arg == idx && e.pid == s->pid;
     });

@@ -12,56 +12,19 @@
 #include <set>
 #include <string>
 #include "core/lesson.hpp"
+#include "lessons/checks/listener.hpp"
 #include "lessons/checks/quiz.hpp"
 #include "core/scenario.hpp"
 
 namespace {
 
-constexpr int kTcpEstablished = 1, kTcpListen = 10;
-
-// "1 worker", "3 workers"
-std::string count(size_t n, const char* what) {
-    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
+using fl::quiz::count_of;
 
 bool is_worker(const std::string& role) { return role.rfind("worker ", 0) == 0; }
 int worker_number(const std::string& role) { return is_worker(role) ? atoi(role.c_str() + 7) : 0; }
 
-// The listening socket as the run saw it: the fd the master's socket() returned, its inode in
-// the snapshot at "listening", and the port the lesson printed.
-struct Listener {
-    int fd = -1;
-    uint64_t inode = 0;
-    int port = 0;
-    std::string error;  // why it could not be found
-};
-
-Listener find_listener(const fl::RunRecord& r) {
-    Listener l;
-    pid_t master = r.pid_of_role("parent");
-    for (auto* e : r.find(fl::Kind::Return, fl::Op::Socket))
-        if (e->pid == master && e->ret >= 0) {
-            l.fd = int(e->ret);
-            break;
-        }
-    const fl::StepSnapshot* s = r.at_step("listening");
-    if (l.fd < 0 || !s) return l.error = "the master made no listening socket", l;
-    if (const fl::ProcInfo* p = s->snap.find(master))
-        for (auto& f : p->fds)
-            if (f.fd == l.fd && f.kind == fl::FdKind::Socket) l.inode = f.inode;
-    if (!l.inode) return l.error = "the master holds no socket on fd " + std::to_string(l.fd), l;
-    for (auto& line : r.output())
-        if (line.rfind("listening on 127.0.0.1:", 0) == 0) l.port = atoi(line.c_str() + 23);
-    if (!l.port) return l.error = "the lesson never printed its port", l;
-    // The kernel's TCP table, when the probe has it, must agree: LISTEN on that port.
-    auto t = s->snap.inet_sockets.find(l.inode);
-    if (t != s->snap.inet_sockets.end() &&
-        (t->second.state != kTcpListen || t->second.local_port() != l.port))
-        l.error = "socket:[" + std::to_string(l.inode) + "] is " +
-                  fl::tcp_state_name(t->second.state) + " on " + t->second.local +
-                  ", not LISTEN on port " + std::to_string(l.port);
-    return l;
-}
+using fl::quiz::find_listener;
+using fl::quiz::Listener;
 
 const fl::FdEntry* fd_of(const fl::ProcInfo& p, int fd) {
     for (auto& f : p.fds)
@@ -114,7 +77,7 @@ fl::CheckResult workers_share_the_listener(const fl::RunRecord& r) {
     if (!s) return {false, "step \"ready\" was not reached"};
     auto workers = live_workers(s->snap);
     if (int(workers.size()) != r.knob_int("workers"))
-        return {false, count(workers.size(), "worker") + " alive at \"ready\", expected " +
+        return {false, count_of(long(workers.size()), "worker") + " alive at \"ready\", expected " +
                            r.knob("workers")};
     int accepting = 0;
     for (auto* w : workers) {
@@ -125,7 +88,7 @@ fl::CheckResult workers_share_the_listener(const fl::RunRecord& r) {
         accepting += in_accept(*w, l.fd);
     }
     bool tcp = s->snap.inet_sockets.count(l.inode) > 0;
-    return {true, count(workers.size(), "worker") + " hold fd " + std::to_string(l.fd) +
+    return {true, count_of(long(workers.size()), "worker") + " hold fd " + std::to_string(l.fd) +
                       " = socket:[" + std::to_string(l.inode) + "], the master's listening socket" +
                       (tcp ? " (LISTEN on 127.0.0.1:" + std::to_string(l.port) + ")" : "") + "; " +
                       std::to_string(accepting) + " already in accept()"};
@@ -138,7 +101,7 @@ fl::CheckResult idle_workers_wait_in_accept(const fl::RunRecord& r) {
     if (!s) return {false, "step \"idle\" was not reached"};
     auto workers = live_workers(s->snap);
     if (int(workers.size()) != r.knob_int("workers"))
-        return {false, count(workers.size(), "worker") + " alive at \"idle\", expected " +
+        return {false, count_of(long(workers.size()), "worker") + " alive at \"idle\", expected " +
                            r.knob("workers")};
     int accepting = 0, busy = 0;
     for (auto* w : workers) {
@@ -154,7 +117,7 @@ fl::CheckResult idle_workers_wait_in_accept(const fl::RunRecord& r) {
                                std::to_string(l.fd) + ")"};
         }
     }
-    return {true, count(size_t(accepting), "worker") + " blocked in accept(fd " +
+    return {true, count_of(long(accepting), "worker") + " blocked in accept(fd " +
                       std::to_string(l.fd) + ") on the same socket:[" + std::to_string(l.inode) +
                       "]" + (busy ? ", " + std::to_string(busy) + " serving an outside client" : "")};
 }
@@ -205,7 +168,7 @@ fl::CheckResult each_client_served_by_one_worker(const fl::RunRecord& r) {
                                " connections at \"accepted\", expected 1"};
         auto t = s.snap.inet_sockets.find(conns[0]->inode);
         if (t == s.snap.inet_sockets.end()) continue;
-        if (t->second.state != kTcpEstablished || t->second.local_port() != l.port)
+        if (t->second.state != TCP_ESTABLISHED || t->second.local_port() != l.port)
             return {false, who + "'s fd " + std::to_string(conns[0]->fd) + " is " +
                                fl::tcp_state_name(t->second.state) + " " + t->second.local +
                                ", not ESTABLISHED on port " + std::to_string(l.port)};
@@ -217,7 +180,7 @@ fl::CheckResult each_client_served_by_one_worker(const fl::RunRecord& r) {
     for (auto& [pid, n] : per_worker)
         detail += (detail.empty() ? "" : ", ") + r.role_of(pid) + ": " + std::to_string(n);
     if (clients == 0) detail = "no built-in client";
-    return {true, count(size_t(accepted), "connection") + " accepted, " +
+    return {true, count_of(long(accepted), "connection") + " accepted, " +
                       std::to_string(clients) + " by built-in clients (" + detail + ")" +
                       (tcp_checked ? "; each ESTABLISHED on port " + std::to_string(l.port) : "")};
 }
@@ -242,7 +205,7 @@ fl::CheckResult dead_worker_replaced(const fl::RunRecord& r) {
         if (e.kind == fl::Kind::Start && e.pid == e.tid && worker_number(e.text) > workers)
             replacements.push_back(e.pid);
     if (deaths.size() != replacements.size())
-        return {false, count(deaths.size(), "worker") + " died, " +
+        return {false, count_of(long(deaths.size()), "worker") + " died, " +
                            std::to_string(replacements.size()) + " replacement(s) forked"};
     if (dies == "no") {
         if (!deaths.empty())
@@ -295,7 +258,7 @@ fl::CheckResult dead_worker_replaced(const fl::RunRecord& r) {
             return {false, rw + " is missing at \"idle\""};
     }
     pid_t last = replacements.back();
-    return {true, count(deaths.size(), "worker") + " " + how + "; the master forked " +
+    return {true, count_of(long(deaths.size()), "worker") + " " + how + "; the master forked " +
                       r.role_of(last) + " (pid " + std::to_string(last) +
                       "), which holds the same socket:[" + std::to_string(l.inode) +
                       "] and waits in accept(fd " + std::to_string(l.fd) + ")"};
@@ -335,9 +298,9 @@ fl::CheckResult stopped_cleanly(const fl::RunRecord& r) {
             return {false, r.role_of(p.pid) + " still holds the listening socket"};
     }
     for (auto& [inode, t] : s->snap.inet_sockets)
-        if (t.state == kTcpListen && t.local_port() == l.port)
+        if (t.state == TCP_LISTEN && t.local_port() == l.port)
             return {false, "socket:[" + std::to_string(inode) + "] still listens on " + t.local};
-    return {true, "SIGTERM ended " + count(size_t(workers), "worker") +
+    return {true, "SIGTERM ended " + count_of(long(workers), "worker") +
                       ", all reaped by the master; no process holds the listening socket any more"};
 }
 

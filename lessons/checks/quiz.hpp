@@ -1,10 +1,17 @@
 #pragma once
-// Helpers for the lessons' questions (lessons/checks/*.cpp): what the kernel showed, in words.
+// Helpers for the lessons' checks and questions (lessons/checks/*.cpp): where things are in the
+// trace, and what the kernel showed, in words.
+#include <algorithm>
 #include <string>
 
 #include "core/lesson.hpp"
 
 namespace fl::quiz {
+
+// "1 worker", "4 workers".
+inline std::string count_of(long n, const std::string& what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
 
 // No verdict: the run did not get to what decides the question.
 inline Verdict not_reached(const std::string& what) {
@@ -25,6 +32,14 @@ inline const Event* first_return(const RunRecord& r, Op op, pid_t pid, int fd = 
             return &e;
     }
     return nullptr;
+}
+
+// Index in the trace of the first event at or after FROM matching PRED, or -1.
+template <class Pred>
+long find_event(const RunRecord& r, long from, Pred pred) {
+    for (size_t i = size_t(std::max(from, 0L)); i < r.events.size(); ++i)
+        if (pred(r.events[i])) return long(i);
+    return -1;
 }
 
 // Index in the trace of the Step event of the first time step ID was reached, or -1.

@@ -4,16 +4,11 @@
 // before the op that decides it. Both are judged on the trace and the kernel's view.
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <algorithm>
-#include <numeric>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,16 +26,7 @@ std::vector<int> jobs_of(int worker, int n, int jobs) {
     return mine;
 }
 
-std::string fixed(double v, int digits) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-}
-
-// "1 worker", "4 workers".
-std::string count_of(long n, const std::string& what) {
-    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
+using fl::quiz::count_of;
 
 using Pids = std::vector<pid_t>;
 
@@ -64,6 +50,7 @@ Pids role_pids(const fl::RunRecord& r, const std::string& what, int n, std::stri
     return out;
 }
 
+// Every snapshot taken at step ID (each time a process reached it); the first is r.at_step(ID).
 std::vector<const fl::StepSnapshot*> snapshots(const fl::RunRecord& r, const std::string& id) {
     std::vector<const fl::StepSnapshot*> out;
     for (auto& s : r.steps)
@@ -71,13 +58,7 @@ std::vector<const fl::StepSnapshot*> snapshots(const fl::RunRecord& r, const std
     return out;
 }
 
-// The first event at or after FROM matching PRED, or -1.
-template <class Pred>
-long find_event(const fl::RunRecord& r, long from, Pred pred) {
-    for (size_t i = size_t(std::max(from, 0L)); i < r.events.size(); ++i)
-        if (pred(r.events[i])) return long(i);
-    return -1;
-}
+using fl::quiz::find_event;
 
 // The fds a lesson process opened itself (stdio, which the lab set up, left out).
 std::vector<const fl::FdEntry*> own_fds(const fl::Snapshot& s, pid_t pid) {
@@ -152,9 +133,9 @@ fl::CheckResult workers_wait_for_jobs(const fl::RunRecord& r) {
     std::string why;
     Pids workers = role_pids(r, "worker", n, why);
     if (workers.empty()) return {false, why};
-    auto snaps = snapshots(r, "forked");
-    if (snaps.empty()) return {false, "step \"forked\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("forked");
+    if (!at) return {false, "step \"forked\" was not reached"};
+    const fl::Snapshot& s = at->snap;
     const auto objects = s.objects();
     int waiting = 0;
     std::string where;
@@ -204,9 +185,9 @@ fl::CheckResult workers_at_work(const fl::RunRecord& r) {
     std::string why;
     Pids workers = role_pids(r, "worker", n, why);
     if (workers.empty()) return {false, why};
-    auto snaps = snapshots(r, "working");
-    if (snaps.empty()) return {false, "step \"working\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("working");
+    if (!at) return {false, "step \"working\" was not reached"};
+    const fl::Snapshot& s = at->snap;
     // The parent handed every worker its jobs before it stepped.
     long stepped = find_event(r, 0, [&](const fl::Event& e) {
         return e.kind == fl::Kind::Call && e.op == fl::Op::Step && e.pid == parent &&
@@ -246,7 +227,7 @@ fl::CheckResult workers_at_work(const fl::RunRecord& r) {
         uint64_t a = r.events[size_t(got)].t_ns, b = r.events[size_t(next)].t_ns;
         last_start = std::max(last_start, a);
         first_end = std::min(first_end, b);
-        spans += (spans.empty() ? "" : ", ") + fixed(double(b - a) / 1e6, 0);
+        spans += (spans.empty() ? "" : ", ") + std::to_string((b - a + 500'000) / 1'000'000);
     }
     return {true, "every worker had its jobs; " + std::to_string(running) + " of " +
                       std::to_string(n) +
@@ -331,9 +312,9 @@ fl::CheckResult messages_stay_whole(const fl::RunRecord& r) {
     if (workers.empty()) return {false, why};
     // At "forked" every worker is ready and holds its channels; by "working" a quick worker
     // may already be done and gone (with a delay, handing out the jobs takes a while).
-    auto snaps = snapshots(r, "forked");
-    if (snaps.empty()) return {false, "step \"forked\" was not reached"};
-    const fl::Snapshot& s = snaps[0]->snap;
+    const fl::StepSnapshot* at = r.at_step("forked");
+    if (!at) return {false, "step \"forked\" was not reached"};
+    const fl::Snapshot& s = at->snap;
 
     // The kernel's view: whose write ends lead into which channel.
     std::set<uint64_t> channels_seen;

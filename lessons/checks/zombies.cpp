@@ -179,7 +179,7 @@ std::string orphans_claim(const fl::RunRecord& r) {
 
 // ---- Questions: asked before the op that decides them, judged on what this run showed.
 
-// The pid of the process with role ROLE's first "working" step, and its parent's.
+// Worker 1 at step "exited": a zombie, or gone.
 fl::Verdict q_worker_state(const fl::RunRecord& r) {
     const fl::StepSnapshot* s = r.at_step("exited");
     pid_t w = r.pid_of_role("worker 1");
@@ -196,13 +196,12 @@ fl::Verdict q_worker_state(const fl::RunRecord& r) {
 fl::Verdict q_zombies_at_end(const fl::RunRecord& r) {
     const fl::StepSnapshot* s = r.at_step("end");
     pid_t parent = r.pid_of_role("parent");
-    if (!s) return fl::quiz::not_reached("step \"end\"");
-    int children = 0, zombies = 0;
+    const long end = fl::quiz::step_event_index(r, "end");
+    if (!s || end < 0) return fl::quiz::not_reached("step \"end\"");
+    int children = 0;
     for (auto* e : r.find(fl::Kind::Return, fl::Op::Fork))
-        if (e->pid == parent && e->ret > 0 && e->seq < r.events[size_t(fl::quiz::step_event_index(r, "end"))].seq)
-            ++children;
-    for (auto& p : s->snap.procs)
-        if (p.ppid == parent && p.state == 'Z') ++zombies;
+        if (e->pid == parent && e->ret > 0 && e->seq < r.events[size_t(end)].seq) ++children;
+    const int zombies = zombie_children(s->snap, parent);
     std::string ev = "at step \"end\" the kernel showed " + std::to_string(zombies) +
                      " zombie(s) under the parent, which had forked " + std::to_string(children);
     return {zombies == 0 ? 0 : zombies == children ? 1 : 2, ev};
