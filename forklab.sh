@@ -12,6 +12,7 @@ packages=(
   python3-glad                            # generates the OpenGL loader at build time
   nlohmann-json3-dev libcli11-dev libmd4c-dev libmd4c-html0 doctest-dev
   libseccomp-dev                          # syscall names for this architecture (the probe)
+  libdw-dev                               # a traced program's source file:line at each syscall (unwind + DWARF)
   fonts-dejavu-core                       # the scalable TTF font the app draws with
   xvfb xauth imagemagick                  # headless app tests and screenshots
   lsof procps strace iproute2             # tests and benchmarks compare with them (ss too)

@@ -18,6 +18,7 @@
 #include "core/format.hpp"
 #include "core/lab.hpp"
 #include "core/trace_file.hpp"
+#include "core/unwind.hpp"
 
 namespace fl {
 
@@ -133,6 +134,8 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         if (e.kind == Kind::Output && !e.pid) who = "console";
         line << std::setw(7) << e.pid << " " << std::left << std::setw(10) << who << std::right << " "
              << (e.kind == Kind::Call ? "released: " : "") << describe_event(e);
+        // The program's own call site, as lesson ops show their line (core/unwind.hpp).
+        if (!e.site.empty()) line << "   (" << call_site_text(e.site, e.line) << ")";
         std::cout << line.str() << std::endl;
     };
     bool want_waiting = false;  // print who waits, from the snapshot asked for after a step

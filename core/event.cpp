@@ -73,6 +73,7 @@ nlohmann::json to_json(const Event& e) {
     if (!e.task.empty()) j["task"] = e.task;
     if (e.op != Op::None) j["op"] = op_name(e.op);
     if (e.line) j["line"] = e.line;
+    if (!e.site.empty()) j["site"] = e.site;
     switch (e.kind) {
         case Kind::Call:
         case Kind::Return:
@@ -230,6 +231,7 @@ Event event_from_json(const nlohmann::json& j) {
             throw std::runtime_error("field \"op\": unknown operation \"" + op + "\"");
     }
     e.line = int_field32(j, "line", 0);
+    e.site = str_field(j, "site");
     e.fd = int_field32(j, "fd", -1);
     e.fd2 = int_field32(j, "fd2", -1);
     e.arg = int_field(j, "arg", 0, INT64_MIN, INT64_MAX);

@@ -66,6 +66,9 @@ struct Event {
     int flags = 0;      // send/recv flags (MSG_*) exactly as the lesson passed them
     std::string task;   // stable task id across runs: "1", "1.2", "1.2/t1" (see docs)
     std::string text;   // preview of data (printable), output line, role, step text ...
+    // A traced program's own call site (Call/Return): the source file of `line`, or, without
+    // line information (built without -g, line 0), "FUNCTION+0xOFF in MODULE". Lessons: "".
+    std::string site;
 };
 
 // A point of a lesson's chart (fl::measure): SERIES at X is Y, e.g. chart "spawn", series

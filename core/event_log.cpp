@@ -46,6 +46,7 @@ enum Field : uint16_t {
     kText = 1 << 14,
     kFlags = 1 << 15,
 };
+constexpr uint8_t kSiteBit = 0x80;  // in the kind byte: a call site follows (Kind < 0x80)
 
 }  // namespace
 
@@ -81,6 +82,13 @@ void EventLog::push_back(const Event& e) {
         if (added) tasks_.push_back(e.task);
         task = it->second;
     }
+    // A program's call site: interned with the task ids, flagged by the kind byte's top bit.
+    uint32_t site = 0;
+    if (!e.site.empty()) {
+        auto [it, added] = task_ids_.try_emplace(e.site, uint32_t(tasks_.size()));
+        if (added) tasks_.push_back(e.site);
+        site = it->second;
+    }
     uint16_t bits = 0;
     const uint64_t want_seq = seq0_ + index_.size();
     if (e.seq != want_seq) bits |= kSeq;
@@ -101,7 +109,7 @@ void EventLog::push_back(const Event& e) {
     if (e.flags) bits |= kFlags;
 
     // At most: kind, 2 bytes of bits, 14 varints of 10 bytes, the text and its length.
-    const size_t most = 3 + 15 * 10 + e.text.size();
+    const size_t most = 3 + 16 * 10 + e.text.size();
     if (chunks_.empty() || used_ + most > chunks_.back().size()) {
         // Small runs stay small: chunks grow from 4 KiB to kChunk.
         const size_t grow = chunks_.empty() ? 4096 : std::min(kChunk, 2 * chunks_.back().size());
@@ -110,7 +118,7 @@ void EventLog::push_back(const Event& e) {
     }
     uint8_t* const start = chunks_.back().data() + used_;
     uint8_t* p = start;
-    *p++ = uint8_t(e.kind);
+    *p++ = uint8_t(uint8_t(e.kind) | (e.site.empty() ? 0 : kSiteBit));
     *p++ = uint8_t(bits);
     *p++ = uint8_t(bits >> 8);
     if (bits & kSeq) put(p, zig(int64_t(e.seq - want_seq)));
@@ -128,6 +136,7 @@ void EventLog::push_back(const Event& e) {
     if (bits & kQueued) put(p, zig(e.queued));
     if (bits & kTask) put(p, task);
     if (bits & kFlags) put(p, zig(e.flags));
+    if (!e.site.empty()) put(p, site);
     if (bits & kText) {
         put(p, e.text.size());
         std::memcpy(p, e.text.data(), e.text.size());
@@ -141,7 +150,8 @@ Event EventLog::operator[](size_t i) const {
     const uint64_t at = index_[i];
     const uint8_t* p = chunks_[size_t(at >> 32)].data() + uint32_t(at);
     Event e;
-    e.kind = Kind(*p++);
+    const bool has_site = *p & kSiteBit;
+    e.kind = Kind(*p++ & ~kSiteBit);
     uint16_t bits = uint16_t(p[0] | p[1] << 8);
     p += 2;
     e.seq = seq0_ + i;
@@ -161,6 +171,7 @@ Event EventLog::operator[](size_t i) const {
     if (bits & kQueued) e.queued = unzig(get(p));
     if (bits & kTask) e.task = tasks_[size_t(get(p))];
     if (bits & kFlags) e.flags = int(unzig(get(p)));
+    if (has_site) e.site = tasks_[size_t(get(p))];
     if (bits & kText) {
         const size_t n = size_t(get(p));
         e.text.assign(reinterpret_cast<const char*>(p), n);

@@ -232,6 +232,7 @@ void RunModel::apply(const Event& e) {
         case Kind::Call:
             if (auto it = procs.find(e.pid); it != procs.end()) {
                 if (e.line) it->second.line = e.line;
+                if (!e.site.empty()) it->second.site = e.site;
                 it->second.next_line = e.line;
                 it->second.current_op = describe_op(e);
                 it->second.at_gate = false;
@@ -255,6 +256,7 @@ void RunModel::apply(const Event& e) {
             if (auto it = procs.find(e.pid); it != procs.end()) {
                 ProcessView& p = it->second;
                 if (e.line) p.line = e.line;
+                if (!e.site.empty()) p.site = e.site;
                 p.current_op.clear();
                 p.did = did_words(e);
                 p.did_seq = e.seq;

@@ -43,6 +43,7 @@ struct ProcessView {
     char state = '?';      // kernel state letter; '-' once gone
     std::string blocked_in;  // "read(fd 3)" when sleeping in a syscall, else ""
     int line = 0;          // lesson source line of its current (or last) op
+    std::string site;      // a program's: the source file of `line` (or its function), see Event
     // The two marks a stepping debugger shows: the line of the op it last finished, and the
     // line of the op it will do next (0: not known, or not in the lesson's file).
     int did_line = 0, next_line = 0;

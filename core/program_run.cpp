@@ -54,6 +54,7 @@
 #include "core/format.hpp"
 #include "core/runtime.hpp"
 #include "core/shm.hpp"
+#include "core/unwind.hpp"
 
 namespace fl {
 namespace {
@@ -105,6 +106,8 @@ struct Tracee {
     int64_t arg = 0;
     uint64_t obj = 0;
     std::string text;
+    int line = 0;                     // the program's own source line of the syscall (0: none)
+    uint8_t site = 0;                 // its file (or function) in RunShared::sites, 0 unknown
     uint64_t gate_since = 0;
     bool restarting = false;          // the kernel restarts the syscall after a signal
     bool loader_known = false;
@@ -133,6 +136,7 @@ private:
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
     void emit_start(const Tracee& tr);
+    void locate(Tracee& tr);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -159,6 +163,9 @@ private:
     std::map<pid_t, Tracee> tracees_;  // by inner tid
     std::set<pid_t> early_;            // stopped before their parent's fork event said who they are
     std::map<pid_t, int> exit_status_; // inner pid -> wait status, as the tracer saw it exit
+    bool root_execed_ = false;         // the program's first process runs the program now
+    Unwinder unwinder_;                // each gated syscall's call site in the program's source
+    std::map<std::string, uint8_t> sites_;  // published in shm_->sites
 };
 
 void Tracer::fail(const std::string& text, int code) {
@@ -169,8 +176,30 @@ void Tracer::fail(const std::string& text, int code) {
 }
 
 void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text) {
-    shm_->emit_raw(k, tr.op, tr.slot, 0, ret, err, tr.fd, tr.fd2, tr.arg, tr.obj, -1, tr.flags,
-                   text.data(), text.size());
+    const bool op = k == Kind::Call || k == Kind::Return || k == Kind::Bound;
+    shm_->emit_raw(k, tr.op, tr.slot, op ? tr.line : 0, ret, err, tr.fd, tr.fd2, tr.arg, tr.obj, -1,
+                   tr.flags, text.data(), text.size(), 0, nullptr, op ? tr.site : 0);
+}
+
+// Where the program made the syscall TR is stopped in: its line and file (or function).
+void Tracer::locate(Tracee& tr) {
+    tr.line = 0;
+    tr.site = 0;
+    if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
+    CallSite cs;
+    if (!unwinder_.where(tr.host_pid, tr.tid, cs)) return;
+    std::string key = cs.line > 0 ? cs.file : cs.func;
+    if (key.empty()) return;
+    key.resize(std::min<size_t>(key.size(), kSiteLen - 1));
+    auto it = sites_.find(key);
+    if (it == sites_.end()) {
+        if (sites_.size() >= 255) return;  // the table is full: the line alone
+        uint8_t i = uint8_t(sites_.size() + 1);
+        memcpy(shm_->sites[i], key.c_str(), key.size() + 1);  // before any event names it
+        it = sites_.emplace(key, i).first;
+    }
+    tr.line = cs.line;
+    tr.site = it->second;
 }
 
 // Start: the task's role and parent, and its pid inside the run's namespace when that differs.
@@ -549,9 +578,10 @@ void Tracer::on_seccomp(Tracee& tr) {
         resume(tr);
         return;
     }
+    locate(tr);
     Slot& s = shm_->slots[tr.slot];
     s.pending_op.store(uint32_t(tr.op), std::memory_order_relaxed);
-    s.pending_line.store(0, std::memory_order_relaxed);
+    s.pending_line.store(tr.line, std::memory_order_relaxed);
     s.pending_fd.store(tr.fd, std::memory_order_relaxed);
     const RunHeader& h = shm_->hdr;
     if (h.mode.load() == uint32_t(RunMode::Free) && h.delay_ms.load() == 0 && h.freeze.load() == 0 &&
@@ -681,6 +711,7 @@ void Tracer::handle(pid_t t, int st) {
         exit_status_[t] = st;
         if (it != tracees_.end()) {
             if (it->second.slot >= 0) shm_->slots[it->second.slot].state.store(uint32_t(SlotState::Exited));
+            if (it->second.tid == it->second.tgid) unwinder_.forget(it->second.host_pid);
             tracees_.erase(it);
         }
         early_.erase(t);
@@ -752,6 +783,8 @@ void Tracer::handle(pid_t t, int st) {
     }
     if (ev == PTRACE_EVENT_EXEC) {
         tr.loader_known = false;
+        unwinder_.forget(tr.host_pid);  // another program's modules now
+        if (tr.tgid == root_) root_execed_ = true;
         return resume(tr);
     }
     if (ev == PTRACE_EVENT_STOP) return resume(tr);

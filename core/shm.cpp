@@ -296,6 +296,8 @@ bool RunShared::pop(Event& out, uint64_t stale_ns) {
         out.queued = r.queued;
         out.flags = r.flags;
         out.text.assign(r.text, r.text_len);
+        if (r.site) out.site.assign(sites[r.site], strnlen(sites[r.site], kSiteLen));
+        else out.site.clear();
         out.task = r.slot >= 0 && r.slot < kMaxSlots ? slots[r.slot].task : "";
         hdr.tail.store(next, std::memory_order_release);
         if ((next & (kRingSize / 4 - 1)) == 0) wake_producers();

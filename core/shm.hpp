@@ -27,6 +27,7 @@ constexpr uint32_t kRingSize = 1u << 15;  // events; must be a power of two
 constexpr int kTaskIdLen = 48;
 constexpr int kRoleLen = 32;
 constexpr int kPreviewLen = 72;
+constexpr int kSiteLen = 192;
 
 enum class SlotState : uint32_t {
     Free = 0,
@@ -84,7 +85,8 @@ struct RawEvent {
     int32_t pid, tid, line, err, fd, fd2, slot;
     int32_t queued;  // FIONREAD's int, -1 unknown
     int32_t flags;   // send/recv MSG_* flags as the lesson passed them
-    uint8_t kind, op, text_len, spare;
+    uint8_t kind, op, text_len;
+    uint8_t site;    // a program's call site: index into RunShared::sites, 0 none
     char text[kPreviewLen];
 };
 
@@ -125,6 +127,9 @@ struct RunShared {
     RunHeader hdr;
     Slot slots[kMaxSlots];
     RawEvent ring[kRingSize];
+    // A traced program's call sites (source files, or functions without line information),
+    // written once each by the program tracer before the first event naming it (0 is none).
+    char sites[256][kSiteLen];
 
     // Creates a zeroed shared mapping (nullptr on failure) / unmaps it.
     static RunShared* create();
@@ -139,7 +144,8 @@ struct RunShared {
     // it runs twice per traced op.
     uint64_t emit_raw(Kind kind, Op op, int slot, int line, int64_t ret, int err, int fd,
                       int fd2, int64_t arg, uint64_t obj, int64_t queued, int flags, const char* text,
-                      size_t text_len, uint64_t t_ns = 0, uint64_t* stamp = nullptr) {
+                      size_t text_len, uint64_t t_ns = 0, uint64_t* stamp = nullptr,
+                      uint8_t site = 0) {
         uint64_t seq;
         RawEvent* r = reserve(slot, seq);
         if (!r) return 0;  // dropped: the run is ending
@@ -154,6 +160,7 @@ struct RunShared {
         r->obj = obj;
         r->queued = int32_t(queued);
         r->flags = flags;
+        r->site = site;
         size_t n = text_len < sizeof r->text ? text_len : sizeof r->text;
         if (n) __builtin_memcpy(r->text, text, n);
         r->text_len = uint8_t(n);

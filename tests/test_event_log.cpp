@@ -30,7 +30,7 @@ constexpr size_t field_count() {
     else
         return sizeof...(F);
 }
-static_assert(field_count<Event>() == 17,
+static_assert(field_count<Event>() == 18,
               "Event has a new field: store it in EventLog (core/event_log.cpp) and compare it here");
 
 bool same(const Event& a, const Event& b) {
@@ -38,7 +38,7 @@ bool same(const Event& a, const Event& b) {
            a.kind == b.kind && a.op == b.op && a.line == b.line && a.ret == b.ret &&
            a.err == b.err && a.fd == b.fd && a.fd2 == b.fd2 && a.arg == b.arg &&
            a.obj == b.obj && a.queued == b.queued && a.flags == b.flags && a.task == b.task &&
-           a.text == b.text;
+           a.text == b.text && a.site == b.site;
 }
 
 // A lesson-like stream: Call/Return pairs of 1-byte writes and reads between two processes.
@@ -91,10 +91,18 @@ TEST_CASE("event log: every field of every event comes back as it went in") {
     odd.flags = 0x4000;  // MSG_NOSIGNAL
     odd.task = "1.2.3/t4";
     odd.text = std::string(200000, 'y');  // longer than a chunk
+    odd.site = "/home/me/minishell.c";   // a program's call site (interned)
     in.push_back(odd);
+
     Event plain;  // every field at its default
     in.push_back(plain);
     in.push_back(pipe_traffic(1)[1]);
+    Event nodebug = odd;  // last: the positions above are checked below
+    nodebug.seq = 2000;
+    nodebug.kind = Kind::Measure;  // the highest kind, under the site flag bit
+    nodebug.site = "main+0x5c in a.out";
+    nodebug.text.clear();
+    in.push_back(nodebug);
 
     EventLog log(in);
     REQUIRE(log.size() == in.size());

@@ -1,14 +1,19 @@
 // A user's program as a run (issue 13): tests/programs/*.c and real system programs, traced by
 // the lab's program kind (ptrace + seccomp), checked against the kernel's own view in /proc.
 #include <poll.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/probe.hpp"
+#include "core/unwind.hpp"
 #include "tests/fixture.hpp"
 
 using namespace fl;
@@ -362,4 +367,130 @@ TEST_CASE("program: the run's process cap holds for a program too (a fork past i
     for (auto* e : find(r, Kind::Start)) children += e->task.rfind("1.1.", 0) == 0 && e->task.find('/') == std::string::npos;
     CHECK(children <= 4);
     CHECK(r.left_behind.empty());
+}
+
+namespace {
+
+// The lines of a test program's source, numbered from 1 (lines[0] is empty).
+std::vector<std::string> source_lines(const char* file) {
+    std::ifstream in(std::string(FORKLAB_SOURCE_DIR) + "/tests/programs/" + file);
+    std::vector<std::string> lines{""};
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+}
+
+// The number of the last line containing TEXT (0: none).
+int last_line_with(const std::vector<std::string>& lines, const std::string& text) {
+    int n = 0;
+    for (size_t i = 1; i < lines.size(); ++i)
+        if (lines[i].find(text) != std::string::npos) n = int(i);
+    return n;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("program: each gated syscall carries the program's own source line (DWARF), checked against the source") {
+    test::NoLeftovers guard;
+    auto src = source_lines("minishell.c");
+    REQUIRE(src.size() > 40);
+    RunOutcome r = run_to_end(test::lab(), program({prog("minishell_forgets")}));
+    CHECK(r.reason == "deadlock");
+    pid_t sh = pid_of_task(r, "1.1");
+    REQUIRE(sh > 0);
+    // Every close the shell and its children made (before they exec'd ls and wc) names its own
+    // line of minishell.c, and that line is a close() call.
+    std::map<pid_t, std::string> role;  // as of each event (an exec changes it)
+    int closes = 0;
+    std::vector<int> shell_closes;
+    for (auto& ev : r.events) {
+        const Event* e = &ev;
+        if (e->kind == Kind::Start) role[e->pid] = e->text;
+        if (e->kind != Kind::Return || e->op != Op::Close || role[e->pid] != "minishell_forgets") continue;
+        INFO("pid " << e->pid << " close(fd " << e->fd << ") at " << e->site << ":" << e->line);
+        CHECK(ends_with(e->site, "/tests/programs/minishell.c"));
+        REQUIRE(e->line > 0);
+        REQUIRE(size_t(e->line) < src.size());
+        CHECK(src[size_t(e->line)].find("close(") != std::string::npos);
+        ++closes;
+        if (e->pid == sh) shell_closes.push_back(e->line);
+    }
+    CHECK(closes == 10);  // 4 in each child, 2 in the shell (it forgot one)
+    // The shell's own two closes: exactly the lines after the wc child, not the forgotten one.
+    CHECK(shell_closes == std::vector<int>{last_line_with(src, "close(ls_to_wc[0]);"),
+                                           last_line_with(src, "close(wc_to_us[1]);")});
+    // The read the shell is blocked in: the line of its read(), on the call as on the gate.
+    int read_line = last_line_with(src, "= read(wc_to_us[0]");
+    REQUIRE(read_line > 0);
+    bool seen = false;
+    for (auto* e : find(r, Kind::Call, Op::Read))
+        if (e->pid == sh) {
+            seen = true;
+            CHECK(e->line == read_line);
+            CHECK(call_site_text(e->site, e->line) == "minishell.c:" + std::to_string(read_line));
+        }
+    CHECK(seen);
+    // The same line reaches `forklab trace`'s output, as lesson ops show theirs.
+    auto out = test::run_forklab({"trace", "--", prog("minishell")});
+    INFO(out.out);
+    CHECK(out.code == 0);
+    CHECK(out.out.find("<- read(fd 5") != std::string::npos);
+    CHECK(out.out.find("(minishell.c:" + std::to_string(read_line) + ")") != std::string::npos);
+    CHECK(out.out.find("program_run.cpp") == std::string::npos);  // not ForkLab's own exec
+}
+
+TEST_CASE("program: built without -g, a call site is its function and says \"compile with -g\"") {
+    test::NoLeftovers guard;
+    RunOutcome r = run_to_end(test::lab(), program({prog("minishell_nodebug")}));
+    CHECK(r.reason == "finished");
+    pid_t sh = pid_of_task(r, "1.1");
+    int n = 0;
+    for (auto* e : find(r, Kind::Return, Op::Close)) {
+        if (e->pid != sh) continue;
+        INFO(e->site);
+        CHECK(e->line == 0);
+        CHECK(e->site.rfind("main+0x", 0) == 0);
+        CHECK(call_site_text(e->site, e->line).find(" in minishell_nodebug: no line information: compile with -g") !=
+              std::string::npos);
+        ++n;
+    }
+    CHECK(n == 4);  // the fixed shell closes four fds before its read
+    auto out = test::run_forklab({"trace", "--", prog("minishell_nodebug")});
+    CHECK(out.code == 0);
+    CHECK(out.out.find("in minishell_nodebug: no line information: compile with -g)") != std::string::npos);
+}
+
+TEST_CASE("unwinder: a stopped child's call site, and what an unwind costs (cold and per call)") {
+    test::NoLeftovers guard;
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+        raise(SIGSTOP);  // the site the unwinder should find (want, below)
+        _exit(0);
+    }
+    const int want = __LINE__ - 3;
+    int st = 0;
+    REQUIRE(waitpid(c, &st, __WALL) == c);
+    REQUIRE(WIFSTOPPED(st));
+    Unwinder u;
+    CallSite cs;
+    uint64_t t0 = monotonic_ns();
+    bool ok = u.where(c, c, cs);
+    uint64_t cold = monotonic_ns() - t0;
+    const int n = 200;
+    t0 = monotonic_ns();
+    for (int i = 0; i < n && ok; ++i) ok = u.where(c, c, cs);
+    uint64_t warm = (monotonic_ns() - t0) / n;
+    kill(c, SIGKILL);
+    waitpid(c, &st, __WALL);
+    REQUIRE(ok);
+    CHECK(ends_with(cs.file, "tests/test_program.cpp"));
+    CHECK(cs.line == want);
+    MESSAGE("unwind to the program's frame + line lookup: first " << cold / 1000 << " us (reads the "
+            "test binary's DWARF), then " << warm / 1000.0 << " us per call");
+    CHECK(warm < 5'000'000);  // bounded: a few ms at worst on a loaded machine
 }
