@@ -109,7 +109,8 @@ struct LessonPanel {
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The "Run a program…" entry at the top of the lesson list (app/program_bar.cpp).
 void draw_program_bar(ViewContext& ctx, LessonPanel& panel);
-// The Source view of a program run: its command line; no line information (yet).
+// The Source view of a program run: its own source file, marked, when built with -g; else its
+// command line and where each process is.
 void draw_program_source(ViewContext& ctx, const LessonPanel& panel);
 // A command line in argv words. With shell syntax outside quotes (| & ; < > ( ) $ ` * ? [ ~ {
 // or a newline): {"/bin/sh", "-c", LINE}. Else split at blanks, with '...', "..." and \ as a

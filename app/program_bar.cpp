@@ -1,10 +1,17 @@
 // "Run a program…": a command line field at the top of the lesson list (issue 13). Enter runs
 // the command as a program run, paused: every view then shows the program's real processes.
 // Up/Down in the field walk the command lines run before.
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cfloat>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 #include "app/app.hpp"
+#include "core/unwind.hpp"  // call_site_text
 
 namespace fl::ui {
 
@@ -110,9 +117,72 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     ImGui::Separator();
 }
 
+namespace {
+
+// A program's source file as the Source view shows it: read once per change of the file (its
+// size and mtime), up to 8 MB; else why not, in plain words.
+struct SourceFile {
+    std::string text, error;
+    off_t size = -1;
+    int64_t mtime_ns = -1;
+};
+
+const SourceFile& source_file(const std::string& path) {
+    static std::map<std::string, SourceFile> files;
+    SourceFile& f = files[path];
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) {
+        f = SourceFile{};
+        f.error = "cannot read " + path + ": " + std::strerror(errno);
+        return f;
+    }
+    int64_t mtime = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (f.size == st.st_size && f.mtime_ns == mtime) return f;
+    f = SourceFile{};
+    f.size = st.st_size;
+    f.mtime_ns = mtime;
+    constexpr off_t kMax = 8 << 20;
+    if (!S_ISREG(st.st_mode)) f.error = path + " is not a regular file";
+    else if (st.st_size > kMax) f.error = path + " is over 8 MB: not shown";
+    else if (std::ifstream in(path, std::ios::binary); !in) f.error = "cannot read " + path + ": " + std::strerror(errno);
+    else f.text.assign(std::istreambuf_iterator<char>(in), {});
+    return f;
+}
+
+// The file whose lines to show: the selected process's, else the one that moved last, else the
+// one shown before in this run, else any process's.
+std::string program_file(const RunModel& m, pid_t selected) {
+    static pid_t run = -1;
+    static std::string shown;
+    if (run != m.root) run = m.root, shown.clear();
+    auto file_of = [&](pid_t pid) -> std::string {
+        const ProcessView* p = m.proc(pid);
+        return p && p->line > 0 ? p->site : "";
+    };
+    std::string f = selected ? file_of(selected) : "";
+    if (f.empty() && m.last_move) f = file_of(m.last_move->event.pid);
+    if (f.empty()) f = shown;
+    for (pid_t pid : m.proc_order)
+        if (f.empty()) f = file_of(pid);
+    return shown = f;
+}
+
+}  // namespace
+
 void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
+    // Built with -g: the program's own file, marked as a lesson's is (from each gated
+    // syscall's call site, core/unwind.hpp).
+    std::string path = program_file(m, ctx.ui.selected_pid);
+    const SourceFile* file = path.empty() ? nullptr : &source_file(path);
+    if (file && file->error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
+        ImGui::TextUnformatted(("$ " + panel.program_line + "   (" + path + ")").c_str());
+        ImGui::PopStyleColor();
+        draw_source(ctx, file->text, path, m.root);
+        return;
+    }
     ImGui::PushFont(fonts().mono);
     ImGui::TextWrapped("$ %s", panel.program_line.c_str());
     ImGui::PopFont();
@@ -126,7 +196,8 @@ void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     }
     ImGui::Spacing();
     ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
-    ImGui::TextWrapped("No line information yet. Where each process is:");
+    if (file) ImGui::TextWrapped("%s. Where each process is:", file->error.c_str());
+    else ImGui::TextWrapped("No line information yet. Where each process is:");
     ImGui::PopStyleColor();
     ImGui::Spacing();
     bool any = false;
@@ -140,6 +211,7 @@ void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
         else if (!p->current_op.empty()) where = "in " + p->current_op;
         if (!p->did.empty()) where += (where.empty() ? "" : "   ") + std::string("did: ") + p->did;
         if (where.empty()) where = "running";
+        if (!p->site.empty()) where += "   (at " + call_site_text(p->site, p->line) + ")";
         ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
         ImGui::Bullet();
         ImGui::TextUnformatted((p->role + " " + std::to_string(p->pid)).c_str());

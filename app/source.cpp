@@ -9,6 +9,7 @@
 
 #include "app/app.hpp"
 #include "app/source_layout.hpp"
+#include "core/unwind.hpp"  // call_site_text
 
 namespace fl::ui {
 
@@ -23,7 +24,7 @@ std::string who(const ProcessView& p) {
 }
 
 // "next: read(fd 3) (line 30)   did: close(fd 4) = 0 (line 29)"
-std::string legend_text(const ProcessView& p, int nlines) {
+std::string legend_text(const ProcessView& p, int nlines, bool lesson) {
     auto in_file = [&](int l) { return l > 0 && l <= nlines; };
     std::string next;
     if (p.at_gate && !p.current_op.empty()) next = "next: " + p.current_op;
@@ -31,7 +32,7 @@ std::string legend_text(const ProcessView& p, int nlines) {
     else if (!p.current_op.empty()) next = "in " + p.current_op;
     if (!next.empty()) {
         if (in_file(p.next_line)) next += " (line " + std::to_string(p.next_line) + ")";
-        else if (p.next_line == 0 && p.at_gate && p.current_op.rfind("exit", 0) == 0)
+        else if (lesson && p.next_line == 0 && p.at_gate && p.current_op.rfind("exit", 0) == 0)
             next += " (its lesson function returned)";
     }
     std::string did;
@@ -54,7 +55,7 @@ void arrow(ImDrawList* dl, ImVec2 at, float h, ImU32 col, bool filled, float thi
 
 const SourceLayout& last_source_layout() { return g_layout; }
 
-void draw_source(ViewContext& ctx, std::string_view source) {
+void draw_source(ViewContext& ctx, std::string_view source, std::string_view site, pid_t skip) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
     g_layout = SourceLayout();
@@ -89,10 +90,13 @@ void draw_source(ViewContext& ctx, std::string_view source) {
     };
     std::map<int, std::vector<Mark>> marks;
     std::vector<const ProcessView*> live;
+    // A program's process at a call site in another file (or with no line) is listed, unmarked.
+    auto here = [&](const ProcessView* p) { return site.empty() || (p->line > 0 && p->site == site); };
     for (pid_t pid : m.proc_order) {
         const ProcessView* p = m.proc(pid);
-        if (!p || p->exited || p->state == '-' || p->role.empty()) continue;
+        if (!p || p->exited || p->state == '-' || p->role.empty() || pid == skip) continue;
         live.push_back(p);
+        if (!here(p)) continue;
         int next = in_file(p->next_line) ? p->next_line : 0;
         if (next) marks[next].push_back({p, true});
         if (in_file(p->did_line) && p->did_line != next) marks[p->did_line].push_back({p, false});
@@ -107,6 +111,7 @@ void draw_source(ViewContext& ctx, std::string_view source) {
     // The line to bring into view: the selected process's, else the one that moved last.
     const ProcessView* focus = ctx.ui.selected_pid ? m.proc(ctx.ui.selected_pid) : nullptr;
     auto line_of = [&](const ProcessView* p) {
+        if (!here(p)) return 0;
         return in_file(p->next_line) ? p->next_line : in_file(p->did_line) ? p->did_line : 0;
     };
     if (focus && (focus->exited || !line_of(focus))) focus = nullptr;
@@ -127,7 +132,8 @@ void draw_source(ViewContext& ctx, std::string_view source) {
     if (live.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextUnformatted(m.status == RunStatus::Idle ? "Not running yet."
-                                                           : "No lesson process is alive.");
+                               : site.empty()              ? "No lesson process is alive."
+                                                           : "No process of the program is alive.");
         ImGui::PopStyleColor();
     } else if (legend_rows > 1 + int(std::min<size_t>(live.size(), 2))) {
         --legend_rows;
@@ -164,7 +170,8 @@ void draw_source(ViewContext& ctx, std::string_view source) {
             ImGui::PopStyleColor();
             break;
         }
-        std::string s = who(*p) + "  " + legend_text(*p, nlines);
+        std::string s = who(*p) + "  " + legend_text(*p, here(p) ? nlines : 0, site.empty());
+        if (!here(p) && !p->site.empty()) s += "  (at " + call_site_text(p->site, p->line) + ")";
         bool sel = ctx.ui.selected_pid == p->pid;
         ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
         ImGui::PushID(p->pid);
@@ -292,7 +299,7 @@ void draw_source(ViewContext& ctx, std::string_view source) {
                 if (ImGui::IsWindowHovered() && ImGui::IsMouseHoveringRect(r.Min, r.Max)) {
                     ImGui::SetTooltip("%s %s line %d\n%s\nClick to select it; Space then steps it",
                                       who(*mk.p).c_str(), mk.next ? "runs next:" : "just ran:", ln,
-                                      legend_text(*mk.p, nlines).c_str());
+                                      legend_text(*mk.p, nlines, site.empty()).c_str());
                     if (ImGui::IsMouseClicked(0)) ctx.ui.selected_pid = mk.p->pid;
                 }
                 ax += arrow_w;

@@ -89,6 +89,9 @@ void draw_messages(ViewContext& ctx);       // app/messages.cpp
 void draw_console(ViewContext& ctx);        // app/console.cpp
 void draw_events(ViewContext& ctx);         // app/events.cpp
 void draw_charts(ViewContext& ctx);         // app/charts.cpp
-void draw_source(ViewContext& ctx, std::string_view source);  // app/source.cpp
+// SITE: the file SOURCE is (a program run's): only processes whose call site is in it are
+// marked; SKIP: a process not to list (the program run's tracer).
+void draw_source(ViewContext& ctx, std::string_view source, std::string_view site = {},
+                 pid_t skip = 0);  // app/source.cpp
 
 }  // namespace fl::ui

@@ -13,6 +13,7 @@
 #include <sys/user.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "core/event.hpp"
 
@@ -110,7 +111,10 @@ int on_frame(Dwfl_Frame* state, void* arg) {
     if (Dwfl_Line* l = dwfl_module_getsrc(mod, at)) {
         int line = 0;
         if (const char* file = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr); file && line > 0) {
-            w->out->file = file;
+            // A relative name is relative to where it was compiled: made whole, so a reader
+            // elsewhere (the app's Source view) finds the file.
+            const char* dir = file[0] == '/' ? nullptr : dwfl_line_comp_dir(l);
+            w->out->file = dir ? (std::filesystem::path(dir) / file).lexically_normal().string() : file;
             w->out->line = line;
             return DWARF_CB_ABORT;
         }

@@ -5,10 +5,12 @@
 #include <imgui.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <set>
 #include <string>
 
 #include "core/lab.hpp"
+#include "app/source_layout.hpp"
 #include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
 
@@ -122,6 +124,53 @@ TEST_CASE("program: the App shows the forgetful minishell's deadlock, naming the
         INFO(app.status_line());
         CHECK(app.status_line().find("read") != std::string::npos);
         f.frame();
+    }
+    drain_lab();
+}
+
+TEST_CASE("program: built with -g, the Source view shows the program's own file, each process "
+          "marked at the line of its call") {
+    fl::test::NoLeftovers guard;
+    {
+        fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
+        Frames f(app);
+        REQUIRE(app.select_program(FORKLAB_PROGRAMS_DIR "/minishell"));
+        // Stepped until a process of the shell waits at a close() of minishell.c.
+        const fl::ProcessView* at_close = nullptr;
+        REQUIRE(f.until([&] {
+            for (auto& [pid, p] : app.model().procs)
+                if (p.at_gate && p.current_op.rfind("close(", 0) == 0 && p.line > 0) at_close = &p;
+            if (at_close) return true;
+            if (f.waiting()) app.step(0);
+            return false;
+        }, 40));
+        INFO(at_close->role << " " << at_close->pid << " at " << at_close->site << ":" << at_close->line);
+        REQUIRE(at_close->site.size() > 12);
+        CHECK(at_close->site.substr(at_close->site.size() - 12) == "/minishell.c");
+        std::vector<std::string> src;
+        {
+            std::ifstream in(at_close->site);
+            REQUIRE(in);
+            src.push_back("");  // line numbers from 1
+            for (std::string l; std::getline(in, l);) src.push_back(l);
+        }
+        REQUIRE(size_t(at_close->next_line) < src.size());
+        CHECK(src[size_t(at_close->next_line)].find("close(") != std::string::npos);
+        app.ui().selected_pid = at_close->pid;  // its file and line brought into view
+        f.frame();
+        f.frame();
+        const fl::ui::SourceLayout& lay = fl::ui::last_source_layout();
+        CHECK(int(lay.glyphs.size()) > 5);  // the file's lines, not the command line alone
+        bool marked = false;
+        for (auto& mk : lay.markers) {
+            const fl::ProcessView* p = app.model().proc(mk.pid);
+            if (!p) continue;  // the "+N" count
+            CHECK(p->site == at_close->site);  // only processes in this file are marked
+            CHECK((mk.line == p->next_line || mk.line == p->did_line));
+            marked |= mk.pid == at_close->pid && mk.next && mk.line == at_close->next_line;
+        }
+        CHECK(marked);
+        for (auto& mk : lay.markers) CHECK(mk.pid != app.model().root);  // not the tracer
     }
     drain_lab();
 }
