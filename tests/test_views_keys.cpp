@@ -1,12 +1,14 @@
 // Keyboard handling of the whole App, drawn headless over the test lab: a key tap that goes
 // down and up between two frames steps once; Reset starts paused (Backspace: test_views_rerun_keys);
-// a knob change says what happened and Ctrl+Z undoes it; progress is kept in settings.
+// a knob change says what happened and Ctrl+Z undoes it; progress is kept in settings; quiz mode
+// holds a step for its answer and keeps the score.
 #include <doctest/doctest.h>
 #include <imgui.h>
 #include <imgui_internal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
 #include <string>
 
@@ -214,6 +216,99 @@ TEST_CASE("keys: at the end of a run Space goes on to the next lesson, and progr
     fl::ui::Settings back = fl::ui::Settings::load(dir);
     REQUIRE(back.progress.count("hello"));
     CHECK(back.progress.at("hello").finished);
+    std::string rm = std::string("rm -rf ") + dir;
+    CHECK(system(rm.c_str()) == 0);
+}
+
+// Steps the App's run with Space's action to its end, answering each question quiz mode asks
+// with ANSWER(question index) (a number key: 1 is the first choice, 0 skips).
+static void quiz_walk(fl::ui::App& app, AppFrames& f, const std::function<int(int)>& answer) {
+    bool tried_past = false;
+    REQUIRE(f.until([&] {
+        if (!app.model().live() && app.model().status != fl::RunStatus::Idle) return true;
+        if (app.quiz().holding()) {
+            int q = app.quiz().current;
+            if (!tried_past) {  // a held question cannot be stepped past
+                tried_past = true;
+                int before = f.call_events();
+                app.step(0);
+                f.frame();
+                f.frame();
+                CHECK(app.notice_text().find("answer the question first") != std::string::npos);
+                CHECK(f.call_events() == before);
+                CHECK(app.quiz().holding());
+            }
+            int key = '0' + answer(q);
+            app.key_event(key, kPress, 0);
+            app.key_event(key, kRelease, 0);
+            f.frame();
+            CHECK_FALSE(app.quiz().holding());
+        } else if (f.waiting()) {
+            app.step(0);
+        }
+        return false;
+    }, 90));
+    // The last verdicts come with the run's end.
+    f.until([&] { return false; }, 1);
+}
+
+TEST_CASE("quiz mode in the app: a question holds the step until answered by a number key, the "
+          "verdict comes from the run, a knob that flips the outcome flips it, and the score is kept") {
+    fl::test::NoLeftovers guard;
+    char dir[] = "/tmp/forklab-test-quiz-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    {
+        fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), dir);
+        AppFrames f(app);
+        app.select_lesson("pipes");
+        REQUIRE(f.until([&] { return f.waiting(); }));
+        pid_t first = app.model().root;
+        app.key_event('Q', kPress, 0);  // quiz mode on: the run starts again from the start
+        app.key_event('Q', kRelease, 0);
+        f.frame();
+        REQUIRE(app.quiz_on());
+        auto new_run = [&](pid_t old) {
+            return app.model().root != old && app.model().live() && (f.waiting() || app.quiz().holding());
+        };
+        REQUIRE(f.until([&] { return new_run(first); }));
+        const fl::Lesson* l = fl::find_lesson("pipes");
+        REQUIRE(l);
+        // Question 2 asks whether the child's answer waits at "framing"; the newline knob decides.
+        int framing = -1;
+        for (size_t i = 0; i < l->questions.size(); ++i)
+            if (l->questions[i].decided_at == "framing") framing = int(i);
+        REQUIRE(framing >= 0);
+        // Default knobs (newline on): "yes" (1) is right. Every other question: its first choice.
+        quiz_walk(app, f, [&](int) { return 1; });
+        INFO(app.status_line());
+        const fl::ui::QuizRun& q = app.quiz();
+        REQUIRE(q.qs.size() == l->questions.size());
+        CHECK(q.qs[size_t(framing)].asked);
+        CHECK(q.qs[size_t(framing)].judged);
+        CHECK(q.qs[size_t(framing)].verdict.choice == 0);
+        CHECK_FALSE(q.qs[size_t(framing)].verdict.evidence.empty());
+        int right = q.right(), judged = q.judged();
+        CHECK(judged >= 3);
+        auto& prog = app.settings().progress;
+        REQUIRE(prog.count("pipes"));
+        CHECK(prog.at("pipes").quiz_judged == judged);
+        CHECK(prog.at("pipes").quiz_right == right);
+
+        // newline=false: the child still waits in read() at "framing": the same answer is wrong.
+        pid_t second = app.model().root;
+        app.set_knob("newline", "false");
+        REQUIRE(f.until([&] { return new_run(second); }));
+        REQUIRE(app.quiz_on());
+        quiz_walk(app, f, [&](int) { return 1; });
+        const fl::ui::QuizRun& q2 = app.quiz();
+        CHECK(q2.qs[size_t(framing)].judged);
+        CHECK(q2.qs[size_t(framing)].verdict.choice == 1);
+        CHECK(q2.qs[size_t(framing)].answer == 0);
+    }
+    drain_lab();
+    fl::ui::Settings back = fl::ui::Settings::load(dir);
+    REQUIRE(back.progress.count("pipes"));
+    CHECK(back.progress.at("pipes").quiz_judged >= 3);
     std::string rm = std::string("rm -rf ") + dir;
     CHECK(system(rm.c_str()) == 0);
 }
