@@ -127,6 +127,7 @@ struct TimelinePanel {
     size_t at = 0;            // the position the views show (ops passed)
     bool moving = false;      // a re-execution is on its way to AT
     bool rerun = false;       // this run is a re-execution: its pids are not the first run's
+    bool saved = false;       // a saved run's: a click goes there in the file (no re-execution)
     std::string diverged;     // where the last re-execution diverged, "" when it did not
     std::map<std::string, std::string> roles;  // task id -> role, for the tooltips
     size_t go = Recording::npos;  // output: the learner clicked or dragged to this position
@@ -284,6 +285,7 @@ private:
     // saved run of another lesson (or of a sandbox).
     std::string_view shown_source() const;
     size_t saved_pos_ = 0;
+    Recording saved_rec_;  // the saved run's ops and step marks, for the timeline
     friend void draw_open_dialog(App& app);
     friend void draw_file_menu(App& app);
     bool charted_ = false;  // this run's chart was brought to the front

@@ -69,6 +69,8 @@ bool App::open_trace(const std::string& path) {
     saved_ = std::move(run);
     saved_pos_ = 0;
     script_ = false;
+    saved_->model_at(saved_->ops(), model_);
+    saved_rec_ = Recording::from_events(model_.events.to_vector());
     saved_->model_at(0, model_);
     // The file is what is on screen now, alone: not the sandbox (its command line would go on
     // commanding a run that was just stopped), nor a program (R runs the file's lesson live).
@@ -77,6 +79,9 @@ bool App::open_trace(const std::string& path) {
         panel_.lesson = l;
         panel_.program.clear();
         panel_.knobs = model_.knobs;
+    } else {  // a sandbox run or a program: no lesson's text speaks of it
+        panel_.lesson = nullptr;
+        panel_.program.clear();
     }
     ui_.selected_pid = 0;
     ui_.tree_cam.fit = ui_.fds_cam.fit = true;
@@ -120,6 +125,7 @@ void App::close_saved() {
     if (!saved_) return;
     saved_.reset();
     saved_pos_ = 0;
+    saved_rec_ = Recording();
     model_.clear();
 }
 

@@ -9,7 +9,7 @@ namespace fl::ui {
 
 // The recording follows the live run (unless this run re-executes it): its new events.
 void App::feed_recording() {
-    if (following_) return;
+    if (following_ || saved_) return;  // (a saved run's events are not this run's)
     size_t n = model_.events.size();
     if (rec_fed_ > n) rec_fed_ = 0;  // (a cleared model)
     for (; rec_fed_ < n; ++rec_fed_) rec_.add(model_.events[rec_fed_]);
@@ -148,11 +148,13 @@ namespace fl::ui {
 void App::draw_timeline_bar(float width) {
     feed_recording();
     TimelinePanel& t = timeline_;
-    t.rec = &rec_;
-    t.at = position();
-    t.moving = replaying_;
-    t.rerun = rerun_;
-    t.diverged = diverged_;
+    // A saved run is scrubbed in its file (no processes, no re-execution).
+    t.rec = saved_ ? &saved_rec_ : &rec_;
+    t.at = saved_ ? saved_pos_ : position();
+    t.moving = !saved_ && replaying_;
+    t.rerun = !saved_ && rerun_;
+    t.saved = bool(saved_);
+    t.diverged = saved_ ? "" : diverged_;
     if (timeline_roles_of_ != model_.version) {  // (a map of strings: not every frame)
         timeline_roles_of_ = model_.version;
         t.roles.clear();
@@ -168,7 +170,9 @@ void App::draw_timeline_bar(float width) {
     draw_timeline(ctx, t);
     ImGui::EndChild();
     if (compact) ImGui::PopStyleVar();
-    if (t.go != Recording::npos) {
+    if (t.go != Recording::npos && saved_) {
+        saved_seek(t.go);
+    } else if (t.go != Recording::npos) {
         retried_ = false;
         go_to(t.go);
     }

@@ -156,7 +156,8 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
             if (m.at == p && !m.text.empty())
                 tip += "\n" + std::string(m.kind == RecordingMark::Kind::Step ? "step " + std::to_string(m.step + 1) + ": "
                                                                                : "") + m.text;
-        tip += "\nclick or drag here: re-execute to this point";
+        tip += panel.saved ? "\nclick or drag here: go to this point of the file"
+                           : "\nclick or drag here: re-execute to this point";
         ImGui::BeginTooltip();
         ImGui::PushTextWrapPos(ImGui::GetFontSize() * 32);
         ImGui::TextUnformatted(tip.c_str());

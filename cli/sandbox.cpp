@@ -19,6 +19,7 @@
 #include "core/lab.hpp"
 #include "core/sandbox_script.hpp"
 #include "core/sandbox_session.hpp"
+#include "core/trace_file.hpp"
 
 namespace fl {
 namespace {
@@ -30,10 +31,10 @@ using sandbox::Verb;
 class Printer {
 public:
     Printer(std::ostream& out, std::string source) : out_(out), source_(std::move(source)) {}
-    std::ofstream trace;
+    TraceWriter trace;  // --trace: the events and the lab's snapshots (format version 2)
 
     void event(const Event& e) {
-        if (trace) trace << to_json(e).dump() << '\n';
+        trace.event(e);
         if (e.kind == Kind::Start) roles_[e.tid] = e.text;
         if (!t0_) t0_ = e.t_ns;
         // The return line says it all, except for calls that never return when they work.
@@ -90,6 +91,7 @@ void print_ps(SandboxSession& s, std::ostream& out) {
 
 // Messages the session did not wait for: a puppet that completed or died by itself.
 void unsolicited(Printer& pr, const nlohmann::json& m, int current_line, bool script = false) {
+    pr.trace.message(m);
     if (m.value("msg", "") != "sandbox") return;
     std::string st = m.value("status", "");
     int line = m.value("line", 0);
@@ -161,6 +163,8 @@ std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<SandboxS
         auto o = s.command(l.text, l.no, true);
         if (o.status == "error") return where + ":" + std::to_string(l.no) + ": " + o.text;
         print_outcome(pr, o, l.no);
+        if (pr.trace.is_open() && s.running()) s.snapshot();  // the kernel's view after each line
+
         if (o.status == "ended") break;
     }
     current = 0;
@@ -209,15 +213,15 @@ int sandbox_script(LabClient& lab, const SandboxCliArgs& a) {
         return 2;
     }
     Printer pr(std::cout, a.script.substr(a.script.rfind('/') + 1));
-    if (!a.trace.empty()) {
-        pr.trace.open(a.trace);
-        if (!pr.trace) {
-            std::cerr << "forklab: cannot write trace file " << a.trace << ": " << strerror(errno) << '\n';
-            return 2;
-        }
+    if (!a.trace.empty() && !pr.trace.open(a.trace, err)) {
+        std::cerr << "forklab: " << err << '\n';
+        return 2;
     }
-    SandboxSession s(lab, a.opts);
+    SandboxOptions opts = a.opts;
+    opts.snapshots = !a.trace.empty();
+    SandboxSession s(lab, opts);
     s.on_event = [&](const Event& e) { pr.event(e); };
+    s.on_message = [&](const nlohmann::json& m) { pr.trace.message(m); };  // run_started
     std::cout << "forklab: sandbox - script " << a.script << '\n';
     if (!s.start(err)) {
         std::cerr << "forklab: " << err << '\n';
@@ -236,7 +240,13 @@ int sandbox_script(LabClient& lab, const SandboxCliArgs& a) {
         s.stop();
     }
     print_end(std::cout, s.end_message());
-    if (!a.trace.empty()) std::cout << "trace written to " << a.trace << '\n';
+    if (!a.trace.empty()) {
+        if (!pr.trace.close(err)) {
+            std::cerr << "forklab: " << err << '\n';
+            return 1;
+        }
+        std::cout << "trace written to " << a.trace << '\n';
+    }
     return 0;
 }
 

@@ -26,7 +26,7 @@ bool SandboxSession::start(std::string& err) {
     o.mem_mb = opts_.mem_mb;
     o.deadlock_ms = opts_.deadlock_ms;
     o.timeout_s = opts_.timeout_s;
-    o.snapshots = false;
+    o.snapshots = opts_.snapshots;
     // What a previous run left in the channel (its end, an answer to a command sent as it
     // ended) is not about this one.
     auto saved_event = std::move(on_event);
@@ -97,7 +97,7 @@ std::optional<nlohmann::json> SandboxSession::next(int timeout_ms) {
     }
     // The empty line start() sends to learn the puppets is not the caller's business.
     bool internal = kind == "sandbox" && m->value("line", -1) == 0 && m->value("status", "") == "done";
-    if (on_message && !internal && kind != "snapshot") on_message(*m);
+    if (on_message && !internal) on_message(*m);
     return m;
 }
 

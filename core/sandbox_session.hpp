@@ -23,6 +23,7 @@ struct SandboxOptions {
     int mem_mb = 1024;
     int deadlock_ms = 2000;
     int timeout_s = 0;  // 0: the sandbox's own (an hour of time when something runs)
+    bool snapshots = false;  // the lab streams snapshots (to on_message), as a trace needs them
 };
 
 class SandboxSession {
@@ -39,7 +40,8 @@ public:
     SandboxSession(LabClient& lab, SandboxOptions opts = {});
     ~SandboxSession();  // stops the run
 
-    // Called for every trace event and every other lab message (sandbox, run_started, run_ended).
+    // Called for every trace event and every other lab message (sandbox, run_started, run_ended,
+    // and snapshot: those asked for by snapshot(), and periodic ones with opts.snapshots).
     std::function<void(const Event&)> on_event;
     std::function<void(const nlohmann::json&)> on_message;
 

@@ -50,6 +50,31 @@ TEST_CASE("saved run: the app opens one headless, steps it with Space and Backsp
         app.key_event(kBackspace, kPress, 0);
         f.frame();
         CHECK(app.saved_pos() == 4);
+        // The timeline is the file's: its ops, at the position shown; a click there seeks in it.
+        REQUIRE(app.timeline().rec);
+        CHECK(app.timeline().rec->size() == app.saved_ops());
+        CHECK(app.timeline().at == 4);
+        {
+            const fl::ui::TimelinePanel& t = app.timeline();
+            float x = t.track_min.x + (t.track_max.x - t.track_min.x) * 7.0f / float(app.saved_ops());
+            ImGuiIO& io = ImGui::GetIO();
+            REQUIRE(t.track_max.x > t.track_min.x);
+            io.MousePos = ImVec2(x, (t.track_min.y + t.track_max.y) / 2);
+            f.frame();
+            io.MouseDown[0] = true;
+            f.frame();
+            io.MouseDown[0] = false;
+            f.frame();
+            io.MousePos = ImVec2(-1, -1);
+            CHECK(app.saved_pos() == 7);
+        }
+        app.key_event(kBackspace, kPress, 0);
+        f.frame();
+        app.key_event(kBackspace, kPress, 0);
+        f.frame();
+        app.key_event(kBackspace, kPress, 0);
+        f.frame();
+        CHECK(app.saved_pos() == 4);
         size_t events = app.model().events.size();
         std::string shown = view_of(app.model());
         // A directory, then a file that is not a trace: an error with the line; the views stay.
