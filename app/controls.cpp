@@ -308,8 +308,18 @@ void draw_status_bar(App& app) {
     std::string right = !app.notice_.empty() ? app.notice_ : counts;
     float right_w = ImGui::CalcTextSize(right.c_str()).x;
     float avail = ImGui::GetContentRegionAvail().x;
-    // The status itself is what matters: the right side gives way when space is short.
+    // The status itself is what matters: the right side gives way when space is short (the
+    // counts entirely, a notice down to half), and what still does not fit ends in "…" at a
+    // word (the tooltip has all of it).
     float left_max = std::max(avail * 0.55f, avail - right_w - ImGui::GetFontSize() * 2);
+    if (app.notice_.empty() && ImGui::CalcTextSize(line.c_str()).x > left_max) left_max = avail;
+    if (ImGui::CalcTextSize(line.c_str()).x > left_max) {
+        const float dots = ImGui::CalcTextSize(" \u2026").x;
+        size_t keep = line.size();
+        while (keep > 0 && ImGui::CalcTextSize(line.c_str(), line.c_str() + keep).x + dots > left_max)
+            keep = line.rfind(' ', keep - 1) == std::string::npos ? 0 : line.rfind(' ', keep - 1);
+        line = line.substr(0, keep) + " \u2026";
+    }
     ImGui::PushStyleColor(ImGuiCol_Text, col);
     ImGui::PushClipRect(ImGui::GetCursorScreenPos(),
                         {ImGui::GetCursorScreenPos().x + left_max, ImGui::GetCursorScreenPos().y + 1e4f},
