@@ -220,7 +220,9 @@ struct MessageGeometry {
     const Lane* lane(pid_t pid) const;
 };
 
-MessageGeometry layout_messages(const RunModel& model, float scale = 1.0f, float zoom = 1.0f);
+// VIEW_W (> 0): the lanes narrow, down to a readable width, so that every process fits it.
+MessageGeometry layout_messages(const RunModel& model, float scale = 1.0f, float zoom = 1.0f,
+                                float view_w = 0);
 
 // The Messages view's default zoom: the whole run in VIEW_H pixels when that leaves each event
 // at least a readable spacing, else that spacing (and the view follows the end of the run).

@@ -24,7 +24,7 @@ namespace fl::ui {
 
 namespace {
 
-constexpr float kLaneW = 150, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10, kGutterW = 96;
+constexpr float kLaneW = 150, kMinLaneW = 100, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10, kGutterW = 96;
 constexpr float kMinPx = 0.4f, kMaxZoom = 8.0f;
 // The fit never packs events closer than this (pixels at scale 1): below it, it follows the end.
 constexpr float kMinFitPx = 2.5f;
@@ -53,9 +53,12 @@ const Lane* MessageGeometry::lane(pid_t pid) const {
     return nullptr;
 }
 
-MessageGeometry layout_messages(const RunModel& model, float scale, float zoom) {
+MessageGeometry layout_messages(const RunModel& model, float scale, float zoom, float view_w) {
     MessageGeometry g;
     g.lane_w = kLaneW * scale;
+    if (size_t n = model.procs.size(); view_w > 0 && n > 0)
+        g.lane_w = std::clamp((view_w - (2 * kMargin + kGutterW) * scale) / float(n), kMinLaneW * scale,
+                              kLaneW * scale);
     g.top = (kHeaderH + kMargin) * scale;
     g.px_per_seq = std::max(kMinPx, kPxPerSeq * scale * zoom);
     // A gutter on the left holds the step notes, so they never sit on an arrow.
@@ -387,7 +390,9 @@ void draw_messages(ViewContext& ctx) {
         ImGui::SetTooltip("Show the whole run, or its end while it grows (F)");
     ImGui::SameLine(0, 8);
     ImGui::PushTextWrapPos(0);  // the line may start after the pane's tabs (tab_strip)
-    if (m.transfers.empty())
+    if (m.transfers.empty() && !m.live() && m.status != RunStatus::Idle)
+        ImGui::TextColored(dimv, "No messages: nothing went through a pipe or socket in this run.");
+    else if (m.transfers.empty())
         ImGui::TextColored(dimv, "No messages yet: nothing has gone through a pipe or socket.");
     else
         ImGui::TextColored(dimv, "%zu message%s  |  %.0f%%  (Ctrl+wheel)", m.transfers.size(),
@@ -410,14 +415,15 @@ void draw_messages(ViewContext& ctx) {
         ui.messages_zoom = messages_fit_zoom(m, s, ImGui::GetWindowHeight());
     }
     // Ctrl+wheel zooms around the seq under the mouse, which stays put.
-    MessageGeometry g = layout_messages(m, s, ui.messages_zoom);
+    const float view_w = ImGui::GetContentRegionAvail().x;
+    MessageGeometry g = layout_messages(m, s, ui.messages_zoom, view_w);
     if (io.KeyCtrl && io.MouseWheel != 0 && ImGui::IsWindowHovered()) {
         float local_y = io.MousePos.y - ImGui::GetWindowPos().y;
         uint64_t anchor = g.seq_at(ImGui::GetScrollY() + local_y);
         ui.messages_zoom =
             std::clamp(ui.messages_zoom * std::pow(1.5f, io.MouseWheel), min_zoom, kMaxZoom);
         ui.messages_fit = false;
-        g = layout_messages(m, s, ui.messages_zoom);
+        g = layout_messages(m, s, ui.messages_zoom, view_w);
         ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
     }
     if (ui.messages_fit && g.height > ImGui::GetWindowHeight()) {
