@@ -84,6 +84,13 @@ void draw_events(ViewContext& ctx) {
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("Also list each operation's call (the return line says what it did)");
 
+    if (observe_only(m)) {
+        // Where the syscall lines would be: an observe-only run traces none (principle 3).
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.warn());
+        ImGui::TextWrapped("observe-only: no syscalls are traced. Listed: the processes as /proc showed them "
+                           "(each seen within a few ms) and their output.");
+        ImGui::PopStyleColor();
+    }
     static Filtered filtered;
     filtered.update(m, ctx.ui.event_filter, *calls);
     if (m.events.empty() || filtered.rows.empty()) {

@@ -53,6 +53,17 @@ bool split_command(const std::string& line, std::vector<std::string>& argv, std:
     return true;
 }
 
+bool observe_only(const RunModel& m) {
+    const ProcessView* root = m.root ? m.proc(m.root) : nullptr;
+    return root && root->role == "observer";
+}
+
+std::string cannot_trace_line(const RunModel& m) {
+    for (auto& l : m.console)
+        if (l.text.rfind("forklab trace: cannot trace the program: ", 0) == 0) return l.text;
+    return "";
+}
+
 namespace {
 
 struct Field {
@@ -101,11 +112,33 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
         panel.program_picked = g_field.buf;
         g_field.hist = -1;
     }
+    ImGui::Checkbox("Observe only (no stepping)", &panel.program_observe);
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("For where tracing is not allowed (ptrace or seccomp refused): the program runs "
+                          "freely, without ptrace or seccomp, in the same containment and bounds; its "
+                          "processes and fd tables are read from /proc. No syscall is traced or stepped.");
     if (selected) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
-        ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
-                           "choose it), R runs it again.");
-        ImGui::PopStyleColor();
+        std::string refused = cannot_trace_line(ctx.model);
+        if (!refused.empty() && !observe_only(ctx.model)) {
+            // The tracer said it may not trace here: say so, and offer the way that works.
+            ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.warn());
+            ImGui::TextWrapped("%s", refused.c_str() + 15);
+            ImGui::PopStyleColor();
+            if (ImGui::Button("Run it observe-only")) {
+                panel.program_observe = true;
+                panel.program_picked = panel.program_line;
+            }
+        }
+        if (refused.empty() || observe_only(ctx.model)) {  // (a refused run was said above)
+            ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+            if (observe_only(ctx.model))
+                ImGui::TextWrapped("Observe-only: your program runs freely; no syscalls are traced, so none is "
+                                   "stepped. Its processes and fd tables as /proc shows them; R runs it again.");
+            else
+                ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
+                                   "choose it), R runs it again.");
+            ImGui::PopStyleColor();
+        }
     }
     ImGui::Separator();
 }
