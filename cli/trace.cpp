@@ -144,7 +144,12 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         std::string who = roles.count(e.tid) ? roles[e.tid] : roles.count(e.pid) ? roles[e.pid] : "";
         if (e.kind == Kind::Output && !e.pid) who = "console";
         line << std::setw(7) << e.pid << " " << std::left << std::setw(10) << who << std::right << " "
-             << (e.kind == Kind::Call ? "released: " : "") << describe_event(e);
+             << (e.kind == Kind::Call ? "released: " : "");
+        // Observe-only: the time a process was seen in /proc, not when it started.
+        if (a.observe && e.kind == Kind::Start)
+            line << "seen in /proc as \"" << e.text << "\" (parent " << e.arg << ")";
+        else
+            line << describe_event(e);
         // The program's own call site, as lesson ops show their line (core/unwind.hpp).
         if (!e.site.empty()) line << "   (" << call_site_text(e.site, e.line) << ")";
         std::cout << line.str() << std::endl;
