@@ -404,7 +404,7 @@ void App::step(pid_t pid) {
         return;
     }
     if (observe_only(model_)) {
-        notice("observe-only: no syscalls are traced, so nothing can be stepped (untick \"Observe only\" "
+        notice("observe-only: no syscalls are traced, so nothing can be stepped (untick \"Observe\" "
                "and press R to step it, where tracing is allowed)");
         return;
     }

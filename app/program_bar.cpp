@@ -96,6 +96,16 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     ImGui::PushFont(fonts().bold);
     ImGui::TextUnformatted("Run a program\u2026");
     ImGui::PopFont();
+    // On the heading's line: the lesson text below keeps its height.
+    ImGui::SameLine(0, ImGui::GetFontSize());
+    ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, {ImGui::GetStyle().FramePadding.x, 0});
+    ImGui::Checkbox("Observe", &panel.program_observe);
+    ImGui::PopStyleVar();
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Observe only, no stepping: for where tracing is not allowed (ptrace or seccomp "
+                          "refused). The program runs freely, without ptrace or seccomp, in the same "
+                          "containment and bounds; its processes and fd tables are read from /proc. No "
+                          "syscall is traced or stepped.");
     float run_w = ImGui::CalcTextSize("Run").x + 2 * ImGui::GetStyle().FramePadding.x;
     ImGui::SetNextItemWidth(-(run_w + ImGui::GetStyle().ItemSpacing.x));
     ImGui::PushFont(fonts().mono);
@@ -112,11 +122,6 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
         panel.program_picked = g_field.buf;
         g_field.hist = -1;
     }
-    ImGui::Checkbox("Observe only (no stepping)", &panel.program_observe);
-    if (ImGui::IsItemHovered())
-        ImGui::SetTooltip("For where tracing is not allowed (ptrace or seccomp refused): the program runs "
-                          "freely, without ptrace or seccomp, in the same containment and bounds; its "
-                          "processes and fd tables are read from /proc. No syscall is traced or stepped.");
     if (selected) {
         std::string refused = cannot_trace_line(ctx.model);
         if (!refused.empty() && !observe_only(ctx.model)) {

@@ -882,7 +882,7 @@ std::string cannot_trace_text(bool ptrace_failed, const std::string& what, int e
     }
     return "cannot trace the program: " + what + " failed: " + strerror(err) + also +
            (why.empty() ? "" : " (" + why + ")") +
-           "; observe-only mode runs it without stepping (forklab trace --observe, or \"Observe only\" in the app)";
+           "; observe-only mode runs it without stepping (forklab trace --observe, or \"Observe\" in the app)";
 }
 
 class Observer {

@@ -1,4 +1,4 @@
-// Observe-only program runs in the app (issue 13, "Limits, said plainly"): the "Observe only"
+// Observe-only program runs in the app (issue 13, "Limits, said plainly"): the "Observe"
 // choice (--observe) runs the program with no ptrace and no seccomp; the views show its
 // processes from /proc, the status line and Events say that no syscall is traced, and the
 // stepping keys say they cannot step.
