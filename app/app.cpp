@@ -175,8 +175,8 @@ void App::reader_loop() {
         bool gone = lab_->lab_gone();
         if (gone)
             got.push_back({{"msg", "error"},
-                           {"text", "the lab process has died: its lesson processes were killed; "
-                                    "restart forklab to run lessons again"}});
+                           {"text", "the lab process has died: its run's processes were killed; "
+                                    "restart forklab to run again"}});
         if (got.empty()) continue;
         std::function<void()> wake;
         {

@@ -96,7 +96,7 @@ void draw_events(ViewContext& ctx) {
     if (m.events.empty() || filtered.rows.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
         ImGui::TextWrapped("%s", m.events.empty()
-                                     ? "No events yet. Every operation a lesson process makes (fork, "
+                                     ? "No events yet. Every operation a process of the run makes (fork, "
                                        "pipe, read, write...) is listed here as it happens."
                                      : "No event matches the filter.");
         ImGui::PopStyleColor();

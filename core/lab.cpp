@@ -1022,7 +1022,7 @@ bool Run::pump() {
     }
     if (root_reaped_ && live_.empty() && run_processes().empty()) {
         drain_ring();
-        end("finished", "every lesson process has exited and been reaped");
+        end("finished", "every process of the run has exited and been reaped");
         return false;
     }
     check_deadlock();
