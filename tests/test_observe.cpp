@@ -61,7 +61,7 @@ TEST_CASE("deny_trace really denies: ptrace(2) under it fails with EPERM") {
     CHECK(usage.code == 2);
 }
 
-TEST_CASE("trace where ptrace is refused: one line says what failed, why, and offers --observe; exit 1") {
+TEST_CASE("trace where ptrace is refused: one line says what failed, why, and offers --observe, exit 1") {
     test::NoLeftovers guard;
     auto r = denied("ptrace", {"trace", "--", "/bin/true"});
     INFO(r.out);
