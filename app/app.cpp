@@ -175,8 +175,8 @@ void App::reader_loop() {
         bool gone = lab_->lab_gone();
         if (gone)
             got.push_back({{"msg", "error"},
-                           {"text", "the lab process has died: its lesson processes were killed; "
-                                    "restart forklab to run lessons again"}});
+                           {"text", "the lab process has died: its run's processes were killed; "
+                                    "restart forklab to run again"}});
         if (got.empty()) continue;
         std::function<void()> wake;
         {
@@ -362,7 +362,7 @@ bool App::select_program(const std::string& line, bool paused) {
     panel_.lesson = nullptr;
     panel_.knobs.clear();
     knob_undo_.clear();
-    paused_ = paused;
+    paused_ = paused && !panel_.program_observe;  // nothing to pause at: no gate
     start_run();
     return true;
 }
@@ -374,6 +374,8 @@ void App::start_run() {
     if (!panel_.program.empty()) {
         o.kind = "program";
         o.program = panel_.program;
+        o.observe = panel_.program_observe;
+        if (o.observe) paused_ = false;
     } else if (panel_.lesson) {
         o.lesson = panel_.lesson->id;
         o.knobs = panel_.knobs;
@@ -399,6 +401,11 @@ void App::step(pid_t pid) {
     if (!model_.live()) {
         notice(model_.status == RunStatus::Idle ? "no run yet: pick a lesson"
                                                 : "the run has ended: Reset (R) runs it again");
+        return;
+    }
+    if (observe_only(model_)) {
+        notice("observe-only: no syscalls are traced, so nothing can be stepped (untick \"Observe\" "
+               "and press R to step it, where tracing is allowed)");
         return;
     }
     if (!paused_) {
@@ -481,6 +488,8 @@ void App::set_running(bool run) {
         notice("answer the question first (a number key or a click; 0 skips)");
         return;
     }
+    if (!run && model_.live() && observe_only(model_))
+        return notice("observe-only: the program runs freely, with no gate to pause it at (no syscalls are traced)");
     if (run) leave_recording("running freely");
     paused_ = !run;
     if (model_.live()) send({{"cmd", "mode"}, {"gated", paused_}});
@@ -705,6 +714,7 @@ std::string blocked_summary(const RunModel& m) {
     for (pid_t pid : m.proc_order) {
         const ProcessView* p = m.proc(pid);
         if (!p || p->exited || p->state == '-' || p->state == 'Z') continue;
+        if (pid == m.root && observe_only(m)) continue;  // the observer: instrumentation
         ++live;
         if (p->blocked_in.empty() || p->at_gate) return "";
         s += (s.empty() ? "" : "; ") + who(*p) + " in " + p->blocked_in;
@@ -725,6 +735,9 @@ std::string App::status_line() const {
         case RunStatus::Running:
         case RunStatus::Paused: {
             std::string blocked = blocked_summary(m);
+            if (observe_only(m))
+                return "observe-only: " + (blocked.empty() ? std::string("running freely") : "blocked: " + blocked) +
+                       "; no syscalls are traced, processes and fds as /proc shows them";
             if (!blocked.empty()) return "blocked: " + blocked;
             if (m.status == RunStatus::Running)
                 return "running freely, " + std::to_string(settings_.delay_ms) +

@@ -105,7 +105,14 @@ struct LessonPanel {
     std::string program_line;                  // the command line as typed
     std::vector<std::string> program_history;  // command lines run, oldest first
     std::string program_picked;                // output: a command line the user ran (Enter)
+    // Observe-only (no ptrace, no seccomp: where tracing is not allowed): the next program run
+    // runs freely, its processes and fds from /proc, nothing stepped.
+    bool program_observe = false;
 };
+// Whether the run M shows is an observe-only program run (its first process is the observer).
+bool observe_only(const RunModel& m);
+// The console line in which a program run's tracer said it may not trace here ("" : none).
+std::string cannot_trace_line(const RunModel& m);
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The "Run a program…" entry at the top of the lesson list (app/program_bar.cpp).
 void draw_program_bar(ViewContext& ctx, LessonPanel& panel);
@@ -155,6 +162,8 @@ public:
     // (or free-running: --run). False (a notice says why) when it cannot be run.
     bool select_program(const std::string& line, bool paused = true);
     bool program_selected() const { return !panel_.program.empty(); }
+    // Observe-only for the program runs to come (--observe, the "Observe only" box).
+    void set_observe(bool on) { panel_.program_observe = on; }
     // Finds a program on PATH as the kernel will (the window sets cli's resolve_program):
     // "" and ERR when missing or not executable. Unset: no check before the run.
     std::function<std::string(const std::string&, std::string&)> resolve_program;

@@ -12,8 +12,8 @@ void draw_console(ViewContext& ctx) {
         ImGui::TextWrapped(m.status == RunStatus::Idle
                                ? "No run yet. When a lesson runs, every line its processes print "
                                  "(stdout and stderr) appears here, marked with who printed it."
-                               : "Nothing printed yet. Step or run the lesson: lines its processes "
-                                 "print appear here, marked with who printed them.");
+                               : "Nothing printed yet. Lines the run's processes print appear "
+                                 "here, marked with who printed them.");
         ImGui::PopStyleColor();
         return;
     }

@@ -33,7 +33,7 @@ constexpr Shortcut kShortcuts[] = {
     {"Esc", "Clear the selection / close this help"},
     {"Enter or F5", "Run freely / pause (keypad Enter too)"},
     {"[  and  ]", "Slower / faster when running freely"},
-    {"R", "Reset: run the lesson again from the start, paused"},
+    {"R", "Reset: run the lesson (or program) again from the start, paused"},
     {"Up / Down", "Previous / next lesson"},
     {"Tab / Shift+Tab", "Next / previous view tab (Descriptors, Messages, Chart, Console, Events)"},
     {"K / Shift+K", "Next / previous knob of the lesson"},
@@ -230,7 +230,8 @@ void draw_toolbar(App& app) {
     ImGui::BeginDisabled((!app.panel_.lesson && !sb && !app.program_selected()) || !app.lab_ok());
     if (ImGui::Button("Reset (R)")) app.reset();
     tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones"
-               : "Kill this run and start the lesson again from its first line, paused");
+               : app.program_selected() ? "Kill this run and start the program again"
+                                        : "Kill this run and start the lesson again from its first line, paused");
     ImGui::EndDisabled();
 
     ImGui::SameLine(0, em);

@@ -637,8 +637,8 @@ void draw_descriptors(ViewContext& ctx) {
         ImGui::Checkbox(label.c_str(), &ui.show_instrumentation);
         if (ImGui::IsItemHovered())
             ImGui::SetTooltip("Each process's own fds 0, 1 and 2: ForkLab points stdin at /dev/null "
-                              "and stdout and stderr at its console pipe, to show what the lesson "
-                              "prints. The lesson did not make them, so they are hidden.");
+                              "and stdout and stderr at its console pipe, to show what it "
+                              "prints. The lesson or program did not make them, so they are hidden.");
     }
 
     if (full_lay.procs.empty()) {
@@ -833,7 +833,7 @@ void draw_descriptors(ViewContext& ctx) {
                     if (fe->cloexec)
                         ImGui::TextUnformatted("CLOEXEC: closed by exec, kept by fork");
                     if (fe->instrumentation)
-                        ImGui::TextUnformatted("added by the lab, not the lesson");
+                        ImGui::TextUnformatted("added by the lab, not the lesson or program");
                     ImGui::EndTooltip();
                 }
             }

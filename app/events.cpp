@@ -84,12 +84,19 @@ void draw_events(ViewContext& ctx) {
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("Also list each operation's call (the return line says what it did)");
 
+    if (observe_only(m)) {
+        // Where the syscall lines would be: an observe-only run traces none (principle 3).
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.warn());
+        ImGui::TextWrapped("observe-only: no syscalls are traced. Listed: the processes as /proc showed them "
+                           "(each seen within a few ms) and their output.");
+        ImGui::PopStyleColor();
+    }
     static Filtered filtered;
     filtered.update(m, ctx.ui.event_filter, *calls);
     if (m.events.empty() || filtered.rows.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
         ImGui::TextWrapped("%s", m.events.empty()
-                                     ? "No events yet. Every operation a lesson process makes (fork, "
+                                     ? "No events yet. Every operation a process of the run makes (fork, "
                                        "pipe, read, write...) is listed here as it happens."
                                      : "No event matches the filter.");
         ImGui::PopStyleColor();

@@ -360,7 +360,7 @@ void draw_messages(ViewContext& ctx) {
         ImGui::TextColored(dimv, "%s",
                            m.status == RunStatus::Idle
                                ? "No run yet: pick a lesson and press Run or Step."
-                               : "No processes yet: the lesson has not started.");
+                               : "No processes yet: the run has not started.");
         return;
     }
 

@@ -466,7 +466,7 @@ void draw_process_tree(ViewContext& ctx) {
     if (m.procs.empty()) {
         const char* msg = m.status == RunStatus::Idle
                               ? "No run yet: pick a lesson and press Run or Step."
-                              : "No processes yet: the lesson has not started its first process.";
+                              : "No processes yet: the run has not started its first process.";
         ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(th.dim()), "%s", msg);
         return;
     }

@@ -60,6 +60,17 @@ bool split_command(const std::string& line, std::vector<std::string>& argv, std:
     return true;
 }
 
+bool observe_only(const RunModel& m) {
+    const ProcessView* root = m.root ? m.proc(m.root) : nullptr;
+    return root && root->role == "observer";
+}
+
+std::string cannot_trace_line(const RunModel& m) {
+    for (auto& l : m.console)
+        if (l.text.rfind("forklab trace: cannot trace the program: ", 0) == 0) return l.text;
+    return "";
+}
+
 namespace {
 
 struct Field {
@@ -92,6 +103,16 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     ImGui::PushFont(fonts().bold);
     ImGui::TextUnformatted("Run a program\u2026");
     ImGui::PopFont();
+    // On the heading's line: the lesson text below keeps its height.
+    ImGui::SameLine(0, ImGui::GetFontSize());
+    ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, {ImGui::GetStyle().FramePadding.x, 0});
+    ImGui::Checkbox("Observe", &panel.program_observe);
+    ImGui::PopStyleVar();
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Observe only, no stepping: for where tracing is not allowed (ptrace or seccomp "
+                          "refused). The program runs freely, without ptrace or seccomp, in the same "
+                          "containment and bounds; its processes and fd tables are read from /proc. No "
+                          "syscall is traced or stepped.");
     float run_w = ImGui::CalcTextSize("Run").x + 2 * ImGui::GetStyle().FramePadding.x;
     ImGui::SetNextItemWidth(-(run_w + ImGui::GetStyle().ItemSpacing.x));
     ImGui::PushFont(fonts().mono);
@@ -109,10 +130,27 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
         g_field.hist = -1;
     }
     if (selected) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
-        ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
-                           "choose it), R runs it again.");
-        ImGui::PopStyleColor();
+        std::string refused = cannot_trace_line(ctx.model);
+        if (!refused.empty() && !observe_only(ctx.model)) {
+            // The tracer said it may not trace here: say so, and offer the way that works.
+            ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.warn());
+            ImGui::TextWrapped("%s", refused.c_str() + 15);
+            ImGui::PopStyleColor();
+            if (ImGui::Button("Run it observe-only")) {
+                panel.program_observe = true;
+                panel.program_picked = panel.program_line;
+            }
+        }
+        if (refused.empty() || observe_only(ctx.model)) {  // (a refused run was said above)
+            ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.dim());
+            if (observe_only(ctx.model))
+                ImGui::TextWrapped("Observe-only: your program runs freely; no syscalls are traced, so none is "
+                                   "stepped. Its processes and fd tables as /proc shows them; R runs it again.");
+            else
+                ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
+                                   "choose it), R runs it again.");
+            ImGui::PopStyleColor();
+        }
     }
     ImGui::Separator();
 }

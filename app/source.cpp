@@ -132,8 +132,7 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
     if (live.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextUnformatted(m.status == RunStatus::Idle ? "Not running yet."
-                               : site.empty()              ? "No lesson process is alive."
-                                                           : "No process of the program is alive.");
+                                                           : "No process of the run is alive.");
         ImGui::PopStyleColor();
     } else if (legend_rows > 1 + int(std::min<size_t>(live.size(), 2))) {
         --legend_rows;

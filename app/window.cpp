@@ -50,6 +50,7 @@ struct Options {
     std::string open;                // --open FILE: show a saved run (a trace), no process
     std::string quiz;         // --quiz ANSWERS: quiz mode on, these answers given as questions come
     std::string program;             // --program 'CMD ARGS': a program run instead of a lesson
+    bool observe = false;            // --observe: that program observe-only (no ptrace, no seccomp)
 };
 
 const char* kUsage =
@@ -59,6 +60,8 @@ const char* kUsage =
     "       forklab --program 'CMD ARGS' [--screenshot FILE.png [--steps N | --run]]   (your own program,\n"
     "               stepped syscall by syscall; words split as a shell would, quotes kept; a line with\n"
     "               shell syntax (| ; & < > $ * ...) runs as /bin/sh -c 'CMD ARGS')\n"
+    "               [--observe]   (observe-only, where tracing is not allowed: nothing stepped, no\n"
+    "               ptrace or seccomp; its processes and fds as /proc shows them)\n"
     "       forklab --open RUN.jsonl [--screenshot FILE.png [--steps N]]   (a saved run: Space steps it)\n"
     "       forklab --lesson sandbox | --script FILE   (the sandbox; FILE: a script to run in it)\n"
     "               [--quiz 2,1,0]   (quiz mode, answering each question as it comes; 0 skips)\n"
@@ -110,6 +113,8 @@ int parse(int argc, char** argv, Options& o) {
             if (!ui::split_command(v, words, err)) return bad("--program \"" + std::string(v) + "\": " + err);
             if (resolve_program(words[0], err).empty()) return bad("--program: " + err);
             o.program = v;
+        } else if (a == "--observe") {
+            o.observe = true;
         } else if (a == "--set") {
             std::string kv = value(v) ? v : "";
             auto eq = kv.find('=');
@@ -164,6 +169,7 @@ int parse(int argc, char** argv, Options& o) {
             return bad("unknown option \"" + a + "\"");
         }
     }
+    if (o.observe && o.program.empty()) return bad("--observe is for a program run: --program 'CMD' --observe");
     return -1;
 }
 
@@ -368,6 +374,7 @@ int run_app(int argc, char** argv, LabClient* lab) {
             app.script_steps(0);  // a screenshot waits until every line ran
             if (opt.steps >= 0) app.script_steps(opt.steps);
         } else {
+            if (opt.observe) app.set_observe(true);
             if (!opt.program.empty()) app.select_program(opt.program, !opt.run_to_end);
             else app.start_run();
             if (!opt.quiz.empty()) app.script_quiz(opt.quiz);

@@ -425,6 +425,9 @@ int cli_main(int argc, char** argv, LabClient* lab) {
     trace->add_option("--replay", ta.replay, "replay the interleaving recorded in a trace FILE");
     trace->add_flag("--gate-files", ta.gate_files,
                     "also gate reads and writes of regular files and terminals, and the loader's start-up");
+    trace->add_flag("--observe", ta.observe,
+                    "observe-only, where tracing is not allowed: no ptrace, no seccomp, nothing stepped; "
+                    "its processes as /proc shows them");
     trace->add_option("PROGRAM", ta.argv, "the program and its arguments, after --");
     trace->footer("Example: forklab trace -- /bin/sh -c 'echo hi | tr a-z A-Z'");
 

@@ -69,8 +69,15 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         std::cerr << "forklab trace: " << err << '\n';
         return 2;
     }
+    if (a.observe && (a.step || a.delay || a.gate_files || !a.replay.empty())) {
+        std::cerr << "forklab trace: --observe traces no syscall, so it takes no "
+                  << (a.step ? "--step" : a.delay ? "--delay" : a.gate_files ? "--gate-files" : "--replay")
+                  << " (nothing is stepped or gated)\n";
+        return 2;
+    }
     RunOptions o;
     o.kind = "program";
+    o.observe = a.observe;
     o.program = a.argv;
     o.program[0] = path;
     o.gated = a.step;
@@ -101,6 +108,9 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
     std::cout << "forklab trace:";
     for (auto& s : o.program) std::cout << ' ' << s;
     std::cout << '\n';
+    if (a.observe)
+        std::cout << "  observe-only: no syscalls are traced (no ptrace, no seccomp); its processes as /proc "
+                     "shows them, each seen within a few ms (one that lives less may be missed)\n";
     if (a.step)
         std::cout << "  stepping: Enter releases the earliest waiting syscall; a pid then Enter "
                      "releases that process's; c runs on freely; q stops\n";
@@ -127,13 +137,19 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         if (e.kind == Kind::Call && !a.step && e.op != Op::Exit) return;
         if (e.kind == Kind::Call && e.err) return;     // the tracer's own wait
         if (e.kind == Kind::Check || e.kind == Kind::RunStart || e.kind == Kind::RunEnd) return;
-        if (roles[e.tid] == "tracer" && e.kind != Kind::Output) return;  // instrumentation
+        if ((roles[e.tid] == "tracer" || roles[e.tid] == "observer") && e.kind != Kind::Output)
+            return;  // instrumentation
         std::ostringstream line;
         line << std::fixed << std::setprecision(3) << std::setw(9) << double(e.t_ns - t0) / 1e6 << " ms  ";
         std::string who = roles.count(e.tid) ? roles[e.tid] : roles.count(e.pid) ? roles[e.pid] : "";
         if (e.kind == Kind::Output && !e.pid) who = "console";
         line << std::setw(7) << e.pid << " " << std::left << std::setw(10) << who << std::right << " "
-             << (e.kind == Kind::Call ? "released: " : "") << describe_event(e);
+             << (e.kind == Kind::Call ? "released: " : "");
+        // Observe-only: the time a process was seen in /proc, not when it started.
+        if (a.observe && e.kind == Kind::Start)
+            line << "seen in /proc as \"" << e.text << "\" (parent " << e.arg << ")";
+        else
+            line << describe_event(e);
         // The program's own call site, as lesson ops show their line (core/unwind.hpp).
         if (!e.site.empty()) line << "   (" << call_site_text(e.site, e.line) << ")";
         std::cout << line.str() << std::endl;
@@ -143,7 +159,7 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         if (tw.is_open()) tw.message(m);
         std::string kind = m.value("msg", "");
         if (kind == "run_started")
-            std::cout << "  containment: " << m.value("containment", "") << ", tracer pid "
+            std::cout << "  containment: " << m.value("containment", "") << (a.observe ? ", observer pid " : ", tracer pid ")
                       << m.value("root", 0) << ", lab pid " << lab->pid() << "\n";
         else if (kind == "error")
             std::cout << "  lab: " << m.value("text", "") << '\n';
@@ -195,9 +211,10 @@ int trace_main(LabClient* lab, const TraceCliArgs& a) {
         std::cerr << "forklab trace: " << err << '\n';
         return 1;
     }
+    // Tracing was not allowed: the tracer's one line (above) is the whole story.
+    if (cannot_trace) return 1;
     std::cout << "\nrun ended: " << out.reason << " - " << out.text << "\n";
     if (!a.trace.empty()) std::cout << "trace written to " << a.trace << '\n';
-    if (cannot_trace) return 1;
     if (!root_exited || out.reason != "finished") return 1;
     std::cout << "program " << describe_status(root_code, root_sig) << '\n';
     if (root_sig) return int(128 + root_sig);

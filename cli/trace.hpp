@@ -11,6 +11,7 @@ struct TraceCliArgs {
     std::string trace, replay;
     int delay = 0, timeout = 0;
     bool step = false, gate_files = false;
+    bool observe = false;  // no ptrace, no seccomp: processes from /proc, no syscall lines
 };
 // PROGRAM as the kernel will run it (searched on PATH when it has no '/'), or "" with ERR in
 // one line: "no such file", "not executable", "a directory".

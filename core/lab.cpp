@@ -566,6 +566,10 @@ int Run::earliest_waiting(pid_t pid) const {
 }
 
 void Run::step(pid_t pid) {
+    if (std::string why = kind_->cannot_step(); !why.empty()) {
+        chan_.send({{"msg", "error"}, {"text", why}});
+        return;
+    }
     int best = earliest_waiting(pid);
     if (best < 0) {
         chan_.send({{"msg", "error"},
@@ -1018,7 +1022,7 @@ bool Run::pump() {
     }
     if (root_reaped_ && live_.empty() && run_processes().empty()) {
         drain_ring();
-        end("finished", "every lesson process has exited and been reaped");
+        end("finished", "every process of the run has exited and been reaped");
         return false;
     }
     check_deadlock();
@@ -1231,6 +1235,7 @@ std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
         f.texts("replay", o.replay);
         f.texts("program", o.program);
         f.flag("gate_files", o.gate_files);
+        f.flag("observe", o.observe);
         f.number("replay_until", o.replay_until);
         if (auto it = msg.find("expect"); it != msg.end() && !it->is_null() && f.error().empty())
             if (std::string bad = recorded_ops_from_json(*it, o.expect); !bad.empty())
@@ -1271,7 +1276,8 @@ nlohmann::json to_json(const RunOptions& o) {
             {"delay_ms", o.delay_ms}, {"timeout_s", o.timeout_s}, {"proc_cap", o.proc_cap},
             {"mem_mb", o.mem_mb}, {"deadlock_ms", o.deadlock_ms}, {"replay", o.replay},
             {"expect", recorded_ops_json(o.expect)}, {"replay_until", o.replay_until},
-            {"snapshots", o.snapshots}, {"program", o.program}, {"gate_files", o.gate_files}};
+            {"snapshots", o.snapshots}, {"program", o.program}, {"gate_files", o.gate_files},
+            {"observe", o.observe}};
 }
 
 namespace {

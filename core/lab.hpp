@@ -89,6 +89,9 @@ struct RunOptions {
     bool snapshots = false;  // stream periodic snapshots (the app wants them, the runner not)
     std::vector<std::string> program;  // kind "program": PATH ARGS... (core/program_run.cpp)
     bool gate_files = false;  // program: gate reads/writes of files and terminals, the loader's too
+    // program: observe-only, no ptrace and no seccomp (where tracing is not allowed): the
+    // program runs freely and its processes and fds are read from /proc; nothing is stepped.
+    bool observe = false;
 };
 nlohmann::json to_json(const RunOptions& o);
 

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -117,6 +118,7 @@ struct Tracee {
 struct Config {
     std::vector<std::string> argv;
     bool gate_files = false;
+    bool observe = false;
 };
 
 class Tracer {
@@ -818,6 +820,296 @@ void Tracer::wait_for_something(uint32_t bell) {
     }
 }
 
+// ---- Observe-only (RunOptions::observe; issue 13, "Limits, said plainly")
+// Where the kernel or a security policy forbids tracing, the program still runs in the run's
+// containment and bounds, and the lab's probe still reads its processes and fd tables from
+// /proc, as for lessons. No ptrace, no seccomp, no privilege: the observer only forks the
+// program and reads /proc. Without ptrace no fork is reported to anyone, so the observer looks
+// for new processes in /proc/PID/task/*/children: at 1 ms right after a change, slowing to
+// 16 ms while nothing changes. A process that lives less than that may be missed (the views
+// show what was seen, never a guess). Nothing is gated: no syscall event is claimed.
+
+// A /proc/PID/status field ("" when the line is not there).
+std::string status_field(const std::string& path, const char* name) {
+    std::ifstream in(path);
+    std::string line, key = std::string(name) + ":";
+    while (std::getline(in, line))
+        if (line.rfind(key, 0) == 0) {
+            size_t b = line.find_first_not_of(" \t", key.size());
+            return b == std::string::npos ? "" : line.substr(b);
+        }
+    return "";
+}
+
+std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
+// The one line (after "forklab trace: ") for "ForkLab may not trace here": what failed, the kernel's errno, what this
+// process can see of the reason (Yama's setting, seccomp filters it already runs under, no
+// seccomp at all), and the way to run the program anyway.
+std::string cannot_trace_text(bool ptrace_failed, const std::string& what, int err, const std::string& also = "") {
+    const char* yama = "/proc/sys/kernel/yama/ptrace_scope";
+    std::string scope = first_line(yama);
+    std::string mode = status_field("/proc/self/status", "Seccomp");
+    std::string filters = status_field("/proc/self/status", "Seccomp_filters");
+    auto policy = [&](const char* refuses) {
+        return std::string("a seccomp policy refuses ") + refuses + ", e.g. a container's: /proc/self/status shows " +
+               (filters.empty() ? "seccomp filters" : filters + (filters == "1" ? " filter" : " filters")) +
+               " on this process";
+    };
+    std::string why;
+    if (ptrace_failed) {
+        if (err == EPERM && (scope == "2" || scope == "3"))
+            why = std::string(yama) + " is " + scope +
+                  (scope == "2" ? ": only a process with CAP_SYS_PTRACE may trace" : ": no process may trace");
+        else if (mode == "2")
+            why = policy("ptrace");
+        else if (err == EPERM)
+            why = "a security policy refuses ptrace" + (scope.empty() ? std::string() : " (" + std::string(yama) + " is " + scope + ")");
+    } else {
+        const bool absent = err == EINVAL || err == ENOSYS;
+        if (mode.empty()) why = "this kernel has no seccomp (no Seccomp line in /proc/self/status)";
+        else if (mode == "2" && !absent) why = policy("a new filter");
+        else if (mode == "2")
+            why = "this kernel, or a seccomp policy over this process, takes no new filter: /proc/self/status shows " +
+                  (filters.empty() ? std::string("seccomp filters") : filters + (filters == "1" ? " filter" : " filters")) +
+                  " on it";
+        else if (absent) why = "this kernel does not take seccomp filters";
+    }
+    return "cannot trace the program: " + what + " failed: " + strerror(err) + also +
+           (why.empty() ? "" : " (" + why + ")") +
+           "; observe-only mode runs it without stepping (forklab trace --observe, or \"Observe\" in the app)";
+}
+
+class Observer {
+public:
+    explicit Observer(const Config& c) : cfg_(c) {}
+    [[noreturn]] void main();
+
+private:
+    struct Proc {
+        pid_t parent = 0;       // as ps shows it, when first seen
+        int slot = -1;
+        std::string task, role, exe;
+        int forks = 0;          // children seen, for their task ids
+        bool gone = false;
+    };
+    bool scan();
+    void seen(pid_t host, pid_t parent, Proc* from, bool adopted);
+    void emit_start(pid_t host, const Proc& p);
+    static std::string exe_of(pid_t p) {
+        char buf[512];
+        ssize_t n = readlink(("/proc/" + std::to_string(p) + "/exe").c_str(), buf, sizeof buf - 1);
+        return n > 0 ? std::string(buf, size_t(n)) : "";
+    }
+    static std::string comm_of(pid_t p) { return first_line("/proc/" + std::to_string(p) + "/comm"); }
+    // Field N (1-based, after the comm) of /proc/P/stat: 4 ppid, 5 pgrp; 0 when gone.
+    static long stat_field(pid_t p, int n, char* state = nullptr) {
+        std::string s = first_line("/proc/" + std::to_string(p) + "/stat");
+        size_t r = s.rfind(')');
+        if (r == std::string::npos) return 0;
+        std::istringstream in(s.substr(r + 2));
+        std::string f;
+        long v = 0;
+        for (int i = 3; i <= n && in >> f; ++i) {
+            if (i == 3 && state) *state = f[0];
+            v = atol(f.c_str());
+        }
+        return v;
+    }
+
+    const Config& cfg_;
+    RunShared* shm_ = nullptr;
+    int my_slot_ = -1;
+    pid_t my_host_ = 0, lab_host_ = 0, root_host_ = 0;
+    bool pidns_ = false;
+    std::map<pid_t, Proc> procs_;  // by host pid; kept after they are gone (task ids go on)
+    pid_t last_seen_ = 0;
+};
+
+void Observer::emit_start(pid_t host, const Proc& p) {
+    pid_t inner = pidns_ ? inner_of("/proc/" + std::to_string(host) + "/status") : 0;
+    if (pidns_ && inner != host && inner > 0) shm_->slots[p.slot].nspid.store(inner);
+    shm_->emit_raw(Kind::Start, Op::None, p.slot, 0, pidns_ && inner != host ? inner : 0, 0, -1, -1, p.parent, 0,
+                   -1, 0, p.role.data(), p.role.size());
+}
+
+// HOST is new: a child of FROM's process (of the lab when ADOPTED: its parent left first).
+void Observer::seen(pid_t host, pid_t parent, Proc* from, bool adopted) {
+    Proc p;
+    p.parent = parent;
+    p.exe = exe_of(host);
+    p.task = from->task + "." + std::to_string(++from->forks);
+    // Forked, not yet exec'd: the same program as its parent (comm would cut it at 15).
+    p.role = !adopted && p.exe == from->exe ? from->role : comm_of(host).substr(0, kRoleLen - 1);
+    if (p.role.empty()) p.role = from->role;
+    p.slot = shm_->claim_slot(host, host, p.task.c_str(), p.role.c_str());
+    auto& me = procs_.emplace(host, std::move(p)).first->second;
+    last_seen_ = host;
+    if (me.slot < 0) return;  // no slot left: the probe still shows it, with no events
+    shm_->hdr.nproc.fetch_add(1);
+    emit_start(host, me);
+}
+
+// One look at /proc: new processes, exec'd ones, gone ones. True when anything changed.
+bool Observer::scan() {
+    bool changed = false;
+    std::vector<pid_t> parents;
+    for (auto& [h, p] : procs_)
+        if (!p.gone) parents.push_back(h);
+    parents.push_back(lab_host_);
+    const long my_group = stat_field(my_host_, 5);
+    for (pid_t par : parents) {
+        const bool lab = par == lab_host_;
+        std::string base = "/proc/" + std::to_string(par) + "/task/";
+        std::vector<pid_t> kids;
+        if (auto* d = opendir(base.c_str())) {
+            while (auto* e = readdir(d))
+                if (e->d_name[0] != '.')
+                    for (pid_t c : numbers_in(base + e->d_name + "/children")) kids.push_back(c);
+            closedir(d);
+        }
+        for (pid_t c : kids) {
+            if (c == my_host_ || procs_.count(c)) continue;
+            // The lab's other children: orphans of the program it adopted (in our group).
+            if (lab && stat_field(c, 5) != my_group) continue;
+            seen(c, par, lab ? &procs_[root_host_] : &procs_[par], lab);
+            changed = true;
+        }
+    }
+    int live = 1;  // this observer, as the lab counts the run's processes
+    for (auto& [h, p] : procs_) {
+        if (p.gone) continue;
+        char st = '-';
+        stat_field(h, 3, &st);
+        if (st == '-') {  // reaped: the lab says it is gone (notice_gone), with its status
+            p.gone = true;
+            if (p.slot >= 0) shm_->slots[p.slot].state.store(uint32_t(SlotState::Exited));
+            changed = true;
+            continue;
+        }
+        if (st == 'Z') continue;
+        ++live;
+        std::string exe = exe_of(h);
+        if (!exe.empty() && exe != p.exe && p.slot >= 0) {
+            // It exec'd another program: its role is that program's name (a Start again, as
+            // the tracer says it after an execve).
+            p.exe = exe;
+            std::string role = comm_of(h).substr(0, kRoleLen - 1);
+            if (!role.empty() && role != p.role) {
+                p.role = role;
+                Slot& s = shm_->slots[p.slot];
+                memset(s.role, 0, sizeof s.role);
+                memcpy(s.role, role.data(), role.size());
+                emit_start(h, p);
+            }
+            changed = true;
+        }
+    }
+    RunHeader& hdr = shm_->hdr;
+    if (live > hdr.proc_cap.load() && !hdr.bound_hit.load()) {
+        // Without a gate no fork can be held: the cap is seen passed, and the run ends.
+        std::string msg = "process cap " + std::to_string(hdr.proc_cap.load()) + " passed: " +
+                          std::to_string(live) + " processes seen (observe-only holds no fork; the run ends)";
+        int slot = procs_.count(last_seen_) && procs_[last_seen_].slot >= 0 ? procs_[last_seen_].slot : my_slot_;
+        shm_->emit_raw(Kind::Bound, Op::Fork, slot, 0, 0, 0, -1, -1, hdr.proc_cap.load(), 0, -1, 0, msg.data(),
+                       msg.size());
+        hdr.bound_hit.store(1);
+    }
+    return changed;
+}
+
+void Observer::main() {
+    shm_ = runtime::shared();
+    my_slot_ = runtime::current_slot();
+    if (!shm_ || my_slot_ < 0) _exit(125);
+    my_host_ = shm_->slots[my_slot_].pid.load();
+    lab_host_ = pid_t(stat_field(my_host_, 4));
+    pidns_ = shm_->hdr.pidns.load() != 0;
+    runtime::exited();  // our slot is no task that runs ops
+    prctl(PR_SET_NAME, "forklab-observe");
+    struct sigaction sa {};
+    sa.sa_handler = on_sigchld;  // no SA_RESTART: the program's exit cuts a nap short
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, nullptr);
+
+    std::vector<char*> argv;
+    for (auto& s : cfg_.argv) argv.push_back(const_cast<char*>(s.c_str()));
+    argv.push_back(nullptr);
+    pid_t c = ::fork();
+    if (c < 0) {
+        std::string line = "forklab trace: fork: " + std::string(strerror(errno)) + "\n";
+        ssize_t r = ::write(2, line.data(), line.size());
+        (void)r;
+        _exit(125);
+    }
+    if (c == 0) {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGCHLD, &dfl, nullptr);
+        execvp(argv[0], argv.data());
+        std::string line = "forklab trace: cannot run " + cfg_.argv[0] + ": " + strerror(errno) + "\n";
+        ssize_t r = ::write(2, line.data(), line.size());
+        (void)r;
+        _exit(127);
+    }
+    // The program's first process as ps shows it: in a PID namespace, the child of ours whose
+    // NSpid ends in C.
+    root_host_ = c;
+    if (pidns_) {
+        root_host_ = 0;
+        for (int i = 0; i < 1000 && !root_host_; ++i) {
+            for (pid_t k : numbers_in("/proc/" + std::to_string(my_host_) + "/task/" + std::to_string(my_host_) + "/children"))
+                if (inner_of("/proc/" + std::to_string(k) + "/status") == c) root_host_ = k;
+            if (!root_host_) usleep(100);
+        }
+        if (!root_host_) root_host_ = c;
+    }
+    Proc root;
+    root.parent = my_host_;
+    root.task = "1.1";
+    std::string base = cfg_.argv[0].substr(cfg_.argv[0].rfind('/') + 1);
+    root.role = base.substr(0, kRoleLen - 1);
+    root.exe = exe_of(root_host_);
+    root.slot = shm_->claim_slot(root_host_, root_host_, root.task.c_str(), root.role.c_str());
+    Proc& r = procs_.emplace(root_host_, root).first->second;
+    if (r.slot >= 0) {
+        shm_->hdr.nproc.fetch_add(1);
+        emit_start(root_host_, r);
+    }
+
+    int root_status = -1;
+    int nap_us = 1000;
+    for (;;) {
+        const uint32_t bell = g_bell.load();
+        bool changed = scan();
+        int st = 0;
+        if (root_status < 0 && waitpid(c, &st, WNOHANG) == c) {
+            // We are its parent and have just reaped it: say so as the lab's Wait would be
+            // (err 1: an ungated call), so the lab knows its status.
+            root_status = st;
+            shm_->emit_raw(Kind::Call, Op::Wait, my_slot_, 0, 0, 1, -1, -1, c, 0, -1, 0, "", 0);
+            std::string text = wait_status_text(st);
+            shm_->emit_raw(Kind::Return, Op::Wait, my_slot_, 0, c, 0, -1, -1, st, 0, -1, 0, text.data(),
+                           text.size());
+            changed = true;
+        }
+        if (root_status >= 0) {
+            bool any = false;
+            for (auto& [h, p] : procs_) any |= !p.gone;
+            if (!any) break;  // every process of the program is gone: so are we
+        }
+        nap_us = changed ? 1000 : std::min(nap_us * 2, 16000);
+        if (g_bell.load() == bell) usleep(useconds_t(nap_us));  // SIGCHLD cuts it short
+    }
+    if (WIFSIGNALED(root_status)) _exit(128 + WTERMSIG(root_status));
+    _exit(WEXITSTATUS(root_status));
+}
+
 void Tracer::main() {
     shm_ = runtime::shared();
     my_slot_ = runtime::current_slot();
@@ -837,6 +1129,8 @@ void Tracer::main() {
     // reason that is ours, not its (ungated syscalls must run at the program's own speed).
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1);
+    // The kernel's own errno when loading fails (else libseccomp says ECANCELED for all).
+    seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
     for (const char* n : kGated) {
         int nr = seccomp_syscall_resolve_name(n);
         if (nr == __NR_SCMP_ERROR || nr < 0) continue;  // not on this architecture
@@ -862,13 +1156,36 @@ void Tracer::main() {
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
         sigaction(SIGCHLD, &dfl, nullptr);
-        if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0)
-            fail(std::string("tracing is forbidden here (ptrace: ") + strerror(errno) +
-                     "): the program cannot be stepped", 125);
-        raise(SIGSTOP);
-        if (int r = seccomp_load(ctx); r != 0)
-            fail(std::string("seccomp is unavailable here (") + strerror(-r) +
-                     "): the program cannot be stepped", 125);
+        if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
+            int e = errno;
+            fail(cannot_trace_text(true, "ptrace(PTRACE_TRACEME)", e), 125);
+        }
+        // The filter before the first stop, so that a refusal ends this process before the
+        // tracer says it started (as the program it never became).
+        if (int r = seccomp_load(ctx); r != 0) {
+            // libseccomp's code is not always the kernel's (2.5.4 says EFAULT for a refused
+            // prctl): ask the kernel itself, with no program (nothing is installed). It would
+            // answer EFAULT (no program there) if it took filters from us.
+            long a = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, nullptr);
+            int ea = errno;
+            long b = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 0);
+            int eb = errno;
+            if (a < 0 && ea != EFAULT)
+                fail(cannot_trace_text(false, "installing its seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER)", ea,
+                                       b < 0 && eb != EFAULT ? std::string(", and prctl(PR_SET_SECCOMP): ") + strerror(eb) : ""),
+                     125);
+            if (b < 0 && eb != EFAULT)
+                fail(cannot_trace_text(false, "installing its seccomp filter: prctl(PR_SET_SECCOMP)", eb), 125);
+            fail(cannot_trace_text(false, "installing its seccomp filter (seccomp_load)", -r), 125);
+        }
+        // Now stop for the tracer to set its options. Not raise(): tgkill is gated, and a gated
+        // syscall before PTRACE_O_TRACESECCOMP is set fails with ENOSYS. rt_sigqueueinfo is not.
+        siginfo_t si{};
+        si.si_signo = SIGSTOP;
+        si.si_code = SI_QUEUE;
+        si.si_pid = getpid();
+        si.si_uid = getuid();
+        syscall(SYS_rt_sigqueueinfo, getpid(), SIGSTOP, &si);
         execvp(argv[0], argv.data());
         fail("cannot run " + cfg_.argv[0] + ": " + strerror(errno), 127);
     }
@@ -879,8 +1196,9 @@ void Tracer::main() {
     long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK |
                 PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
     if (ptrace(PTRACE_SETOPTIONS, c, nullptr, reinterpret_cast<void*>(opts)) != 0) {
+        int e = errno;
         kill(c, SIGKILL);
-        fail(std::string("tracing is forbidden here (PTRACE_SETOPTIONS: ") + strerror(errno) + ")", 125);
+        fail(cannot_trace_text(true, "ptrace(PTRACE_SETOPTIONS)", e), 125);
     }
     Tracee root;
     root.tid = root.tgid = c;
@@ -938,16 +1256,25 @@ public:
     explicit ProgramKind(const RunOptions& o) {
         cfg_.argv = o.program;
         cfg_.gate_files = o.gate_files;
+        cfg_.observe = o.observe;
         std::string cmd;
         for (auto& a : o.program) cmd += (cmd.empty() ? "" : " ") + a;
         lesson_.id = "program";
-        lesson_.title = "Program: " + cmd;
+        lesson_.title = (o.observe ? "Program (observe-only): " : "Program: ") + cmd;
         lesson_.source = o.program[0];
         lesson_.timeout_s = 60;
-        lesson_.main = [this] { Tracer(cfg_).main(); };
+        lesson_.main = [this] {
+            if (cfg_.observe) Observer(cfg_).main();
+            Tracer(cfg_).main();
+        };
     }
     const Lesson& lesson() const override { return lesson_; }
-    std::string root_role() const override { return "tracer"; }
+    std::string root_role() const override { return cfg_.observe ? "observer" : "tracer"; }
+    std::string cannot_step() const override {
+        return cfg_.observe ? "observe-only: no syscalls are traced, so nothing can be stepped (the program "
+                              "runs freely; Reset runs it again)"
+                            : "";
+    }
     bool instrumentation(const RunShared& shm, pid_t pid) const override {
         return shm.hdr.nslots.load() > 0 && shm.slots[0].pid.load() == pid;
     }

@@ -56,6 +56,9 @@ public:
         (void)pid;
         return "";
     }
+    // Why no step can be released in this run at all ("" : steps can be); the lab answers a
+    // step with it (an observe-only program run traces no syscall, so it has no gate).
+    virtual std::string cannot_step() const { return ""; }
     // Whether PID is the kind's own instrumentation (a program run's tracer), not a process of
     // the run's: deadlock detection and "where each is" leave it out.
     virtual bool instrumentation(const RunShared& shm, pid_t pid) const {

@@ -96,16 +96,22 @@ NoLeftovers::~NoLeftovers() {
 
 // Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
 CliResult run_forklab(std::vector<std::string> args, int timeout_s) {
+    args.insert(args.begin(), FORKLAB_BIN);
+    return run_command(std::move(args), timeout_s);
+}
+
+CliResult run_command(std::vector<std::string> args, int timeout_s) {
+    REQUIRE(!args.empty());
     int p[2];
     REQUIRE(pipe2(p, O_CLOEXEC) == 0);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(p[1], 1);
         dup2(p[1], 2);
-        std::vector<char*> argv{const_cast<char*>(FORKLAB_BIN)};
+        std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
-        execv(FORKLAB_BIN, argv.data());
+        execv(argv[0], argv.data());
         _exit(127);
     }
     close(p[1]);

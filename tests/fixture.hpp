@@ -50,5 +50,7 @@ struct CliResult {
 };
 // Runs forklab with ARGS, bounded by TIMEOUT_S (killed after it).
 CliResult run_forklab(std::vector<std::string> args, int timeout_s = 30);
+// Runs ARGS[0] (a path) with ARGS the same way, e.g. forklab under tests/programs/deny_trace.
+CliResult run_command(std::vector<std::string> args, int timeout_s = 30);
 
 }  // namespace fl::test
