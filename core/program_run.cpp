@@ -65,6 +65,22 @@ void on_sigchld(int) {
     g_bell.fetch_add(1);
 }
 
+// SIGCHLD rings the bell, with no SA_RESTART: the program's exit cuts a wait or a nap short.
+void catch_sigchld() {
+    struct sigaction sa {};
+    sa.sa_handler = on_sigchld;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, nullptr);
+}
+
+// ARGS as execvp takes them (pointing into ARGS).
+std::vector<char*> exec_argv(const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    return argv;
+}
+
 // Looked up twice per gated syscall: kept once resolved (libseccomp allocates each answer).
 const std::string& syscall_name(long nr) {
     static std::map<long, std::string> names;
@@ -1032,14 +1048,8 @@ void Observer::main() {
     pidns_ = shm_->hdr.pidns.load() != 0;
     runtime::exited();  // our slot is no task that runs ops
     prctl(PR_SET_NAME, "forklab-observe");
-    struct sigaction sa {};
-    sa.sa_handler = on_sigchld;  // no SA_RESTART: the program's exit cuts a nap short
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, nullptr);
-
-    std::vector<char*> argv;
-    for (auto& s : cfg_.argv) argv.push_back(const_cast<char*>(s.c_str()));
-    argv.push_back(nullptr);
+    catch_sigchld();
+    std::vector<char*> argv = exec_argv(cfg_.argv);
     pid_t c = ::fork();
     if (c < 0) {
         std::string line = "forklab trace: fork: " + std::string(strerror(errno)) + "\n";
@@ -1141,14 +1151,8 @@ void Tracer::main() {
         if (seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(cmd))) != 0)
             fail("cannot build the seccomp filter (rule for fcntl)", 125);
 
-    struct sigaction sa {};
-    sa.sa_handler = on_sigchld;  // no SA_RESTART: the wait returns at once
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, nullptr);
-
-    std::vector<char*> argv;
-    for (auto& s : cfg_.argv) argv.push_back(const_cast<char*>(s.c_str()));
-    argv.push_back(nullptr);
+    catch_sigchld();
+    std::vector<char*> argv = exec_argv(cfg_.argv);
 
     pid_t c = ::fork();
     if (c < 0) fail(std::string("fork: ") + strerror(errno), 125);

@@ -28,6 +28,17 @@ bool AppFrames::until(const std::function<bool()>& pred, int seconds) {
     return false;
 }
 
+void AppFrames::click(ImVec2 at) {
+    ImGuiIO& io = ImGui::GetIO();
+    io.MousePos = at;
+    frame();
+    io.MouseDown[0] = true;
+    frame();
+    io.MouseDown[0] = false;
+    frame();
+    io.MousePos = ImVec2(-1, -1);
+}
+
 bool AppFrames::waiting() const {
     for (auto& g : app.model().gates)
         if (g.state == "at_gate") return true;

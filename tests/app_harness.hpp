@@ -26,6 +26,9 @@ struct AppFrames {
     void frame();
     // Frames until PRED holds (or SECONDS pass); true when it did.
     bool until(const std::function<bool()>& pred, int seconds = 20);
+    // A left click at AT (screen pixels): the mouse moves there, goes down, comes up, a frame
+    // each, then leaves the window.
+    void click(ImVec2 at);
     // Some process of the run waits at its gate.
     bool waiting() const;
     // Call events in the model so far (one per op that passed its gate).

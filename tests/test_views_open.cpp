@@ -57,15 +57,8 @@ TEST_CASE("saved run: the app opens one headless, steps it with Space and Backsp
         {
             const fl::ui::TimelinePanel& t = app.timeline();
             float x = t.track_min.x + (t.track_max.x - t.track_min.x) * 7.0f / float(app.saved_ops());
-            ImGuiIO& io = ImGui::GetIO();
             REQUIRE(t.track_max.x > t.track_min.x);
-            io.MousePos = ImVec2(x, (t.track_min.y + t.track_max.y) / 2);
-            f.frame();
-            io.MouseDown[0] = true;
-            f.frame();
-            io.MouseDown[0] = false;
-            f.frame();
-            io.MousePos = ImVec2(-1, -1);
+            f.click({x, (t.track_min.y + t.track_max.y) / 2});
             CHECK(app.saved_pos() == 7);
         }
         app.key_event(kBackspace, kPress, 0);

@@ -116,14 +116,7 @@ TEST_CASE("keys: a click on the timeline goes to that op") {
         // The track: its left end is op 0, its middle op 3. Press and release there.
         const auto& t = app.timeline();
         REQUIRE(t.track_max.x > t.track_min.x);
-        ImGuiIO& io = ImGui::GetIO();
-        io.MousePos = ImVec2((t.track_min.x + t.track_max.x) * 0.5f, (t.track_min.y + t.track_max.y) * 0.5f);
-        f.frame();
-        io.MouseDown[0] = true;
-        f.frame();
-        io.MouseDown[0] = false;
-        f.frame();
-        io.MousePos = ImVec2(-1, -1);
+        f.click({(t.track_min.x + t.track_max.x) * 0.5f, (t.track_min.y + t.track_max.y) * 0.5f});
         CHECK(f.at(3));
         CHECK(app.is_rerun());
         CHECK(app.recording().size() == 6);
