@@ -2,6 +2,7 @@
 // colour of the process that did it; lesson steps marked and numbered, a deadlock or a bound
 // marked; the position the views show. Click or drag to go to any op (re-execution).
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <string>
 
@@ -122,15 +123,17 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
                 break;
         }
         dl->AddLine({x, y0}, {x, y1}, col, std::max(2.0f, th.line * 1.3f));
-        ImVec2 ts = ImGui::CalcTextSize(label.c_str());
-        // Above the track; in the compact one, beside the mark (small).
-        float lx = compact ? x + 3 : std::clamp(x - ts.x * 0.5f, x0 - pad, x1 + pad - ts.x);
+        // Above the track; in the compact one, beside the mark, a little smaller, on the
+        // window's colour so the ticks under it do not hide it.
+        const float fs = compact ? ImGui::GetFontSize() * 0.8f : ImGui::GetFontSize();
+        ImVec2 ts = fonts().regular->CalcTextSizeA(fs, FLT_MAX, 0, label.c_str());
+        float lx = compact ? x + 2 : std::clamp(x - ts.x * 0.5f, x0 - pad, x1 + pad - ts.x);
         if (lx > last_label_x + 2) {  // labels that would overlap are left to the tooltip
+            float ly = compact ? y0 + (track_h - ts.y) * 0.5f : y_label;
             if (compact)
-                dl->AddText(fonts().regular, ImGui::GetFontSize() * 0.6f, {lx, y0}, col, label.c_str());
-            else
-                dl->AddText({lx, y_label}, col, label.c_str());
-            last_label_x = lx + (compact ? ts.x * 0.6f : ts.x);
+                dl->AddRectFilled({lx - 1, ly}, {lx + ts.x + 1, ly + ts.y}, ImGui::GetColorU32(ImGuiCol_WindowBg), 2);
+            dl->AddText(fonts().regular, fs, {lx, ly}, col, label.c_str());
+            last_label_x = lx + ts.x;
         }
     }
 
