@@ -91,11 +91,14 @@ struct Recorded {
 // Runs LESSON paused and steps it as a learner would, K ops: the oldest waiting op each time
 // (Space), or with YOUNGEST the newest live process's op when it waits (a learner clicking
 // processes), else the oldest. Once it settles there, the kernel's view; then it is stopped.
-Recorded record(const std::string& lesson, size_t k, bool youngest) {
+// PROGRAM: a program run of it instead (kind "program", LESSON then names it in messages).
+Recorded record(const std::string& lesson, size_t k, bool youngest,
+                const std::vector<std::string>& program = {}) {
     LabClient& lab = test::lab();
     RunOptions o;
     o.lesson = lesson;
-    resolve_knobs(*find_lesson(lesson), o.knobs);
+    if (program.empty()) resolve_knobs(*find_lesson(lesson), o.knobs);
+    else o.kind = "program", o.program = program;
     o.gated = true;
     o.deadlock_ms = 600;
     REQUIRE(lab.send(to_json(o)));
@@ -201,6 +204,38 @@ TEST_CASE("rerun: re-execution is exact for every lesson, stepped in the default
 TEST_CASE("rerun: re-execution is exact for every lesson, stepped in a chosen order (1/3)") { exact_third(0, true); }
 TEST_CASE("rerun: re-execution is exact for every lesson, stepped in a chosen order (2/3)") { exact_third(1, true); }
 TEST_CASE("rerun: re-execution is exact for every lesson, stepped in a chosen order (3/3)") { exact_third(2, true); }
+
+TEST_CASE("rerun: a program run (the fixed mini shell) re-executes exactly, half-way and to its end") {
+    test::NoLeftovers guard;
+    const std::vector<std::string> prog = {FORKLAB_PROGRAMS_DIR "/minishell"};
+    Recorded whole = record("program", 100000, false, prog);
+    Recording full = Recording::from_events(whole.events);
+    REQUIRE(full.size() > 10);
+    size_t k = full.size() / 2;
+    Recorded there = record("program", k, false, prog);
+    Recording rec = Recording::from_events(there.events);
+    REQUIRE(there.reached == k);
+    REQUIRE(!there.view.empty());
+    RunOptions base;
+    base.kind = "program";
+    base.program = prog;
+    base.deadlock_ms = 600;
+    std::map<pid_t, std::string> task_of;
+    std::string view;
+    Rerun r = rerun_to(test::lab(), rec, k, base,
+                       [&](pid_t root, const Rerun&) { view = kernel_view(root, task_of); },
+                       [&](const Event& e) { note_task(e, task_of); });
+    CHECK(r.diverged == "");
+    CHECK(r.at == k);
+    Recording again = Recording::from_events(r.outcome.events);
+    CHECK(ops_text(again, k) == ops_text(rec, k));
+    CHECK(view == there.view);
+    Rerun end = rerun_to(test::lab(), full, full.size(), base, {});
+    CHECK(end.diverged == "");
+    Recording all = Recording::from_events(end.outcome.events);
+    CHECK(ops_text(all, full.size()) == ops_text(full, full.size()));
+    CHECK(guard.leftovers() == "");
+}
 
 TEST_CASE("rerun: a forced divergence is found, placed, and the replay stops at the last match") {
     test::NoLeftovers guard;
