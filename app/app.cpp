@@ -252,7 +252,10 @@ void App::apply_message(nlohmann::json& m) {
     model_.apply(m);
     if (kind == "events") feed_recording();
     if (sandbox_.active) sandbox_message(m);
-    if (kind == "run_started") quiz_.reset(find_lesson(model_.lesson));
+    // A re-execution (stepping back) keeps the answers and verdicts: the learner has seen the
+    // outcomes, so the questions are not asked again, and the score stands.
+    if (kind == "run_started" && !(rerun_ && quiz_.lesson == find_lesson(model_.lesson)))
+        quiz_.reset(find_lesson(model_.lesson));
     if (quiz_on_ && quiz_.on_message(m) && !paused_) set_running(false);  // a question: stop there
     if (kind == "run_ended") record_progress();
 }

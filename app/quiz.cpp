@@ -42,7 +42,9 @@ bool QuizRun::on_message(const nlohmann::json& m) {
     const std::string kind = m.value("msg", "");
     if (kind == "verdict") {
         size_t i = m.value("question", size_t(0));
-        if (i < qs.size()) {
+        // (Not for a question never asked, and not "did not get there" over a verdict: a run
+        // stopped for a re-execution sends those for what it had not reached.)
+        if (i < qs.size() && qs[i].asked && !(qs[i].judged && m.value("choice", -1) < 0)) {
             qs[i].judged = true;
             qs[i].verdict = {m.value("choice", -1), m.value("evidence", "")};
             // A verdict for a question not yet answered closes it: the outcome shows now.

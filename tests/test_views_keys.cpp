@@ -312,3 +312,44 @@ TEST_CASE("quiz mode in the app: a question holds the step until answered by a n
     std::string rm = std::string("rm -rf ") + dir;
     CHECK(system(rm.c_str()) == 0);
 }
+
+TEST_CASE("quiz mode in the app: stepping back re-executes without asking again, the answers kept") {
+    fl::test::NoLeftovers guard;
+    {
+        fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
+        AppFrames f(app);
+        app.select_lesson("pipes");
+        REQUIRE(f.until([&] { return f.waiting(); }));
+        pid_t first = app.model().root;
+        app.set_quiz(true);
+        REQUIRE(f.until([&] { return app.model().root != first && app.model().live() && app.quiz().holding(); }));
+        // The first question (before any op), then on to the second one's step and answer it.
+        int answered = 0;
+        REQUIRE(f.until([&] {
+            if (app.quiz().holding()) {
+                if (++answered == 3) return true;  // a third question: far enough
+                app.key_event('1', kPress, 0);
+                app.key_event('1', kRelease, 0);
+            } else if (f.waiting()) {
+                app.step(0);
+            }
+            return false;
+        }, 60));
+        app.key_event('1', kPress, 0);
+        app.key_event('1', kRelease, 0);
+        f.frame();
+        REQUIRE_FALSE(app.quiz().holding());
+        std::vector<int> before;
+        for (auto& q : app.quiz().qs) before.push_back(q.answered ? q.answer : -2);
+        size_t at = app.position();
+        REQUIRE(at > 2);
+        app.key_event(kBackspace, kPress, 0);
+        app.key_event(kBackspace, kRelease, 0);
+        REQUIRE(f.until([&] { return app.is_rerun() && !app.replaying() && app.position() == at - 1 && f.waiting(); }, 30));
+        CHECK_FALSE(app.quiz().holding());
+        std::vector<int> after;
+        for (auto& q : app.quiz().qs) after.push_back(q.answered ? q.answer : -2);
+        CHECK(after == before);
+    }
+    drain_lab();
+}
