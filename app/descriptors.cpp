@@ -707,8 +707,10 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::TextUnformatted(text);
         };
         if (no_keys) {
-            // Too narrow for the legend on the header line: it waits behind a hover.
+            // Too narrow for the legend on the header line: it waits behind a hover (on the
+            // next line when even that does not fit: large text in a narrow pane).
             ImGui::SameLine(0, 16 * s);
+            if (ImGui::GetCursorPosX() + ImGui::CalcTextSize("lines?").x > right) ImGui::NewLine();
             ImGui::TextDisabled("lines?");
             if (ImGui::IsItemHovered())
                 ImGui::SetTooltip("orange: a write end (bytes go in)\nblue: a read end (bytes "
