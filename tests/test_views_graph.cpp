@@ -880,6 +880,57 @@ TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line c
     CHECK(count_crossings(swapped) > 0);
 }
 
+TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, and still untangled") {
+    // The worker-pool shape again (a parent, 8 workers with a job and a result pipe each).
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> parent_fds;
+    for (int k = 0; k < 8; ++k) {
+        uint64_t job = 1000 + 2 * k, res = 1001 + 2 * k;
+        parent_fds.push_back(fd_entry(3 + 2 * k, "pipe", FdKind::Pipe, job, O_WRONLY));
+        parent_fds.push_back(fd_entry(4 + 2 * k, "pipe", FdKind::Pipe, res, O_RDONLY));
+        pid_t w = 101 + k;
+        add(m, proc(w, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
+        s.procs.push_back(proc_info(w, 100, 'S',
+                                    {fd_entry(5, "pipe", FdKind::Pipe, job, O_RDONLY),
+                                     fd_entry(8, "pipe", FdKind::Pipe, res, O_WRONLY)}));
+    }
+    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', parent_fds));
+    m.snapshot = s;
+    m.queued[1000] = 0;
+    UiState ui;
+    DescriptorLayout compact = layout_descriptors(m, ui, 1.0f, {}, true);
+    DescriptorLayout dense = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    CHECK(dense.dense);
+    CHECK_FALSE(compact.dense);
+    CHECK(dense.height < compact.height);
+    CHECK(dense.width <= 900 + 0.5f);
+    REQUIRE(dense.boxes.size() == 16);
+    REQUIRE(dense.lines.size() == 32);
+    CHECK(dense.procs[0].side == 0);
+    CHECK_FALSE(dense.procs[0].side_title);
+    for (size_t i = 1; i < dense.procs.size(); ++i) {
+        const ProcBlock& b = dense.procs[i];
+        CHECK(b.side == 1);
+        // The title beside the two fd rows: the block is two rows tall, not three.
+        CHECK(b.side_title);
+        CHECK(b.title_x > 0);
+        CHECK(b.title_x < b.w);
+        CHECK(b.h < 2.5f * dense.row_h);
+        for (size_t r = b.first_row; r < b.first_row + b.rows; ++r) {
+            CHECK(dense.rows[r].y > b.y);
+            CHECK(dense.rows[r].y < b.y + b.h);
+        }
+    }
+    CHECK(count_crossings(dense) == 0);
+    for (size_t i = 1; i < dense.boxes.size(); ++i)
+        CHECK(dense.boxes[i - 1].y + dense.boxes[i - 1].h <= dense.boxes[i].y);
+    // Given room, its boxes are one line (the title and the kernel's words side by side).
+    for (const ObjectBox& b : dense.boxes) CHECK(b.compact);
+}
+
 TEST_CASE("views graph: fit zoom and exited processes as rows") {
     CHECK(fit_zoom(1000, 500, 500, 500, 0.3f) == doctest::Approx(0.5f));
     CHECK(fit_zoom(100, 100, 500, 500, 0.3f) == doctest::Approx(1.0f));  // never enlarges
