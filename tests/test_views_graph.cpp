@@ -931,6 +931,36 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
     for (const ObjectBox& b : dense.boxes) CHECK(b.compact);
 }
 
+TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
+    // A parent holds the write ends of six pipes (fds 3-8), one child the read end of each:
+    // boxes (two or three rows each) near their one-row fds would run far below both columns.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    add(m, proc(101, 100, "child", 'S', 1));
+    Snapshot s;
+    std::vector<FdEntry> mine, its;
+    for (int k = 0; k < 6; ++k) {
+        mine.push_back(fd_entry(3 + k, "pipe", FdKind::Pipe, 500 + k, O_WRONLY));
+        its.push_back(fd_entry(3 + k, "pipe", FdKind::Pipe, 500 + k, O_RDONLY));
+    }
+    s.procs.push_back(proc_info(100, 50, 'S', mine));
+    s.procs.push_back(proc_info(101, 100, 'S', its));
+    m.snapshot = s;
+    UiState ui;
+    DescriptorLayout lay = layout_descriptors(m, ui);  // scale 1: margin 12, gaps 8
+    REQUIRE(lay.boxes.size() == 6);
+    float procs_low = 0, stacked = 12;
+    for (const ProcBlock& b : lay.procs) procs_low = std::max(procs_low, b.y + b.h);
+    for (const ObjectBox& b : lay.boxes) stacked += b.h + 8;
+    CHECK(lay.boxes.back().y + lay.boxes.back().h <= std::max(procs_low, stacked - 8) + 0.5f);
+    CHECK(lay.height <= std::max(procs_low + 8, stacked) + 12 + 0.5f);
+    for (size_t i = 1; i < lay.boxes.size(); ++i)
+        CHECK(lay.boxes[i - 1].y + lay.boxes[i - 1].h <= lay.boxes[i].y);
+    CHECK(lay.boxes.front().y >= 12 - 0.5f);
+    CHECK(count_crossings(lay) == 0);
+}
+
 TEST_CASE("views graph: fit zoom and exited processes as rows") {
     CHECK(fit_zoom(1000, 500, 500, 500, 0.3f) == doctest::Approx(0.5f));
     CHECK(fit_zoom(100, 100, 500, 500, 0.3f) == doctest::Approx(1.0f));  // never enlarges
