@@ -157,9 +157,28 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             ry += row_h;
         }
         b.rows = out.rows.size() - b.first_row;
-        // A process with no fd shown still gets a row saying so.
+        // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
+        // a column may be, never cut).
+        if (b.rows == 0) {
+            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+            const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
+            const float room = kProcW * scale - 18 * scale;
+            std::string cur;
+            for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
+                sp = std::min(note.find(' ', i), note.size());
+                std::string word = note.substr(i, sp - i);
+                if (!cur.empty() && width_of(cur + " " + word) > room) {
+                    b.note.push_back(cur);
+                    cur = word;
+                } else {
+                    cur = cur.empty() ? word : cur + " " + word;
+                }
+            }
+            b.note.push_back(cur);
+        }
         b.h = b.side_title ? row_h * static_cast<float>(b.rows) + kBoxPad * scale
-                           : row_h * 1.1f + row_h * static_cast<float>(std::max<size_t>(b.rows, 1)) +
+                           : row_h * 1.1f +
+                                 row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
                                  kBoxPad * scale;
         y += b.h + block_gap;
         out.procs.push_back(std::move(b));
@@ -178,9 +197,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         out.flags_x = out.access_x + width_of("rw") + 8 * scale;
     }
     for (const ProcBlock& b : out.procs) {
+        float w = width_of(b.title) + 18 * scale;
+        for (const std::string& line : b.note) w = std::max(w, width_of(line) + 18 * scale);
         if (b.side_title) titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
-        else if (!dense || b.side == 0) need = std::max(need, width_of(b.title) + 18 * scale);
-        else need_right = std::max(need_right, width_of(b.title) + 18 * scale);
+        else if (!dense || b.side == 0) need = std::max(need, w);
+        else need_right = std::max(need_right, w);
     }
     for (const FdRow& r : out.rows) {
         std::string flags = std::string(r.cloexec ? "CLOEXEC " : "") + (r.instrumentation ? "lab" : "");
@@ -799,8 +820,11 @@ void draw_descriptors(ViewContext& ctx) {
         auto fits = [&](const std::string& t, float room) {
             return f->CalcTextSizeA(font, FLT_MAX, 0, t.c_str()).x <= room + 0.5f;
         };
-        for (const ProcBlock& b : lay.procs)
+        for (const ProcBlock& b : lay.procs) {
             if (!fits(b.title, b.w - b.title_x - 8 * s)) d.cut.push_back(b.title);
+            for (const std::string& line : b.note)
+                if (!fits(line, b.w - 16 * s)) d.cut.push_back(b.title + ": " + line);
+        }
         for (const ObjectBox& b : lay.boxes) {
             float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
             if (!fits(b.title, box_w - 10 * s)) d.cut.push_back(b.title);
@@ -890,11 +914,10 @@ void draw_descriptors(ViewContext& ctx) {
         // In a sandbox, right-click anywhere on a process's block opens its menu of commands.
         if (ui.sandbox && inside(p0, p1) && ImGui::IsMouseClicked(ImGuiMouseButton_Right))
             ui.selected_pid = ui.menu_pid = b.pid;
-        if (b.rows == 0) {
-            bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
-            const char* t = zombie ? "zombie: its fds closed when it exited" : "no open fds";
-            dl->AddText(nullptr, font, {p0.x + 8 * s, o.y + b.y + lay.row_h * 1.15f}, th.dim(), t);
-        }
+        for (size_t i = 0; i < b.note.size(); ++i)
+            dl->AddText(nullptr, font,
+                        {p0.x + 8 * s, o.y + b.y + lay.row_h * (1.15f + static_cast<float>(i))},
+                        th.dim(), b.note[i].c_str());
         // A block right of the objects has its line dots on its left edge: text starts later.
         const float tx0 = p0.x + (b.side ? 16 : 10) * s;
         for (size_t i = b.first_row; i < b.first_row + b.rows; ++i) {

@@ -149,6 +149,7 @@ struct ProcBlock {
     float w = 0;            // its width (DescriptorLayout::proc_w, or right_w)
     float title_x = 0;      // dense: the title beside the fd rows, this far from the left edge
     bool side_title = false;
+    std::vector<std::string> note;  // with no fd shown: why ("no open fds", a zombie's), wrapped
 };
 
 struct ObjectBox {
