@@ -198,70 +198,114 @@ void draw_toolbar(App& app) {
     const RunModel& m = app.model_;
     bool live = m.live();
     float em = ImGui::GetFontSize();
-
-    draw_file_menu(app);
-    ImGui::SameLine();
-    // In the sandbox a command is the step: Step, Run and the delay have nothing to do.
+    const ImGuiStyle& st = ImGui::GetStyle();
     const bool sb = app.sandbox_.active;
-    ImGui::BeginDisabled(!live || !app.paused_ || sb);
-    std::string label = "Step";
+
+    std::string step_label = "Step";
     if (const ProcessView* p = app.ui_.selected_pid ? m.proc(app.ui_.selected_pid) : nullptr)
-        label = "Step " + (p->role.empty() ? "pid " + std::to_string(p->pid) : p->role);
-    if (ImGui::Button((label + "  (Space)###step").c_str())) app.step(app.ui_.selected_pid);
+        step_label = "Step " + (p->role.empty() ? "pid " + std::to_string(p->pid) : p->role);
+    const char* run_word = app.paused_ ? "Run" : "Pause";
+    char px_text[16], px_short[16];
+    std::snprintf(px_text, sizeof px_text, "%.0f px", app.font_px());
+    std::snprintf(px_short, sizeof px_short, "%.0f", app.font_px());
+    // The whole line with its keys in the labels where it fits (large text on a small screen
+    // does not): else short labels, the keys in the tooltips; and what still does not fit goes
+    // on to a next line, so nothing is cut.
+    auto button_w = [&](const std::string& t) { return ImGui::CalcTextSize(t.c_str()).x + 2 * st.FramePadding.x; };
+    const float line_w =
+        button_w("File") + button_w(step_label + "  (Space)") +
+        (app.ui_.selected_pid ? button_w("Step next (N)") : 0) +
+        button_w(std::string(run_word) + "  (Enter)") + button_w("Reset (R)") +
+        ImGui::CalcTextSize("Delay").x + 8 * em + button_w("A-") + ImGui::CalcTextSize(px_text).x +
+        button_w("A+") + ImGui::GetFrameHeight() + st.ItemInnerSpacing.x +
+        ImGui::CalcTextSize("Presentation").x + button_w("Help (F1)") +
+        11 * st.ItemSpacing.x + 2 * em;  // the gaps (two of one em)
+    const float right = ImGui::GetWindowContentRegionMax().x;
+    // (short: a narrower slider, the text size without "px", no wider gaps either)
+    const bool keys = line_w <= ImGui::GetContentRegionAvail().x;
+    const char* size_text = keys ? px_text : px_short;
+    // Places the next item (W wide) after the last, or at the start of a new line.
+    bool first = true;
+    auto next = [&](float w, float gap = -1) {
+        if (first) {
+            first = false;
+            return;
+        }
+        ImGui::SameLine(0, gap);
+        if (ImGui::GetCursorPosX() + w > right) ImGui::NewLine();
+    };
+    auto with_key = [&](std::string t, const char* key) { return keys ? t + "  (" + key + ")" : t; };
+
+    next(button_w("File"));
+    draw_file_menu(app);
+    // In the sandbox a command is the step: Step, Run and the delay have nothing to do.
+    ImGui::BeginDisabled(!live || !app.paused_ || sb);
+    next(button_w(with_key(step_label, "Space")));
+    if (ImGui::Button((with_key(step_label, "Space") + "###step").c_str())) app.step(app.ui_.selected_pid);
     tooltip(app.ui_.selected_pid
-                ? "Release the selected process's next operation (Esc clears the selection)"
-                : "Release the next waiting operation. Click a process to choose which one goes.");
+                ? "Release the selected process's next operation (Space; Esc clears the selection)"
+                : "Release the next waiting operation (Space). Click a process to choose which one goes.");
     if (app.ui_.selected_pid) {
-        ImGui::SameLine();
-        if (ImGui::Button("Step next (N)")) app.step(0);
-        tooltip("Release whichever operation has waited longest");
+        const char* t = keys ? "Step next (N)" : "Step next";
+        next(button_w(t));
+        if (ImGui::Button(t)) app.step(0);
+        tooltip("Release whichever operation has waited longest (N)");
     }
     ImGui::EndDisabled();
 
-    ImGui::SameLine();
     ImGui::BeginDisabled(!live || sb);
-    if (ImGui::Button(app.paused_ ? "Run  (Enter)###run" : "Pause  (Enter)###run"))
-        app.set_running(app.paused_);
-    tooltip(app.paused_ ? "Let every process run freely, pausing before each operation by the delay"
-                        : "Stop every process at its next operation");
+    std::string run = with_key(run_word, "Enter");
+    next(button_w(run));
+    if (ImGui::Button((run + "###run").c_str())) app.set_running(app.paused_);
+    tooltip(app.paused_ ? "Let every process run freely, pausing before each operation by the delay (Enter)"
+                        : "Stop every process at its next operation (Enter)");
     ImGui::EndDisabled();
 
-    ImGui::SameLine();
     ImGui::BeginDisabled((!app.panel_.lesson && !sb && !app.program_selected()) || !app.lab_ok());
-    if (ImGui::Button("Reset (R)")) app.reset();
-    tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones"
-               : app.program_selected() ? "Kill this run and start the program again"
-                                        : "Kill this run and start the lesson again from its first line, paused");
+    const char* reset = keys ? "Reset (R)" : "Reset";
+    next(button_w(reset));
+    if (ImGui::Button(reset)) app.reset();
+    tooltip(sb ? "Kill these processes and run the sandbox's commands again in fresh ones (R)"
+               : app.program_selected() ? "Kill this run and start the program again (R)"
+                                        : "Kill this run and start the lesson again from its first line, paused (R)");
     ImGui::EndDisabled();
 
-    ImGui::SameLine(0, em);
+    // "Delay" and its slider stay together.
+    const float group_gap = keys ? em : -1;
+    const float slider_w = (keys ? 8 : 4.5f) * em;
+    next(ImGui::CalcTextSize("Delay").x + st.ItemSpacing.x + slider_w, group_gap);
     ImGui::AlignTextToFramePadding();
     ImGui::TextUnformatted("Delay");
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(8 * em);
+    ImGui::SetNextItemWidth(slider_w);
     ImGui::BeginDisabled(sb);
     int delay = app.settings_.delay_ms;
-    ImGui::SliderInt("##delay", &delay, 0, 1000, "%d ms / op", ImGuiSliderFlags_AlwaysClamp);
+    ImGui::SliderInt("##delay", &delay, 0, 1000, keys ? "%d ms / op" : "%d ms", ImGuiSliderFlags_AlwaysClamp);
     if (ImGui::IsItemEdited()) app.settings_.delay_ms = delay;
     if (ImGui::IsItemDeactivatedAfterEdit()) app.set_delay(delay);
     ImGui::EndDisabled();
     tooltip("When running freely, every process pauses this long before each operation ([ and ])");
 
-    ImGui::SameLine(0, em);
+    // A-, the size and A+ stay together.
+    next(button_w("A-") + ImGui::CalcTextSize(size_text).x + button_w("A+") + 2 * st.ItemSpacing.x,
+         group_gap);
     if (ImGui::Button("A-")) app.set_font_size(app.settings_.font_size - 2);
     tooltip("Smaller text (-)");
     ImGui::SameLine();
     ImGui::AlignTextToFramePadding();
-    ImGui::Text("%.0f px", app.font_px());
+    ImGui::TextUnformatted(size_text);
+    tooltip("The text size, in pixels");
     ImGui::SameLine();
     if (ImGui::Button("A+")) app.set_font_size(app.settings_.font_size + 2);
     tooltip("Larger text (+)");
-    ImGui::SameLine();
     bool pres = app.settings_.presentation;
+    next(ImGui::GetFrameHeight() + st.ItemInnerSpacing.x + ImGui::CalcTextSize("Presentation").x);
     if (ImGui::Checkbox("Presentation", &pres)) app.set_presentation(pres);
     tooltip("Large text and thick lines, readable from the back of a room (P or F11)");
-    ImGui::SameLine();
-    if (ImGui::Button("Help (F1)")) app.show_help = !app.show_help;
+    const char* help = keys ? "Help (F1)" : "Help";
+    next(button_w(help));
+    if (ImGui::Button(help)) app.show_help = !app.show_help;
+    tooltip("Every key and what it does (F1, H or ?)");
     ImGui::Spacing();
 }
 

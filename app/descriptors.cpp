@@ -70,9 +70,13 @@ std::string plural(size_t n, const char* one, const char* many) {
 }  // namespace
 
 DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale,
-                                    const TextWidth& measure, bool compact) {
+                                    const TextWidth& measure, bool compact, float fit_w) {
     DescriptorLayout out;
-    const float margin = kMargin * scale, gap = kGapW * scale;
+    const bool dense = fit_w > 0;
+    out.dense = dense;
+    // Dense: tighter gaps between the columns, the blocks and the boxes.
+    const float margin = (dense ? 8 : kMargin) * scale, gap = (dense ? 18 : kGapW) * scale;
+    const float block_gap = (dense ? 4 : kBlockGap) * scale, box_gap = (dense ? 4 : kBoxGap) * scale;
     out.proc_w = kProcW * scale;
     out.box_w = kBoxW * scale;
     out.row_h = kRowH * scale;
@@ -119,10 +123,16 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         auto pv = model.procs.find(pi->pid);
         std::string role =
             pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
-        b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : "  " + role);
+        b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : (dense ? " " : "  ") + role);
         b.y = y;
         b.first_row = out.rows.size();
-        float ry = y + row_h * 1.6f;  // below the title row
+        // Dense, right of the objects: the fd rows face the objects and the title sits beside
+        // them, so a block is as tall as its rows (one with none keeps its title row).
+        size_t shown = 0;
+        for (const auto& f : pi->fds) shown += !f.instrumentation || ui.show_instrumentation;
+        b.side_title = dense && side == 1 && shown > 0;
+        float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
+                                : y + row_h * 1.6f;  // below the title row
         std::vector<const FdEntry*> fds;
         for (const auto& f : pi->fds) fds.push_back(&f);
         std::sort(fds.begin(), fds.end(),
@@ -147,26 +157,78 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             ry += row_h;
         }
         b.rows = out.rows.size() - b.first_row;
-        // A process with no fd shown still gets a row saying so.
-        b.h = row_h * 1.1f + row_h * static_cast<float>(std::max<size_t>(b.rows, 1)) +
-              kBoxPad * scale;
-        y += b.h + kBlockGap * scale;
+        // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
+        // a column may be, never cut).
+        if (b.rows == 0) {
+            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+            const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
+            const float room = kProcW * scale - 18 * scale;
+            std::string cur;
+            for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
+                sp = std::min(note.find(' ', i), note.size());
+                std::string word = note.substr(i, sp - i);
+                if (!cur.empty() && width_of(cur + " " + word) > room) {
+                    b.note.push_back(cur);
+                    cur = word;
+                } else {
+                    cur = cur.empty() ? word : cur + " " + word;
+                }
+            }
+            b.note.push_back(cur);
+        }
+        b.h = b.side_title ? row_h * static_cast<float>(b.rows) + kBoxPad * scale
+                           : row_h * 1.1f +
+                                 row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                                 kBoxPad * scale;
+        y += b.h + block_gap;
         out.procs.push_back(std::move(b));
     }
     // The process columns are as wide as their words (titles, "fd 12  w  CLOEXEC lab"), within
     // limits: a narrow graph fits a laptop's pane at a larger zoom.
-    float need = 0;
-    for (const ProcBlock& b : out.procs) need = std::max(need, width_of(b.title) + 18 * scale);
+    // (dense: each column as wide as its own words; a dense block's fd rows, then its title)
+    float need = 0, need_right = 0, rows_right = 0, titles_right = 0;
+    // Dense: "rw" right after the widest "fd N", not at a fixed place.
+    out.access_x = 55 * scale;
+    out.flags_x = 82 * scale;
+    if (dense) {
+        float fd_w = width_of("fd 0");
+        for (const FdRow& r : out.rows) fd_w = std::max(fd_w, width_of("fd " + std::to_string(r.fd)));
+        out.access_x = fd_w + 8 * scale;
+        out.flags_x = out.access_x + width_of("rw") + 8 * scale;
+    }
+    for (const ProcBlock& b : out.procs) {
+        float w = width_of(b.title) + 18 * scale;
+        for (const std::string& line : b.note) w = std::max(w, width_of(line) + 18 * scale);
+        if (b.side_title) titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
+        else if (!dense || b.side == 0) need = std::max(need, w);
+        else need_right = std::max(need_right, w);
+    }
     for (const FdRow& r : out.rows) {
         std::string flags = std::string(r.cloexec ? "CLOEXEC " : "") + (r.instrumentation ? "lab" : "");
-        need = std::max(need, (16 + 82 + 6) * scale + width_of(flags));
+        float w = flags.empty() ? 16 * scale + out.flags_x
+                                : (16 + 6) * scale + out.flags_x + width_of(flags);
+        if (dense && r.side == 1) rows_right = std::max(rows_right, w);
+        else need = std::max(need, w);
     }
     out.proc_w = std::clamp(need, 110 * scale, kProcW * scale);
+    out.right_w = out.proc_w;
+    if (dense) {
+        float title_x = rows_right + 6 * scale;
+        need_right = std::max(need_right, title_x + titles_right);
+        out.right_w = std::clamp(need_right, 110 * scale, 2 * kProcW * scale);
+        for (ProcBlock& b : out.procs)
+            if (b.side_title) b.title_x = title_x;
+    }
+    for (ProcBlock& b : out.procs) b.w = b.side ? out.right_w : out.proc_w;
+    // The peers' bracket needs room only where there is a connected UNIX socket pair.
+    bool pairs = false;
+    for (const KernelObject& o : objects) pairs = pairs || (o.unix_socket && o.unix_socket->peer);
+    const float peer_w = !dense || pairs ? kPeerW * scale : 0;
     out.box_x = margin + out.proc_w + gap;
-    out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
-    out.width = out.box_x + out.box_w + kPeerW * scale + margin;
+    out.right_x = out.box_x + out.box_w + gap + peer_w;
+    out.width = out.box_x + out.box_w + peer_w + margin;
     for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
-    if (procs.size() > 1) out.width = out.right_x + out.proc_w + margin;
+    if (procs.size() > 1) out.width = out.right_x + out.right_w + margin;
     out.height = std::max(col_y[0], col_y[1]) + margin;
 
     // Boxes: each as close as it can get to the fds that refer to it (the mean of their rows:
@@ -205,6 +267,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         return lines;
     };
     std::vector<size_t> box_want;  // per box: its object's index (for WANT)
+    // Dense: a socket whose peer has a box too may leave "peer [N]" to the bracket that joins
+    // them (and the tooltip) where that keeps its box to one line. (per box: where it starts)
+    std::unordered_set<uint64_t> boxed;
+    for (size_t i : order) boxed.insert(objects[i].inode);
+    std::vector<size_t> peer_at;
     for (size_t i : order) {
         box_want.push_back(i);
         const KernelObject& o = objects[i];
@@ -226,7 +293,13 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                 if (o.unix_socket) {
                     const UnixSocketInfo& u = *o.unix_socket;
                     box.detail = socket_type(u.type) + ", " + socket_state(u.state);
-                    if (u.peer) box.detail += ", peer [" + std::to_string(u.peer) + "]";
+                    if (u.peer) {
+                        if (boxed.count(u.peer)) {
+                            peer_at.resize(out.boxes.size() + 1, std::string::npos);
+                            peer_at[out.boxes.size()] = box.detail.size();
+                        }
+                        box.detail += ", peer [" + std::to_string(u.peer) + "]";
+                    }
                     // The run's own temp directory says nothing to the class: its file name
                     // does (the tooltip has the whole path).
                     if (!u.path.empty()) {
@@ -287,6 +360,19 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     // line), within limits: beyond them a path keeps its file name ("…/notes.txt"), and the
     // tooltip has the whole of it.
     {
+        if (dense) {
+            peer_at.resize(out.boxes.size(), std::string::npos);
+            float rest = fit_w - 2 * margin - out.proc_w - gap - peer_w -
+                         (procs.size() > 1 ? gap + out.right_w : 0) - 2 * 10 * scale - 2;
+            for (size_t i = 0; i < out.boxes.size(); ++i) {
+                ObjectBox& b = out.boxes[i];
+                if (peer_at[i] == std::string::npos ||
+                    width_of(b.title) + 8 * scale + width_of(b.detail) <= rest)
+                    continue;
+                size_t end = b.detail.find(']', peer_at[i]);
+                b.detail.erase(peer_at[i], end - peer_at[i] + 1);
+            }
+        }
         float need = 0;
         for (const ObjectBox& b : out.boxes) {
             if (compact) {
@@ -300,6 +386,13 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             }
         }
         out.box_w = std::clamp(need + 2 * 10 * scale + 2, kBoxW * scale, 1.5f * kBoxW * scale);
+        if (dense) {
+            // The width FIT_W leaves after the process columns: one-line boxes where it can.
+            float rest = fit_w - 2 * margin - out.proc_w - gap - peer_w -
+                         (procs.size() > 1 ? gap + out.right_w : 0);
+            out.box_w = std::min(need + 2 * 10 * scale + 2, std::max(rest, 0.8f * kBoxW * scale));
+            out.box_w = std::max(out.box_w, 0.8f * kBoxW * scale);
+        }
         text_w = out.box_w - 2 * 10 * scale;
         for (ObjectBox& b : out.boxes) {
             size_t slash = b.title.rfind('/');
@@ -307,10 +400,10 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             b.detail = b.title + (b.detail.empty() ? "" : ", " + b.detail);
             b.title = "\u2026" + b.title.substr(slash);
         }
-        out.right_x = out.box_x + out.box_w + gap + kPeerW * scale;
-        out.width = out.box_x + out.box_w + kPeerW * scale + margin;
+        out.right_x = out.box_x + out.box_w + gap + peer_w;
+        out.width = out.box_x + out.box_w + peer_w + margin;
         for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
-        if (procs.size() > 1) out.width = out.right_x + out.proc_w + margin;
+        if (procs.size() > 1) out.width = out.right_x + out.right_w + margin;
     }
 
     std::vector<std::unordered_set<pid_t>> holders(out.boxes.size());
@@ -341,7 +434,21 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         size_t text_lines = box.compact ? 1 : 1 + box.detail_lines.size();
         box.h = (static_cast<float>(text_lines) * kRowH + (box.compact ? 1 : 2) * kBoxPad) * scale;
         box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
-        next = box.y + box.h + kBoxGap * scale;
+        next = box.y + box.h + box_gap;
+    }
+    // The boxes near their holders reach no lower than the process columns (or than the boxes
+    // stacked from the top): the lowest ones move up, in order, instead of adding height.
+    {
+        float stacked = margin;
+        for (const ObjectBox& b : out.boxes) stacked += b.h + box_gap;
+        float limit = std::max(std::max(col_y[0], col_y[1]), stacked) - box_gap;
+        for (size_t i = out.boxes.size(); i-- > 0;) {
+            ObjectBox& b = out.boxes[i];
+            if (b.y + b.h > limit) b.y = limit - b.h;
+            limit = b.y - box_gap;
+        }
+        next = margin;
+        for (const ObjectBox& b : out.boxes) next = std::max(next, b.y + b.h + box_gap);
     }
     out.height = std::max(out.height, next + margin);
     // Each side's lines meet their box spread along its edge, in the order of their rows, so
@@ -409,7 +516,7 @@ struct Cache {
     uint64_t version = 0, snap_t = 0;
     size_t fds = 0, procs = 0, queued = 0;
     bool instr = false, compact = false;
-    float scale = 0, font = 0;
+    float scale = 0, font = 0, fit_w = 0;
     DescriptorLayout lay;
 };
 
@@ -417,8 +524,8 @@ struct Cache {
 // the text size the boxes are drawn with (their text wraps by it). Two caches: the fit's
 // (zoom 1) and the drawn one.
 const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, float scale,
-                                      float font, int which, bool compact) {
-    static Cache cs[3];
+                                      float font, int which, bool compact, float fit_w = 0) {
+    static Cache cs[4];
     Cache& c = cs[which];
     size_t fds = 0;
     if (m.snapshot)
@@ -428,8 +535,9 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
     size_t procs = m.snapshot ? m.snapshot->procs.size() : 0;
     if (c.model != &m || c.version != m.version || c.snap_t != snap_t || c.fds != fds ||
         c.procs != procs || c.queued != m.queued.size() || c.instr != ui.show_instrumentation ||
-        c.scale != scale || c.font != font || c.compact != compact) {
+        c.scale != scale || c.font != font || c.compact != compact || c.fit_w != fit_w) {
         c.compact = compact;
+        c.fit_w = fit_w;
         c.model = &m;
         c.version = m.version;
         c.snap_t = snap_t;
@@ -445,7 +553,7 @@ const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, floa
             [f, font](std::string_view t) {
                 return f->CalcTextSizeA(font, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
             },
-            compact);
+            compact, fit_w);
     }
     return c.lay;
 }
@@ -620,8 +728,10 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::TextUnformatted(text);
         };
         if (no_keys) {
-            // Too narrow for the legend on the header line: it waits behind a hover.
+            // Too narrow for the legend on the header line: it waits behind a hover (on the
+            // next line when even that does not fit: large text in a narrow pane).
             ImGui::SameLine(0, 16 * s);
+            if (ImGui::GetCursorPosX() + ImGui::CalcTextSize("lines?").x > right) ImGui::NewLine();
             ImGui::TextDisabled("lines?");
             if (ImGui::IsItemHovered())
                 ImGui::SetTooltip("orange: a write end (bytes go in)\nblue: a read end (bytes "
@@ -654,21 +764,30 @@ void draw_descriptors(ViewContext& ctx) {
     camera_input(cam, font_px);
     // Full boxes when they fit at a readable zoom, else one-line boxes (when fitting).
     const float zmin = min_zoom(font_px, th.presentation);
+    // Still too tall at the smallest readable zoom: the dense layout, as wide as the view is
+    // at that zoom (fit_w, at zoom 1).
     bool compact = false;
+    float fit_w = 0;
     if (cam.fit) {
         cam.zoom = fit_zoom(full_lay.width, full_lay.height, view.x, view.y, zmin);
         if (full_lay.height * cam.zoom > view.y + 0.5f) {
             const DescriptorLayout& c = cached_layout(m, ui, th.scale, font_px, 2, true);
             cam.zoom = fit_zoom(c.width, c.height, view.x, view.y, zmin);
             compact = true;
+            if (c.height * cam.zoom > view.y + 0.5f || c.width * cam.zoom > view.x + 0.5f) {
+                fit_w = std::floor(view.x / zmin);
+                const DescriptorLayout& d = cached_layout(m, ui, th.scale, font_px, 3, true, fit_w);
+                cam.zoom = fit_zoom(d.width, d.height, view.x, view.y, zmin);
+            }
         }
     }
     static bool was_compact = false;  // zooming by hand keeps the boxes the fit chose
-    if (cam.fit) was_compact = compact;
-    else compact = was_compact;
+    static float was_fit_w = 0;
+    if (cam.fit) was_compact = compact, was_fit_w = fit_w;
+    else compact = was_compact, fit_w = was_fit_w;
     const float z = cam.zoom;
     const float s = th.scale * z, lw = std::max(1.0f, th.line * th.scale * z), font = font_px * z;
-    const DescriptorLayout& lay = cached_layout(m, ui, s, font, 1, compact);
+    const DescriptorLayout& lay = cached_layout(m, ui, s, font, 1, compact, fit_w * z);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 o = ImGui::GetCursorScreenPos();
     // A narrow graph sits in the middle.
@@ -701,8 +820,11 @@ void draw_descriptors(ViewContext& ctx) {
         auto fits = [&](const std::string& t, float room) {
             return f->CalcTextSizeA(font, FLT_MAX, 0, t.c_str()).x <= room + 0.5f;
         };
-        for (const ProcBlock& b : lay.procs)
-            if (!fits(b.title, proc_w - 8 * s)) d.cut.push_back(b.title);
+        for (const ProcBlock& b : lay.procs) {
+            if (!fits(b.title, b.w - b.title_x - 8 * s)) d.cut.push_back(b.title);
+            for (const std::string& line : b.note)
+                if (!fits(line, b.w - 16 * s)) d.cut.push_back(b.title + ": " + line);
+        }
         for (const ObjectBox& b : lay.boxes) {
             float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
             if (!fits(b.title, box_w - 10 * s)) d.cut.push_back(b.title);
@@ -711,7 +833,7 @@ void draw_descriptors(ViewContext& ctx) {
                     d.cut.push_back(b.title + ": " + line);
         }
         for (const ProcBlock& b : lay.procs) {
-            d.nodes.push_back({b.pid, {o.x + b.x, o.y + b.y, o.x + b.x + proc_w, o.y + b.y + b.h}});
+            d.nodes.push_back({b.pid, {o.x + b.x, o.y + b.y, o.x + b.x + b.w, o.y + b.y + b.h}});
             d.live.push_back(b.pid);
         }
         for (const ObjectBox& b : lay.boxes)
@@ -770,15 +892,21 @@ void draw_descriptors(ViewContext& ctx) {
         if (!vis_y(b.y, b.y + b.h)) continue;
         auto pv = m.procs.find(b.pid);
         ImU32 pc = pv != m.procs.end() ? th.process_color(pv->second.color) : th.dim();
-        ImVec2 p0{o.x + b.x, o.y + b.y}, p1{o.x + b.x + proc_w, o.y + b.y + b.h};
+        ImVec2 p0{o.x + b.x, o.y + b.y}, p1{o.x + b.x + b.w, o.y + b.y + b.h};
         bool sel = ui.selected_pid == b.pid;
         dl->AddRectFilled(p0, p1, IM_COL32(28, 31, 38, 245), 5 * s);
         dl->AddRect(p0, p1, with_alpha(pc, sel ? 1.0f : 0.6f), 5 * s, 0, sel ? 2.5f * lw : lw);
-        dl->AddRectFilled(p0, {p1.x, p0.y + lay.row_h * 1.1f}, with_alpha(pc, 0.22f), 5 * s,
-                          ImDrawFlags_RoundCornersTop);
+        // The title's band: across the top, or (dense) down the side beside the fd rows.
+        ImVec2 t0 = b.side_title ? ImVec2{p0.x + b.title_x, p0.y} : p0;
+        ImVec2 t1 = b.side_title ? p1 : ImVec2{p1.x, p0.y + lay.row_h * 1.1f};
+        dl->AddRectFilled(t0, t1, with_alpha(pc, 0.22f), 5 * s,
+                          b.side_title ? ImDrawFlags_RoundCornersRight : ImDrawFlags_RoundCornersTop);
         dl->PushClipRect(p0, p1, true);
-        dl->AddText(nullptr, font, {p0.x + 8 * s, p0.y + 3 * s}, pc, b.title.c_str());
-        if (inside(p0, {p1.x, p0.y + lay.row_h * 1.1f})) {
+        dl->AddText(nullptr, font,
+                    {t0.x + 8 * s, b.side_title ? o.y + lay.rows[b.first_row].y - font * 0.5f
+                                                : p0.y + 3 * s},
+                    pc, b.title.c_str());
+        if (inside(t0, t1)) {
             if (ui.sandbox) ImGui::SetTooltip("pid %d: click to select; right-click (or C) for its commands", b.pid);
             else ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
             if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) ui.selected_pid = b.pid;
@@ -786,11 +914,10 @@ void draw_descriptors(ViewContext& ctx) {
         // In a sandbox, right-click anywhere on a process's block opens its menu of commands.
         if (ui.sandbox && inside(p0, p1) && ImGui::IsMouseClicked(ImGuiMouseButton_Right))
             ui.selected_pid = ui.menu_pid = b.pid;
-        if (b.rows == 0) {
-            bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
-            const char* t = zombie ? "zombie: its fds closed when it exited" : "no open fds";
-            dl->AddText(nullptr, font, {p0.x + 8 * s, o.y + b.y + lay.row_h * 1.15f}, th.dim(), t);
-        }
+        for (size_t i = 0; i < b.note.size(); ++i)
+            dl->AddText(nullptr, font,
+                        {p0.x + 8 * s, o.y + b.y + lay.row_h * (1.15f + static_cast<float>(i))},
+                        th.dim(), b.note[i].c_str());
         // A block right of the objects has its line dots on its left edge: text starts later.
         const float tx0 = p0.x + (b.side ? 16 : 10) * s;
         for (size_t i = b.first_row; i < b.first_row + b.rows; ++i) {
@@ -808,12 +935,12 @@ void draw_descriptors(ViewContext& ctx) {
             char num[24];
             snprintf(num, sizeof num, "fd %d", r.fd);
             dl->AddText(nullptr, font, {tx0, ty}, th.text(), num);
-            dl->AddText(nullptr, font, {tx0 + 55 * s, ty}, access_color(r.access),
+            dl->AddText(nullptr, font, {tx0 + lay.access_x, ty}, access_color(r.access),
                         access_word(r.access));
             std::string flags;
             if (r.cloexec) flags += "CLOEXEC ";
             if (r.instrumentation) flags += "lab";
-            dl->AddText(nullptr, font, {tx0 + 82 * s, ty}, th.dim(), flags.c_str());
+            dl->AddText(nullptr, font, {tx0 + lay.flags_x, ty}, th.dim(), flags.c_str());
             float dot = 4 * s;
             float dot_x = r.side ? p0.x + dot + 2 * s : p1.x - dot - 2 * s;
             dl->AddCircleFilled({dot_x, o.y + r.y}, dot, access_color(r.access));
@@ -860,8 +987,10 @@ void draw_descriptors(ViewContext& ctx) {
                         float x = p1.x, w = 18 * s;
                         ImVec2 c{x + w, y0}, d{x + w, y1};
                         dl->AddBezierCubic({x, y0}, c, d, {x, y1}, th.text(), lw);
-                        dl->AddText({x + w + 2 * s, (y0 + y1) * 0.5f - font * 0.5f}, th.dim(),
-                                    "peers");
+                        // (dense: no room before the blocks; the boxes and tooltips say it)
+                        if (!lay.dense)
+                            dl->AddText({x + w + 2 * s, (y0 + y1) * 0.5f - font * 0.5f},
+                                        th.dim(), "peers");
                     }
                 }
             }
@@ -899,6 +1028,11 @@ void draw_descriptors(ViewContext& ctx) {
             ImGui::BeginTooltip();
             ImGui::TextUnformatted(b.title.c_str());
             ImGui::TextUnformatted(b.detail.c_str());
+            if (b.kind == FdKind::Socket && b.detail.find("peer [") == std::string::npos)
+                if (auto u = m.snapshot->unix_sockets.find(b.inode);
+                    u != m.snapshot->unix_sockets.end() && u->second.peer)
+                    ImGui::Text("peer [%llu] (the bracket joins them)",
+                                static_cast<unsigned long long>(u->second.peer));
             if (!b.path.empty()) ImGui::TextUnformatted(b.path.c_str());
             ImGui::TextUnformatted(held.c_str());
             if (b.kind == FdKind::Pipe)

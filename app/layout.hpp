@@ -146,6 +146,10 @@ struct ProcBlock {
     int side = 0;  // 0: the left column (the run's first live process), 1: the right one
     size_t first_row = 0, rows = 0;
     float x = 0, y = 0, h = 0;
+    float w = 0;            // its width (DescriptorLayout::proc_w, or right_w)
+    float title_x = 0;      // dense: the title beside the fd rows, this far from the left edge
+    bool side_title = false;
+    std::vector<std::string> note;  // with no fd shown: why ("no open fds", a zombie's), wrapped
 };
 
 struct ObjectBox {
@@ -176,7 +180,10 @@ struct DescriptorLayout {
     std::vector<FdLine> lines;
     size_t hidden = 0;  // instrumentation fds left out
     float proc_w = 0, box_x = 0, box_w = 0, row_h = 0;
+    float right_w = 0;              // the right column's blocks (proc_w but when dense)
+    float access_x = 0, flags_x = 0;  // an fd row's "rw" and "CLOEXEC" after its "fd 3"
     float left_x = 0, right_x = 0;  // left edges of the two process columns
+    bool dense = false;
     float width = 0, height = 0;
 };
 
@@ -188,8 +195,12 @@ struct DescriptorLayout {
 // fds are left out unless ui.show_instrumentation.
 // COMPACT: each box is one line (its title and the kernel's words, clipped; the tooltip has
 // the rest), for a view that cannot hold the full boxes at a readable zoom.
+// FIT_W > 0 (dense, for a short view: with COMPACT): as much as fits in FIT_W wide. The blocks
+// right of the objects have their title beside their fd rows (a row fewer each), gaps are
+// tighter, and the boxes take the width that is left, so most of them are one line.
 DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f,
-                                    const TextWidth& measure = {}, bool compact = false);
+                                    const TextWidth& measure = {}, bool compact = false,
+                                    float fit_w = 0);
 
 // The height the full boxes need in a VIEW_W wide view at the largest zoom (at most 1, down to
 // MIN) at which they fit that width; 0 with no live process: what a layout gives the pane.

@@ -479,6 +479,10 @@ int run_app(int argc, char** argv, LabClient* lab) {
                     (opt.run_to_end ? ended
                                     : app.script_done() || (opt.steps < 0 && opt.script.empty() && m.live())))
                     ++done_frames;
+                // --view names the tabs the shot shows, even where a step brought another one
+                // to the front on the way.
+                if (done_frames == 1)
+                    app.front_tabs.insert(app.front_tabs.end(), opt.views.begin(), opt.views.end());
                 if (done_frames >= 10) {
                     if (write_png(opt.screenshot, fw, fh)) {
                         std::printf("forklab: wrote %s (%dx%d), %s %s: %s\n",

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -672,14 +673,16 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         Knobs knobs;
         bool may_scroll = false;  // too big for one screen at 18 px: it scrolls instead
     };
-    // The steps whose graphs (six or more processes, a socket or two pipes each) do not fit the
-    // 1366x768 projector's graph pane at 18 px text: there they scroll, at 18 px, rather than
-    // shrink to text the back of the room cannot read.
-    const std::set<std::pair<std::string, std::string>> scrolls = {
+    // The steps whose graph does not fit the 1366x768 projector's graph pane at 18 px text:
+    // there it scrolls, at 18 px, rather than shrink to text the back of the room cannot read.
+    // The fd graph fits every step of every lesson at default knobs (its dense layout). The
+    // process tree of these steps (six or more processes) does not, in some interleavings.
+    const std::set<std::pair<std::string, std::string>> fds_scroll = {};
+    const std::set<std::pair<std::string, std::string>> tree_scrolls = {
         {"prefork", "accepted"},        {"fork-per-conn", "forked"},
         {"fork-per-conn", "accepted"},  {"fork-per-conn", "handed-off"},
         {"fork-per-conn", "answered"},  {"worker-pool", "in-flight"},
-        {"worker-pool", "stop"}};  // (in some interleavings)
+        {"worker-pool", "stop"}};
     std::vector<Case> cases;
     // The app's lessons (the test binary's own "t-" lessons are not shown to anyone).
     for (const Lesson& l : lessons())
@@ -708,6 +711,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         float fds_px = 1e9f, tree_px = 1e9f;
         float over = 0;  // how far the fd graph of a step that may scroll reaches below the pane
         std::string over_at;
+        std::map<std::string, std::pair<float, float>> reach;  // step -> fd graph's, tree's
         int cols = INT_MAX;
         float rows = 1e9f;
         // At each step the lesson stopped at: the model up to that step, the kernel's view then.
@@ -725,15 +729,19 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             m.apply(snap);
             size_t live = 0;
             for (const auto& p : step.snap.procs) live += !p.gone();
-            const bool may_scroll = c.may_scroll || scrolls.count({c.lesson, step.step});
+            const bool may_scroll = c.may_scroll || fds_scroll.count({c.lesson, step.step});
+            const bool tree_may_scroll = c.may_scroll || tree_scrolls.count({c.lesson, step.step});
             show("Descriptors");
             const DrawnGraph& fds = pa.app.ui().drawn_fds;
             CAPTURE(pa.app.ui().fds_cam.zoom);
-            if (live && may_scroll) {
+            if (live && (may_scroll || tree_may_scroll)) {
                 float low = fds.visible.y1;
                 for (const auto& [pid, r] : fds.nodes) low = std::max(low, r.y1);
                 for (const Rect& r : fds.boxes) low = std::max(low, r.y1);
-                if (low - fds.visible.y1 > over) over = low - fds.visible.y1, over_at = step.step;
+                if (may_scroll && low - fds.visible.y1 > over)
+                    over = low - fds.visible.y1, over_at = step.step;
+                auto& r = reach[step.step];
+                r.first = std::max(r.first, low - fds.visible.y1);
             }
             if (live) {
                 if (!may_scroll) check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
@@ -753,8 +761,14 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             size_t live_nodes = 0;
             for (const auto& [pid, p] : m.procs) live_nodes += !p.exited && p.state != '-';
             CAPTURE(pa.app.ui().tree_cam.zoom);
-            if (!may_scroll)
+            if (!tree_may_scroll)
                 check_in_view(tree, "Processes", live_nodes, ImGui::GetFrameCount());
+            else if (live) {
+                float low = tree.visible.y1;
+                for (const auto& [pid, r] : tree.nodes) low = std::max(low, r.y1);
+                auto& r = reach[step.step];
+                r.second = std::max(r.second, low - tree.visible.y1);
+            }
             CHECK(tree.text_px >= kMinTextPxProjector - 0.01f);
             tree_px = std::min(tree_px, tree.text_px);
             for (const std::string& t : tree.cut) CHECK_MESSAGE(false, "cut: " << t);
@@ -769,6 +783,11 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                          << (over > 0 ? "; the fd graph scrolls, by up to " + std::to_string(int(over)) +
                                             " px at step " + over_at
                                       : std::string()));
+        // Per step of an allow-list: how far below its pane each graph reaches (0: it fits).
+        for (const auto& [st, r] : reach)
+            MESSAGE(c.lesson << " " << fl::test::describe(c.knobs) << " step " << st
+                             << ": the fd graph reaches " << int(r.first)
+                             << " px below its pane, the tree " << int(r.second) << " px");
         // The run's end: its checks fold to a line, and the lesson text keeps 8 lines, folded
         // or not (C shows every check).
         REQUIRE(ended.is_object());
@@ -860,6 +879,87 @@ TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line c
             l.end_y = b.y + b.h * 0.5f;
         }
     CHECK(count_crossings(swapped) > 0);
+}
+
+TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, and still untangled") {
+    // The worker-pool shape again (a parent, 8 workers with a job and a result pipe each).
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> parent_fds;
+    for (int k = 0; k < 8; ++k) {
+        uint64_t job = 1000 + 2 * k, res = 1001 + 2 * k;
+        parent_fds.push_back(fd_entry(3 + 2 * k, "pipe", FdKind::Pipe, job, O_WRONLY));
+        parent_fds.push_back(fd_entry(4 + 2 * k, "pipe", FdKind::Pipe, res, O_RDONLY));
+        pid_t w = 101 + k;
+        add(m, proc(w, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
+        s.procs.push_back(proc_info(w, 100, 'S',
+                                    {fd_entry(5, "pipe", FdKind::Pipe, job, O_RDONLY),
+                                     fd_entry(8, "pipe", FdKind::Pipe, res, O_WRONLY)}));
+    }
+    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', parent_fds));
+    m.snapshot = s;
+    m.queued[1000] = 0;
+    UiState ui;
+    DescriptorLayout compact = layout_descriptors(m, ui, 1.0f, {}, true);
+    DescriptorLayout dense = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    CHECK(dense.dense);
+    CHECK_FALSE(compact.dense);
+    CHECK(dense.height < compact.height);
+    CHECK(dense.width <= 900 + 0.5f);
+    REQUIRE(dense.boxes.size() == 16);
+    REQUIRE(dense.lines.size() == 32);
+    CHECK(dense.procs[0].side == 0);
+    CHECK_FALSE(dense.procs[0].side_title);
+    for (size_t i = 1; i < dense.procs.size(); ++i) {
+        const ProcBlock& b = dense.procs[i];
+        CHECK(b.side == 1);
+        // The title beside the two fd rows: the block is two rows tall, not three.
+        CHECK(b.side_title);
+        CHECK(b.title_x > 0);
+        CHECK(b.title_x < b.w);
+        CHECK(b.h < 2.5f * dense.row_h);
+        for (size_t r = b.first_row; r < b.first_row + b.rows; ++r) {
+            CHECK(dense.rows[r].y > b.y);
+            CHECK(dense.rows[r].y < b.y + b.h);
+        }
+    }
+    CHECK(count_crossings(dense) == 0);
+    for (size_t i = 1; i < dense.boxes.size(); ++i)
+        CHECK(dense.boxes[i - 1].y + dense.boxes[i - 1].h <= dense.boxes[i].y);
+    // Given room, its boxes are one line (the title and the kernel's words side by side).
+    for (const ObjectBox& b : dense.boxes) CHECK(b.compact);
+}
+
+TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
+    // A parent holds the write ends of six pipes (fds 3-8), one child the read end of each:
+    // boxes (two or three rows each) near their one-row fds would run far below both columns.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    add(m, proc(101, 100, "child", 'S', 1));
+    Snapshot s;
+    std::vector<FdEntry> mine, its;
+    for (int k = 0; k < 6; ++k) {
+        mine.push_back(fd_entry(3 + k, "pipe", FdKind::Pipe, 500 + k, O_WRONLY));
+        its.push_back(fd_entry(3 + k, "pipe", FdKind::Pipe, 500 + k, O_RDONLY));
+    }
+    s.procs.push_back(proc_info(100, 50, 'S', mine));
+    s.procs.push_back(proc_info(101, 100, 'S', its));
+    m.snapshot = s;
+    UiState ui;
+    DescriptorLayout lay = layout_descriptors(m, ui);  // scale 1: margin 12, gaps 8
+    REQUIRE(lay.boxes.size() == 6);
+    float procs_low = 0, stacked = 12;
+    for (const ProcBlock& b : lay.procs) procs_low = std::max(procs_low, b.y + b.h);
+    for (const ObjectBox& b : lay.boxes) stacked += b.h + 8;
+    CHECK(lay.boxes.back().y + lay.boxes.back().h <= std::max(procs_low, stacked - 8) + 0.5f);
+    CHECK(lay.height <= std::max(procs_low + 8, stacked) + 12 + 0.5f);
+    for (size_t i = 1; i < lay.boxes.size(); ++i)
+        CHECK(lay.boxes[i - 1].y + lay.boxes[i - 1].h <= lay.boxes[i].y);
+    CHECK(lay.boxes.front().y >= 12 - 0.5f);
+    CHECK(count_crossings(lay) == 0);
 }
 
 TEST_CASE("views graph: fit zoom and exited processes as rows") {
