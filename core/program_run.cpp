@@ -187,7 +187,12 @@ void Tracer::locate(Tracee& tr) {
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
     CallSite cs;
-    if (!unwinder_.where(tr.host_pid, tr.tid, cs)) return;
+    const uint64_t t0 = monotonic_ns();
+    const bool found = unwinder_.where(tr.host_pid, tr.tid, cs);
+    RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
+    h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + monotonic_ns() - t0, std::memory_order_relaxed);
+    h.unwinds.store(h.unwinds.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (!found) return;
     std::string key = cs.line > 0 ? cs.file : cs.func;
     if (key.empty()) return;
     key.resize(std::min<size_t>(key.size(), kSiteLen - 1));
