@@ -136,7 +136,7 @@ private:
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
     void emit_start(const Tracee& tr);
-    void locate(Tracee& tr);
+    void locate(Tracee& tr, uint64_t ip, uint64_t sp);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -181,17 +181,19 @@ void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::str
                    tr.flags, text.data(), text.size(), 0, nullptr, op ? tr.site : 0);
 }
 
-// Where the program made the syscall TR is stopped in: its line and file (or function).
-void Tracer::locate(Tracee& tr) {
+// Where the program made the syscall TR is stopped in (at IP, its stack at SP): its line and
+// file (or function).
+void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp) {
     tr.line = 0;
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
     CallSite cs;
-    const uint64_t t0 = monotonic_ns();
-    const bool found = unwinder_.where(tr.host_pid, tr.tid, cs);
+    const uint64_t t0 = monotonic_ns(), hits = unwinder_.hits;
+    const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs);
     RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
     h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + monotonic_ns() - t0, std::memory_order_relaxed);
-    h.unwinds.store(h.unwinds.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    auto& count = unwinder_.hits != hits ? h.unwind_hits : h.unwinds;
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (!found) return;
     std::string key = cs.line > 0 ? cs.file : cs.func;
     if (key.empty()) return;
@@ -583,7 +585,7 @@ void Tracer::on_seccomp(Tracee& tr) {
         resume(tr);
         return;
     }
-    locate(tr);
+    locate(tr, info.instruction_pointer, info.stack_pointer);
     Slot& s = shm_->slots[tr.slot];
     s.pending_op.store(uint32_t(tr.op), std::memory_order_relaxed);
     s.pending_line.store(tr.line, std::memory_order_relaxed);
@@ -777,6 +779,7 @@ void Tracer::handle(pid_t t, int st) {
             c.parent_host = tr.host_pid;
             c.task = main->task + "." + std::to_string(++main->forks);
             c.role = main->role;  // the same program until it execs (comm would cut it at 15)
+            if (c.host_pid) unwinder_.forked(tr.host_pid, c.host_pid);  // its modules: its parent's
         }
         auto [ci, fresh] = tracees_.emplace(child, c);
         (void)fresh;
