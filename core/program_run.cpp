@@ -153,6 +153,7 @@ private:
     }
 
     const Config& cfg_;
+    sigset_t mask_{}, chld_{};  // the lab's signal mask; SIGCHLD (blocked outside waits)
     RunShared* shm_ = nullptr;
     int my_slot_ = -1;
     pid_t my_host_ = 0;
@@ -818,12 +819,16 @@ void Tracer::wait_for_something(uint32_t bell) {
         if (free_run) wake = std::min<uint64_t>(wake, tr.gate_since + uint64_t(h.delay_ms.load()) * 1'000'000ull);
     }
     timespec ts{time_t(wake / 1'000'000'000ull), long(wake % 1'000'000'000ull)};
+    // SIGCHLD unblocked for the wait: one that came since BELL was read is delivered now and
+    // the wait returns at once (the doorbell moved).
+    sigprocmask(SIG_UNBLOCK, &chld_, nullptr);
     if (syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0u, &ts, CLOCK_MONOTONIC) < 0 &&
         errno == ENOSYS) {
         // Before Linux 5.16: no futex_waitv. Look again in 2 ms (SIGCHLD cuts the sleep short).
         timespec nap{0, 2'000'000};
         nanosleep(&nap, nullptr);
     }
+    sigprocmask(SIG_BLOCK, &chld_, nullptr);
 }
 
 void Tracer::main() {
@@ -859,6 +864,11 @@ void Tracer::main() {
     sa.sa_handler = on_sigchld;  // no SA_RESTART: the wait returns at once
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, nullptr);
+    // Blocked except while waiting for a release (wait_for_something): a blocking waitpid needs
+    // no doorbell, and a handler run per ptrace stop cost as much as reading the tracee's memory.
+    sigemptyset(&chld_);
+    sigaddset(&chld_, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld_, &mask_);
 
     std::vector<char*> argv;
     for (auto& s : cfg_.argv) argv.push_back(const_cast<char*>(s.c_str()));
@@ -870,6 +880,7 @@ void Tracer::main() {
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
         sigaction(SIGCHLD, &dfl, nullptr);
+        sigprocmask(SIG_SETMASK, &mask_, nullptr);  // the program starts with the lab's mask
         if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0)
             fail(std::string("tracing is forbidden here (ptrace: ") + strerror(errno) +
                      "): the program cannot be stepped", 125);
