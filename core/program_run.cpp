@@ -44,6 +44,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -87,6 +88,15 @@ const char* const kGated[] = {
     "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 };
 
+// What each fd of one fd table is, as fd_kind found it: kept until a syscall the filter stops
+// closes or replaces it (close, close_range, dup2/dup3; execve's O_CLOEXEC) or a gated one makes
+// it (its number, at the return), so a loop's reads and writes are not each a stat in /proc.
+struct FdKind {
+    char kind;     // 'p' or 'f', as fd_kind says
+    uint64_t ino;
+};
+using FdKinds = std::map<int, FdKind>;
+
 struct Tracee {
     pid_t tid = 0, tgid = 0;          // as ptrace and waitpid see them (inside the namespace)
     pid_t host_tid = 0, host_pid = 0; // as ps shows them
@@ -112,6 +122,7 @@ struct Tracee {
     bool restarting = false;          // the kernel restarts the syscall after a signal
     bool loader_known = false;
     uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
+    std::shared_ptr<FdKinds> fds = std::make_shared<FdKinds>();  // shared by CLONE_FILES tasks
 };
 
 struct Config {
@@ -146,6 +157,7 @@ private:
     }
     // What FD is: 'p' pipe/FIFO/socket (gated), 'f' other (a file, a terminal, the console).
     char fd_kind(const Tracee& tr, int fd, uint64_t* ino = nullptr);
+    void fds_changed(Tracee& tr);  // at a syscall's entry (or return) that may change fds
     void wait_for_something(uint32_t bell);
     Tracee* main_of(const Tracee& tr) {
         auto it = tracees_.find(tr.tgid);
@@ -232,11 +244,34 @@ std::string Tracer::read_str(const Tracee& tr, uint64_t addr, size_t max) {
 }
 
 char Tracer::fd_kind(const Tracee& tr, int fd, uint64_t* ino) {
+    if (auto it = tr.fds->find(fd); it != tr.fds->end()) {
+        if (ino) *ino = it->second.ino;
+        return it->second.kind;
+    }
     struct stat st;
-    if (fd < 0 || stat(fd_path(tr, fd).c_str(), &st) != 0) return 'f';
+    if (fd < 0 || stat(fd_path(tr, fd).c_str(), &st) != 0) return 'f';  // not open: not kept
     if (ino) *ino = st.st_ino;
-    if (S_ISFIFO(st.st_mode) && st.st_ino == console_ino_) return 'f';  // the run's terminal
-    return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ? 'p' : 'f';
+    char k = S_ISFIFO(st.st_mode) && st.st_ino == console_ino_ ? 'f'  // the run's terminal
+             : S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)    ? 'p'
+                                                               : 'f';
+    if (tr.fds->size() < 4096) (*tr.fds)[fd] = {k, uint64_t(st.st_ino)};
+    return k;
+}
+
+void Tracer::fds_changed(Tracee& tr) {
+    FdKinds& f = *tr.fds;
+    const uint64_t* a = tr.args;
+    switch (tr.nr) {
+        case SYS_close: f.erase(int(a[0])); break;
+        case SYS_dup2: case SYS_dup3: f.erase(int(a[1])); break;
+        case SYS_close_range:
+            f.erase(f.lower_bound(int(std::min<uint64_t>(a[0], INT32_MAX))),
+                    a[1] >= uint64_t(INT32_MAX) ? f.end() : f.upper_bound(int(a[1])));
+            break;
+        // Fds received over a socket (SCM_RIGHTS): numbers no entry should name, but to be sure.
+        case SYS_recvmsg: case SYS_recvmmsg: f.clear(); break;
+        default: break;
+    }
 }
 
 // The last number of an NSpid line: the pid as the run's namespace sees it.
@@ -581,6 +616,7 @@ void Tracer::on_seccomp(Tracee& tr) {
     tr.restarting = false;
     tr.nr = long(info.seccomp.nr);
     memcpy(tr.args, info.seccomp.args, sizeof tr.args);
+    fds_changed(tr);  // every close the filter stops, gated or not (the loader's too)
     if (shm_->hdr.stop.load() || tr.slot < 0 ||
         (!cfg_.gate_files && in_loader(tr, info.instruction_pointer)) || !classify(tr)) {
         resume(tr);
@@ -658,6 +694,11 @@ void Tracer::on_exit_stop(Tracee& tr) {
     std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
     const uint64_t* a = tr.args;
     const std::string& name = syscall_name(tr.nr);
+    // Again once it ran (another thread may have looked the fd up meanwhile), and the fd it made.
+    fds_changed(tr);
+    if (ret >= 0 && (tr.op == Op::Open || tr.op == Op::Socket || tr.op == Op::Accept || tr.op == Op::Dup ||
+                     tr.op == Op::Dup2 || tr.op == Op::Fcntl))
+        tr.fds->erase(int(ret));
     switch (tr.op) {
         case Op::Pipe: case Op::Socketpair:
             if (ret == 0) {
@@ -666,6 +707,8 @@ void Tracer::on_exit_stop(Tracee& tr) {
                     memcpy(&tr.fd, b.data(), 4);
                     memcpy(&tr.fd2, b.data() + 4, 4);
                 }
+                tr.fds->erase(tr.fd);
+                tr.fds->erase(tr.fd2);
             }
             break;
         case Op::Open: case Op::Socket: tr.fd = int(ret); break;
@@ -765,6 +808,8 @@ void Tracer::handle(pid_t t, int st) {
         c.loader_known = tr.loader_known;
         c.ld_lo = tr.ld_lo;
         c.ld_hi = tr.ld_hi;
+        // The fd table: shared with CLONE_FILES, else a copy of the parent's as of now.
+        c.fds = uint64_t(tr.arg) & CLONE_FILES ? tr.fds : std::make_shared<FdKinds>(*tr.fds);
         Tracee* main = main_of(tr);
         if (!main) main = &tr;
         if (c.thread) {
@@ -792,6 +837,7 @@ void Tracer::handle(pid_t t, int st) {
     }
     if (ev == PTRACE_EVENT_EXEC) {
         tr.loader_known = false;
+        tr.fds = std::make_shared<FdKinds>();  // O_CLOEXEC fds are gone (and the table is its own)
         unwinder_.forget(tr.host_pid);  // another program's modules now
         if (tr.tgid == root_) root_execed_ = true;
         return resume(tr);

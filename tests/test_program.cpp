@@ -477,6 +477,20 @@ TEST_CASE("program: a syscall made again from the same line reuses its call site
     CHECK(sites.value("unwinds", 0) >= 12);  // odd and even alternate: each one unwinds again
 }
 
+TEST_CASE("program: an fd number reused for a pipe, then a file, then a pipe: only the pipe's reads and writes are gated") {
+    test::NoLeftovers guard;
+    RunOutcome r = run_to_end(test::lab(), program({prog("fd_reuse")}));
+    CHECK(r.reason == "finished");
+    std::vector<std::pair<Op, int>> got;
+    for (auto& e : r.events)
+        if (e.kind == Kind::Call && (e.op == Op::Read || e.op == Op::Write)) got.push_back({e.op, e.fd});
+    // The two pipes' ends are 3 (read) and 4 (write); /dev/null's writes on 3 are not gated.
+    CHECK(got == std::vector<std::pair<Op, int>>{{Op::Write, 4}, {Op::Read, 3}, {Op::Write, 4}, {Op::Read, 3}});
+    const Event* ex = exit_of(r, pid_of_task(r, "1.1"));
+    REQUIRE(ex);
+    CHECK(ex->ret == 0);  // every fd number was the one the program expected
+}
+
 TEST_CASE("program: built without -g, a call site is its function and says \"compile with -g\"") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("minishell_nodebug")}));
