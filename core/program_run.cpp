@@ -120,6 +120,8 @@ struct Tracee {
     uint8_t site = 0;                 // its file (or function) in RunShared::sites, 0 unknown
     uint64_t gate_since = 0;
     bool restarting = false;          // the kernel restarts the syscall after a signal
+    char sent[48];                    // a write's first bytes, read at its gate (sent_n of them;
+    int sent_n = -1;                  // -1: not read there)
     bool loader_known = false;
     uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
     std::shared_ptr<FdKinds> fds = std::make_shared<FdKinds>();  // shared by CLONE_FILES tasks
@@ -147,7 +149,7 @@ private:
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
     void emit_start(const Tracee& tr);
-    void locate(Tracee& tr, uint64_t ip, uint64_t sp);
+    void locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -196,13 +198,13 @@ void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::str
 
 // Where the program made the syscall TR is stopped in (at IP, its stack at SP): its line and
 // file (or function).
-void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp) {
+void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also) {
     tr.line = 0;
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
     CallSite cs;
     const uint64_t t0 = monotonic_ns(), hits = unwinder_.hits;
-    const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs);
+    const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs, also);
     RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
     h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + monotonic_ns() - t0, std::memory_order_relaxed);
     auto& count = unwinder_.hits != hits ? h.unwind_hits : h.unwinds;
@@ -622,7 +624,17 @@ void Tracer::on_seccomp(Tracee& tr) {
         resume(tr);
         return;
     }
-    locate(tr, info.instruction_pointer, info.stack_pointer);
+    // A write's bytes do not change by being written: read them with the call site's check (one
+    // process_vm_readv for both) when there is one, else at the return as a read's are.
+    Unwinder::Also also;
+    tr.sent_n = -1;
+    if ((tr.nr == SYS_write || tr.nr == SYS_sendto) && tr.args[2] > 0) {
+        also.buf = tr.sent;
+        also.addr = tr.args[1];
+        also.len = size_t(std::min<uint64_t>(tr.args[2], sizeof tr.sent));
+    }
+    locate(tr, info.instruction_pointer, info.stack_pointer, &also);
+    tr.sent_n = int(also.got);
     Slot& s = shm_->slots[tr.slot];
     s.pending_op.store(uint32_t(tr.op), std::memory_order_relaxed);
     s.pending_line.store(tr.line, std::memory_order_relaxed);
@@ -721,8 +733,13 @@ void Tracer::on_exit_stop(Tracee& tr) {
         case Op::ThreadCreate: tr.arg = ret; break;
         case Op::Read: case Op::Write: case Op::Send: case Op::Recv:
             if (ret > 0 && (name == "read" || name == "write" || name == "sendto" || name == "recvfrom")) {
-                std::string b = read_bytes(tr, a[1], size_t(std::min<int64_t>(ret, 48)));
-                text = preview_bytes(b.data(), b.size());
+                size_t n = size_t(std::min<int64_t>(ret, 48));
+                if (tr.sent_n >= 0 && (tr.nr == SYS_write || tr.nr == SYS_sendto)) {
+                    text = preview_bytes(tr.sent, std::min(n, size_t(tr.sent_n)));
+                } else {
+                    std::string b = read_bytes(tr, a[1], n);
+                    text = preview_bytes(b.data(), b.size());
+                }
             }
             break;
         case Op::Wait:

@@ -178,16 +178,23 @@ int on_frame(Dwfl_Frame* state, void* arg) {
 
 // Whether the stack words a cached answer came from still hold the values it read: one
 // process_vm_readv for all of them.
-bool still_there(Unwinder::Proc* p, const std::vector<std::pair<uint64_t, uint64_t>>& words) {
+bool still_there(Unwinder::Proc* p, const std::vector<std::pair<uint64_t, uint64_t>>& words, Unwinder::Also* also) {
     if (words.empty()) return true;
     uint64_t now[16];
-    iovec local[16], remote[16];
-    for (size_t i = 0; i < words.size(); ++i) {
+    iovec local[17], remote[17];
+    size_t n = words.size();
+    for (size_t i = 0; i < n; ++i) {
         local[i] = {&now[i], 8};
         remote[i] = {reinterpret_cast<void*>(words[i].first), 8};
     }
-    if (process_vm_readv(p->tid, local, words.size(), remote, words.size(), 0) != ssize_t(8 * words.size()))
-        return false;
+    size_t k = n;
+    if (also && also->len) {  // after the words: a short read stops at the first that fails
+        local[k] = {also->buf, also->len};
+        remote[k++] = {reinterpret_cast<void*>(also->addr), also->len};
+    }
+    ssize_t r = process_vm_readv(p->tid, local, k, remote, k, 0);
+    if (r < ssize_t(8 * n)) return false;
+    if (k > n) also->got = r - ssize_t(8 * n);
     for (size_t i = 0; i < words.size(); ++i)
         if (now[i] != words[i].second) return false;
     return true;
@@ -231,7 +238,7 @@ bool Unwinder::where(pid_t host_pid, pid_t tid, CallSite& out) {
 }
 
 // IP and SP 0: unwind from all the thread's registers, nothing cached.
-bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out) {
+bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out, Also* also) {
     uint64_t t0 = monotonic_ns();
     out = CallSite{};
     bool ok = false;
@@ -253,7 +260,7 @@ bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSi
         if (ip && sp && !p->dense_only.count(ip)) {
             auto key = std::make_pair(ip, sp);
             if (auto it = p->cache.find(key); it != p->cache.end()) {
-                if (still_there(p, it->second.words)) {
+                if (still_there(p, it->second.words, also)) {
                     out = it->second.site;
                     ++hits;
                     ok = true;

@@ -31,7 +31,15 @@ public:
     // The same, for a thread stopped with instruction pointer IP and stack pointer SP (as
     // PTRACE_GET_SYSCALL_INFO gives them): a loop making its syscall from the same line reuses
     // the first unwind's answer while the stack words that answer was read from are unchanged.
-    bool where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out);
+    // ALSO: more of the thread's memory the caller needs (a write's bytes), read with that
+    // check when there is one; got stays -1 when it was not read.
+    struct Also {
+        void* buf = nullptr;
+        uint64_t addr = 0;
+        size_t len = 0;
+        ssize_t got = -1;
+    };
+    bool where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out, Also* also = nullptr);
     // The process's address space changed (execve) or it is gone: its modules are read again.
     void forget(pid_t host_pid);
     // CHILD_HOST was just forked from PARENT_HOST: the same mappings, so the parent's modules
