@@ -181,6 +181,8 @@ private:
     bool root_execed_ = false;         // the program's first process runs the program now
     Unwinder unwinder_;                // each gated syscall's call site in the program's source
     std::map<std::string, uint8_t> sites_;  // published in shm_->sites
+    CallSite site_;                         // locate's, kept: no allocation per gated syscall
+    std::string site_key_;
 };
 
 void Tracer::fail(const std::string& text, int code) {
@@ -202,7 +204,7 @@ void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also) 
     tr.line = 0;
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
-    CallSite cs;
+    CallSite& cs = site_;
     const uint64_t t0 = monotonic_ns(), hits = unwinder_.hits;
     const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs, also);
     RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
@@ -210,9 +212,9 @@ void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also) 
     auto& count = unwinder_.hits != hits ? h.unwind_hits : h.unwinds;
     count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (!found) return;
-    std::string key = cs.line > 0 ? cs.file : cs.func;
+    std::string& key = site_key_;
+    key.assign(cs.line > 0 ? cs.file : cs.func, 0, kSiteLen - 1);
     if (key.empty()) return;
-    key.resize(std::min<size_t>(key.size(), kSiteLen - 1));
     auto it = sites_.find(key);
     if (it == sites_.end()) {
         if (sites_.size() >= 255) return;  // the table is full: the line alone

@@ -240,7 +240,12 @@ bool Unwinder::where(pid_t host_pid, pid_t tid, CallSite& out) {
 // IP and SP 0: unwind from all the thread's registers, nothing cached.
 bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out, Also* also) {
     uint64_t t0 = monotonic_ns();
-    out = CallSite{};
+    auto reset = [&] {  // keeps the strings' buffers: a cached answer is copied in without malloc
+        out.file.clear();
+        out.func.clear();
+        out.line = 0;
+    };
+    reset();
     bool ok = false;
     auto walk = [&](Proc* p, bool sparse) {
         p->sparse = sparse;
@@ -248,7 +253,7 @@ bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSi
         p->sp = sp;
         p->read.clear();
         p->chunk_n = 0;
-        out = CallSite{};
+        reset();
         Walk w{p->dwfl, &out};
         dwfl_getthread_frames(p->dwfl, tid, on_frame, &w);
         return w;
