@@ -122,6 +122,7 @@ struct Tracee {
     bool restarting = false;          // the kernel restarts the syscall after a signal
     char sent[48];                    // a write's first bytes, read at its gate (sent_n of them;
     int sent_n = -1;                  // -1: not read there)
+    uint64_t clone_flags = 0;         // the fork syscall's flags (0 for fork, vfork)
     bool loader_known = false;
     uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
     std::shared_ptr<FdKinds> fds = std::make_shared<FdKinds>();  // shared by CLONE_FILES tasks
@@ -458,6 +459,7 @@ bool Tracer::classify(Tracee& tr) {
         }
         tr.op = fl & CLONE_THREAD ? Op::ThreadCreate : Op::Fork;
         tr.arg = int64_t(fl);
+        tr.clone_flags = fl;
         std::string fls;
         for (auto [bit, n] : {std::pair<uint64_t, const char*>{CLONE_VM, "CLONE_VM"},
                               {CLONE_VFORK, "CLONE_VFORK"}, {CLONE_THREAD, "CLONE_THREAD"},
@@ -620,6 +622,7 @@ void Tracer::on_seccomp(Tracee& tr) {
     tr.restarting = false;
     tr.nr = long(info.seccomp.nr);
     memcpy(tr.args, info.seccomp.args, sizeof tr.args);
+    tr.clone_flags = 0;  // this syscall's, if it is a fork (classify)
     fds_changed(tr);  // every close the filter stops, gated or not (the loader's too)
     if (shm_->hdr.stop.load() || tr.slot < 0 ||
         (!cfg_.gate_files && in_loader(tr, info.instruction_pointer)) || !classify(tr)) {
@@ -828,7 +831,7 @@ void Tracer::handle(pid_t t, int st) {
         c.ld_lo = tr.ld_lo;
         c.ld_hi = tr.ld_hi;
         // The fd table: shared with CLONE_FILES, else a copy of the parent's as of now.
-        c.fds = uint64_t(tr.arg) & CLONE_FILES ? tr.fds : std::make_shared<FdKinds>(*tr.fds);
+        c.fds = tr.clone_flags & CLONE_FILES ? tr.fds : std::make_shared<FdKinds>(*tr.fds);
         Tracee* main = main_of(tr);
         if (!main) main = &tr;
         if (c.thread) {

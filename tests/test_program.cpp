@@ -442,7 +442,7 @@ TEST_CASE("program: each gated syscall carries the program's own source line (DW
     CHECK(out.out.find("program_run.cpp") == std::string::npos);  // not ForkLab's own exec
 }
 
-TEST_CASE("program: a syscall made again from the same line reuses its call site; another line gets its own") {
+TEST_CASE("program: a syscall made again from the same line reuses its call site, and another line gets its own") {
     test::NoLeftovers guard;
     auto src = source_lines("call_sites.c");
     const int odd = last_line_with(src, "// odd"), even = last_line_with(src, "// even"),
