@@ -1121,6 +1121,9 @@ void Run::end(const std::string& reason, const std::string& text) {
                           {"questions", verdicts_}};
     if (deadlock_) msg["deadlock"] = *deadlock_;
     if (uint32_t d = shm_->hdr.dropped.load()) msg["dropped_events"] = d;
+    if (uint64_t n = shm_->hdr.unwinds.load() + shm_->hdr.unwind_hits.load())  // for bench_program
+        msg["call_sites"] = {{"unwinds", shm_->hdr.unwinds.load()}, {"cached", shm_->hdr.unwind_hits.load()},
+                             {"ns", shm_->hdr.unwind_ns.load()}, {"lookups", n}};
     chan_.send(msg);
 }
 

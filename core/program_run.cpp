@@ -45,6 +45,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -104,6 +105,15 @@ const char* const kGated[] = {
     "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 };
 
+// What each fd of one fd table is, as fd_kind found it: kept until a syscall the filter stops
+// closes or replaces it (close, close_range, dup2/dup3; execve's O_CLOEXEC) or a gated one makes
+// it (its number, at the return), so a loop's reads and writes are not each a stat in /proc.
+struct FdKind {
+    char kind;     // 'p' or 'f', as fd_kind says
+    uint64_t ino;
+};
+using FdKinds = std::map<int, FdKind>;
+
 struct Tracee {
     pid_t tid = 0, tgid = 0;          // as ptrace and waitpid see them (inside the namespace)
     pid_t host_tid = 0, host_pid = 0; // as ps shows them
@@ -127,8 +137,12 @@ struct Tracee {
     uint8_t site = 0;                 // its file (or function) in RunShared::sites, 0 unknown
     uint64_t gate_since = 0;
     bool restarting = false;          // the kernel restarts the syscall after a signal
+    char sent[48];                    // a write's first bytes, read at its gate (sent_n of them;
+    int sent_n = -1;                  // -1: not read there)
+    uint64_t clone_flags = 0;         // the fork syscall's flags (0 for fork, vfork)
     bool loader_known = false;
     uint64_t ld_lo = 0, ld_hi = 0;    // the dynamic loader's code: its syscalls are not gated
+    std::shared_ptr<FdKinds> fds = std::make_shared<FdKinds>();  // shared by CLONE_FILES tasks
 };
 
 struct Config {
@@ -154,7 +168,7 @@ private:
     bool in_loader(Tracee& tr, uint64_t ip);
     void emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::string& text);
     void emit_start(const Tracee& tr);
-    void locate(Tracee& tr);
+    void locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also);
     pid_t host_of_child(pid_t parent_host_pid, pid_t inner);
     pid_t host_of_thread(pid_t host_pid, pid_t inner_tid);
     std::string read_str(const Tracee& tr, uint64_t addr, size_t max = 64);
@@ -164,6 +178,7 @@ private:
     }
     // What FD is: 'p' pipe/FIFO/socket (gated), 'f' other (a file, a terminal, the console).
     char fd_kind(const Tracee& tr, int fd, uint64_t* ino = nullptr);
+    void fds_changed(Tracee& tr);  // at a syscall's entry (or return) that may change fds
     void wait_for_something(uint32_t bell);
     Tracee* main_of(const Tracee& tr) {
         auto it = tracees_.find(tr.tgid);
@@ -171,6 +186,7 @@ private:
     }
 
     const Config& cfg_;
+    sigset_t mask_{}, chld_{};  // the lab's signal mask; SIGCHLD (blocked outside waits)
     RunShared* shm_ = nullptr;
     int my_slot_ = -1;
     pid_t my_host_ = 0;
@@ -184,6 +200,8 @@ private:
     bool root_execed_ = false;         // the program's first process runs the program now
     Unwinder unwinder_;                // each gated syscall's call site in the program's source
     std::map<std::string, uint8_t> sites_;  // published in shm_->sites
+    CallSite site_;                         // locate's, kept: no allocation per gated syscall
+    std::string site_key_;
 };
 
 void Tracer::fail(const std::string& text, int code) {
@@ -199,16 +217,23 @@ void Tracer::emit(Kind k, const Tracee& tr, int64_t ret, int err, const std::str
                    tr.flags, text.data(), text.size(), 0, nullptr, op ? tr.site : 0);
 }
 
-// Where the program made the syscall TR is stopped in: its line and file (or function).
-void Tracer::locate(Tracee& tr) {
+// Where the program made the syscall TR is stopped in (at IP, its stack at SP): its line and
+// file (or function).
+void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also) {
     tr.line = 0;
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
-    CallSite cs;
-    if (!unwinder_.where(tr.host_pid, tr.tid, cs)) return;
-    std::string key = cs.line > 0 ? cs.file : cs.func;
+    CallSite& cs = site_;
+    const uint64_t t0 = monotonic_ns(), hits = unwinder_.hits;
+    const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs, also);
+    RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
+    h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + monotonic_ns() - t0, std::memory_order_relaxed);
+    auto& count = unwinder_.hits != hits ? h.unwind_hits : h.unwinds;
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (!found) return;
+    std::string& key = site_key_;
+    key.assign(cs.line > 0 ? cs.file : cs.func, 0, kSiteLen - 1);
     if (key.empty()) return;
-    key.resize(std::min<size_t>(key.size(), kSiteLen - 1));
     auto it = sites_.find(key);
     if (it == sites_.end()) {
         if (sites_.size() >= 255) return;  // the table is full: the line alone
@@ -242,11 +267,34 @@ std::string Tracer::read_str(const Tracee& tr, uint64_t addr, size_t max) {
 }
 
 char Tracer::fd_kind(const Tracee& tr, int fd, uint64_t* ino) {
+    if (auto it = tr.fds->find(fd); it != tr.fds->end()) {
+        if (ino) *ino = it->second.ino;
+        return it->second.kind;
+    }
     struct stat st;
-    if (fd < 0 || stat(fd_path(tr, fd).c_str(), &st) != 0) return 'f';
+    if (fd < 0 || stat(fd_path(tr, fd).c_str(), &st) != 0) return 'f';  // not open: not kept
     if (ino) *ino = st.st_ino;
-    if (S_ISFIFO(st.st_mode) && st.st_ino == console_ino_) return 'f';  // the run's terminal
-    return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ? 'p' : 'f';
+    char k = S_ISFIFO(st.st_mode) && st.st_ino == console_ino_ ? 'f'  // the run's terminal
+             : S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)    ? 'p'
+                                                               : 'f';
+    if (tr.fds->size() < 4096) (*tr.fds)[fd] = {k, uint64_t(st.st_ino)};
+    return k;
+}
+
+void Tracer::fds_changed(Tracee& tr) {
+    FdKinds& f = *tr.fds;
+    const uint64_t* a = tr.args;
+    switch (tr.nr) {
+        case SYS_close: f.erase(int(a[0])); break;
+        case SYS_dup2: case SYS_dup3: f.erase(int(a[1])); break;
+        case SYS_close_range:
+            f.erase(f.lower_bound(int(std::min<uint64_t>(a[0], INT32_MAX))),
+                    a[1] >= uint64_t(INT32_MAX) ? f.end() : f.upper_bound(int(a[1])));
+            break;
+        // Fds received over a socket (SCM_RIGHTS): numbers no entry should name, but to be sure.
+        case SYS_recvmsg: case SYS_recvmmsg: f.clear(); break;
+        default: break;
+    }
 }
 
 // The last number of an NSpid line: the pid as the run's namespace sees it.
@@ -429,6 +477,7 @@ bool Tracer::classify(Tracee& tr) {
         }
         tr.op = fl & CLONE_THREAD ? Op::ThreadCreate : Op::Fork;
         tr.arg = int64_t(fl);
+        tr.clone_flags = fl;
         std::string fls;
         for (auto [bit, n] : {std::pair<uint64_t, const char*>{CLONE_VM, "CLONE_VM"},
                               {CLONE_VFORK, "CLONE_VFORK"}, {CLONE_THREAD, "CLONE_THREAD"},
@@ -591,12 +640,24 @@ void Tracer::on_seccomp(Tracee& tr) {
     tr.restarting = false;
     tr.nr = long(info.seccomp.nr);
     memcpy(tr.args, info.seccomp.args, sizeof tr.args);
+    tr.clone_flags = 0;  // this syscall's, if it is a fork (classify)
+    fds_changed(tr);  // every close the filter stops, gated or not (the loader's too)
     if (shm_->hdr.stop.load() || tr.slot < 0 ||
         (!cfg_.gate_files && in_loader(tr, info.instruction_pointer)) || !classify(tr)) {
         resume(tr);
         return;
     }
-    locate(tr);
+    // A write's bytes do not change by being written: read them with the call site's check (one
+    // process_vm_readv for both) when there is one, else at the return as a read's are.
+    Unwinder::Also also;
+    tr.sent_n = -1;
+    if ((tr.nr == SYS_write || tr.nr == SYS_sendto) && tr.args[2] > 0) {
+        also.buf = tr.sent;
+        also.addr = tr.args[1];
+        also.len = size_t(std::min<uint64_t>(tr.args[2], sizeof tr.sent));
+    }
+    locate(tr, info.instruction_pointer, info.stack_pointer, &also);
+    tr.sent_n = int(also.got);
     Slot& s = shm_->slots[tr.slot];
     s.pending_op.store(uint32_t(tr.op), std::memory_order_relaxed);
     s.pending_line.store(tr.line, std::memory_order_relaxed);
@@ -668,6 +729,11 @@ void Tracer::on_exit_stop(Tracee& tr) {
     std::string text = tr.op == Op::Read || tr.op == Op::Recv ? "" : tr.text;
     const uint64_t* a = tr.args;
     const std::string& name = syscall_name(tr.nr);
+    // Again once it ran (another thread may have looked the fd up meanwhile), and the fd it made.
+    fds_changed(tr);
+    if (ret >= 0 && (tr.op == Op::Open || tr.op == Op::Socket || tr.op == Op::Accept || tr.op == Op::Dup ||
+                     tr.op == Op::Dup2 || tr.op == Op::Fcntl))
+        tr.fds->erase(int(ret));
     switch (tr.op) {
         case Op::Pipe: case Op::Socketpair:
             if (ret == 0) {
@@ -676,6 +742,8 @@ void Tracer::on_exit_stop(Tracee& tr) {
                     memcpy(&tr.fd, b.data(), 4);
                     memcpy(&tr.fd2, b.data() + 4, 4);
                 }
+                tr.fds->erase(tr.fd);
+                tr.fds->erase(tr.fd2);
             }
             break;
         case Op::Open: case Op::Socket: tr.fd = int(ret); break;
@@ -688,8 +756,13 @@ void Tracer::on_exit_stop(Tracee& tr) {
         case Op::ThreadCreate: tr.arg = ret; break;
         case Op::Read: case Op::Write: case Op::Send: case Op::Recv:
             if (ret > 0 && (name == "read" || name == "write" || name == "sendto" || name == "recvfrom")) {
-                std::string b = read_bytes(tr, a[1], size_t(std::min<int64_t>(ret, 48)));
-                text = preview_bytes(b.data(), b.size());
+                size_t n = size_t(std::min<int64_t>(ret, 48));
+                if (tr.sent_n >= 0 && (tr.nr == SYS_write || tr.nr == SYS_sendto)) {
+                    text = preview_bytes(tr.sent, std::min(n, size_t(tr.sent_n)));
+                } else {
+                    std::string b = read_bytes(tr, a[1], n);
+                    text = preview_bytes(b.data(), b.size());
+                }
             }
             break;
         case Op::Wait:
@@ -775,6 +848,8 @@ void Tracer::handle(pid_t t, int st) {
         c.loader_known = tr.loader_known;
         c.ld_lo = tr.ld_lo;
         c.ld_hi = tr.ld_hi;
+        // The fd table: shared with CLONE_FILES, else a copy of the parent's as of now.
+        c.fds = tr.clone_flags & CLONE_FILES ? tr.fds : std::make_shared<FdKinds>(*tr.fds);
         Tracee* main = main_of(tr);
         if (!main) main = &tr;
         if (c.thread) {
@@ -790,6 +865,7 @@ void Tracer::handle(pid_t t, int st) {
             c.parent_host = tr.host_pid;
             c.task = main->task + "." + std::to_string(++main->forks);
             c.role = main->role;  // the same program until it execs (comm would cut it at 15)
+            if (c.host_pid) unwinder_.forked(tr.host_pid, c.host_pid);  // its modules: its parent's
         }
         auto [ci, fresh] = tracees_.emplace(child, c);
         (void)fresh;
@@ -801,6 +877,7 @@ void Tracer::handle(pid_t t, int st) {
     }
     if (ev == PTRACE_EVENT_EXEC) {
         tr.loader_known = false;
+        tr.fds = std::make_shared<FdKinds>();  // O_CLOEXEC fds are gone (and the table is its own)
         unwinder_.forget(tr.host_pid);  // another program's modules now
         if (tr.tgid == root_) root_execed_ = true;
         return resume(tr);
@@ -828,12 +905,16 @@ void Tracer::wait_for_something(uint32_t bell) {
         if (free_run) wake = std::min<uint64_t>(wake, tr.gate_since + uint64_t(h.delay_ms.load()) * 1'000'000ull);
     }
     timespec ts{time_t(wake / 1'000'000'000ull), long(wake % 1'000'000'000ull)};
+    // SIGCHLD unblocked for the wait: one that came since BELL was read is delivered now and
+    // the wait returns at once (the doorbell moved).
+    sigprocmask(SIG_UNBLOCK, &chld_, nullptr);
     if (syscall(SYS_futex_waitv, w.data(), unsigned(w.size()), 0u, &ts, CLOCK_MONOTONIC) < 0 &&
         errno == ENOSYS) {
         // Before Linux 5.16: no futex_waitv. Look again in 2 ms (SIGCHLD cuts the sleep short).
         timespec nap{0, 2'000'000};
         nanosleep(&nap, nullptr);
     }
+    sigprocmask(SIG_BLOCK, &chld_, nullptr);
 }
 
 // ---- Observe-only (RunOptions::observe; issue 13, "Limits, said plainly")
@@ -1152,6 +1233,11 @@ void Tracer::main() {
             fail("cannot build the seccomp filter (rule for fcntl)", 125);
 
     catch_sigchld();
+    // Blocked except while waiting for a release (wait_for_something): a blocking waitpid needs
+    // no doorbell, and a handler run per ptrace stop cost as much as reading the tracee's memory.
+    sigemptyset(&chld_);
+    sigaddset(&chld_, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld_, &mask_);
     std::vector<char*> argv = exec_argv(cfg_.argv);
 
     pid_t c = ::fork();
@@ -1160,6 +1246,7 @@ void Tracer::main() {
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
         sigaction(SIGCHLD, &dfl, nullptr);
+        sigprocmask(SIG_SETMASK, &mask_, nullptr);  // the program starts with the lab's mask
         if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) {
             int e = errno;
             fail(cannot_trace_text(true, "ptrace(PTRACE_TRACEME)", e), 125);

@@ -121,6 +121,10 @@ struct RunHeader {
         uint64_t tsc = 0, ns = 0;
     };
     ClockPair clock_prev, clock_last;       // consumer only: samples for TSC -> monotonic
+    // A program run's tracer (core/program_run.cpp): time spent finding call sites, and how
+    // many gated syscalls needed an unwind or reused a cached one. Read once, at the run's end.
+    alignas(64) std::atomic<uint64_t> unwind_ns{0};
+    std::atomic<uint64_t> unwinds{0}, unwind_hits{0};
 };
 
 struct RunShared {

@@ -3,26 +3,54 @@
 // /proc and ptrace see the same pids) is not used. Inside the run's PID namespace ptrace takes
 // the inner tid while /proc (the host's) takes the host pid, so the modules come from
 // /proc/HOST/maps and registers and memory from ptrace on the inner tid (our callbacks).
-// Each process keeps one Dwfl: a module's ELF, CFI and line table are read once per process
-// (until execve), and an unwind is a few ptrace word reads per frame.
+// Each address space keeps one Dwfl (a forked child shares its parent's until either execs): a
+// module's ELF, CFI and line table are read once, and an unwind is a few stack reads per frame.
+// A program's loop makes the same syscall from the same line again and again, so the tracer
+// gives the stopped thread's instruction and stack pointers only: an answer found from them
+// depends on nothing else but the stack words read, and is reused while those words are the
+// same (one process_vm_readv to check), which a call from another line never is (its return
+// address differs). Without an answer from them (the unwind needed another register), all the
+// thread's registers are read and nothing is cached.
 #include "core/unwind.hpp"
 
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <vector>
 
 #include "core/event.hpp"
 
 namespace fl {
 
+// A cached answer: valid while the stack words it was computed from hold the same values.
+struct Cached {
+    std::vector<std::pair<uint64_t, uint64_t>> words;  // (address, value) as the unwind read them
+    CallSite site;
+};
+
 struct Unwinder::Proc {
     Dwfl* dwfl = nullptr;
     pid_t tid = 0;  // the thread being unwound now
     bool tried = false;  // dwfl is null: the process's modules could not be read
+    // The unwind under way. Sparse: only the stack and instruction pointers are given to
+    // libdwfl, so an answer it finds depends on nothing but them and the words it read.
+    bool sparse = false;
+    uint64_t ip = 0, sp = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> read;  // words read so far
+    uint64_t chunk_at = 0;  // a piece of the stack read at once: an unwind reads a few words near
+    size_t chunk_n = 0;     // one another, and one process_vm_readv costs as much as one word's
+    unsigned char chunk[256];
+    std::map<std::pair<uint64_t, uint64_t>, Cached> cache;  // by (ip, sp)
+    std::set<uint64_t> dense_only;  // IPs a sparse unwind found no program frame from
+    ~Proc() {
+        if (dwfl) dwfl_end(dwfl);
+    }
 };
 
 namespace {
@@ -44,15 +72,31 @@ bool get_thread(Dwfl*, pid_t tid, void* arg, void** thread_arg) {
 
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
     auto* p = static_cast<Unwinder::Proc*>(arg);
-    errno = 0;
-    long w = ptrace(PTRACE_PEEKDATA, p->tid, reinterpret_cast<void*>(addr), nullptr);
-    if (errno) return false;
-    *result = Dwarf_Word(w);
+    if (addr < p->chunk_at || addr + 8 > p->chunk_at + p->chunk_n) {
+        iovec local{p->chunk, sizeof p->chunk}, remote{reinterpret_cast<void*>(addr), sizeof p->chunk};
+        ssize_t r = process_vm_readv(p->tid, &local, 1, &remote, 1, 0);  // short at a mapping's end
+        p->chunk_at = addr;
+        p->chunk_n = r > 0 ? size_t(r) : 0;
+    }
+    if (addr >= p->chunk_at && addr + 8 <= p->chunk_at + p->chunk_n) {
+        memcpy(result, p->chunk + (addr - p->chunk_at), 8);
+    } else {
+        errno = 0;  // e.g. a page process_vm_readv may not read: ptrace may (FOLL_FORCE)
+        long w = ptrace(PTRACE_PEEKDATA, p->tid, reinterpret_cast<void*>(addr), nullptr);
+        if (errno) return false;
+        *result = Dwarf_Word(w);
+    }
+    p->read.push_back({addr, *result});
     return true;
 }
 
 bool set_initial_registers(Dwfl_Thread* thread, void* arg) {
     auto* p = static_cast<Unwinder::Proc*>(arg);
+    if (p->sparse) {
+        Dwarf_Word sp = p->sp;  // DWARF register 7 on x86-64
+        dwfl_thread_state_register_pc(thread, p->ip);
+        return dwfl_thread_state_registers(thread, 7, 1, &sp);
+    }
 #if defined(__x86_64__)
     user_regs_struct r{};
     if (ptrace(PTRACE_GETREGS, p->tid, nullptr, &r) != 0) return false;
@@ -136,26 +180,47 @@ int on_frame(Dwfl_Frame* state, void* arg) {
     return DWARF_CB_ABORT;
 }
 
-}  // namespace
-
-Unwinder::~Unwinder() {
-    for (auto& [pid, p] : procs_) {
-        if (p->dwfl) dwfl_end(p->dwfl);
-        delete p;
+// Whether the stack words a cached answer came from still hold the values it read: one
+// process_vm_readv for all of them.
+bool still_there(Unwinder::Proc* p, const std::vector<std::pair<uint64_t, uint64_t>>& words, Unwinder::Also* also) {
+    if (words.empty()) return true;
+    uint64_t now[16];
+    iovec local[17], remote[17];
+    size_t n = words.size();
+    for (size_t i = 0; i < n; ++i) {
+        local[i] = {&now[i], 8};
+        remote[i] = {reinterpret_cast<void*>(words[i].first), 8};
     }
+    size_t k = n;
+    if (also && also->len) {  // after the words: a short read stops at the first that fails
+        local[k] = {also->buf, also->len};
+        remote[k++] = {reinterpret_cast<void*>(also->addr), also->len};
+    }
+    ssize_t r = process_vm_readv(p->tid, local, k, remote, k, 0);
+    if (r < ssize_t(8 * n)) return false;
+    if (k > n) also->got = r - ssize_t(8 * n);
+    for (size_t i = 0; i < words.size(); ++i)
+        if (now[i] != words[i].second) return false;
+    return true;
 }
 
+}  // namespace
+
+Unwinder::~Unwinder() = default;
+
 void Unwinder::forget(pid_t host_pid) {
-    auto it = procs_.find(host_pid);
-    if (it == procs_.end()) return;
-    if (it->second->dwfl) dwfl_end(it->second->dwfl);
-    delete it->second;
-    procs_.erase(it);
+    procs_.erase(host_pid);  // the last process of an address space ends its Dwfl
+}
+
+void Unwinder::forked(pid_t parent_host, pid_t child_host) {
+    auto it = procs_.find(parent_host);
+    if (it != procs_.end() && it->second->dwfl) procs_[child_host] = it->second;
 }
 
 Unwinder::Proc* Unwinder::proc(pid_t host_pid, pid_t tid) {
-    auto& p = procs_[host_pid];
-    if (!p) p = new Proc;
+    auto& sp = procs_[host_pid];
+    if (!sp) sp = std::make_shared<Proc>();
+    Proc* p = sp.get();
     p->tid = tid;
     if (p->dwfl || p->tried) return p;
     p->tried = true;
@@ -173,17 +238,64 @@ Unwinder::Proc* Unwinder::proc(pid_t host_pid, pid_t tid) {
 }
 
 bool Unwinder::where(pid_t host_pid, pid_t tid, CallSite& out) {
+    return where(host_pid, tid, 0, 0, out);
+}
+
+// IP and SP 0: unwind from all the thread's registers, nothing cached.
+bool Unwinder::where(pid_t host_pid, pid_t tid, uint64_t ip, uint64_t sp, CallSite& out, Also* also) {
     uint64_t t0 = monotonic_ns();
-    out = CallSite{};
+    auto reset = [&] {  // keeps the strings' buffers: a cached answer is copied in without malloc
+        out.file.clear();
+        out.func.clear();
+        out.line = 0;
+    };
+    reset();
     bool ok = false;
+    auto walk = [&](Proc* p, bool sparse) {
+        p->sparse = sparse;
+        p->ip = ip;
+        p->sp = sp;
+        p->read.clear();
+        p->chunk_n = 0;
+        reset();
+        Walk w{p->dwfl, &out};
+        dwfl_getthread_frames(p->dwfl, tid, on_frame, &w);
+        return w;
+    };
     for (int attempt = 0; attempt < 2 && !ok; ++attempt) {
         Proc* p = proc(host_pid, tid);
         if (!p->dwfl) break;
-        Walk w{p->dwfl, &out};
-        dwfl_getthread_frames(p->dwfl, tid, on_frame, &w);
-        ok = w.found;
+        bool unmapped = false;
+        if (ip && sp && !p->dense_only.count(ip)) {
+            auto key = std::make_pair(ip, sp);
+            if (auto it = p->cache.find(key); it != p->cache.end()) {
+                if (still_there(p, it->second.words, also)) {
+                    out = it->second.site;
+                    ++hits;
+                    ok = true;
+                    break;
+                }
+                p->cache.erase(it);
+            }
+            Walk w = walk(p, true);
+            unmapped = w.unmapped;
+            if (w.found) {
+                // Found from IP, SP and memory alone: the same inputs give the same answer.
+                if (p->cache.size() >= 4096) p->cache.clear();  // bounded, whatever the program does
+                if (p->read.size() <= 16) p->cache[key] = Cached{p->read, out};
+                ok = true;
+                break;
+            }
+            // Not found: the unwind may have needed a register it was not given.
+            if (!unmapped) p->dense_only.insert(ip);
+        }
+        if (!unmapped) {
+            Walk w = walk(p, false);
+            ok = w.found;
+            unmapped = w.unmapped;
+        }
         // A frame in no known module: a library loaded since (dlopen): read the maps again.
-        if (!w.unmapped || attempt) break;
+        if (!unmapped || attempt) break;
         forget(host_pid);
     }
     ns += monotonic_ns() - t0;

@@ -442,6 +442,55 @@ TEST_CASE("program: each gated syscall carries the program's own source line (DW
     CHECK(out.out.find("program_run.cpp") == std::string::npos);  // not ForkLab's own exec
 }
 
+TEST_CASE("program: a syscall made again from the same line reuses its call site, and another line gets its own") {
+    test::NoLeftovers guard;
+    auto src = source_lines("call_sites.c");
+    const int odd = last_line_with(src, "// odd"), even = last_line_with(src, "// even"),
+              in_put = last_line_with(src, "// in put"), child = last_line_with(src, "// child");
+    REQUIRE(odd > 0);
+    REQUIRE(even > 0);
+    REQUIRE(in_put > 0);
+    REQUIRE(child > 0);
+    nlohmann::json sites;
+    RunOutcome r = run_to_end(test::lab(), program({prog("call_sites")}), {}, [&](const nlohmann::json& m) {
+        if (m.value("msg", "") == "run_ended") sites = m.value("call_sites", nlohmann::json());
+    });
+    CHECK(r.reason == "finished");
+    pid_t main_pid = pid_of_task(r, "1.1");
+    REQUIRE(main_pid > 0);
+    std::vector<int> got, want, children;
+    for (int i = 0; i < 12; ++i) {
+        want.push_back(i % 2 ? odd : even);  // one frame, two lines: the same stack pointer
+        want.push_back(in_put);
+    }
+    for (auto* e : find(r, Kind::Call, Op::Write)) {
+        CHECK(ends_with(e->site, "/tests/programs/call_sites.c"));
+        (e->pid == main_pid ? got : children).push_back(e->line);
+    }
+    CHECK(got == want);
+    CHECK(children == std::vector<int>(3, child));  // three children, each from its parent's cache
+    // The answers came partly from the cache (the helper's line, the later children's), so the
+    // lines above were checked against reused answers, not only fresh unwinds.
+    INFO(sites.dump());
+    REQUIRE(sites.is_object());
+    CHECK(sites.value("cached", 0) >= 10);
+    CHECK(sites.value("unwinds", 0) >= 12);  // odd and even alternate: each one unwinds again
+}
+
+TEST_CASE("program: an fd number reused for a pipe, then a file, then a pipe: only the pipe's reads and writes are gated") {
+    test::NoLeftovers guard;
+    RunOutcome r = run_to_end(test::lab(), program({prog("fd_reuse")}));
+    CHECK(r.reason == "finished");
+    std::vector<std::pair<Op, int>> got;
+    for (auto& e : r.events)
+        if (e.kind == Kind::Call && (e.op == Op::Read || e.op == Op::Write)) got.push_back({e.op, e.fd});
+    // The two pipes' ends are 3 (read) and 4 (write); /dev/null's writes on 3 are not gated.
+    CHECK(got == std::vector<std::pair<Op, int>>{{Op::Write, 4}, {Op::Read, 3}, {Op::Write, 4}, {Op::Read, 3}});
+    const Event* ex = exit_of(r, pid_of_task(r, "1.1"));
+    REQUIRE(ex);
+    CHECK(ex->ret == 0);  // every fd number was the one the program expected
+}
+
 TEST_CASE("program: built without -g, a call site is its function and says \"compile with -g\"") {
     test::NoLeftovers guard;
     RunOutcome r = run_to_end(test::lab(), program({prog("minishell_nodebug")}));
