@@ -152,16 +152,17 @@ Recorded record(const std::string& lesson, size_t k, bool youngest,
     return r;
 }
 
-void check_exact(const std::string& lesson, bool youngest) {
+// PROGRAM: a program run of it (LESSON "program") instead of the lesson.
+void check_exact(const std::string& lesson, bool youngest, const std::vector<std::string>& program = {}) {
     CAPTURE(lesson);
     CAPTURE(youngest);
     test::NoLeftovers guard;
     // Half-way through the lesson's run, and at its end.
-    Recorded whole = record(lesson, 100000, youngest);
+    Recorded whole = record(lesson, 100000, youngest, program);
     Recording full = Recording::from_events(whole.events);
     REQUIRE(full.size() > 2);
     size_t k = full.size() / 2;
-    Recorded there = record(lesson, k, youngest);
+    Recorded there = record(lesson, k, youngest, program);
     Recording rec = Recording::from_events(there.events);
     REQUIRE(there.reached == k);
     REQUIRE(!there.view.empty());
@@ -171,6 +172,7 @@ void check_exact(const std::string& lesson, bool youngest) {
     std::string view;
     RunOptions base;
     base.deadlock_ms = 600;
+    if (!program.empty()) base.kind = "program", base.program = program;
     Rerun r = rerun_to(test::lab(), rec, k, base,
                        [&](pid_t root, const Rerun&) { view = kernel_view(root, task_of); },
                        [&](const Event& e) { note_task(e, task_of); });
@@ -206,35 +208,7 @@ TEST_CASE("rerun: re-execution is exact for every lesson, stepped in a chosen or
 TEST_CASE("rerun: re-execution is exact for every lesson, stepped in a chosen order (3/3)") { exact_third(2, true); }
 
 TEST_CASE("rerun: a program run (the fixed mini shell) re-executes exactly, half-way and to its end") {
-    test::NoLeftovers guard;
-    const std::vector<std::string> prog = {FORKLAB_PROGRAMS_DIR "/minishell"};
-    Recorded whole = record("program", 100000, false, prog);
-    Recording full = Recording::from_events(whole.events);
-    REQUIRE(full.size() > 10);
-    size_t k = full.size() / 2;
-    Recorded there = record("program", k, false, prog);
-    Recording rec = Recording::from_events(there.events);
-    REQUIRE(there.reached == k);
-    REQUIRE(!there.view.empty());
-    RunOptions base;
-    base.kind = "program";
-    base.program = prog;
-    base.deadlock_ms = 600;
-    std::map<pid_t, std::string> task_of;
-    std::string view;
-    Rerun r = rerun_to(test::lab(), rec, k, base,
-                       [&](pid_t root, const Rerun&) { view = kernel_view(root, task_of); },
-                       [&](const Event& e) { note_task(e, task_of); });
-    CHECK(r.diverged == "");
-    CHECK(r.at == k);
-    Recording again = Recording::from_events(r.outcome.events);
-    CHECK(ops_text(again, k) == ops_text(rec, k));
-    CHECK(view == there.view);
-    Rerun end = rerun_to(test::lab(), full, full.size(), base, {});
-    CHECK(end.diverged == "");
-    Recording all = Recording::from_events(end.outcome.events);
-    CHECK(ops_text(all, full.size()) == ops_text(full, full.size()));
-    CHECK(guard.leftovers() == "");
+    check_exact("program", false, {FORKLAB_PROGRAMS_DIR "/minishell"});
 }
 
 TEST_CASE("rerun: a forced divergence is found, placed, and the replay stops at the last match") {

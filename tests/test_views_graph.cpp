@@ -843,9 +843,9 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     }
 }
 
-TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line crosses another") {
-    // Parent 100 with a job pipe (write end) and a result pipe (read end) per worker; each of
-    // 8 workers holds the other two ends. The parent on the left, workers on the right.
+// worker-pool's shape: parent 100 with a job pipe (write end) and a result pipe (read end) per
+// worker; each of 8 workers holds the other two ends.
+static RunModel worker_pool_model() {
     RunModel m;
     m.status = RunStatus::Paused;
     add(m, proc(100, 50, "parent", 'S', 0));
@@ -863,6 +863,12 @@ TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line c
     }
     s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', parent_fds));
     m.snapshot = s;
+    return m;
+}
+
+TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line crosses another") {
+    // The parent on the left, workers on the right.
+    RunModel m = worker_pool_model();
     UiState ui;
     DescriptorLayout lay = layout_descriptors(m, ui);
     REQUIRE(lay.boxes.size() == 16);
@@ -882,24 +888,7 @@ TEST_CASE("views graph: worker-pool's boxes sit next to their holders: no line c
 }
 
 TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, and still untangled") {
-    // The worker-pool shape again (a parent, 8 workers with a job and a result pipe each).
-    RunModel m;
-    m.status = RunStatus::Paused;
-    add(m, proc(100, 50, "parent", 'S', 0));
-    Snapshot s;
-    std::vector<FdEntry> parent_fds;
-    for (int k = 0; k < 8; ++k) {
-        uint64_t job = 1000 + 2 * k, res = 1001 + 2 * k;
-        parent_fds.push_back(fd_entry(3 + 2 * k, "pipe", FdKind::Pipe, job, O_WRONLY));
-        parent_fds.push_back(fd_entry(4 + 2 * k, "pipe", FdKind::Pipe, res, O_RDONLY));
-        pid_t w = 101 + k;
-        add(m, proc(w, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
-        s.procs.push_back(proc_info(w, 100, 'S',
-                                    {fd_entry(5, "pipe", FdKind::Pipe, job, O_RDONLY),
-                                     fd_entry(8, "pipe", FdKind::Pipe, res, O_WRONLY)}));
-    }
-    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', parent_fds));
-    m.snapshot = s;
+    RunModel m = worker_pool_model();
     m.queued[1000] = 0;
     UiState ui;
     DescriptorLayout compact = layout_descriptors(m, ui, 1.0f, {}, true);
