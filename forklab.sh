@@ -15,6 +15,7 @@ packages=(
   libdw-dev                               # a traced program's source file:line at each syscall (unwind + DWARF)
   fonts-dejavu-core                       # the scalable TTF font the app draws with
   xvfb xauth imagemagick                  # headless app tests and screenshots
+  libx11-dev                              # tests/xdnd_drop: drops a trace on the app's window
   lsof procps strace iproute2             # tests and benchmarks compare with them (ss too)
   netcat-openbsd                          # nc: the outside client the prefork lesson suggests
   redis-server                            # optional: the shared-fd lesson's real-Redis variant

@@ -364,6 +364,25 @@ TEST_CASE("app: --open shows a saved run with no process, stepped to op N, and r
     rmdir(dir.c_str());
 }
 
+TEST_CASE("app: a trace dropped on the window opens, as File > Open would") {
+    if (no_xvfb()) return;
+    fl::test::NoLeftovers guard;
+    std::string dir = temp_dir();
+    const std::string trace = std::string(FORKLAB_SOURCE_DIR) + "/tests/fixtures/pipes-v1.jsonl";
+    // The app with settings of its own; a real XDND drop on its window; the app opened it when
+    // the file is first in its list of recent traces. Then it is closed as a window is.
+    Result r = sh("timeout -k 5 60 xvfb-run -a -s \"-screen 0 1366x768x24\" sh -c 'XDG_CONFIG_HOME=" + dir +
+                  " " + FORKLAB_BIN + " --lesson hello & a=$!; " + XDND_DROP_BIN + " auto " + trace +
+                  "; r=$?; sleep 1; kill $a; wait $a; exit $r'");
+    INFO(r.out);
+    CHECK(r.rc == 0);
+    std::ifstream recent(dir + "/forklab/recent-traces.txt");
+    std::string first;
+    std::getline(recent, first);
+    CHECK(first == trace);
+    std::filesystem::remove_all(dir);
+}
+
 // Issue 13: `forklab --program` runs a user's program in the app instead of a lesson: stepped
 // (--steps) it stops mid-run with the program's processes at their gates; --run takes the
 // fixed minishell to its end; a missing program or a bad command line is one line, exit 2.
