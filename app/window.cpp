@@ -149,16 +149,16 @@ int parse(int argc, char** argv, Options& o) {
             o.w = w;
             o.h = h;
         } else if (a == "--view") {
-            if (!value(v)) return bad("--view takes tab names: descriptors, messages, chart, console, events, help");
+            if (!value(v)) return bad("--view takes tab names: descriptors, processes, messages, source, chart, console, events, help");
             std::string s = v;
             for (size_t pos = 0; pos <= s.size();) {
                 size_t c = std::min(s.find(',', pos), s.size());
                 std::string name = s.substr(pos, c - pos);
-                const char* known[] = {"Descriptors", "Messages", "Chart", "Console", "Events", "Help"};
+                const char* known[] = {"Descriptors", "Processes", "Messages", "Source", "Chart", "Console", "Events", "Help"};
                 bool ok = false;
                 for (const char* k : known)
                     if (strcasecmp(k, name.c_str()) == 0) o.views.push_back(k), ok = true;
-                if (!ok) return bad("--view: no tab \"" + name + "\" (descriptors, messages, chart, console, events, help)");
+                if (!ok) return bad("--view: no tab \"" + name + "\" (descriptors, processes, messages, source, chart, console, events, help)");
                 pos = c + 1;
             }
         } else if (a == "--font-size") {

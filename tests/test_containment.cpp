@@ -357,10 +357,18 @@ TEST_CASE("containment: the checker catches a process that escapes (negative con
         // it dies with the group and the control has nothing to catch (seen once in CI).
         bool escaped = false;
         for (uint64_t until = monotonic_ns() + 10'000'000'000ull; !escaped && monotonic_ns() < until;) {
-            for (pid_t p : tagged(tag)) escaped |= read_process(p).sid == p;
+            // (The escaper: the root's child. The lab and the keeper lead sessions of their own.)
+            for (pid_t p : tagged(tag)) {
+                ProcInfo pi = read_process(p);
+                escaped |= pi.sid == p && pi.ppid == root;
+            }
             if (!escaped) usleep(10'000);
         }
         REQUIRE(escaped);
+        // Together: stopped first, so that neither sees the other die and cleans up (the lab,
+        // woken by the app's channel closing between two kills, stopped the run once in CI).
+        kill(lab, SIGSTOP);
+        kill(app, SIGSTOP);
         kill(app, SIGKILL);
         kill(lab, SIGKILL);
         waitpid(app, nullptr, 0);
