@@ -291,8 +291,9 @@ void parallel_map() {
 // ---------------------------------------------------------------------------------------------
 
 // How long server K of N takes to answer, in ms. Every server draws from the same seed: a
-// shuffle of 60 ms steps plus up to 19 ms of jitter, far enough apart that the order of the
-// answers is clear unless the machine is very busy.
+// shuffle of 150 ms steps plus up to 19 ms of jitter, far enough apart that the order of the
+// answers is clear, and that the caller (cancel_slow) stops the rest before they answer, unless
+// the machine is very busy.
 int answer_time_ms(int seed, int k, int n) {
     uint64_t s = uint64_t(seed) * 0x9E3779B97F4A7C15ull + 1;
     auto next = [&s] {  // xorshift64
@@ -306,7 +307,7 @@ int answer_time_ms(int seed, int k, int n) {
     for (int i = n - 1; i > 0; --i) std::swap(rank[size_t(i)], rank[next() % uint64_t(i + 1)]);
     int jitter = 0;
     for (int i = 0; i < k; ++i) jitter = int(next() % 20);
-    return 60 + 60 * rank[size_t(k - 1)] + jitter;
+    return 60 + 150 * rank[size_t(k - 1)] + jitter;
 }
 
 constexpr long kQuestion = 30'000;  // "calculate": how many primes are there below it
