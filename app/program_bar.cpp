@@ -235,6 +235,7 @@ void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     ImGui::Spacing();
     ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
     if (file) ImGui::TextWrapped("%s. Where each process is:", file->error.c_str());
+    else if (observe_only(m)) ImGui::TextWrapped("Observe-only: no syscall is traced, so no line is known. Where each process is, as /proc shows it:");
     else ImGui::TextWrapped("No line information yet. Where each process is:");
     ImGui::PopStyleColor();
     ImGui::Spacing();

@@ -32,7 +32,8 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
     ImGui::PopFont();
     ImGui::SameLine();
     if (n == 0) {
-        ImGui::TextDisabled("no ops yet: step (Space) or run, and each op gets a tick here");
+        ImGui::TextDisabled(observe_only(ctx.model) ? "observe-only: no op is traced, so there is nothing to step through"
+                                                    : "no ops yet: step (Space) or run, and each op gets a tick here");
         return;
     }
     const bool compact = th.presentation;
