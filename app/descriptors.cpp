@@ -525,7 +525,7 @@ struct Cache {
 // (zoom 1) and the drawn one.
 const DescriptorLayout& cached_layout(const RunModel& m, const UiState& ui, float scale,
                                       float font, int which, bool compact, float fit_w = 0) {
-    static Cache cs[4];
+    static Cache cs[6];
     Cache& c = cs[which];
     size_t fds = 0;
     if (m.snapshot)
@@ -769,12 +769,20 @@ void draw_descriptors(ViewContext& ctx) {
     bool compact = false;
     float fit_w = 0;
     if (cam.fit) {
+        // At the smallest zoom, the layout as drawn decides too: its text, measured at that size,
+        // can wrap a line more than the estimate at zoom 1 (3 px too tall in one CI run).
+        auto drawn_overflows = [&](int which, bool comp) {
+            if (cam.zoom > zmin + 1e-4f) return false;
+            const DescriptorLayout& d = cached_layout(m, ui, th.scale * cam.zoom, font_px * cam.zoom, which, comp);
+            return d.height > view.y + 0.5f || d.width > view.x + 0.5f;
+        };
         cam.zoom = fit_zoom(full_lay.width, full_lay.height, view.x, view.y, zmin);
-        if (full_lay.height * cam.zoom > view.y + 0.5f) {
+        if (full_lay.height * cam.zoom > view.y + 0.5f || drawn_overflows(4, false)) {
             const DescriptorLayout& c = cached_layout(m, ui, th.scale, font_px, 2, true);
             cam.zoom = fit_zoom(c.width, c.height, view.x, view.y, zmin);
             compact = true;
-            if (c.height * cam.zoom > view.y + 0.5f || c.width * cam.zoom > view.x + 0.5f) {
+            if (c.height * cam.zoom > view.y + 0.5f || c.width * cam.zoom > view.x + 0.5f ||
+                drawn_overflows(5, true)) {
                 fit_w = std::floor(view.x / zmin);
                 const DescriptorLayout& d = cached_layout(m, ui, th.scale, font_px, 3, true, fit_w);
                 cam.zoom = fit_zoom(d.width, d.height, view.x, view.y, zmin);
