@@ -69,8 +69,7 @@ bool App::open_trace(const std::string& path) {
     saved_ = std::move(run);
     saved_pos_ = 0;
     script_ = false;
-    saved_->model_at(saved_->ops(), model_);
-    saved_rec_ = Recording::from_events(model_.events.to_vector());
+    saved_rec_ = saved_->recording();
     saved_->model_at(0, model_);
     // The file is what is on screen now, alone: not the sandbox (its command line would go on
     // commanding a run that was just stopped), nor a program (R runs the file's lesson live).

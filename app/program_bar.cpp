@@ -157,30 +157,23 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
 
 namespace {
 
-// A program's source file as the Source view shows it: read once per change of the file (its
-// size and mtime), up to 8 MB; else why not, in plain words.
+// A program's source file as the Source view shows it: read once per run (an edited file shows
+// when the program runs again), up to 8 MB; else why not, in plain words.
 struct SourceFile {
     std::string text, error;
-    off_t size = -1;
-    int64_t mtime_ns = -1;
+    pid_t run = -1;  // the run it was read for
 };
 
-const SourceFile& source_file(const std::string& path) {
+const SourceFile& source_file(const std::string& path, pid_t run) {
     static std::map<std::string, SourceFile> files;
     SourceFile& f = files[path];
-    struct stat st {};
-    if (stat(path.c_str(), &st) != 0) {
-        f = SourceFile{};
-        f.error = "cannot read " + path + ": " + std::strerror(errno);
-        return f;
-    }
-    int64_t mtime = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    if (f.size == st.st_size && f.mtime_ns == mtime) return f;
+    if (f.run == run) return f;
     f = SourceFile{};
-    f.size = st.st_size;
-    f.mtime_ns = mtime;
+    f.run = run;
+    struct stat st {};
     constexpr off_t kMax = 8 << 20;
-    if (!S_ISREG(st.st_mode)) f.error = path + " is not a regular file";
+    if (stat(path.c_str(), &st) != 0) f.error = "cannot read " + path + ": " + std::strerror(errno);
+    else if (!S_ISREG(st.st_mode)) f.error = path + " is not a regular file";
     else if (st.st_size > kMax) f.error = path + " is over 8 MB: not shown";
     else if (std::ifstream in(path, std::ios::binary); !in) f.error = "cannot read " + path + ": " + std::strerror(errno);
     else f.text.assign(std::istreambuf_iterator<char>(in), {});
@@ -213,7 +206,7 @@ void draw_program_source(ViewContext& ctx, const LessonPanel& panel) {
     // Built with -g: the program's own file, marked as a lesson's is (from each gated
     // syscall's call site, core/unwind.hpp).
     std::string path = program_file(m, ctx.ui.selected_pid);
-    const SourceFile* file = path.empty() ? nullptr : &source_file(path);
+    const SourceFile* file = path.empty() ? nullptr : &source_file(path, m.root);
     if (file && file->error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextUnformatted(("$ " + panel.program_line + "   (" + path + ")").c_str());

@@ -231,6 +231,14 @@ void SavedRun::model_at(size_t k, RunModel& out) const {
     model_after_records(records_before_op(k), out);
 }
 
+Recording SavedRun::recording() const {
+    Recording r;
+    for (const Rec& rec : recs_)
+        if (rec.event)  // (checked by open(): it parses)
+            r.add(event_from_json(nlohmann::json::parse(std::string_view(text_.data() + rec.off, rec.len), nullptr, false)));
+    return r;
+}
+
 std::vector<std::string> SavedRun::schedule() const {
     std::vector<std::string> out;
     for (size_t i : ops_) {

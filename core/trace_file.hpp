@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/event.hpp"
+#include "core/recording.hpp"
 
 namespace fl {
 
@@ -71,6 +72,8 @@ public:
     size_t records_before_op(size_t k) const { return k < ops_.size() ? ops_[k] : recs_.size(); }
     // The task of every gated call, in order: the schedule --replay follows.
     std::vector<std::string> schedule() const;
+    // Its ops and lesson-step marks, as the live run's timeline holds them.
+    Recording recording() const;
 
 private:
     struct Rec {
