@@ -1099,8 +1099,8 @@ void App::draw_presentation_layout() {
     float most = 0.65f;
     std::string& lower = pres_.lower;
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
-    if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
-    float h_top = std::floor(std::clamp(need + chrome, 0.45f * (h - sp), most * (h - sp)));
+    if (lower == "Chart" && !model_.live()) most = 0.38f;  // ... the chart at the end can't
+    float h_top = std::floor(std::clamp(need + chrome, std::min(0.45f, most) * (h - sp), most * (h - sp)));
     ImGui::BeginGroup();
     pane("Graph", {w_right, h_top}, spacing,
          {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},

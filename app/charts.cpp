@@ -72,19 +72,18 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
     ImGuiID key = ImGui::GetID(("log_" + def.id).c_str());
     int* mode = st->GetIntRef(key, 0);  // 0: automatic, 1: log, 2: linear
     bool log = *mode == 0 ? span : *mode == 1;
-    if (ImGui::Checkbox(("log scale##" + def.id).c_str(), &log)) *mode = log ? 1 : 2;
-    if (ImGui::IsItemHovered())
-        ImGui::SetTooltip("Each step up the axis is 10 times the one below, so small and large "
-                          "figures both show (on by itself when they span more than 20x)");
-    float l0 = 0, l1 = 1;
-    if (log) {
-        if (ymin >= 1e30f) ymin = 1;
-        l0 = std::floor(std::log10(ymin));
-        l1 = std::max(l0 + 1, std::ceil(std::log10(std::max(y1, ymin))));
-        y1 = std::pow(10.0f, l1);
-    } else {
-        y1 = nice_ceil(y1);
-    }
+    if (ymin >= 1e30f) ymin = 1;
+    const float top = y1;
+    float l0 = 0, l1 = 1;  // the decades shown, on a log scale
+    auto set_axis = [&] {
+        if (log) {
+            l0 = std::floor(std::log10(ymin));
+            l1 = std::max(l0 + 1, std::ceil(std::log10(std::max(top, ymin))));
+            y1 = std::pow(10.0f, l1);
+        } else {
+            y1 = nice_ceil(top);
+        }
+    };
 
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float s = th.scale;
@@ -103,8 +102,20 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
         ImGui::SameLine(0, 2 * s);
         ImGui::TextUnformatted(series[i].name.c_str());
     }
+    // The scale's switch on the legend's line when it fits: a line less above the plot.
+    const char* log_label = "log scale";
+    float cb_w = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x + ImGui::CalcTextSize(log_label).x;
+    ImGui::SameLine(0, 24 * s);
+    if (ImGui::GetContentRegionAvail().x < cb_w) ImGui::NewLine();
+    if (ImGui::Checkbox((std::string(log_label) + "##" + def.id).c_str(), &log)) *mode = log ? 1 : 2;
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Each step up the axis is 10 times the one below, so small and large "
+                          "figures both show (on by itself when they span more than 20x)");
+    set_axis();
     const float w = std::max(200.0f * s, ImGui::GetContentRegionAvail().x);
-    const float h = std::clamp(w * 0.45f, 140.0f * s, 320.0f * s);
+    // As tall as the pane leaves (a projector's lower pane is short), within bounds.
+    const float room = ImGui::GetContentRegionAvail().y - ImGui::GetStyle().ItemSpacing.y;
+    const float h = std::clamp(std::min(w * 0.45f, room), 110.0f * s, 320.0f * s);
     const ImVec2 at = ImGui::GetCursorScreenPos();
     const float left = ImGui::CalcTextSize(number(y1).c_str()).x + 10 * s;
     const float bottom = ImGui::GetTextLineHeight() * 2 + 6 * s;
@@ -152,16 +163,19 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
                 th.dim(), xl.c_str());
 
     // One line per series, then every series' points on top, each series its own shape
-    // (circle, square, triangle, diamond), so a series under another still shows.
-    for (size_t i = 0; i < series.size(); ++i) {
+    // (circle, square, triangle, diamond). Drawn first, a series is drawn wider and its marks
+    // larger: where two series meet (fork+exec's figures are fork alone's), the one underneath
+    // shows as a border around the one on top instead of vanishing under it.
+    const size_t n = series.size();
+    for (size_t i = 0; i < n; ++i) {
         std::vector<ImVec2> pts;
         for (auto& p : series[i].points) pts.push_back(to_screen(p));
-        if (pts.size() > 1)
-            dl->AddPolyline(pts.data(), int(pts.size()), th.process_color(int(i)), 0, th.line * 1.6f);
+        float width = th.line * 1.2f + 1.1f * s * float(n - 1 - i);
+        if (pts.size() > 1) dl->AddPolyline(pts.data(), int(pts.size()), th.process_color(int(i)), 0, width);
     }
-    for (size_t i = 0; i < series.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
         ImU32 col = th.process_color(int(i));
-        float r = 4.5f * s;
+        float r = (3.5f + 1.2f * float(n - 1 - i)) * s;
         for (auto& sp : series[i].points) {
             ImVec2 p = to_screen(sp);
             switch (i % 4) {
@@ -172,7 +186,6 @@ void plot(ViewContext& ctx, const ChartDef& def, const std::vector<Series>& seri
                 default: dl->AddQuadFilled({p.x, p.y - r * 1.3f}, {p.x + r * 1.3f, p.y},
                                            {p.x, p.y + r * 1.3f}, {p.x - r * 1.3f, p.y}, col); break;
             }
-            dl->AddCircle(p, r * 1.6f, IM_COL32(20, 22, 26, 200), 0, 1.0f);
         }
     }
     ImGui::Dummy({w, h});
