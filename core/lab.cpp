@@ -152,6 +152,7 @@ private:
     void on_event(const Event& e);
     void reap();
     void notice_gone(bool final = false);
+    void say_gone(pid_t pid);  // its Exit event: reaped by a process of the run
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
     void replay_turn();
@@ -403,6 +404,14 @@ void Run::drain_ring() {
         if (g_pidns) translate(e);
         on_event(e);
         add(e);
+        // Reaped by its lesson parent: say so now, after the wait's return, not at the next
+        // scan (which came after the parent's own exit in shared-fd's log). Gone from /proc
+        // is the proof: a wait that does not reap (WNOWAIT) leaves the zombie there.
+        if (e.kind == Kind::Return && e.op == Op::Wait && e.ret > 0 && live_.count(pid_t(e.ret)) &&
+            process_state(pid_t(e.ret)) == '-') {
+            live_.erase(pid_t(e.ret));
+            say_gone(pid_t(e.ret));
+        }
     }
 }
 
@@ -505,23 +514,27 @@ void Run::notice_gone(bool final) {
                 ++it;
                 continue;
             }
-            gone_since_.erase(*it);
-            Event e;
-            e.kind = Kind::Exit;
-            e.pid = e.tid = *it;
-            auto ws = wait_status_.find(*it);
-            int st = ws == wait_status_.end() ? 0 : int(ws->second);
-            e.ret = ws != wait_status_.end() && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-            e.arg = ws != wait_status_.end() && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-            e.text = ws == wait_status_.end()
-                         ? "reaped (by its parent, or by the kernel when SIGCHLD is ignored)"
-                         : "reaped by its parent";
+            pid_t pid = *it;
             it = live_.erase(it);
-            add(std::move(e));
+            say_gone(pid);
         } else {
             ++it;
         }
     }
+}
+
+void Run::say_gone(pid_t pid) {
+    gone_since_.erase(pid);
+    Event e;
+    e.kind = Kind::Exit;
+    e.pid = e.tid = pid;
+    auto ws = wait_status_.find(pid);
+    int st = ws == wait_status_.end() ? 0 : int(ws->second);
+    e.ret = ws != wait_status_.end() && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    e.arg = ws != wait_status_.end() && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    e.text = ws == wait_status_.end() ? "reaped (by its parent, or by the kernel when SIGCHLD is ignored)"
+                                      : "reaped by its parent";
+    add(std::move(e));
 }
 
 // Nobody runs lesson code: every live task waits at its gate or step, or sits in a syscall,
