@@ -122,6 +122,33 @@ TEST_CASE("shared-fd: every knob combination passes its checks and shows the sha
     CHECK(runs == (redis ? 12 : 6));
 }
 
+// The log tells the order things happened in: a process its parent reaped is said to have
+// exited before its parent's next op, not at the lab's next scan (which came after the
+// parent's own exit).
+TEST_CASE("shared-fd: a child reaped by its parent exits in the log before the parent's next op") {
+    test::NoLeftovers guard;
+    LessonRun r = run_lesson("shared-fd", {});
+    expect_clean_run(r, "finished");
+    const auto& ev = r.rec.events;
+    int reaps = 0;
+    for (size_t i = 0; i < ev.size(); ++i) {
+        const Event& w = ev[i];
+        if (w.kind != Kind::Return || w.op != Op::Wait || w.ret <= 0) continue;
+        ++reaps;
+        CAPTURE(w.ret);
+        size_t exit_at = ev.size(), next_op = ev.size();
+        for (size_t j = i + 1; j < ev.size(); ++j) {
+            if (ev[j].kind == Kind::Exit && ev[j].pid == pid_t(w.ret) && exit_at == ev.size()) exit_at = j;
+            if (ev[j].pid == w.pid && (ev[j].kind == Kind::Call || ev[j].kind == Kind::Exit) && next_op == ev.size())
+                next_op = j;
+        }
+        REQUIRE(exit_at < ev.size());
+        CHECK(ev[exit_at].text == "reaped by its parent");
+        CHECK(exit_at < next_op);
+    }
+    CHECK(reaps == 2);  // the child, then the server
+}
+
 TEST_CASE("shared-fd: the bug misdelivers answers on every run, not by luck") {
     for (int i = 0; i < 5; ++i) {
         CAPTURE(i);
