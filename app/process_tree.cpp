@@ -104,8 +104,9 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         title_w = std::max({title_w, width(who), width(role)});
     }
     const float least = dense ? kDenseW : kNodeW;
-    const float node_w = std::clamp(title_w + 6 + 2 * pad_1 + 4, least, 2.2f * kNodeW) * scale;
-    const float hgap = (dense ? kDenseHGap : kHGap) * scale, slot = node_w + hgap;
+    float node_w = std::clamp(title_w + 6 + 2 * pad_1 + 4, least, 2.2f * kNodeW) * scale;
+    const float hgap = (dense ? kDenseHGap : kHGap) * scale;
+    float slot = node_w + hgap;
     const float node_h = (2 * pad_1 + (kNodeLines + (dense ? 1 : 0)) * kLineH) * scale;
     const float vgap = (dense ? kDenseVGap : kVGap) * scale,
                 row_gap = (dense ? kDenseRowGap : kRowGap) * scale,
@@ -290,6 +291,17 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         cols = std::max(2, static_cast<int>((max_width - 2 * margin + hgap) / slot));
         run();
     }
+    // Dense: the nodes share out the width the view has left (the same rows, less elided).
+    if (dense && max_width > 0 && out.width < max_width - 1) {
+        float slots = (out.width - 2 * margin + hgap) / slot;
+        float wide = std::min((max_width - 1 - 2 * margin + hgap) / slots - hgap, 2.2f * kNodeW * scale);
+        if (wide > node_w + 0.5f) {
+            node_w = wide;
+            slot = node_w + hgap;
+            run();
+        }
+    }
+    out.node_w = node_w;
     for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
 }
