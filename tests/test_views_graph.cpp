@@ -616,19 +616,24 @@ TEST_CASE("views graph: 200 processes and long lines stay within ImGui's vertex 
 
 namespace {
 
-// The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run.
+// The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run (or
+// at another size, with presentation mode on or off: 16 px text).
 struct ProjectorApp {
-    fl::ui::HeadlessGui gui{{1366, 768}, 24};
-    fl::ui::App app{nullptr, presentation(), ""};
+    fl::ui::HeadlessGui gui;
+    fl::ui::App app;
 
-    static fl::ui::Settings presentation() {
+    static fl::ui::Settings settings(int w, int h, bool presentation) {
         fl::ui::Settings s;
-        s.presentation = true;
-        s.window_w = 1366;
-        s.window_h = 768;
+        s.presentation = presentation;
+        s.window_w = w;
+        s.window_h = h;
         return s;
     }
-    ProjectorApp() { app.fonts_rebuilt(); }
+    explicit ProjectorApp(int w = 1366, int h = 768, bool presentation = true)
+        : gui({float(w), float(h)}, presentation ? 24 : 16),
+          app(nullptr, settings(w, h, presentation), "") {
+        app.fonts_rebuilt();
+    }
     void frames(int n) {
         for (int i = 0; i < n; ++i) {
             ImGui::NewFrame();
@@ -642,6 +647,24 @@ struct ProjectorApp {
 std::string rect_text(const Rect& r) {
     return "[" + std::to_string(int(r.x0)) + "," + std::to_string(int(r.y0)) + " - " +
            std::to_string(int(r.x1)) + "," + std::to_string(int(r.y1)) + "]";
+}
+
+// The labels the fd graph drew ("peers", "closed") cover no process block, no box and no other
+// label. Returns how many it drew.
+size_t check_fd_labels(const DrawnGraph& d, const std::string& where) {
+    CAPTURE(where);
+    for (size_t i = 0; i < d.labels.size(); ++i) {
+        const Rect& l = d.labels[i];
+        for (const auto& [pid, r] : d.nodes)
+            CHECK_MESSAGE(!l.overlaps(r), "label " << rect_text(l) << " covers pid " << pid
+                                                   << "'s block " << rect_text(r));
+        for (const Rect& r : d.boxes)
+            CHECK_MESSAGE(!l.overlaps(r), "label " << rect_text(l) << " covers a box " << rect_text(r));
+        for (size_t j = i + 1; j < d.labels.size(); ++j)
+            CHECK_MESSAGE(!l.overlaps(d.labels[j]),
+                          "labels " << rect_text(l) << " and " << rect_text(d.labels[j]) << " overlap");
+    }
+    return d.labels.size();
 }
 
 // Every live process's node and every object box the view drew lie inside its visible area.
@@ -739,6 +762,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                 auto& r = reach[step.step];
                 r.first = std::max(r.first, low - fds.visible.y1);
             }
+            check_fd_labels(fds, "1366x768 presentation");
             if (live) {
                 if (!may_scroll) check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
                 CHECK(fds.text_px >= kMinTextPxProjector - 0.01f);
@@ -837,6 +861,55 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                                         << rect_text(d.labels[j]) << " overlap");
         }
     }
+}
+
+TEST_CASE("views graph: at 1920x1080, presentation off and on, the fd graph's labels cover no "
+          "process block, no box and no other label") {
+    fl::test::NoLeftovers guard;
+    size_t drawn[2] = {0, 0};
+    for (const Lesson& l : lessons()) {
+        if (l.id.rfind("t-", 0) == 0) continue;
+        CAPTURE(l.id);
+        size_t here[2] = {0, 0};
+        for (int pres = 0; pres < 2; ++pres) {
+            CAPTURE(pres);
+            // A run of its own for each: the views remember what they last drew per run (its
+            // root pid), and ghosts of the other pass's lines would be drawn.
+            nlohmann::json started;
+            fl::test::LessonRun run =
+                fl::test::run_lesson(l.id, {}, 600, [&](const nlohmann::json& m) {
+                    if (m.value("msg", "") == "run_started") started = m;
+                });
+            REQUIRE(started.is_object());
+            ProjectorApp pa(1920, 1080, pres == 1);
+            // Step by step as the learner sees them: a line that went away since the last step
+            // is a fading ghost with its "closed" label.
+            for (size_t k = 0; k < run.rec.steps.size(); ++k) {
+                const StepSnapshot& step = run.rec.steps[k];
+                CAPTURE(step.step);
+                RunModel& m = pa.app.model_mut();
+                m.apply(started);
+                size_t seen = 0;
+                for (const Event& e : run.rec.events) {
+                    m.apply(e);
+                    if (e.kind == Kind::Step && ++seen == k + 1) break;
+                }
+                m.apply(nlohmann::json{{"msg", "snapshot"}, {"snap", step.snap}});
+                pa.frames(2);
+                pa.app.front_tabs.push_back("Descriptors");
+                pa.frames(3);
+                const DrawnGraph& fds = pa.app.ui().drawn_fds;
+                if (fds.frame != ImGui::GetFrameCount()) continue;  // no live process: no graph
+                here[pres] += check_fd_labels(fds, pres ? "1920x1080 presentation" : "1920x1080");
+            }
+            drawn[pres] += here[pres];
+        }
+        MESSAGE(l.id << ": " << here[0] << " labels at 1920x1080, " << here[1]
+                     << " with presentation mode");
+    }
+    // The check saw labels at both sizes (a socket pair's "peers", "closed" on fading lines).
+    CHECK(drawn[0] > 0);
+    CHECK(drawn[1] > 0);
 }
 
 // worker-pool's shape: parent 100 with a job pipe (write end) and a result pipe (read end) per
