@@ -409,6 +409,47 @@ TEST_CASE("views graph: tidy tree of 64 processes, parents above, no overlaps") 
     CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: the dense tree puts the title on two lines and more nodes in a row") {
+    // prefork's shape: a master with three workers and four clients, all leaves under it.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(22470, 50, "parent", 'S', 0));
+    for (int k = 1; k <= 7; ++k) {
+        std::string role = k <= 3 ? "worker " + std::to_string(k) : "client " + std::to_string(k - 3);
+        add(m, proc(22470 + k, 22470, role, 'S', k));
+        m.procs[22470 + k].nspid = k + 2;
+    }
+    CHECK(tree_node_title(m, 22471) == "pid 22471 (3 inside)  worker 1");
+    auto [who, role] = tree_node_title_lines(m, 22471);
+    CHECK(who == "pid 22471 (3 inside)");
+    CHECK(role == "worker 1");
+    const float view_w = 900;
+    TreeLayout one = layout_tree(m, 1.0f, view_w);
+    TreeLayout dense = layout_tree(m, 1.0f, view_w, {}, true);
+    check_tree_sane(m, one);
+    check_tree_sane(m, dense);
+    CHECK(dense.dense);
+    CHECK_FALSE(one.dense);
+    CHECK(dense.node_h > one.node_h);  // a line more
+    CHECK(dense.width <= view_w + 0.5f);
+    // The seven children in fewer rows: the whole tree is lower though each node is taller.
+    auto rows = [](const TreeLayout& l) {
+        std::set<float> ys;
+        for (const auto& n : l.nodes) ys.insert(n.y);
+        return ys.size();
+    };
+    CHECK(rows(dense) < rows(one));
+    CHECK(dense.height < one.height);
+    // Given no width to fill, a dense node is narrower than one with a one-line title.
+    CHECK(layout_tree(m, 1.0f, 0, {}, true).node_w < layout_tree(m, 1.0f, 0).node_w);
+
+    Gui gui;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+}
+
 TEST_CASE("views graph: clicking a node selects its process") {
     Gui gui;
     RunModel m;
