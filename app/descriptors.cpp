@@ -133,10 +133,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         b.y = y;
         b.first_row = out.rows.size();
         // Dense, right of the objects: the fd rows face the objects and the title sits beside
-        // them, so a block is as tall as its rows (one with none keeps its title row).
-        size_t shown = 0;
-        for (const auto& f : pi->fds) shown += !f.instrumentation || ui.show_instrumentation;
-        b.side_title = dense && side == 1 && shown > 0;
+        // them, so a block is as tall as its rows (one with none: one row, a word where its
+        // rows would be, "zombie" or "no fds"; the tooltip says more).
+        b.side_title = dense && side == 1;
         float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
                                 : y + row_h * 1.6f;  // below the title row
         std::vector<const FdEntry*> fds;
@@ -165,7 +164,10 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         b.rows = out.rows.size() - b.first_row;
         // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
         // a column may be, never cut).
-        if (b.rows == 0) {
+        if (b.rows == 0 && b.side_title) {
+            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+            b.note.push_back(zombie ? "zombie" : "no fds");
+        } else if (b.rows == 0) {
             bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
             const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
             const float room = kProcW * scale - 18 * scale;
@@ -182,7 +184,8 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             }
             b.note.push_back(cur);
         }
-        b.h = b.side_title ? row_h * static_cast<float>(b.rows) + kBoxPad * scale
+        b.h = b.side_title ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                                 kBoxPad * scale
                            : row_h * 1.1f +
                                  row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
                                  kBoxPad * scale;
@@ -205,8 +208,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     for (const ProcBlock& b : out.procs) {
         float w = width_of(b.title) + 18 * scale;
         for (const std::string& line : b.note) w = std::max(w, width_of(line) + 18 * scale);
-        if (b.side_title) titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
-        else if (!dense || b.side == 0) need = std::max(need, w);
+        if (b.side_title) {
+            titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
+            for (const std::string& line : b.note)  // where its fd rows would be
+                rows_right = std::max(rows_right, (16 + 6) * scale + width_of(line));
+        } else if (!dense || b.side == 0) need = std::max(need, w);
         else need_right = std::max(need_right, w);
     }
     for (const FdRow& r : out.rows) {
@@ -837,7 +843,8 @@ void draw_descriptors(ViewContext& ctx) {
         for (const ProcBlock& b : lay.procs) {
             if (!fits(b.title, b.w - b.title_x - 8 * s)) d.cut.push_back(b.title);
             for (const std::string& line : b.note)
-                if (!fits(line, b.w - 16 * s)) d.cut.push_back(b.title + ": " + line);
+                if (!fits(line, b.side_title ? b.title_x - 16 * s : b.w - 16 * s))
+                    d.cut.push_back(b.title + ": " + line);
         }
         for (const ObjectBox& b : lay.boxes) {
             float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
@@ -928,9 +935,12 @@ void draw_descriptors(ViewContext& ctx) {
     }
 
     // ---- ghosts of lines that just went away (behind everything), with a "closed" label on
-    // the line where one fits (a run that closes many fds at once gets a few, not a stack)
+    // the line where one fits: only the latest ones (a free run leaves the ghosts of many ops
+    // fading at once), and a few rather than a stack when many closed together
     const ImVec2 closed_sz = label_size("closed");
     std::vector<std::pair<ImVec2, float>> closed_at;  // drawn over the lines, below
+    double latest = -1e300;
+    for (const Ghost& g : changes.ghosts) latest = std::max(latest, g.at);
     for (const Ghost& g : changes.ghosts) {
         float a = glow_since(g.at, now, kGhostS);
         ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
@@ -938,6 +948,7 @@ void draw_descriptors(ViewContext& ctx) {
         float dx = (q.x - p.x) * 0.45f;
         ImVec2 c1{p.x + dx, p.y}, c2{q.x - dx, q.y};
         dl->AddBezierCubic(p, c1, c2, q, with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
+        if (g.at < latest - 0.05) continue;
         for (float t : {0.5f, 0.4f, 0.6f, 0.3f, 0.7f}) {
             float u = 1 - t, w0 = u * u * u, w1 = 3 * u * u * t, w2 = 3 * u * t * t, w3 = t * t * t;
             ImVec2 at{w0 * p.x + w1 * c1.x + w2 * c2.x + w3 * q.x - closed_sz.x * 0.5f,
@@ -983,10 +994,10 @@ void draw_descriptors(ViewContext& ctx) {
         dl->AddRectFilled(t0, t1, with_alpha(pc, 0.22f), 5 * s,
                           b.side_title ? ImDrawFlags_RoundCornersRight : ImDrawFlags_RoundCornersTop);
         dl->PushClipRect(p0, p1, true);
-        dl->AddText(nullptr, font,
-                    {t0.x + 8 * s, b.side_title ? o.y + lay.rows[b.first_row].y - font * 0.5f
-                                                : p0.y + 3 * s},
-                    pc, b.title.c_str());
+        // (dense: on the line of its first fd row)
+        const float side_y = o.y + b.y + kBoxPad * s * 0.5f + lay.row_h * 0.5f - font * 0.5f;
+        dl->AddText(nullptr, font, {t0.x + 8 * s, b.side_title ? side_y : p0.y + 3 * s}, pc,
+                    b.title.c_str());
         if (inside(t0, t1)) {
             if (ui.sandbox) ImGui::SetTooltip("pid %d: click to select; right-click (or C) for its commands", b.pid);
             else ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
@@ -997,8 +1008,14 @@ void draw_descriptors(ViewContext& ctx) {
             ui.selected_pid = ui.menu_pid = b.pid;
         for (size_t i = 0; i < b.note.size(); ++i)
             dl->AddText(nullptr, font,
-                        {p0.x + 8 * s, o.y + b.y + lay.row_h * (1.15f + static_cast<float>(i))},
+                        b.side_title ? ImVec2{p0.x + 16 * s, side_y + lay.row_h * float(i)}
+                                     : ImVec2{p0.x + 8 * s,
+                                              o.y + b.y + lay.row_h * (1.15f + float(i))},
                         th.dim(), b.note[i].c_str());
+        if (!b.note.empty() && b.side_title && inside(p0, {t0.x, p1.y})) {
+            bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
+            ImGui::SetTooltip("%s", zombie ? "zombie: its fds closed when it exited" : "no open fds");
+        }
         // A block right of the objects has its line dots on its left edge: text starts later.
         const float tx0 = p0.x + (b.side ? 16 : 10) * s;
         for (size_t i = b.first_row; i < b.first_row + b.rows; ++i) {
