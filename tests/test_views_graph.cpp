@@ -1029,6 +1029,23 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
         CHECK(dense.boxes[i - 1].y + dense.boxes[i - 1].h <= dense.boxes[i].y);
     // Given room, its boxes are one line (the title and the kernel's words side by side).
     for (const ObjectBox& b : dense.boxes) CHECK(b.compact);
+
+    // A zombie (no fds left) right of the objects is one row too, its word where its fds were:
+    // fork-per-conn's handlers and clients wait as zombies, and three-row blocks overflowed.
+    add(m, proc(120, 100, "handler", 'Z', 9));
+    m.snapshot->procs.push_back(proc_info(120, 100, 'Z', {}));
+    DescriptorLayout z = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    const ProcBlock& zb = z.procs.back();
+    REQUIRE(zb.pid == 120);
+    CHECK(zb.side_title);
+    CHECK(zb.rows == 0);
+    CHECK(zb.note == std::vector<std::string>{"zombie"});
+    CHECK(zb.h < 1.5f * z.row_h);
+    CHECK(zb.title_x > 0);
+    // Not dense: the whole sentence, wrapped under the title.
+    DescriptorLayout full = layout_descriptors(m, ui);
+    CHECK(full.procs.back().note.size() >= 1);
+    CHECK(full.procs.back().note.front().rfind("zombie:", 0) == 0);
 }
 
 TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
