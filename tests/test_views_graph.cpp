@@ -450,6 +450,44 @@ TEST_CASE("views graph: the dense tree puts the title on two lines and more node
     CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: the dense tree holds prefork's eight processes in a projector's pane, "
+          "with seven-digit pids too") {
+    // 1366x768 in presentation mode gives the tree a canvas of about 919 x 338 px (the frame
+    // test measures the real one), and 24 px text may shrink to 18 px: scale 1.5 x 0.75. A
+    // laptop with pid_max 4194304 has pids of seven digits.
+    const float s = 1.5f * 0.75f;
+    fl::ui::HeadlessGui gui({1366, 768}, 24);
+    ImFont* font = ImGui::GetIO().Fonts->Fonts[0];
+    TextWidth measure = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    for (pid_t base : {22470, 4194000}) {
+        CAPTURE(base);
+        RunModel m;
+        m.status = RunStatus::Paused;
+        add(m, proc(base, 50, "parent", 'S', 0));
+        m.procs[base].nspid = 2;
+        for (int k = 1; k <= 7; ++k) {
+            std::string role = k <= 3 ? "worker " + std::to_string(k) : "client " + std::to_string(k - 3);
+            add(m, proc(base + k, base, role, 'S', k));
+            m.procs[base + k].nspid = k + 2;
+            m.procs[base + k].blocked_in = "accept(fd 3)";
+        }
+        TreeLayout lay = layout_tree(m, s, 900, measure, true);
+        check_tree_sane(m, lay);
+        CHECK(lay.width <= 900 + 0.5f);
+        CHECK(lay.height <= 338);
+        CAPTURE(lay.node_w);
+        // Every title line fits its node (the view checks the same as it draws).
+        for (const auto& [pid, p] : m.procs) {
+            auto [who, role] = tree_node_title_lines(m, pid);
+            float room = lay.node_w - 6 * s - 1.5f * lay.pad;
+            CHECK(measure(who) * s <= room + 0.5f);
+            CHECK(measure(role) * s <= room + 0.5f);
+        }
+    }
+}
+
 TEST_CASE("views graph: clicking a node selects its process") {
     Gui gui;
     RunModel m;
