@@ -30,7 +30,7 @@ constexpr float kNodeW = 190, kLineH = 18, kPad = 6, kHGap = 16, kVGap = 36, kRo
 constexpr float kMargin = 12;
 constexpr int kNodeLines = 3;
 // Dense: a line more for the title, everything around it tighter, and a narrower least width
-// (four workers and four clients in two rows of four at 1366x768 with 18 px text).
+// (prefork's three workers and four clients in two rows at 1366x768 with 18 px text).
 constexpr float kDenseW = 150, kDensePad = 4, kDenseHGap = 10, kDenseVGap = 26, kDenseRowGap = 12;
 constexpr float kDenseMargin = 8;
 // Waiting at its gate for Step: bright blue, apart from the kernel states' colours.
@@ -111,7 +111,6 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
     const float vgap = (dense ? kDenseVGap : kVGap) * scale,
                 row_gap = (dense ? kDenseRowGap : kRowGap) * scale,
                 margin = (dense ? kDenseMargin : kMargin) * scale;
-    out.node_w = node_w;
     out.node_h = node_h;
     out.pad = pad_1 * scale;
     out.hgap = hgap;
@@ -457,8 +456,10 @@ TreeFit tree_fit(const RunModel& m, float scale, float view_w, float view_h, flo
     key_s = scale;
     key_min = min;
     fit = {min, true};
+    // Steps of 7%, and MIN itself last (the step before it may have stopped just above).
+    auto next = [min](float z) { return z * 0.93f < min && z > min + 1e-4f ? min : z * 0.93f; };
     for (bool dense : {false, true})
-        for (float z = 1.0f; z >= min - 1e-4f; z = z * 0.93f < min && z > min + 1e-4f ? min : z * 0.93f) {
+        for (float z = 1.0f; z >= min - 1e-4f; z = next(z)) {
             TreeLayout lay = layout_tree(m, scale * z, view_w, measure, dense);
             if (lay.width <= view_w + 0.5f && lay.height <= view_h + 0.5f) {
                 fit = {z, dense};
