@@ -25,6 +25,9 @@ namespace {
 
 constexpr float kProcW = 200, kGapW = 36, kBoxW = 210, kPeerW = 24, kRowH = 18, kBlockGap = 8;
 constexpr float kBoxGap = 8, kMargin = 12, kBoxPad = 6;
+// The labels drawn between the columns ("closed" on a fading line, "peers" by a socket pair's
+// bracket), at this fraction of the text size; the gaps leave them room (but when dense).
+constexpr float kLabelScale = 0.85f;
 
 const char* access_word(int access) {
     switch (access & O_ACCMODE) {
@@ -74,8 +77,14 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     DescriptorLayout out;
     const bool dense = fit_w > 0;
     out.dense = dense;
-    // Dense: tighter gaps between the columns, the blocks and the boxes.
-    const float margin = (dense ? 8 : kMargin) * scale, gap = (dense ? 18 : kGapW) * scale;
+    auto width_of = [&](std::string_view t) {
+        return measure ? measure(t) : static_cast<float>(t.size()) * 0.56f * 16 * scale;
+    };
+    // Dense: tighter gaps between the columns, the blocks and the boxes. Else a gap holds a
+    // "closed" label between a block and a box (and "peers" right of a pair's bracket).
+    const float margin = (dense ? 8 : kMargin) * scale,
+                gap = dense ? 18 * scale
+                            : std::max(kGapW * scale, kLabelScale * width_of("closed") + 12 * scale);
     const float block_gap = (dense ? 4 : kBlockGap) * scale, box_gap = (dense ? 4 : kBoxGap) * scale;
     out.proc_w = kProcW * scale;
     out.box_w = kBoxW * scale;
@@ -86,9 +95,6 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     out.width = out.box_x + out.box_w + kPeerW * scale + margin;
     if (!model.snapshot) return out;
     const Snapshot& snap = *model.snapshot;
-    auto width_of = [&](std::string_view t) {
-        return measure ? measure(t) : static_cast<float>(t.size()) * 0.56f * 16 * scale;
-    };
 
     // Processes in birth order, then any the trace never named (exec'd programs).
     std::vector<const ProcInfo*> procs;
@@ -127,10 +133,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         b.y = y;
         b.first_row = out.rows.size();
         // Dense, right of the objects: the fd rows face the objects and the title sits beside
-        // them, so a block is as tall as its rows (one with none keeps its title row).
-        size_t shown = 0;
-        for (const auto& f : pi->fds) shown += !f.instrumentation || ui.show_instrumentation;
-        b.side_title = dense && side == 1 && shown > 0;
+        // them, so a block is as tall as its rows (one with none: one row, a word where its
+        // rows would be, "zombie" or "no fds"; the tooltip says more).
+        b.side_title = dense && side == 1;
         float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
                                 : y + row_h * 1.6f;  // below the title row
         std::vector<const FdEntry*> fds;
@@ -159,7 +164,10 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         b.rows = out.rows.size() - b.first_row;
         // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
         // a column may be, never cut).
-        if (b.rows == 0) {
+        if (b.rows == 0 && b.side_title) {
+            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+            b.note.push_back(zombie ? "zombie" : "no fds");
+        } else if (b.rows == 0) {
             bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
             const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
             const float room = kProcW * scale - 18 * scale;
@@ -176,7 +184,8 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             }
             b.note.push_back(cur);
         }
-        b.h = b.side_title ? row_h * static_cast<float>(b.rows) + kBoxPad * scale
+        b.h = b.side_title ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                                 kBoxPad * scale
                            : row_h * 1.1f +
                                  row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
                                  kBoxPad * scale;
@@ -199,8 +208,11 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     for (const ProcBlock& b : out.procs) {
         float w = width_of(b.title) + 18 * scale;
         for (const std::string& line : b.note) w = std::max(w, width_of(line) + 18 * scale);
-        if (b.side_title) titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
-        else if (!dense || b.side == 0) need = std::max(need, w);
+        if (b.side_title) {
+            titles_right = std::max(titles_right, width_of(b.title) + 10 * scale);
+            for (const std::string& line : b.note)  // where its fd rows would be
+                rows_right = std::max(rows_right, (16 + 6) * scale + width_of(line));
+        } else if (!dense || b.side == 0) need = std::max(need, w);
         else need_right = std::max(need_right, w);
     }
     for (const FdRow& r : out.rows) {
@@ -831,7 +843,8 @@ void draw_descriptors(ViewContext& ctx) {
         for (const ProcBlock& b : lay.procs) {
             if (!fits(b.title, b.w - b.title_x - 8 * s)) d.cut.push_back(b.title);
             for (const std::string& line : b.note)
-                if (!fits(line, b.w - 16 * s)) d.cut.push_back(b.title + ": " + line);
+                if (!fits(line, b.side_title ? b.title_x - 16 * s : b.w - 16 * s))
+                    d.cut.push_back(b.title + ": " + line);
         }
         for (const ObjectBox& b : lay.boxes) {
             float title_w = f->CalcTextSizeA(font, FLT_MAX, 0, b.title.c_str()).x;
@@ -855,26 +868,95 @@ void draw_descriptors(ViewContext& ctx) {
         return ImVec2{o.x + box_x + (side ? box_w : 0), o.y + y};
     };
 
-    // ---- ghosts of lines that just went away (behind everything); a "closed" label only
-    // where it covers no other (a run that closes many fds at once would stack them)
-    std::vector<ImVec4> ghost_labels;
-    const float label_px = font * 0.85f;
-    const float label_w = ImGui::GetFont()->CalcTextSizeA(label_px, FLT_MAX, 0, "closed").x;
+    // Labels between the columns ("peers", "closed") go where they cover no process block,
+    // no box and no other label; where there is no such place they are left out (the boxes say
+    // "peer [N]", the bracket's tooltip says it too, and the status bar says what closed).
+    // (a label's size: its text and a little of the pane's colour either side, over the lines)
+    const float label_px = font * kLabelScale, label_pad = 2 * s;
+    auto label_size = [&](const char* t) {
+        ImVec2 sz = ImGui::GetFont()->CalcTextSizeA(label_px, FLT_MAX, 0, t);
+        return ImVec2{sz.x + 2 * label_pad, sz.y};
+    };
+    auto draw_label = [&](ImVec2 at, ImVec2 sz, const char* t, ImU32 col, float a) {
+        dl->AddRectFilled(at, {at.x + sz.x, at.y + sz.y}, with_alpha(surface::pane, 0.8f * a),
+                          3 * s);
+        dl->AddText(nullptr, label_px, {at.x + label_pad, at.y}, with_alpha(col, a), t);
+    };
+    std::vector<Rect> solid;
+    for (const auto& [pid, r] : ui.drawn_fds.nodes) solid.push_back(r);
+    for (const Rect& r : ui.drawn_fds.boxes) solid.push_back(r);
+    std::vector<Rect>& labels = ui.drawn_fds.labels;
+    auto place_label = [&](ImVec2 at, ImVec2 size) {
+        Rect r{at.x, at.y, at.x + size.x, at.y + size.y};
+        Rect room{r.x0 - 1, r.y0 - 1, r.x1 + 1, r.y1 + 1};  // a pixel clear of its neighbours
+        for (const std::vector<Rect>* v : {&solid, &labels})
+            for (const Rect& q : *v)
+                if (room.overlaps(q)) return false;
+        labels.push_back(r);
+        return true;
+    };
+    // A connected socket pair's bracket joins its two boxes on their right; "peers" beside its
+    // middle, or a line higher or lower, where that is free. Placed first: it stays put while
+    // "closed" labels come and go.
+    std::unordered_map<uint64_t, size_t> socket_box;
+    for (size_t i = 0; i < lay.boxes.size(); ++i)
+        if (lay.boxes[i].kind == FdKind::Socket) socket_box[lay.boxes[i].inode] = i;
+    struct Bracket {
+        float x, y0, y1;
+        uint64_t a, b;
+        bool labelled = false;
+        ImVec2 label;
+    };
+    std::vector<Bracket> brackets;
+    for (size_t i = 0; i < lay.boxes.size() && m.snapshot; ++i) {
+        const ObjectBox& b = lay.boxes[i];
+        if (b.kind != FdKind::Socket) continue;
+        auto u = m.snapshot->unix_sockets.find(b.inode);
+        if (u == m.snapshot->unix_sockets.end() || !u->second.peer) continue;
+        auto peer = socket_box.find(u->second.peer);
+        if (peer == socket_box.end() || peer->second <= i) continue;
+        const ObjectBox& q = lay.boxes[peer->second];
+        Bracket br{o.x + box_x + box_w, o.y + b.y + b.h * 0.5f, o.y + q.y + q.h * 0.5f, b.inode,
+                   q.inode};
+        if (vis_y(br.y0 - o.y, br.y1 - o.y)) {
+            ImVec2 sz = label_size("peers");
+            float mid = (br.y0 + br.y1) * 0.5f - sz.y * 0.5f;
+            for (float k : {0.0f, -1.0f, 1.0f, -2.0f, 2.0f}) {
+                ImVec2 at{br.x + 20 * s, mid + k * sz.y};
+                if (at.y + sz.y * 0.5f < br.y0 || at.y + sz.y * 0.5f > br.y1) continue;
+                if (place_label(at, sz)) {
+                    br.labelled = true;
+                    br.label = at;
+                    break;
+                }
+            }
+        }
+        brackets.push_back(br);
+    }
+
+    // ---- ghosts of lines that just went away (behind everything), with a "closed" label on
+    // the line where one fits: only the latest ones (a free run leaves the ghosts of many ops
+    // fading at once), and a few rather than a stack when many closed together
+    const ImVec2 closed_sz = label_size("closed");
+    std::vector<std::pair<ImVec2, float>> closed_at;  // drawn over the lines, below
+    double latest = -1e300;
+    for (const Ghost& g : changes.ghosts) latest = std::max(latest, g.at);
     for (const Ghost& g : changes.ghosts) {
         float a = glow_since(g.at, now, kGhostS);
         ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
         ImVec2 q = box_end(g.side, g.end_y * s);
         float dx = (q.x - p.x) * 0.45f;
-        dl->AddBezierCubic(p, {p.x + dx, p.y}, {q.x - dx, q.y}, q,
-                           with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
-        ImVec2 at{(p.x + q.x) * 0.5f - font, (p.y + q.y) * 0.5f - font};
-        ImVec4 r{at.x, at.y, at.x + label_w, at.y + label_px};
-        bool covers = std::any_of(ghost_labels.begin(), ghost_labels.end(), [&](const ImVec4& o2) {
-            return r.x < o2.z && o2.x < r.z && r.y < o2.w && o2.y < r.w;
-        });
-        if (covers) continue;
-        ghost_labels.push_back(r);
-        dl->AddText(nullptr, label_px, at, with_alpha(th.text(), a), "closed");
+        ImVec2 c1{p.x + dx, p.y}, c2{q.x - dx, q.y};
+        dl->AddBezierCubic(p, c1, c2, q, with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
+        if (g.at < latest - 0.05) continue;
+        for (float t : {0.5f, 0.4f, 0.6f, 0.3f, 0.7f}) {
+            float u = 1 - t, w0 = u * u * u, w1 = 3 * u * u * t, w2 = 3 * u * t * t, w3 = t * t * t;
+            ImVec2 at{w0 * p.x + w1 * c1.x + w2 * c2.x + w3 * q.x - closed_sz.x * 0.5f,
+                      w0 * p.y + w1 * c1.y + w2 * c2.y + w3 * q.y - closed_sz.y * 0.5f};
+            if (!place_label(at, closed_sz)) continue;
+            closed_at.push_back({at, a});
+            break;
+        }
     }
 
     // ---- lines (behind everything): fd row -> object box, spread along the box's left edge
@@ -895,6 +977,8 @@ void draw_descriptors(ViewContext& ctx) {
         if (acc != O_WRONLY) arrow_head(dl, a, -dir, 9 * s, col);
     }
 
+    for (const auto& [at, a] : closed_at) draw_label(at, closed_sz, "closed", th.text(), a);
+
     // ---- process blocks
     for (const ProcBlock& b : lay.procs) {
         if (!vis_y(b.y, b.y + b.h)) continue;
@@ -910,10 +994,10 @@ void draw_descriptors(ViewContext& ctx) {
         dl->AddRectFilled(t0, t1, with_alpha(pc, 0.22f), 5 * s,
                           b.side_title ? ImDrawFlags_RoundCornersRight : ImDrawFlags_RoundCornersTop);
         dl->PushClipRect(p0, p1, true);
-        dl->AddText(nullptr, font,
-                    {t0.x + 8 * s, b.side_title ? o.y + lay.rows[b.first_row].y - font * 0.5f
-                                                : p0.y + 3 * s},
-                    pc, b.title.c_str());
+        // (dense: on the line of its first fd row)
+        const float side_y = o.y + b.y + kBoxPad * s * 0.5f + lay.row_h * 0.5f - font * 0.5f;
+        dl->AddText(nullptr, font, {t0.x + 8 * s, b.side_title ? side_y : p0.y + 3 * s}, pc,
+                    b.title.c_str());
         if (inside(t0, t1)) {
             if (ui.sandbox) ImGui::SetTooltip("pid %d: click to select; right-click (or C) for its commands", b.pid);
             else ImGui::SetTooltip("pid %d: click to select (Step then releases it)", b.pid);
@@ -924,8 +1008,14 @@ void draw_descriptors(ViewContext& ctx) {
             ui.selected_pid = ui.menu_pid = b.pid;
         for (size_t i = 0; i < b.note.size(); ++i)
             dl->AddText(nullptr, font,
-                        {p0.x + 8 * s, o.y + b.y + lay.row_h * (1.15f + static_cast<float>(i))},
+                        b.side_title ? ImVec2{p0.x + 16 * s, side_y + lay.row_h * float(i)}
+                                     : ImVec2{p0.x + 8 * s,
+                                              o.y + b.y + lay.row_h * (1.15f + float(i))},
                         th.dim(), b.note[i].c_str());
+        if (!b.note.empty() && b.side_title && inside(p0, {t0.x, p1.y})) {
+            bool zombie = pv != m.procs.end() && pv->second.state == 'Z';
+            ImGui::SetTooltip("%s", zombie ? "zombie: its fds closed when it exited" : "no open fds");
+        }
         // A block right of the objects has its line dots on its left edge: text starts later.
         const float tx0 = p0.x + (b.side ? 16 : 10) * s;
         for (size_t i = b.first_row; i < b.first_row + b.rows; ++i) {
@@ -976,33 +1066,24 @@ void draw_descriptors(ViewContext& ctx) {
         dl->PopClipRect();
     }
 
+    // ---- socket pairs' brackets (and their label, where it had room)
+    for (const Bracket& br : brackets) {
+        if (!vis_y(br.y0 - o.y, br.y1 - o.y)) continue;
+        const float w = 18 * s;
+        dl->AddBezierCubic({br.x, br.y0}, {br.x + w, br.y0}, {br.x + w, br.y1}, {br.x, br.y1},
+                           th.text(), lw);
+        if (br.labelled) draw_label(br.label, label_size("peers"), "peers", th.dim(), 1.0f);
+        if (inside({br.x, br.y0}, {br.x + w, br.y1}))
+            ImGui::SetTooltip("socket [%llu] and socket [%llu] are peers: what one sends, the "
+                              "other receives",
+                              static_cast<unsigned long long>(br.a),
+                              static_cast<unsigned long long>(br.b));
+    }
+
     // ---- object boxes
-    std::unordered_map<uint64_t, size_t> socket_box;
-    for (size_t i = 0; i < lay.boxes.size(); ++i)
-        if (lay.boxes[i].kind == FdKind::Socket) socket_box[lay.boxes[i].inode] = i;
     for (size_t i = 0; i < lay.boxes.size(); ++i) {
         const ObjectBox& b = lay.boxes[i];
         ImVec2 p0{o.x + box_x, o.y + b.y}, p1{o.x + box_x + box_w, o.y + b.y + b.h};
-        // A connected socket pair: a bracket on the right joins the two peers.
-        if (b.kind == FdKind::Socket && m.snapshot) {
-            auto u = m.snapshot->unix_sockets.find(b.inode);
-            if (u != m.snapshot->unix_sockets.end() && u->second.peer) {
-                auto peer = socket_box.find(u->second.peer);
-                if (peer != socket_box.end() && peer->second > i) {
-                    const ObjectBox& q = lay.boxes[peer->second];
-                    float y0 = o.y + b.y + b.h * 0.5f, y1 = o.y + q.y + q.h * 0.5f;
-                    if (vis_y(y0 - o.y, y1 - o.y)) {
-                        float x = p1.x, w = 18 * s;
-                        ImVec2 c{x + w, y0}, d{x + w, y1};
-                        dl->AddBezierCubic({x, y0}, c, d, {x, y1}, th.text(), lw);
-                        // (dense: no room before the blocks; the boxes and tooltips say it)
-                        if (!lay.dense)
-                            dl->AddText({x + w + 2 * s, (y0 + y1) * 0.5f - font * 0.5f},
-                                        th.dim(), "peers");
-                    }
-                }
-            }
-        }
         if (!vis_y(b.y, b.y + b.h)) continue;
         ImU32 border = b.kind == FdKind::Pipe     ? IM_COL32(150, 200, 150, 255)
                        : b.kind == FdKind::Socket ? IM_COL32(190, 160, 230, 255)

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/model.hpp"
@@ -98,6 +99,8 @@ struct TreeNode {
 struct TreeLayout {
     std::vector<TreeNode> nodes;  // parents before children
     float node_w = 0, node_h = 0;  // a full node; compact rows are lower (TreeNode::h)
+    bool dense = false;            // the title on two lines (pid, then role), tighter gaps
+    float pad = 0, hgap = 0, vgap = 0, row_gap = 0;  // inside a node, between nodes and rows
     float width = 0, height = 0;  // the canvas size, margins included
     const TreeNode* find(pid_t pid) const;
 };
@@ -110,11 +113,16 @@ struct TreeLayout {
 // Nodes are as wide as the widest title ("pid 22470 (3 inside)  worker 2") needs, so no title
 // is cut: MEASURE gives a text's width at scale 1 (16 px; the view passes its font's, else an
 // estimate).
+// DENSE (for a view the one-line titles make too wide or too tall at a readable zoom): the
+// title on two lines ("pid 22470 (3 inside)", then "worker 2"), so nodes are narrower and more
+// of them share a row, and the gaps are tighter.
 TreeLayout layout_tree(const RunModel& model, float scale = 1.0f, float max_width = 0.0f,
-                       const TextWidth& measure = {});
+                       const TextWidth& measure = {}, bool dense = false);
 
 // A node's title: "pid 22470 (3 inside)  worker 2" (the pid inside its PID namespace too).
 std::string tree_node_title(const RunModel& m, pid_t pid);
+// ... in two parts: "pid 22470 (3 inside)" and "worker 2" (empty when it has no role).
+std::pair<std::string, std::string> tree_node_title_lines(const RunModel& m, pid_t pid);
 
 // The height the tree needs in a VIEW_W wide view at the largest zoom (down to MIN) at which
 // it fits that width: what a layout gives the tree's pane.

@@ -29,6 +29,10 @@ namespace {
 constexpr float kNodeW = 190, kLineH = 18, kPad = 6, kHGap = 16, kVGap = 36, kRowGap = 20;
 constexpr float kMargin = 12;
 constexpr int kNodeLines = 3;
+// Dense: a line more for the title, everything around it tighter, and a narrower least width
+// (prefork's three workers and four clients in two rows at 1366x768 with 18 px text).
+constexpr float kDenseW = 150, kDensePad = 4, kDenseHGap = 10, kDenseVGap = 26, kDenseRowGap = 12;
+constexpr float kDenseMargin = 8;
 // Waiting at its gate for Step: bright blue, apart from the kernel states' colours.
 constexpr ImU32 kGateColor = IM_COL32(120, 200, 255, 255);
 
@@ -50,7 +54,7 @@ float tree_height_at_fit(const RunModel& model, float scale, float view_w, float
     return layout_tree(model, scale * min, view_w, measure).height;
 }
 
-std::string tree_node_title(const RunModel& m, pid_t pid) {
+std::pair<std::string, std::string> tree_node_title_lines(const RunModel& m, pid_t pid) {
     auto it = m.procs.find(pid);
     const ProcessView* p = it == m.procs.end() ? nullptr : &it->second;
     std::string t = "pid " + std::to_string(pid);
@@ -59,8 +63,12 @@ std::string tree_node_title(const RunModel& m, pid_t pid) {
     if (role.empty() && m.snapshot)
         if (const ProcInfo* pi = m.snapshot->find(pid)) role = pi->comm;
     if (!p) role = "the lab";
-    if (!role.empty()) t += "  " + role;
-    return t;
+    return {t, role};
+}
+
+std::string tree_node_title(const RunModel& m, pid_t pid) {
+    auto [t, role] = tree_node_title_lines(m, pid);
+    return role.empty() ? t : t + "  " + role;
 }
 
 std::string tree_state_words(const ProcessView& p) {
@@ -77,20 +85,37 @@ std::string tree_state_words(const ProcessView& p) {
 }
 
 TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
-                       const TextWidth& measure) {
+                       const TextWidth& measure, bool dense) {
     TreeLayout out;
-    // As wide as the widest title (at scale 1, then scaled): a title is never cut.
+    out.dense = dense;
+    const float pad_1 = dense ? kDensePad : kPad;
+    // As wide as the widest title (at scale 1, then scaled): a title is never cut. Dense: the
+    // wider of its two lines.
     float title_w = 0;
+    auto width = [&](const std::string& t) {
+        return measure ? measure(t) : float(t.size()) * 0.56f * 16;
+    };
     for (const auto& [pid, p] : model.procs) {
-        std::string t = tree_node_title(model, pid);
-        title_w = std::max(title_w, measure ? measure(t) : float(t.size()) * 0.56f * 16);
+        if (!dense) {
+            title_w = std::max(title_w, width(tree_node_title(model, pid)));
+            continue;
+        }
+        auto [who, role] = tree_node_title_lines(model, pid);
+        title_w = std::max({title_w, width(who), width(role)});
     }
-    const float node_w = std::clamp(title_w + 6 + 2 * kPad + 4, kNodeW, 2.2f * kNodeW) * scale;
-    const float hgap = kHGap * scale, slot = node_w + hgap;
-    const float node_h = (2 * kPad + kNodeLines * kLineH) * scale;
-    const float vgap = kVGap * scale, row_gap = kRowGap * scale, margin = kMargin * scale;
-    out.node_w = node_w;
+    const float least = dense ? kDenseW : kNodeW;
+    float node_w = std::clamp(title_w + 6 + 2 * pad_1 + 4, least, 2.2f * kNodeW) * scale;
+    const float hgap = (dense ? kDenseHGap : kHGap) * scale;
+    float slot = node_w + hgap;
+    const float node_h = (2 * pad_1 + (kNodeLines + (dense ? 1 : 0)) * kLineH) * scale;
+    const float vgap = (dense ? kDenseVGap : kVGap) * scale,
+                row_gap = (dense ? kDenseRowGap : kRowGap) * scale,
+                margin = (dense ? kDenseMargin : kMargin) * scale;
     out.node_h = node_h;
+    out.pad = pad_1 * scale;
+    out.hgap = hgap;
+    out.vgap = vgap;
+    out.row_gap = row_gap;
 
     // Birth order first; processes the model knows but never saw born come after.
     std::vector<pid_t> order;
@@ -181,7 +206,7 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
     std::unordered_map<pid_t, size_t> index;
     auto is_leaf = [&](pid_t pid) { return !kids.count(pid) || kids[pid].empty(); };
     // Exited and reaped, nothing hanging under it: it shrinks to a row, so the live ones fit.
-    const float compact_h = (2 * kPad * 0.6f + kLineH) * scale;
+    const float compact_h = (2 * pad_1 * 0.6f + kLineH) * scale;
     auto compact = [&](pid_t pid) {
         if (pid < 0) return true;  // a summary of exited siblings
         auto it = model.procs.find(pid);
@@ -265,6 +290,17 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         cols = std::max(2, static_cast<int>((max_width - 2 * margin + hgap) / slot));
         run();
     }
+    // Dense: the nodes share out the width the view has left (the same rows, less elided).
+    if (dense && max_width > 0 && out.width < max_width - 1) {
+        float slots = (out.width - 2 * margin + hgap) / slot;
+        float wide = std::min((max_width - 1 - 2 * margin + hgap) / slots - hgap, 2.2f * kNodeW * scale);
+        if (wide > node_w + 0.5f) {
+            node_w = wide;
+            slot = node_w + hgap;
+            run();
+        }
+    }
+    out.node_w = node_w;
     for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
 }
@@ -392,19 +428,26 @@ void legend(const Theme& th) {
     }
 }
 
-// The largest zoom (down to MIN) at which the whole tree fits the view, cached per model state.
-float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, float min,
-                    const TextWidth& measure) {
+// The zoom and layout that fit: the largest zoom (down to MIN) at which the whole tree fits
+// the view with one-line titles, else (dense) with two-line titles, else the dense one at MIN
+// (it scrolls). Cached per model state.
+struct TreeFit {
+    float zoom = 1;
+    bool dense = false;
+};
+TreeFit tree_fit(const RunModel& m, float scale, float view_w, float view_h, float min,
+                 const TextWidth& measure) {
     static const RunModel* model = nullptr;
     static uint64_t version = 0;
     static size_t procs = 0;
-    static float key_w = 0, key_h = 0, key_s = 0, key_min = 0, zoom = 1;
+    static float key_w = 0, key_h = 0, key_s = 0, key_min = 0;
+    static TreeFit fit;
     size_t gone = 0;
     for (const auto& [pid, p] : m.procs) gone += p.exited || p.state == '-';
     size_t sig = m.procs.size() * 1000 + gone;
     if (model == &m && version == m.version && procs == sig && key_w == view_w &&
         key_h == view_h && key_s == scale && key_min == min)
-        return zoom;
+        return fit;
     model = &m;
     version = m.version;
     procs = sig;
@@ -412,15 +455,18 @@ float tree_fit_zoom(const RunModel& m, float scale, float view_w, float view_h, 
     key_h = view_h;
     key_s = scale;
     key_min = min;
-    zoom = min;
-    for (float z = 1.0f; z >= min - 1e-4f; z *= 0.93f) {
-        TreeLayout lay = layout_tree(m, scale * z, view_w, measure);
-        if (lay.width <= view_w + 0.5f && lay.height <= view_h + 0.5f) {
-            zoom = z;
-            break;
+    fit = {min, true};
+    // Steps of 7%, and MIN itself last (the step before it may have stopped just above).
+    auto next = [min](float z) { return z * 0.93f < min && z > min + 1e-4f ? min : z * 0.93f; };
+    for (bool dense : {false, true})
+        for (float z = 1.0f; z >= min - 1e-4f; z = next(z)) {
+            TreeLayout lay = layout_tree(m, scale * z, view_w, measure, dense);
+            if (lay.width <= view_w + 0.5f && lay.height <= view_h + 0.5f) {
+                fit = {z, dense};
+                return fit;
+            }
         }
-    }
-    return zoom;
+    return fit;
 }
 
 // When each process was seen born, gone and re-parented (ImGui time), to flash what changed.
@@ -487,11 +533,15 @@ void draw_process_tree(ViewContext& ctx) {
     TextWidth measure = [font_ptr](std::string_view t) {
         return font_ptr->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
     };
-    if (cam.fit)
-        cam.zoom = tree_fit_zoom(m, th.scale, view.x, view.y, min_zoom(font_px, th.presentation),
-                                 measure);
+    static bool dense = false;  // zooming by hand keeps the layout the fit chose
+    if (cam.fit) {
+        TreeFit f = tree_fit(m, th.scale, view.x, view.y, min_zoom(font_px, th.presentation),
+                             measure);
+        cam.zoom = f.zoom;
+        dense = f.dense;
+    }
     const float z = cam.zoom;
-    TreeLayout lay = layout_tree(m, th.scale * z, view.x, measure);
+    TreeLayout lay = layout_tree(m, th.scale * z, view.x, measure, dense);
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     // A narrow tree sits in the middle rather than hugging the left edge.
@@ -501,7 +551,7 @@ void draw_process_tree(ViewContext& ctx) {
 
     const float s = th.scale * z, lw = std::max(1.0f, th.line * th.scale * z),
                 font = font_px * z;
-    const float pad = kPad * s, line_h = kLineH * s, dash = 6 * s;
+    const float pad = lay.pad, line_h = kLineH * s, dash = 6 * s;
     auto rect_of = [&](const TreeNode& n) {
         return std::pair<ImVec2, ImVec2>{
             {origin.x + n.x, origin.y + n.y},
@@ -556,8 +606,8 @@ void draw_process_tree(ViewContext& ctx) {
         if (visible(lo, hi)) {
             if (n.wrapped) {
                 // A grid of siblings: the bus above its row (drawn below) and a stub down to it.
-                bool first_row = std::fabs((n.y - up.y) - (up.h + kVGap * s)) < 1;
-                float bus_y = to.y - (first_row ? kVGap : kRowGap) * s * 0.5f;
+                bool first_row = std::fabs((n.y - up.y) - (up.h + lay.vgap)) < 1;
+                float bus_y = to.y - (first_row ? lay.vgap : lay.row_gap) * 0.5f;
                 if (rep)
                     dashed_line(dl, {to.x, bus_y}, to, col, lw, dash);
                 else
@@ -580,9 +630,9 @@ void draw_process_tree(ViewContext& ctx) {
             if (visible(blo, bhi)) edge(dl, bf, bt, with_alpha(th.dim(), 0.45f), lw, true, 3 * s);
         }
         if (rep && visible(b0, b1)) {
-            const char* label = "re-parented";
-            ImVec2 ts = ImGui::CalcTextSize(label);
-            dl->AddText({b0.x + 8 * s, b0.y - ts.y - 2 * s}, with_alpha(th.text(), 0.85f), label);
+            const char* label = "re-parented";  // in the gap above the node, at the nodes' size
+            dl->AddText(nullptr, font, {b0.x + 8 * s, b0.y - font - 2 * s},
+                        with_alpha(th.text(), 0.85f), label);
         }
     }
     // Buses of wrapped sibling grids: one horizontal line per row and the trunk joining them.
@@ -594,8 +644,8 @@ void draw_process_tree(ViewContext& ctx) {
             if (!by_pid.count(parent)) continue;
             auto [a0, a1] = rect_of(*by_pid[parent]);
             float top_y = origin.y + ks.front()->y;
-            float trunk_x = origin.x + ks.front()->x - kHGap * s * 0.5f;
-            float first_bus = top_y - kVGap * s * 0.5f;
+            float trunk_x = origin.x + ks.front()->x - lay.hgap * 0.5f;
+            float first_bus = top_y - lay.vgap * 0.5f;
             ImU32 col = with_alpha(edge_col, fade(parent));
             dl->AddLine({(a0.x + a1.x) * 0.5f, a1.y}, {(a0.x + a1.x) * 0.5f, first_bus}, col, lw);
             float last_bus = first_bus;
@@ -606,7 +656,7 @@ void draw_process_tree(ViewContext& ctx) {
                 r = std::max(r, cx);
             }
             for (auto& [ry, right] : rows) {
-                float bus = origin.y + ry - (origin.y + ry == top_y ? kVGap : kRowGap) * s * 0.5f;
+                float bus = origin.y + ry - (origin.y + ry == top_y ? lay.vgap : lay.row_gap) * 0.5f;
                 last_bus = std::max(last_bus, bus);
                 if (bus >= win0.y - 4 && bus <= win1.y + 4)
                     dl->AddLine({trunk_x, bus}, {right, bus}, col, lw);
@@ -632,8 +682,10 @@ void draw_process_tree(ViewContext& ctx) {
             dl->AddRectFilled(p0, p1, IM_COL32(28, 31, 38, 200), round);
             dashed_line(dl, p0, {p1.x, p0.y}, th.dim(), lw, dash);
             dashed_line(dl, {p0.x, p1.y}, p1, th.dim(), lw, dash);
+            // (as many pids as fit, then "…": the tooltip has them all)
             std::string t = std::to_string(n.folded.size()) + " exited:";
             for (pid_t q : n.folded) t += " " + std::to_string(q);
+            t = elide(ImGui::GetFont(), font, t, p1.x - p0.x - 1.5f * pad);
             dl->PushClipRect(p0, p1, true);
             dl->AddText(nullptr, font, {p0.x + pad, p0.y + pad * 0.6f}, th.dim(), t.c_str());
             dl->PopClipRect();
@@ -681,20 +733,31 @@ void draw_process_tree(ViewContext& ctx) {
         dl->PushClipRect(p0, p1, true);
         float tx = p0.x + 6 * s + pad, ty = p0.y + pad;
         std::string title = node_title(m, n.pid, p);
+        ImFont* f = ImGui::GetFont();
+        const float room = p1.x - tx - pad * 0.5f;
         if (n.compact && p) {
-            // One faded row: who it was and how it ended.
+            // One faded row: who it was and how it ended (the tooltip has all of it).
             std::string end = p->exit_text.empty() ? "exited" : p->exit_text;
             title += "  \u2014 " + end;
-            dl->AddText(nullptr, font, {tx, p0.y + pad * 0.6f}, th.faded(th.dim(), 0.0f), title.c_str());
+            dl->AddText(nullptr, font, {tx, p0.y + pad * 0.6f}, th.faded(th.dim(), 0.0f),
+                        elide(f, font, title, room).c_str());
             dl->PopClipRect();
             continue;
         }
-        ImFont* f = ImGui::GetFont();
-        const float room = p1.x - tx - pad * 0.5f;
-        if (f->CalcTextSizeA(font, FLT_MAX, 0, title.c_str()).x > room + 0.5f)
-            ui.drawn_tree.cut.push_back(title);
-        dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), title.c_str());
-        ty += line_h;
+        // Dense: the pid on one line, the role under it.
+        std::vector<std::string> title_lines{title};
+        if (lay.dense) {
+            auto [who, role] = tree_node_title_lines(m, n.pid);
+            title_lines = {who};
+            if (!role.empty()) title_lines.push_back(role);
+        }
+        for (const std::string& t : title_lines) {
+            if (f->CalcTextSizeA(font, FLT_MAX, 0, t.c_str()).x > room + 0.5f)
+                ui.drawn_tree.cut.push_back(t);
+            dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), t.c_str());
+            ty += line_h;
+        }
+        if (title_lines.size() == 1 && lay.dense) ty += line_h;  // (no role: rows stay aligned)
         if (p) {
             std::string words = tree_state_words(*p);
             ImU32 sc = p->at_gate && p->state != 'Z'
@@ -769,6 +832,7 @@ void draw_process_tree(ViewContext& ctx) {
                 ImGui::Text("task %s: named by who forked it, not by pid: 1 is the run's first "
                             "process, 1.2 its second child, 1.2/t1 that child's first thread "
                             "(same knobs and interleaving, same ids in every run)", p->task.c_str());
+            if (!p->did.empty()) ImGui::Text("did: %s", p->did.c_str());  // (the node may elide it)
             if (!p->current_op.empty())
                 ImGui::Text("%s %s (line %d)", p->at_gate ? "waiting to run" : "in",
                             p->current_op.c_str(), p->line);

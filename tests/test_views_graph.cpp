@@ -409,6 +409,85 @@ TEST_CASE("views graph: tidy tree of 64 processes, parents above, no overlaps") 
     CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: the dense tree puts the title on two lines and more nodes in a row") {
+    // prefork's shape: a master with three workers and four clients, all leaves under it.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(22470, 50, "parent", 'S', 0));
+    for (int k = 1; k <= 7; ++k) {
+        std::string role = k <= 3 ? "worker " + std::to_string(k) : "client " + std::to_string(k - 3);
+        add(m, proc(22470 + k, 22470, role, 'S', k));
+        m.procs[22470 + k].nspid = k + 2;
+    }
+    CHECK(tree_node_title(m, 22471) == "pid 22471 (3 inside)  worker 1");
+    auto [who, role] = tree_node_title_lines(m, 22471);
+    CHECK(who == "pid 22471 (3 inside)");
+    CHECK(role == "worker 1");
+    const float view_w = 900;
+    TreeLayout one = layout_tree(m, 1.0f, view_w);
+    TreeLayout dense = layout_tree(m, 1.0f, view_w, {}, true);
+    check_tree_sane(m, one);
+    check_tree_sane(m, dense);
+    CHECK(dense.dense);
+    CHECK_FALSE(one.dense);
+    CHECK(dense.node_h > one.node_h);  // a line more
+    CHECK(dense.width <= view_w + 0.5f);
+    // The seven children in fewer rows: the whole tree is lower though each node is taller.
+    auto rows = [](const TreeLayout& l) {
+        std::set<float> ys;
+        for (const auto& n : l.nodes) ys.insert(n.y);
+        return ys.size();
+    };
+    CHECK(rows(dense) < rows(one));
+    CHECK(dense.height < one.height);
+    // Given no width to fill, a dense node is narrower than one with a one-line title.
+    CHECK(layout_tree(m, 1.0f, 0, {}, true).node_w < layout_tree(m, 1.0f, 0).node_w);
+
+    Gui gui;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_process_tree(ctx); }) > 0);
+}
+
+TEST_CASE("views graph: the dense tree holds prefork's eight processes in a projector's pane, "
+          "with seven-digit pids too") {
+    // 1366x768 in presentation mode gives the tree a canvas of about 919 x 338 px (the frame
+    // test measures the real one), and 24 px text may shrink to 18 px: scale 1.5 x 0.75. A
+    // laptop with pid_max 4194304 has pids of seven digits.
+    const float s = 1.5f * 0.75f;
+    fl::ui::HeadlessGui gui({1366, 768}, 24);
+    ImFont* font = ImGui::GetIO().Fonts->Fonts[0];
+    TextWidth measure = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    for (pid_t base : {22470, 4194000}) {
+        CAPTURE(base);
+        RunModel m;
+        m.status = RunStatus::Paused;
+        add(m, proc(base, 50, "parent", 'S', 0));
+        m.procs[base].nspid = 2;
+        for (int k = 1; k <= 7; ++k) {
+            std::string role = k <= 3 ? "worker " + std::to_string(k) : "client " + std::to_string(k - 3);
+            add(m, proc(base + k, base, role, 'S', k));
+            m.procs[base + k].nspid = k + 2;
+            m.procs[base + k].blocked_in = "accept(fd 3)";
+        }
+        TreeLayout lay = layout_tree(m, s, 900, measure, true);
+        check_tree_sane(m, lay);
+        CHECK(lay.width <= 900 + 0.5f);
+        CHECK(lay.height <= 338);
+        CAPTURE(lay.node_w);
+        // Every title line fits its node (the view checks the same as it draws).
+        for (const auto& [pid, p] : m.procs) {
+            auto [who, role] = tree_node_title_lines(m, pid);
+            float room = lay.node_w - 6 * s - 1.5f * lay.pad;
+            CHECK(measure(who) * s <= room + 0.5f);
+            CHECK(measure(role) * s <= room + 0.5f);
+        }
+    }
+}
+
 TEST_CASE("views graph: clicking a node selects its process") {
     Gui gui;
     RunModel m;
@@ -616,19 +695,24 @@ TEST_CASE("views graph: 200 processes and long lines stay within ImGui's vertex 
 
 namespace {
 
-// The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run.
+// The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run (or
+// at another size, with presentation mode on or off: 16 px text).
 struct ProjectorApp {
-    fl::ui::HeadlessGui gui{{1366, 768}, 24};
-    fl::ui::App app{nullptr, presentation(), ""};
+    fl::ui::HeadlessGui gui;
+    fl::ui::App app;
 
-    static fl::ui::Settings presentation() {
+    static fl::ui::Settings settings(int w, int h, bool presentation) {
         fl::ui::Settings s;
-        s.presentation = true;
-        s.window_w = 1366;
-        s.window_h = 768;
+        s.presentation = presentation;
+        s.window_w = w;
+        s.window_h = h;
         return s;
     }
-    ProjectorApp() { app.fonts_rebuilt(); }
+    explicit ProjectorApp(int w = 1366, int h = 768, bool presentation = true)
+        : gui({float(w), float(h)}, presentation ? 24 : 16),
+          app(nullptr, settings(w, h, presentation), "") {
+        app.fonts_rebuilt();
+    }
     void frames(int n) {
         for (int i = 0; i < n; ++i) {
             ImGui::NewFrame();
@@ -642,6 +726,24 @@ struct ProjectorApp {
 std::string rect_text(const Rect& r) {
     return "[" + std::to_string(int(r.x0)) + "," + std::to_string(int(r.y0)) + " - " +
            std::to_string(int(r.x1)) + "," + std::to_string(int(r.y1)) + "]";
+}
+
+// The labels the fd graph drew ("peers", "closed") cover no process block, no box and no other
+// label. Returns how many it drew.
+size_t check_fd_labels(const DrawnGraph& d, const std::string& where) {
+    CAPTURE(where);
+    for (size_t i = 0; i < d.labels.size(); ++i) {
+        const Rect& l = d.labels[i];
+        for (const auto& [pid, r] : d.nodes)
+            CHECK_MESSAGE(!l.overlaps(r), "label " << rect_text(l) << " covers pid " << pid
+                                                   << "'s block " << rect_text(r));
+        for (const Rect& r : d.boxes)
+            CHECK_MESSAGE(!l.overlaps(r), "label " << rect_text(l) << " covers a box " << rect_text(r));
+        for (size_t j = i + 1; j < d.labels.size(); ++j)
+            CHECK_MESSAGE(!l.overlaps(d.labels[j]),
+                          "labels " << rect_text(l) << " and " << rect_text(d.labels[j]) << " overlap");
+    }
+    return d.labels.size();
 }
 
 // Every live process's node and every object box the view drew lie inside its visible area.
@@ -675,14 +777,10 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     };
     // The steps whose graph does not fit the 1366x768 projector's graph pane at 18 px text:
     // there it scrolls, at 18 px, rather than shrink to text the back of the room cannot read.
-    // The fd graph fits every step of every lesson at default knobs (its dense layout). The
-    // process tree of these steps (six or more processes) does not, in some interleavings.
+    // The fd graph (its dense layout) and the process tree (its dense layout: two-line titles,
+    // four nodes a row) fit every step of every lesson at default knobs.
     const std::set<std::pair<std::string, std::string>> fds_scroll = {};
-    const std::set<std::pair<std::string, std::string>> tree_scrolls = {
-        {"prefork", "accepted"},        {"fork-per-conn", "forked"},
-        {"fork-per-conn", "accepted"},  {"fork-per-conn", "handed-off"},
-        {"fork-per-conn", "answered"},  {"worker-pool", "in-flight"},
-        {"worker-pool", "stop"}};
+    const std::set<std::pair<std::string, std::string>> tree_scrolls = {};
     std::vector<Case> cases;
     // The app's lessons (the test binary's own "t-" lessons are not shown to anyone).
     for (const Lesson& l : lessons())
@@ -743,6 +841,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                 auto& r = reach[step.step];
                 r.first = std::max(r.first, low - fds.visible.y1);
             }
+            check_fd_labels(fds, "1366x768 presentation");
             if (live) {
                 if (!may_scroll) check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
                 CHECK(fds.text_px >= kMinTextPxProjector - 0.01f);
@@ -843,6 +942,55 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     }
 }
 
+TEST_CASE("views graph: at 1920x1080, presentation off and on, the fd graph's labels cover no "
+          "process block, no box and no other label") {
+    fl::test::NoLeftovers guard;
+    size_t drawn[2] = {0, 0};
+    for (const Lesson& l : lessons()) {
+        if (l.id.rfind("t-", 0) == 0) continue;
+        CAPTURE(l.id);
+        size_t here[2] = {0, 0};
+        for (int pres = 0; pres < 2; ++pres) {
+            CAPTURE(pres);
+            // A run of its own for each: the views remember what they last drew per run (its
+            // root pid), and ghosts of the other pass's lines would be drawn.
+            nlohmann::json started;
+            fl::test::LessonRun run =
+                fl::test::run_lesson(l.id, {}, 600, [&](const nlohmann::json& m) {
+                    if (m.value("msg", "") == "run_started") started = m;
+                });
+            REQUIRE(started.is_object());
+            ProjectorApp pa(1920, 1080, pres == 1);
+            // Step by step as the learner sees them: a line that went away since the last step
+            // is a fading ghost with its "closed" label.
+            for (size_t k = 0; k < run.rec.steps.size(); ++k) {
+                const StepSnapshot& step = run.rec.steps[k];
+                CAPTURE(step.step);
+                RunModel& m = pa.app.model_mut();
+                m.apply(started);
+                size_t seen = 0;
+                for (const Event& e : run.rec.events) {
+                    m.apply(e);
+                    if (e.kind == Kind::Step && ++seen == k + 1) break;
+                }
+                m.apply(nlohmann::json{{"msg", "snapshot"}, {"snap", step.snap}});
+                pa.frames(2);
+                pa.app.front_tabs.push_back("Descriptors");
+                pa.frames(3);
+                const DrawnGraph& fds = pa.app.ui().drawn_fds;
+                if (fds.frame != ImGui::GetFrameCount()) continue;  // no live process: no graph
+                here[pres] += check_fd_labels(fds, pres ? "1920x1080 presentation" : "1920x1080");
+            }
+            drawn[pres] += here[pres];
+        }
+        MESSAGE(l.id << ": " << here[0] << " labels at 1920x1080, " << here[1]
+                     << " with presentation mode");
+    }
+    // The check saw labels at both sizes (a socket pair's "peers", "closed" on fading lines).
+    CHECK(drawn[0] > 0);
+    CHECK(drawn[1] > 0);
+}
+
 // worker-pool's shape: parent 100 with a job pipe (write end) and a result pipe (read end) per
 // worker; each of 8 workers holds the other two ends.
 static RunModel worker_pool_model() {
@@ -919,6 +1067,23 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
         CHECK(dense.boxes[i - 1].y + dense.boxes[i - 1].h <= dense.boxes[i].y);
     // Given room, its boxes are one line (the title and the kernel's words side by side).
     for (const ObjectBox& b : dense.boxes) CHECK(b.compact);
+
+    // A zombie (no fds left) right of the objects is one row too, its word where its fds were:
+    // fork-per-conn's handlers and clients wait as zombies, and three-row blocks overflowed.
+    add(m, proc(120, 100, "handler", 'Z', 9));
+    m.snapshot->procs.push_back(proc_info(120, 100, 'Z', {}));
+    DescriptorLayout z = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    const ProcBlock& zb = z.procs.back();
+    REQUIRE(zb.pid == 120);
+    CHECK(zb.side_title);
+    CHECK(zb.rows == 0);
+    CHECK(zb.note == std::vector<std::string>{"zombie"});
+    CHECK(zb.h < 1.5f * z.row_h);
+    CHECK(zb.title_x > 0);
+    // Not dense: the whole sentence, wrapped under the title.
+    DescriptorLayout full = layout_descriptors(m, ui);
+    CHECK(full.procs.back().note.size() >= 1);
+    CHECK(full.procs.back().note.front().rfind("zombie:", 0) == 0);
 }
 
 TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
