@@ -917,7 +917,7 @@ void draw_descriptors(ViewContext& ctx) {
         if (peer == socket_box.end() || peer->second <= i) continue;
         const ObjectBox& q = lay.boxes[peer->second];
         Bracket br{o.x + box_x + box_w, o.y + b.y + b.h * 0.5f, o.y + q.y + q.h * 0.5f, b.inode,
-                   q.inode};
+                   q.inode, false, {}};
         if (vis_y(br.y0 - o.y, br.y1 - o.y)) {
             ImVec2 sz = label_size("peers");
             float mid = (br.y0 + br.y1) * 0.5f - sz.y * 0.5f;
