@@ -384,6 +384,16 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                 size_t end = b.detail.find(']', peer_at[i]);
                 b.detail.erase(peer_at[i], end - peer_at[i] + 1);
             }
+            // "queued: unknown while read(fd 5) of pid 20647 is in flight" wraps to three
+            // rows: one line says the same where that keeps the box to one line (the tooltip
+            // names the op and its process). Eight workers' pipes then fit.
+            for (ObjectBox& b : out.boxes) {
+                if (b.queue.state != QueuedFigure::State::InFlight ||
+                    width_of(b.title) + 8 * scale + width_of(b.detail) <= rest)
+                    continue;
+                std::string op = b.queue.in_flight.substr(0, b.queue.in_flight.find('('));
+                b.detail = "queued: unknown (" + (op.empty() ? std::string("an op") : op) + " in flight)";
+            }
         }
         float need = 0;
         for (const ObjectBox& b : out.boxes) {
@@ -1116,7 +1126,10 @@ void draw_descriptors(ViewContext& ctx) {
         if (inside(p0, p1)) {
             ImGui::BeginTooltip();
             ImGui::TextUnformatted(b.title.c_str());
-            ImGui::TextUnformatted(b.detail.c_str());
+            // A pipe's figure in full: the box may say it shorter.
+            ImGui::TextUnformatted(b.kind == FdKind::Pipe && b.queue.state != QueuedFigure::State::None
+                                       ? b.queue.words().c_str()
+                                       : b.detail.c_str());
             if (b.kind == FdKind::Socket && b.detail.find("peer [") == std::string::npos)
                 if (auto u = m.snapshot->unix_sockets.find(b.inode);
                     u != m.snapshot->unix_sockets.end() && u->second.peer)
