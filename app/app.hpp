@@ -116,6 +116,9 @@ std::string cannot_trace_line(const RunModel& m);
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The "Run a program…" entry at the top of the lesson list (app/program_bar.cpp).
 void draw_program_bar(ViewContext& ctx, LessonPanel& panel);
+// The last item reaches past the current window's visible right edge: TEXT, clipped there, goes
+// in D's list of cut texts (frame tests assert there is none). (app/lessons.cpp)
+void note_cut(DrawnLesson& d, const std::string& text);
 // The Source view of a program run: its own source file, marked, when built with -g; else its
 // command line and where each process is.
 void draw_program_source(ViewContext& ctx, const LessonPanel& panel);
@@ -353,6 +356,11 @@ private:
         std::string graph = "Descriptors";  // the graph pane's front tab
         std::string lower = "Source";       // the source pane's front tab
         std::string step_seen;              // the step text the graph was last chosen for
+        // Where the graph and the source do not both fit (a large font on a small screen: 32
+        // px on 1280x800), one of them folds to a line of its tabs: the source, unless the
+        // learner brought its pane up (V, a click on its tabs, --view source).
+        bool lower_up = false;
+        std::string folded;                 // this frame: "", "Graph" or "SourceMore"
     } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
