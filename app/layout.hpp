@@ -72,7 +72,9 @@ using TextWidth = std::function<float(std::string_view)>;
 // What the Lessons view drew in its last frame, for frame tests.
 struct DrawnLesson {
     int frame = -1;
-    float text_h = 0;   // the lesson text's visible height
+    float text_h = 0;   // the lesson text's visible height (its box's)
+    float text_visible = 0;  // of it, what the text itself has (below anything sharing its box)
+    float text_min = 0;      // the height the layout keeps for it
     float line_h = 0;   // one line of it
     bool checks_shown = false;  // the run's checks are on screen (the run ended)
     bool checks_open = false;   // all of them, not the one-line summary

@@ -667,7 +667,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     // the knobs, and the lesson's text. The text keeps at least 3 lines while the run is live
     // and kTextLines once the checks show, but never more than half the room (a large font on a
     // small screen: 32 px on 1280x800): the checks and the knobs must not squeeze it out. The
-    // knobs show one row at least, the step box 3 lines. Heights are last frame's contents; a
+    // knobs show one row at least, the step box 2 lines. Heights are last frame's contents; a
     // change asks for one more frame.
     constexpr float kTextLines = 8;
     const float text_line = em * 1.3f;
@@ -683,7 +683,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     const float knobs_min = knobs ? std::min(*knobs_last > 0 ? *knobs_last : FLT_MAX,
                                              text_line + ImGui::GetFrameHeightWithSpacing() + sy)
                                   : 0;
-    float room = std::max(3 * text_line, avail - text_min - knobs_min - gaps);
+    float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps);
     float top_h = std::min(*last_h > 0 ? *last_h : room, room);
     drawn.checks_shown = checks;
     ImGui::BeginChild("##now", {0, top_h}, false);
@@ -720,6 +720,8 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     if (it == docs.end()) it = docs.emplace(&l, md::parse(embedded_text(l.text))).first;
     ImGui::BeginChild("##text", {0, 0}, false);
     drawn.text_h = ImGui::GetWindowHeight();
+    drawn.text_visible = drawn.text_h;
+    drawn.text_min = text_min;
     drawn.line_h = text_line;
     if (it->second.blocks.empty()) {
         ImGui::TextDisabled("This lesson has no text (%s was not embedded).", l.text.c_str());
