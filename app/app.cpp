@@ -289,6 +289,11 @@ void App::begin_frame(double now_s) {
         notice_.clear();
         notice_until_ = 0;
     }
+    {  // a new window height may change the font presentation mode can have (font_px)
+        float before = font_px();
+        display_h_ = ImGui::GetIO().DisplaySize.y;
+        if (font_px() != before) fonts_dirty_ = true;
+    }
     theme_.scale = font_px() / 16.0f;
     theme_.presentation = settings_.presentation;
     theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
@@ -646,7 +651,14 @@ void App::set_content_scale(float s) {
 }
 
 float App::font_px() const {
-    float px = settings_.font_size * (settings_.presentation ? 1.5f : 1.0f) * content_scale_;
+    float px = settings_.font_size * content_scale_;
+    // Presentation mode makes text half as large again, as far as the window keeps some 28
+    // lines of it (1366x768 at 24 px does; 32 px made 48 on 1280x800, 16 lines: no view was
+    // usable), never below the size chosen.
+    if (settings_.presentation) {
+        float most = display_h_ > 0 ? std::max(px, std::floor(display_h_ / 28)) : FLT_MAX;
+        px = std::min(px * 1.5f, most);
+    }
     return std::clamp(std::round(px), 8.0f, 120.0f);
 }
 
@@ -1157,20 +1169,24 @@ void App::draw_presentation_layout() {
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
     if (lower == "Chart" && !model_.live()) most = 0.45f;  // ... the chart at the end can't
     const float H = h - sp;
-    float h_top = std::floor(std::clamp(need + chrome, 0.45f * H, most * H));
-    // The lower pane shows at least kSourceRows rows of code, the graph keeps 45% of the column:
-    // the graph gives up what it can for that, else one of them folds to its tabs (the other
+    // The graph keeps 45% of the column, and 8 lines of its text (more than 45% at a large font
+    // on a small screen: 32 px on 1280x800).
+    const float graph_min = std::min(std::max(0.45f * H, 8 * px + chrome), most * H);
+    float h_top = std::floor(std::clamp(need + chrome, graph_min, most * H));
+    // The lower pane shows at least kSourceRows rows of code, the graph keeps its minimum: the
+    // graph gives up what it can for that, else one of them folds to its tabs (the other
     // gets the column; V, M, T or a click on the tabs brings it up). A source of two or three
     // rows (32 px on 1280x800) or a single one (the end of a run at 1366x768) is no use.
     constexpr float kSourceRows = 6;
     const ImGuiStyle& st = ImGui::GetStyle();
-    const float lower_chrome = 2 * st.WindowPadding.y + 2 + ImGui::GetFrameHeight() + 2 * spacing.y +
-                               ImGui::GetTextLineHeightWithSpacing() + spacing.y;
+    // (its border and padding, the tab bar and the separator under it: the Source view's legend
+    // yields to the code in a pane this short)
+    const float lower_chrome = 2 * st.WindowPadding.y + 2 + ImGui::GetFrameHeight() + 3 * spacing.y;
     const float lower_min = lower_chrome + kSourceRows * ImGui::GetTextLineHeight();
     const float folded_h = std::floor(ImGui::GetFrameHeight() + 2 * st.WindowPadding.y + 2);
     pres_.folded.clear();
     if (H - h_top < lower_min) {
-        if (H - lower_min >= 0.45f * H && graph != "Messages") h_top = std::floor(H - lower_min);
+        if (H - lower_min >= graph_min && graph != "Messages") h_top = std::floor(H - lower_min);
         else pres_.folded = pres_.lower_up ? "Graph" : "SourceMore";
     }
     if (pres_.folded == "SourceMore") h_top = H - folded_h;

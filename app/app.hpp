@@ -259,7 +259,7 @@ public:
     // background, the window clears these to ImGuiCol_ChildBg (and the rest to WindowBg).
     const std::vector<ImVec4>& backdrops() const { return backdrops_; }
     bool fonts_dirty() const { return fonts_dirty_; }
-    float font_px() const;           // font size in pixels now (presentation, content scale)
+    float font_px() const;           // font size in pixels now (presentation, content scale, window height)
     void rebuild_style();            // after the fonts were rebuilt
     void fonts_rebuilt() { fonts_dirty_ = false; rebuild_style(); }
     bool quit_requested() const { return quit_; }
@@ -381,6 +381,7 @@ private:
     Theme theme_;
     LessonPanel panel_;
     float content_scale_ = 1.0f;
+    float display_h_ = 0;  // the window's height in pixels, as of the last frame (0: not known)
     bool fonts_dirty_ = true;
     bool paused_ = true;
     bool quit_ = false;
