@@ -9,6 +9,7 @@
 #include <cmath>
 #include <utility>
 
+#include "app/source_layout.hpp"
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
 #include "core/trace_file.hpp"
@@ -1180,8 +1181,9 @@ void App::draw_presentation_layout() {
     constexpr float kSourceRows = 6;
     const ImGuiStyle& st = ImGui::GetStyle();
     // (its border and padding, the tab bar and the separator under it: the Source view's legend
-    // yields to the code in a pane this short)
-    const float lower_chrome = 2 * st.WindowPadding.y + 2 + ImGui::GetFrameHeight() + 3 * spacing.y;
+    // yields to the code in a pane this short; as last drawn where that was less)
+    float lower_chrome = 2 * st.WindowPadding.y + 2 + ImGui::GetFrameHeight() + 3 * spacing.y;
+    if (pres_.lower_chrome > 0) lower_chrome = std::min(lower_chrome, pres_.lower_chrome);
     const float lower_min = lower_chrome + kSourceRows * ImGui::GetTextLineHeight();
     const float folded_h = std::floor(ImGui::GetFrameHeight() + 2 * st.WindowPadding.y + 2);
     pres_.folded.clear();
@@ -1218,6 +1220,9 @@ void App::draw_presentation_layout() {
               {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
               {"Events", [&] { lower = "Events", draw_events(ctx); }}},
              &front_tabs);
+        const SourceLayout& src = last_source_layout();
+        if (src.frame == ImGui::GetFrameCount() && src.code_rows > 0)
+            pres_.lower_chrome = (h - h_top - sp) - src.code_rows * ImGui::GetTextLineHeight();
     }
     ImGui::EndGroup();
     ImGui::PopStyleVar();

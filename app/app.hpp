@@ -361,6 +361,7 @@ private:
         // learner brought its pane up (V, a click on its tabs, --view source).
         bool lower_up = false;
         std::string folded;                 // this frame: "", "Graph" or "SourceMore"
+        float lower_chrome = 0;  // the lower pane's height less the Source view's code, as drawn
     } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);

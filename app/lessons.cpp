@@ -222,13 +222,16 @@ void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float in
 void draw(const Doc& doc, const Theme& th) {
     const Fonts& F = fonts();
     float em = ImGui::GetFontSize();
+    // A narrow column (a large font, a projector) takes headings a size down: fork-exec's title
+    // took four of the six lines the text had at 32 px.
+    const bool narrow = ImGui::GetContentRegionAvail().x < 20 * em;
     for (size_t i = 0; i < doc.blocks.size(); ++i) {
         const Block& b = doc.blocks[i];
         float indent = float(b.indent) * 1.4f * em + (b.quote ? em : 0);
         switch (b.type) {
             case Block::Heading: {
                 if (i > 0) ImGui::Dummy({0, em * 0.5f});
-                ImFont* f = b.level <= 1 ? F.h1 : b.level == 2 ? F.h2 : F.bold;
+                ImFont* f = b.level <= 1 ? (narrow ? F.h2 : F.h1) : b.level == 2 && !narrow ? F.h2 : F.bold;
                 draw_runs(b.runs, f, th.text(), indent, th);
                 if (b.level <= 1) ImGui::Separator();
                 break;
@@ -665,9 +668,9 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     // Three boxes share the height left, each scrolling in itself: the step box (or the checks),
     // the knobs, and the lesson's text. The text keeps at least 3 lines while the run is live
-    // and kTextLines once the checks show, but never more than half the room (a large font on a
-    // small screen: 32 px on 1280x800): the checks and the knobs must not squeeze it out. The
-    // knobs show one row at least, the step box 2 lines. Heights are last frame's contents; a
+    // and kTextLines once the checks show, or all the step box's 2 lines and the knobs' one row
+    // leave it where that is less (a large font on a small screen: 32 px on 1280x800 leaves 5):
+    // the checks and the knobs must not squeeze it out. Heights are last frame's contents; a
     // change asks for one more frame.
     constexpr float kTextLines = 8;
     const float text_line = em * 1.3f;
@@ -678,11 +681,12 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     ImGuiStorage* st = ImGui::GetStateStorage();
     float* last_h = st->GetFloatRef(ImGui::GetID("now_h"), 0);
     float* knobs_last = st->GetFloatRef(ImGui::GetID("knobs_h"), 0);
-    const float text_min = std::min((checks ? kTextLines : 3) * text_line, 0.5f * avail);
     const float gaps = (knobs ? 3 : 2) * sy + 2;
     const float knobs_min = knobs ? std::min(*knobs_last > 0 ? *knobs_last : FLT_MAX,
                                              text_line + ImGui::GetFrameHeightWithSpacing() + sy)
                                   : 0;
+    const float text_min = std::min((checks ? kTextLines : 3) * text_line,
+                                    std::max(0.0f, avail - 2 * text_line - knobs_min - gaps));
     float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps);
     float top_h = std::min(*last_h > 0 ? *last_h : room, room);
     drawn.checks_shown = checks;

@@ -107,7 +107,8 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     ImGui::PushFont(fonts().bold);
     const float head_w = ImGui::CalcTextSize(heading).x;
     ImGui::PopFont();
-    const float observe_w = ImGui::GetFrameHeight() + st.ItemInnerSpacing.x + ImGui::CalcTextSize("Observe").x;
+    // (on the heading's line the box has no vertical padding: it is a text line high)
+    const float observe_w = ImGui::GetFontSize() + st.ItemInnerSpacing.x + ImGui::CalcTextSize("Observe").x;
     const float run_w = ImGui::CalcTextSize("Run").x + 2 * st.FramePadding.x;
     // The heading and Observe on one line, the field and Run under them, where they fit (16 px).
     // In a narrow column (32 px on 1280x800, a projector) a header that folds to one line (open
@@ -168,7 +169,7 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
     bool run = ImGui::Button("Run");
     note_cut(drawn, "Run");
     if (!wide) {
-        if (avail >= run_w + st.ItemSpacing.x + observe_w) ImGui::SameLine();
+        if (avail >= run_w + st.ItemSpacing.x + observe_w + 2 * st.FramePadding.y) ImGui::SameLine();
         observe();
     }
     if ((enter || run) && g_field.buf[0]) {
