@@ -691,6 +691,7 @@ void App::rebuild_style() {
     c[ImGuiCol_Button] = ImVec4(0.20f, 0.30f, 0.44f, 1.0f);
     c[ImGuiCol_ButtonHovered] = ImVec4(0.27f, 0.42f, 0.62f, 1.0f);
     c[ImGuiCol_ButtonActive] = ImVec4(0.32f, 0.50f, 0.74f, 1.0f);
+    c[ImGuiCol_PopupBg].w = 1.0f;  // opaque: the lesson picker's rows over the step text read clean
     s.ScaleAllSizes(font_px() / 16.0f);
     if (settings_.presentation) s.ScrollbarSize *= 1.3f;
     ImGui::GetStyle() = s;
