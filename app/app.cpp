@@ -9,6 +9,7 @@
 #include <cmath>
 #include <utility>
 
+#include "app/source_layout.hpp"
 #include "core/embedded.hpp"
 #include "core/lab.hpp"
 #include "core/trace_file.hpp"
@@ -289,9 +290,20 @@ void App::begin_frame(double now_s) {
         notice_.clear();
         notice_until_ = 0;
     }
+    {  // a new window height may change the font presentation mode can have (font_px)
+        float before = font_px();
+        display_h_ = ImGui::GetIO().DisplaySize.y;
+        if (font_px() != before) fonts_dirty_ = true;
+    }
     theme_.scale = font_px() / 16.0f;
     theme_.presentation = settings_.presentation;
     theme_.line = (settings_.presentation ? 3.0f : 1.5f) * theme_.scale;
+    // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
+    // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
+    // panes take over (draw_layout).
+    theme_.compact = settings_.presentation ||
+                     ImGui::GetMainViewport()->WorkSize.x - 2 * ImGui::GetStyle().WindowPadding.x <
+                         62 * font_px();
     ui_.sandbox = sandbox_.active;
     sandbox_turn();
     // Scripted steps: one at a time, each once the previous one was applied and a fresh
@@ -640,7 +652,14 @@ void App::set_content_scale(float s) {
 }
 
 float App::font_px() const {
-    float px = settings_.font_size * (settings_.presentation ? 1.5f : 1.0f) * content_scale_;
+    float px = settings_.font_size * content_scale_;
+    // Presentation mode makes text half as large again, as far as the window keeps some 28
+    // lines of it (1366x768 at 24 px does; 32 px made 48 on 1280x800, 16 lines: no view was
+    // usable), never below the size chosen.
+    if (settings_.presentation) {
+        float most = display_h_ > 0 ? std::max(px, std::floor(display_h_ / 28)) : FLT_MAX;
+        px = std::min(px * 1.5f, most);
+    }
     return std::clamp(std::round(px), 8.0f, 120.0f);
 }
 
@@ -672,6 +691,7 @@ void App::rebuild_style() {
     c[ImGuiCol_Button] = ImVec4(0.20f, 0.30f, 0.44f, 1.0f);
     c[ImGuiCol_ButtonHovered] = ImVec4(0.27f, 0.42f, 0.62f, 1.0f);
     c[ImGuiCol_ButtonActive] = ImVec4(0.32f, 0.50f, 0.74f, 1.0f);
+    c[ImGuiCol_PopupBg].w = 1.0f;  // opaque: the lesson picker's rows over the step text read clean
     s.ScaleAllSizes(font_px() / 16.0f);
     if (settings_.presentation) s.ScrollbarSize *= 1.3f;
     ImGui::GetStyle() = s;
@@ -857,10 +877,12 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
     if (strip && tabs.size() > 1) {
         tab_strip(tabs, front);
     } else if (tabs.size() == 1) {
-        ImGui::PushFont(fonts().bold);
-        ImGui::TextUnformatted(tabs[0].name);
-        ImGui::PopFont();
-        ImGui::Separator();
+        if (*tabs[0].name) {  // (unnamed: no heading, a line more for the view)
+            ImGui::PushFont(fonts().bold);
+            ImGui::TextUnformatted(tabs[0].name);
+            ImGui::PopFont();
+            ImGui::Separator();
+        }
         body(tabs[0]);
     } else if (ImGui::BeginTabBar("##tabs")) {
         for (auto& t : tabs) {
@@ -884,6 +906,34 @@ void pane(const char* id, ImVec2 size, const ImVec2& spacing, const std::vector<
     ImGui::PopStyleColor();
 }
 
+// A pane folded to one line of its tabs (where it and the pane above or below do not both
+// fit): returns the tab clicked, which unfolds it with that tab in front; CURRENT is lit.
+const char* folded_pane(const char* id, ImVec2 size, const std::vector<const char*>& names,
+                        const std::string& current) {
+    ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(0, 0, 0, 0));
+    ImGui::BeginChild(id, size, true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    {
+        ImVec2 a = ImGui::GetWindowPos(), b = ImGui::GetWindowSize();
+        g_backdrops.push_back({a.x, a.y, a.x + b.x, a.y + b.y});
+    }
+    const char* clicked = nullptr;
+    ImGui::PushStyleVar(ImGuiStyleVar_FrameRounding, ImGui::GetStyle().TabRounding);
+    ImGui::TextDisabled("\u25B8");
+    for (const char* n : names) {
+        ImGui::SameLine(0, 4);
+        bool on = current == n;
+        ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(on ? ImGuiCol_TabActive : ImGuiCol_Tab));
+        ImGui::PushStyleColor(ImGuiCol_ButtonHovered, ImGui::GetStyleColorVec4(ImGuiCol_TabHovered));
+        if (ImGui::SmallButton(n)) clicked = n;
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("Show %s here (the other pane folds)", n);
+        ImGui::PopStyleColor(2);
+    }
+    ImGui::PopStyleVar();
+    ImGui::EndChild();
+    ImGui::PopStyleColor();
+    return clicked;
+}
+
 }  // namespace
 
 void App::draw_layout() {
@@ -901,10 +951,7 @@ void App::draw_layout() {
     panel_.next = nullptr;
     for (size_t i = 0; i + 1 < lessons().size(); ++i)
         if (&lessons()[i] == panel_.lesson) panel_.next = &lessons()[i + 1];
-    // Seven panes need some 62 em of width: at a large font on a small screen (32 px on
-    // 1280x800 is 40 em) they squeeze every view to nothing, so presentation mode's few large
-    // panes take over.
-    if (settings_.presentation || ImGui::GetContentRegionAvail().x < 62 * font_px()) {
+    if (theme_.compact) {  // (begin_frame: presentation mode, or too little room for seven panes)
         draw_presentation_layout();
         return;
     }
@@ -1016,20 +1063,32 @@ void App::draw_presentation_layout() {
     float h = views_height(avail.y);
     float sp = std::max(4.0f, 6.0f * theme_.scale);
     float& left = pres_.left;
-    float w_left = std::floor(left * avail.x);
+    // At a large font the lessons' column keeps some 14 em (27% of 1280 px is 11 em at 32 px:
+    // two words a line), up to 38% of the width.
+    float w_left = std::floor(std::max(left * avail.x, std::min(14 * font_px(), 0.38f * avail.x)));
     float w_right = avail.x - w_left - sp;
     ViewContext ctx{model_, ui_, theme_};
     // V brings the next tab of the source's pane to the front.
     static const char* kMore[] = {"Source", "Console", "Chart", "Events"};
+    static const char* kGraphs[] = {"Descriptors", "Processes", "Messages"};
     int& more = pres_.more;
     if (std::exchange(key_more_, false)) {
-        more = (more + 1) % 4;
+        // (a folded source pane first comes up with the tab it had)
+        if (pres_.folded != "SourceMore") more = (more + 1) % 4;
         front_tabs.push_back(kMore[more]);
+        pres_.lower_up = true;
+    }
+    // A tab asked for (--view, the first measurement's chart) unfolds its pane.
+    for (const std::string& t : front_tabs) {
+        for (const char* k : kMore)
+            if (t == k && pres_.folded == "SourceMore") pres_.lower_up = true;
+        for (const char* k : kGraphs)
+            if (t == k && pres_.folded == "Graph") pres_.lower_up = false;
     }
     std::string_view source = shown_source();
 
     ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(0, 0));
-    pane("Lessons", {w_left, h}, spacing, {{"Lesson", [&] { draw_lessons(ctx, panel_); }}});
+    pane("Lessons", {w_left, h}, spacing, {{"", [&] { draw_lessons(ctx, panel_); }}});
     ImGui::SameLine();
     splitter("##p_split_left", true, sp, h, &left, avail.x);
     ImGui::SameLine();
@@ -1043,7 +1102,8 @@ void App::draw_presentation_layout() {
     std::string& graph = pres_.graph;
     auto show = [&](const char* tab) {
         graph = tab;
-        front_tabs.push_back(tab);
+        // (a folded graph pane takes it when it unfolds: the run does not unfold it by itself)
+        if (pres_.folded != "Graph") front_tabs.push_back(tab);
     };
     if (was_live != model_.live() || seen_root != model_.root) {
         was_live = model_.live();
@@ -1073,8 +1133,18 @@ void App::draw_presentation_layout() {
         if (has({"tree"}) || (tree && !fds)) show("Processes");
         else if (fds) show("Descriptors");
     }
-    if (std::exchange(key_swap_, false)) show(graph == "Messages" ? "Descriptors" : "Messages");
-    if (std::exchange(key_tree_, false)) show(graph == "Processes" ? "Descriptors" : "Processes");
+    // M and T bring the graph up (a folded one with the tab it had), and then swap its tab.
+    for (bool* key : {&key_swap_, &key_tree_})
+        if (std::exchange(*key, false)) {
+            if (pres_.folded == "Graph") {
+                pres_.lower_up = false;
+                front_tabs.push_back(graph);
+            } else if (key == &key_swap_) {
+                show(graph == "Messages" ? "Descriptors" : "Messages");
+            } else {
+                show(graph == "Processes" ? "Descriptors" : "Processes");
+            }
+        }
 
     // The graph gets the height its front view needs at zoom 1 (or at the zoom that fits the
     // width), between 45% and 65% of the column (80% for the messages); the source the rest.
@@ -1100,20 +1170,61 @@ void App::draw_presentation_layout() {
     std::string& lower = pres_.lower;
     if (graph == "Messages") most = 0.8f, need = h;  // a run's story: the source can wait
     if (lower == "Chart" && !model_.live()) most = 0.38f;  // ... the chart at the end can't
-    float h_top = std::floor(std::clamp(need + chrome, std::min(0.45f, most) * (h - sp), most * (h - sp)));
+    const float H = h - sp;
+    // The graph keeps 45% of the column, and 8 lines of its text (more than 45% at a large font
+    // on a small screen: 32 px on 1280x800).
+    const float graph_min = std::min(std::max(0.45f * H, 8 * px + chrome), most * H);
+    float h_top = std::floor(std::clamp(need + chrome, graph_min, most * H));
+    // The lower pane shows at least kSourceRows rows of code, the graph keeps its minimum: the
+    // graph gives up what it can for that, else one of them folds to its tabs (the other
+    // gets the column; V, M, T or a click on the tabs brings it up). A source of two or three
+    // rows (32 px on 1280x800) or a single one (the end of a run at 1366x768) is no use.
+    constexpr float kSourceRows = 6;
+    const ImGuiStyle& st = ImGui::GetStyle();
+    // (its border and padding, the tab bar and the separator under it: the Source view's legend
+    // yields to the code in a pane this short; as last drawn where that was less)
+    float lower_chrome = 2 * st.WindowPadding.y + 2 + ImGui::GetFrameHeight() + 3 * spacing.y;
+    if (pres_.lower_chrome > 0) lower_chrome = std::min(lower_chrome, pres_.lower_chrome);
+    const float lower_min = lower_chrome + kSourceRows * ImGui::GetTextLineHeight();
+    const float folded_h = std::floor(ImGui::GetFrameHeight() + 2 * st.WindowPadding.y + 2);
+    pres_.folded.clear();
+    if (H - h_top < lower_min) {
+        if (H - lower_min >= graph_min && graph != "Messages") h_top = std::floor(H - lower_min);
+        else pres_.folded = pres_.lower_up ? "Graph" : "SourceMore";
+    }
+    if (pres_.folded == "SourceMore") h_top = H - folded_h;
+    if (pres_.folded == "Graph") h_top = folded_h;
     ImGui::BeginGroup();
-    pane("Graph", {w_right, h_top}, spacing,
-         {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},
-          {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
-          {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
-         &front_tabs, true);
+    if (pres_.folded == "Graph") {
+        if (const char* t = folded_pane("GraphFolded", {w_right, h_top}, {kGraphs[0], kGraphs[1], kGraphs[2]}, graph)) {
+            pres_.lower_up = false;
+            graph = t;
+            front_tabs.push_back(t);
+        }
+    } else {
+        pane("Graph", {w_right, h_top}, spacing,
+             {{"Descriptors", [&] { graph = "Descriptors", draw_descriptors(ctx); }},
+              {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
+              {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
+             &front_tabs, true);
+    }
     ImGui::Dummy({w_right, sp});
-    pane("SourceMore", {w_right, h - h_top - sp}, spacing,
-         {{"Source", [&] { lower = "Source", program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},
-          {"Console", [&] { lower = "Console", draw_console(ctx); }},
-          {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
-          {"Events", [&] { lower = "Events", draw_events(ctx); }}},
-         &front_tabs);
+    if (pres_.folded == "SourceMore") {
+        if (const char* t = folded_pane("SourceFolded", {w_right, h - h_top - sp}, {kMore[0], kMore[1], kMore[2], kMore[3]}, lower)) {
+            pres_.lower_up = true;
+            front_tabs.push_back(t);
+        }
+    } else {
+        pane("SourceMore", {w_right, h - h_top - sp}, spacing,
+             {{"Source", [&] { lower = "Source", program_selected() && !saved_ ? draw_program_source(ctx, panel_) : draw_source(ctx, source); }},
+              {"Console", [&] { lower = "Console", draw_console(ctx); }},
+              {"Chart", [&] { lower = "Chart", draw_charts(ctx); }},
+              {"Events", [&] { lower = "Events", draw_events(ctx); }}},
+             &front_tabs);
+        const SourceLayout& src = last_source_layout();
+        if (src.frame == ImGui::GetFrameCount() && src.code_rows > 0)
+            pres_.lower_chrome = (h - h_top - sp) - src.code_rows * ImGui::GetTextLineHeight();
+    }
     ImGui::EndGroup();
     ImGui::PopStyleVar();
     draw_under_views(avail.x);

@@ -116,6 +116,9 @@ std::string cannot_trace_line(const RunModel& m);
 void draw_lessons(ViewContext& ctx, LessonPanel& panel);  // app/lessons.cpp
 // The "Run a program…" entry at the top of the lesson list (app/program_bar.cpp).
 void draw_program_bar(ViewContext& ctx, LessonPanel& panel);
+// The last item reaches past the current window's visible right edge: TEXT, clipped there, goes
+// in D's list of cut texts (frame tests assert there is none). (app/lessons.cpp)
+void note_cut(DrawnLesson& d, const std::string& text);
 // The Source view of a program run: its own source file, marked, when built with -g; else its
 // command line and where each process is.
 void draw_program_source(ViewContext& ctx, const LessonPanel& panel);
@@ -256,7 +259,7 @@ public:
     // background, the window clears these to ImGuiCol_ChildBg (and the rest to WindowBg).
     const std::vector<ImVec4>& backdrops() const { return backdrops_; }
     bool fonts_dirty() const { return fonts_dirty_; }
-    float font_px() const;           // font size in pixels now (presentation, content scale)
+    float font_px() const;           // font size in pixels now (presentation, content scale, window height)
     void rebuild_style();            // after the fonts were rebuilt
     void fonts_rebuilt() { fonts_dirty_ = false; rebuild_style(); }
     bool quit_requested() const { return quit_; }
@@ -353,6 +356,12 @@ private:
         std::string graph = "Descriptors";  // the graph pane's front tab
         std::string lower = "Source";       // the source pane's front tab
         std::string step_seen;              // the step text the graph was last chosen for
+        // Where the graph and the source do not both fit (a large font on a small screen: 32
+        // px on 1280x800), one of them folds to a line of its tabs: the source, unless the
+        // learner brought its pane up (V, a click on its tabs, --view source).
+        bool lower_up = false;
+        std::string folded;                 // this frame: "", "Graph" or "SourceMore"
+        float lower_chrome = 0;  // the lower pane's height less the Source view's code, as drawn
     } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);
@@ -373,6 +382,7 @@ private:
     Theme theme_;
     LessonPanel panel_;
     float content_scale_ = 1.0f;
+    float display_h_ = 0;  // the window's height in pixels, as of the last frame (0: not known)
     bool fonts_dirty_ = true;
     bool paused_ = true;
     bool quit_ = false;

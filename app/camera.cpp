@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "app/view.hpp"
 
@@ -45,10 +46,16 @@ void camera_buttons(Camera& cam, float font_px) {
     if (ImGui::SmallButton("fit")) cam.fit = true;
     ImGui::EndDisabled();
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-        ImGui::SetTooltip(cam.fit ? "Zoomed to fit the whole graph (F)"
-                                  : "Zoom to fit the whole graph (F)");
-    ImGui::SameLine(0, 6);
-    ImGui::TextDisabled("%.0f%%", cam.zoom * 100);
+        ImGui::SetTooltip(cam.fit ? "Zoomed to fit the whole graph (F): %.0f%%"
+                                  : "Zoom to fit the whole graph (F); now %.0f%%", cam.zoom * 100);
+    // The zoom where it fits the line (a large font after the tabs: else the tooltip has it).
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.0f%%", cam.zoom * 100);
+    float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+    if (ImGui::GetItemRectMax().x + 6 + ImGui::CalcTextSize(pct).x <= right) {
+        ImGui::SameLine(0, 6);
+        ImGui::TextDisabled("%s", pct);
+    }
     ImGui::PopID();
 }
 

@@ -73,10 +73,27 @@ using TextWidth = std::function<float(std::string_view)>;
 // What the Lessons view drew in its last frame, for frame tests.
 struct DrawnLesson {
     int frame = -1;
-    float text_h = 0;   // the lesson text's visible height
+    float text_h = 0;   // the lesson text's visible height (its box's)
+    float text_visible = 0;  // of it, what the text itself has (below anything sharing its box)
+    float text_min = 0;      // the height the layout keeps for it
     float line_h = 0;   // one line of it
     bool checks_shown = false;  // the run's checks are on screen (the run ended)
     bool checks_open = false;   // all of them, not the one-line summary
+    float knobs_h = 0;          // the knobs' own box (they scroll in it, not in the text)
+    Rect pane;                  // the view's visible area
+    // A narrow column (a large font, a projector): the lesson list is one line, a picker whose
+    // popup lists every lesson with its whole title.
+    bool picker = false;
+    Rect picker_rect;
+    bool picker_open = false;
+    // The rows of the list (or of the picker's open popup) as drawn: the whole label, the text
+    // shown (cut with "…" when it is narrower than the label: its tooltip has the rest).
+    struct Row {
+        std::string id, full, shown;
+    };
+    std::vector<Row> rows;
+    // Texts drawn wider than their room, so clipped (not cut with "…"): none should be.
+    std::vector<std::string> cut;
 };
 
 // ---------------------------------------------------------------------------------------------

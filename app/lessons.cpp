@@ -176,7 +176,8 @@ void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float in
     ImDrawList* dl = ImGui::GetWindowDrawList();
     ImVec2 origin = ImGui::GetCursorScreenPos();
     float left = origin.x + indent;
-    float right = origin.x + std::max(ImGui::GetContentRegionAvail().x, 10 * base->FontSize);
+    // (a narrow column at a large font holds under 10 em: the text wraps there, not past it)
+    float right = origin.x + std::max(ImGui::GetContentRegionAvail().x, 3 * base->FontSize);
     float line_h = base->FontSize * 1.3f;
     float x = left, y = origin.y;
     ImU32 code_bg = IM_COL32(255, 255, 255, 28);
@@ -221,13 +222,16 @@ void draw_runs(const std::vector<Run>& runs, ImFont* base, ImU32 color, float in
 void draw(const Doc& doc, const Theme& th) {
     const Fonts& F = fonts();
     float em = ImGui::GetFontSize();
+    // A narrow column (a large font, a projector) takes headings a size down: fork-exec's title
+    // took four of the six lines the text had at 32 px.
+    const bool narrow = ImGui::GetContentRegionAvail().x < 20 * em;
     for (size_t i = 0; i < doc.blocks.size(); ++i) {
         const Block& b = doc.blocks[i];
         float indent = float(b.indent) * 1.4f * em + (b.quote ? em : 0);
         switch (b.type) {
             case Block::Heading: {
                 if (i > 0) ImGui::Dummy({0, em * 0.5f});
-                ImFont* f = b.level <= 1 ? F.h1 : b.level == 2 ? F.h2 : F.bold;
+                ImFont* f = b.level <= 1 ? (narrow ? F.h2 : F.h1) : b.level == 2 && !narrow ? F.h2 : F.bold;
                 draw_runs(b.runs, f, th.text(), indent, th);
                 if (b.level <= 1) ImGui::Separator();
                 break;
@@ -303,6 +307,15 @@ std::string markdown_outline(std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 
 namespace {
+// The right edge of what the current window shows (its scroll bar left out).
+float visible_right() { return ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x; }
+}  // namespace
+
+void note_cut(DrawnLesson& d, const std::string& text) {
+    if (ImGui::GetItemRectMax().x > visible_right() + 0.5f) d.cut.push_back(text);
+}
+
+namespace {
 
 void hint(const char* text) {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
@@ -336,7 +349,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
         // One line, expandable (C): the lesson text below keeps its room. Failed checks are
         // listed even when folded: they are what the class has to see.
         ImGuiStorage* st = ImGui::GetStateStorage();
-        bool* open = st->GetBoolRef(ImGui::GetID("checks_open"), !th.presentation);
+        bool* open = st->GetBoolRef(ImGui::GetID("checks_open"), !th.compact);
         if (std::exchange(panel.toggle_checks, false)) *open = !*open;
         std::string head = std::string(*open ? "\u25BE " : "\u25B8 ") + "Run " +
                            run_status_name(m.status) + ": " + std::to_string(ok) + " of " +
@@ -363,8 +376,16 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
             ImGui::TextWrapped("%s: %s", c.name.c_str(), c.detail.c_str());
         }
         if (panel.next) {
+            // The longest label that fits the column (the tooltip has the lesson's name).
             std::string label = "Next lesson: " + panel.next->id + "  (Space)";
+            for (const char* shorter : {"Next lesson (Space)", "Next lesson", "Next"})
+                if (ImGui::CalcTextSize(label.c_str()).x + 2 * ImGui::GetStyle().FramePadding.x >
+                    ImGui::GetContentRegionAvail().x)
+                    label = shorter;
             if (ImGui::Button(label.c_str())) panel.go_next = true;
+            note_cut(ctx.ui.drawn_lesson, label);
+            if (ImGui::IsItemHovered())
+                ImGui::SetTooltip("Next lesson: %s (Space)", panel.next->id.c_str());
         }
     } else if (m.step_index >= 0 || !m.step_text.empty()) {
         // Whose step it is, and whether the run has gone past it: then it is about the past.
@@ -443,6 +464,10 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
         const Knob& k = l.knobs[ki];
         ImGui::PushID(k.name.c_str());
         if (int(ki) == panel.knob_focus) {  // the knob Left/Right change (K chooses it)
+            // (in view when K picked it: the knobs scroll in their own box)
+            int* seen = ImGui::GetStateStorage()->GetIntRef(ImGui::GetID("focus_seen"), -1);
+            if (*seen != panel.knob_focus) ImGui::SetScrollHereY(0.3f);
+            *seen = panel.knob_focus;
             ImGui::TextUnformatted("\u25B6");
             ImGui::SameLine();
         }
@@ -515,51 +540,118 @@ struct CutRow {
     float px = 0;
     std::string out;
 };
+
+struct Entry {
+    std::string id, label, title;  // label: progress marks, id and title
+    bool sel = false;
+};
+
+// The list in a narrow column (a large font, a projector): one line, the chosen lesson cut
+// with "…" (the tooltip has its title); the popup lists every lesson with its whole title,
+// wrapped where the display is too narrow for it.
+void draw_picker(ViewContext& ctx, LessonPanel& panel, const std::vector<Entry>& entries) {
+    DrawnLesson& d = ctx.ui.drawn_lesson;
+    d.picker = true;
+    const ImGuiStyle& st = ImGui::GetStyle();
+    const Entry* cur = nullptr;
+    for (auto& e : entries)
+        if (e.sel) cur = &e;
+    float room = ImGui::GetContentRegionAvail().x - ImGui::GetFrameHeight() - 2 * st.FramePadding.x;
+    std::string preview = cur ? cut_row(cur->label, cur->title, room) : "Pick a lesson";
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    float widest = 0;
+    for (auto& e : entries) widest = std::max(widest, ImGui::CalcTextSize(e.label.c_str()).x);
+    float pad = 2 * st.WindowPadding.x + st.ScrollbarSize + 2 * st.ItemSpacing.x;
+    float w = std::min(widest + pad, vp->WorkSize.x - 2 * st.WindowPadding.x);
+    w = std::max(w, ImGui::GetContentRegionAvail().x);
+    ImGui::SetNextWindowSizeConstraints({w, 0}, {w, vp->WorkSize.y * 0.9f});
+    ImGui::SetNextItemWidth(-FLT_MIN);
+    bool open = ImGui::BeginCombo("##lesson_picker", preview.c_str(), ImGuiComboFlags_HeightLargest);
+    d.picker_rect = {ImGui::GetItemRectMin().x, ImGui::GetItemRectMin().y, ImGui::GetItemRectMax().x,
+                     ImGui::GetItemRectMax().y};
+    if (!open) {
+        if (ImGui::IsItemHovered() && cur)
+            ImGui::SetTooltip("%s\nClick for every lesson (or Up/Down)", cur->label.c_str());
+        d.rows.push_back({cur ? cur->id : "", cur ? cur->label : "", preview});
+        return;
+    }
+    d.picker_open = true;
+    float text_w = ImGui::GetContentRegionAvail().x;
+    for (auto& e : entries) {
+        ImGui::PushID(e.id.c_str());
+        ImVec2 at = ImGui::GetCursorScreenPos();
+        ImVec2 sz = ImGui::CalcTextSize(e.label.c_str(), nullptr, false, text_w);
+        if (ImGui::Selectable("##row", e.sel, 0, {text_w, sz.y}) && !e.sel) panel.picked = e.id;
+        ImGui::GetWindowDrawList()->AddText(ImGui::GetFont(), ImGui::GetFontSize(), at,
+                                            ImGui::GetColorU32(ImGuiCol_Text), e.label.c_str(),
+                                            nullptr, text_w);
+        if (e.sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
+        d.rows.push_back({e.id, e.label, e.label});
+        ImGui::PopID();
+    }
+    ImGui::EndCombo();
+}
+
 }  // namespace
 
 void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     const auto& all = lessons();
     float em = ImGui::GetFontSize();
+    ctx.ui.drawn_lesson = DrawnLesson();
+    DrawnLesson& drawn = ctx.ui.drawn_lesson;
+    drawn.frame = ImGui::GetFrameCount();
+    {
+        ImVec2 p = ImGui::GetWindowPos();
+        drawn.pane = {p.x, p.y, visible_right(), p.y + ImGui::GetWindowHeight()};
+    }
     if (all.empty()) {
         ImGui::TextDisabled("No lessons are built into this forklab.");
         return;
     }
     draw_program_bar(ctx, panel);  // "Run a program…" (app/program_bar.cpp)
-    // The list.
-    int rows = int(std::min<size_t>(all.size() + 1, ctx.theme.presentation ? 3 : 5));
-    float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
-    if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
-        // First: the sandbox, real processes the learner commands by hand (app/sandbox_guide.cpp).
-        if (ImGui::Selectable("Sandbox  \u2014  real processes you fork, pipe, close and read by hand###sandbox",
-                              panel.sandbox) && !panel.sandbox)
-            panel.picked = "sandbox";
-        if (panel.sandbox && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
-        for (auto& l : all) {
-            bool sel = !panel.sandbox && panel.lesson == &l;
-            std::string label = l.id + "  \u2014  " + l.title;
-            if (panel.progress)
-                if (auto it = panel.progress->find(l.id); it != panel.progress->end()) {
-                    const auto& pr = it->second;
-                    if (pr.checks)
-                        label = std::to_string(pr.checks_passed) + "/" + std::to_string(pr.checks) +
-                                "  " + label;
-                    if (pr.finished) label = "\u2713 " + label;
-                    if (pr.quiz_judged)
-                        label = "Q" + std::to_string(pr.quiz_right) + "/" + std::to_string(pr.quiz_judged) + " " + label;
-                }
-            float room = ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x;
-            // (cut again only when the label, the room or the font changed: not every frame)
-            static std::map<std::string, CutRow> cut_rows;  // by lesson id
-            CutRow& cr = cut_rows[l.id];
-            if (cr.in != label || cr.room != room || cr.font != ImGui::GetFont() ||
-                cr.px != ImGui::GetFontSize())
-                cr = {label, room, ImGui::GetFont(), ImGui::GetFontSize(), cut_row(label, l.title, room)};
-            label = cr.out + "###" + l.id;
-            if (ImGui::Selectable(label.c_str(), sel) && !sel) panel.picked = l.id;
-            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s: %s", l.id.c_str(), l.title.c_str());
-            if (sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
+    // The list: first the sandbox, real processes the learner commands by hand
+    // (app/sandbox_guide.cpp), then the lessons with their progress.
+    std::vector<Entry> entries;
+    entries.push_back({"sandbox", "Sandbox  \u2014  real processes you fork, pipe, close and read by hand",
+                       "real processes you fork, pipe, close and read by hand", panel.sandbox});
+    for (auto& l : all) {
+        std::string label = l.id + "  \u2014  " + l.title;
+        if (panel.progress)
+            if (auto it = panel.progress->find(l.id); it != panel.progress->end()) {
+                const auto& pr = it->second;
+                if (pr.checks)
+                    label = std::to_string(pr.checks_passed) + "/" + std::to_string(pr.checks) +
+                            "  " + label;
+                if (pr.finished) label = "\u2713 " + label;
+                if (pr.quiz_judged)
+                    label = "Q" + std::to_string(pr.quiz_right) + "/" + std::to_string(pr.quiz_judged) + " " + label;
+            }
+        entries.push_back({l.id, label, l.title, !panel.sandbox && panel.lesson == &l});
+    }
+    // Under some 20 em the rows would keep only the ids (32 px text in a 1280 px window): one
+    // line, whose popup has the titles in full.
+    if (ImGui::GetContentRegionAvail().x < 20 * em) {
+        draw_picker(ctx, panel, entries);
+    } else {
+        int rows = int(std::min<size_t>(entries.size(), ctx.theme.compact ? 3 : 5));
+        float list_h = float(rows) * ImGui::GetTextLineHeightWithSpacing() + ImGui::GetStyle().FramePadding.y * 2;
+        if (ImGui::BeginListBox("##lessons", {-FLT_MIN, list_h})) {
+            for (auto& e : entries) {
+                float room = ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x;
+                // (cut again only when the label, the room or the font changed: not every frame)
+                static std::map<std::string, CutRow> cut_rows;  // by lesson id
+                CutRow& cr = cut_rows[e.id];
+                if (cr.in != e.label || cr.room != room || cr.font != ImGui::GetFont() ||
+                    cr.px != ImGui::GetFontSize())
+                    cr = {e.label, room, ImGui::GetFont(), ImGui::GetFontSize(), cut_row(e.label, e.title, room)};
+                std::string label = cr.out + "###" + e.id;
+                if (ImGui::Selectable(label.c_str(), e.sel) && !e.sel) panel.picked = e.id;
+                if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", e.label.c_str());
+                if (e.sel && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
+                drawn.rows.push_back({e.id, e.label, cr.out});
+            }
+            ImGui::EndListBox();
         }
-        ImGui::EndListBox();
     }
     if (panel.sandbox) return draw_sandbox_guide(ctx, panel);
     if (!panel.lesson) {
@@ -574,24 +666,33 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         draw_quiz(ctx, *panel.quiz);
         ImGui::Spacing();
     }
-    // The step box takes what it needs, but leaves the lesson's text (and the knobs above it)
-    // at least 3 lines while the run is live and kTextLines once the checks show (it scrolls
-    // beyond that): the checks must not squeeze the text out. Its height is last frame's; a
+    // Three boxes share the height left, each scrolling in itself: the step box (or the checks),
+    // the knobs, and the lesson's text. The text keeps at least 3 lines while the run is live
+    // and kTextLines once the checks show, or all the step box's 2 lines and the knobs' one row
+    // leave it where that is less (a large font on a small screen: 32 px on 1280x800 leaves 5):
+    // the checks and the knobs must not squeeze it out. Heights are last frame's contents; a
     // change asks for one more frame.
     constexpr float kTextLines = 8;
     const float text_line = em * 1.3f;
+    const float sy = ImGui::GetStyle().ItemSpacing.y;
     const bool checks = !ctx.model.checks.empty() && !ctx.model.live();
+    const bool knobs = !l.knobs.empty();
     float avail = ImGui::GetContentRegionAvail().y;
-    float* last_h = ImGui::GetStateStorage()->GetFloatRef(ImGui::GetID("now_h"), 0);
-    float room = std::max(4 * em, avail - (checks ? kTextLines : 3) * text_line -
-                                      3 * ImGui::GetStyle().ItemSpacing.y - 2);
+    ImGuiStorage* st = ImGui::GetStateStorage();
+    float* last_h = st->GetFloatRef(ImGui::GetID("now_h"), 0);
+    float* knobs_last = st->GetFloatRef(ImGui::GetID("knobs_h"), 0);
+    const float gaps = (knobs ? 3 : 2) * sy + 2;
+    const float knobs_min = knobs ? std::min(*knobs_last > 0 ? *knobs_last : FLT_MAX,
+                                             text_line + ImGui::GetFrameHeightWithSpacing() + sy)
+                                  : 0;
+    const float text_min = std::min((checks ? kTextLines : 3) * text_line,
+                                    std::max(0.0f, avail - 2 * text_line - knobs_min - gaps));
+    float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps);
     float top_h = std::min(*last_h > 0 ? *last_h : room, room);
-    ctx.ui.drawn_lesson = DrawnLesson();
-    ctx.ui.drawn_lesson.frame = ImGui::GetFrameCount();
-    ctx.ui.drawn_lesson.checks_shown = checks;
+    drawn.checks_shown = checks;
     ImGui::BeginChild("##now", {0, top_h}, false);
     draw_now(ctx, panel, l);
-    float content_h = ImGui::GetCursorPosY();
+    float content_h = ImGui::GetCursorPosY() + ImGui::GetScrollY();
     ImGui::EndChild();
     if (std::fabs(content_h - *last_h) > 0.5f) {
         *last_h = content_h;
@@ -603,22 +704,35 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         if (ImGui::SmallButton("Random exercise")) panel.random_exercise = true;
         ImGui::Spacing();
     }
+    if (knobs) {
+        float knobs_room = std::max(knobs_min, ImGui::GetContentRegionAvail().y - text_min - sy - 2);
+        float kh = std::floor(std::min(*knobs_last > 0 ? *knobs_last : knobs_room, knobs_room));
+        ImGui::BeginChild("##knobs", {0, kh}, false);
+        draw_knobs(panel, l, ctx.theme.presentation || ctx.theme.compact);
+        float knobs_content = ImGui::GetCursorPosY() + ImGui::GetScrollY();
+        ImGui::EndChild();
+        drawn.knobs_h = kh;
+        if (std::fabs(knobs_content - *knobs_last) > 0.5f) {
+            *knobs_last = knobs_content;
+            ctx.ui.again = true;
+        }
+    }
 
     // The lesson's text, parsed once per lesson.
     static std::map<const Lesson*, md::Doc> docs;
     auto it = docs.find(&l);
     if (it == docs.end()) it = docs.emplace(&l, md::parse(embedded_text(l.text))).first;
     ImGui::BeginChild("##text", {0, 0}, false);
-    ctx.ui.drawn_lesson.text_h = ImGui::GetWindowHeight();
-    ctx.ui.drawn_lesson.line_h = text_line;
-    draw_knobs(panel, l, ctx.theme.presentation);
+    drawn.text_h = ImGui::GetWindowHeight();
+    drawn.text_visible = drawn.text_h;
+    drawn.text_min = text_min;
+    drawn.line_h = text_line;
     if (it->second.blocks.empty()) {
         ImGui::TextDisabled("This lesson has no text (%s was not embedded).", l.text.c_str());
     } else {
         md::draw(it->second, ctx.theme);
     }
     ImGui::EndChild();
-    (void)em;
 }
 
 }  // namespace fl::ui

@@ -394,9 +394,26 @@ void draw_messages(ViewContext& ctx) {
         ImGui::TextColored(dimv, "No messages: nothing went through a pipe or socket in this run.");
     else if (m.transfers.empty())
         ImGui::TextColored(dimv, "No messages yet: nothing has gone through a pipe or socket.");
-    else
-        ImGui::TextColored(dimv, "%zu message%s  |  %.0f%%  (Ctrl+wheel)", m.transfers.size(),
-                           m.transfers.size() == 1 ? "" : "s", ui.messages_zoom * 100);
+    else {
+        // The longest that fits the header's line (at a large font, wrapped, it took five lines
+        // of the graph): the zoom hint goes to the tooltip first, then the word.
+        char full[96], mid[64], tiny[32];
+        size_t n = m.transfers.size();
+        float z = ui.messages_zoom * 100;
+        std::snprintf(full, sizeof full, "%zu message%s  |  %.0f%%  (Ctrl+wheel)", n, n == 1 ? "" : "s", z);
+        std::snprintf(mid, sizeof mid, "%zu message%s  |  %.0f%%", n, n == 1 ? "" : "s", z);
+        std::snprintf(tiny, sizeof tiny, "%zu  |  %.0f%%", n, z);
+        const char* say = nullptr;
+        for (const char* t : {full, mid, tiny})
+            if (ImGui::CalcTextSize(t).x <= ImGui::GetContentRegionAvail().x) {
+                say = t;
+                break;
+            }
+        if (say) ImGui::TextColored(dimv, "%s", say);
+        else ImGui::Dummy({1, ImGui::GetTextLineHeight()});  // no room: the tooltip says it
+        if (say != full && ImGui::IsItemHovered())
+            ImGui::SetTooltip("%zu message%s, zoom %.0f%% (Ctrl+wheel zooms)", n, n == 1 ? "" : "s", z);
+    }
     ImGui::PopTextWrapPos();
 
     ImGuiWindowFlags flags = ImGuiWindowFlags_HorizontalScrollbar;

@@ -100,31 +100,78 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
         std::snprintf(g_field.buf, sizeof g_field.buf, "%s", panel.program_line.c_str());
     }
     bool selected = !panel.program.empty();
+    DrawnLesson& drawn = ctx.ui.drawn_lesson;
+    const ImGuiStyle& st = ImGui::GetStyle();
+    const char* heading = "Run a program\u2026";
+    const float avail = ImGui::GetContentRegionAvail().x;
     ImGui::PushFont(fonts().bold);
-    ImGui::TextUnformatted("Run a program\u2026");
+    const float head_w = ImGui::CalcTextSize(heading).x;
     ImGui::PopFont();
-    // On the heading's line: the lesson text below keeps its height.
-    ImGui::SameLine(0, ImGui::GetFontSize());
-    ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, {ImGui::GetStyle().FramePadding.x, 0});
-    ImGui::Checkbox("Observe", &panel.program_observe);
-    ImGui::PopStyleVar();
-    if (ImGui::IsItemHovered())
-        ImGui::SetTooltip("Observe only, no stepping: for where tracing is not allowed (ptrace or seccomp "
-                          "refused). The program runs freely, without ptrace or seccomp, in the same "
-                          "containment and bounds; its processes and fd tables are read from /proc. No "
-                          "syscall is traced or stepped.");
-    float run_w = ImGui::CalcTextSize("Run").x + 2 * ImGui::GetStyle().FramePadding.x;
-    ImGui::SetNextItemWidth(-(run_w + ImGui::GetStyle().ItemSpacing.x));
+    // (on the heading's line the box has no vertical padding: it is a text line high)
+    const float observe_w = ImGui::GetFontSize() + st.ItemInnerSpacing.x + ImGui::CalcTextSize("Observe").x;
+    const float run_w = ImGui::CalcTextSize("Run").x + 2 * st.FramePadding.x;
+    // The heading and Observe on one line, the field and Run under them, where they fit (16 px).
+    // In a narrow column (32 px on 1280x800, a projector) a header that folds to one line (open
+    // while a program is chosen), and under it the field across the column, then Run and Observe.
+    const bool wide = head_w + ImGui::GetFontSize() + observe_w <= avail;
+    auto observe = [&] {
+        ImGui::Checkbox("Observe", &panel.program_observe);
+        note_cut(drawn, "Observe");
+        if (ImGui::IsItemHovered())
+            ImGui::SetTooltip("Observe only, no stepping: for where tracing is not allowed (ptrace or seccomp "
+                              "refused). The program runs freely, without ptrace or seccomp, in the same "
+                              "containment and bounds; its processes and fd tables are read from /proc. No "
+                              "syscall is traced or stepped.");
+    };
+    if (wide) {
+        ImGui::PushFont(fonts().bold);
+        ImGui::TextUnformatted(heading);
+        ImGui::PopFont();
+        // On the heading's line: the lesson text below keeps its height.
+        ImGui::SameLine(0, ImGui::GetFontSize());
+        ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, {st.FramePadding.x, 0});
+        observe();
+        ImGui::PopStyleVar();
+        ImGui::SetNextItemWidth(-(run_w + st.ItemSpacing.x));
+    } else {
+        if (selected) ImGui::SetNextItemOpen(true);
+        ImGui::PushFont(fonts().bold);
+        bool open = ImGui::CollapsingHeader("Run a program\u2026###program_bar");
+        ImGui::PopFont();
+        note_cut(drawn, heading);
+        if (ImGui::IsItemHovered() && !open)
+            ImGui::SetTooltip("Run any program in the lab, stepped syscall by syscall");
+        if (!open) return;
+        ImGui::SetNextItemWidth(-FLT_MIN);
+    }
+    // The example in the field, the longest that fits it (the tooltip has the first).
+    static const char* kHints[] = {"/bin/sh -c 'echo hi | tr a-z A-Z'", "echo hi | tr a-z A-Z",
+                                   "ls -l | wc -l", "ls"};
     ImGui::PushFont(fonts().mono);
+    const float field_in = ImGui::CalcItemWidth() - 2 * st.FramePadding.x;
+    const char* hint = kHints[std::size(kHints) - 1];
+    for (const char* h : kHints)
+        if (ImGui::CalcTextSize(h).x <= field_in) {
+            hint = h;
+            break;
+        }
     bool enter = ImGui::InputTextWithHint(
-        "##program", "/bin/sh -c 'echo hi | tr a-z A-Z'", g_field.buf, sizeof g_field.buf,
+        "##program", hint, g_field.buf, sizeof g_field.buf,
         ImGuiInputTextFlags_EnterReturnsTrue | ImGuiInputTextFlags_CallbackHistory, on_history, &panel);
+    if (!g_field.buf[0] && ImGui::CalcTextSize(hint).x > field_in) drawn.cut.push_back(hint);
     ImGui::PopFont();
+    note_cut(drawn, "the command line field");
     if (ImGui::IsItemHovered())
-        ImGui::SetTooltip("A command line: words split as a shell would; with | ; & < > $ * and the like "
-                          "it runs under /bin/sh -c. Enter runs it, paused; Up/Down: earlier ones.");
-    ImGui::SameLine();
+        ImGui::SetTooltip("A command line (e.g. %s): words split as a shell would; with | ; & < > $ * and the "
+                          "like it runs under /bin/sh -c. Enter runs it, paused; Up/Down: earlier ones.",
+                          kHints[0]);
+    if (wide) ImGui::SameLine();
     bool run = ImGui::Button("Run");
+    note_cut(drawn, "Run");
+    if (!wide) {
+        if (avail >= run_w + st.ItemSpacing.x + observe_w + 2 * st.FramePadding.y) ImGui::SameLine();
+        observe();
+    }
     if ((enter || run) && g_field.buf[0]) {
         panel.program_picked = g_field.buf;
         g_field.hist = -1;

@@ -163,7 +163,7 @@ void App::draw_timeline_bar(float width) {
     }
     t.go = Recording::npos;
     ViewContext ctx{model_, ui_, theme_};
-    const bool compact = theme_.presentation;  // one line, no border (see timeline_height)
+    const bool compact = theme_.compact;  // one line, no border (see timeline_height)
     if (compact) ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(ImGui::GetStyle().WindowPadding.x, 1));
     ImGui::BeginChild("Timeline", ImVec2(width, timeline_height(theme_)), !compact,
                       ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);

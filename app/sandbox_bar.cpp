@@ -33,8 +33,8 @@ bool is_session_word(const std::string& w) {
     return w == "ps" || w == "help" || w == "undo" || w == "save" || w == "load";
 }
 
-// At a projector the Source view under the tree needs the height more than the log.
-int log_rows(const App& app) { return app.settings().presentation ? 2 : 5; }
+// At a projector (or a large font) the Source view under the tree needs the height more than the log.
+int log_rows(const App& app) { return app.theme().compact ? 2 : 5; }
 
 struct BarState {
     char buf[kSandboxLineMax] = {};

@@ -59,6 +59,7 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
     g_layout = SourceLayout();
+    g_layout.frame = ImGui::GetFrameCount();
     if (source.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextWrapped("No source to show: pick a lesson. Its code appears here, with the line "
@@ -125,7 +126,7 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
     // Legend: who is where, one line per process (the first few), as many lines as leave the
     // code at least kCodeRows rows (a short pane, as at a projector, keeps the code and puts
     // the legend behind the gutter's tooltips). The key to the arrows first.
-    constexpr int kCodeRows = 7;
+    constexpr int kCodeRows = 8;
     ImDrawList* dl = ImGui::GetWindowDrawList();
     const float row = ImGui::GetTextLineHeightWithSpacing();
     int legend_rows = std::max(0, int((ImGui::GetContentRegionAvail().y - ImGui::GetStyle().ItemSpacing.y) / row) - kCodeRows);

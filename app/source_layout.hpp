@@ -20,6 +20,7 @@ struct SourceLayout {
         ImRect rect;        // the line's text, leading blanks left out (wrapped lines: all rows)
         int line = 0;
     };
+    int frame = -1;              // ImGui's frame count when drawn
     std::vector<Marker> markers;
     std::vector<Glyphs> glyphs;  // drawn (visible) lines only
     float code_left = 0;         // where the code's column starts

@@ -13,9 +13,10 @@ namespace fl::ui {
 float timeline_height(const Theme& theme) {
     const ImGuiStyle& st = ImGui::GetStyle();
     // A header line, the step numbers, the track; the child's padding and border. Presentation
-    // mode, where height is scarce (1366x768 at 24 px), has one line: header and track side by
-    // side, the step numbers in the track.
-    if (theme.presentation) return ImGui::GetTextLineHeight() + 2;  // no padding, no border
+    // mode, where height is scarce (1366x768 at 24 px), and the same layout at a large font
+    // (32 px on 1280x800) have one line: header and track side by side, the step numbers in
+    // the track.
+    if (theme.compact) return ImGui::GetTextLineHeight() + 2;  // no padding, no border
     return ImGui::GetTextLineHeight() * 2 + std::round(22 * theme.scale) + st.WindowPadding.y * 2 +
            st.ItemSpacing.y + 2;
 }
@@ -36,7 +37,7 @@ void draw_timeline(ViewContext& ctx, TimelinePanel& panel) {
                                                     : "no ops yet: step (Space) or run, and each op gets a tick here");
         return;
     }
-    const bool compact = th.presentation;
+    const bool compact = th.compact;
     std::string where = (panel.moving ? "going to op " : "op ") + std::to_string(panel.at) + " of " +
                         std::to_string(n);
     ImGui::TextUnformatted(where.c_str());

@@ -16,6 +16,9 @@ struct Theme {
     float scale = 1.0f;            // font size / 16: lines, paddings and node sizes follow it
     float line = 1.5f;             // base line thickness (presentation mode makes it thicker)
     bool presentation = false;
+    // The few-panes layout is on: presentation mode, or a large font on a small screen (32 px
+    // on 1280x800). Room is scarce: one-line timeline, folded checks, the lesson picker.
+    bool compact = false;
     ImU32 process_color(int index) const;  // stable, distinct colours per process
     ImU32 state_color(char state, bool blocked) const;
     ImU32 text() const;

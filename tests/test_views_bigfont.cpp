@@ -1,0 +1,179 @@
+// A large font on a small screen (issue 9: "a larger font (--font-size 32) must still leave
+// every view usable, not push the graphs out"; "when the checks appear, the lesson text keeps a
+// usable height"): the whole App drawn headless at 32 px text in 1280x800, over real runs of
+// prefork and fork-exec replayed into its model step by step, as the 1366x768 test does.
+#include <doctest/doctest.h>
+#include <imgui.h>
+
+#include <string>
+
+#include "app/app.hpp"
+#include "app/headless.hpp"
+#include "app/layout.hpp"
+#include "app/source_layout.hpp"
+#include "core/snapshot_json.hpp"
+#include "tests/fixture.hpp"
+#include "tests/lesson_run.hpp"
+
+using namespace fl;
+using namespace fl::ui;
+
+namespace {
+
+struct BigFontApp {
+    HeadlessGui gui{{1280, 800}, 32};
+    App app{nullptr, settings(), ""};
+
+    static Settings settings() {
+        Settings s;
+        s.font_size = 32;
+        s.window_w = 1280;
+        s.window_h = 800;
+        return s;
+    }
+    BigFontApp() { app.fonts_rebuilt(); }
+    void frames(int n) {
+        for (int i = 0; i < n; ++i) {
+            ImGui::NewFrame();
+            app.begin_frame(ImGui::GetTime());
+            app.draw();
+            ImGui::Render();
+        }
+    }
+    void click(ImVec2 at) {
+        ImGuiIO& io = ImGui::GetIO();
+        io.MousePos = at;
+        frames(1);
+        io.MouseDown[0] = true;
+        frames(1);
+        io.MouseDown[0] = false;
+        frames(2);
+        io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+    }
+};
+
+// No text of the Lessons view was drawn past its edge.
+void check_nothing_cut(const DrawnLesson& d, const std::string& when) {
+    CAPTURE(when);
+    for (const std::string& t : d.cut) CHECK_MESSAGE(false, "cut: " << t);
+}
+
+}  // namespace
+
+TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field is cut, the "
+          "source keeps its rows, the graph its room, the lesson text its lines with checks and "
+          "knobs") {
+    fl::test::NoLeftovers guard;
+    BigFontApp b;
+    App& app = b.app;
+    const float line = 32 * 1.3f;  // a line of the lesson text
+
+    // Every lesson's whole title can be read without hovering: in the list, or in the popup of
+    // the one-line picker a narrow column has.
+    app.select_lesson("prefork");
+    b.frames(4);
+    {
+        const DrawnLesson& d = app.ui().drawn_lesson;
+        REQUIRE(d.frame == ImGui::GetFrameCount());
+        check_nothing_cut(d, "the lesson list");
+        if (d.picker) {
+            b.click({(d.picker_rect.x0 + d.picker_rect.x1) / 2, (d.picker_rect.y0 + d.picker_rect.y1) / 2});
+            CHECK(app.ui().drawn_lesson.picker_open);
+        }
+        const DrawnLesson& open = app.ui().drawn_lesson;
+        for (const Lesson& l : lessons()) {
+            if (l.id.rfind("t-", 0) == 0) continue;  // the test binary's own lessons
+            CAPTURE(l.id);
+            bool whole = false;
+            for (const DrawnLesson::Row& r : open.rows)
+                if (r.id == l.id) whole = r.shown == r.full && r.full.find(l.title) != std::string::npos;
+            CHECK_MESSAGE(whole, "the title of " << l.id << " is not shown in full");
+        }
+        check_nothing_cut(open, "the picker's popup");
+        if (open.picker_open) {  // a click elsewhere (the status bar) closes it
+            b.click({20, 790});
+            CHECK_FALSE(app.ui().drawn_lesson.picker_open);
+        }
+    }
+
+    for (std::string lesson : {"prefork", "fork-exec"}) {
+        CAPTURE(lesson);
+        nlohmann::json started, ended;
+        fl::test::LessonRun run = fl::test::run_lesson(lesson, {}, 600, [&](const nlohmann::json& m) {
+            std::string k = m.value("msg", "");
+            if (k == "run_started") started = m;
+            if (k == "run_ended") ended = m;
+        });
+        REQUIRE(started.is_object());
+        REQUIRE(ended.is_object());
+        REQUIRE(run.rec.steps.size() >= 2);
+        app.select_lesson(lesson);  // (no lab: the panel shows it, the model is the run's)
+        // A mid step: the graph in front has room, and the source, when brought up (--view
+        // source, V), at least 10 rows; the lesson text 3 lines beside the step box and knobs.
+        RunModel& m = app.model_mut();
+        const size_t k = run.rec.steps.size() / 2;
+        CAPTURE(run.rec.steps[k].step);
+        m.apply(started);
+        size_t seen = 0;
+        for (const Event& e : run.rec.events) {
+            m.apply(e);
+            if (e.kind == Kind::Step && ++seen == k + 1) break;
+        }
+        nlohmann::json snap = {{"msg", "snapshot"}, {"snap", run.rec.steps[k].snap}};
+        m.apply(snap);
+        app.front_tabs.push_back("Descriptors");
+        b.frames(4);
+        const DrawnGraph& fds = app.ui().drawn_fds;
+        REQUIRE(fds.frame == ImGui::GetFrameCount());
+        MESSAGE(lesson << " step " << run.rec.steps[k].step << ": the fd graph's view "
+                       << int(fds.visible.w()) << "x" << int(fds.visible.h()) << " px");
+        CHECK(fds.visible.h() >= 320);  // of 800: not pushed out by the other panes
+        CHECK(fds.visible.w() >= 640);
+        const SourceLayout* src = &last_source_layout();
+        if (src->frame == ImGui::GetFrameCount())  // shown beside the graph: its minimum
+            CHECK(src->code_rows >= 6);
+        {
+            const DrawnLesson& d = app.ui().drawn_lesson;
+            REQUIRE(d.frame == ImGui::GetFrameCount());
+            check_nothing_cut(d, "a mid step");
+            CHECK(d.text_visible >= 3 * line - 1);
+            if (!app.lesson_panel().lesson->knobs.empty()) CHECK(d.knobs_h > 0);
+        }
+        app.front_tabs.push_back("Source");
+        b.frames(4);
+        src = &last_source_layout();
+        REQUIRE_MESSAGE(src->frame == ImGui::GetFrameCount(), "the Source view was not drawn");
+        MESSAGE(lesson << ": the source brought up shows " << src->code_rows << " rows, "
+                       << src->columns << " columns");
+        CHECK(src->code_rows >= 10);
+        CHECK(src->columns >= 30);
+        app.front_tabs.push_back("Descriptors");  // and the graph comes back
+        b.frames(4);
+        CHECK(app.ui().drawn_fds.frame == ImGui::GetFrameCount());
+        CHECK(app.ui().drawn_fds.visible.h() >= 320);
+
+        // The end: the checks show (folded, then open with C), the knobs too, and the lesson
+        // text keeps its lines: 8, or half the room below the lesson picker when that is less
+        // (at 32 px in 800 px, some 4.5), never under 4.
+        m.apply(started);
+        for (const Event& e : run.rec.events) m.apply(e);
+        m.apply(ended);
+        for (int open = 0; open < 2; ++open) {
+            CAPTURE(open);
+            b.frames(4);
+            const DrawnLesson& d = app.ui().drawn_lesson;
+            REQUIRE(d.frame == ImGui::GetFrameCount());
+            CHECK(d.checks_shown);
+            CHECK(d.checks_open == bool(open));
+            MESSAGE(lesson << std::string(open ? " (checks open)" : " (checks folded)") << ": the lesson text has "
+                           << d.text_visible / line << " lines, the knobs " << d.knobs_h << " px");
+            CHECK(d.text_visible >= 4 * line - 1);
+            CHECK(d.text_visible >= d.text_min - 1);
+            CHECK(d.text_min >= 4 * line - 1);
+            check_nothing_cut(d, "the run's end");
+            app.key_event('C', 1, 0);
+            app.key_event('C', 0, 0);
+        }
+        b.frames(2);
+    }
+}
