@@ -199,15 +199,20 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
     int digits = nlines >= 1000 ? 4 : nlines >= 100 ? 3 : 2;
     // Gutter: up to three arrows side by side (then "+N"), the line number, a space.
     float arrow_w = line_h * 0.55f;
-    float marks_w = arrow_w * 3 + char_w;
+    // (and room for the widest "+N" of the lines marked more than three times: it ran into
+    // the line number, "+1" and "122" read "+1122")
+    float more_w = 0;
+    for (auto& [ln, v] : marks)
+        if (v.size() > 3) more_w = std::max(more_w, ImGui::CalcTextSize(("+" + std::to_string(v.size() - 3)).c_str()).x);
+    float marks_w = arrow_w * 3 + std::max(char_w, more_w + char_w * 0.5f);
     ImVec2 origin = ImGui::GetCursorScreenPos();
     float num_x = origin.x + marks_w;
     float code_x = num_x + char_w * (float(digits) + 0.8f);
     float code_w = std::max(char_w * 8, ImGui::GetContentRegionAvail().x - (code_x - origin.x) -
                                              ImGui::GetStyle().ScrollbarSize * 0.5f);
 
-    // Long lines wrap to the width (monospace: by columns), at a space where there is one, and
-    // go on indented a little deeper than the line itself.
+    // Long lines wrap to the width (monospace: by columns), at a space where there is one (else
+    // after punctuation), and go on indented a little deeper than the line itself.
     struct Row {
         size_t begin, end;  // in the line
         int indent;         // columns
@@ -226,7 +231,12 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
                 break;
             }
             size_t cut = t.rfind(' ', pos + room);
-            if (cut == std::string_view::npos || cut <= pos + room / 3) cut = pos + room;
+            if (cut == std::string_view::npos || cut <= pos + room / 3) {
+                // No space late enough: after a bracket, comma, dot or operator, not inside a
+                // name ("fl::read_line(" then "conn);", never "read_line(c" then "onn);").
+                cut = t.find_last_of("(,.;=+-*/<>&|!?:[{", pos + room - 1);
+                cut = cut == std::string_view::npos || cut <= pos + room / 3 ? pos + room : cut + 1;
+            }
             rows.push_back({pos, cut, indent});
             pos = cut;
             while (pos < t.size() && t[pos] == ' ') ++pos;
@@ -333,6 +343,7 @@ void draw_source(ViewContext& ctx, std::string_view source, std::string_view sit
         }
     }
     g_layout.code_left = code_x;
+    g_layout.numbers_left = num_x;
     g_layout.columns = cols;
     g_layout.code_rows = ImGui::GetWindowHeight() / line_h;
     ImGui::SetCursorScreenPos(origin);

@@ -24,6 +24,7 @@ struct SourceLayout {
     std::vector<Marker> markers;
     std::vector<Glyphs> glyphs;  // drawn (visible) lines only
     float code_left = 0;         // where the code's column starts
+    float numbers_left = 0;      // where the line numbers start (the marks end before it)
     int columns = 0;             // characters of code a row holds before it wraps
     float code_rows = 0;         // rows of code the pane shows at once
 };

@@ -97,6 +97,7 @@ TEST_CASE("source view: marks live in the gutter, two per process, never over co
             bool next100 = false, did100 = false, more = false;
             for (auto& mk : lay.markers) {
                 CHECK(mk.rect.Max.x <= lay.code_left);
+                CHECK(mk.rect.Max.x <= lay.numbers_left);  // "+N" too: not into the line number
                 if (mk.pid == 100 && mk.next) next100 = mk.line == 28;
                 if (mk.pid == 100 && !mk.next) did100 = mk.line == 26;
                 more |= mk.pid == 0;
