@@ -729,11 +729,12 @@ std::string rect_text(const Rect& r) {
 }
 
 // The labels the fd graph drew ("peers", "closed") cover no process block, no box and no other
-// label. Returns how many it drew.
-size_t check_fd_labels(const DrawnGraph& d, const std::string& where) {
+// label, and on a projector are no smaller than its least text (MIN_PX). Returns how many it drew.
+size_t check_fd_labels(const DrawnGraph& d, const std::string& where, float min_px = 0) {
     CAPTURE(where);
     for (size_t i = 0; i < d.labels.size(); ++i) {
         const Rect& l = d.labels[i];
+        CHECK_MESSAGE(l.h() >= min_px - 0.01f, "label " << rect_text(l) << " under " << min_px << " px");
         for (const auto& [pid, r] : d.nodes)
             CHECK_MESSAGE(!l.overlaps(r), "label " << rect_text(l) << " covers pid " << pid
                                                    << "'s block " << rect_text(r));
@@ -841,7 +842,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                 auto& r = reach[step.step];
                 r.first = std::max(r.first, low - fds.visible.y1);
             }
-            check_fd_labels(fds, "1366x768 presentation");
+            check_fd_labels(fds, "1366x768 presentation", kMinTextPxProjector);
             if (live) {
                 if (!may_scroll) check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
                 CHECK(fds.text_px >= kMinTextPxProjector - 0.01f);
@@ -979,7 +980,7 @@ TEST_CASE("views graph: at 1920x1080, presentation off and on, the fd graph's la
                 pa.frames(3);
                 const DrawnGraph& fds = pa.app.ui().drawn_fds;
                 if (fds.frame != ImGui::GetFrameCount()) continue;  // no live process: no graph
-                here[pres] += check_fd_labels(fds, pres ? "1920x1080 presentation" : "1920x1080");
+                here[pres] += check_fd_labels(fds, pres ? "1920x1080 presentation" : "1920x1080", pres ? kMinTextPxProjector : 0);
             }
             drawn[pres] += here[pres];
         }
