@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -181,9 +182,37 @@ int on_frame(Dwfl_Frame* state, void* arg) {
 }
 
 // Whether the stack words a cached answer came from still hold the values it read: one
-// process_vm_readv for all of them.
+// process_vm_readv for all of them. Read as one piece of the stack when they lie close together
+// (they are a few frames' return addresses and saved registers): the kernel pins a page for each
+// remote iovec, and one per word cost most of a cache hit.
 bool still_there(Unwinder::Proc* p, const std::vector<std::pair<uint64_t, uint64_t>>& words, Unwinder::Also* also) {
     if (words.empty()) return true;
+    uint64_t lo = words[0].first, hi = lo + 8;
+    for (auto& [a, v] : words) {
+        lo = std::min(lo, a);
+        hi = std::max(hi, a + 8);
+    }
+    if (hi - lo <= 2048) {
+        unsigned char span[2048];
+        const size_t n = size_t(hi - lo);
+        iovec local[2] = {{span, n}, {}}, remote[2] = {{reinterpret_cast<void*>(lo), n}, {}};
+        size_t k = 1;
+        if (also && also->len) {  // after the words: a short read stops at the first that fails
+            local[1] = {also->buf, also->len};
+            remote[1] = {reinterpret_cast<void*>(also->addr), also->len};
+            k = 2;
+        }
+        ssize_t r = process_vm_readv(p->tid, local, k, remote, k, 0);
+        if (r >= ssize_t(n)) {  // else (a page between the words that cannot be read) word by word
+            if (k == 2) also->got = r - ssize_t(n);
+            for (auto& [a, v] : words) {
+                uint64_t now;
+                memcpy(&now, span + (a - lo), 8);
+                if (now != v) return false;
+            }
+            return true;
+        }
+    }
     uint64_t now[16];
     iovec local[17], remote[17];
     size_t n = words.size();
