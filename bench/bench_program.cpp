@@ -10,7 +10,7 @@
 // Why: on this shared 2-core machine a whole phase is rarely run without another process taking
 // its core for a while (at load 10, best-of-5 whole phases put raw's ungated loop at 2x
 // forklab's), while a block of a few ms often is; noise only ever adds, and every block is
-// still counted, the first one with its first unwinds and the lab's start-up echo included.
+// still counted (the first gated block with the first unwinds of the call sites).
 // Goals: gated not slower than strace -f --seccomp-bpf; ungated within 1.1x of raw. The row
 // "any seccomp filter" is the workload raw under a one-rule filter that stops nothing: the
 // kernel's own cost of a filter on every syscall, which no filter's layout avoids (since Linux
