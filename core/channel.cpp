@@ -29,10 +29,27 @@ void Channel::close() {
     fd_ = -1;
 }
 
+namespace {
+constexpr uint32_t kBytesFrame = 0x80000000u;  // the length's top bit: not JSON
+}
+
 bool Channel::send(const nlohmann::json& msg) {
     if (fd_ < 0 || closed_) return false;
     std::string body = msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    uint32_t n = uint32_t(body.size());
+    return send_frame(uint32_t(body.size()), body);
+}
+
+bool Channel::send_bytes(const std::string& msg, const std::string& bytes) {
+    if (fd_ < 0 || closed_) return false;
+    // The message's name first (one byte of length, then the name), then the bytes.
+    if (msg.size() > 255 || 1 + msg.size() + bytes.size() >= kBytesFrame) return false;
+    std::string body(1, char(msg.size()));
+    body += msg;
+    body += bytes;
+    return send_frame(uint32_t(body.size()) | kBytesFrame, body);
+}
+
+bool Channel::send_frame(uint32_t n, const std::string& body) {
     std::string frame(4, '\0');
     memcpy(frame.data(), &n, 4);  // little-endian on every platform we build for
     frame += body;
@@ -53,8 +70,21 @@ bool Channel::take(nlohmann::json& out) {
     if (buf_.size() < 4) return false;
     uint32_t n;
     memcpy(&n, buf_.data(), 4);
+    const bool bytes = n & kBytesFrame;
+    n &= ~kBytesFrame;
     if (buf_.size() < 4 + size_t(n)) return false;
-    out = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+    if (bytes) {
+        size_t name = n ? uint8_t(buf_[4]) : 0;
+        if (n == 0 || 1 + name > n) {
+            out = nlohmann::json(nlohmann::json::value_t::discarded);  // malformed, as bad JSON is
+        } else {
+            const auto* b = reinterpret_cast<const uint8_t*>(buf_.data()) + 5 + name;
+            out = {{"msg", buf_.substr(5, name)},
+                   {"bytes", nlohmann::json::binary(std::vector<uint8_t>(b, b + (n - 1 - name)))}};
+        }
+    } else {
+        out = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+    }
     buf_.erase(0, 4 + size_t(n));
     return true;
 }

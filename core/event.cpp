@@ -283,6 +283,121 @@ Event event_from_json(const nlohmann::json& j) {
     return e;
 }
 
+Event as_read_from_json(const Event& in) {
+    Event e;
+    e.seq = in.seq;
+    e.t_ns = in.t_ns;
+    e.pid = in.pid;
+    e.tid = in.tid ? in.tid : in.pid;
+    e.kind = in.kind;
+    e.op = in.op;
+    e.line = in.line;
+    // The channel's JSON writer replaces bytes that are not UTF-8 (error_handler_t::replace).
+    auto text = [](const std::string& s) {
+        for (unsigned char c : s)
+            if (c >= 0x80)
+                return nlohmann::json::parse(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                    .get<std::string>();
+        return s;
+    };
+    e.task = text(in.task);
+    e.site = text(in.site);
+    switch (in.kind) {
+        case Kind::Call:
+        case Kind::Return:
+            e.fd = in.fd >= 0 ? in.fd : -1;
+            e.fd2 = in.fd2 >= 0 ? in.fd2 : -1;
+            e.arg = in.arg;
+            e.flags = in.flags;
+            e.obj = in.obj;
+            e.queued = in.queued >= 0 ? in.queued : -1;
+            e.text = text(in.text);
+            if (in.kind == Kind::Return) {
+                e.ret = in.ret;
+                e.err = in.err;
+            } else {
+                e.err = in.err ? 1 : 0;  // "ungated": true
+            }
+            break;
+        case Kind::Exit:
+            e.ret = in.ret;
+            e.arg = in.arg;
+            e.text = text(in.text);
+            break;
+        case Kind::Start:
+            e.arg = in.arg;
+            e.text = text(in.text);
+            e.ret = in.ret > 0 ? in.ret : 0;
+            break;
+        case Kind::Step:
+            e.arg = in.arg;
+            e.text = text(in.text);
+            break;
+        case Kind::Check:
+            e.ret = in.ret != 0;
+            e.text = text(in.text);
+            break;
+        case Kind::Signal:
+            e.arg = in.arg;
+            break;
+        case Kind::Measure:
+            if (auto m = parse_measure(in)) e.text = text(measure_text(m->chart, m->series, m->x, m->y));
+            else e.text = text(in.text);
+            break;
+        default:
+            e.arg = in.arg;
+            e.text = text(in.text);
+            break;
+    }
+    return e;
+}
+
+namespace {
+// The fixed part of a packed event; then task, text and site, each its length (4 bytes) and bytes.
+struct PackedHead {
+    uint64_t seq, t_ns, obj;
+    int64_t ret, arg, queued;
+    int32_t pid, tid, line, err, fd, fd2, flags;
+    uint16_t kind, op;
+};
+}  // namespace
+
+void pack_event(std::string& out, const Event& in) {
+    const Event e = as_read_from_json(in);
+    PackedHead h{e.seq, e.t_ns, e.obj, e.ret, e.arg, e.queued, e.pid, e.tid, e.line,
+                 e.err, e.fd, e.fd2, e.flags, uint16_t(e.kind), uint16_t(e.op)};
+    out.append(reinterpret_cast<const char*>(&h), sizeof h);
+    for (const std::string* s : {&e.task, &e.text, &e.site}) {
+        uint32_t n = uint32_t(s->size());
+        out.append(reinterpret_cast<const char*>(&n), 4);
+        out.append(*s);
+    }
+}
+
+bool unpack_event(std::string_view& bytes, Event& e) {
+    std::string_view b = bytes;
+    PackedHead h;
+    if (b.size() < sizeof h) return false;
+    memcpy(&h, b.data(), sizeof h);
+    b.remove_prefix(sizeof h);
+    if (h.kind >= uint16_t(Kind::Count_) || h.op >= uint16_t(Op::Count_)) return false;
+    e.seq = h.seq, e.t_ns = h.t_ns, e.obj = h.obj, e.ret = h.ret, e.arg = h.arg, e.queued = h.queued;
+    e.pid = h.pid, e.tid = h.tid, e.line = h.line, e.err = h.err, e.fd = h.fd, e.fd2 = h.fd2, e.flags = h.flags;
+    e.kind = Kind(h.kind);
+    e.op = Op(h.op);
+    for (std::string* s : {&e.task, &e.text, &e.site}) {
+        uint32_t n;
+        if (b.size() < 4) return false;
+        memcpy(&n, b.data(), 4);
+        b.remove_prefix(4);
+        if (b.size() < n) return false;
+        s->assign(b.data(), n);
+        b.remove_prefix(n);
+    }
+    bytes = b;
+    return true;
+}
+
 std::string measure_text(std::string_view chart, std::string_view series, double x, double y) {
     char num[64];
     snprintf(num, sizeof num, "|%.6g|%.6g", x, y);

@@ -87,6 +87,17 @@ nlohmann::json to_json(const Event& e);
 // what was expected ("field \"pid\" should be a whole number, but it is a string (\"x\")").
 Event event_from_json(const nlohmann::json& j);
 
+// Events packed for the lab's channel (RunOptions::packed_events, which run_to_end asks for):
+// every field in a fixed layout, written and read without building a JSON object per event.
+// What comes out is exactly what event_from_json(to_json(e)) gives back (as_read_from_json).
+void pack_event(std::string& out, const Event& e);
+// Reads one packed event from the front of BYTES and moves past it; false when BYTES does not
+// start with a whole, valid one (OUT is then unspecified).
+bool unpack_event(std::string_view& bytes, Event& out);
+// E as the JSON form carries it: the fields to_json leaves out for E's kind at their defaults,
+// text that is not UTF-8 with U+FFFD as the channel's JSON writes it.
+Event as_read_from_json(const Event& e);
+
 // A short printable preview of bytes: control chars escaped (\n, \t, \xNN), cut at MAX.
 std::string preview_bytes(const void* data, size_t n, size_t max = 48);
 // The same into OUT (no allocation: used inside lesson processes). Returns the length written.

@@ -307,6 +307,18 @@ void Run::add(Event e) {
 
 void Run::flush() {
     if (outbox_.empty()) return;
+    if (opts_.packed_events) {
+        std::string bytes;
+        for (size_t i = 0; i < outbox_.size(); ++i) {
+            pack_event(bytes, outbox_[i]);
+            if (bytes.size() > (1u << 20) || i + 1 == outbox_.size()) {
+                chan_.send_bytes("events", bytes);
+                bytes.clear();
+            }
+        }
+        outbox_.clear();
+        return;
+    }
     for (size_t i = 0; i < outbox_.size(); i += 512) {
         nlohmann::json arr = nlohmann::json::array();
         for (size_t k = i; k < std::min(outbox_.size(), i + 512); ++k)
@@ -1252,6 +1264,7 @@ std::string parse_command(const nlohmann::json& msg, LabCommand& out) {
         f.texts("program", o.program);
         f.flag("gate_files", o.gate_files);
         f.flag("observe", o.observe);
+        f.flag("packed_events", o.packed_events);
         f.number("replay_until", o.replay_until);
         if (auto it = msg.find("expect"); it != msg.end() && !it->is_null() && f.error().empty())
             if (std::string bad = recorded_ops_from_json(*it, o.expect); !bad.empty())
@@ -1293,7 +1306,7 @@ nlohmann::json to_json(const RunOptions& o) {
             {"mem_mb", o.mem_mb}, {"deadlock_ms", o.deadlock_ms}, {"replay", o.replay},
             {"expect", recorded_ops_json(o.expect)}, {"replay_until", o.replay_until},
             {"snapshots", o.snapshots}, {"program", o.program}, {"gate_files", o.gate_files},
-            {"observe", o.observe}};
+            {"observe", o.observe}, {"packed_events", o.packed_events}};
 }
 
 namespace {
@@ -1647,7 +1660,11 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
                       const std::function<void(const Event&)>& on_event,
                       const std::function<void(const nlohmann::json&)>& on_message,
                       const std::function<void()>& on_idle) {
-    if (!lab.send(to_json(opts))) throw std::runtime_error("the lab is not running");
+    {
+        RunOptions o = opts;
+        o.packed_events = true;  // decoded here, without JSON per event
+        if (!lab.send(to_json(o))) throw std::runtime_error("the lab is not running");
+    }
     RunOutcome out;
     const Lesson* l = find_lesson(opts.lesson);
     // A safety net in case the lab stops answering; the lab's own time bound ends runaway runs.
@@ -1676,13 +1693,26 @@ RunOutcome run_to_end(LabClient& lab, const RunOptions& opts,
         if (!m) continue;
         std::string kind = m->value("msg", "");
         if (kind == "events") {
-            for (auto& j : (*m)["events"]) {
-                Event e = event_from_json(j);
+            auto take = [&](Event&& e) {
                 if (e.kind == Kind::Call && !e.err) until += delay_ns;
                 if (on_event) on_event(e);
                 out.events.push_back(std::move(e));
+            };
+            if (auto b = m->find("bytes"); b != m->end() && b->is_binary()) {
+                const auto& bin = b->get_binary();
+                std::string_view rest(reinterpret_cast<const char*>(bin.data()), bin.size());
+                while (!rest.empty()) {
+                    Event e;
+                    if (!unpack_event(rest, e)) throw std::runtime_error("the lab sent a malformed batch of events");
+                    take(std::move(e));
+                }
+            } else {
+                for (auto& j : (*m)["events"]) take(event_from_json(j));
             }
         } else if (kind == "error") {
+            // A late answer to a command of the run before (a step sent as that run ended): not
+            // this start's; the lab answers a start with run_started or with what is wrong.
+            if (out.root == 0 && m->value("text", "") == "no run is active") continue;
             if (out.root == 0) throw std::runtime_error(m->value("text", "error"));
             if (on_message) on_message(*m);
         } else if (kind == "run_started") {

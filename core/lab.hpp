@@ -25,7 +25,7 @@
 // Messages, client -> lab:
 //   {"cmd":"start","lesson":ID,"knobs":{..},"gated":B,"delay_ms":N,"timeout_s":N,
 //    "proc_cap":N,"mem_mb":N,"deadlock_ms":N,"replay":[TASK..],"expect":[OP..],
-//    "replay_until":K,"snapshots":B}
+//    "replay_until":K,"snapshots":B,"packed_events":B}
 //   {"cmd":"step","pid":N}      release one waiting op (pid 0: the earliest waiting)
 //   {"cmd":"mode","gated":B}    pause (gated) or run freely
 //   {"cmd":"delay","ms":N}      delay before each op when running freely
@@ -42,6 +42,7 @@
 //   {"msg":"run_started","root":PID,"pgid":PID,"lesson":ID,"tmpdir":PATH,"knobs":{..},
 //    "containment":MODE}
 //   {"msg":"events","events":[EVENT..]}              (trace events, JSON as in trace-format.md)
+//   or, with packed_events, a bytes frame (channel.hpp) "events" of packed events (event.hpp)
 //   {"msg":"snapshot","snap":SNAPSHOT,"gates":[{pid,tid,task,role,state,op,line,fd}..]}
 //   {"msg":"stepped",...} / {"msg":"error","text":T}
 //   {"msg":"replayed","ops":K}   paused at position K of the replay (everything has settled)
@@ -92,6 +93,10 @@ struct RunOptions {
     // program: observe-only, no ptrace and no seccomp (where tracing is not allowed): the
     // program runs freely and its processes and fds are read from /proc; nothing is stepped.
     bool observe = false;
+    // Events as packed bytes (pack_event), not JSON: one "events" message per batch carries
+    // {"msg":"events","bytes":<binary>}. run_to_end asks for it (it decodes events itself);
+    // a client that reads "events" messages as JSON does not.
+    bool packed_events = false;
 };
 nlohmann::json to_json(const RunOptions& o);
 

@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -181,9 +182,52 @@ int on_frame(Dwfl_Frame* state, void* arg) {
 }
 
 // Whether the stack words a cached answer came from still hold the values it read: one
-// process_vm_readv for all of them.
+// process_vm_readv for all of them. Words close together (a frame's return address and saved
+// registers) are read as one piece of the stack: the kernel pins a page for each remote iovec,
+// and one iovec per word cost most of a cache hit (8 words: 5.2-5.9 us, one piece: 1.8 us).
 bool still_there(Unwinder::Proc* p, const std::vector<std::pair<uint64_t, uint64_t>>& words, Unwinder::Also* also) {
     if (words.empty()) return true;
+    if (words.size() <= 16) {
+        uint64_t at[16];
+        size_t n = words.size();
+        for (size_t i = 0; i < n; ++i) at[i] = words[i].first;
+        std::sort(at, at + n);
+        unsigned char span[2048];
+        iovec local[17], remote[17];
+        uint64_t from[16];  // each piece's first address
+        size_t pieces = 0, total = 0;
+        bool fits = true;
+        for (size_t i = 0; i < n && fits;) {
+            uint64_t lo = at[i], hi = at[i] + 8;
+            for (++i; i < n && at[i] <= hi + 256; ++i) hi = std::max(hi, at[i] + 8);
+            if (total + (hi - lo) > sizeof span) fits = false;
+            else {
+                from[pieces] = lo;
+                local[pieces] = {span + total, size_t(hi - lo)};
+                remote[pieces++] = {reinterpret_cast<void*>(lo), size_t(hi - lo)};
+                total += size_t(hi - lo);
+            }
+        }
+        if (fits) {
+            size_t k = pieces;
+            if (also && also->len) {  // after the words: a short read stops at the first that fails
+                local[k] = {also->buf, also->len};
+                remote[k++] = {reinterpret_cast<void*>(also->addr), also->len};
+            }
+            ssize_t r = process_vm_readv(p->tid, local, k, remote, k, 0);
+            if (r >= ssize_t(total)) {  // else (a page that cannot be read) word by word below
+                if (k > pieces) also->got = r - ssize_t(total);
+                for (auto& [a, v] : words) {
+                    size_t j = 0;
+                    while (a < from[j] || a + 8 > from[j] + remote[j].iov_len) ++j;  // a piece holds it
+                    uint64_t now;
+                    memcpy(&now, static_cast<unsigned char*>(local[j].iov_base) + (a - from[j]), 8);
+                    if (now != v) return false;
+                }
+                return true;
+            }
+        }
+    }
     uint64_t now[16];
     iovec local[17], remote[17];
     size_t n = words.size();

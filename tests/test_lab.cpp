@@ -504,6 +504,98 @@ TEST_CASE("every trace event survives the JSON round trip") {
                       doctest::Contains("unknown kind"));
 }
 
+namespace {
+// Every field, so that a field the JSON form would drop or change shows as a difference.
+bool same_fields(const Event& a, const Event& b) {
+    return a.seq == b.seq && a.t_ns == b.t_ns && a.pid == b.pid && a.tid == b.tid && a.kind == b.kind &&
+           a.op == b.op && a.line == b.line && a.ret == b.ret && a.err == b.err && a.fd == b.fd && a.fd2 == b.fd2 &&
+           a.arg == b.arg && a.obj == b.obj && a.queued == b.queued && a.flags == b.flags && a.task == b.task &&
+           a.text == b.text && a.site == b.site;
+}
+}  // namespace
+
+// run_to_end asks the lab for packed events (no JSON per event): what it decodes must be what
+// the JSON form gives back, field by field, for every kind, with bytes that are not UTF-8 too.
+TEST_CASE("packed events read back as their JSON form does") {
+    std::vector<Event> all;
+    for (int k = 0; k < int(Kind::Count_); ++k)
+        for (Op op : {Op::None, Op::Read, Op::Write, Op::Fork, Op::Wait, Op::Exec}) {
+            Event e;
+            e.seq = 7 + all.size();
+            e.t_ns = 123456789012345ull;
+            e.pid = 4242;
+            e.tid = all.size() % 3 == 0 ? 0 : all.size() % 3 == 1 ? 4242 : 4243;
+            e.kind = Kind(k);
+            e.op = op;
+            e.line = 31;
+            e.ret = all.size() % 2 ? -1 : 5;
+            e.err = all.size() % 2 ? 11 : 0;
+            e.fd = all.size() % 4 == 0 ? -7 : 3;
+            e.fd2 = 4;
+            e.arg = 9;
+            e.obj = 777;
+            e.queued = all.size() % 5 == 0 ? -3 : 64;
+            e.flags = 0x40;
+            e.task = "1.2/t1";
+            e.text = all.size() % 2 ? "ab\xff\xfe" "cd" : "hello\\n";
+            if (e.kind == Kind::Measure) e.text = all.size() % 2 ? "spawn|fork+exec|256|1830.5" : "no bars";
+            e.site = "/src/minishell.c";
+            all.push_back(e);
+        }
+    std::string bytes;
+    for (auto& e : all) pack_event(bytes, e);
+    std::string_view rest = bytes;
+    for (auto& e : all) {
+        CAPTURE(kind_name(e.kind));
+        CAPTURE(op_name(e.op));
+        Event got;
+        REQUIRE(unpack_event(rest, got));
+        // What a JSON client reads: the lab's dump (bad UTF-8 replaced), parsed, decoded.
+        nlohmann::json j = nlohmann::json::parse(to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        CHECK(same_fields(got, event_from_json(j)));
+        CHECK(same_fields(got, as_read_from_json(e)));
+    }
+    CHECK(rest.empty());
+    // A cut or damaged batch is refused, never read past its end.
+    std::string one;
+    pack_event(one, all[0]);
+    for (size_t n = 0; n < one.size(); ++n) {
+        std::string_view cut(one.data(), n);
+        Event e;
+        CHECK_FALSE(unpack_event(cut, e));
+    }
+    // The kind's place: where two events that differ only in it differ.
+    Event deadlock = all[0], bound = all[0];
+    deadlock.kind = Kind::Deadlock;  // two kinds the JSON form carries alike
+    bound.kind = Kind::Bound;
+    one.clear();
+    pack_event(one, deadlock);
+    std::string two;
+    pack_event(two, bound);
+    REQUIRE(two.size() == one.size());
+    size_t at = 0;
+    while (at < one.size() && one[at] == two[at]) ++at;
+    REQUIRE(at + 1 < one.size());
+    std::string bad = one;
+    bad[at] = char(uint8_t(Kind::Count_));
+    bad[at + 1] = 0;
+    std::string_view b = bad;
+    Event e;
+    CHECK_FALSE(unpack_event(b, e));
+}
+
+// The packed path end to end: every event of a run, in order, none lost (seq 1, 2, 3 ...).
+TEST_CASE("run_to_end gets every event of a run, packed") {
+    test::NoLeftovers guard;
+    auto r = run("hello");
+    REQUIRE(r.events.size() > 10);
+    for (size_t i = 0; i < r.events.size(); ++i) {
+        CHECK(r.events[i].seq == i + 1);
+        CHECK(same_fields(r.events[i], event_from_json(to_json(r.events[i]))));
+    }
+    CHECK(r.events.back().kind == Kind::RunEnd);
+}
+
 TEST_CASE("event times are the kernel's CLOCK_MONOTONIC, whichever clock stamped them") {
     // Lesson processes may stamp events with the TSC (the lab converts): a 100 ms sleep must
     // span 100 ms, and every event lie between the run's start and end as this process sees them.
