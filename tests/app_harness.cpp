@@ -18,6 +18,32 @@ void AppFrames::frame() {
     ImGui::Render();
 }
 
+namespace {
+fl::ui::Settings sized(int w, int h, float font_px, bool presentation) {
+    fl::ui::Settings s;
+    s.font_size = font_px;
+    s.presentation = presentation;
+    s.window_w = w;
+    s.window_h = h;
+    return s;
+}
+}  // namespace
+
+SizedApp::SizedApp(int w, int h, float font_px, bool presentation)
+    : gui({float(w), float(h)}, presentation ? font_px * 1.5f : font_px),
+      app(nullptr, sized(w, h, font_px, presentation), "") {
+    app.fonts_rebuilt();
+}
+
+void SizedApp::frames(int n) {
+    for (int i = 0; i < n; ++i) {
+        ImGui::NewFrame();
+        app.begin_frame(ImGui::GetTime());
+        app.draw();
+        ImGui::Render();
+    }
+}
+
 bool AppFrames::until(const std::function<bool()>& pred, int seconds) {
     uint64_t end = fl::monotonic_ns() + uint64_t(seconds) * 1'000'000'000ull;
     while (fl::monotonic_ns() < end) {

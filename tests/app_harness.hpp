@@ -35,6 +35,16 @@ struct AppFrames {
     int call_events() const;
 };
 
+// The App with no lab, fed a model by hand, at a window size and text size (FONT_PX with
+// presentation mode off; presentation mode enlarges it 1.5x), drawn N frames at a time.
+struct SizedApp {
+    fl::ui::HeadlessGui gui;
+    fl::ui::App app;
+
+    SizedApp(int w, int h, float font_px, bool presentation);
+    void frames(int n);
+};
+
 // The App's destructor stops its run; the lab's run_ended for it is still in the channel: read
 // it (up to 10 s), so the next test on this lab starts clean.
 void drain_lab();

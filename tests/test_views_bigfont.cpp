@@ -12,6 +12,7 @@
 #include "app/layout.hpp"
 #include "app/source_layout.hpp"
 #include "core/snapshot_json.hpp"
+#include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
 #include "tests/lesson_run.hpp"
 
@@ -20,26 +21,8 @@ using namespace fl::ui;
 
 namespace {
 
-struct BigFontApp {
-    HeadlessGui gui{{1280, 800}, 32};
-    App app{nullptr, settings(), ""};
-
-    static Settings settings() {
-        Settings s;
-        s.font_size = 32;
-        s.window_w = 1280;
-        s.window_h = 800;
-        return s;
-    }
-    BigFontApp() { app.fonts_rebuilt(); }
-    void frames(int n) {
-        for (int i = 0; i < n; ++i) {
-            ImGui::NewFrame();
-            app.begin_frame(ImGui::GetTime());
-            app.draw();
-            ImGui::Render();
-        }
-    }
+struct BigFontApp : fl::test::SizedApp {
+    BigFontApp() : SizedApp(1280, 800, 32, false) {}
     void click(ImVec2 at) {
         ImGuiIO& io = ImGui::GetIO();
         io.MousePos = at;

@@ -20,6 +20,7 @@
 #include "app/source_layout.hpp"
 #include "app/view.hpp"
 #include "core/snapshot_json.hpp"
+#include "tests/app_harness.hpp"
 #include "tests/fixture.hpp"
 #include "tests/lesson_run.hpp"
 
@@ -697,31 +698,22 @@ namespace {
 
 // The App with no lab, at 1366x768 in presentation mode (24 px text), fed a recorded run (or
 // at another size, with presentation mode on or off: 16 px text).
-struct ProjectorApp {
-    fl::ui::HeadlessGui gui;
-    fl::ui::App app;
-
-    static fl::ui::Settings settings(int w, int h, bool presentation) {
-        fl::ui::Settings s;
-        s.presentation = presentation;
-        s.window_w = w;
-        s.window_h = h;
-        return s;
-    }
+struct ProjectorApp : fl::test::SizedApp {
     explicit ProjectorApp(int w = 1366, int h = 768, bool presentation = true)
-        : gui({float(w), float(h)}, presentation ? 24 : 16),
-          app(nullptr, settings(w, h, presentation), "") {
-        app.fonts_rebuilt();
-    }
-    void frames(int n) {
-        for (int i = 0; i < n; ++i) {
-            ImGui::NewFrame();
-            app.begin_frame(ImGui::GetTime());
-            app.draw();
-            ImGui::Render();
-        }
-    }
+        : SizedApp(w, h, 16, presentation) {}
 };
+
+// The model as it stood at the run's step K: STARTED, the events up to that step, and the
+// kernel's snapshot taken there.
+void model_at_step(RunModel& m, const nlohmann::json& started, const fl::test::LessonRun& run, size_t k) {
+    m.apply(started);
+    size_t seen = 0;
+    for (const Event& e : run.rec.events) {
+        m.apply(e);
+        if (e.kind == Kind::Step && ++seen == k + 1) break;
+    }
+    m.apply(nlohmann::json{{"msg", "snapshot"}, {"snap", run.rec.steps[k].snap}});
+}
 
 std::string rect_text(const Rect& r) {
     return "[" + std::to_string(int(r.x0)) + "," + std::to_string(int(r.y0)) + " - " +
@@ -818,14 +810,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             const StepSnapshot& step = run.rec.steps[k];
             CAPTURE(step.step);
             RunModel& m = pa.app.model_mut();
-            m.apply(started);
-            size_t seen = 0;
-            for (const Event& e : run.rec.events) {
-                m.apply(e);
-                if (e.kind == Kind::Step && ++seen == k + 1) break;
-            }
-            nlohmann::json snap = {{"msg", "snapshot"}, {"snap", step.snap}};
-            m.apply(snap);
+            model_at_step(m, started, run, k);
             size_t live = 0;
             for (const auto& p : step.snap.procs) live += !p.gone();
             const bool may_scroll = c.may_scroll || fds_scroll.count({c.lesson, step.step});
@@ -968,13 +953,7 @@ TEST_CASE("views graph: at 1920x1080, presentation off and on, the fd graph's la
                 const StepSnapshot& step = run.rec.steps[k];
                 CAPTURE(step.step);
                 RunModel& m = pa.app.model_mut();
-                m.apply(started);
-                size_t seen = 0;
-                for (const Event& e : run.rec.events) {
-                    m.apply(e);
-                    if (e.kind == Kind::Step && ++seen == k + 1) break;
-                }
-                m.apply(nlohmann::json{{"msg", "snapshot"}, {"snap", step.snap}});
+                model_at_step(m, started, run, k);
                 pa.frames(2);
                 pa.app.front_tabs.push_back("Descriptors");
                 pa.frames(3);
