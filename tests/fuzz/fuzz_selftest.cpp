@@ -14,8 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         void* volatile p = malloc(64);
         p = nullptr;  // LeakSanitizer at exit
     }
+    // Unsigned: it wraps without UB, so only libFuzzer's timeout can end it. (A signed counter
+    // overflowed after 2^31 turns, about 5 s here: UBSan caught the "hang", not the timeout,
+    // and when both fired at once under load the run deadlocked until ctest killed it.)
     if (is("hang"))
-        for (volatile int i = 0;; i = i + 1) {
+        for (volatile unsigned i = 0;; i = i + 1) {
         }
     if (is("memory")) {
         char* volatile p = static_cast<char*>(malloc(size_t(1) << 30));  // past -rss_limit_mb

@@ -36,9 +36,19 @@ limits=(-timeout=5 -rss_limit_mb=512 -error_exitcode=1 -timeout_exitcode=1)
 if [ "$what" = selftest ]; then
     bad=0
     for input in "$here"/selftest/*; do
+        # Each must fail for its own reason: a hang caught as something else tests nothing.
+        case $(basename "$input") in
+            hang) want='libFuzzer: timeout' ;;
+            leak) want='LeakSanitizer' ;;
+            memory) want='libFuzzer: out-of-memory' ;;
+            undefined) want='UndefinedBehaviorSanitizer' ;;
+            *) want='ERROR' ;;
+        esac
         if TMPDIR=$tmp "$dir/fuzz_selftest" "${limits[@]}" -artifact_prefix="$tmp/" "$input" \
             >"$tmp/log" 2>&1; then
             echo "FAIL: $(basename "$input") did not fail its run:"; cat "$tmp/log"; bad=1
+        elif ! grep -q "$want" "$tmp/log"; then
+            echo "FAIL: $(basename "$input") failed, but not with \"$want\":"; cat "$tmp/log"; bad=1
         else
             echo "ok: $(basename "$input") failed its run: $(grep -m1 -E 'SUMMARY|ERROR' "$tmp/log")"
         fi
