@@ -31,6 +31,18 @@ std::vector<std::string> lines_with(const std::string& out, const std::string& t
     return v;
 }
 
+// `forklab trace -- /bin/true` under deny_trace WHAT: it exits 1 and says so in exactly one
+// "cannot trace" line, returned (with the whole output in OUT).
+std::string refusal(const std::string& what, std::string* out = nullptr) {
+    auto r = denied(what, {"trace", "--", "/bin/true"});
+    INFO(r.out);
+    CHECK(r.code == 1);
+    auto said = lines_with(r.out, "cannot trace");
+    REQUIRE(said.size() == 1);
+    if (out) *out = r.out;
+    return said[0];
+}
+
 // This process's seccomp filters (a CI container may have some of its own).
 int own_filters() {
     std::ifstream in("/proc/self/status");
@@ -63,12 +75,9 @@ TEST_CASE("deny_trace really denies: ptrace(2) under it fails with EPERM") {
 
 TEST_CASE("trace where ptrace is refused: one line says what failed, why, and offers --observe, exit 1") {
     test::NoLeftovers guard;
-    auto r = denied("ptrace", {"trace", "--", "/bin/true"});
-    INFO(r.out);
-    CHECK(r.code == 1);
-    auto said = lines_with(r.out, "cannot trace");
-    REQUIRE(said.size() == 1);
-    const std::string& l = said[0];
+    std::string out;
+    const std::string l = refusal("ptrace", &out);
+    INFO(out);
     CHECK(l.rfind("forklab trace: cannot trace the program: ptrace(PTRACE_TRACEME) failed: Operation not permitted (", 0) == 0);
     std::string scope = yama_scope();
     if (scope == "2" || scope == "3")  // Yama refuses first on this machine: then it is named
@@ -78,33 +87,25 @@ TEST_CASE("trace where ptrace is refused: one line says what failed, why, and of
                      std::to_string(own_filters() + 1) + (own_filters() ? " filters" : " filter") +
                      " on this process)") != std::string::npos);
     CHECK(l.find("observe-only mode runs it without stepping (forklab trace --observe") != std::string::npos);
-    CHECK(r.out.find("run ended") == std::string::npos);  // the one line is the whole story
-    CHECK(lines_with(r.out, "forklab trace:").size() == 2);  // the command line, then that line
+    CHECK(out.find("run ended") == std::string::npos);  // the one line is the whole story
+    CHECK(lines_with(out, "forklab trace:").size() == 2);  // the command line, then that line
 }
 
 TEST_CASE("trace where seccomp filters are refused, or absent: one line, exit 1") {
     test::NoLeftovers guard;
-    auto r = denied("seccomp", {"trace", "--", "/bin/true"});
-    INFO(r.out);
-    CHECK(r.code == 1);
-    auto said = lines_with(r.out, "cannot trace");
-    REQUIRE(said.size() == 1);
+    const std::string said = refusal("seccomp");
     // The kernel's own answers (libseccomp's code for a refused load is not always the kernel's).
-    CHECK(said[0].find("installing its seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER) failed: Operation not "
+    CHECK(said.find("installing its seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER) failed: Operation not "
                        "permitted, and prctl(PR_SET_SECCOMP): Operation not permitted (") != std::string::npos);
-    CHECK(said[0].find("(a seccomp policy refuses a new filter, e.g. a container's: /proc/self/status shows") !=
+    CHECK(said.find("(a seccomp policy refuses a new filter, e.g. a container's: /proc/self/status shows") !=
           std::string::npos);
-    CHECK(said[0].find("--observe") != std::string::npos);
+    CHECK(said.find("--observe") != std::string::npos);
     // As a kernel without seccomp filters answers (ENOSYS, EINVAL): the errno is the kernel's.
-    auto none = denied("noseccomp", {"trace", "--", "/bin/true"});
-    INFO(none.out);
-    CHECK(none.code == 1);
-    auto said2 = lines_with(none.out, "cannot trace");
-    REQUIRE(said2.size() == 1);
-    CHECK(said2[0].find("installing its seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER) failed: Function not "
+    const std::string said2 = refusal("noseccomp");
+    CHECK(said2.find("installing its seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER) failed: Function not "
                         "implemented, and prctl(PR_SET_SECCOMP): Invalid argument (this kernel, or a seccomp policy "
                         "over this process, takes no new filter") != std::string::npos);
-    CHECK(said2[0].find("--observe") != std::string::npos);
+    CHECK(said2.find("--observe") != std::string::npos);
 }
 
 TEST_CASE("trace --observe where ptrace or seccomp is refused: the program runs, HI, exit 0, sh's processes") {
