@@ -157,8 +157,13 @@ TEST_CASE("program: built with -g, the Source view shows the program's own file,
         REQUIRE(size_t(at_close->next_line) < src.size());
         CHECK(src[size_t(at_close->next_line)].find("close(") != std::string::npos);
         app.ui().selected_pid = at_close->pid;  // its file and line brought into view
-        f.frame();
-        f.frame();
+        // (scrolling there takes a frame or more after the pane's height is known)
+        auto marks_it = [&] {
+            for (auto& mk : fl::ui::last_source_layout().markers)
+                if (mk.pid == at_close->pid && mk.next && mk.line == at_close->next_line) return true;
+            return false;
+        };
+        f.until(marks_it, 5);
         const fl::ui::SourceLayout& lay = fl::ui::last_source_layout();
         CHECK(int(lay.glyphs.size()) > 5);  // the file's lines, not the command line alone
         bool marked = false;
