@@ -250,6 +250,7 @@ void App::apply_message(nlohmann::json& m) {
         notice(m.value("text", "error"));
         if (model_.live()) return;  // a refused step does not change the run
     }
+    const bool was_live = model_.live();
     model_.apply(m);
     if (kind == "events") feed_recording();
     if (sandbox_.active) sandbox_message(m);
@@ -258,7 +259,9 @@ void App::apply_message(nlohmann::json& m) {
     if (kind == "run_started" && !(rerun_ && quiz_.lesson == find_lesson(model_.lesson)))
         quiz_.reset(find_lesson(model_.lesson));
     if (quiz_on_ && quiz_.on_message(m) && !paused_) set_running(false);  // a question: stop there
-    if (kind == "run_ended") record_progress();
+    // The run's end event (in an events batch) can come a frame before run_ended: record then
+    // too, so the list never shows a finished run as unfinished.
+    if (kind == "run_ended" || (was_live && !model_.live())) record_progress();
 }
 
 void App::record_progress() {
