@@ -439,7 +439,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
         }
 }
 
-void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
+void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation, DrawnLesson& drawn) {
     if (l.knobs.empty()) return;
     float em = ImGui::GetFontSize();
     ImGui::PushFont(fonts().bold);
@@ -456,8 +456,10 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
     }
     // Labels wrap beside their widget: never cut (a clipped "The parent ends its messa" reads
     // as nothing from the back of a room).
-    auto label = [](const Knob& k) {
-        ImGui::SameLine();
+    // Beside the widget where a few words fit a row there, else below it.
+    auto label = [em](const Knob& k) {
+        float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+        if (right - ImGui::GetItemRectMax().x - ImGui::GetStyle().ItemSpacing.x >= 7 * em) ImGui::SameLine();
         ImGui::TextWrapped("%s", k.label.c_str());
     };
     for (size_t ki = 0; ki < l.knobs.size(); ++ki) {
@@ -496,8 +498,17 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation) {
                 break;
             }
             case Knob::Type::Choice: {
-                ImGui::SetNextItemWidth(std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f));
-                if (ImGui::BeginCombo("##knob", v.c_str())) {
+                // As wide as its widest choice ("lock_held" was cut under its arrow at 24 px),
+                // up to the row; the label then wraps beside it or goes below.
+                float widest = 0;
+                for (auto& c : k.choices) widest = std::max(widest, ImGui::CalcTextSize(c.c_str()).x);
+                const ImGuiStyle& st = ImGui::GetStyle();
+                float want = widest + 2 * st.FramePadding.x + ImGui::GetFrameHeight();
+                ImGui::SetNextItemWidth(std::min(std::max(want, std::min(12 * em, ImGui::GetContentRegionAvail().x * 0.45f)),
+                                                 ImGui::GetContentRegionAvail().x));
+                const bool open = ImGui::BeginCombo("##knob", v.c_str());
+                if (ImGui::GetItemRectSize().x < want - 0.5f) drawn.cut.push_back(k.name + " = " + v);
+                if (open) {
                     for (auto& c : k.choices)
                         if (ImGui::Selectable(c.c_str(), c == v) && c != v) {
                             v = c;
@@ -708,7 +719,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         float knobs_room = std::max(knobs_min, ImGui::GetContentRegionAvail().y - text_min - sy - 2);
         float kh = std::floor(std::min(*knobs_last > 0 ? *knobs_last : knobs_room, knobs_room));
         ImGui::BeginChild("##knobs", {0, kh}, false);
-        draw_knobs(panel, l, ctx.theme.presentation || ctx.theme.compact);
+        draw_knobs(panel, l, ctx.theme.presentation || ctx.theme.compact, ctx.ui.drawn_lesson);
         float knobs_content = ImGui::GetCursorPosY() + ImGui::GetScrollY();
         ImGui::EndChild();
         drawn.knobs_h = kh;
