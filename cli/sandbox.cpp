@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "cli/ps.hpp"
@@ -150,8 +151,10 @@ char** complete(const char* text, int, int) {
 // its text) or when the run ends.
 std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<SandboxScriptLine>& lines,
                       std::ostream& out, const std::string& where) {
-    int current = 0;
-    s.on_message = [&](const nlohmann::json& m) { unsolicited(pr, m, current, true); };
+    // Shared with the handler, which outlives this call (S's stop() and finish() still print
+    // what comes unasked, as no line's).
+    auto current = std::make_shared<int>(0);
+    s.on_message = [&pr, current](const nlohmann::json& m) { unsolicited(pr, m, *current, true); };
     for (const SandboxScriptLine& l : lines) {
         Line parsed = sandbox::parse_line(l.text);
         if (parsed.kind == Line::Kind::Session) {
@@ -159,15 +162,18 @@ std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<SandboxS
             else out << sandbox::help_text(parsed.cmd.text) << '\n';
             continue;
         }
-        current = l.no;
+        *current = l.no;
         auto o = s.command(l.text, l.no, true);
-        if (o.status == "error") return where + ":" + std::to_string(l.no) + ": " + o.text;
+        if (o.status == "error") {
+            *current = 0;
+            return where + ":" + std::to_string(l.no) + ": " + o.text;
+        }
         print_outcome(pr, o, l.no);
         if (pr.trace.is_open() && s.running()) s.snapshot();  // the kernel's view after each line
 
         if (o.status == "ended") break;
     }
-    current = 0;
+    *current = 0;
     return "";
 }
 
