@@ -454,7 +454,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                                        : wrap(box.detail.empty() ? held
                                                                  : box.detail + " \u00b7 " + held);
         size_t text_lines = box.compact ? 1 : 1 + box.detail_lines.size();
-        box.h = (static_cast<float>(text_lines) * kRowH + (box.compact ? 1 : 2) * kBoxPad) * scale;
+        // (dense: a one-line box as tall as its text and a line either side, so 17 pipes fit)
+        box.h = (static_cast<float>(text_lines) * kRowH +
+                 (box.compact ? (dense ? 2.0f : kBoxPad) : 2 * kBoxPad)) * scale;
         box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
         next = box.y + box.h + box_gap;
     }
@@ -587,6 +589,15 @@ float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float 
     DescriptorLayout lay = layout_descriptors(model, ui, scale, measure);
     if (lay.procs.empty() || lay.width <= 0) return 0;
     return lay.height * std::clamp(view_w / lay.width, min, 1.0f);
+}
+
+float descriptors_height_at_min(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure) {
+    if (min <= 0 || view_w <= 0) return 0;
+    // The view's last resort (see draw_descriptors): one-line boxes, as wide as the view is at MIN.
+    DescriptorLayout lay = layout_descriptors(model, ui, scale, measure, true, std::floor(view_w / min));
+    if (lay.procs.empty()) return 0;
+    return lay.height * min;
 }
 
 namespace {
@@ -1109,7 +1120,8 @@ void draw_descriptors(ViewContext& ctx) {
                             with_alpha(IM_COL32(240, 228, 66, 255), g), 6 * s, 0, 2.5f * lw);
         dl->AddRect(p0, p1, border, 4 * s, 0, lw);
         dl->PushClipRect(p0, p1, true);
-        float tx = p0.x + 10 * s, ty = p0.y + (b.compact ? 0.5f : 1.0f) * kBoxPad * s;
+        float tx = p0.x + 10 * s,
+              ty = p0.y + (b.compact ? (lay.dense ? 1.0f : 0.5f * kBoxPad) : kBoxPad) * s;
         dl->AddText(nullptr, font, {tx, ty}, border, b.title.c_str());
         if (b.compact) {
             // One line: the kernel's words after the title.

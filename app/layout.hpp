@@ -232,6 +232,12 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
 float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float scale,
                                 float view_w, float min, const TextWidth& measure = {});
 
+// The height the dense layout (the fit's last resort) needs in a VIEW_W wide view at zoom MIN:
+// taller than the view, the graph scrolls at MIN; 0 with no live process. MEASURE at the view's
+// text size, as it draws.
+float descriptors_height_at_min(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure = {});
+
 // Pairs of fd lines that cross (on the same side of the boxes): what the ordering minimises.
 size_t count_crossings(const DescriptorLayout& lay);
 
