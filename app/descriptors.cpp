@@ -116,82 +116,104 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     const float row_h = out.row_h;
     std::vector<size_t> box_of_object(objects.size(), SIZE_MAX);
     std::vector<std::vector<float>> ys_of_object(objects.size());
-    // The first live process on the left, every other one on the right.
+    // The first live process on the left, every other one on the right; dense, where that
+    // makes the graph shorter, the first children under it on the left (a worker that has just
+    // forked holds copies of all the parent's fds: worker-pool's third, ten rows, made the right
+    // column overflow a projector's pane). (LEFT: how many children go left.)
     float col_y[2] = {margin, margin};
-    for (size_t k = 0; k < procs.size(); ++k) {
-        const ProcInfo* pi = procs[k];
-        int side = k == 0 ? 0 : 1;
-        float& y = col_y[side];
-        ProcBlock b;
-        b.pid = pi->pid;
-        b.side = side;
-        b.x = side ? out.right_x : out.left_x;
-        auto pv = model.procs.find(pi->pid);
-        std::string role =
-            pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
-        b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : (dense ? " " : "  ") + role);
-        b.y = y;
-        b.first_row = out.rows.size();
-        // Dense, right of the objects: the fd rows face the objects and the title sits beside
-        // them, so a block is as tall as its rows (one with none: one row, a word where its
-        // rows would be, "zombie" or "no fds"; the tooltip says more).
-        b.side_title = dense && side == 1;
-        float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
-                                : y + row_h * 1.6f;  // below the title row
-        std::vector<const FdEntry*> fds;
-        for (const auto& f : pi->fds) fds.push_back(&f);
-        std::sort(fds.begin(), fds.end(),
-                  [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
-        for (const FdEntry* f : fds) {
-            if (f->instrumentation && !ui.show_instrumentation) {
-                ++out.hidden;
-                continue;
-            }
-            FdRow r;
-            r.pid = pi->pid;
-            r.fd = f->fd;
-            r.access = f->access;
-            r.cloexec = f->cloexec;
-            r.instrumentation = f->instrumentation;
-            r.side = side;
-            r.y = ry;
-            auto it = object_of.find({pi->pid, f->fd});
-            r.box = it == object_of.end() ? SIZE_MAX : it->second;  // object index for now
-            if (r.box != SIZE_MAX) ys_of_object[r.box].push_back(ry);
-            out.rows.push_back(r);
-            ry += row_h;
-        }
-        b.rows = out.rows.size() - b.first_row;
-        // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
-        // a column may be, never cut).
-        if (b.rows == 0 && b.side_title) {
-            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
-            b.note.push_back(zombie ? "zombie" : "no fds");
-        } else if (b.rows == 0) {
-            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
-            const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
-            const float room = kProcW * scale - 18 * scale;
-            std::string cur;
-            for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
-                sp = std::min(note.find(' ', i), note.size());
-                std::string word = note.substr(i, sp - i);
-                if (!cur.empty() && width_of(cur + " " + word) > room) {
-                    b.note.push_back(cur);
-                    cur = word;
-                } else {
-                    cur = cur.empty() ? word : cur + " " + word;
+    auto place = [&](size_t left) {
+        out.procs.clear();
+        out.rows.clear();
+        out.hidden = 0;
+        for (auto& ys : ys_of_object) ys.clear();
+        col_y[0] = col_y[1] = margin;
+        for (size_t k = 0; k < procs.size(); ++k) {
+            const ProcInfo* pi = procs[k];
+            int side = k <= left ? 0 : 1;
+            float& y = col_y[side];
+            ProcBlock b;
+            b.pid = pi->pid;
+            b.side = side;
+            b.x = side ? out.right_x : out.left_x;
+            auto pv = model.procs.find(pi->pid);
+            std::string role =
+                pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
+            b.title = "pid " + std::to_string(pi->pid) +
+                      (role.empty() ? "" : (dense ? " " : "  ") + role);
+            b.y = y;
+            b.first_row = out.rows.size();
+            // Dense, right of the objects: the fd rows face the objects and the title sits beside
+            // them, so a block is as tall as its rows (one with none: one row, a word where its
+            // rows would be, "zombie" or "no fds"; the tooltip says more).
+            b.side_title = dense && side == 1;
+            float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
+                                    : y + row_h * 1.6f;  // below the title row
+            std::vector<const FdEntry*> fds;
+            for (const auto& f : pi->fds) fds.push_back(&f);
+            std::sort(fds.begin(), fds.end(),
+                      [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
+            for (const FdEntry* f : fds) {
+                if (f->instrumentation && !ui.show_instrumentation) {
+                    ++out.hidden;
+                    continue;
                 }
+                FdRow r;
+                r.pid = pi->pid;
+                r.fd = f->fd;
+                r.access = f->access;
+                r.cloexec = f->cloexec;
+                r.instrumentation = f->instrumentation;
+                r.side = side;
+                r.y = ry;
+                auto it = object_of.find({pi->pid, f->fd});
+                r.box = it == object_of.end() ? SIZE_MAX : it->second;  // object index for now
+                if (r.box != SIZE_MAX) ys_of_object[r.box].push_back(ry);
+                out.rows.push_back(r);
+                ry += row_h;
             }
-            b.note.push_back(cur);
+            b.rows = out.rows.size() - b.first_row;
+            // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
+            // a column may be, never cut).
+            if (b.rows == 0 && b.side_title) {
+                bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+                b.note.push_back(zombie ? "zombie" : "no fds");
+            } else if (b.rows == 0) {
+                bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+                const std::string note =
+                    zombie ? "zombie: its fds closed when it exited" : "no open fds";
+                const float room = kProcW * scale - 18 * scale;
+                std::string cur;
+                for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
+                    sp = std::min(note.find(' ', i), note.size());
+                    std::string word = note.substr(i, sp - i);
+                    if (!cur.empty() && width_of(cur + " " + word) > room) {
+                        b.note.push_back(cur);
+                        cur = word;
+                    } else {
+                        cur = cur.empty() ? word : cur + " " + word;
+                    }
+                }
+                b.note.push_back(cur);
+            }
+            b.h = b.side_title
+                      ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                            kBoxPad * scale
+                      : row_h * 1.1f +
+                            row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                            kBoxPad * scale;
+            y += b.h + block_gap;
+            out.procs.push_back(std::move(b));
         }
-        b.h = b.side_title ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
-                                 kBoxPad * scale
-                           : row_h * 1.1f +
-                                 row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
-                                 kBoxPad * scale;
-        y += b.h + block_gap;
-        out.procs.push_back(std::move(b));
+    };
+    size_t left = 0;
+    if (dense) {
+        float best = FLT_MAX;
+        for (size_t j = 0; j + 1 < procs.size(); ++j) {
+            place(j);
+            if (float h = std::max(col_y[0], col_y[1]); h < best - 0.5f) best = h, left = j;
+        }
     }
+    place(left);
     // The process columns are as wide as their words (titles, "fd 12  w  CLOEXEC lab"), within
     // limits: a narrow graph fits a laptop's pane at a larger zoom.
     // (dense: each column as wide as its own words; a dense block's fd rows, then its title)

@@ -168,7 +168,8 @@ struct ProcBlock {
     pid_t pid = 0;
     std::string title;  // "pid 1234 parent"
     bool gone = false;
-    int side = 0;  // 0: the left column (the run's first live process), 1: the right one
+    int side = 0;  // 0: the left column (the run's first live process; dense, maybe its first
+                   // children), 1: the right one
     size_t first_row = 0, rows = 0;
     float x = 0, y = 0, h = 0;
     float w = 0;            // its width (DescriptorLayout::proc_w, or right_w)
@@ -222,7 +223,9 @@ struct DescriptorLayout {
 // the rest), for a view that cannot hold the full boxes at a readable zoom.
 // FIT_W > 0 (dense, for a short view: with COMPACT): as much as fits in FIT_W wide. The blocks
 // right of the objects have their title beside their fd rows (a row fewer each), gaps are
-// tighter, and the boxes take the width that is left, so most of them are one line.
+// tighter, and the boxes take the width that is left, so most of them are one line; where the
+// children right of the objects are taller than the first process, the first of them join it
+// on the left, as many as make the graph shortest.
 DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f,
                                     const TextWidth& measure = {}, bool compact = false,
                                     float fit_w = 0);

@@ -940,6 +940,96 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     }
 }
 
+// LESSON stepped one op at a time on the test lab, the oldest gate first (Space): every message
+// goes to ON_MESSAGE; after each op, once the run is quiet (no event for 40 ms), the kernel's view
+// is asked for, and AFTER_OP(op) runs when it arrived. Stops at the run's end or after MAX_OPS.
+size_t step_ops(const std::string& lesson, const Knobs& knobs,
+                const std::function<void(const nlohmann::json&)>& on_message,
+                const std::function<void(size_t)>& after_op, size_t max_ops = 2000) {
+    LabClient& l = fl::test::lab();
+    RunOptions o;
+    o.lesson = lesson;
+    o.knobs = knobs;
+    o.gated = true;
+    o.deadlock_ms = 600;
+    REQUIRE(l.send(to_json(o)));
+    bool ended = false;
+    auto take = [&](const nlohmann::json& m) {
+        on_message(m);
+        ended = ended || m.value("msg", "") == "run_ended";
+    };
+    const uint64_t until = monotonic_ns() + 50'000'000'000ull;
+    size_t op = 0;
+    while (!ended && op < max_ops && monotonic_ns() < until) {
+        REQUIRE(l.send({{"cmd", "step"}, {"pid", 0}}));
+        // Quiet: the op ran, and its process went on to its next gate (or blocked).
+        for (uint64_t quiet = monotonic_ns() + 40'000'000; !ended && monotonic_ns() < quiet;)
+            if (auto m = l.recv(10)) {
+                if (m->value("msg", "") == "events") quiet = monotonic_ns() + 40'000'000;
+                take(*m);
+            }
+        if (ended) break;
+        REQUIRE(l.send({{"cmd", "snapshot"}}));
+        for (bool got = false; !got && !ended;)
+            if (auto m = l.recv(2000)) {
+                got = m->value("msg", "") == "snapshot";
+                take(*m);
+            } else {
+                FAIL("no snapshot within 2 s of asking, after op " << op);
+            }
+        if (!ended) after_op(++op);
+    }
+    if (!ended) {
+        l.send({{"cmd", "stop"}});
+        while (auto m = l.recv(2000))
+            if (m->value("msg", "") == "run_ended") break;
+    }
+    return op;
+}
+
+TEST_CASE("views graph: stepped op by op, worker-pool's and prefork's fd graph is in view at "
+          "1366x768 presentation at every op, at 18 px text or more") {
+    fl::test::NoLeftovers guard;
+    for (std::string lesson : {"worker-pool", "prefork"}) {
+        CAPTURE(lesson);
+        ProjectorApp pa;
+        float worst = 0;  // how far below the pane the graph reached (0: always in view)
+        size_t worst_op = 0, shown = 0, folded = 0;
+        const uint64_t t0 = monotonic_ns();
+        size_t ops = step_ops(
+            lesson, {}, [&](const nlohmann::json& m) { pa.app.model_mut().apply(m); },
+            [&](size_t op) {
+                CAPTURE(op);
+                pa.frames(1);
+                pa.app.front_tabs.push_back("Descriptors");
+                pa.frames(3);
+                const RunModel& m = pa.app.model();
+                size_t live = 0;
+                if (m.snapshot)
+                    for (const auto& p : m.snapshot->procs) live += !p.gone();
+                const DrawnGraph& fds = pa.app.ui().drawn_fds;
+                if (!live || fds.frame != ImGui::GetFrameCount()) return;
+                ++shown;
+                folded += pa.app.presentation_folded() == "SourceMore";
+                float low = fds.visible.y1;
+                for (const auto& [pid, r] : fds.nodes) low = std::max(low, r.y1);
+                for (const Rect& r : fds.boxes) low = std::max(low, r.y1);
+                if (low - fds.visible.y1 > worst) worst = low - fds.visible.y1, worst_op = op;
+                check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
+                CHECK(fds.text_px >= kMinTextPxProjector - 0.01f);
+                for (const std::string& t : fds.cut) CHECK_MESSAGE(false, "cut: " << t);
+                check_fd_labels(fds, "1366x768 presentation", kMinTextPxProjector);
+            });
+        MESSAGE(lesson << ": " << ops << " ops stepped in "
+                       << (monotonic_ns() - t0) / 1'000'000 << " ms, the fd graph drawn at "
+                       << shown << " (" << folded << " with the source folded); it reached "
+                       << int(worst) << " px below its pane at most"
+                       << (worst > 0 ? " (op " + std::to_string(worst_op) + ")" : ""));
+        CHECK(ops > 20);
+        CHECK(shown > 20);
+    }
+}
+
 TEST_CASE("views graph: at 1920x1080, presentation off and on, the fd graph's labels cover no "
           "process block, no box and no other label") {
     fl::test::NoLeftovers guard;
@@ -1076,6 +1166,47 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
     DescriptorLayout full = layout_descriptors(m, ui);
     CHECK(full.procs.back().note.size() >= 1);
     CHECK(full.procs.back().note.front().rfind("zombie:", 0) == 0);
+}
+
+TEST_CASE("views graph: dense, a tall right column shares the left one: worker 3 just forked") {
+    // worker-pool at its 25th op: the parent holds 10 fds, worker 1 two, worker 2 three, and
+    // worker 3, just forked, copies of all ten. All children right: 15 rows against 10.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> parent_fds, copies;
+    for (int fd = 3; fd <= 12; ++fd) {
+        parent_fds.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+        copies.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+    }
+    s.procs.push_back(proc_info(100, 50, 'S', parent_fds));
+    const int worker_fds[3] = {2, 3, 10};
+    for (int k = 0; k < 3; ++k) {
+        add(m, proc(101 + k, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
+        std::vector<FdEntry> fds(copies.begin(), copies.begin() + worker_fds[k]);
+        s.procs.push_back(proc_info(101 + k, 100, 'S', fds));
+    }
+    m.snapshot = s;
+    UiState ui;
+    DescriptorLayout dense = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    REQUIRE(dense.procs.size() == 4);
+    CHECK(dense.procs[0].side == 0);
+    CHECK(dense.procs[1].side == 0);  // worker 1 under the parent
+    CHECK(dense.procs[2].side == 1);
+    CHECK(dense.procs[3].side == 1);
+    CHECK(dense.procs[1].y >= dense.procs[0].y + dense.procs[0].h);
+    // Shorter than the three children on the right were (scale 1, dense: margins 8, gaps 4, a
+    // right block its rows and 6): 316 px; now the left column's 284.
+    float right_alone = 8 + 8;
+    for (int rows : worker_fds) right_alone += rows * 18 + 6 + 4;
+    CHECK(dense.height < right_alone - 20);
+    // A left block draws its lines from its right edge, as the parent's do.
+    for (const FdRow& r : dense.rows)
+        if (r.pid == 101) CHECK(r.side == 0);
+    // Not dense: the textbook picture, the parent alone on the left.
+    DescriptorLayout full = layout_descriptors(m, ui);
+    for (size_t i = 1; i < full.procs.size(); ++i) CHECK(full.procs[i].side == 1);
 }
 
 TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
