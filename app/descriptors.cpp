@@ -276,8 +276,31 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         want[i] = sum / static_cast<float>(ys_of_object[i].size());
         order.push_back(i);
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return want[a] < want[b]; });
+    // A connected socket pair's two boxes go together, at the mean of both ends' rows: its
+    // bracket then spans no other box, and no two brackets cross (worker-pool's socket per
+    // server: brackets spanning each other's boxes, crossing at 1920x1080).
+    {
+        std::unordered_map<uint64_t, size_t> by_inode;
+        for (size_t i : order) by_inode[objects[i].inode] = i;
+        std::vector<size_t> mate(objects.size(), SIZE_MAX);
+        for (size_t i : order)
+            if (objects[i].unix_socket && objects[i].unix_socket->peer)
+                if (auto it = by_inode.find(objects[i].unix_socket->peer);
+                    it != by_inode.end() && it->second != i)
+                    mate[i] = it->second;
+        std::vector<float> key = want;
+        for (size_t i : order)
+            if (size_t j = mate[i]; j != SIZE_MAX && mate[j] == i) {
+                float n = static_cast<float>(ys_of_object[i].size() + ys_of_object[j].size());
+                key[i] = (want[i] * static_cast<float>(ys_of_object[i].size()) +
+                          want[j] * static_cast<float>(ys_of_object[j].size())) / n;
+            }
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            size_t ga = std::min(a, mate[a]), gb = std::min(b, mate[b]);
+            return std::tie(key[a], ga, want[a]) < std::tie(key[b], gb, want[b]);
+        });
+        want = key;
+    }
     // Text inside a box wraps at spaces to its width (words that are too long are clipped;
     // the tooltip has them whole).
     float text_w = out.box_w - 2 * 10 * scale;
@@ -635,42 +658,39 @@ struct FdKey {
     }
 };
 struct Ghost {
-    float row_y, end_y;  // at zoom 1 (divided by the scale they were seen at)
-    int side, access;
+    FdKey key;  // whose fd it was, and the object it referred to
+    int access;
     double at;
 };
 struct FdChanges {
     pid_t root = 0;
     bool primed = false;
     std::map<FdKey, double> born;
-    std::map<FdKey, std::pair<float, float>> where;  // last seen row_y, end_y (zoom 1)
-    std::map<FdKey, std::pair<int, int>> how;        // side, access
+    std::map<FdKey, int> seen;  // the fd lines last seen: their access
     std::vector<Ghost> ghosts;
     std::map<uint64_t, std::pair<int64_t, double>> queued;  // inode -> last figure, changed at
 };
 constexpr double kGlowS = 1.5, kGhostS = 2.5;
 
-FdChanges& fd_changes(const RunModel& m, const DescriptorLayout& lay, float scale, double now) {
+FdChanges& fd_changes(const RunModel& m, const DescriptorLayout& lay, double now) {
     static FdChanges c;
     if (c.root != m.root) {
         c = FdChanges();
         c.root = m.root;
     }
-    std::map<FdKey, std::pair<float, float>> where;
+    std::map<FdKey, int> seen;
     for (const FdLine& l : lay.lines) {
         const FdRow& r = lay.rows[l.row];
         FdKey k{r.pid, r.fd, lay.boxes[l.box].inode};
-        where[k] = {r.y / scale, l.end_y / scale};
+        seen[k] = r.access;
         if (!c.born.count(k)) c.born[k] = c.primed ? now : -1e9;
-        c.how[k] = {r.side, r.access};
     }
-    for (auto& [k, pos] : c.where)
-        if (!where.count(k)) {
-            auto h = c.how[k];
-            c.ghosts.push_back({pos.first, pos.second, h.first, h.second, now});
+    for (auto& [k, access] : c.seen)
+        if (!seen.count(k)) {
+            c.ghosts.push_back({k, access, now});
             c.born.erase(k);
         }
-    c.where = std::move(where);
+    c.seen = std::move(seen);
     c.ghosts.erase(std::remove_if(c.ghosts.begin(), c.ghosts.end(),
                                   [&](const Ghost& g) { return now - g.at > kGhostS; }),
                    c.ghosts.end());
@@ -865,7 +885,7 @@ void draw_descriptors(ViewContext& ctx) {
         return hovered_win && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y;
     };
     const double now = ImGui::GetTime();
-    FdChanges& changes = fd_changes(m, lay, s, now);
+    FdChanges& changes = fd_changes(m, lay, now);
     for (auto& [k, at] : changes.born)
         if (now - at < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, at + kGlowS);
     for (const Ghost& g : changes.ghosts) ui.fading_until_s = std::max(ui.fading_until_s, g.at + kGhostS);
@@ -989,8 +1009,38 @@ void draw_descriptors(ViewContext& ctx) {
     for (const Ghost& g : changes.ghosts) latest = std::max(latest, g.at);
     for (const Ghost& g : changes.ghosts) {
         float a = glow_since(g.at, now, kGhostS);
-        ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
-        ImVec2 q = box_end(g.side, g.end_y * s);
+        // Drawn where the fd was in the graph as it is now (rows close up, boxes move, a block
+        // changes sides): from its process's block, where the fd's row would sit among the
+        // rows left, to its object's box; to half way when the object is gone with it. A
+        // process that is gone has no block: no ghost (a line from its old place pointed at
+        // whichever block had moved there).
+        const ProcBlock* blk = nullptr;
+        for (const ProcBlock& b : lay.procs)
+            if (b.pid == g.key.pid) blk = &b;
+        if (!blk) continue;
+        float before = -1, after = -1;
+        for (size_t i = blk->first_row; i < blk->first_row + blk->rows; ++i) {
+            const FdRow& r = lay.rows[i];
+            if (r.fd <= g.key.fd) before = r.y;
+            if (r.fd > g.key.fd && after < 0) after = r.y;
+        }
+        const float row_y = before >= 0 && after >= 0 ? (before + after) * 0.5f
+                            : before >= 0           ? std::min(before + lay.row_h * 0.5f, blk->y + blk->h - 2 * s)
+                            : after >= 0            ? std::max(after - lay.row_h * 0.5f, blk->y + 2 * s)
+                                                    : blk->y + blk->h * 0.5f;
+        const int side = blk->side;
+        ImVec2 p{o.x + (side ? lay.right_x : lay.left_x + proc_w), o.y + row_y};
+        ImVec2 q;
+        const ObjectBox* box = nullptr;
+        for (const ObjectBox& b : lay.boxes)
+            if (b.inode == g.key.inode) box = &b;
+        if (box) {
+            q = box_end(side, box->y + box->h * 0.5f);
+        } else {
+            float edge = box_end(side, 0).x;
+            q = {p.x + (edge - p.x) * 0.5f, p.y};
+        }
+        ui.drawn_fds.ghosts.push_back({g.key.pid, {{p.x, p.y, p.x, p.y}, {q.x, q.y, q.x, q.y}}});
         float dx = (q.x - p.x) * 0.45f;
         ImVec2 c1{p.x + dx, p.y}, c2{q.x - dx, q.y};
         dl->AddBezierCubic(p, c1, c2, q, with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);

@@ -63,6 +63,8 @@ struct DrawnGraph {
     std::vector<Rect> boxes;                    // descriptors: kernel objects
     std::vector<Rect> labels;                   // messages: arrow and step labels
     std::vector<std::pair<Rect, Rect>> arrows;  // messages: each arrow's two ends (as points)
+    // descriptors: each fading "closed" line, whose fd it was, and its two ends (as points)
+    std::vector<std::pair<pid_t, std::pair<Rect, Rect>>> ghosts;
     float text_px = 0;                // the size its node texts were drawn at (font size x zoom)
     std::vector<std::string> cut;     // node or box titles that did not fit their node and were cut
 };

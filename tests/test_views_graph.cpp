@@ -316,6 +316,45 @@ TEST_CASE("views graph: a socket pair shows each socket's peer") {
     CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: a socket pair's two boxes sit together, so no bracket spans another") {
+    // worker-pool's remote calls: the parent holds one end of a socket pair per server (fds
+    // 3-6), server k the other end. Ordered by their own holders alone, a pair's boxes sat
+    // apart (the parent's ends near the top, the servers' lower) and the brackets crossed.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> mine;
+    for (int k = 0; k < 4; ++k) {
+        uint64_t a = 700 + 2 * k, b = 701 + 2 * k;
+        mine.push_back(fd_entry(3 + k, "socket", FdKind::Socket, a, O_RDWR));
+        add(m, proc(101 + k, 100, "server " + std::to_string(k + 1), 'S', k + 1));
+        s.procs.push_back(proc_info(101 + k, 100, 'S', {fd_entry(4 + k, "socket", FdKind::Socket, b, O_RDWR)}));
+        UnixSocketInfo u;
+        u.type = 1;
+        u.state = 1;
+        u.inode = a;
+        u.peer = b;
+        s.unix_sockets[a] = u;
+        u.inode = b;
+        u.peer = a;
+        s.unix_sockets[b] = u;
+    }
+    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', mine));
+    m.snapshot = s;
+    UiState ui;
+    for (bool dense : {false, true}) {
+        CAPTURE(dense);
+        DescriptorLayout lay = dense ? layout_descriptors(m, ui, 1.0f, {}, true, 900) : layout_descriptors(m, ui);
+        REQUIRE(lay.boxes.size() == 8);
+        for (size_t i = 0; i < 8; i += 2)
+            CHECK(lay.boxes[i].inode / 2 == lay.boxes[i + 1].inode / 2);  // 700 with 701, ...
+        for (size_t i = 1; i < lay.boxes.size(); ++i)
+            CHECK(lay.boxes[i - 1].y + lay.boxes[i - 1].h <= lay.boxes[i].y);
+        CHECK(count_crossings(lay) == 0);
+    }
+}
+
 TEST_CASE("views graph: a zombie and a re-parented orphan") {
     Gui gui;
     RunModel m;
@@ -937,6 +976,61 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                               "labels " << rect_text(d.labels[i]) << " and "
                                         << rect_text(d.labels[j]) << " overlap");
         }
+    }
+}
+
+TEST_CASE("views graph: a closed fd's fading line starts at its own process's block") {
+    // Worker 2, just forked, holds copies of the parent's six pipe ends, and closes four: its
+    // block shrinks and worker 3's moves up where those rows were. Each ghost must start at
+    // worker 2's block (it started at the old rows' place: on worker 3's block) and end at its
+    // pipe's box.
+    Gui gui;
+    RunModel m;
+    m.status = RunStatus::Paused;
+    m.root = 100;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> ends;
+    for (int fd = 3; fd <= 8; ++fd)
+        ends.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+    s.procs.push_back(proc_info(100, 50, 'S', ends));
+    add(m, proc(101, 100, "worker 1", 'S', 1));
+    s.procs.push_back(proc_info(101, 100, 'S', {ends[2], ends[5]}));
+    add(m, proc(102, 100, "worker 2", 'S', 2));
+    s.procs.push_back(proc_info(102, 100, 'S', ends));
+    add(m, proc(103, 100, "worker 3", 'S', 3));
+    s.procs.push_back(proc_info(103, 100, 'S', {ends[0], ends[1]}));
+    m.snapshot = s;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(ui.drawn_fds.ghosts.empty());
+    auto& fds = m.snapshot->procs[2].fds;
+    fds = {ends[2], ends[5]};  // fds 5 and 8 kept
+    ++m.version;
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    const DrawnGraph& d = ui.drawn_fds;
+    REQUIRE(d.ghosts.size() == 4);
+    Rect block;
+    for (const auto& [pid, r] : d.nodes)
+        if (pid == 102) block = r;
+    REQUIRE(block.h() > 0);
+    for (const auto& [pid, ends_at] : d.ghosts) {
+        CHECK(pid == 102);
+        const Rect &from = ends_at.first, &to = ends_at.second;
+        CAPTURE(rect_text(from));
+        CAPTURE(rect_text(to));
+        CAPTURE(rect_text(block));
+        // On the block's edge that faces the boxes (worker 2 is right of them: its left edge).
+        CHECK(from.y0 >= block.y0 - 0.5f);
+        CHECK(from.y0 <= block.y1 + 0.5f);
+        CHECK(std::abs(from.x0 - block.x0) < 1.0f);
+        bool on_box = false;
+        for (const Rect& b : d.boxes)
+            on_box = on_box || (to.y0 >= b.y0 && to.y0 <= b.y1 && std::abs(to.x0 - b.x1) < 1.0f);
+        CHECK(on_box);
     }
 }
 
