@@ -1018,16 +1018,19 @@ void draw_descriptors(ViewContext& ctx) {
         for (const ProcBlock& b : lay.procs)
             if (b.pid == g.key.pid) blk = &b;
         if (!blk) continue;
-        float before = -1, after = -1;
+        // (the fd's own row where the number now refers to another object: dup2, a reopen)
+        float before = -1, after = -1, same = -1;
         for (size_t i = blk->first_row; i < blk->first_row + blk->rows; ++i) {
             const FdRow& r = lay.rows[i];
-            if (r.fd <= g.key.fd) before = r.y;
+            if (r.fd == g.key.fd) same = r.y;
+            if (r.fd < g.key.fd) before = r.y;
             if (r.fd > g.key.fd && after < 0) after = r.y;
         }
-        const float row_y = before >= 0 && after >= 0 ? (before + after) * 0.5f
-                            : before >= 0           ? std::min(before + lay.row_h * 0.5f, blk->y + blk->h - 2 * s)
-                            : after >= 0            ? std::max(after - lay.row_h * 0.5f, blk->y + 2 * s)
-                                                    : blk->y + blk->h * 0.5f;
+        const float row_y = same >= 0                   ? same
+                            : before >= 0 && after >= 0 ? (before + after) * 0.5f
+                            : before >= 0 ? std::min(before + lay.row_h * 0.5f, blk->y + blk->h - 2 * s)
+                            : after >= 0  ? std::max(after - lay.row_h * 0.5f, blk->y + 2 * s)
+                                          : blk->y + blk->h * 0.5f;
         const int side = blk->side;
         ImVec2 p{o.x + (side ? lay.right_x : lay.left_x + proc_w), o.y + row_y};
         ImVec2 q;
