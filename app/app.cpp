@@ -1195,6 +1195,23 @@ void App::draw_presentation_layout() {
         if (H - lower_min >= graph_min && graph != "Messages") h_top = std::floor(H - lower_min);
         else pres_.folded = pres_.lower_up ? "Graph" : "SourceMore";
     }
+    // A graph that would scroll at its least readable zoom above the source, and fits without
+    // it (worker-pool's 8 workers and 17 pipes), gets the column; the source is one key away (V).
+    const bool tree = graph == "Processes";
+    if (pres_.folded.empty() && !pres_.lower_up && (tree || graph == "Descriptors") &&
+        (tree ? ui_.tree_cam.fit : ui_.fds_cam.fit)) {
+        float at_min = 0;
+        if (tree) {
+            at_min = layout_tree(model_, theme_.scale * zmin, canvas_w, measure16, true).height;
+            TreeLayout one = layout_tree(model_, theme_.scale * zmin, canvas_w, measure16, false);
+            if (one.width <= canvas_w + 0.5f) at_min = std::min(at_min, one.height);
+        } else {
+            at_min = descriptors_height_at_min(model_, ui_, theme_.scale, canvas_w, zmin, measure_px);
+        }
+        const float graph_chrome = pres_.graph_chrome[tree] > 0 ? pres_.graph_chrome[tree] : chrome;
+        if (at_min > h_top - graph_chrome + 0.5f && at_min <= H - folded_h - graph_chrome + 0.5f)
+            pres_.folded = "SourceMore";
+    }
     if (pres_.folded == "SourceMore") h_top = H - folded_h;
     if (pres_.folded == "Graph") h_top = folded_h;
     ImGui::BeginGroup();
@@ -1210,6 +1227,10 @@ void App::draw_presentation_layout() {
               {"Processes", [&] { graph = "Processes", draw_process_tree(ctx); }},
               {"Messages", [&] { graph = "Messages", draw_messages(ctx); }}},
              &front_tabs, true);
+        // (the graph's header and tab strip, as drawn: the canvas is the rest)
+        const DrawnGraph& d = graph == "Processes" ? ui_.drawn_tree : ui_.drawn_fds;
+        if ((graph == "Processes" || graph == "Descriptors") && d.frame == ImGui::GetFrameCount())
+            pres_.graph_chrome[graph == "Processes"] = h_top - d.visible.h();
     }
     ImGui::Dummy({w_right, sp});
     if (pres_.folded == "SourceMore") {

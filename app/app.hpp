@@ -249,6 +249,8 @@ public:
     const RunModel& model() const { return model_; }
     RunModel& model_mut() { return model_; }
     UiState& ui() { return ui_; }
+    // Presentation mode's pane folded to its tabs in the last frame: "", "Graph" or "SourceMore".
+    const std::string& presentation_folded() const { return pres_.folded; }
     const Theme& theme() const { return theme_; }
     const Settings& settings() const { return settings_; }
     Settings& settings_mut() { return settings_; }
@@ -362,6 +364,7 @@ private:
         bool lower_up = false;
         std::string folded;                 // this frame: "", "Graph" or "SourceMore"
         float lower_chrome = 0;  // the lower pane's height less the Source view's code, as drawn
+        float graph_chrome[2] = {0, 0};  // the graph pane's height less its canvas (fds, tree), as drawn
     } pres_;
     void take_panel_actions();        // what the Lessons view asked for this frame
     void notice(const std::string& text);

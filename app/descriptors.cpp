@@ -116,82 +116,104 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     const float row_h = out.row_h;
     std::vector<size_t> box_of_object(objects.size(), SIZE_MAX);
     std::vector<std::vector<float>> ys_of_object(objects.size());
-    // The first live process on the left, every other one on the right.
+    // The first live process on the left, every other one on the right; dense, where that
+    // makes the graph shorter, the first children under it on the left (a worker that has just
+    // forked holds copies of all the parent's fds: worker-pool's third, ten rows, made the right
+    // column overflow a projector's pane). (LEFT: how many children go left.)
     float col_y[2] = {margin, margin};
-    for (size_t k = 0; k < procs.size(); ++k) {
-        const ProcInfo* pi = procs[k];
-        int side = k == 0 ? 0 : 1;
-        float& y = col_y[side];
-        ProcBlock b;
-        b.pid = pi->pid;
-        b.side = side;
-        b.x = side ? out.right_x : out.left_x;
-        auto pv = model.procs.find(pi->pid);
-        std::string role =
-            pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
-        b.title = "pid " + std::to_string(pi->pid) + (role.empty() ? "" : (dense ? " " : "  ") + role);
-        b.y = y;
-        b.first_row = out.rows.size();
-        // Dense, right of the objects: the fd rows face the objects and the title sits beside
-        // them, so a block is as tall as its rows (one with none: one row, a word where its
-        // rows would be, "zombie" or "no fds"; the tooltip says more).
-        b.side_title = dense && side == 1;
-        float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
-                                : y + row_h * 1.6f;  // below the title row
-        std::vector<const FdEntry*> fds;
-        for (const auto& f : pi->fds) fds.push_back(&f);
-        std::sort(fds.begin(), fds.end(),
-                  [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
-        for (const FdEntry* f : fds) {
-            if (f->instrumentation && !ui.show_instrumentation) {
-                ++out.hidden;
-                continue;
-            }
-            FdRow r;
-            r.pid = pi->pid;
-            r.fd = f->fd;
-            r.access = f->access;
-            r.cloexec = f->cloexec;
-            r.instrumentation = f->instrumentation;
-            r.side = side;
-            r.y = ry;
-            auto it = object_of.find({pi->pid, f->fd});
-            r.box = it == object_of.end() ? SIZE_MAX : it->second;  // object index for now
-            if (r.box != SIZE_MAX) ys_of_object[r.box].push_back(ry);
-            out.rows.push_back(r);
-            ry += row_h;
-        }
-        b.rows = out.rows.size() - b.first_row;
-        // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
-        // a column may be, never cut).
-        if (b.rows == 0 && b.side_title) {
-            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
-            b.note.push_back(zombie ? "zombie" : "no fds");
-        } else if (b.rows == 0) {
-            bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
-            const std::string note = zombie ? "zombie: its fds closed when it exited" : "no open fds";
-            const float room = kProcW * scale - 18 * scale;
-            std::string cur;
-            for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
-                sp = std::min(note.find(' ', i), note.size());
-                std::string word = note.substr(i, sp - i);
-                if (!cur.empty() && width_of(cur + " " + word) > room) {
-                    b.note.push_back(cur);
-                    cur = word;
-                } else {
-                    cur = cur.empty() ? word : cur + " " + word;
+    auto place = [&](size_t left) {
+        out.procs.clear();
+        out.rows.clear();
+        out.hidden = 0;
+        for (auto& ys : ys_of_object) ys.clear();
+        col_y[0] = col_y[1] = margin;
+        for (size_t k = 0; k < procs.size(); ++k) {
+            const ProcInfo* pi = procs[k];
+            int side = k <= left ? 0 : 1;
+            float& y = col_y[side];
+            ProcBlock b;
+            b.pid = pi->pid;
+            b.side = side;
+            b.x = side ? out.right_x : out.left_x;
+            auto pv = model.procs.find(pi->pid);
+            std::string role =
+                pv != model.procs.end() && !pv->second.role.empty() ? pv->second.role : pi->comm;
+            b.title = "pid " + std::to_string(pi->pid) +
+                      (role.empty() ? "" : (dense ? " " : "  ") + role);
+            b.y = y;
+            b.first_row = out.rows.size();
+            // Dense, right of the objects: the fd rows face the objects and the title sits beside
+            // them, so a block is as tall as its rows (one with none: one row, a word where its
+            // rows would be, "zombie" or "no fds"; the tooltip says more).
+            b.side_title = dense && side == 1;
+            float ry = b.side_title ? y + kBoxPad * scale * 0.5f + row_h * 0.5f
+                                    : y + row_h * 1.6f;  // below the title row
+            std::vector<const FdEntry*> fds;
+            for (const auto& f : pi->fds) fds.push_back(&f);
+            std::sort(fds.begin(), fds.end(),
+                      [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
+            for (const FdEntry* f : fds) {
+                if (f->instrumentation && !ui.show_instrumentation) {
+                    ++out.hidden;
+                    continue;
                 }
+                FdRow r;
+                r.pid = pi->pid;
+                r.fd = f->fd;
+                r.access = f->access;
+                r.cloexec = f->cloexec;
+                r.instrumentation = f->instrumentation;
+                r.side = side;
+                r.y = ry;
+                auto it = object_of.find({pi->pid, f->fd});
+                r.box = it == object_of.end() ? SIZE_MAX : it->second;  // object index for now
+                if (r.box != SIZE_MAX) ys_of_object[r.box].push_back(ry);
+                out.rows.push_back(r);
+                ry += row_h;
             }
-            b.note.push_back(cur);
+            b.rows = out.rows.size() - b.first_row;
+            // A process with no fd shown still gets a row saying so (or two: wrapped to the widest
+            // a column may be, never cut).
+            if (b.rows == 0 && b.side_title) {
+                bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+                b.note.push_back(zombie ? "zombie" : "no fds");
+            } else if (b.rows == 0) {
+                bool zombie = pv != model.procs.end() && pv->second.state == 'Z';
+                const std::string note =
+                    zombie ? "zombie: its fds closed when it exited" : "no open fds";
+                const float room = kProcW * scale - 18 * scale;
+                std::string cur;
+                for (size_t i = 0, sp; i < note.size(); i = sp + 1) {
+                    sp = std::min(note.find(' ', i), note.size());
+                    std::string word = note.substr(i, sp - i);
+                    if (!cur.empty() && width_of(cur + " " + word) > room) {
+                        b.note.push_back(cur);
+                        cur = word;
+                    } else {
+                        cur = cur.empty() ? word : cur + " " + word;
+                    }
+                }
+                b.note.push_back(cur);
+            }
+            b.h = b.side_title
+                      ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                            kBoxPad * scale
+                      : row_h * 1.1f +
+                            row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
+                            kBoxPad * scale;
+            y += b.h + block_gap;
+            out.procs.push_back(std::move(b));
         }
-        b.h = b.side_title ? row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
-                                 kBoxPad * scale
-                           : row_h * 1.1f +
-                                 row_h * static_cast<float>(std::max<size_t>(b.rows, b.note.size())) +
-                                 kBoxPad * scale;
-        y += b.h + block_gap;
-        out.procs.push_back(std::move(b));
+    };
+    size_t left = 0;
+    if (dense) {
+        float best = FLT_MAX;
+        for (size_t j = 0; j + 1 < procs.size(); ++j) {
+            place(j);
+            if (float h = std::max(col_y[0], col_y[1]); h < best - 0.5f) best = h, left = j;
+        }
     }
+    place(left);
     // The process columns are as wide as their words (titles, "fd 12  w  CLOEXEC lab"), within
     // limits: a narrow graph fits a laptop's pane at a larger zoom.
     // (dense: each column as wide as its own words; a dense block's fd rows, then its title)
@@ -254,8 +276,31 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         want[i] = sum / static_cast<float>(ys_of_object[i].size());
         order.push_back(i);
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return want[a] < want[b]; });
+    // A connected socket pair's two boxes go together, at the mean of both ends' rows: its
+    // bracket then spans no other box, and no two brackets cross (worker-pool's socket per
+    // server: brackets spanning each other's boxes, crossing at 1920x1080).
+    {
+        std::unordered_map<uint64_t, size_t> by_inode;
+        for (size_t i : order) by_inode[objects[i].inode] = i;
+        std::vector<size_t> mate(objects.size(), SIZE_MAX);
+        for (size_t i : order)
+            if (objects[i].unix_socket && objects[i].unix_socket->peer)
+                if (auto it = by_inode.find(objects[i].unix_socket->peer);
+                    it != by_inode.end() && it->second != i)
+                    mate[i] = it->second;
+        std::vector<float> key = want;
+        for (size_t i : order)
+            if (size_t j = mate[i]; j != SIZE_MAX && mate[j] == i) {
+                float n = static_cast<float>(ys_of_object[i].size() + ys_of_object[j].size());
+                key[i] = (want[i] * static_cast<float>(ys_of_object[i].size()) +
+                          want[j] * static_cast<float>(ys_of_object[j].size())) / n;
+            }
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            size_t ga = std::min(a, mate[a]), gb = std::min(b, mate[b]);
+            return std::tie(key[a], ga, want[a]) < std::tie(key[b], gb, want[b]);
+        });
+        want = key;
+    }
     // Text inside a box wraps at spaces to its width (words that are too long are clipped;
     // the tooltip has them whole).
     float text_w = out.box_w - 2 * 10 * scale;
@@ -454,7 +499,9 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
                                        : wrap(box.detail.empty() ? held
                                                                  : box.detail + " \u00b7 " + held);
         size_t text_lines = box.compact ? 1 : 1 + box.detail_lines.size();
-        box.h = (static_cast<float>(text_lines) * kRowH + (box.compact ? 1 : 2) * kBoxPad) * scale;
+        // (dense: a one-line box as tall as its text and a line either side, so 17 pipes fit)
+        box.h = (static_cast<float>(text_lines) * kRowH +
+                 (box.compact ? (dense ? 2.0f : kBoxPad) : 2 * kBoxPad)) * scale;
         box.y = std::max(next, want[box_want[i]] - box.h * 0.5f);
         next = box.y + box.h + box_gap;
     }
@@ -589,6 +636,15 @@ float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float 
     return lay.height * std::clamp(view_w / lay.width, min, 1.0f);
 }
 
+float descriptors_height_at_min(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure) {
+    if (min <= 0 || view_w <= 0) return 0;
+    // The view's last resort (see draw_descriptors): one-line boxes, as wide as the view is at MIN.
+    DescriptorLayout lay = layout_descriptors(model, ui, scale, measure, true, std::floor(view_w / min));
+    if (lay.procs.empty()) return 0;
+    return lay.height * min;
+}
+
 namespace {
 
 // What changed in the kernel, remembered for a moment: fds that appeared (they glow), fd lines
@@ -602,42 +658,39 @@ struct FdKey {
     }
 };
 struct Ghost {
-    float row_y, end_y;  // at zoom 1 (divided by the scale they were seen at)
-    int side, access;
+    FdKey key;  // whose fd it was, and the object it referred to
+    int access;
     double at;
 };
 struct FdChanges {
     pid_t root = 0;
     bool primed = false;
     std::map<FdKey, double> born;
-    std::map<FdKey, std::pair<float, float>> where;  // last seen row_y, end_y (zoom 1)
-    std::map<FdKey, std::pair<int, int>> how;        // side, access
+    std::map<FdKey, int> seen;  // the fd lines last seen: their access
     std::vector<Ghost> ghosts;
     std::map<uint64_t, std::pair<int64_t, double>> queued;  // inode -> last figure, changed at
 };
 constexpr double kGlowS = 1.5, kGhostS = 2.5;
 
-FdChanges& fd_changes(const RunModel& m, const DescriptorLayout& lay, float scale, double now) {
+FdChanges& fd_changes(const RunModel& m, const DescriptorLayout& lay, double now) {
     static FdChanges c;
     if (c.root != m.root) {
         c = FdChanges();
         c.root = m.root;
     }
-    std::map<FdKey, std::pair<float, float>> where;
+    std::map<FdKey, int> seen;
     for (const FdLine& l : lay.lines) {
         const FdRow& r = lay.rows[l.row];
         FdKey k{r.pid, r.fd, lay.boxes[l.box].inode};
-        where[k] = {r.y / scale, l.end_y / scale};
+        seen[k] = r.access;
         if (!c.born.count(k)) c.born[k] = c.primed ? now : -1e9;
-        c.how[k] = {r.side, r.access};
     }
-    for (auto& [k, pos] : c.where)
-        if (!where.count(k)) {
-            auto h = c.how[k];
-            c.ghosts.push_back({pos.first, pos.second, h.first, h.second, now});
+    for (auto& [k, access] : c.seen)
+        if (!seen.count(k)) {
+            c.ghosts.push_back({k, access, now});
             c.born.erase(k);
         }
-    c.where = std::move(where);
+    c.seen = std::move(seen);
     c.ghosts.erase(std::remove_if(c.ghosts.begin(), c.ghosts.end(),
                                   [&](const Ghost& g) { return now - g.at > kGhostS; }),
                    c.ghosts.end());
@@ -832,7 +885,7 @@ void draw_descriptors(ViewContext& ctx) {
         return hovered_win && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y;
     };
     const double now = ImGui::GetTime();
-    FdChanges& changes = fd_changes(m, lay, s, now);
+    FdChanges& changes = fd_changes(m, lay, now);
     for (auto& [k, at] : changes.born)
         if (now - at < kGlowS) ui.fading_until_s = std::max(ui.fading_until_s, at + kGlowS);
     for (const Ghost& g : changes.ghosts) ui.fading_until_s = std::max(ui.fading_until_s, g.at + kGhostS);
@@ -956,8 +1009,41 @@ void draw_descriptors(ViewContext& ctx) {
     for (const Ghost& g : changes.ghosts) latest = std::max(latest, g.at);
     for (const Ghost& g : changes.ghosts) {
         float a = glow_since(g.at, now, kGhostS);
-        ImVec2 p{o.x + (g.side ? lay.right_x : lay.left_x + proc_w), o.y + g.row_y * s};
-        ImVec2 q = box_end(g.side, g.end_y * s);
+        // Drawn where the fd was in the graph as it is now (rows close up, boxes move, a block
+        // changes sides): from its process's block, where the fd's row would sit among the
+        // rows left, to its object's box; to half way when the object is gone with it. A
+        // process that is gone has no block: no ghost (a line from its old place pointed at
+        // whichever block had moved there).
+        const ProcBlock* blk = nullptr;
+        for (const ProcBlock& b : lay.procs)
+            if (b.pid == g.key.pid) blk = &b;
+        if (!blk) continue;
+        // (the fd's own row where the number now refers to another object: dup2, a reopen)
+        float before = -1, after = -1, same = -1;
+        for (size_t i = blk->first_row; i < blk->first_row + blk->rows; ++i) {
+            const FdRow& r = lay.rows[i];
+            if (r.fd == g.key.fd) same = r.y;
+            if (r.fd < g.key.fd) before = r.y;
+            if (r.fd > g.key.fd && after < 0) after = r.y;
+        }
+        const float row_y = same >= 0                   ? same
+                            : before >= 0 && after >= 0 ? (before + after) * 0.5f
+                            : before >= 0 ? std::min(before + lay.row_h * 0.5f, blk->y + blk->h - 2 * s)
+                            : after >= 0  ? std::max(after - lay.row_h * 0.5f, blk->y + 2 * s)
+                                          : blk->y + blk->h * 0.5f;
+        const int side = blk->side;
+        ImVec2 p{o.x + (side ? lay.right_x : lay.left_x + proc_w), o.y + row_y};
+        ImVec2 q;
+        const ObjectBox* box = nullptr;
+        for (const ObjectBox& b : lay.boxes)
+            if (b.inode == g.key.inode) box = &b;
+        if (box) {
+            q = box_end(side, box->y + box->h * 0.5f);
+        } else {
+            float edge = box_end(side, 0).x;
+            q = {p.x + (edge - p.x) * 0.5f, p.y};
+        }
+        ui.drawn_fds.ghosts.push_back({g.key.pid, {{p.x, p.y, p.x, p.y}, {q.x, q.y, q.x, q.y}}});
         float dx = (q.x - p.x) * 0.45f;
         ImVec2 c1{p.x + dx, p.y}, c2{q.x - dx, q.y};
         dl->AddBezierCubic(p, c1, c2, q, with_alpha(access_color(g.access), 0.7f * a), lw * 2.5f);
@@ -1109,7 +1195,8 @@ void draw_descriptors(ViewContext& ctx) {
                             with_alpha(IM_COL32(240, 228, 66, 255), g), 6 * s, 0, 2.5f * lw);
         dl->AddRect(p0, p1, border, 4 * s, 0, lw);
         dl->PushClipRect(p0, p1, true);
-        float tx = p0.x + 10 * s, ty = p0.y + (b.compact ? 0.5f : 1.0f) * kBoxPad * s;
+        float tx = p0.x + 10 * s,
+              ty = p0.y + (b.compact ? (lay.dense ? 1.0f : 0.5f * kBoxPad) : kBoxPad) * s;
         dl->AddText(nullptr, font, {tx, ty}, border, b.title.c_str());
         if (b.compact) {
             // One line: the kernel's words after the title.

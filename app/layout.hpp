@@ -63,6 +63,8 @@ struct DrawnGraph {
     std::vector<Rect> boxes;                    // descriptors: kernel objects
     std::vector<Rect> labels;                   // messages: arrow and step labels
     std::vector<std::pair<Rect, Rect>> arrows;  // messages: each arrow's two ends (as points)
+    // descriptors: each fading "closed" line, whose fd it was, and its two ends (as points)
+    std::vector<std::pair<pid_t, std::pair<Rect, Rect>>> ghosts;
     float text_px = 0;                // the size its node texts were drawn at (font size x zoom)
     std::vector<std::string> cut;     // node or box titles that did not fit their node and were cut
 };
@@ -168,7 +170,8 @@ struct ProcBlock {
     pid_t pid = 0;
     std::string title;  // "pid 1234 parent"
     bool gone = false;
-    int side = 0;  // 0: the left column (the run's first live process), 1: the right one
+    int side = 0;  // 0: the left column (the run's first live process; dense, maybe its first
+                   // children), 1: the right one
     size_t first_row = 0, rows = 0;
     float x = 0, y = 0, h = 0;
     float w = 0;            // its width (DescriptorLayout::proc_w, or right_w)
@@ -222,7 +225,9 @@ struct DescriptorLayout {
 // the rest), for a view that cannot hold the full boxes at a readable zoom.
 // FIT_W > 0 (dense, for a short view: with COMPACT): as much as fits in FIT_W wide. The blocks
 // right of the objects have their title beside their fd rows (a row fewer each), gaps are
-// tighter, and the boxes take the width that is left, so most of them are one line.
+// tighter, and the boxes take the width that is left, so most of them are one line; where the
+// children right of the objects are taller than the first process, the first of them join it
+// on the left, as many as make the graph shortest.
 DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, float scale = 1.0f,
                                     const TextWidth& measure = {}, bool compact = false,
                                     float fit_w = 0);
@@ -230,6 +235,12 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
 // The height the full boxes need in a VIEW_W wide view at the largest zoom (at most 1, down to
 // MIN) at which they fit that width; 0 with no live process: what a layout gives the pane.
 float descriptors_height_at_fit(const RunModel& model, const UiState& ui, float scale,
+                                float view_w, float min, const TextWidth& measure = {});
+
+// The height the dense layout (the fit's last resort) needs in a VIEW_W wide view at zoom MIN:
+// taller than the view, the graph scrolls at MIN; 0 with no live process. MEASURE at the view's
+// text size, as it draws.
+float descriptors_height_at_min(const RunModel& model, const UiState& ui, float scale,
                                 float view_w, float min, const TextWidth& measure = {});
 
 // Pairs of fd lines that cross (on the same side of the boxes): what the ordering minimises.

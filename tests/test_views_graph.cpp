@@ -316,6 +316,45 @@ TEST_CASE("views graph: a socket pair shows each socket's peer") {
     CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: a socket pair's two boxes sit together, so no bracket spans another") {
+    // worker-pool's remote calls: the parent holds one end of a socket pair per server (fds
+    // 3-6), server k the other end. Ordered by their own holders alone, a pair's boxes sat
+    // apart (the parent's ends near the top, the servers' lower) and the brackets crossed.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> mine;
+    for (int k = 0; k < 4; ++k) {
+        uint64_t a = 700 + 2 * k, b = 701 + 2 * k;
+        mine.push_back(fd_entry(3 + k, "socket", FdKind::Socket, a, O_RDWR));
+        add(m, proc(101 + k, 100, "server " + std::to_string(k + 1), 'S', k + 1));
+        s.procs.push_back(proc_info(101 + k, 100, 'S', {fd_entry(4 + k, "socket", FdKind::Socket, b, O_RDWR)}));
+        UnixSocketInfo u;
+        u.type = 1;
+        u.state = 1;
+        u.inode = a;
+        u.peer = b;
+        s.unix_sockets[a] = u;
+        u.inode = b;
+        u.peer = a;
+        s.unix_sockets[b] = u;
+    }
+    s.procs.insert(s.procs.begin(), proc_info(100, 50, 'S', mine));
+    m.snapshot = s;
+    UiState ui;
+    for (bool dense : {false, true}) {
+        CAPTURE(dense);
+        DescriptorLayout lay = dense ? layout_descriptors(m, ui, 1.0f, {}, true, 900) : layout_descriptors(m, ui);
+        REQUIRE(lay.boxes.size() == 8);
+        for (size_t i = 0; i < 8; i += 2)
+            CHECK(lay.boxes[i].inode / 2 == lay.boxes[i + 1].inode / 2);  // 700 with 701, ...
+        for (size_t i = 1; i < lay.boxes.size(); ++i)
+            CHECK(lay.boxes[i - 1].y + lay.boxes[i - 1].h <= lay.boxes[i].y);
+        CHECK(count_crossings(lay) == 0);
+    }
+}
+
 TEST_CASE("views graph: a zombie and a re-parented orphan") {
     Gui gui;
     RunModel m;
@@ -767,6 +806,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         std::string lesson;
         Knobs knobs;
         bool may_scroll = false;  // too big for one screen at 18 px: it scrolls instead
+        bool may_fold = false;    // the graph may take the source's place (V brings it back)
     };
     // The steps whose graph does not fit the 1366x768 projector's graph pane at 18 px text:
     // there it scrolls, at 18 px, rather than shrink to text the back of the room cannot read.
@@ -778,8 +818,8 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     // The app's lessons (the test binary's own "t-" lessons are not shown to anyone).
     for (const Lesson& l : lessons())
         if (l.id.rfind("t-", 0) != 0) cases.push_back({l.id, {}});
-    // Nine processes with two pipes each: at 18 px text its tree and fd graph scroll.
-    cases.push_back({"worker-pool", {{"workers", "8"}}, true});
+    // Nine processes, 17 pipes: at 18 px text its fd graph fits only with the source folded.
+    cases.push_back({"worker-pool", {{"workers", "8"}}, false, true});
     for (const Case& c : cases) {
         CAPTURE(c.lesson);
         CAPTURE(fl::test::describe(c.knobs));
@@ -805,6 +845,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         std::map<std::string, std::pair<float, float>> reach;  // step -> fd graph's, tree's
         int cols = INT_MAX;
         float rows = 1e9f;
+        size_t folded = 0;  // steps where the source was folded (for the graph)
         // At each step the lesson stopped at: the model up to that step, the kernel's view then.
         for (size_t k = 0; k < run.rec.steps.size(); ++k) {
             const StepSnapshot& step = run.rec.steps[k];
@@ -818,7 +859,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             show("Descriptors");
             const DrawnGraph& fds = pa.app.ui().drawn_fds;
             CAPTURE(pa.app.ui().fds_cam.zoom);
-            if (live && (may_scroll || tree_may_scroll)) {
+            if (live) {
                 float low = fds.visible.y1;
                 for (const auto& [pid, r] : fds.nodes) low = std::max(low, r.y1);
                 for (const Rect& r : fds.boxes) low = std::max(low, r.y1);
@@ -834,11 +875,18 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                 fds_px = std::min(fds_px, fds.text_px);
                 for (const std::string& t : fds.cut) CHECK_MESSAGE(false, "cut: " << t);
             }
+            // The source under the graph, or (where the graph needs the column) folded to its
+            // tabs; only a case that may fold.
             const SourceLayout& src = last_source_layout();
-            CHECK(src.columns >= 40);
-            CHECK(src.code_rows >= 6);
-            cols = std::min(cols, src.columns);
-            rows = std::min(rows, src.code_rows);
+            if (pa.app.presentation_folded() != "SourceMore") {
+                CHECK(src.columns >= 40);
+                CHECK(src.code_rows >= 6);
+                cols = std::min(cols, src.columns);
+                rows = std::min(rows, src.code_rows);
+            } else {
+                CHECK_MESSAGE(c.may_fold, "the source is folded at step " << step.step);
+                ++folded;
+            }
 
             show("Processes");
             const DrawnGraph& tree = pa.app.ui().drawn_tree;
@@ -848,7 +896,7 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
             CAPTURE(pa.app.ui().tree_cam.zoom);
             if (!tree_may_scroll)
                 check_in_view(tree, "Processes", live_nodes, ImGui::GetFrameCount());
-            else if (live) {
+            if (live) {
                 float low = tree.visible.y1;
                 for (const auto& [pid, r] : tree.nodes) low = std::max(low, r.y1);
                 auto& r = reach[step.step];
@@ -865,11 +913,14 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         MESSAGE(c.lesson << " " << fl::test::describe(c.knobs) << ": smallest text " << fds_px
                          << " px (descriptors), " << tree_px << " px (tree); source "
                          << cols << " columns, " << rows << " rows"
+                         << (!folded ? "" : ", folded at " + std::to_string(folded) +
+                                                       " of " + std::to_string(run.rec.steps.size()) + " steps")
                          << (over > 0 ? "; the fd graph scrolls, by up to " + std::to_string(int(over)) +
                                             " px at step " + over_at
                                       : std::string()));
         // Per step of an allow-list: how far below its pane each graph reaches (0: it fits).
         for (const auto& [st, r] : reach)
+            if (r.first > 0 || r.second > 0 || c.may_fold)
             MESSAGE(c.lesson << " " << fl::test::describe(c.knobs) << " step " << st
                              << ": the fd graph reaches " << int(r.first)
                              << " px below its pane, the tree " << int(r.second) << " px");
@@ -925,6 +976,151 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
                               "labels " << rect_text(d.labels[i]) << " and "
                                         << rect_text(d.labels[j]) << " overlap");
         }
+    }
+}
+
+TEST_CASE("views graph: a closed fd's fading line starts at its own process's block") {
+    // Worker 2, just forked, holds copies of the parent's six pipe ends, and closes four: its
+    // block shrinks and worker 3's moves up where those rows were. Each ghost must start at
+    // worker 2's block (it started at the old rows' place: on worker 3's block) and end at its
+    // pipe's box.
+    Gui gui;
+    RunModel m;
+    m.status = RunStatus::Paused;
+    m.root = 100;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> ends;
+    for (int fd = 3; fd <= 8; ++fd)
+        ends.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+    s.procs.push_back(proc_info(100, 50, 'S', ends));
+    add(m, proc(101, 100, "worker 1", 'S', 1));
+    s.procs.push_back(proc_info(101, 100, 'S', {ends[2], ends[5]}));
+    add(m, proc(102, 100, "worker 2", 'S', 2));
+    s.procs.push_back(proc_info(102, 100, 'S', ends));
+    add(m, proc(103, 100, "worker 3", 'S', 3));
+    s.procs.push_back(proc_info(103, 100, 'S', {ends[0], ends[1]}));
+    m.snapshot = s;
+    UiState ui;
+    Theme th;
+    ViewContext ctx{m, ui, th};
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    CHECK(ui.drawn_fds.ghosts.empty());
+    auto& fds = m.snapshot->procs[2].fds;
+    fds = {ends[2], ends[5]};  // fds 5 and 8 kept
+    ++m.version;
+    CHECK(gui.frame([&] { draw_descriptors(ctx); }) > 0);
+    const DrawnGraph& d = ui.drawn_fds;
+    REQUIRE(d.ghosts.size() == 4);
+    Rect block;
+    for (const auto& [pid, r] : d.nodes)
+        if (pid == 102) block = r;
+    REQUIRE(block.h() > 0);
+    for (const auto& [pid, ends_at] : d.ghosts) {
+        CHECK(pid == 102);
+        const Rect &from = ends_at.first, &to = ends_at.second;
+        CAPTURE(rect_text(from));
+        CAPTURE(rect_text(to));
+        CAPTURE(rect_text(block));
+        // On the block's edge that faces the boxes (worker 2 is right of them: its left edge).
+        CHECK(from.y0 >= block.y0 - 0.5f);
+        CHECK(from.y0 <= block.y1 + 0.5f);
+        CHECK(std::abs(from.x0 - block.x0) < 1.0f);
+        bool on_box = false;
+        for (const Rect& b : d.boxes)
+            on_box = on_box || (to.y0 >= b.y0 && to.y0 <= b.y1 && std::abs(to.x0 - b.x1) < 1.0f);
+        CHECK(on_box);
+    }
+}
+
+// LESSON stepped one op at a time on the test lab, the oldest gate first (Space): every message
+// goes to ON_MESSAGE; after each op, once the run is quiet (no event for 40 ms), the kernel's view
+// is asked for, and AFTER_OP(op) runs when it arrived. Stops at the run's end or after MAX_OPS.
+size_t step_ops(const std::string& lesson, const Knobs& knobs,
+                const std::function<void(const nlohmann::json&)>& on_message,
+                const std::function<void(size_t)>& after_op, size_t max_ops = 2000) {
+    LabClient& l = fl::test::lab();
+    RunOptions o;
+    o.lesson = lesson;
+    o.knobs = knobs;
+    o.gated = true;
+    o.deadlock_ms = 600;
+    REQUIRE(l.send(to_json(o)));
+    bool ended = false;
+    auto take = [&](const nlohmann::json& m) {
+        on_message(m);
+        ended = ended || m.value("msg", "") == "run_ended";
+    };
+    const uint64_t until = monotonic_ns() + 50'000'000'000ull;
+    size_t op = 0;
+    while (!ended && op < max_ops && monotonic_ns() < until) {
+        REQUIRE(l.send({{"cmd", "step"}, {"pid", 0}}));
+        // Quiet: the op ran, and its process went on to its next gate (or blocked).
+        for (uint64_t quiet = monotonic_ns() + 40'000'000; !ended && monotonic_ns() < quiet;)
+            if (auto m = l.recv(10)) {
+                if (m->value("msg", "") == "events") quiet = monotonic_ns() + 40'000'000;
+                take(*m);
+            }
+        if (ended) break;
+        REQUIRE(l.send({{"cmd", "snapshot"}}));
+        for (bool got = false; !got && !ended;)
+            if (auto m = l.recv(2000)) {
+                got = m->value("msg", "") == "snapshot";
+                take(*m);
+            } else {
+                FAIL("no snapshot within 2 s of asking, after op " << op);
+            }
+        if (!ended) after_op(++op);
+    }
+    if (!ended) {
+        l.send({{"cmd", "stop"}});
+        while (auto m = l.recv(2000))
+            if (m->value("msg", "") == "run_ended") break;
+    }
+    return op;
+}
+
+TEST_CASE("views graph: stepped op by op, worker-pool's and prefork's fd graph is in view at "
+          "1366x768 presentation at every op, at 18 px text or more") {
+    fl::test::NoLeftovers guard;
+    for (std::string lesson : {"worker-pool", "prefork"}) {
+        CAPTURE(lesson);
+        ProjectorApp pa;
+        float worst = 0;  // how far below the pane the graph reached (0: always in view)
+        size_t worst_op = 0, shown = 0, folded = 0;
+        const uint64_t t0 = monotonic_ns();
+        size_t ops = step_ops(
+            lesson, {}, [&](const nlohmann::json& m) { pa.app.model_mut().apply(m); },
+            [&](size_t op) {
+                CAPTURE(op);
+                pa.frames(1);
+                pa.app.front_tabs.push_back("Descriptors");
+                pa.frames(3);
+                const RunModel& m = pa.app.model();
+                size_t live = 0;
+                if (m.snapshot)
+                    for (const auto& p : m.snapshot->procs) live += !p.gone();
+                const DrawnGraph& fds = pa.app.ui().drawn_fds;
+                if (!live || fds.frame != ImGui::GetFrameCount()) return;
+                ++shown;
+                folded += pa.app.presentation_folded() == "SourceMore";
+                float low = fds.visible.y1;
+                for (const auto& [pid, r] : fds.nodes) low = std::max(low, r.y1);
+                for (const Rect& r : fds.boxes) low = std::max(low, r.y1);
+                if (low - fds.visible.y1 > worst) worst = low - fds.visible.y1, worst_op = op;
+                check_in_view(fds, "Descriptors", live, ImGui::GetFrameCount());
+                CHECK(fds.text_px >= kMinTextPxProjector - 0.01f);
+                for (const std::string& t : fds.cut) CHECK_MESSAGE(false, "cut: " << t);
+                check_fd_labels(fds, "1366x768 presentation", kMinTextPxProjector);
+            });
+        MESSAGE(lesson << ": " << ops << " ops stepped in "
+                       << (monotonic_ns() - t0) / 1'000'000 << " ms, the fd graph drawn at "
+                       << shown << " (" << folded << " with the source folded); it reached "
+                       << int(worst) << " px below its pane at most"
+                       << (worst > 0 ? " (op " + std::to_string(worst_op) + ")" : ""));
+        CHECK(ops > 20);
+        CHECK(shown > 20);
     }
 }
 
@@ -1064,6 +1260,47 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
     DescriptorLayout full = layout_descriptors(m, ui);
     CHECK(full.procs.back().note.size() >= 1);
     CHECK(full.procs.back().note.front().rfind("zombie:", 0) == 0);
+}
+
+TEST_CASE("views graph: dense, a tall right column shares the left one: worker 3 just forked") {
+    // worker-pool at its 25th op: the parent holds 10 fds, worker 1 two, worker 2 three, and
+    // worker 3, just forked, copies of all ten. All children right: 15 rows against 10.
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    Snapshot s;
+    std::vector<FdEntry> parent_fds, copies;
+    for (int fd = 3; fd <= 12; ++fd) {
+        parent_fds.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+        copies.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
+    }
+    s.procs.push_back(proc_info(100, 50, 'S', parent_fds));
+    const int worker_fds[3] = {2, 3, 10};
+    for (int k = 0; k < 3; ++k) {
+        add(m, proc(101 + k, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
+        std::vector<FdEntry> fds(copies.begin(), copies.begin() + worker_fds[k]);
+        s.procs.push_back(proc_info(101 + k, 100, 'S', fds));
+    }
+    m.snapshot = s;
+    UiState ui;
+    DescriptorLayout dense = layout_descriptors(m, ui, 1.0f, {}, true, 900);
+    REQUIRE(dense.procs.size() == 4);
+    CHECK(dense.procs[0].side == 0);
+    CHECK(dense.procs[1].side == 0);  // worker 1 under the parent
+    CHECK(dense.procs[2].side == 1);
+    CHECK(dense.procs[3].side == 1);
+    CHECK(dense.procs[1].y >= dense.procs[0].y + dense.procs[0].h);
+    // Shorter than the three children on the right were (scale 1, dense: margins 8, gaps 4, a
+    // right block its rows and 6): 316 px; now the left column's 284.
+    float right_alone = 8 + 8;
+    for (int rows : worker_fds) right_alone += rows * 18 + 6 + 4;
+    CHECK(dense.height < right_alone - 20);
+    // A left block draws its lines from its right edge, as the parent's do.
+    for (const FdRow& r : dense.rows)
+        if (r.pid == 101) CHECK(r.side == 0);
+    // Not dense: the textbook picture, the parent alone on the left.
+    DescriptorLayout full = layout_descriptors(m, ui);
+    for (size_t i = 1; i < full.procs.size(); ++i) CHECK(full.procs[i].side == 1);
 }
 
 TEST_CASE("views graph: the boxes reach no lower than the process columns or their own stack") {
