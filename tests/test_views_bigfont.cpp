@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <imgui.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "app/app.hpp"
@@ -158,5 +160,43 @@ TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field 
             app.key_event('C', 0, 0);
         }
         b.frames(2);
+    }
+}
+
+TEST_CASE("views bigfont: at 32 px on 1280x800 the Messages view holds every process's lane, "
+          "its step notes take only their room, and labels keep apart") {
+    fl::test::NoLeftovers guard;
+    BigFontApp b;
+    App& app = b.app;
+    // (18 px: the least a projector's back row reads; the headers shrink toward it, no lower)
+    for (std::string lesson : {"prefork", "fork-per-conn", "zombies", "worker-pool"}) {
+        CAPTURE(lesson);
+        nlohmann::json started;
+        fl::test::LessonRun run = fl::test::run_lesson(lesson, {}, 600, [&](const nlohmann::json& m) {
+            if (m.value("msg", "") == "run_started") started = m;
+        });
+        REQUIRE(started.is_object());
+        REQUIRE(run.rec.steps.size() >= 2);
+        app.select_lesson(lesson);
+        RunModel& m = app.model_mut();
+        // A mid step, then the whole run.
+        for (size_t upto : {run.rec.steps.size() / 2, SIZE_MAX}) {
+            CAPTURE(upto);
+            m.apply(started);
+            size_t seen = 0;
+            int max_step = 0;
+            for (const Event& e : run.rec.events) {
+                m.apply(e);
+                if (e.kind != Kind::Step) continue;
+                max_step = std::max(max_step, int(e.arg) + 1);
+                if (++seen == upto) break;
+            }
+            b.frames(2);  // (a step's text brings up its graph: then the messages come to the front)
+            app.front_tabs.push_back("Messages");
+            b.frames(3);
+            MESSAGE(lesson << " after step " << seen << ": " << m.procs.size() << " lanes");
+            fl::test::check_message_lanes(app.ui().drawn_messages, m.procs.size(), max_step,
+                                          kMinTextPxProjector);
+        }
     }
 }
