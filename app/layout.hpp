@@ -65,6 +65,7 @@ struct DrawnGraph {
     std::vector<std::pair<Rect, Rect>> arrows;  // messages: each arrow's two ends (as points)
     float text_px = 0;                // the size its node texts were drawn at (font size x zoom)
     std::vector<std::string> cut;     // node or box titles that did not fit their node and were cut
+    std::vector<std::pair<pid_t, std::string>> elided;  // tree: a node's last line shortened with "…"
 };
 
 // Width of a text at the layout's scale (the view passes its font's; tests an estimate).
