@@ -95,6 +95,11 @@ struct DrawnLesson {
     std::vector<Row> rows;
     // Texts drawn wider than their room, so clipped (not cut with "…"): none should be.
     std::vector<std::string> cut;
+    // The step box and the knobs' box (as drawn) and the rows of text and widgets in each, as
+    // screen y spans: a box that scrolls ends under a row, never through one.
+    Rect now_box, knobs_box;
+    std::vector<std::pair<float, float>> now_rows, knobs_rows;
+    Rect next;  // the "Next lesson" button at the end of a run (zero: not drawn)
 };
 
 // ---------------------------------------------------------------------------------------------

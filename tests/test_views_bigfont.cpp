@@ -43,6 +43,26 @@ void check_nothing_cut(const DrawnLesson& d, const std::string& when) {
     for (const std::string& t : d.cut) CHECK_MESSAGE(false, "cut: " << t);
 }
 
+// The step box and the knobs' box show whole rows: each row of text or widget is in its box or
+// out of it, none cut by the box's bottom edge; and each box shows at least one row.
+void check_whole_rows(const DrawnLesson& d, const std::string& when) {
+    CAPTURE(when);
+    auto check = [](const std::string& name, const Rect& box, const std::vector<std::pair<float, float>>& rows) {
+        CAPTURE(name);
+        size_t shown = 0;
+        for (const auto& [a, b] : rows) {
+            bool in = a >= box.y0 - 0.5f && b <= box.y1 + 0.5f, out = b <= box.y0 + 0.5f || a >= box.y1 - 0.5f;
+            shown += in;
+            CHECK_MESSAGE((in || out), name << ": a row at y " << a << "-" << b << " is cut by the box's edge ("
+                                            << box.y0 << "-" << box.y1 << ")");
+        }
+        if (!rows.empty()) CHECK_MESSAGE(shown > 0, name << ": no row in view");
+    };
+    REQUIRE_FALSE(d.now_rows.empty());
+    check("the step box", d.now_box, d.now_rows);
+    check("the knobs", d.knobs_box, d.knobs_rows);
+}
+
 }  // namespace
 
 TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field is cut, the "
@@ -121,6 +141,8 @@ TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field 
             const DrawnLesson& d = app.ui().drawn_lesson;
             REQUIRE(d.frame == ImGui::GetFrameCount());
             check_nothing_cut(d, "a mid step");
+            check_whole_rows(d, "a mid step");
+            CHECK(d.next.w() == 0);  // (only at the end)
             CHECK(d.text_visible >= 3 * line - 1);
             if (!app.lesson_panel().lesson->knobs.empty()) CHECK(d.knobs_h > 0);
         }
@@ -156,6 +178,13 @@ TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field 
             CHECK(d.text_visible >= d.text_min - 1);
             CHECK(d.text_min >= 4 * line - 1);
             check_nothing_cut(d, "the run's end");
+            check_whole_rows(d, "the run's end");
+            // "Next lesson" is in view: in the pane, between the step box and the knobs.
+            REQUIRE(app.lesson_panel().next);
+            CHECK(d.next.w() > 0);
+            CHECK(d.next.inside(d.pane));
+            CHECK(d.next.y0 >= d.now_box.y1 - 0.5f);
+            CHECK(d.next.y1 <= d.knobs_box.y0 + 0.5f);
             app.key_event('C', 1, 0);
             app.key_event('C', 0, 0);
         }
