@@ -367,9 +367,10 @@ struct Rows {
     // The tallest height up to ROOM that ends under a row and cuts none (ROOM itself when no
     // row fits in it).
     float fit(float room) const {
+        // (whole pixels: ImGui floors a child's size)
         float best = 0;
         for (float e : ends)
-            if (e <= room + 0.5f && e > best && !cuts(e)) best = e;
+            if (std::ceil(e) <= room + 0.01f && e > best && !cuts(e)) best = e;
         return best > 0 ? std::ceil(best) : room;
     }
     float last() const { return ends.empty() ? 0 : *std::max_element(ends.begin(), ends.end()); }
@@ -773,7 +774,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     // small button where room is scarce).
     const bool next = checks && panel.next;
     const bool small_next = ctx.theme.compact;
-    const float next_h = next ? (small_next ? ImGui::GetFontSize() : ImGui::GetFrameHeight()) + 2 * sy : 0;
+    const float next_h = next ? (small_next ? ImGui::GetFontSize() : ImGui::GetFrameHeight()) + sy : 0;
     const float text_min = std::min((checks ? kTextLines : 3) * text_line,
                                     std::max(0.0f, avail - 2 * text_line - knobs_min - gaps - next_h));
     float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps - next_h);
@@ -795,10 +796,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         *last_h = content_h;
         ctx.ui.again = true;
     }
-    if (next) {
-        ImGui::Dummy({0, sy});
-        draw_next(ctx, panel, small_next);
-    }
+    if (next) draw_next(ctx, panel, small_next);
     ImGui::Spacing();
     if (panel.quiz && !ask_first) {
         draw_quiz(ctx, *panel.quiz);
@@ -813,7 +811,7 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
         float whole_knob = knobs_rows.first_whole();
         if (whole_knob > 0) {
             float line = ImGui::GetFontSize() + sy;  // the heading's row, drawn or not
-            bool fits = knobs_room + 0.5f >= whole_knob + (*heading ? 0 : line);
+            bool fits = std::ceil(whole_knob + (*heading ? 0 : line)) <= knobs_room + 0.01f;
             if (fits != *heading) ctx.ui.again = true;
             *heading = fits;
         }
