@@ -67,6 +67,7 @@ struct DrawnGraph {
     std::vector<std::pair<pid_t, std::pair<Rect, Rect>>> ghosts;
     float text_px = 0;                // the size its node texts were drawn at (font size x zoom)
     std::vector<std::string> cut;     // node or box titles that did not fit their node and were cut
+    std::vector<std::pair<pid_t, std::string>> elided;  // tree: a node's last line shortened with "…"
 };
 
 // Width of a text at the layout's scale (the view passes its font's; tests an estimate).
@@ -96,6 +97,11 @@ struct DrawnLesson {
     std::vector<Row> rows;
     // Texts drawn wider than their room, so clipped (not cut with "…"): none should be.
     std::vector<std::string> cut;
+    // The step box and the knobs' box (as drawn) and the rows of text and widgets in each, as
+    // screen y spans: a box that scrolls ends under a row, never through one.
+    Rect now_box, knobs_box;
+    std::vector<std::pair<float, float>> now_rows, knobs_rows;
+    Rect next;  // the "Next lesson" button at the end of a run (zero: not drawn)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +264,7 @@ struct Lane {
 struct MessageGeometry {
     std::vector<Lane> lanes;  // one per process, in birth order
     float lane_w = 0;
+    float gutter_r = 0;    // right edge of the step notes' column (lanes start after it)
     float top = 0;         // y of the first seq (below the lane headers)
     float px_per_seq = 0;  // zoom included
     uint64_t first_seq = 1, last_seq = 1;
@@ -267,9 +274,11 @@ struct MessageGeometry {
     const Lane* lane(pid_t pid) const;
 };
 
-// VIEW_W (> 0): the lanes narrow, down to a readable width, so that every process fits it.
+// VIEW_W (> 0): the lanes narrow, down to MIN_LANE_W (a readable width; < 0: a default),
+// so that every process fits it. GUTTER_W: the step notes' column, as wide as its widest note
+// (< 0: a default width; 0: no notes, no column).
 MessageGeometry layout_messages(const RunModel& model, float scale = 1.0f, float zoom = 1.0f,
-                                float view_w = 0);
+                                float view_w = 0, float gutter_w = -1, float min_lane_w = -1);
 
 // The Messages view's default zoom: the whole run in VIEW_H pixels when that leaves each event
 // at least a readable spacing, else that spacing (and the view follows the end of the run).
@@ -300,6 +309,8 @@ class MessageIndex {
 // The words on a transfer's arrow: a preview, "queued" while unread, and for a misdelivered one
 // "misdelivered: meant for pid N" first.
 std::string transfer_label(const Transfer& t);
+// ... where that does not fit: the byte count ("queued 68 B").
+std::string transfer_label_short(const Transfer& t);
 
 // Convenience for tests: builds an index and queries it once.
 std::vector<size_t> visible_transfers(const RunModel& model, uint64_t seq0, uint64_t seq1);

@@ -327,8 +327,89 @@ void hint(const char* text) {
     }
 }
 
+// Where a scrolling box may end without showing a row cut in half: under a line of text or a
+// widget, never through one. Filled while the box is drawn, from each item's rectangle (text
+// lines are a font size high); sizes the box the next frame.
+struct Rows {
+    std::vector<float> ends;                     // y (from the box's top, unscrolled) rows end at
+    std::vector<std::pair<float, float>> whole;  // spans a box's edge must not cut
+    float top = 0;
+    void begin() {
+        ends.clear();
+        whole.clear();
+        first_widget = -1;
+        top = ImGui::GetWindowPos().y - ImGui::GetScrollY();
+    }
+    // The last item: text of one or more lines.
+    void text() {
+        float y0 = ImGui::GetItemRectMin().y - top, y1 = ImGui::GetItemRectMax().y - top;
+        float fs = ImGui::GetFontSize();
+        int n = std::max(1, int(std::lround((y1 - y0) / fs)));
+        for (int k = 0; k < n; ++k) {
+            float a = y0 + float(k) * (y1 - y0) / float(n), b = y0 + float(k + 1) * (y1 - y0) / float(n);
+            whole.push_back({a, b});
+            ends.push_back(b);
+        }
+    }
+    float first_widget = -1;  // the bottom of the first widget
+    // The last item: a widget (a row of its own height).
+    void widget() {
+        float y0 = ImGui::GetItemRectMin().y - top, y1 = ImGui::GetItemRectMax().y - top;
+        whole.push_back({y0, y1});
+        ends.push_back(y1);
+        if (first_widget < 0) first_widget = y1;
+    }
+    bool cuts(float e) const {
+        for (const auto& [a, b] : whole)
+            if (a < e - 0.5f && e < b - 0.5f) return true;
+        return false;
+    }
+    // The tallest height up to ROOM that ends under a row and cuts none (ROOM itself when no
+    // row fits in it).
+    float fit(float room) const {
+        // (whole pixels: ImGui floors a child's size)
+        float best = 0;
+        for (float e : ends)
+            if (std::ceil(e) <= room + 0.01f && e > best && !cuts(e)) best = e;
+        return best > 0 ? std::ceil(best) : room;
+    }
+    float last() const { return ends.empty() ? 0 : *std::max_element(ends.begin(), ends.end()); }
+    // No scroll bar for a box whose rows all show (what is cut is its bottom padding).
+    ImGuiWindowFlags flags(float h) const {
+        return !ends.empty() && h + 0.5f >= last() ? ImGuiWindowFlags_NoScrollbar : 0;
+    }
+    // The least height that shows the first widget and cuts no row (-1: no widget).
+    float first_whole() const {
+        float best = -1;
+        for (float e : ends)
+            if (first_widget >= 0 && e >= first_widget - 0.5f && (best < 0 || e < best) && !cuts(e)) best = e;
+        return best;
+    }
+    // The rows, in screen y (for DrawnLesson).
+    std::vector<std::pair<float, float>> on_screen(float box_top, float scroll) const {
+        std::vector<std::pair<float, float>> out;
+        for (const auto& [a, b] : whole) out.push_back({box_top - scroll + a, box_top - scroll + b});
+        return out;
+    }
+};
+
+// "Next lesson" at the end of a run: under the step box, never scrolled away with the checks.
+void draw_next(ViewContext& ctx, LessonPanel& panel, bool small) {
+    // The longest label that fits the column (the tooltip has the lesson's name).
+    std::string label = "Next lesson: " + panel.next->id + "  (Space)";
+    for (const char* shorter : {"Next lesson (Space)", "Next lesson", "Next"})
+        if (ImGui::CalcTextSize(label.c_str()).x + 2 * ImGui::GetStyle().FramePadding.x >
+            ImGui::GetContentRegionAvail().x)
+            label = shorter;
+    if (small ? ImGui::SmallButton(label.c_str()) : ImGui::Button(label.c_str())) panel.go_next = true;
+    note_cut(ctx.ui.drawn_lesson, label);
+    ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+    ctx.ui.drawn_lesson.next = {a.x, a.y, b.x, b.y};
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Next lesson: %s (Space)", panel.next->id.c_str());
+}
+
 // What to look at now: the step the run reached (or how to get to one), or the checks at the end.
-void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
+void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l, Rows& rows) {
     const RunModel& m = ctx.model;
     const Theme& th = ctx.theme;
     float em = ImGui::GetFontSize();
@@ -362,6 +443,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
         bool hov = ImGui::IsItemHovered();
         ImGui::SetCursorScreenPos(at);
         ImGui::TextWrapped("%s", head.c_str());
+        rows.text();
         ImGui::PopTextWrapPos();
         ctx.ui.drawn_lesson.checks_open = *open;
         if (hov)
@@ -374,18 +456,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
             ImGui::PopStyleColor();
             ImGui::SameLine();
             ImGui::TextWrapped("%s: %s", c.name.c_str(), c.detail.c_str());
-        }
-        if (panel.next) {
-            // The longest label that fits the column (the tooltip has the lesson's name).
-            std::string label = "Next lesson: " + panel.next->id + "  (Space)";
-            for (const char* shorter : {"Next lesson (Space)", "Next lesson", "Next"})
-                if (ImGui::CalcTextSize(label.c_str()).x + 2 * ImGui::GetStyle().FramePadding.x >
-                    ImGui::GetContentRegionAvail().x)
-                    label = shorter;
-            if (ImGui::Button(label.c_str())) panel.go_next = true;
-            note_cut(ctx.ui.drawn_lesson, label);
-            if (ImGui::IsItemHovered())
-                ImGui::SetTooltip("Next lesson: %s (Space)", panel.next->id.c_str());
+            rows.text();
         }
     } else if (m.step_index >= 0 || !m.step_text.empty()) {
         // Whose step it is, and whether the run has gone past it: then it is about the past.
@@ -401,12 +472,15 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
                            (m.ops_since_step == 1 ? " op since" : " ops since")
                      : ": look at this now";
         ImGui::TextWrapped("%s", head.c_str());
+        rows.text();
         ImGui::PopFont();
         if (past) ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         ImGui::TextWrapped("%s", m.step_text.c_str());
+        rows.text();
         if (past) ImGui::PopStyleColor();
     } else {
         ImGui::TextUnformatted("What to look at");
+        rows.text();
         ImGui::PopFont();
         ImGui::PushStyleColor(ImGuiCol_Text, th.dim());
         if (!l.steps.empty())
@@ -415,6 +489,7 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
                                l.steps.size());
         else
             ImGui::TextWrapped("Press Space to run one operation at a time, or Enter to run freely.");
+        rows.text();
         ImGui::PopStyleColor();
     }
     ImGui::PopTextWrapPos();
@@ -435,32 +510,41 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l) {
                             "  " + move_words(*p);
             ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
             ImGui::TextWrapped("%s", s.c_str());
+            rows.text();
             ImGui::PopStyleColor();
         }
 }
 
-void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation, DrawnLesson& drawn) {
+// HEADING: the "Knobs" line (a box too low for it and a whole knob leaves it out).
+void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation, Rows& rows, bool heading,
+                DrawnLesson& drawn) {
     if (l.knobs.empty()) return;
     float em = ImGui::GetFontSize();
-    ImGui::PushFont(fonts().bold);
-    ImGui::TextUnformatted("Knobs");
-    ImGui::PopFont();
     const char* how = "changing one restarts the run; K picks one, Left/Right change it";
-    if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
+    if (heading) {
+        ImGui::PushFont(fonts().bold);
+        ImGui::TextUnformatted("Knobs");
+        rows.text();
+        ImGui::PopFont();
+    }
+    if (!heading) {
+    } else if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
         hint(how);
     } else {
         ImGui::SameLine();
         ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
         ImGui::TextWrapped("(%s)", how);
+        rows.text();
         ImGui::PopStyleColor();
     }
     // Labels wrap beside their widget: never cut (a clipped "The parent ends its messa" reads
     // as nothing from the back of a room).
     // Beside the widget where a few words fit a row there, else below it.
-    auto label = [em](const Knob& k) {
+    auto label = [em, &rows](const Knob& k) {
         float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
         if (right - ImGui::GetItemRectMax().x - ImGui::GetStyle().ItemSpacing.x >= 7 * em) ImGui::SameLine();
         ImGui::TextWrapped("%s", k.label.c_str());
+        rows.text();
     };
     for (size_t ki = 0; ki < l.knobs.size(); ++ki) {
         const Knob& k = l.knobs[ki];
@@ -520,8 +604,10 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation, DrawnLes
                 break;
             }
         }
+        rows.widget();
         std::string tip = off ? "Not available here: " + k.unavailable
                               : k.name + ": " + k.describe() + ", default " + k.def;
+        if (!heading) tip += std::string("\n(") + how + ")";
         if (hint_knob) hint(tip.c_str());
         label(k);
         ImGui::EndDisabled();
@@ -696,19 +782,33 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     const float knobs_min = knobs ? std::min(*knobs_last > 0 ? *knobs_last : FLT_MAX,
                                              text_line + ImGui::GetFrameHeightWithSpacing() + sy)
                                   : 0;
+    // The run's end: "Next lesson" under the box, in view however long the checks are (a
+    // small button where room is scarce).
+    const bool next = checks && panel.next;
+    const bool small_next = ctx.theme.compact;
+    const float next_h = next ? (small_next ? ImGui::GetFontSize() : ImGui::GetFrameHeight()) + sy : 0;
     const float text_min = std::min((checks ? kTextLines : 3) * text_line,
-                                    std::max(0.0f, avail - 2 * text_line - knobs_min - gaps));
-    float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps);
-    float top_h = std::min(*last_h > 0 ? *last_h : room, room);
+                                    std::max(0.0f, avail - 2 * text_line - knobs_min - gaps - next_h));
+    float room = std::max(2 * text_line, avail - text_min - knobs_min - gaps - next_h);
+    // Shorter than its contents (it scrolls): it ends under a whole row, not through one.
+    static Rows now_rows, knobs_rows;
+    float top_h = *last_h > room ? now_rows.fit(room) : std::min(*last_h > 0 ? *last_h : room, room);
     drawn.checks_shown = checks;
-    ImGui::BeginChild("##now", {0, top_h}, false);
-    draw_now(ctx, panel, l);
+    ImGui::BeginChild("##now", {0, top_h}, false, now_rows.flags(top_h));
+    now_rows.begin();
+    draw_now(ctx, panel, l, now_rows);
     float content_h = ImGui::GetCursorPosY() + ImGui::GetScrollY();
+    {
+        ImVec2 p = ImGui::GetWindowPos();
+        drawn.now_box = {p.x, p.y, p.x + ImGui::GetWindowWidth(), p.y + ImGui::GetWindowHeight()};
+        drawn.now_rows = now_rows.on_screen(p.y, ImGui::GetScrollY());
+    }
     ImGui::EndChild();
     if (std::fabs(content_h - *last_h) > 0.5f) {
         *last_h = content_h;
         ctx.ui.again = true;
     }
+    if (next) draw_next(ctx, panel, small_next);
     ImGui::Spacing();
     if (panel.quiz && !ask_first) {
         draw_quiz(ctx, *panel.quiz);
@@ -717,10 +817,27 @@ void draw_lessons(ViewContext& ctx, LessonPanel& panel) {
     }
     if (knobs) {
         float knobs_room = std::max(knobs_min, ImGui::GetContentRegionAvail().y - text_min - sy - 2);
-        float kh = std::floor(std::min(*knobs_last > 0 ? *knobs_last : knobs_room, knobs_room));
-        ImGui::BeginChild("##knobs", {0, kh}, false);
-        draw_knobs(panel, l, ctx.theme.presentation || ctx.theme.compact, ctx.ui.drawn_lesson);
+        // Too low for the "Knobs" line and a whole knob (32 px text at a run's end, under the
+        // checks and "Next lesson"): the knob without the line, rather than the line alone.
+        bool* heading = st->GetBoolRef(ImGui::GetID("knobs_heading"), true);
+        float whole_knob = knobs_rows.first_whole();
+        if (whole_knob > 0) {
+            float line = ImGui::GetFontSize() + sy;  // the heading's row, drawn or not
+            bool fits = std::ceil(whole_knob + (*heading ? 0 : line)) <= knobs_room + 0.01f;
+            if (fits != *heading) ctx.ui.again = true;
+            *heading = fits;
+        }
+        float kh = std::floor(*knobs_last > knobs_room ? knobs_rows.fit(knobs_room)
+                                                       : std::min(*knobs_last > 0 ? *knobs_last : knobs_room, knobs_room));
+        ImGui::BeginChild("##knobs", {0, kh}, false, knobs_rows.flags(kh));
+        knobs_rows.begin();
+        draw_knobs(panel, l, ctx.theme.presentation || ctx.theme.compact, knobs_rows, *heading, ctx.ui.drawn_lesson);
         float knobs_content = ImGui::GetCursorPosY() + ImGui::GetScrollY();
+        {
+            ImVec2 p = ImGui::GetWindowPos();
+            drawn.knobs_box = {p.x, p.y, p.x + ImGui::GetWindowWidth(), p.y + ImGui::GetWindowHeight()};
+            drawn.knobs_rows = knobs_rows.on_screen(p.y, ImGui::GetScrollY());
+        }
         ImGui::EndChild();
         drawn.knobs_h = kh;
         if (std::fabs(knobs_content - *knobs_last) > 0.5f) {

@@ -25,6 +25,11 @@ namespace fl::ui {
 namespace {
 
 constexpr float kLaneW = 150, kMinLaneW = 100, kHeaderH = 44, kMargin = 10, kPxPerSeq = 10, kGutterW = 96;
+// Between a step note's right end and where its dashed line (and the first lane) begins.
+constexpr float kNoteGap = 4;
+// A lane header is this much of its lane wide, its text this far from its edges; the text
+// shrinks with the lanes down to this much of the font size (or the least readable size).
+constexpr float kHeaderFrac = 0.94f, kHeaderPad = 2, kHeaderMinFont = 0.58f;
 constexpr float kMinPx = 0.4f, kMaxZoom = 8.0f;
 // The fit never packs events closer than this (pixels at scale 1): below it, it follows the end.
 constexpr float kMinFitPx = 2.5f;
@@ -53,16 +58,19 @@ const Lane* MessageGeometry::lane(pid_t pid) const {
     return nullptr;
 }
 
-MessageGeometry layout_messages(const RunModel& model, float scale, float zoom, float view_w) {
+MessageGeometry layout_messages(const RunModel& model, float scale, float zoom, float view_w,
+                                float gutter_w, float min_lane_w) {
     MessageGeometry g;
+    // A gutter on the left holds the step notes, so they never sit on an arrow.
+    const float gutter = gutter_w < 0 ? kGutterW * scale : gutter_w + (gutter_w > 0 ? kNoteGap * scale : 0);
+    const float least = std::min(min_lane_w < 0 ? kMinLaneW * scale : min_lane_w, kLaneW * scale);
+    g.gutter_r = kMargin * scale + gutter;
     g.lane_w = kLaneW * scale;
     if (size_t n = model.procs.size(); view_w > 0 && n > 0)
-        g.lane_w = std::clamp((view_w - (2 * kMargin + kGutterW) * scale) / float(n), kMinLaneW * scale,
-                              kLaneW * scale);
+        g.lane_w = std::clamp((view_w - 2 * kMargin * scale - gutter) / float(n), least, kLaneW * scale);
     g.top = (kHeaderH + kMargin) * scale;
     g.px_per_seq = std::max(kMinPx, kPxPerSeq * scale * zoom);
-    // A gutter on the left holds the step notes, so they never sit on an arrow.
-    float x = (kMargin + kGutterW) * scale + g.lane_w * 0.5f;
+    float x = g.gutter_r + g.lane_w * 0.5f;
     std::vector<pid_t> order;
     std::unordered_set<pid_t> seen;
     for (pid_t pid : model.proc_order)
@@ -186,6 +194,13 @@ std::string transfer_label(const Transfer& t) {
     if (!t.read_seq) text = "queued " + text;
     if (t.misdelivered())
         text = "misdelivered: meant for pid " + std::to_string(t.meant_for) + "  " + text;
+    return text;
+}
+
+std::string transfer_label_short(const Transfer& t) {
+    std::string text = std::to_string(t.bytes) + " B";
+    if (!t.read_seq) text = "queued " + text;
+    if (t.misdelivered()) text = "misdelivered " + text;
     return text;
 }
 
@@ -319,6 +334,29 @@ std::string elide(const std::string& text, float width, float px) {
     return t + "...";
 }
 
+// TEXT cut to WIDTH pixels at font size PX with "…"; a trailing number stays ("worker 12" ->
+// "wor… 12"), so lanes of one role still tell apart.
+std::string elide_around_number(const std::string& text, float width, float px) {
+    ImFont* f = ImGui::GetFont();
+    auto w = [&](const std::string& t) { return f->CalcTextSizeA(px, FLT_MAX, 0, t.c_str()).x; };
+    if (w(text) <= width) return text;
+    std::string tail;
+    size_t sp = text.find_last_of(' ');
+    if (sp != std::string::npos && sp + 1 < text.size() &&
+        text.find_first_not_of("0123456789", sp + 1) == std::string::npos)
+        tail = text.substr(sp);
+    std::string head = text.substr(0, text.size() - tail.size());
+    while (!head.empty() && w(head + "\u2026" + tail) > width) {
+        char c;  // a whole UTF-8 sequence: its continuation bytes, then its lead byte
+        do {
+            c = head.back();
+            head.pop_back();
+        } while (!head.empty() && (c & 0xC0) == 0x80);
+    }
+    if (head.empty() && !tail.empty() && w("\u2026" + tail) > width) return elide(text, width, px);
+    return head + "\u2026" + tail;
+}
+
 const MessageIndex& cached_index(const RunModel& m) {
     static const RunModel* model = nullptr;
     static MessageIndex idx;
@@ -330,21 +368,37 @@ const MessageIndex& cached_index(const RunModel& m) {
     return idx;
 }
 
-// Step events, for the horizontal "step" markers. Events are only ever appended (or all
-// cleared), so new ones are scanned once.
-const std::vector<size_t>& step_events(const RunModel& m) {
+// A step marker's note: "step 3", or the step's own words when it is not one of the lesson's.
+std::string step_note(const Event& e) {
+    return e.arg >= 0 ? "step " + std::to_string(e.arg + 1) : e.text;
+}
+
+// Step events, for the horizontal "step" markers, and the longest of their notes (for the
+// width of the notes' column). Events are only ever appended (or all cleared), so new ones are
+// scanned once.
+struct StepEvents {
+    std::vector<size_t> at;  // indexes into RunModel::events
+    int64_t max_arg = -1;    // the highest lesson step seen
+    std::string longest_text;  // the longest note of a step that is not the lesson's
+};
+const StepEvents& step_events(const RunModel& m) {
     static const RunModel* model = nullptr;
     static size_t scanned = 0;
-    static std::vector<size_t> steps;
+    static StepEvents steps;
     if (model != &m || m.events.size() < scanned ||
-        (!steps.empty() &&
-         (steps.back() >= m.events.size() || m.events[steps.back()].kind != Kind::Step))) {
+        (!steps.at.empty() &&
+         (steps.at.back() >= m.events.size() || m.events[steps.at.back()].kind != Kind::Step))) {
         model = &m;
         scanned = 0;
-        steps.clear();
+        steps = StepEvents();
     }
-    for (; scanned < m.events.size(); ++scanned)
-        if (m.events[scanned].kind == Kind::Step) steps.push_back(scanned);
+    for (; scanned < m.events.size(); ++scanned) {
+        const Event& e = m.events[scanned];
+        if (e.kind != Kind::Step) continue;
+        steps.at.push_back(scanned);
+        if (e.arg >= 0) steps.max_arg = std::max<int64_t>(steps.max_arg, e.arg);
+        else if (e.text.size() > steps.longest_text.size()) steps.longest_text = e.text;
+    }
     return steps;
 }
 
@@ -389,6 +443,9 @@ void draw_messages(ViewContext& ctx) {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
         ImGui::SetTooltip("Show the whole run, or its end while it grows (F)");
     ImGui::SameLine(0, 8);
+    // (beside the buttons only with room for words: at 32 px the tabs leave a sliver, and a
+    // sentence wrapped into it took the pane's height one letter a line)
+    if (m.transfers.empty() && ImGui::GetContentRegionAvail().x < 8 * font) ImGui::NewLine();
     ImGui::PushTextWrapPos(0);  // the line may start after the pane's tabs (tab_strip)
     if (m.transfers.empty() && !m.live() && m.status != RunStatus::Idle)
         ImGui::TextColored(dimv, "No messages: nothing went through a pipe or socket in this run.");
@@ -433,14 +490,36 @@ void draw_messages(ViewContext& ctx) {
     }
     // Ctrl+wheel zooms around the seq under the mouse, which stays put.
     const float view_w = ImGui::GetContentRegionAvail().x;
-    MessageGeometry g = layout_messages(m, s, ui.messages_zoom, view_w);
+    // The step notes' column: as wide as the widest note ("step 12"; a step that is not the
+    // lesson's says its words, elided to the default width), none without steps.
+    ImFont* fnt = ImGui::GetFont();
+    auto text_w = [&](const std::string& t, float px) {
+        return fnt->CalcTextSizeA(px, FLT_MAX, 0, t.c_str()).x;
+    };
+    const float note_px = font * 0.9f;
+    const StepEvents& steps = step_events(m);
+    float notes_w = 0;
+    if (steps.max_arg >= 0) notes_w = text_w("step " + std::to_string(steps.max_arg + 1), note_px);
+    if (!steps.longest_text.empty())
+        notes_w = std::max(notes_w, std::min(text_w(steps.longest_text, note_px), kGutterW * s));
+    notes_w = std::ceil(notes_w);
+    // Lane headers: the pid (and the role under it) at the font size, smaller where the lanes
+    // narrow to fit, but never under a readable size; below it the lanes stop narrowing and the
+    // view scrolls sideways.
+    const float header_min_px =
+        std::min(font, std::max(th.presentation ? kMinTextPxProjector : kMinTextPx, font * kHeaderMinFont));
+    std::string widest_pid;
+    for (const auto& [pid, p] : m.procs)
+        if (std::to_string(pid).size() > widest_pid.size()) widest_pid = std::to_string(pid);
+    const float min_lane = (text_w(widest_pid, header_min_px) + 2 * kHeaderPad * s) / kHeaderFrac + 1;
+    MessageGeometry g = layout_messages(m, s, ui.messages_zoom, view_w, notes_w, min_lane);
     if (io.KeyCtrl && io.MouseWheel != 0 && ImGui::IsWindowHovered()) {
         float local_y = io.MousePos.y - ImGui::GetWindowPos().y;
         uint64_t anchor = g.seq_at(ImGui::GetScrollY() + local_y);
         ui.messages_zoom =
             std::clamp(ui.messages_zoom * std::pow(1.5f, io.MouseWheel), min_zoom, kMaxZoom);
         ui.messages_fit = false;
-        g = layout_messages(m, s, ui.messages_zoom, view_w);
+        g = layout_messages(m, s, ui.messages_zoom, view_w, notes_w, min_lane);
         ImGui::SetScrollY(std::max(0.0f, g.y_of(anchor) - local_y));
     }
     if (ui.messages_fit && g.height > ImGui::GetWindowHeight()) {
@@ -481,13 +560,12 @@ void draw_messages(ViewContext& ctx) {
 
     // ---- step markers: a dim line across every lane where the lesson reached a step, its
     // name in the gutter on the left (elided to fit; hovering tells it whole)
-    const auto& steps = step_events(m);
-    const float gutter_r = o.x + (kMargin + kGutterW) * s - 4 * s;
+    const float gutter_r = o.x + g.gutter_r - kNoteGap * s;
     {
-        auto first = std::lower_bound(steps.begin(), steps.end(), seq0,
+        auto first = std::lower_bound(steps.at.begin(), steps.at.end(), seq0,
                                       [&](size_t i, uint64_t q) { return m.events[i].seq < q; });
         float last_y = -1e9f;
-        for (auto it = first; it != steps.end() && m.events[*it].seq <= seq1; ++it) {
+        for (auto it = first; it != steps.at.end() && m.events[*it].seq <= seq1; ++it) {
             const Event& e = m.events[*it];
             float y = o.y + g.y_of(e.seq);
             dashed_line(dl, {gutter_r, y}, {std::max(win1.x, o.x + g.width), y},
@@ -495,15 +573,13 @@ void draw_messages(ViewContext& ctx) {
             if (y - last_y < font) continue;  // steps too close to name each: the line says it
             last_y = y;
             std::string t = e.text;
-            float room = gutter_r - (o.x + kMargin * s);
-            std::string shown = elide(e.arg >= 0 ? "step " + std::to_string(e.arg + 1) : t, room,
-                                      font * 0.9f);
-            ImVec2 ts = ImGui::GetFont()->CalcTextSizeA(font * 0.9f, FLT_MAX, 0, shown.c_str());
+            std::string shown = elide(step_note(e), notes_w, note_px);
+            ImVec2 ts = ImGui::GetFont()->CalcTextSizeA(note_px, FLT_MAX, 0, shown.c_str());
             Rect r{gutter_r - ts.x, y - ts.y * 0.5f, gutter_r, y + ts.y * 0.5f};
             if (!r.inside(drawn.visible, 0)) continue;
             placer.add_label(r);
             drawn.labels.push_back(r);
-            dl->AddText(nullptr, font * 0.9f, {r.x0, r.y0}, th.text(), shown.c_str());
+            dl->AddText(nullptr, note_px, {r.x0, r.y0}, th.text(), shown.c_str());
             if (io.MousePos.x >= r.x0 && io.MousePos.x < r.x1 && io.MousePos.y >= r.y0 &&
                 io.MousePos.y < r.y1 && ImGui::IsWindowHovered())
                 ImGui::SetTooltip("step: %s", t.c_str());
@@ -624,41 +700,48 @@ void draw_messages(ViewContext& ctx) {
     for (const Pending& p : pending) {
         const Transfer& t = *p.t;
         bool bad = t.misdelivered();
-        std::string text = transfer_label(t);
-        ImVec2 ts = ImGui::CalcTextSize(text.c_str());
-        float w = ts.x + 6 * s, h = ts.y + 2 * s, gap = 3 * s;
-        ImVec2 mid{(p.a.x + p.b.x) * 0.5f, (p.a.y + p.b.y) * 0.5f};
-        // Candidates: beside the middle of the arrow (on the side it leans away from), above
-        // or below a flat one, then beside its two ends.
-        std::vector<Rect> cands;
-        auto beside = [&](ImVec2 at) {
-            cands.push_back({at.x + gap, at.y - h - gap, at.x + gap + w, at.y - gap});  // up right
-            cands.push_back({at.x - gap - w, at.y + gap, at.x - gap, at.y + gap + h});  // down left
-            cands.push_back({at.x - gap - w, at.y - h - gap, at.x - gap, at.y - gap});  // up left
-            cands.push_back({at.x + gap, at.y + gap, at.x + gap + w, at.y + gap + h});  // down right
-            cands.push_back({at.x - w * 0.5f, at.y - h - gap, at.x + w * 0.5f, at.y - gap});
-            cands.push_back({at.x - w * 0.5f, at.y + gap, at.x + w * 0.5f, at.y + gap + h});
-        };
-        if (p.queued) {
-            float dir = p.b.x >= p.a.x ? 1.0f : -1.0f;
-            ImVec2 e{p.b.x + dir * (gap + w * 0.5f), p.b.y};
-            cands.push_back({e.x - w * 0.5f, e.y - h * 0.5f, e.x + w * 0.5f, e.y + h * 0.5f});
-        }
-        beside(mid);
-        beside({p.a.x + (p.b.x - p.a.x) * 0.25f, p.a.y + (p.b.y - p.a.y) * 0.25f});
-        beside({p.a.x + (p.b.x - p.a.x) * 0.75f, p.a.y + (p.b.y - p.a.y) * 0.75f});
+        // The whole label where it fits, else just the byte count (narrow lanes: the arrow's
+        // tooltip has the words).
+        std::string text;
         const Rect* at = nullptr;
-        for (Rect& r : cands) {
-            // Keep the words on screen when the arrow runs off one side.
-            float shift = std::max(0.0f, inner.Min.x + 2 * s - r.x0) -
-                          std::max(0.0f, r.x1 - (inner.Max.x - 2 * s));
-            r.x0 += shift;
-            r.x1 += shift;
-            if (!r.inside(drawn.visible, 0)) continue;
-            if (placer.free(r)) {
-                at = &r;
-                break;
+        std::vector<Rect> cands;
+        for (const std::string& try_text : {transfer_label(t), transfer_label_short(t)}) {
+            text = try_text;
+            ImVec2 ts = ImGui::CalcTextSize(text.c_str());
+            float w = ts.x + 6 * s, h = ts.y + 2 * s, gap = 3 * s;
+            ImVec2 mid{(p.a.x + p.b.x) * 0.5f, (p.a.y + p.b.y) * 0.5f};
+            // Candidates: beside the middle of the arrow (on the side it leans away from), above
+            // or below a flat one, then beside its two ends.
+            cands.clear();
+            auto beside = [&](ImVec2 pt) {
+                cands.push_back({pt.x + gap, pt.y - h - gap, pt.x + gap + w, pt.y - gap});  // up right
+                cands.push_back({pt.x - gap - w, pt.y + gap, pt.x - gap, pt.y + gap + h});  // down left
+                cands.push_back({pt.x - gap - w, pt.y - h - gap, pt.x - gap, pt.y - gap});  // up left
+                cands.push_back({pt.x + gap, pt.y + gap, pt.x + gap + w, pt.y + gap + h});  // down right
+                cands.push_back({pt.x - w * 0.5f, pt.y - h - gap, pt.x + w * 0.5f, pt.y - gap});
+                cands.push_back({pt.x - w * 0.5f, pt.y + gap, pt.x + w * 0.5f, pt.y + gap + h});
+            };
+            if (p.queued) {
+                float dir = p.b.x >= p.a.x ? 1.0f : -1.0f;
+                ImVec2 e{p.b.x + dir * (gap + w * 0.5f), p.b.y};
+                cands.push_back({e.x - w * 0.5f, e.y - h * 0.5f, e.x + w * 0.5f, e.y + h * 0.5f});
             }
+            beside(mid);
+            beside({p.a.x + (p.b.x - p.a.x) * 0.25f, p.a.y + (p.b.y - p.a.y) * 0.25f});
+            beside({p.a.x + (p.b.x - p.a.x) * 0.75f, p.a.y + (p.b.y - p.a.y) * 0.75f});
+            for (Rect& r : cands) {
+                // Keep the words on screen when the arrow runs off one side.
+                float shift = std::max(0.0f, inner.Min.x + 2 * s - r.x0) -
+                              std::max(0.0f, r.x1 - (inner.Max.x - 2 * s));
+                r.x0 += shift;
+                r.x1 += shift;
+                if (!r.inside(drawn.visible, 0)) continue;
+                if (placer.free(r)) {
+                    at = &r;
+                    break;
+                }
+            }
+            if (at) break;
         }
         if (!at) continue;  // no room: the arrow's tooltip has the words
         placer.add_label(*at);
@@ -676,26 +759,73 @@ void draw_messages(ViewContext& ctx) {
         dl->AddText(nullptr, font * 0.9f, {r.x0, r.y0}, with_alpha(f.col, 0.9f), "fork");
     }
 
-    // ---- lane headers, pinned to the top of the view
+    // ---- lane headers, pinned to the top of the view. One text size for all of them: the
+    // font's when "pid 18450" and the widest role fit, else smaller (down to header_min_px),
+    // then without "pid ", then the role elided around its number ("wor… 1").
     dl->AddRectFilled(win0, {win1.x, win0.y + header_h}, IM_COL32(24, 26, 32, 255));
+    auto role_of = [](const ProcessView& p) { return p.role.empty() ? std::string("(exec'd)") : p.role; };
+    const float hroom = g.lane_w * kHeaderFrac - 2 * kHeaderPad * s;
+    const float hbox = header_h - 6 * s;  // a header's height (h1.y - h0.y below)
+    float hpx = font;
+    bool pid_word = true, stack = false;
+    {
+        // (as wide as its widest part: the whole role, or split before its last word)
+        float role_w = 0, part_w = 0;
+        for (const Lane& l : g.lanes) {
+            std::string r = role_of(m.procs.at(l.pid));
+            role_w = std::max(role_w, text_w(r, font));
+            size_t sp = r.find_last_of(' ');
+            part_w = std::max(part_w, sp == std::string::npos || sp == 0
+                                          ? text_w(r, font)
+                                          : std::max(text_w(r.substr(0, sp), font), text_w(r.substr(sp + 1), font)));
+        }
+        float full = std::max(text_w("pid " + widest_pid, font), role_w);
+        if (full > hroom) {
+            float bare = std::max(text_w(widest_pid, font), role_w);
+            hpx = std::clamp(font * hroom / bare, header_min_px, font);
+            // The role would be elided: on two lines instead, where three lines fit.
+            if (role_w * hpx / font > hroom) {
+                float px3 = std::min({font, hbox / 3, font * hroom / std::max(text_w(widest_pid, font), part_w)});
+                if (px3 >= header_min_px && part_w < role_w) {
+                    stack = true;
+                    hpx = px3;
+                }
+            }
+            pid_word = text_w("pid " + widest_pid, hpx) <= hroom;
+        }
+    }
+    drawn.text_px = hpx;
     for (const Lane& l : g.lanes) {
         if (!lane_visible(l.x)) continue;
         const ProcessView& p = m.procs.at(l.pid);
         ImU32 pc = th.process_color(p.color);
         bool gone = p.state == '-' || (p.exited && p.state != 'Z');
-        ImVec2 h0{o.x + l.x - g.lane_w * 0.46f, win0.y + 3 * s};
-        ImVec2 h1{o.x + l.x + g.lane_w * 0.46f, win0.y + header_h - 3 * s};
+        ImVec2 h0{o.x + l.x - g.lane_w * kHeaderFrac * 0.5f, win0.y + 3 * s};
+        ImVec2 h1{o.x + l.x + g.lane_w * kHeaderFrac * 0.5f, win0.y + header_h - 3 * s};
+        drawn.nodes.push_back({l.pid, {h0.x, h0.y, h1.x, h1.y}});
         bool sel = ui.selected_pid == l.pid;
         dl->AddRectFilled(h0, h1, with_alpha(pc, gone ? 0.10f : 0.22f), 4 * s);
         dl->AddRect(h0, h1, with_alpha(pc, gone ? 0.4f : 1.0f), 4 * s, 0, sel ? 2.5f * lw : lw);
         dl->PushClipRect(h0, h1, true);
-        std::string t1 = "pid " + std::to_string(l.pid);
-        std::string t2 = p.role.empty() ? "(exec'd)" : p.role;
-        ImVec2 s1 = ImGui::CalcTextSize(t1.c_str()), s2 = ImGui::CalcTextSize(t2.c_str());
-        dl->AddText({o.x + l.x - s1.x * 0.5f, h0.y + 1 * s}, with_alpha(th.text(), gone ? 0.5f : 1),
-                    t1.c_str());
-        dl->AddText({o.x + l.x - s2.x * 0.5f, h0.y + 1 * s + font}, with_alpha(pc, gone ? 0.5f : 1),
-                    t2.c_str());
+        // The pid, then the role: on one line, or (a narrow lane with the height for it) its
+        // last word under the rest ("worker" over "1"), elided only when a part is too wide.
+        std::vector<std::string> lines{(pid_word ? "pid " : "") + std::to_string(l.pid)};
+        std::string role = role_of(p);
+        size_t sp = role.find_last_of(' ');
+        if (stack && text_w(role, hpx) > hroom && sp != std::string::npos && sp > 0 && sp + 1 < role.size()) {
+            lines.push_back(elide_around_number(role.substr(0, sp), hroom, hpx));
+            lines.push_back(elide_around_number(role.substr(sp + 1), hroom, hpx));
+        } else {
+            lines.push_back(elide_around_number(role, hroom, hpx));
+        }
+        float ty = h0.y + std::max(1 * s, (h1.y - h0.y - float(lines.size()) * hpx) * 0.5f);
+        for (size_t i = 0; i < lines.size(); ++i) {
+            float w = text_w(lines[i], hpx);
+            if (w > hroom + 0.5f) drawn.cut.push_back(lines[i]);
+            dl->AddText(nullptr, hpx, {o.x + l.x - w * 0.5f, ty},
+                        with_alpha(i == 0 ? th.text() : pc, gone ? 0.5f : 1), lines[i].c_str());
+            ty += hpx;
+        }
         dl->PopClipRect();
         if (win_hovered && io.MousePos.x >= h0.x && io.MousePos.x < h1.x && io.MousePos.y >= h0.y &&
             io.MousePos.y < h1.y) {

@@ -300,6 +300,29 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
             run();
         }
     }
+    // A process that exited keeps a full card while something hangs under it, or while it is
+    // a zombie: its last line ("exited 0, reaped by the lab as subreaper") is read whole where
+    // the view has the width for it (the same rows, so the tree still fits).
+    float exit_w = 0;
+    for (const auto& n : out.nodes) {
+        auto it = model.procs.find(n.pid);
+        if (n.compact || !n.folded.empty() || it == model.procs.end()) continue;
+        const ProcessView& p = it->second;
+        if (p.exited && !p.exit_text.empty()) exit_w = std::max(exit_w, width(p.exit_text));
+    }
+    float want = std::min((exit_w + 6 + 2 * pad_1 + 4) * scale, 2.2f * kNodeW * scale);
+    if (exit_w > 0 && want > node_w + 0.5f) {
+        float wide = want;
+        if (max_width > 0) {
+            float slots = (out.width - 2 * margin + hgap) / slot;
+            wide = std::min(wide, (max_width - 1 - 2 * margin + hgap) / slots - hgap);
+        }
+        if (wide > node_w + 0.5f) {
+            node_w = wide;
+            slot = node_w + hgap;
+            run();
+        }
+    }
     out.node_w = node_w;
     for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
@@ -787,9 +810,11 @@ void draw_process_tree(ViewContext& ctx) {
             }
             if (!p->exited && !p->did.empty())  // what it did, with the result (core/model)
                 last = "did: " + p->did + (last.empty() ? "" : "   " + last);
-            if (!last.empty())
-                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a),
-                            elide(f, font, last, room).c_str());
+            if (!last.empty()) {
+                std::string shown = elide(f, font, last, room);
+                if (shown != last) ui.drawn_tree.elided.push_back({n.pid, last});
+                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), shown.c_str());
+            }
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");
         }

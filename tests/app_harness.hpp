@@ -45,6 +45,14 @@ struct SizedApp {
     void frames(int n);
 };
 
+// The Messages view as drawn (d = App::ui().drawn_messages) over a run of PROCS processes
+// whose steps reach step MAX_STEP (1-based; 0: none): every lane's header is in view across
+// the width (the view does not scroll sideways), apart from the others, its text at MIN_PX or
+// more and none of it clipped; the step notes' column before the first lane is no wider than
+// its widest note ("step 6" at 0.9 of the font) and two characters; no two labels overlap, and
+// none covers an arrow.
+void check_message_lanes(const fl::ui::DrawnGraph& d, size_t procs, int max_step, float min_px);
+
 // The App's destructor stops its run; the lab's run_ended for it is still in the channel: read
 // it (up to 10 s), so the next test on this lab starts clean.
 void drain_lab();

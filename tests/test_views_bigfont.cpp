@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <imgui.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "app/app.hpp"
@@ -39,6 +41,26 @@ struct BigFontApp : fl::test::SizedApp {
 void check_nothing_cut(const DrawnLesson& d, const std::string& when) {
     CAPTURE(when);
     for (const std::string& t : d.cut) CHECK_MESSAGE(false, "cut: " << t);
+}
+
+// The step box and the knobs' box show whole rows: each row of text or widget is in its box or
+// out of it, none cut by the box's bottom edge; and each box shows at least one row.
+void check_whole_rows(const DrawnLesson& d, const std::string& when) {
+    CAPTURE(when);
+    auto check = [](const std::string& name, const Rect& box, const std::vector<std::pair<float, float>>& rows) {
+        CAPTURE(name);
+        size_t shown = 0;
+        for (const auto& [a, b] : rows) {
+            bool in = a >= box.y0 - 0.5f && b <= box.y1 + 0.5f, out = b <= box.y0 + 0.5f || a >= box.y1 - 0.5f;
+            shown += in;
+            CHECK_MESSAGE((in || out), name << ": a row at y " << a << "-" << b << " is cut by the box's edge ("
+                                            << box.y0 << "-" << box.y1 << ")");
+        }
+        if (!rows.empty()) CHECK_MESSAGE(shown > 0, name << ": no row in view");
+    };
+    REQUIRE_FALSE(d.now_rows.empty());
+    check("the step box", d.now_box, d.now_rows);
+    check("the knobs", d.knobs_box, d.knobs_rows);
 }
 
 }  // namespace
@@ -119,6 +141,8 @@ TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field 
             const DrawnLesson& d = app.ui().drawn_lesson;
             REQUIRE(d.frame == ImGui::GetFrameCount());
             check_nothing_cut(d, "a mid step");
+            check_whole_rows(d, "a mid step");
+            CHECK(d.next.w() == 0);  // (only at the end)
             CHECK(d.text_visible >= 3 * line - 1);
             if (!app.lesson_panel().lesson->knobs.empty()) CHECK(d.knobs_h > 0);
         }
@@ -154,9 +178,54 @@ TEST_CASE("views bigfont: at 32 px on 1280x800 no lesson title or program field 
             CHECK(d.text_visible >= d.text_min - 1);
             CHECK(d.text_min >= 4 * line - 1);
             check_nothing_cut(d, "the run's end");
+            check_whole_rows(d, "the run's end");
+            // "Next lesson" is in view: in the pane, between the step box and the knobs.
+            REQUIRE(app.lesson_panel().next);
+            CHECK(d.next.w() > 0);
+            CHECK(d.next.inside(d.pane));
+            CHECK(d.next.y0 >= d.now_box.y1 - 0.5f);
+            CHECK(d.next.y1 <= d.knobs_box.y0 + 0.5f);
             app.key_event('C', 1, 0);
             app.key_event('C', 0, 0);
         }
         b.frames(2);
+    }
+}
+
+TEST_CASE("views bigfont: at 32 px on 1280x800 the Messages view holds every process's lane, "
+          "its step notes take only their room, and labels keep apart") {
+    fl::test::NoLeftovers guard;
+    BigFontApp b;
+    App& app = b.app;
+    // (18 px: the least a projector's back row reads; the headers shrink toward it, no lower)
+    for (std::string lesson : {"prefork", "fork-per-conn", "zombies", "worker-pool"}) {
+        CAPTURE(lesson);
+        nlohmann::json started;
+        fl::test::LessonRun run = fl::test::run_lesson(lesson, {}, 600, [&](const nlohmann::json& m) {
+            if (m.value("msg", "") == "run_started") started = m;
+        });
+        REQUIRE(started.is_object());
+        REQUIRE(run.rec.steps.size() >= 2);
+        app.select_lesson(lesson);
+        RunModel& m = app.model_mut();
+        // A mid step, then the whole run.
+        for (size_t upto : {run.rec.steps.size() / 2, SIZE_MAX}) {
+            CAPTURE(upto);
+            m.apply(started);
+            size_t seen = 0;
+            int max_step = 0;
+            for (const Event& e : run.rec.events) {
+                m.apply(e);
+                if (e.kind != Kind::Step) continue;
+                max_step = std::max(max_step, int(e.arg) + 1);
+                if (++seen == upto) break;
+            }
+            b.frames(2);  // (a step's text brings up its graph: then the messages come to the front)
+            app.front_tabs.push_back("Messages");
+            b.frames(3);
+            MESSAGE(lesson << " after step " << seen << ": " << m.procs.size() << " lanes");
+            fl::test::check_message_lanes(app.ui().drawn_messages, m.procs.size(), max_step,
+                                          kMinTextPxProjector);
+        }
     }
 }

@@ -956,26 +956,11 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
         const DrawnGraph& d = pa.app.ui().drawn_messages;
         REQUIRE(d.frame == ImGui::GetFrameCount());
         if (!m.transfers.empty()) CHECK_FALSE(d.labels.empty());
-        // Does segment A-B pass through rectangle R? (Sampled finely: labels are >10 px.)
-        auto hits = [](const Rect& a, const Rect& b, const Rect& r) {
-            for (int k = 0; k <= 200; ++k) {
-                float t = k / 200.0f;
-                float x = a.x0 + (b.x0 - a.x0) * t, y = a.y0 + (b.y0 - a.y0) * t;
-                if (x > r.x0 + 0.5f && x < r.x1 - 0.5f && y > r.y0 + 0.5f && y < r.y1 - 0.5f)
-                    return true;
-            }
-            return false;
-        };
-        for (size_t i = 0; i < d.labels.size(); ++i) {
-            CHECK(d.labels[i].inside(d.visible, 1.0f));
-            for (const auto& [a, b] : d.arrows)
-                CHECK_MESSAGE(!hits(a, b, d.labels[i]),
-                              "label " << rect_text(d.labels[i]) << " covers an arrow");
-            for (size_t j = i + 1; j < d.labels.size(); ++j)
-                CHECK_MESSAGE(!d.labels[i].overlaps(d.labels[j]),
-                              "labels " << rect_text(d.labels[i]) << " and "
-                                        << rect_text(d.labels[j]) << " overlap");
-        }
+        // Every lane fits the width, at 18 px text or more, and the labels keep apart.
+        int max_step = 0;
+        for (const Event& e : m.events)
+            if (e.kind == Kind::Step) max_step = std::max(max_step, int(e.arg) + 1);
+        fl::test::check_message_lanes(d, m.procs.size(), max_step, kMinTextPxProjector);
     }
 }
 
