@@ -84,6 +84,24 @@ std::string tree_state_words(const ProcessView& p) {
     return "starting";
 }
 
+// A full card's last line: how it ended, or what it did and does next. GATE: it waits at its
+// gate (the line is drawn in the gate's colour).
+static std::string card_last_line(const ProcessView& p, bool* gate = nullptr) {
+    std::string last;
+    if (gate) *gate = false;
+    if (p.exited && !p.exit_text.empty()) {
+        last = p.exit_text;
+    } else if (p.at_gate && !p.current_op.empty()) {
+        last = "next: " + p.current_op;
+        if (gate) *gate = true;
+    } else if (!p.current_op.empty()) {
+        last = "in " + p.current_op;
+    }
+    if (!p.exited && !p.did.empty())  // what it did, with the result (core/model)
+        last = "did: " + p.did + (last.empty() ? "" : "   " + last);
+    return last;
+}
+
 TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
                        const TextWidth& measure, bool dense) {
     TreeLayout out;
@@ -300,23 +318,24 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
             run();
         }
     }
-    // A process that exited keeps a full card while something hangs under it, or while it is
-    // a zombie: its last line ("exited 0, reaped by the lab as subreaper") is read whole where
-    // the view has the width for it (the same rows, so the tree still fits).
+    // A full card's last line ("exited 0, reaped by the lab as subreaper", "did: poll(fd 6: fds
+    // 6) = 0   next: mutex_lock()") is read whole where the view has the width for it (the
+    // same rows, so the tree still fits).
     float exit_w = 0;
     for (const auto& n : out.nodes) {
         auto it = model.procs.find(n.pid);
         if (n.compact || !n.folded.empty() || it == model.procs.end()) continue;
-        const ProcessView& p = it->second;
-        if (p.exited && !p.exit_text.empty()) exit_w = std::max(exit_w, width(p.exit_text));
+        std::string last = card_last_line(it->second);
+        if (!last.empty()) exit_w = std::max(exit_w, width(last));
     }
-    float want = std::min((exit_w + 6 + 2 * pad_1 + 4) * scale, 2.2f * kNodeW * scale);
+    // One card a row (a chain: hello, pipes, fork-threads) may take the view's width; cards side
+    // by side stop at 2.2 widths.
+    const float slots = (out.width - 2 * margin + hgap) / slot;
+    const float cap = slots < 1.5f && max_width > 0 ? FLT_MAX : 2.2f * kNodeW * scale;
+    float want = std::min((exit_w + 6 + 2 * pad_1 + 4) * scale, cap);
     if (exit_w > 0 && want > node_w + 0.5f) {
         float wide = want;
-        if (max_width > 0) {
-            float slots = (out.width - 2 * margin + hgap) / slot;
-            wide = std::min(wide, (max_width - 1 - 2 * margin + hgap) / slots - hgap);
-        }
+        if (max_width > 0) wide = std::min(wide, (max_width - 1 - 2 * margin + hgap) / slots - hgap);
         if (wide > node_w + 0.5f) {
             node_w = wide;
             slot = node_w + hgap;
@@ -798,18 +817,9 @@ void draw_process_tree(ViewContext& ctx) {
                 dl->AddText(nullptr, font, {tx, ty}, th.faded(th.text(), a), threads.c_str());
                 ty += line_h;
             }
-            std::string last;
-            ImU32 lc = th.dim();
-            if (p->exited && !p->exit_text.empty()) {
-                last = p->exit_text;
-            } else if (p->at_gate && !p->current_op.empty()) {
-                last = "next: " + p->current_op;
-                lc = kGateColor;
-            } else if (!p->current_op.empty()) {
-                last = "in " + p->current_op;
-            }
-            if (!p->exited && !p->did.empty())  // what it did, with the result (core/model)
-                last = "did: " + p->did + (last.empty() ? "" : "   " + last);
+            bool gate = false;
+            std::string last = card_last_line(*p, &gate);
+            ImU32 lc = gate ? kGateColor : th.dim();
             if (!last.empty()) {
                 std::string shown = elide(f, font, last, room);
                 if (shown != last) ui.drawn_tree.elided.push_back({n.pid, last});

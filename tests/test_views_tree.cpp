@@ -62,6 +62,10 @@ TEST_CASE("views tree: at 1920x1080 an exited process's card shows how it ended 
                 if (p && p->exited)
                     CHECK_MESSAGE(false, "pid " << pid << "'s card cut \"" << text << "\" in a "
                                                 << int(tree.visible.w()) << " px wide view");
+                else if (p && tree.nodes.size() <= 2)  // one card a row: what it did and does next
+                    // ("did: poll(fd 6: fds 6) = 0   next: mutex_lock()") had the room
+                    CHECK_MESSAGE(false, "live pid " << pid << "'s card cut \"" << text << "\" in a "
+                                                     << int(tree.visible.w()) << " px wide view");
             }
         }
     }
