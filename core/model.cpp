@@ -384,6 +384,18 @@ void RunModel::on_snapshot(const nlohmann::json& msg) {
             socket_peer_[ino] = u.peer;
             socket_peer_[u.peer] = ino;
         }
+    // A TCP connection's two ends, both held by the run: each one's local address is the
+    // other's remote (bytes written on one are read from the other, as a socketpair's).
+    {
+        std::map<std::pair<std::string, std::string>, uint64_t> by_ends;
+        for (auto& [ino, t] : s.inet_sockets)
+            if (t.state != 10 /* LISTEN */ && !t.remote.empty()) by_ends[{t.local, t.remote}] = ino;
+        for (auto& [ends, ino] : by_ends)
+            if (auto it = by_ends.find({ends.second, ends.first}); it != by_ends.end() && it->second != ino) {
+                socket_peer_[ino] = it->second;
+                socket_peer_[it->second] = ino;
+            }
+    }
     // Processes the trace does not know (exec'd helpers, spawned programs) still show up.
     for (auto& p : s.procs) {
         if (procs.count(p.pid) || p.gone()) continue;

@@ -235,6 +235,37 @@ TEST_CASE("model: a socket write seen before its snapshot still reaches the read
     CHECK(m.transfers[0].read_seq == u.events.back().seq);
 }
 
+TEST_CASE("model: a TCP connection's two ends, both held by the run, carry bytes between their holders") {
+    // A client (101) connected to a handler (102) over loopback TCP: each end's local address is
+    // the other's remote. A listener (LISTEN, remote 0.0.0.0:0) pairs with nothing.
+    fl::RunModel m;
+    Trace t;
+    t.start(100, 1, "server", "1");
+    t.start(101, 100, "client", "1.1");
+    t.start(102, 100, "handler", "1.2");
+    t.apply(m);
+    fl::Snapshot s;
+    s.procs = {proc(100, 1, 'S'), proc(101, 100, 'S'), proc(102, 100, 'S')};
+    fl::InetSocketInfo l, c, h;
+    l.inode = 40, l.state = 10, l.local = "127.0.0.1:5000", l.remote = "0.0.0.0:0";
+    c.inode = 41, c.state = 1, c.local = "127.0.0.1:40000", c.remote = "127.0.0.1:5000";
+    h.inode = 42, h.state = 1, h.local = "127.0.0.1:5000", h.remote = "127.0.0.1:40000";
+    s.inet_sockets = {{40, l}, {41, c}, {42, h}};
+    m.apply(snapshot_msg(s));
+    Trace u;
+    u.seq = t.seq;
+    u.write(101, 41, 5, "hello");
+    u.read(102, 42, 5, "hello");
+    u.write(102, 42, 3, "bye");
+    u.read(101, 41, 3, "bye");
+    u.apply(m);
+    REQUIRE(m.transfers.size() == 2);
+    CHECK(m.transfers[0].from == 101);
+    CHECK(m.transfers[0].to == 102);
+    CHECK(m.transfers[1].from == 102);
+    CHECK(m.transfers[1].to == 101);
+}
+
 TEST_CASE("model: bytes read that no traced process wrote are shown as from nobody") {
     fl::RunModel m;
     Trace t;
