@@ -446,7 +446,9 @@ void legend(const Theme& th) {
     // nodes say their state in words anyway).
     ImGui::SameLine(0, gap);
     if (ImGui::GetCursorPosX() + total > right) {
-        ImGui::TextDisabled("colours?");
+        // ("?" alone where even the word is too wide: 32 px text cut it to "cc")
+        const bool word = ImGui::GetCursorPosX() + ImGui::CalcTextSize("colours?").x <= right;
+        ImGui::TextDisabled(word ? "colours?" : "?");
         if (ImGui::IsItemHovered()) {
             ImGui::BeginTooltip();
             for (const auto& it : items) {
