@@ -31,14 +31,18 @@ void drop_lab() { g_lab.reset(); }
 pid_t lab_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->pid() : 0; }
 pid_t keeper_pid() { return g_lab && !g_lab->lab_gone() ? g_lab->keeper_pid() : 0; }
 
-nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
-    LabClient& l = lab();
+void start_gated(const std::string& lesson, const Knobs& knobs) {
     RunOptions o;
     o.lesson = lesson;
     o.knobs = knobs;
     o.gated = true;
     o.deadlock_ms = 600;
-    REQUIRE(l.send(to_json(o)));
+    REQUIRE(lab().send(to_json(o)));
+}
+
+nlohmann::json step_to_end(const std::string& lesson, const Knobs& knobs) {
+    LabClient& l = lab();
+    start_gated(lesson, knobs);
     uint64_t until = monotonic_ns() + 60'000'000'000ull;
     while (monotonic_ns() < until) {
         auto m = l.recv(20);

@@ -17,6 +17,8 @@ void drop_lab();  // quits it (a test that needs a fresh one)
 pid_t lab_pid();
 pid_t keeper_pid();  // the lab's keeper (see core/lab.hpp): the lab's, not a test's leftover
 
+// Starts LESSON on the test lab, stepped (each op waits at its gate), deadlocks found after 600 ms.
+void start_gated(const std::string& lesson, const Knobs& knobs);
 // Runs LESSON gated on the test lab, releasing the earliest waiting operation whenever nothing
 // happened for 20 ms, as a learner pressing Step would. Returns the run_ended message (null
 // when the run did not end within 60 s; it is then stopped).

@@ -1026,12 +1026,7 @@ size_t step_ops(const std::string& lesson, const Knobs& knobs,
                 const std::function<void(const nlohmann::json&)>& on_message,
                 const std::function<void(size_t)>& after_op, size_t max_ops = 2000) {
     LabClient& l = fl::test::lab();
-    RunOptions o;
-    o.lesson = lesson;
-    o.knobs = knobs;
-    o.gated = true;
-    o.deadlock_ms = 600;
-    REQUIRE(l.send(to_json(o)));
+    fl::test::start_gated(lesson, knobs);
     bool ended = false;
     auto take = [&](const nlohmann::json& m) {
         on_message(m);
