@@ -45,10 +45,19 @@ void judge_lesson(const std::string& id) {
         const fl::Knobs& flip = l->questions[i].flip;
         if (flip.empty()) continue;
         if (!flipped.count(flip)) flipped.emplace(flip, fl::test::run_lesson(id, flip));
+        auto now = choices(flipped.at(flip).out);
+        REQUIRE(now.size() == right.size());
+        // Some outcomes are timed (worker-pool's servers answer 150 ms apart; on a very busy
+        // machine all may answer before the caller stops them): the verdict then reads true
+        // for that run, unchanged. Up to two more runs with the knob flipped.
+        for (int again = 0; again < 2 && now[i] == right[i]; ++again) {
+            flipped.erase(flip);
+            flipped.emplace(flip, fl::test::run_lesson(id, flip));
+            now = choices(flipped.at(flip).out);
+            REQUIRE(now.size() == right.size());
+        }
         const LessonRun& r = flipped.at(flip);
         CHECK(r.out.left_behind.empty());
-        auto now = choices(r.out);
-        REQUIRE(now.size() == right.size());
         INFO(id << " question " << i + 1 << " with " << fl::test::describe(flip) << ": "
                 << l->questions[i].text << " -> " << evidence(r.out, i));
         CHECK(now[i] >= 0);
