@@ -91,6 +91,9 @@ static std::string card_last_line(const ProcessView& p, bool* gate = nullptr) {
     if (gate) *gate = false;
     if (p.exited && !p.exit_text.empty()) {
         last = p.exit_text;
+    } else if (p.state == 'Z') {
+        // A zombie is in no call: the exit it made has ended (a signal may have ended another)
+        if (p.current_op.rfind("exit", 0) == 0) return "did: " + p.current_op;
     } else if (p.at_gate && !p.current_op.empty()) {
         last = "next: " + p.current_op;
         if (gate) *gate = true;
