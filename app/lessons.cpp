@@ -526,16 +526,15 @@ void draw_knobs(LessonPanel& panel, const Lesson& l, bool presentation, Rows& ro
         ImGui::TextUnformatted("Knobs");
         rows.text();
         ImGui::PopFont();
-    }
-    if (!heading) {
-    } else if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
-        hint(how);
-    } else {
-        ImGui::SameLine();
-        ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
-        ImGui::TextWrapped("(%s)", how);
-        rows.text();
-        ImGui::PopStyleColor();
+        if (presentation || ImGui::GetContentRegionAvail().x < 24 * em) {  // the room is the labels'
+            hint(how);
+        } else {
+            ImGui::SameLine();
+            ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+            ImGui::TextWrapped("(%s)", how);
+            rows.text();
+            ImGui::PopStyleColor();
+        }
     }
     // Labels wrap beside their widget: never cut (a clipped "The parent ends its messa" reads
     // as nothing from the back of a room).
