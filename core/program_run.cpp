@@ -224,10 +224,10 @@ void Tracer::locate(Tracee& tr, uint64_t ip, uint64_t sp, Unwinder::Also* also) 
     tr.site = 0;
     if (tr.tgid == root_ && !root_execed_) return;  // ForkLab's own code, before the program runs
     CallSite& cs = site_;
-    const uint64_t t0 = monotonic_ns(), hits = unwinder_.hits;
+    const uint64_t ns = unwinder_.ns, hits = unwinder_.hits;  // where() times itself: no second clock read
     const bool found = unwinder_.where(tr.host_pid, tr.tid, ip, sp, cs, also);
     RunHeader& h = shm_->hdr;  // this tracer is the only writer: no locked add
-    h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + monotonic_ns() - t0, std::memory_order_relaxed);
+    h.unwind_ns.store(h.unwind_ns.load(std::memory_order_relaxed) + unwinder_.ns - ns, std::memory_order_relaxed);
     auto& count = unwinder_.hits != hits ? h.unwind_hits : h.unwinds;
     count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (!found) return;
