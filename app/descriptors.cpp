@@ -120,6 +120,18 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     // makes the graph shorter, the first children under it on the left (a worker that has just
     // forked holds copies of all the parent's fds: worker-pool's third, ten rows, made the right
     // column overflow a projector's pane). (LEFT: how many children go left.)
+    // A process at the head of the order with no fd to show (a program run's tracer, a parent
+    // that closed its last fd) anchors nothing: it stays on the left, and the first one that
+    // holds an fd is the left column's process, so the objects sit between it and the others
+    // (the tracer first made all of a shell's processes one column, their lines in one gap).
+    size_t lead = 0;
+    auto shows_fds = [&](const ProcInfo* pi) {
+        return std::any_of(pi->fds.begin(), pi->fds.end(),
+                           [&](const FdEntry& f) { return !f.instrumentation || ui.show_instrumentation; });
+    };
+    while (lead + 1 < procs.size() && !shows_fds(procs[lead])) ++lead;
+    if (lead + 1 == procs.size() && !shows_fds(procs[lead])) lead = 0;  // nobody holds one
+    const bool two_cols = procs.size() > lead + 1;  // a right column
     float col_y[2] = {margin, margin};
     auto place = [&](size_t left) {
         out.procs.clear();
@@ -129,7 +141,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         col_y[0] = col_y[1] = margin;
         for (size_t k = 0; k < procs.size(); ++k) {
             const ProcInfo* pi = procs[k];
-            int side = k <= left ? 0 : 1;
+            int side = k <= lead + left ? 0 : 1;
             float& y = col_y[side];
             ProcBlock b;
             b.pid = pi->pid;
@@ -208,7 +220,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     size_t left = 0;
     if (dense) {
         float best = FLT_MAX;
-        for (size_t j = 0; j + 1 < procs.size(); ++j) {
+        for (size_t j = 0; lead + j + 1 < procs.size(); ++j) {
             place(j);
             if (float h = std::max(col_y[0], col_y[1]); h < best - 0.5f) best = h, left = j;
         }
@@ -262,7 +274,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     out.right_x = out.box_x + out.box_w + gap + peer_w;
     out.width = out.box_x + out.box_w + peer_w + margin;
     for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
-    if (procs.size() > 1) out.width = out.right_x + out.right_w + margin;
+    if (two_cols) out.width = out.right_x + out.right_w + margin;
     out.height = std::max(col_y[0], col_y[1]) + margin;
 
     // Boxes: each as close as it can get to the fds that refer to it (the mean of their rows:
@@ -420,7 +432,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         if (dense) {
             peer_at.resize(out.boxes.size(), std::string::npos);
             float rest = fit_w - 2 * margin - out.proc_w - gap - peer_w -
-                         (procs.size() > 1 ? gap + out.right_w : 0) - 2 * 10 * scale - 2;
+                         (two_cols ? gap + out.right_w : 0) - 2 * 10 * scale - 2;
             for (size_t i = 0; i < out.boxes.size(); ++i) {
                 ObjectBox& b = out.boxes[i];
                 if (peer_at[i] == std::string::npos ||
@@ -456,7 +468,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         if (dense) {
             // The width FIT_W leaves after the process columns: one-line boxes where it can.
             float rest = fit_w - 2 * margin - out.proc_w - gap - peer_w -
-                         (procs.size() > 1 ? gap + out.right_w : 0);
+                         (two_cols ? gap + out.right_w : 0);
             out.box_w = std::min(need + 2 * 10 * scale + 2, std::max(rest, 0.8f * kBoxW * scale));
             out.box_w = std::max(out.box_w, 0.8f * kBoxW * scale);
         }
@@ -470,7 +482,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
         out.right_x = out.box_x + out.box_w + gap + peer_w;
         out.width = out.box_x + out.box_w + peer_w + margin;
         for (ProcBlock& b : out.procs) b.x = b.side ? out.right_x : out.left_x;
-        if (procs.size() > 1) out.width = out.right_x + out.right_w + margin;
+        if (two_cols) out.width = out.right_x + out.right_w + margin;
     }
 
     std::vector<std::unordered_set<pid_t>> holders(out.boxes.size());

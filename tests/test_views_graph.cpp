@@ -285,6 +285,38 @@ TEST_CASE("views graph: one pipe held by four fds in three processes is one box,
     CHECK(gui.frame([&] { draw_messages(ctx); }) > 0);
 }
 
+TEST_CASE("views graph: a first process with no fd to show (a program's tracer) does not take "
+          "the left column from the process that holds the pipe") {
+    RunModel m = mid_run();
+    // A tracer before them all: only the lab's captured stdio, which is hidden.
+    m.proc_order.insert(m.proc_order.begin(), 99);
+    m.procs[99] = proc(99, 50, "tracer", 'S', 3);
+    m.procs[100].ppid = 99;
+    m.snapshot->procs.insert(m.snapshot->procs.begin(),
+                             proc_info(99, 50, 'S', {fd_entry(1, "pipe:[999]", FdKind::Pipe, kCapture, O_WRONLY, false, true)}));
+    UiState ui;
+    for (bool dense : {false, true}) {
+        CAPTURE(dense);
+        DescriptorLayout lay = dense ? layout_descriptors(m, ui, 1.0f, {}, true, 900) : layout_descriptors(m, ui);
+        std::map<pid_t, int> side;
+        for (const auto& b : lay.procs) side[b.pid] = b.side;
+        CHECK(side[99] == 0);
+        CHECK(side[100] == 0);  // the parent holding both ends: left of the pipe
+        CHECK(side[102] == 1);  // a child: right of it
+        const ObjectBox* pipe = box_of(lay, kPipe);
+        REQUIRE(pipe);
+        for (const auto& b : lay.procs) {
+            if (b.side == 0) CHECK(b.x + b.w < lay.box_x);
+            else CHECK(b.x > lay.box_x + lay.box_w);
+        }
+    }
+    // Shown, the tracer's stdio is an fd like any other: it leads again.
+    ui.show_instrumentation = true;
+    DescriptorLayout all = layout_descriptors(m, ui);
+    for (const auto& b : all.procs)
+        if (b.pid == 100) CHECK(b.side == 1);
+}
+
 TEST_CASE("views graph: a socket pair shows each socket's peer") {
     RunModel m = mid_run();
     UiState ui;
