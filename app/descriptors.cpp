@@ -835,7 +835,8 @@ void draw_descriptors(ViewContext& ctx) {
         if (ImGui::IsItemHovered())
             ImGui::SetTooltip("Each process's own fds 0, 1 and 2: ForkLab points stdin at /dev/null "
                               "and stdout and stderr at its console pipe, to show what it "
-                              "prints. The lesson or program did not make them, so they are hidden.");
+                              "prints. The lesson or program did not make them, so they are hidden, as is "
+                              "every fd of ForkLab's own tracer or observer.");
     }
 
     if (full_lay.procs.empty()) {

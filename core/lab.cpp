@@ -803,8 +803,11 @@ void Run::annotate(Snapshot& s) {
     for (auto& p : s.procs) {
         auto it = roles_.find(p.pid);
         if (it != roles_.end()) p.role = it->second;
+        // A process of ours (a program run's tracer or observer): every fd it holds, e.g. the
+        // observer's /proc file of the moment, which made it lead the fd graph for a frame.
+        const bool ours = kind_->instrumentation(*shm_, p.pid);
         for (auto& f : p.fds)
-            if (f.fd <= 2 && (f.inode == console_ino_ || f.target == "/dev/null"))
+            if (ours || (f.fd <= 2 && (f.inode == console_ino_ || f.target == "/dev/null")))
                 f.instrumentation = true;
     }
 }

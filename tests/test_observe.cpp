@@ -165,7 +165,13 @@ TEST_CASE("observe-only run: the probe shows the program's process tree and the 
         } else if (k == "run_ended") {
             ended = true;
             reason = m->value("reason", "");
-        } else if (k == "snapshot" && !seen_pipe) {
+        } else if (k == "snapshot") {
+            // The observer's own fds (its stdio, the /proc file it reads at that moment) are
+            // ForkLab's, hidden with the captured stdio: none is shown as the program's.
+            for (auto& p : (*m)["snap"]["procs"])
+                if (p.value("role", "") == "observer")
+                    for (auto& f : p["fds"]) CHECK_MESSAGE(f.value("instr", false), f.dump());
+            if (seen_pipe) continue;
             // sleep and cat, both the shell's children, share one pipe: sleep holds its write
             // end as fd 1, cat its read end as fd 0 (as /proc says, not as a trace claims).
             std::map<std::string, nlohmann::json> by_comm;
