@@ -152,7 +152,7 @@ private:
     void on_event(const Event& e);
     void reap();
     void notice_gone(bool final = false);
-    void say_gone(pid_t pid);  // its Exit event: reaped by a process of the run
+    void say_gone(pid_t pid, uint64_t t_ns = 0);  // its Exit event: reaped by a process of the run (at T_NS)
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
     void replay_turn();
@@ -422,7 +422,7 @@ void Run::drain_ring() {
         if (e.kind == Kind::Return && e.op == Op::Wait && e.ret > 0 && live_.count(pid_t(e.ret)) &&
             process_state(pid_t(e.ret)) == '-') {
             live_.erase(pid_t(e.ret));
-            say_gone(pid_t(e.ret));
+            say_gone(pid_t(e.ret), e.t_ns);  // when the wait returned: not after the batch's later events
         }
     }
 }
@@ -535,9 +535,10 @@ void Run::notice_gone(bool final) {
     }
 }
 
-void Run::say_gone(pid_t pid) {
+void Run::say_gone(pid_t pid, uint64_t t_ns) {
     gone_since_.erase(pid);
     Event e;
+    e.t_ns = t_ns;
     e.kind = Kind::Exit;
     e.pid = e.tid = pid;
     auto ws = wait_status_.find(pid);

@@ -138,6 +138,19 @@ TEST_CASE("program: sh -c 'echo hi | tr a-z A-Z' shows its processes, one pipe b
     CHECK(parent[w->pid] == sh);
     CHECK(parent[rd->pid] == sh);
     CHECK(role[rd->pid] == "tr");  // it ran tr (exec), so its role is tr now
+    // A child reaped by sh's wait is said gone at the time the wait returned, so no syscall
+    // after it in the log has an earlier time (`forklab trace` printed times going backwards).
+    int reaped = 0;
+    for (size_t i = 0; i < r.events.size(); ++i) {
+        const Event& g = r.events[i];
+        if (g.kind != Kind::Exit || g.text != "reaped by its parent") continue;
+        ++reaped;
+        for (size_t j = i + 1; j < r.events.size(); ++j)
+            if (r.events[j].kind == Kind::Call || r.events[j].kind == Kind::Return)
+                CHECK_MESSAGE(r.events[j].t_ns >= g.t_ns, "pid " << g.pid << " reaped at " << g.t_ns << ", then "
+                                                                  << r.events[j].pid << " at " << r.events[j].t_ns);
+    }
+    CHECK(reaped >= 1);
     const Event* ex = exit_of(r, sh);
     REQUIRE(ex);
     CHECK(ex->ret == 0);
