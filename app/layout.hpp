@@ -102,6 +102,7 @@ struct DrawnLesson {
     Rect now_box, knobs_box;
     std::vector<std::pair<float, float>> now_rows, knobs_rows;
     Rect next;  // the "Next lesson" button at the end of a run (zero: not drawn)
+    std::string program_now;  // a program run: the last move, or how the run ended (as drawn)
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -60,6 +60,34 @@ bool split_command(const std::string& line, std::vector<std::string>& argv, std:
     return true;
 }
 
+// What a lesson's step box says of the run, for a program (which has no steps): the process
+// that moved last, what it did and does next; once the run has ended, how, in full (the status
+// bar cuts a deadlock's list of blocked calls, and presentation mode hides the tree).
+static void draw_program_now(ViewContext& ctx) {
+    const RunModel& m = ctx.model;
+    std::string& said = ctx.ui.drawn_lesson.program_now;
+    said.clear();
+    if (m.status == RunStatus::Idle) return;
+    if (!m.live()) {
+        if (m.status_text.empty()) return;
+        const std::string name = run_status_name(m.status);
+        const std::string text = m.status_text.rfind(name, 0) == 0 ? m.status_text : name + ": " + m.status_text;
+        ImGui::PushStyleColor(ImGuiCol_Text, m.status == RunStatus::Finished ? ctx.theme.ok() : ctx.theme.warn());
+        ImGui::TextWrapped("%s", text.c_str());
+        ImGui::PopStyleColor();
+        said = text;
+        return;
+    }
+    if (!m.last_move) return;
+    if (const ProcessView* p = m.proc(m.last_move->event.pid)) {
+        const std::string s = (p->role.empty() ? "pid" : p->role) + " " + std::to_string(p->pid) + "  " + move_words(*p);
+        ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.process_color(p->color));
+        ImGui::TextWrapped("%s", s.c_str());
+        ImGui::PopStyleColor();
+        said = s;
+    }
+}
+
 bool observe_only(const RunModel& m) {
     const ProcessView* root = m.root ? m.proc(m.root) : nullptr;
     return root && root->role == "observer";
@@ -197,6 +225,7 @@ void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
                 ImGui::TextWrapped("Your program, one syscall a step: Space steps (click a process to "
                                    "choose it), R runs it again.");
             ImGui::PopStyleColor();
+            draw_program_now(ctx);
         }
     }
     ImGui::Separator();

@@ -91,6 +91,8 @@ TEST_CASE("program: the App runs a command line as a program run, steps it, and 
         CHECK(app.model().procs.size() >= 3);  // the tracer's child sh, and sh's two children
         CHECK(f.console().find("HI") != std::string::npos);
         CHECK(app.model().transfers.size() >= 1);  // "hi\n" went through the pipe
+        f.frame();
+        CHECK(app.ui().drawn_lesson.program_now.rfind("finished", 0) == 0);
 
         // Space at the end of a program run does not go on to a lesson (as it does after one).
         app.key_event(kSpace, kPress, 0);
@@ -103,6 +105,17 @@ TEST_CASE("program: the App runs a command line as a program run, steps it, and 
         REQUIRE(f.until([&] { return f.waiting(); }));
         CHECK(app.model().lesson == "program");
         CHECK(app.model().console.empty());
+        // One step: the lesson column says who moved, what it did and does next, as a lesson's.
+        app.step(0);
+        REQUIRE(f.until([&] { return f.waiting() && app.model().last_move; }));
+        f.frame();
+        {
+            const fl::ProcessView* p = app.model().proc(app.model().last_move->event.pid);
+            REQUIRE(p);
+            INFO(app.ui().drawn_lesson.program_now);
+            CHECK(app.ui().drawn_lesson.program_now == p->role + " " + std::to_string(p->pid) + "  " + fl::move_words(*p));
+            CHECK(app.ui().drawn_lesson.program_now.find("did: ") != std::string::npos);
+        }
         // A frame with the Source view of a program run draws (what it says is not checked).
         f.frame();
         // Picking a lesson leaves the program.
@@ -124,6 +137,12 @@ TEST_CASE("program: the App shows the forgetful minishell's deadlock, naming the
         INFO(app.status_line());
         CHECK(app.status_line().find("read") != std::string::npos);
         f.frame();
+        // The lesson column says it in full (the status line is cut at a projector's width).
+        const std::string& said = app.ui().drawn_lesson.program_now;
+        INFO(said);
+        CHECK(said.rfind("deadlock: ", 0) == 0);
+        CHECK(said.find("minishell_forgets blocked in read(fd 5)") != std::string::npos);
+        CHECK(said.find("wc blocked in read(fd 0)") != std::string::npos);
     }
     drain_lab();
 }
