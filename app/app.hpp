@@ -21,6 +21,7 @@
 
 #include "app/sandbox.hpp"
 #include "app/quiz.hpp"
+#include "app/rows.hpp"
 #include "app/view.hpp"
 #include "core/lesson.hpp"
 #include "core/model.hpp"
@@ -108,6 +109,9 @@ struct LessonPanel {
     // Observe-only (no ptrace, no seccomp: where tracing is not allowed): the next program run
     // runs freely, its processes and fds from /proc, nothing stepped.
     bool program_observe = false;
+    // The step box's and the knobs box's rows as last drawn: they size the boxes the next frame.
+    // The panel's, not the process's: two Apps (tests make several) never size by each other's.
+    Rows now_rows, knobs_rows;
 };
 // Whether the run M shows is an observe-only program run (its first process is the observer).
 bool observe_only(const RunModel& m);

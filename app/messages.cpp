@@ -373,29 +373,19 @@ std::string step_note(const Event& e) {
     return e.arg >= 0 ? "step " + std::to_string(e.arg + 1) : e.text;
 }
 
-// Step events, for the horizontal "step" markers, and the longest of their notes (for the
-// width of the notes' column). Events are only ever appended (or all cleared), so new ones are
-// scanned once.
-struct StepEvents {
-    std::vector<size_t> at;  // indexes into RunModel::events
-    int64_t max_arg = -1;    // the highest lesson step seen
-    std::string longest_text;  // the longest note of a step that is not the lesson's
-};
-const StepEvents& step_events(const RunModel& m) {
-    static const RunModel* model = nullptr;
-    static size_t scanned = 0;
-    static StepEvents steps;
-    if (model != &m || m.events.size() < scanned ||
+// Brings the Messages view's step markers up to date with M. Events are only ever appended
+// (or all cleared), so new ones are scanned once.
+const StepEvents& step_events(StepEvents& steps, const RunModel& m) {
+    if (steps.model != &m || m.events.size() < steps.scanned ||
         (!steps.at.empty() &&
          (steps.at.back() >= m.events.size() || m.events[steps.at.back()].kind != Kind::Step))) {
-        model = &m;
-        scanned = 0;
         steps = StepEvents();
+        steps.model = &m;
     }
-    for (; scanned < m.events.size(); ++scanned) {
-        const Event& e = m.events[scanned];
+    for (; steps.scanned < m.events.size(); ++steps.scanned) {
+        const Event& e = m.events[steps.scanned];
         if (e.kind != Kind::Step) continue;
-        steps.at.push_back(scanned);
+        steps.at.push_back(steps.scanned);
         if (e.arg >= 0) steps.max_arg = std::max<int64_t>(steps.max_arg, e.arg);
         else if (e.text.size() > steps.longest_text.size()) steps.longest_text = e.text;
     }
@@ -497,7 +487,7 @@ void draw_messages(ViewContext& ctx) {
         return fnt->CalcTextSizeA(px, FLT_MAX, 0, t.c_str()).x;
     };
     const float note_px = font * 0.9f;
-    const StepEvents& steps = step_events(m);
+    const StepEvents& steps = step_events(ui.message_steps, m);
     float notes_w = 0;
     if (steps.max_arg >= 0) notes_w = text_w("step " + std::to_string(steps.max_arg + 1), note_px);
     if (!steps.longest_text.empty())

@@ -52,11 +52,22 @@ double contrast(ImU32 fg, ImU32 bg);
 // C with its alpha scaled by A (0..1).
 ImU32 with_alpha(ImU32 c, float a);
 
+// The Messages view's step events, for its horizontal "step" markers, and the longest of their
+// notes (for the width of the notes' column). app/messages.cpp keeps it up to date.
+struct StepEvents {
+    const RunModel* model = nullptr;  // the run scanned
+    size_t scanned = 0;               // how many of its events
+    std::vector<size_t> at;           // indexes into RunModel::events
+    int64_t max_arg = -1;             // the highest lesson step seen
+    std::string longest_text;         // the longest note of a step that is not the lesson's
+};
+
 struct UiState {
     pid_t selected_pid = 0;        // clicked in a view: the process "step" will release
     bool show_instrumentation = false;  // fds the lab added (stdio capture) are hidden by default
     std::string event_filter;      // Events view
     float messages_zoom = 1.0f;    // Messages view: pixels per event, times this
+    StepEvents message_steps;      // Messages view: its step markers (the App's, never shared)
     bool messages_fit = true;      // Messages view: zoom to show the run (set by hand: off)
     Camera tree_cam, fds_cam;      // Process tree and Descriptors: zoom to fit, or by hand
     // What each graph view drew last (frame tests read it).

@@ -147,6 +147,17 @@ char** complete(const char* text, int, int) {
     return rl_completion_matches(text, complete_word);
 }
 
+// A Ctrl-D that the terminal receives in its line mode reaches libedit as a NUL byte: the
+// kernel's mark for an end of file, left in the input when libedit switches to raw mode. That
+// happens for a Ctrl-D typed while a command runs, and for one typed as the prompt shows
+// (libedit prints it before it leaves line mode). libedit binds NUL to quoted-insert: the next
+// Ctrl-D became text on the line and no Ctrl-D could end the sandbox. So NUL acts as Ctrl-D.
+// Bound before every line: readline() binds the terminal's keys afresh, then calls this.
+int nul_is_ctrl_d() {
+    rl_parse_and_bind("bind ^@ em-delete-or-list");
+    return 0;
+}
+
 // Runs LINES on S as a script: each waits for its process; stops at a usage error (returns
 // its text) or when the run ends.
 std::string run_lines(SandboxSession& s, Printer& pr, const std::vector<SandboxScriptLine>& lines,
@@ -274,6 +285,7 @@ int sandbox_repl(LabClient& lab, const SandboxCliArgs& a) {
     std::string hist = history_path();
     rl_readline_name = "forklab";
     rl_attempted_completion_function = complete;
+    rl_pre_input_hook = nul_is_ctrl_d;
     using_history();
     if (!hist.empty()) read_history(hist.c_str());
     bool ended_said = false;

@@ -60,6 +60,22 @@ fl::ProcInfo proc(pid_t pid, pid_t ppid, char state, const std::string& sys = "r
     return p;
 }
 
+// A server (100) and two processes it forked (101 ROLE1, 102 ROLE2) started on M, then the
+// kernel's snapshot S of the three (the caller fills in its socket tables). Returns the trace
+// that goes on from there.
+Trace server_and_two(fl::RunModel& m, fl::Snapshot s, const std::string& role1, const std::string& role2) {
+    Trace t;
+    t.start(100, 1, "server", "1");
+    t.start(101, 100, role1, "1.1");
+    t.start(102, 100, role2, "1.2");
+    t.apply(m);
+    s.procs = {proc(100, 1, 'S'), proc(101, 100, 'S'), proc(102, 100, 'S')};
+    m.apply(snapshot_msg(s));
+    Trace next;
+    next.seq = t.seq;
+    return next;
+}
+
 }  // namespace
 
 TEST_CASE("model: start events make processes with stable colours and birth order") {
@@ -160,14 +176,7 @@ TEST_CASE("model: escaped previews split by raw bytes") {
 TEST_CASE("model: socket writes go to the peer, replies are inferred, misdelivery flagged") {
     // A server (100) and two clients (101, 102) sharing one socketpair end 21; the server holds
     // end 20. Client 1 sends a request, client 2 reads the server's reply: misdelivered.
-    fl::RunModel m;
-    Trace t;
-    t.start(100, 1, "server", "1");
-    t.start(101, 100, "client 1", "1.1");
-    t.start(102, 100, "client 2", "1.2");
-    t.apply(m);
     fl::Snapshot s;
-    s.procs = {proc(100, 1, 'S'), proc(101, 100, 'S'), proc(102, 100, 'S')};
     fl::UnixSocketInfo a, b;
     a.inode = 20;
     a.peer = 21;
@@ -175,10 +184,8 @@ TEST_CASE("model: socket writes go to the peer, replies are inferred, misdeliver
     b.peer = 20;
     s.unix_sockets[20] = a;
     s.unix_sockets[21] = b;
-    m.apply(snapshot_msg(s));
-
-    Trace u;
-    u.seq = t.seq;
+    fl::RunModel m;
+    Trace u = server_and_two(m, s, "client 1", "client 2");
     u.write(101, 21, 4, "req1");   // client 1 -> server (queued on the server's end 20)
     u.read(100, 20, 4, "req1");
     u.write(100, 20, 5, "resp1");  // the reply: meant for client 1
@@ -238,22 +245,14 @@ TEST_CASE("model: a socket write seen before its snapshot still reaches the read
 TEST_CASE("model: a TCP connection's two ends, both held by the run, carry bytes between their holders") {
     // A client (101) connected to a handler (102) over loopback TCP: each end's local address is
     // the other's remote. A listener (LISTEN, remote 0.0.0.0:0) pairs with nothing.
-    fl::RunModel m;
-    Trace t;
-    t.start(100, 1, "server", "1");
-    t.start(101, 100, "client", "1.1");
-    t.start(102, 100, "handler", "1.2");
-    t.apply(m);
     fl::Snapshot s;
-    s.procs = {proc(100, 1, 'S'), proc(101, 100, 'S'), proc(102, 100, 'S')};
     fl::InetSocketInfo l, c, h;
     l.inode = 40, l.state = 10, l.local = "127.0.0.1:5000", l.remote = "0.0.0.0:0";
     c.inode = 41, c.state = 1, c.local = "127.0.0.1:40000", c.remote = "127.0.0.1:5000";
     h.inode = 42, h.state = 1, h.local = "127.0.0.1:5000", h.remote = "127.0.0.1:40000";
     s.inet_sockets = {{40, l}, {41, c}, {42, h}};
-    m.apply(snapshot_msg(s));
-    Trace u;
-    u.seq = t.seq;
+    fl::RunModel m;
+    Trace u = server_and_two(m, s, "client", "handler");
     u.write(101, 41, 5, "hello");
     u.read(102, 42, 5, "hello");
     u.write(102, 42, 3, "bye");

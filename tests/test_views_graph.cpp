@@ -996,28 +996,38 @@ TEST_CASE("views graph: after fit, every live process and object is in view at 1
     }
 }
 
+// A parent (100) holding pipe ends on fds 3 to LAST_FD (the pipe's inode 500 + fd, odd fds the
+// read ends) and workers 101, 102... under it, worker k holding the fds in WORKER_FDS[k] (the
+// same ends as the parent's, under the same numbers: copies a fork made).
+static RunModel parent_and_workers(int last_fd, const std::vector<std::vector<int>>& worker_fds) {
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(100, 50, "parent", 'S', 0));
+    auto end = [](int fd) { return fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY); };
+    Snapshot s;
+    std::vector<FdEntry> parent_fds;
+    for (int fd = 3; fd <= last_fd; ++fd) parent_fds.push_back(end(fd));
+    s.procs.push_back(proc_info(100, 50, 'S', parent_fds));
+    for (size_t k = 0; k < worker_fds.size(); ++k) {
+        pid_t w = pid_t(101 + k);
+        add(m, proc(w, 100, "worker " + std::to_string(k + 1), 'S', int(k + 1)));
+        std::vector<FdEntry> fds;
+        for (int fd : worker_fds[k]) fds.push_back(end(fd));
+        s.procs.push_back(proc_info(w, 100, 'S', fds));
+    }
+    m.snapshot = s;
+    return m;
+}
+
 TEST_CASE("views graph: a closed fd's fading line starts at its own process's block") {
     // Worker 2, just forked, holds copies of the parent's six pipe ends, and closes four: its
     // block shrinks and worker 3's moves up where those rows were. Each ghost must start at
     // worker 2's block (it started at the old rows' place: on worker 3's block) and end at its
     // pipe's box.
     Gui gui;
-    RunModel m;
-    m.status = RunStatus::Paused;
+    RunModel m = parent_and_workers(8, {{5, 8}, {3, 4, 5, 6, 7, 8}, {3, 4}});
     m.root = 100;
-    add(m, proc(100, 50, "parent", 'S', 0));
-    Snapshot s;
-    std::vector<FdEntry> ends;
-    for (int fd = 3; fd <= 8; ++fd)
-        ends.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
-    s.procs.push_back(proc_info(100, 50, 'S', ends));
-    add(m, proc(101, 100, "worker 1", 'S', 1));
-    s.procs.push_back(proc_info(101, 100, 'S', {ends[2], ends[5]}));
-    add(m, proc(102, 100, "worker 2", 'S', 2));
-    s.procs.push_back(proc_info(102, 100, 'S', ends));
-    add(m, proc(103, 100, "worker 3", 'S', 3));
-    s.procs.push_back(proc_info(103, 100, 'S', {ends[0], ends[1]}));
-    m.snapshot = s;
+    const std::vector<FdEntry> ends = m.snapshot->procs[0].fds;  // the parent's: fds 3 to 8
     UiState ui;
     Theme th;
     ViewContext ctx{m, ui, th};
@@ -1277,23 +1287,7 @@ TEST_CASE("views graph: the dense fd graph is shorter, as wide as it is given, a
 TEST_CASE("views graph: dense, a tall right column shares the left one: worker 3 just forked") {
     // worker-pool at its 25th op: the parent holds 10 fds, worker 1 two, worker 2 three, and
     // worker 3, just forked, copies of all ten. All children right: 15 rows against 10.
-    RunModel m;
-    m.status = RunStatus::Paused;
-    add(m, proc(100, 50, "parent", 'S', 0));
-    Snapshot s;
-    std::vector<FdEntry> parent_fds, copies;
-    for (int fd = 3; fd <= 12; ++fd) {
-        parent_fds.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
-        copies.push_back(fd_entry(fd, "pipe", FdKind::Pipe, 500 + fd, fd % 2 ? O_RDONLY : O_WRONLY));
-    }
-    s.procs.push_back(proc_info(100, 50, 'S', parent_fds));
-    const int worker_fds[3] = {2, 3, 10};
-    for (int k = 0; k < 3; ++k) {
-        add(m, proc(101 + k, 100, "worker " + std::to_string(k + 1), 'S', k + 1));
-        std::vector<FdEntry> fds(copies.begin(), copies.begin() + worker_fds[k]);
-        s.procs.push_back(proc_info(101 + k, 100, 'S', fds));
-    }
-    m.snapshot = s;
+    RunModel m = parent_and_workers(12, {{3, 4}, {3, 4, 5}, {3, 4, 5, 6, 7, 8, 9, 10, 11, 12}});
     UiState ui;
     DescriptorLayout dense = layout_descriptors(m, ui, 1.0f, {}, true, 900);
     REQUIRE(dense.procs.size() == 4);
@@ -1305,7 +1299,8 @@ TEST_CASE("views graph: dense, a tall right column shares the left one: worker 3
     // Shorter than the three children on the right were (scale 1, dense: margins 8, gaps 4, a
     // right block its rows and 6): 316 px; now the left column's 284.
     float right_alone = 8 + 8;
-    for (int rows : worker_fds) right_alone += rows * 18 + 6 + 4;
+    for (size_t k = 1; k < m.snapshot->procs.size(); ++k)
+        right_alone += float(m.snapshot->procs[k].fds.size()) * 18 + 6 + 4;
     CHECK(dense.height < right_alone - 20);
     // A left block draws its lines from its right edge, as the parent's do.
     for (const FdRow& r : dense.rows)
