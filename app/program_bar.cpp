@@ -123,6 +123,7 @@ int on_history(ImGuiInputTextCallbackData* d) {
 }  // namespace
 
 void draw_program_bar(ViewContext& ctx, LessonPanel& panel) {
+    ctx.ui.drawn_lesson.program_now.clear();  // (a lesson's frame: no program text)
     if (g_field.synced != panel.program_line) {  // e.g. --program: show what runs
         g_field.synced = panel.program_line;
         std::snprintf(g_field.buf, sizeof g_field.buf, "%s", panel.program_line.c_str());
