@@ -775,11 +775,7 @@ std::string App::status_line() const {
                    (waiting == 1 ? " operation waits at its gate" : " operations wait at their gates") +
                    "; Space steps" + (waiting > 1 ? " the oldest (or click a process first)" : "");
         }
-        default: {
-            std::string name = run_status_name(m.status);
-            if (m.status_text.rfind(name, 0) == 0) return m.status_text;  // already says it
-            return name + (m.status_text.empty() ? "" : ": " + m.status_text);
-        }
+        default: return end_words(m);
     }
 }
 

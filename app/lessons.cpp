@@ -440,10 +440,8 @@ void draw_now(ViewContext& ctx, LessonPanel& panel, const Lesson& l, Rows& rows)
     // The process that moved last: what it did, with the result, and what it does next.
     if (m.last_move && m.live())
         if (const ProcessView* p = m.proc(m.last_move->event.pid)) {
-            std::string s = (p->role.empty() ? "pid" : p->role) + " " + std::to_string(p->pid) +
-                            "  " + move_words(*p);
             ImGui::PushStyleColor(ImGuiCol_Text, th.process_color(p->color));
-            ImGui::TextWrapped("%s", s.c_str());
+            ImGui::TextWrapped("%s", move_line(*p).c_str());
             rows.text();
             ImGui::PopStyleColor();
         }

@@ -70,8 +70,7 @@ static void draw_program_now(ViewContext& ctx) {
     if (m.status == RunStatus::Idle) return;
     if (!m.live()) {
         if (m.status_text.empty()) return;
-        const std::string name = run_status_name(m.status);
-        const std::string text = m.status_text.rfind(name, 0) == 0 ? m.status_text : name + ": " + m.status_text;
+        const std::string text = end_words(m);
         ImGui::PushStyleColor(ImGuiCol_Text, m.status == RunStatus::Finished ? ctx.theme.ok() : ctx.theme.warn());
         ImGui::TextWrapped("%s", text.c_str());
         ImGui::PopStyleColor();
@@ -80,7 +79,7 @@ static void draw_program_now(ViewContext& ctx) {
     }
     if (!m.last_move) return;
     if (const ProcessView* p = m.proc(m.last_move->event.pid)) {
-        const std::string s = (p->role.empty() ? "pid" : p->role) + " " + std::to_string(p->pid) + "  " + move_words(*p);
+        const std::string s = move_line(*p);
         ImGui::PushStyleColor(ImGuiCol_Text, ctx.theme.process_color(p->color));
         ImGui::TextWrapped("%s", s.c_str());
         ImGui::PopStyleColor();

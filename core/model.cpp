@@ -586,6 +586,16 @@ std::string move_words(const ProcessView& p) {
     return s;
 }
 
+std::string move_line(const ProcessView& p) {
+    return (p.role.empty() ? "pid" : p.role) + " " + std::to_string(p.pid) + "  " + move_words(p);
+}
+
+std::string end_words(const RunModel& m) {
+    std::string name = run_status_name(m.status);
+    if (m.status_text.rfind(name, 0) == 0) return m.status_text;  // already says it
+    return name + (m.status_text.empty() ? "" : ": " + m.status_text);
+}
+
 namespace {
 
 // "the write end of pipe 38698", "socket 4711", "/tmp/x": what an fd referred to.

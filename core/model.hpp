@@ -181,6 +181,10 @@ std::string did_words(const Event& ret);
 // What a process did and will do: "did: close(fd 6) = 0   next: read(fd 3)"; its exit text
 // once it exited; "" before its first op.
 std::string move_words(const ProcessView& p);
+// The same after who it is: "parent 4242  did: close(fd 6) = 0   next: read(fd 3)".
+std::string move_line(const ProcessView& p);
+// How an ended run ended: "deadlock: every live process has been blocked ...", "finished: ...".
+std::string end_words(const RunModel& m);
 // One sentence about the last move of the run, from its events and snapshots:
 // "parent closed fd 6, the write end of pipe 38698; 3 fds still hold it". What holds an object
 // afterwards is said only once a snapshot taken after the op shows it. "" when nothing moved.
