@@ -125,10 +125,8 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
     // holds an fd is the left column's process, so the objects sit between it and the others
     // (the tracer first made all of a shell's processes one column, their lines in one gap).
     size_t lead = 0;
-    auto shows_fds = [&](const ProcInfo* pi) {
-        return std::any_of(pi->fds.begin(), pi->fds.end(),
-                           [&](const FdEntry& f) { return !f.instrumentation || ui.show_instrumentation; });
-    };
+    auto shown = [&](const FdEntry& f) { return !f.instrumentation || ui.show_instrumentation; };
+    auto shows_fds = [&](const ProcInfo* pi) { return std::any_of(pi->fds.begin(), pi->fds.end(), shown); };
     while (lead + 1 < procs.size() && !shows_fds(procs[lead])) ++lead;
     if (lead + 1 == procs.size() && !shows_fds(procs[lead])) lead = 0;  // nobody holds one
     const bool two_cols = procs.size() > lead + 1;  // a right column
@@ -165,7 +163,7 @@ DescriptorLayout layout_descriptors(const RunModel& model, const UiState& ui, fl
             std::sort(fds.begin(), fds.end(),
                       [](const FdEntry* a, const FdEntry* b) { return a->fd < b->fd; });
             for (const FdEntry* f : fds) {
-                if (f->instrumentation && !ui.show_instrumentation) {
+                if (!shown(*f)) {
                     ++out.hidden;
                     continue;
                 }
