@@ -101,6 +101,10 @@ struct Phases {
     double unwind_ms = 0;
     unsigned long long unwinds = 0, cached = 0;
     double lab_cpu_ms = 0, client_cpu_ms = 0;
+    // The CPU time of the program and whatever traced it (strace, ForkLab's tracer), and of how
+    // many runs: a tracer that polls for the next stop trades CPU for wall time.
+    double run_cpu_ms = 0;
+    int runs = 0;
     double gated_ms() const { return sum(gated); }
     double ungated_ms() const { return sum(ungated); }
     static double sum(const std::vector<double>& v) {
@@ -129,7 +133,14 @@ Phases parse(const std::string& out, int n) {
     return ph;
 }
 
+double children_cpu_ms() {
+    rusage ru{};
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 Phases run_cmd(const std::string& cmd, int n) {
+    const double cpu0 = children_cpu_ms();
     FILE* f = popen(cmd.c_str(), "r");
     if (!f) return {};
     std::string out;
@@ -137,7 +148,10 @@ Phases run_cmd(const std::string& cmd, int n) {
     size_t got;
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
     pclose(f);
-    return parse(out, n);
+    Phases p = parse(out, n);
+    p.run_cpu_ms = children_cpu_ms() - cpu0;  // the shell popen ran it with, too (well under 1 ms)
+    p.runs = 1;
+    return p;
 }
 
 std::string self_exe() {
@@ -146,8 +160,9 @@ std::string self_exe() {
     return n > 0 ? std::string(buf, size_t(n)) : "";
 }
 
-// utime + stime of PID (ms), from /proc/PID/stat; 0 when it cannot be read.
-double cpu_ms(pid_t pid) {
+// utime + stime of PID (ms), from /proc/PID/stat, or with CHILDREN cutime + cstime (its
+// children's, once it has waited for them); 0 when it cannot be read.
+double cpu_ms(pid_t pid, bool children = false) {
     FILE* f = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
     if (!f) return 0;
     char buf[1024];
@@ -156,10 +171,12 @@ double cpu_ms(pid_t pid) {
     buf[n] = 0;
     const char* r = strrchr(buf, ')');
     if (!r) return 0;
-    unsigned long long ut = 0, stt = 0;
-    // After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
-    if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2) return 0;
-    return double(ut + stt) * 1000.0 / double(sysconf(_SC_CLK_TCK));
+    unsigned long long ut = 0, stt = 0, cut = 0, cst = 0;
+    // After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+    // stime cutime cstime.
+    if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ut, &stt, &cut, &cst) != 4)
+        return 0;
+    return double(children ? cut + cst : ut + stt) * 1000.0 / double(sysconf(_SC_CLK_TCK));
 }
 
 double self_cpu_ms() {
@@ -205,6 +222,7 @@ int main(int argc, char** argv) {
                     // The call sites and CPU figures: summed, averaged below.
                     v.unwind_ms += p.unwind_ms, v.unwinds += p.unwinds, v.cached += p.cached;
                     v.lab_cpu_ms += p.lab_cpu_ms, v.client_cpu_ms += p.client_cpu_ms;
+                    v.run_cpu_ms += p.run_cpu_ms, v.runs += p.runs;
                     return;
                 }
             rows.push_back({name, p});
@@ -218,7 +236,7 @@ int main(int argc, char** argv) {
             o.timeout_s = 120;
             std::string out;
             nlohmann::json sites;
-            const double lab0 = cpu_ms(lab->pid()), me0 = self_cpu_ms();
+            const double lab0 = cpu_ms(lab->pid()), me0 = self_cpu_ms(), run0 = cpu_ms(lab->pid(), true);
             try {
                 RunOutcome r = run_to_end(*lab, o, {}, [&](const nlohmann::json& m) {
                     if (m.value("msg", "") == "run_ended" && m.contains("call_sites")) sites = m["call_sites"];
@@ -231,6 +249,8 @@ int main(int argc, char** argv) {
             Phases p = parse(out, n);
             p.lab_cpu_ms = cpu_ms(lab->pid()) - lab0;
             p.client_cpu_ms = self_cpu_ms() - me0;
+            p.run_cpu_ms = cpu_ms(lab->pid(), true) - run0;  // the lab has reaped the tracer by run_ended
+            p.runs = 1;
             if (sites.is_object()) {
                 p.unwind_ms = double(sites.value("ns", 0ull)) / 1e6;
                 p.unwinds = sites.value("unwinds", 0ull);
@@ -248,15 +268,16 @@ int main(int argc, char** argv) {
     const Phases raw = rows[0].second;
     printf("%d pipe round trips (+%d forks), %d x (getppid + fstat); each block's best of %d\n", n,
            (n + 99) / 100, n * 20, kReps);
-    printf("%-26s %12s %8s %12s %8s\n", "", "gated ms", "x raw", "ungated ms", "x raw");
+    printf("%-26s %12s %8s %12s %8s %12s\n", "", "gated ms", "x raw", "ungated ms", "x raw", "CPU ms/run");
     double seccomp_bpf = 0, ours = 0, ours_u = 0, ours_unwind = 0;
     for (auto& [name, p] : rows) {
         if (!p.ok || !raw.ok) {
             printf("%-26s (did not run)\n", name.c_str());
             continue;
         }
-        printf("%-26s %12.1f %8.2f %12.1f %8.2f\n", name.c_str(), p.gated_ms(), p.gated_ms() / raw.gated_ms(),
-               p.ungated_ms(), p.ungated_ms() / raw.ungated_ms());
+        // CPU: the whole run's (both phases, start-up and exit), program and tracer together.
+        printf("%-26s %12.1f %8.2f %12.1f %8.2f %12.1f\n", name.c_str(), p.gated_ms(), p.gated_ms() / raw.gated_ms(),
+               p.ungated_ms(), p.ungated_ms() / raw.ungated_ms(), p.runs ? p.run_cpu_ms / p.runs : 0.0);
         if (name == "strace -f --seccomp-bpf") seccomp_bpf = p.gated_ms();
         if (name == "forklab trace") {
             ours = p.gated_ms(), ours_u = p.ungated_ms();
