@@ -152,6 +152,7 @@ private:
     void on_event(const Event& e);
     void reap();
     void notice_gone(bool final = false);
+    void count_live();
     void say_gone(pid_t pid, uint64_t t_ns = 0);  // its Exit event: reaped by a process of the run (at T_NS)
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
@@ -276,7 +277,9 @@ bool Run::start(std::string& err) {
                              {"containment", containment_name()}}.dump();
     add(rs);
 
+    shm_->hdr.fork_begin();  // the first process, counted for the cap until a scan sees it
     pid_t pid = ::fork();
+    if (pid != 0) shm_->hdr.fork_done();
     if (pid < 0) {
         ::close(out[0]);
         ::close(out[1]);
@@ -531,6 +534,30 @@ void Run::notice_gone(bool final) {
             say_gone(pid);
         } else {
             ++it;
+        }
+    }
+}
+
+// The kernel's count of the run's live processes, for the process cap (RunHeader::fork_begin).
+// A fork that returns while /proc is read may or may not be in the count: the count is taken
+// again then (at most twice more), and counts it twice rather than not at all.
+void Run::count_live() {
+    RunHeader& h = shm_->hdr;
+    const uint32_t nslots = std::min<uint32_t>(h.nslots.load(), kMaxSlots);
+    for (uint32_t i = 0; i < nslots; ++i) {  // a forker killed in its fork: done, by us
+        Slot& s = shm_->slots[i];
+        if (s.in_fork.load() && s.pid.load() > 0) {
+            char st = process_state(s.pid.load());
+            if ((st == '-' || st == 'Z') && s.in_fork.exchange(0)) h.fork_done();
+        }
+    }
+    for (int tries = 0;; ++tries) {
+        const uint32_t done = h.forks_done.load();
+        uint32_t n = 0;
+        for (pid_t p : run_processes()) n += process_state(p) != 'Z';
+        if (h.forks_done.load() == done || tries == 2) {
+            h.scanned.store(uint64_t(n) << 32 | done);
+            return;
         }
     }
 }
@@ -1020,10 +1047,7 @@ bool Run::pump() {
     if (now - last_scan_ns_ > 20'000'000) {
         last_scan_ns_ = now;
         notice_gone();
-        // The kernel's count of live processes; forks in flight add to it as they happen.
-        int n = 0;
-        for (pid_t p : run_processes()) n += process_state(p) != 'Z';
-        shm_->hdr.nproc.store(n);
+        count_live();
     }
     handle_held();
     replay_turn();

@@ -138,6 +138,7 @@ struct Tracee {
     uint8_t site = 0;                 // its file (or function) in RunShared::sites, 0 unknown
     uint64_t gate_since = 0;
     bool restarting = false;          // the kernel restarts the syscall after a signal
+    bool in_fork = false;             // its fork was let go and counted (RunHeader::fork_begin)
     char sent[48];                    // a write's first bytes, read at its gate (sent_n of them;
     int sent_n = -1;                  // -1: not read there)
     uint64_t clone_flags = 0;         // the fork syscall's flags (0 for fork, vfork)
@@ -164,6 +165,7 @@ private:
     void on_seccomp(Tracee& tr);
     void on_exit_stop(Tracee& tr);
     void release(Tracee& tr);
+    void fork_returned(Tracee& tr);
     void resume(Tracee& tr, int sig = 0);
     bool classify(Tracee& tr);
     bool in_loader(Tracee& tr, uint64_t ip);
@@ -357,8 +359,6 @@ pid_t Tracer::host_of_thread(pid_t host_pid, pid_t inner_tid) {
 void Tracer::start_tracee(Tracee& tr) {
     tr.started = true;
     if (tr.host_tid == 0) tr.host_tid = tr.host_pid = tr.tid;
-    // A forked process was counted when its fork was let go (release); the root is counted here.
-    if (!tr.thread && !tr.fork_child) shm_->hdr.nproc.fetch_add(1);
     tr.slot = shm_->claim_slot(tr.host_pid, tr.host_tid, tr.task.c_str(), tr.role.c_str());
     if (tr.slot < 0) return;
     if (pidns_ && tr.tgid != tr.host_pid) shm_->slots[tr.slot].nspid.store(tr.tgid);
@@ -686,9 +686,9 @@ void Tracer::release(Tracee& tr) {
         RunHeader& h = shm_->hdr;
         // As a lesson's fork (scenario.cpp): the new process is counted before it exists, so a
         // free run's burst of forks meets the cap before their children's first stops are seen.
-        int n = h.nproc.fetch_add(1) + 1;
+        int n = h.fork_begin();
         if (n > h.proc_cap.load()) {
-            h.nproc.fetch_sub(1);
+            h.fork_undo();
             std::string msg = "process cap " + std::to_string(h.proc_cap.load()) + " reached: " +
                               syscall_name(tr.nr) + " held (the run ends)";
             Tracee v = tr;
@@ -697,6 +697,7 @@ void Tracer::release(Tracee& tr) {
             h.bound_hit.store(1);
             return;  // stays stopped: the lab ends the run
         }
+        tr.in_fork = true;
     }
     emit(Kind::Call, tr, 0, 0, tr.text);
     if (tr.op == Op::Exit) {
@@ -712,6 +713,12 @@ void Tracer::release(Tracee& tr) {
     s.state.store(uint32_t(SlotState::InOp), std::memory_order_release);
     tr.st = Tracee::St::InOp;
     resume(tr);
+}
+
+// TR's fork has made its child (its event), or failed, or TR died in it: counted done once.
+void Tracer::fork_returned(Tracee& tr) {
+    if (tr.in_fork) shm_->hdr.fork_done();
+    tr.in_fork = false;
 }
 
 void Tracer::on_exit_stop(Tracee& tr) {
@@ -756,7 +763,7 @@ void Tracer::on_exit_stop(Tracee& tr) {
         case Op::Dup: tr.fd2 = int(ret); break;
         case Op::Accept: tr.fd2 = int(ret); break;
         case Op::Fork:
-            if (ret < 0) shm_->hdr.nproc.fetch_sub(1);  // counted when released: no child came
+            fork_returned(tr);  // failed (no event came), or done already
             tr.arg = ret;
             break;
         case Op::ThreadCreate: tr.arg = ret; break;
@@ -808,6 +815,7 @@ void Tracer::handle(pid_t t, int st) {
         exit_status_[t] = st;
         if (it != tracees_.end()) {
             if (it->second.slot >= 0) shm_->slots[it->second.slot].state.store(uint32_t(SlotState::Exited));
+            fork_returned(it->second);  // killed in its fork
             if (it->second.tid == it->second.tgid) unwinder_.forget(it->second.host_pid);
             tracees_.erase(it);
         }
@@ -845,6 +853,7 @@ void Tracer::handle(pid_t t, int st) {
         unsigned long msg = 0;
         ptrace(PTRACE_GETEVENTMSG, t, nullptr, &msg);
         pid_t child = pid_t(msg);
+        if (tr.op == Op::Fork) fork_returned(tr);  // the child exists: the lab's scans see it
         Tracee c;
         c.tid = child;
         c.fork_child = true;
@@ -1077,7 +1086,6 @@ void Observer::seen(pid_t host, pid_t parent, Proc* from, bool adopted) {
     auto& me = procs_.emplace(host, std::move(p)).first->second;
     last_seen_ = host;
     if (me.slot < 0) return;  // no slot left: the probe still shows it, with no events
-    shm_->hdr.nproc.fetch_add(1);
     emit_start(host, me);
 }
 
@@ -1160,7 +1168,9 @@ void Observer::main() {
     prctl(PR_SET_NAME, "forklab-observe");
     catch_sigchld();
     std::vector<char*> argv = exec_argv(cfg_.argv);
+    shm_->hdr.fork_begin();  // counted for the cap until the lab's scans see it
     pid_t c = ::fork();
+    if (c != 0) shm_->hdr.fork_done();
     if (c < 0) {
         std::string line = "forklab trace: fork: " + std::string(strerror(errno)) + "\n";
         ssize_t r = ::write(2, line.data(), line.size());
@@ -1197,10 +1207,7 @@ void Observer::main() {
     root.exe = exe_of(root_host_);
     root.slot = shm_->claim_slot(root_host_, root_host_, root.task.c_str(), root.role.c_str());
     Proc& r = procs_.emplace(root_host_, root).first->second;
-    if (r.slot >= 0) {
-        shm_->hdr.nproc.fetch_add(1);
-        emit_start(root_host_, r);
-    }
+    if (r.slot >= 0) emit_start(root_host_, r);
 
     int root_status = -1;
     int nap_us = 1000;
@@ -1273,7 +1280,9 @@ void Tracer::main() {
     sigprocmask(SIG_BLOCK, &chld_, &mask_);
     std::vector<char*> argv = exec_argv(cfg_.argv);
 
+    shm_->hdr.fork_begin();  // counted for the cap until the lab's scans see it
     pid_t c = ::fork();
+    if (c != 0) shm_->hdr.fork_done();
     if (c < 0) fail(std::string("fork: ") + strerror(errno), 125);
     if (c == 0) {
         struct sigaction dfl {};

@@ -282,14 +282,32 @@ void new_handler_bound() {
 // [SECTION] Processes
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// A fork, spawn or vfork of this task is counted for the process cap from here until its
+// fork_returned (RunHeader::fork_begin). The slot's flag lets the lab count it done should we
+// die in it; a kill between the two stores below leaves one fork counted: the cap errs safe.
+void fork_begun() {
+    if (!g_proc.shm) return;
+    g_proc.shm->hdr.fork_begin();
+    if (t_slot >= 0) g_proc.shm->slots[t_slot].in_fork.store(1);
+}
+
+void fork_returned() {
+    if (!g_proc.shm) return;
+    if (t_slot < 0 || g_proc.shm->slots[t_slot].in_fork.exchange(0)) g_proc.shm->hdr.fork_done();
+}
+
+}  // namespace
+
 pid_t fork(const char* role, Where loc) {
     begin(Op::Fork, loc);
     if (g_proc.shm) {
         RunHeader& h = g_proc.shm->hdr;
-        int n = h.nproc.fetch_add(1) + 1;
+        int n = h.fork_begin();
         int cap = h.proc_cap.load();
         if (n > cap) {
-            h.nproc.fetch_sub(1);
+            h.fork_undo();
             char msg[96];
             int len = snprintf(msg, sizeof msg, "process cap %d reached: fork refused", cap);
             emit_text(Kind::Bound, Op::Fork, int(loc.line()), 0, cap, {msg, size_t(len)});
@@ -297,6 +315,7 @@ pid_t fork(const char* role, Where loc) {
             errno = EAGAIN;
             return done(Op::Fork, loc, pid_t(-1));
         }
+        if (t_slot >= 0) g_proc.shm->slots[t_slot].in_fork.store(1);
     }
     // The child's identity is prepared before fork: after it, the child touches no allocator.
     // Task ids are short ("1.2.1"); a deep fork chain would be cut, not overflow.
@@ -313,7 +332,7 @@ pid_t fork(const char* role, Where loc) {
         return done(Op::Fork, loc, pid_t(0));
     }
     g_pending.active = false;
-    if (r < 0 && g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
+    fork_returned();
     return done(Op::Fork, loc, r, -1, -1, r);
 }
 
@@ -374,14 +393,14 @@ int execv(const char* path, const char* const argv[], Where loc) {
 
 pid_t spawn(const char* path, const char* const argv[], Where loc) {
     begin(Op::Spawn, loc, -1, -1, 0, path);
-    if (g_proc.shm) g_proc.shm->hdr.nproc.fetch_add(1);
+    fork_begun();
     pid_t child = -1;
     int rc = posix_spawn(&child, path, nullptr, nullptr, const_cast<char* const*>(argv), environ);
     if (rc != 0) {
         errno = rc;
         child = -1;
-        if (g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
     }
+    fork_returned();
     done(Op::Spawn, loc, child, -1, -1, child);
     int err = errno;
     await_spawn_seen(child);
@@ -391,14 +410,14 @@ pid_t spawn(const char* path, const char* const argv[], Where loc) {
 
 pid_t vfork_exec(const char* path, const char* const argv[], Where loc) {
     begin(Op::Spawn, loc, -1, -1, 1, path);
-    if (g_proc.shm) g_proc.shm->hdr.nproc.fetch_add(1);
+    fork_begun();
     // The vfork child borrows our memory and stack until execv: it may only exec or _exit.
     pid_t child = vfork();
     if (child == 0) {
         ::execv(path, const_cast<char* const*>(argv));
         _exit(127);
     }
-    if (child < 0 && g_proc.shm) g_proc.shm->hdr.nproc.fetch_sub(1);
+    fork_returned();
     done(Op::Spawn, loc, child, -1, -1, child);
     int err = errno;
     await_spawn_seen(child);
@@ -979,7 +998,6 @@ void run_root_process(const RootSetup& setup) {
     set_str(g_proc.task, sizeof g_proc.task, "1");
     set_str(g_proc.role, sizeof g_proc.role, setup.role.c_str());
     register_task("1", g_proc.role, getppid());
-    setup.shm->hdr.nproc.fetch_add(1);
     pthread_atfork(nullptr, nullptr, become_child);  // first, so it runs before the lesson's
 
     setup.lesson->main();

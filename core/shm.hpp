@@ -63,7 +63,9 @@ struct alignas(64) Slot {
     std::atomic<uint32_t> pending_op{0};  // Op
     std::atomic<int32_t> pending_line{0};
     std::atomic<int32_t> pending_fd{-1};
-    std::atomic<uint32_t> gone_counted{0};  // lab: this process's exit was subtracted from nproc
+    // 1 from a fork's RunHeader::fork_begin until its fork_done: whoever clears it (the forker
+    // when its fork returns, the lab when the forker died in it) counts the fork done.
+    std::atomic<uint32_t> in_fork{0};
     // Namespace mode: the pid this process sees (getpid()); pid/tid above are the ones ps shows.
     std::atomic<int32_t> nspid{0};
     // Namespace mode: a child just spawned (its pid as the spawner sees it), until the lab has
@@ -99,12 +101,28 @@ struct RunHeader {
     std::atomic<uint32_t> stop{0};          // the run is ending: gates open, ops refused
     std::atomic<uint32_t> freeze{0};        // > 0 while a step snapshot is taken: gates hold
     std::atomic<int32_t> proc_cap{64};
-    std::atomic<int32_t> nproc{0};          // live lesson processes (forks add, lab subtracts)
+    // The cap's count (fork_begin): the kernel's count of the run's live processes at the lab's
+    // last scan, and of the forks let go (each counted before its child exists) those the scan
+    // may not have seen: let go, and not yet returned when the scan began. Storing the kernel's
+    // count over a single counter lost the forks in flight, and the cap was passed.
+    std::atomic<uint64_t> scanned{0};       // live processes (high 32 bits), forks_done before the scan
+    std::atomic<uint32_t> forks_let{0};
+    std::atomic<uint32_t> forks_done{0};    // forks returned (or whose forker died in them)
     std::atomic<uint32_t> bound_hit{0};     // set by a process that hit a bound
     std::atomic<uint32_t> nslots{0};        // slots handed out so far
     std::atomic<uint32_t> dropped{0};
     std::atomic<uint32_t> pidns{0};         // the run is in a PID namespace (see lab.hpp)
     uint64_t id = 0;                        // tells runs apart (a producer's cached tail)
+    // A fork about to be let go: the run's live processes with its child, ForkLab's own
+    // included. Ended by fork_done() once the fork returned (the child is in /proc), or by
+    // fork_undo() when it is refused.
+    int32_t fork_begin() {
+        uint32_t let = forks_let.fetch_add(1) + 1;
+        uint64_t s = scanned.load();
+        return int32_t(s >> 32) + int32_t(let - uint32_t(s));
+    }
+    void fork_undo() { forks_let.fetch_sub(1); }
+    void fork_done() { forks_done.fetch_add(1); }
     uint32_t tsc = 0;                       // set at create: stamps are TSC ticks
     uint64_t tick_ns_q32 = 0;               // ns per TSC tick, 32.32 fixed point (durations)
     uint64_t stamp() const { return tsc ? read_tsc() : monotonic_ns(); }
