@@ -1,7 +1,9 @@
 // The App: lab I/O on a reader thread, messages applied on the UI thread, the window's layout.
 #include "app/app.hpp"
 
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -72,7 +74,10 @@ void build_fonts(ImGuiIO& io, float px) {
 App::App(LabClient* lab, Settings settings, std::string settings_dir)
     : lab_(lab), settings_(std::move(settings)), settings_dir_(std::move(settings_dir)) {
     settings_.clamp();
-    if (lab_) reader_ = std::thread([this] { reader_loop(); });
+    if (lab_) {
+        wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        reader_ = std::thread([this] { reader_loop(); });
+    }
     else model_.apply(nlohmann::json{{"msg", "error"},
                                      {"text", "the lab process could not be started, so no "
                                               "lesson can run (see the terminal for why)"}});
@@ -97,7 +102,16 @@ App::~App() {
             outbox_.push_back({{"cmd", "stop"}});
         }
         stopping_ = true;
+        wake_reader();
         reader_.join();
+    }
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void App::wake_reader() {
+    uint64_t one = 1;
+    if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) {
+        // Full (it cannot be, at 2^64 - 2) or gone: the reader wakes at its next message anyway.
     }
 }
 
@@ -111,13 +125,19 @@ void App::send(nlohmann::json cmd) {
         notice("the lab is not running: nothing can be started or stepped");
         return;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    outbox_.push_back(std::move(cmd));
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        outbox_.push_back(std::move(cmd));
+    }
+    wake_reader();
 }
 
 // The only thread that touches the LabClient: it sends what the UI queued and drains replies.
 void App::reader_loop() {
     for (;;) {
+        // Reset before the outbox is taken: a command queued after this wakes the wait below.
+        uint64_t n;
+        if (wake_fd_ >= 0 && ::read(wake_fd_, &n, sizeof n) < 0) n = 0;
         bool last = stopping_;  // read before taking the outbox, so a final "stop" goes out
         std::deque<nlohmann::json> out;
         {
@@ -127,7 +147,9 @@ void App::reader_loop() {
         for (auto& c : out) lab_->send(c);
         if (last) return;
         std::vector<nlohmann::json> got;
-        auto m = lab_->recv(out.empty() ? 10 : 0);
+        // Nothing to send: sleep until the lab says something or the UI queues a command (it
+        // used to look every 10 ms, about 100 wake-ups a second with nothing to do).
+        auto m = lab_->recv(out.empty() ? (wake_fd_ >= 0 ? -1 : 10) : 0, wake_fd_);
         while (m) {
             // The lab sends a snapshot every 50 ms; one that shows nothing new (only its time
             // differs) is counted, not queued, so a paused run does not wake the window.
@@ -212,12 +234,14 @@ bool App::poll() {
     // A snapshot is the whole kernel view: only the last one of a batch matters.
     size_t last_snap = in.size();
     for (size_t i = 0; i < in.size(); ++i)
-        if (in[i].value("msg", "") == "snapshot") {
-            last_snap = i;
-            ++snaps_since_step_;
-        }
+        if (in[i].value("msg", "") == "snapshot") last_snap = i;
     for (size_t i = 0; i < in.size(); ++i) {
-        if (in[i].value("msg", "") == "snapshot" && i != last_snap) continue;
+        if (in[i].value("msg", "") == "snapshot") {
+            // Counted in order: a "stepped" before it in the batch starts the count again. A
+            // resting run's snapshot is its last until something changes: as settled as three.
+            snaps_since_step_ += in[i].value("rest", false) ? 3 : 1;
+            if (i != last_snap) continue;
+        }
         apply_message(in[i]);
     }
     if (ui_.selected_pid) {

@@ -405,6 +405,8 @@ private:
     bool inbox_complete_ = false;  // inbox_ holds more than events (see lab_frame_wait_s)
     bool software_gl_ = false;
     std::atomic<bool> stopping_{false};  // the App is going away: send what is queued, end
+    int wake_fd_ = -1;  // eventfd: the outbox has something (or stopping_), for the reader's wait
+    void wake_reader();
     std::atomic<bool> lab_gone_{false};
     std::function<void()> waker_;
 

@@ -89,7 +89,7 @@ bool Channel::take(nlohmann::json& out) {
     return true;
 }
 
-std::optional<nlohmann::json> Channel::recv(int timeout_ms) {
+std::optional<nlohmann::json> Channel::recv(int timeout_ms, int wake_fd) {
     nlohmann::json msg;
     if (take(msg)) return msg;
     if (fd_ < 0 || closed_) return std::nullopt;
@@ -100,10 +100,10 @@ std::optional<nlohmann::json> Channel::recv(int timeout_ms) {
             uint64_t now = monotonic_ns();
             wait = now >= deadline ? 0 : int((deadline - now) / 1000000) + 1;
         }
-        pollfd p{fd_, POLLIN, 0};
-        int r = poll(&p, 1, wait);
+        pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+        int r = poll(p, wake_fd >= 0 ? 2 : 1, wait);
         if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return std::nullopt;
+        if (r <= 0 || (wake_fd >= 0 && p[1].revents && !p[0].revents)) return std::nullopt;
         char chunk[65536];
         ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;

@@ -25,8 +25,9 @@ public:
     // Blocking send of BYTES as one message that recv gives as {"msg": MSG, "bytes": BYTES}.
     bool send_bytes(const std::string& msg, const std::string& bytes);
     // Next message, waiting up to TIMEOUT_MS (-1: forever, 0: only what is already here).
-    // nullopt on timeout; sets closed() when the peer has gone.
-    std::optional<nlohmann::json> recv(int timeout_ms);
+    // nullopt on timeout, or as soon as WAKE_FD (when given) is readable; sets closed() when
+    // the peer has gone.
+    std::optional<nlohmann::json> recv(int timeout_ms, int wake_fd = -1);
     bool closed() const { return closed_; }
     void close();
 

@@ -138,6 +138,11 @@ public:
     bool pump();
     void end(const std::string& reason, const std::string& text);
     int console_fd() const { return out_fd_; }
+    // Resting (as the last turn found it): nothing in the run can move until the learner does
+    // or one of its processes dies, so the loop waits on the channel, the console and REST_FDS
+    // (a pidfd per live process), not on a 5 ms timer. See resting().
+    bool rests() const { return rest_; }
+    const std::map<pid_t, int>& rest_fds() const { return rest_fds_; }
     void step(pid_t pid);
     void set_mode(bool gated);
     void set_delay(int ms) { shm_->hdr.delay_ms.store(uint32_t(std::max(0, ms))); }
@@ -156,6 +161,11 @@ private:
     void say_gone(pid_t pid, uint64_t t_ns = 0);  // its Exit event: reaped by a process of the run (at T_NS)
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
+    bool resting();
+    // SLOT's op is let go: no rest until it has left that gate (its state says AtGate until it
+    // wakes, and its events follow).
+    void released(int slot) { released_[slot] = shm_->slots[slot].arrival.load(); }
+    bool hold_rest_fds(bool rest);
     void replay_turn();
     bool previous_settled();
     bool settled(bool polls_settle = true);
@@ -169,7 +179,7 @@ private:
     // Judges the questions decided at step STEP (all not yet judged when REC is the whole run)
     // and tells the client each verdict.
     void judge_questions(const std::string& step, const RunRecord* rec);
-    void send_snapshot();
+    void send_snapshot(bool rest = false);
     nlohmann::json gates_json();  // the tasks at their gates, for a snapshot message
     Snapshot settled_snapshot();
     void annotate(Snapshot& s);
@@ -230,6 +240,10 @@ private:
     uint64_t settled_since_ = 0;
     // "advance": ops left to step (-1: none), through the next lesson step.
     int advance_left_ = -1;
+    bool rest_ = false;
+    uint64_t rest_snapshot_seq_ = ~0ull;  // seq_ when the rest's snapshot went out (~0: none)
+    std::map<pid_t, int> rest_fds_;  // host pid -> pidfd, while resting
+    std::map<int, uint64_t> released_;  // slot -> the arrival at the gate it was released from
     bool advance_to_step_ = false;
     int advance_done_ = 0;
     int advance_step_ = -1;
@@ -638,6 +652,7 @@ void Run::step(pid_t pid) {
     nlohmann::json j = {{"msg", "stepped"}, {"pid", s.pid.load()}, {"tid", s.tid.load()},
                         {"task", s.task}, {"op", op_name(Op(s.pending_op.load()))},
                         {"line", s.pending_line.load()}};
+    released(best);
     shm_->release(best);
     chan_.send(j);
 }
@@ -673,6 +688,7 @@ bool Run::previous_settled() {
 // The replay (or an advance) lets SLOT's op go and waits for it to settle before the next.
 void Run::release_followed(int slot, uint64_t now) {
     replay_arrival_ = shm_->slots[slot].arrival.load();
+    released(slot);
     shm_->release(slot);
     replay_slot_ = slot;
     replay_wait_since_ = now;
@@ -1018,11 +1034,15 @@ std::string Run::where_each() {
     return out;
 }
 
-void Run::send_snapshot() {
+// REST: the run rests (resting()): this is the last snapshot until something changes.
+void Run::send_snapshot(bool rest) {
+    flush();  // the events it shows the effect of go first (a rest sends no later snapshot)
     probe_.refresh(snap_, run_processes());
     annotate(snap_);
     nlohmann::json snap = snap_;
-    chan_.send({{"msg", "snapshot"}, {"snap", std::move(snap)}, {"gates", gates_json()}});
+    nlohmann::json msg = {{"msg", "snapshot"}, {"snap", std::move(snap)}, {"gates", gates_json()}};
+    if (rest) msg["rest"] = true;
+    chan_.send(msg);
 }
 
 nlohmann::json Run::gates_json() {
@@ -1080,12 +1100,89 @@ bool Run::pump() {
     }
     check_deadlock();
     if (ended_) return false;
-    if (opts_.snapshots && now - last_snap_ns_ > 50'000'000) {
+    // Resting, one snapshot of how it came to rest (the last periodic one may be older than
+    // the op that brought the last task to its gate), then none until an event is read (a
+    // step went from one rest to the next between two turns) or a process died (its pidfd
+    // woke us): nothing else changes.
+    rest_ = resting();
+    if (hold_rest_fds(rest_) || !rest_) rest_snapshot_seq_ = ~0ull;
+    if (opts_.snapshots && (rest_ ? rest_snapshot_seq_ != seq_ : now - last_snap_ns_ > 50'000'000)) {
         last_snap_ns_ = now;
-        send_snapshot();
+        send_snapshot(rest_);
+        if (rest_) rest_snapshot_seq_ = seq_;
     }
     flush();
     return true;
+}
+
+// Every task of the run's live processes waits at a gate for the learner: a gated run's, or (in
+// a free one too) a sandbox puppet's with no op, waiting for a command. And the lab itself has
+// nothing under way: no replay, advance or step snapshot to follow, no handler's call to see
+// return. Then only the learner (a command) or a process's death (a kill from a terminal) can
+// change anything. A free run's op at its gate passes by itself: not resting.
+bool Run::resting() {
+    const RunHeader& h = shm_->hdr;
+    if (h.freeze.load() || h.stop.load() || h.bound_hit.load()) return false;
+    const bool gated = h.mode.load() == uint32_t(RunMode::Gated);
+    if (!held_pending_.empty() || advance_left_ >= 0 || replay_slot_ >= 0 || !handler_calls_.empty()) return false;
+    if (!opts_.replay.empty() && !replay_over_ && !replayed_sent_) return false;
+    if (!kind_->resting()) return false;
+    std::map<pid_t, int> at_gate;  // pid -> its tasks at a gate
+    for (auto it = released_.begin(); it != released_.end();) {  // moved on (or gone) since
+        const Slot& s = shm_->slots[it->first];
+        bool left = s.arrival.load() != it->second || s.state.load() != uint32_t(SlotState::AtGate);
+        it = left ? released_.erase(it) : std::next(it);
+    }
+    if (!released_.empty()) return false;
+    for (int i : live_slots()) {
+        const Slot& s = shm_->slots[i];
+        if (s.state.load() != uint32_t(SlotState::AtGate)) return false;
+        if (!gated && Op(s.pending_op.load()) != Op::None) return false;
+        ++at_gate[s.pid.load()];
+    }
+    if (at_gate.empty() || !shm_->all_read()) return false;
+    // Every other process of the run has exited, and each of these has no thread but those
+    // tasks: a child or thread just made (its Start not read yet) may be running.
+    for (pid_t p : run_processes()) {
+        if (kind_->instrumentation(*shm_, p)) continue;
+        auto it = at_gate.find(p);
+        int threads = thread_count(p);
+        if (threads == 0) continue;  // a zombie, or gone
+        if (it == at_gate.end() || threads != it->second) return false;
+    }
+    return true;
+}
+
+// While resting, a pidfd for each live process that has not exited (a zombie's would wake us
+// at once): its death ends the rest. Not resting, or a pidfd refused: none (the 5 ms timer).
+// True when a process held so went (exited, or is gone) and the rest goes on.
+bool Run::hold_rest_fds(bool rest) {
+    bool went = false;
+    std::set<pid_t> want;
+    if (rest)
+        for (pid_t p : live_)
+            if (thread_count(p) > 0) want.insert(p);
+    for (auto it = rest_fds_.begin(); it != rest_fds_.end();) {
+        if (want.count(it->first)) {
+            ++it;
+            continue;
+        }
+        went |= rest;
+        ::close(it->second);
+        it = rest_fds_.erase(it);
+    }
+    for (pid_t p : want) {
+        if (rest_fds_.count(p)) continue;
+        // pidfd_open takes the pid as we see it: the inner one in namespace mode.
+        pid_t inner = g_pidns ? read_nspid(p) : p;
+        int fd = inner > 0 ? int(syscall(SYS_pidfd_open, inner, 0)) : -1;
+        if (fd < 0) {
+            rest_ = false;
+            return hold_rest_fds(false);
+        }
+        rest_fds_[p] = fd;
+    }
+    return went;
 }
 
 void Run::kill_all() {
@@ -1182,6 +1279,7 @@ void Run::end(const std::string& reason, const std::string& text) {
 
 void Run::cleanup() {
     if (shm_ && !ended_) end("stopped", "the run was stopped");
+    hold_rest_fds(false);
     if (out_fd_ >= 0) ::close(out_fd_);
     out_fd_ = -1;
     RunShared::destroy(shm_);
@@ -1382,9 +1480,11 @@ void lab_main(int channel_fd, int keeper_fd) {
     std::unique_ptr<Run> run;
     for (;;) {
         bool active = run != nullptr;
-        pollfd p[2] = {{chan.fd(), POLLIN, 0}, {active ? run->console_fd() : -1, POLLIN, 0}};
-        timespec five_ms{0, 5'000'000};
-        ppoll(p, 2, active ? &five_ms : nullptr, &waiting);
+        std::vector<pollfd> p = {{chan.fd(), POLLIN, 0}, {active ? run->console_fd() : -1, POLLIN, 0}};
+        timespec five_ms{0, 5'000'000}, rest{1, 0};  // resting: a second bounds what we did not foresee
+        if (active && run->rests())
+            for (auto& [pid, fd] : run->rest_fds()) p.push_back({fd, POLLIN, 0});
+        ppoll(p.data(), nfds_t(p.size()), !active ? nullptr : run->rests() ? &rest : &five_ms, &waiting);
         if (g_lab_signal) break;
         // Every command that came, not only the first: two can arrive in one read, and the
         // second would sit in the channel's buffer, unseen by poll, until a third came (a
@@ -1625,8 +1725,8 @@ bool LabClient::send(const nlohmann::json& cmd) {
     return true;
 }
 
-std::optional<nlohmann::json> LabClient::recv(int timeout_ms) {
-    auto m = chan_.recv(timeout_ms);
+std::optional<nlohmann::json> LabClient::recv(int timeout_ms, int wake_fd) {
+    auto m = chan_.recv(timeout_ms, wake_fd);
     if (m && m->value("msg", "") == "run_started") {
         run_groups_.push_back(m->value("pgid", 0));
         run_dirs_.push_back(m->value("tmpdir", ""));

@@ -134,9 +134,10 @@ public:
     pid_t pid() const { return lab_; }          // as ps shows it, in every mode
     pid_t keeper_pid() const { return keeper_; }  // see the comment on containment above
     bool send(const nlohmann::json& cmd);
-    // Next message (nullopt on timeout). When the lab has died, kills and reaps the process
-    // groups of the runs it had started and sets lab_gone().
-    std::optional<nlohmann::json> recv(int timeout_ms);
+    // Next message (nullopt on timeout, or when WAKE_FD is readable: see Channel::recv). When
+    // the lab has died, kills and reaps the process groups of the runs it had started and sets
+    // lab_gone().
+    std::optional<nlohmann::json> recv(int timeout_ms, int wake_fd = -1);
     bool lab_gone() const { return gone_; }
     int fd() const { return chan_.fd(); }
     // The containment mode the lab reported: "pid-namespace" or "process-group".

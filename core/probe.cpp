@@ -1103,6 +1103,15 @@ char process_state(pid_t pid) {
     return n > 0 && parse_stat({buf, size_t(n)}, f) ? f.state : '-';
 }
 
+int thread_count(pid_t pid) {
+    char path[64], buf[1024];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+    ssize_t n = pid > 0 ? read_path(path, buf, sizeof buf) : -1;
+    StatFields f;
+    if (n <= 0 || !parse_stat({buf, size_t(n)}, f) || f.state == 'Z' || f.state == 'X') return 0;
+    return int(f.num_threads);
+}
+
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Tree, sockets
 // ---------------------------------------------------------------------------------------------

@@ -189,6 +189,8 @@ ProcInfo read_process(pid_t pid);
 // Just the state letter of PID (or TID) from its stat, '-' when gone: one open and read, no fd
 // table. For loops that only ask "is it blocked / a zombie yet?".
 char process_state(pid_t pid);
+// The number of PID's threads, 0 when it is a zombie or gone.
+int thread_count(pid_t pid);
 // The pid PID has in its own (innermost) PID namespace, from NSpid in /proc/PID/status: 0 when
 // it is the same number (no namespace), or PID is gone.
 pid_t read_nspid(pid_t pid);

@@ -1367,7 +1367,7 @@ void Tracer::main() {
         for (auto& [t, tr] : tracees_) {
             if (tr.st != Tracee::St::AtGate) continue;
             Slot& s = shm_->slots[tr.slot];
-            bool go = s.gate.exchange(0) == 1 || h.stop.load() ||
+            bool go = (s.gate.exchange(0) & kGateRelease) || h.stop.load() ||
                       (free_run && now - tr.gate_since >= uint64_t(h.delay_ms.load()) * 1'000'000ull);
             if (go) release(tr);
             at_gate |= tr.st == Tracee::St::AtGate;

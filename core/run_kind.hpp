@@ -46,6 +46,9 @@ public:
     }
     // Once per turn of the lab loop, after the trace was read.
     virtual void turn(RunOps& run) { (void)run; }
+    // Whether the kind has nothing under way that its turn() must follow: the lab may then
+    // sleep until a command comes (Run::resting).
+    virtual bool resting() const { return true; }
     // Whether SLOT, waiting AtGate, waits for the learner (so the run is not deadlocked).
     virtual bool waits_for_user(const RunShared& shm, int slot) const {
         (void)shm, (void)slot;

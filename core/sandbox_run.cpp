@@ -110,6 +110,13 @@ public:
         for (size_t i = 0; i < puppets_.size(); ++i) follow(run, i, now);
     }
 
+    bool resting() const override {
+        // A busy puppet's command ends with a reply only our turn() gives.
+        for (const Puppet& p : puppets_)
+            if (p.state == Puppet::State::Busy) return false;
+        return true;
+    }
+
     bool waits_for_user(const RunShared& shm, int slot) const override {
         (void)shm;
         // A script waiting for a busy puppet sends nothing else: idle puppets cannot move.

@@ -921,7 +921,7 @@ void step(const char* id, Where loc) {
     g_proc.shm->hdr.freeze.fetch_add(1);
     s.state.store(uint32_t(SlotState::Held), std::memory_order_release);
     for (int i = 0; i < 40 && !g_proc.shm->hdr.stop.load(); ++i) {
-        if (s.gate.exchange(0) == 1) break;
+        if (s.gate.exchange(0) & kGateRelease) break;
         futex_wait(&s.gate, 0, 50);
     }
     end(Op::Step, loc, 0, 0);

@@ -211,7 +211,7 @@ void RunShared::gate(int slot, Op op, int line, int fd) {
     s.state.store(uint32_t(SlotState::AtGate), std::memory_order_release);
     uint32_t waited = 0;
     for (;;) {
-        if (s.gate.exchange(0, std::memory_order_acq_rel) == 1) break;
+        if (s.gate.exchange(0, std::memory_order_acq_rel) & kGateRelease) break;
         if (hdr.stop.load(std::memory_order_acquire)) break;
         if (hdr.mode.load(std::memory_order_acquire) == uint32_t(RunMode::Free) &&
             hdr.freeze.load(std::memory_order_acquire) == 0) {
@@ -222,8 +222,9 @@ void RunShared::gate(int slot, Op op, int line, int fd) {
             waited += chunk;
             continue;
         }
-        // The timeout only bounds a lost wake-up; releases normally wake us at once.
-        futex_wait(&s.gate, 0, 100);
+        // A release, or wake_all after a change of mode, stop or freeze, makes the word non-zero
+        // before it wakes us, so no wake-up is lost: the timeout is only a backstop.
+        futex_wait(&s.gate, 0, 1000);
     }
     s.state.store(uint32_t(SlotState::InOp), std::memory_order_release);
 }
@@ -231,7 +232,7 @@ void RunShared::gate(int slot, Op op, int line, int fd) {
 bool RunShared::release(int slot) {
     Slot& s = slots[slot];
     if (s.state.load(std::memory_order_acquire) != uint32_t(SlotState::AtGate)) return false;
-    s.gate.store(1, std::memory_order_release);
+    s.gate.store(kGateRelease, std::memory_order_release);
     futex_wake(&s.gate);
     return true;
 }
@@ -239,7 +240,7 @@ bool RunShared::release(int slot) {
 bool RunShared::release_held(int slot) {
     Slot& s = slots[slot];
     if (s.state.load(std::memory_order_acquire) != uint32_t(SlotState::Held)) return false;
-    s.gate.store(1, std::memory_order_release);
+    s.gate.store(kGateRelease, std::memory_order_release);
     futex_wake(&s.gate);
     return true;
 }
@@ -247,7 +248,10 @@ bool RunShared::release_held(int slot) {
 void RunShared::wake_all() {
     uint32_t n = hdr.nslots.load();
     if (n > uint32_t(kMaxSlots)) n = kMaxSlots;
-    for (uint32_t i = 0; i < n; ++i) futex_wake(&slots[i].gate, 1 << 30);
+    for (uint32_t i = 0; i < n; ++i) {
+        slots[i].gate.fetch_or(kGateLook, std::memory_order_release);
+        futex_wake(&slots[i].gate, 1 << 30);
+    }
     hdr.full.store(0);
     futex_wake(&hdr.full, 1 << 30);  // producers waiting for room re-check (e.g. stop)
 }

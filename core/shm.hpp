@@ -54,9 +54,14 @@ inline uint64_t read_tsc() {
 // True when the TSC may stand in for CLOCK_MONOTONIC here (decided once per process).
 bool tsc_usable();
 
+// A slot's gate word: the lab releases the task's op (kGateRelease), or asks every task to look
+// again at the run's mode, stop and freeze (kGateLook, RunShared::wake_all). Set before the
+// wake, so a task about to sleep on a 0 word cannot miss either.
+constexpr uint32_t kGateRelease = 1, kGateLook = 2;
+
 struct alignas(64) Slot {
     std::atomic<uint32_t> state{0};
-    std::atomic<uint32_t> gate{0};        // futex word: the lab stores 1 and wakes to release
+    std::atomic<uint32_t> gate{0};        // futex word: kGateRelease, kGateLook (then a wake)
     std::atomic<uint64_t> arrival{0};     // order of arrival at the gate, for "earliest waiting"
     std::atomic<int32_t> pid{0};          // tgid
     std::atomic<int32_t> tid{0};
@@ -156,6 +161,9 @@ struct RunShared {
     // Creates a zeroed shared mapping (nullptr on failure) / unmaps it.
     static RunShared* create();
     static void destroy(RunShared* r);
+
+    // Whether every event handed out so far has been read (the consumer's view).
+    bool all_read() const { return hdr.head.load(std::memory_order_acquire) == hdr.tail.load(std::memory_order_relaxed); }
 
     // --- producer side (lesson processes; async-signal-safe) ---
     // Claims a slot for the calling task; -1 when none is left.

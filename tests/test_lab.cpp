@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <thread>
 #include <fcntl.h>
 
 #include <set>
@@ -294,6 +296,79 @@ TEST_CASE("an orphan is re-parented to the lab, which reaps it") {
         if (e.kind == Kind::Exit && e.pid == o->pid)
             reaped_by_lab = e.text.find("subreaper") != std::string::npos;
     CHECK(reaped_by_lab);
+}
+
+namespace {
+long voluntary_switches(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+    return -1;
+}
+}  // namespace
+
+// Principle 8: a paused run (every task at its gate) changes only when the learner steps or a
+// process dies. The lab used to wake every 5 ms to look (about 200 times a second).
+TEST_CASE("a paused run's lab sleeps, and a kill from outside wakes it at once") {
+    test::NoLeftovers guard;
+    LabClient& l = test::lab();
+    RunOptions o;
+    o.lesson = "pipes";
+    o.gated = true;
+    o.snapshots = true;
+    REQUIRE(l.send(to_json(o)));
+    // Step until the child is there and both wait at their gates (the last snapshot says so).
+    std::vector<pid_t> started;  // the parent, then the child
+    nlohmann::json last_snap, last_gates;
+    auto both_at_gates = [&] {
+        int n = 0;
+        for (auto& g : last_gates) n += g.value("state", "") == "at_gate";
+        return started.size() == 2 && last_gates.size() == 2 && n == 2;
+    };
+    auto take = [&](int ms) {
+        while (auto m = l.recv(ms)) {
+            if ((*m)["msg"] == "events")
+                for (auto& j : (*m)["events"])
+                    if (j["kind"] == "start") started.push_back(pid_t(j["pid"].get<int>()));
+            if ((*m)["msg"] == "snapshot") last_snap = (*m)["snap"], last_gates = (*m)["gates"];
+            ms = 0;
+        }
+    };
+    uint64_t until = monotonic_ns() + 10'000'000'000ull;
+    while (monotonic_ns() < until && started.size() < 2) {
+        l.send({{"cmd", "step"}});
+        take(150);
+    }
+    while (monotonic_ns() < until && !both_at_gates()) take(50);
+    REQUIRE(both_at_gates());
+    take(200);
+
+    const pid_t lab = test::lab_pid();
+    long a = voluntary_switches(lab);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    long b = voluntary_switches(lab);
+    CHECK(b - a <= 5);  // the one-second bound, and room for what we did not foresee
+    MESSAGE("the lab woke " << b - a << " times in 1 s while paused");
+
+    // A kill from a terminal: the child turns zombie (its parent waits at a gate, not in wait).
+    const pid_t child = started[1];
+    REQUIRE(kill(child, SIGKILL) == 0);
+    const uint64_t t0 = monotonic_ns();
+    auto child_state = [&] {
+        for (auto& p : last_snap["procs"])
+            if (p.value("pid", 0) == child) return p.value("state", std::string("?"));
+        return std::string("-");
+    };
+    while (monotonic_ns() - t0 < 2'000'000'000ull && child_state() != "Z") take(20);
+    CHECK(child_state() == "Z");
+    CHECK(monotonic_ns() - t0 < 300'000'000ull);  // not at the one-second bound
+
+    l.send({{"cmd", "stop"}});
+    until = monotonic_ns() + 5'000'000'000ull;
+    bool ended = false;
+    while (!ended && monotonic_ns() < until)
+        if (auto m = l.recv(100)) ended = (*m)["msg"] == "run_ended";
+    CHECK(ended);
 }
 
 TEST_CASE("gated stepping releases exactly one operation per step") {
