@@ -3,6 +3,8 @@
 // lesson on screen, running freely at 250 ms per operation, and finished. Only the app
 // process counts (its lab and the lesson processes are other processes).
 // Goal (issue 9): paused and finished <= 2% of one core, running <= 15%.
+// Also how often the app (all its threads) and its lab woke up per second (voluntary context
+// switches), and the lab's CPU: Principle 8 says both sleep when nothing changes.
 // Also the frames drawn per second and the CPU per frame, against a baseline measured in the
 // same run: the app redrawing every frame it can (FORKLAB_REDRAW_ALWAYS), paused.
 // Without DISPLAY it runs itself under `xvfb-run -a`. Prints figures and the goal check;
@@ -50,6 +52,29 @@ long cpu_ticks(pid_t pid) {
     return utime + stime;
 }
 
+// Voluntary context switches of every thread of PID: how often it went to sleep (and woke).
+long wakeups(pid_t pid) {
+    long n = 0;
+    std::string base = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = opendir(base.c_str());
+    if (!d) return -1;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream in(base + "/" + e->d_name + "/status");
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("voluntary_ctxt_switches:", 0) == 0) n += std::stol(line.substr(24));
+    }
+    closedir(d);
+    return n;
+}
+
+std::string comm_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
 pid_t parent_of(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
     std::string s((std::istreambuf_iterator<char>(in)), {});
@@ -80,8 +105,12 @@ int descendants(pid_t root) {
     return n;
 }
 
+// The app's lab: its child named forklab-lab (0 if none).
+pid_t lab_of(pid_t app);
+
 struct Result {
     double percent = -1;
+    double app_wakeups = -1, lab_wakeups = -1, lab_percent = -1;  // per second, % of a core
     int below_at_end = 0;
     double fps = -1;  // frames the app drew per second over the same 10 s
     double triangles = 0;  // per frame, on average
@@ -124,11 +153,16 @@ Result measure(const std::string& bin, std::vector<std::string> args, int settle
     }
     Result r;
     sleep(unsigned(settle_s));
-    long a = cpu_ticks(pid);
+    const pid_t lab = lab_of(pid);
+    long a = cpu_ticks(pid), wa = wakeups(pid), la = lab ? cpu_ticks(lab) : -1, lwa = lab ? wakeups(lab) : -1;
     uint64_t t0 = now_ns();
     sleep(10);
-    long b = cpu_ticks(pid);
+    long b = cpu_ticks(pid), wb = wakeups(pid), lb = lab ? cpu_ticks(lab) : -1, lwb = lab ? wakeups(lab) : -1;
     uint64_t t1 = now_ns();
+    const double secs = double(t1 - t0) / 1e9;
+    if (wa >= 0 && wb >= 0) r.app_wakeups = double(wb - wa) / secs;
+    if (lwa >= 0 && lwb >= 0) r.lab_wakeups = double(lwb - lwa) / secs;
+    if (la >= 0 && lb >= 0) r.lab_percent = 100.0 * double(lb - la) / double(sysconf(_SC_CLK_TCK)) / secs;
     r.below_at_end = descendants(pid);
     kill(pid, SIGTERM);
     int st = 0;
@@ -139,6 +173,18 @@ Result measure(const std::string& bin, std::vector<std::string> args, int settle
     r.triangles = tris;
     unlink(frame_log.c_str());
     return r;
+}
+
+pid_t lab_of(pid_t app) {
+    DIR* d = opendir("/proc");
+    if (!d) return 0;
+    pid_t found = 0;
+    while (dirent* e = readdir(d)) {
+        pid_t pid = atoi(e->d_name);
+        if (pid > 0 && parent_of(pid) == app && comm_of(pid) == "forklab-lab") found = pid;
+    }
+    closedir(d);
+    return found;
 }
 
 }  // namespace
@@ -201,6 +247,10 @@ int main(int argc, char** argv) {
     row("finished (hello, run to its end)", finished, 2, "");
     std::printf("goal (issue 9: paused, finished <= 2%%, running <= 15%% of one core): %s\n",
                 all_met ? "met" : "NOT MET");
+    std::printf("%-36s %11s %11s %11s\n", "wake-ups per second, lab CPU", "app", "lab", "lab % core");
+    for (auto [name, r] : {std::pair<const char*, const Result*>{"paused", &paused}, {"running", &running},
+                           {"finished", &finished}})
+        std::printf("%-36s %11.1f %11.1f %11.2f\n", name, r->app_wakeups, r->lab_wakeups, r->lab_percent);
     std::printf("processes below the app at the end: paused %d, running %d, finished %d\n",
                 paused.below_at_end, running.below_at_end, finished.below_at_end);
     std::string rm = std::string("rm -rf ") + tmpl;
