@@ -142,6 +142,9 @@ public:
     // or one of its processes dies, so the loop waits on the channel, the console and REST_FDS
     // (a pidfd per live process), not on a 5 ms timer. See resting().
     bool rests() const { return rest_; }
+    // Napping: as resting, but some task sleeps in the kernel in an op another's step would end
+    // (a read of an empty pipe): the loop looks every 50 ms, should the op end by itself.
+    bool naps() const { return nap_; }
     const std::map<pid_t, int>& rest_fds() const { return rest_fds_; }
     void step(pid_t pid);
     void set_mode(bool gated);
@@ -161,7 +164,7 @@ private:
     void say_gone(pid_t pid, uint64_t t_ns = 0);  // its Exit event: reaped by a process of the run (at T_NS)
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
-    bool resting();
+    bool resting(bool* blocked = nullptr);
     // SLOT's op is let go: no rest until it has left that gate (its state says AtGate until it
     // wakes, and its events follow).
     void released(int slot) { released_[slot] = shm_->slots[slot].arrival.load(); }
@@ -240,7 +243,7 @@ private:
     uint64_t settled_since_ = 0;
     // "advance": ops left to step (-1: none), through the next lesson step.
     int advance_left_ = -1;
-    bool rest_ = false;
+    bool rest_ = false, nap_ = false;
     uint64_t rest_snapshot_seq_ = ~0ull;  // seq_ when the rest's snapshot went out (~0: none)
     std::map<pid_t, int> rest_fds_;  // host pid -> pidfd, while resting
     std::map<int, uint64_t> released_;  // slot -> the arrival at the gate it was released from
@@ -1104,7 +1107,10 @@ bool Run::pump() {
     // the op that brought the last task to its gate), then none until an event is read (a
     // step went from one rest to the next between two turns) or a process died (its pidfd
     // woke us): nothing else changes.
-    rest_ = resting();
+    bool blocked = false;
+    rest_ = resting(&blocked);
+    nap_ = rest_ && blocked;
+    rest_ = rest_ && !blocked;
     if (hold_rest_fds(rest_) || !rest_) rest_snapshot_seq_ = ~0ull;
     if (opts_.snapshots && (rest_ ? rest_snapshot_seq_ != seq_ : now - last_snap_ns_ > 50'000'000)) {
         last_snap_ns_ = now;
@@ -1120,7 +1126,9 @@ bool Run::pump() {
 // nothing under way: no replay, advance or step snapshot to follow, no handler's call to see
 // return. Then only the learner (a command) or a process's death (a kill from a terminal) can
 // change anything. A free run's op at its gate passes by itself: not resting.
-bool Run::resting() {
+// BLOCKED (when given): tasks sleeping in the kernel in an op with no timeout count as still
+// too, and *BLOCKED says whether there were any.
+bool Run::resting(bool* blocked) {
     const RunHeader& h = shm_->hdr;
     if (h.freeze.load() || h.stop.load() || h.bound_hit.load()) return false;
     const bool gated = h.mode.load() == uint32_t(RunMode::Gated);
@@ -1136,9 +1144,17 @@ bool Run::resting() {
     if (!released_.empty()) return false;
     for (int i : live_slots()) {
         const Slot& s = shm_->slots[i];
-        if (s.state.load() != uint32_t(SlotState::AtGate)) return false;
-        if (!gated && Op(s.pending_op.load()) != Op::None) return false;
         ++at_gate[s.pid.load()];
+        const uint32_t st = s.state.load();
+        if (st == uint32_t(SlotState::InOp) && blocked) {
+            Op op = Op(s.pending_op.load());
+            char ps = process_state(s.tid.load());
+            if (op == Op::Sleep || op == Op::Poll || op == Op::EpollWait || (ps != 'S' && ps != 'D')) return false;
+            *blocked = true;
+            continue;
+        }
+        if (st != uint32_t(SlotState::AtGate)) return false;
+        if (!gated && Op(s.pending_op.load()) != Op::None) return false;
     }
     if (at_gate.empty() || !shm_->all_read()) return false;
     // Every other process of the run has exited, and each of these has no thread but those
@@ -1484,7 +1500,9 @@ void lab_main(int channel_fd, int keeper_fd) {
         timespec five_ms{0, 5'000'000}, rest{1, 0};  // resting: a second bounds what we did not foresee
         if (active && run->rests())
             for (auto& [pid, fd] : run->rest_fds()) p.push_back({fd, POLLIN, 0});
-        ppoll(p.data(), nfds_t(p.size()), !active ? nullptr : run->rests() ? &rest : &five_ms, &waiting);
+        timespec nap{0, 50'000'000};
+        ppoll(p.data(), nfds_t(p.size()), !active ? nullptr : run->rests() ? &rest : run->naps() ? &nap : &five_ms,
+              &waiting);
         if (g_lab_signal) break;
         // Every command that came, not only the first: two can arrive in one read, and the
         // second would sit in the channel's buffer, unseen by poll, until a third came (a
