@@ -862,7 +862,9 @@ void Run::annotate(Snapshot& s) {
 // A snapshot at a quiet moment: waits (up to 300 ms) until no task of the run is running.
 Snapshot Run::settled_snapshot() {
     Snapshot s;
-    uint64_t until = monotonic_ns() + 300'000'000;
+    // Up to 1 s: on a loaded machine a process that only waits for a CPU shows as running (R),
+    // and 300 ms once cut an exec'd program's listing of its fds short in CI.
+    uint64_t until = monotonic_ns() + 1'000'000'000;
     for (;;) {
         s = probe_.full(run_processes());
         bool busy = false;
