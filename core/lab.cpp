@@ -138,13 +138,13 @@ public:
     bool pump();
     void end(const std::string& reason, const std::string& text);
     int console_fd() const { return out_fd_; }
-    // Resting (as the last turn found it): nothing in the run can move until the learner does
-    // or one of its processes dies, so the loop waits on the channel, the console and REST_FDS
-    // (a pidfd per live process), not on a 5 ms timer. See resting().
-    bool rests() const { return rest_; }
-    // Napping: as resting, but some task sleeps in the kernel in an op another's step would end
-    // (a read of an empty pipe): the loop looks every 50 ms, should the op end by itself.
-    bool naps() const { return nap_; }
+    // How still the run was at the last turn (quiet()). Rest: nothing in it can move until the
+    // learner does or one of its processes dies, so the loop waits on the channel, the console
+    // and rest_fds() (a pidfd per live process), with a 1 s backstop. Nap: as rest, but some
+    // task sleeps in the kernel in an op another's step would end (a read of an empty pipe):
+    // the loop looks every 50 ms, should it end by itself. Busy: every 5 ms.
+    enum class Quiet { Busy, Nap, Rest };
+    Quiet stillness() const { return quiet_; }
     const std::map<pid_t, int>& rest_fds() const { return rest_fds_; }
     void step(pid_t pid);
     void set_mode(bool gated);
@@ -164,11 +164,11 @@ private:
     void say_gone(pid_t pid, uint64_t t_ns = 0);  // its Exit event: reaped by a process of the run (at T_NS)
     void spawned(const Event& ret);
     bool waiting_for_learner() const;
-    bool resting(bool* blocked = nullptr);
+    Quiet quiet(std::set<pid_t>& alive);
     // SLOT's op is let go: no rest until it has left that gate (its state says AtGate until it
     // wakes, and its events follow).
     void released(int slot) { released_[slot] = shm_->slots[slot].arrival.load(); }
-    bool hold_rest_fds(bool rest);
+    bool hold_rest_fds(const std::set<pid_t>& alive);
     void replay_turn();
     bool previous_settled();
     bool settled(bool polls_settle = true);
@@ -243,7 +243,7 @@ private:
     uint64_t settled_since_ = 0;
     // "advance": ops left to step (-1: none), through the next lesson step.
     int advance_left_ = -1;
-    bool rest_ = false, nap_ = false;
+    Quiet quiet_ = Quiet::Busy;
     uint64_t rest_snapshot_seq_ = ~0ull;  // seq_ when the rest's snapshot went out (~0: none)
     std::map<pid_t, int> rest_fds_;  // host pid -> pidfd, while resting
     std::map<int, uint64_t> released_;  // slot -> the arrival at the gate it was released from
@@ -294,9 +294,7 @@ bool Run::start(std::string& err) {
                              {"containment", containment_name()}}.dump();
     add(rs);
 
-    shm_->hdr.fork_begin();  // the first process, counted for the cap until a scan sees it
-    pid_t pid = ::fork();
-    if (pid != 0) shm_->hdr.fork_done();
+    pid_t pid = shm_->hdr.counted_fork();  // for the cap until a scan sees it
     if (pid < 0) {
         ::close(out[0]);
         ::close(out[1]);
@@ -1039,7 +1037,7 @@ std::string Run::where_each() {
     return out;
 }
 
-// REST: the run rests (resting()): this is the last snapshot until something changes.
+// REST: the run rests (quiet()): this is the last snapshot until something changes.
 void Run::send_snapshot(bool rest) {
     flush();  // the events it shows the effect of go first (a rest sends no later snapshot)
     probe_.refresh(snap_, run_processes());
@@ -1109,15 +1107,16 @@ bool Run::pump() {
     // the op that brought the last task to its gate), then none until an event is read (a
     // step went from one rest to the next between two turns) or a process died (its pidfd
     // woke us): nothing else changes.
-    bool blocked = false;
-    rest_ = resting(&blocked);
-    nap_ = rest_ && blocked;
-    rest_ = rest_ && !blocked;
-    if (hold_rest_fds(rest_) || !rest_) rest_snapshot_seq_ = ~0ull;
-    if (opts_.snapshots && (rest_ ? rest_snapshot_seq_ != seq_ : now - last_snap_ns_ > 50'000'000)) {
+    std::set<pid_t> alive;
+    quiet_ = quiet(alive);
+    const bool rest = quiet_ == Quiet::Rest;
+    if (!rest) alive.clear();
+    if (hold_rest_fds(alive) || !rest) rest_snapshot_seq_ = ~0ull;
+    if (rest && rest_fds_.size() != alive.size()) quiet_ = Quiet::Nap;  // a pidfd refused: look
+    if (opts_.snapshots && (rest ? rest_snapshot_seq_ != seq_ : now - last_snap_ns_ > 50'000'000)) {
         last_snap_ns_ = now;
-        send_snapshot(rest_);
-        if (rest_) rest_snapshot_seq_ = seq_;
+        send_snapshot(rest);
+        if (rest) rest_snapshot_seq_ = seq_;
     }
     flush();
     return true;
@@ -1128,77 +1127,73 @@ bool Run::pump() {
 // nothing under way: no replay, advance or step snapshot to follow, no handler's call to see
 // return. Then only the learner (a command) or a process's death (a kill from a terminal) can
 // change anything. A free run's op at its gate passes by itself: not resting.
-// BLOCKED (when given): tasks sleeping in the kernel in an op with no timeout count as still
-// too, and *BLOCKED says whether there were any.
-bool Run::resting(bool* blocked) {
+// Tasks sleeping in the kernel in an op with no timeout make it a nap. ALIVE: the run's
+// processes that have not exited (when not busy).
+Run::Quiet Run::quiet(std::set<pid_t>& alive) {
     const RunHeader& h = shm_->hdr;
-    if (h.freeze.load() || h.stop.load() || h.bound_hit.load()) return false;
+    if (h.freeze.load() || h.stop.load() || h.bound_hit.load()) return Quiet::Busy;
     const bool gated = h.mode.load() == uint32_t(RunMode::Gated);
-    if (!held_pending_.empty() || advance_left_ >= 0 || replay_slot_ >= 0 || !handler_calls_.empty()) return false;
-    if (!opts_.replay.empty() && !replay_over_ && !replayed_sent_) return false;
-    if (!kind_->resting()) return false;
+    if (!held_pending_.empty() || advance_left_ >= 0 || replay_slot_ >= 0 || !handler_calls_.empty())
+        return Quiet::Busy;
+    if (!opts_.replay.empty() && !replay_over_ && !replayed_sent_) return Quiet::Busy;
+    if (!kind_->resting()) return Quiet::Busy;
     std::map<pid_t, int> at_gate;  // pid -> its tasks at a gate
     for (auto it = released_.begin(); it != released_.end();) {  // moved on (or gone) since
         const Slot& s = shm_->slots[it->first];
         bool left = s.arrival.load() != it->second || s.state.load() != uint32_t(SlotState::AtGate);
         it = left ? released_.erase(it) : std::next(it);
     }
-    if (!released_.empty()) return false;
+    if (!released_.empty()) return Quiet::Busy;
+    bool blocked = false;
     for (int i : live_slots()) {
         const Slot& s = shm_->slots[i];
         ++at_gate[s.pid.load()];
         const uint32_t st = s.state.load();
-        if (st == uint32_t(SlotState::InOp) && blocked) {
+        if (st == uint32_t(SlotState::InOp)) {
             Op op = Op(s.pending_op.load());
             char ps = process_state(s.tid.load());
-            if (op == Op::Sleep || op == Op::Poll || op == Op::EpollWait || (ps != 'S' && ps != 'D')) return false;
-            *blocked = true;
+            if (op == Op::Sleep || op == Op::Poll || op == Op::EpollWait || (ps != 'S' && ps != 'D'))
+                return Quiet::Busy;
+            blocked = true;
             continue;
         }
-        if (st != uint32_t(SlotState::AtGate)) return false;
-        if (!gated && Op(s.pending_op.load()) != Op::None) return false;
+        if (st != uint32_t(SlotState::AtGate)) return Quiet::Busy;
+        if (!gated && Op(s.pending_op.load()) != Op::None) return Quiet::Busy;
     }
-    if (at_gate.empty() || !shm_->all_read()) return false;
+    if (at_gate.empty() || !shm_->all_read()) return Quiet::Busy;
     // Every other process of the run has exited, and each of these has no thread but those
     // tasks: a child or thread just made (its Start not read yet) may be running.
     for (pid_t p : run_processes()) {
-        if (kind_->instrumentation(*shm_, p)) continue;
-        auto it = at_gate.find(p);
         int threads = thread_count(p);
         if (threads == 0) continue;  // a zombie, or gone
-        if (it == at_gate.end() || threads != it->second) return false;
+        alive.insert(p);
+        if (kind_->instrumentation(*shm_, p)) continue;
+        auto it = at_gate.find(p);
+        if (it == at_gate.end() || threads != it->second) return Quiet::Busy;
     }
-    return true;
+    return blocked ? Quiet::Nap : Quiet::Rest;
 }
 
-// While resting, a pidfd for each live process that has not exited (a zombie's would wake us
-// at once): its death ends the rest. Not resting, or a pidfd refused: none (the 5 ms timer).
-// True when a process held so went (exited, or is gone) and the rest goes on.
-bool Run::hold_rest_fds(bool rest) {
+// A pidfd for each process of ALIVE (the run's, resting; none otherwise): its death ends the
+// rest (a zombie's would wake us at once, so none is in ALIVE). True when a process held so
+// went while the rest goes on. A pidfd refused leaves rest_fds() short of ALIVE.
+bool Run::hold_rest_fds(const std::set<pid_t>& alive) {
     bool went = false;
-    std::set<pid_t> want;
-    if (rest)
-        for (pid_t p : live_)
-            if (thread_count(p) > 0) want.insert(p);
     for (auto it = rest_fds_.begin(); it != rest_fds_.end();) {
-        if (want.count(it->first)) {
+        if (alive.count(it->first)) {
             ++it;
             continue;
         }
-        went |= rest;
+        went |= !alive.empty();
         ::close(it->second);
         it = rest_fds_.erase(it);
     }
-    for (pid_t p : want) {
+    for (pid_t p : alive) {
         if (rest_fds_.count(p)) continue;
         // pidfd_open takes the pid as we see it: the inner one in namespace mode.
         pid_t inner = g_pidns ? read_nspid(p) : p;
         int fd = inner > 0 ? int(syscall(SYS_pidfd_open, inner, 0)) : -1;
-        if (fd < 0) {
-            rest_ = false;
-            return hold_rest_fds(false);
-        }
-        rest_fds_[p] = fd;
+        if (fd >= 0) rest_fds_[p] = fd;
     }
     return went;
 }
@@ -1297,7 +1292,7 @@ void Run::end(const std::string& reason, const std::string& text) {
 
 void Run::cleanup() {
     if (shm_ && !ended_) end("stopped", "the run was stopped");
-    hold_rest_fds(false);
+    hold_rest_fds({});
     if (out_fd_ >= 0) ::close(out_fd_);
     out_fd_ = -1;
     RunShared::destroy(shm_);
@@ -1499,12 +1494,12 @@ void lab_main(int channel_fd, int keeper_fd) {
     for (;;) {
         bool active = run != nullptr;
         std::vector<pollfd> p = {{chan.fd(), POLLIN, 0}, {active ? run->console_fd() : -1, POLLIN, 0}};
-        timespec five_ms{0, 5'000'000}, rest{1, 0};  // resting: a second bounds what we did not foresee
-        if (active && run->rests())
+        const Run::Quiet q = active ? run->stillness() : Run::Quiet::Busy;
+        if (q == Run::Quiet::Rest)
             for (auto& [pid, fd] : run->rest_fds()) p.push_back({fd, POLLIN, 0});
-        timespec nap{0, 50'000'000};
-        ppoll(p.data(), nfds_t(p.size()), !active ? nullptr : run->rests() ? &rest : run->naps() ? &nap : &five_ms,
-              &waiting);
+        timespec busy{0, 5'000'000}, nap{0, 50'000'000}, rest{1, 0};
+        const timespec* wait = !active ? nullptr : q == Run::Quiet::Rest ? &rest : q == Run::Quiet::Nap ? &nap : &busy;
+        ppoll(p.data(), nfds_t(p.size()), wait, &waiting);
         if (g_lab_signal) break;
         // Every command that came, not only the first: two can arrive in one read, and the
         // second would sit in the channel's buffer, unseen by poll, until a third came (a

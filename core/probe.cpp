@@ -1095,21 +1095,26 @@ pid_t read_nspid(pid_t pid) {
 
 void set_read_nspid(bool on) { g_read_nspid.store(on); }
 
-char process_state(pid_t pid) {
-    char path[64], buf[1024];
+namespace {
+// PID's stat line read and parsed into F (its comm view points into BUF).
+bool read_stat(pid_t pid, char (&buf)[1024], StatFields& f) {
+    char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
     ssize_t n = pid > 0 ? read_path(path, buf, sizeof buf) : -1;
+    return n > 0 && parse_stat({buf, size_t(n)}, f);
+}
+}  // namespace
+
+char process_state(pid_t pid) {
+    char buf[1024];
     StatFields f;
-    return n > 0 && parse_stat({buf, size_t(n)}, f) ? f.state : '-';
+    return read_stat(pid, buf, f) ? f.state : '-';
 }
 
 int thread_count(pid_t pid) {
-    char path[64], buf[1024];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
-    ssize_t n = pid > 0 ? read_path(path, buf, sizeof buf) : -1;
+    char buf[1024];
     StatFields f;
-    if (n <= 0 || !parse_stat({buf, size_t(n)}, f) || f.state == 'Z' || f.state == 'X') return 0;
-    return int(f.num_threads);
+    return read_stat(pid, buf, f) && f.state != 'Z' && f.state != 'X' ? int(f.num_threads) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1168,9 +1168,7 @@ void Observer::main() {
     prctl(PR_SET_NAME, "forklab-observe");
     catch_sigchld();
     std::vector<char*> argv = exec_argv(cfg_.argv);
-    shm_->hdr.fork_begin();  // counted for the cap until the lab's scans see it
-    pid_t c = ::fork();
-    if (c != 0) shm_->hdr.fork_done();
+    pid_t c = shm_->hdr.counted_fork();  // for the cap until the lab's scans see it
     if (c < 0) {
         std::string line = "forklab trace: fork: " + std::string(strerror(errno)) + "\n";
         ssize_t r = ::write(2, line.data(), line.size());
@@ -1280,9 +1278,7 @@ void Tracer::main() {
     sigprocmask(SIG_BLOCK, &chld_, &mask_);
     std::vector<char*> argv = exec_argv(cfg_.argv);
 
-    shm_->hdr.fork_begin();  // counted for the cap until the lab's scans see it
-    pid_t c = ::fork();
-    if (c != 0) shm_->hdr.fork_done();
+    pid_t c = shm_->hdr.counted_fork();  // for the cap until the lab's scans see it
     if (c < 0) fail(std::string("fork: ") + strerror(errno), 125);
     if (c == 0) {
         struct sigaction dfl {};

@@ -287,10 +287,18 @@ namespace {
 // A fork, spawn or vfork of this task is counted for the process cap from here until its
 // fork_returned (RunHeader::fork_begin). The slot's flag lets the lab count it done should we
 // die in it; a kill between the two stores below leaves one fork counted: the cap errs safe.
-void fork_begun() {
-    if (!g_proc.shm) return;
-    g_proc.shm->hdr.fork_begin();
+// Returns the run's live processes with the child to come (0 outside a run).
+int fork_begun() {
+    if (!g_proc.shm) return 0;
+    int n = g_proc.shm->hdr.fork_begin();
     if (t_slot >= 0) g_proc.shm->slots[t_slot].in_fork.store(1);
+    return n;
+}
+
+// Refused before it began: not counted, and nothing for the lab to count done.
+void fork_refused() {
+    if (t_slot >= 0) g_proc.shm->slots[t_slot].in_fork.store(0);
+    g_proc.shm->hdr.fork_undo();
 }
 
 void fork_returned() {
@@ -304,10 +312,10 @@ pid_t fork(const char* role, Where loc) {
     begin(Op::Fork, loc);
     if (g_proc.shm) {
         RunHeader& h = g_proc.shm->hdr;
-        int n = h.fork_begin();
+        int n = fork_begun();
         int cap = h.proc_cap.load();
         if (n > cap) {
-            h.fork_undo();
+            fork_refused();
             char msg[96];
             int len = snprintf(msg, sizeof msg, "process cap %d reached: fork refused", cap);
             emit_text(Kind::Bound, Op::Fork, int(loc.line()), 0, cap, {msg, size_t(len)});
@@ -315,7 +323,6 @@ pid_t fork(const char* role, Where loc) {
             errno = EAGAIN;
             return done(Op::Fork, loc, pid_t(-1));
         }
-        if (t_slot >= 0) g_proc.shm->slots[t_slot].in_fork.store(1);
     }
     // The child's identity is prepared before fork: after it, the child touches no allocator.
     // Task ids are short ("1.2.1"); a deep fork chain would be cut, not overflow.

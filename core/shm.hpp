@@ -13,6 +13,7 @@
 // fork-safe (no locks a fork could leave held, no malloc), so it works in a child forked from a
 // multi-threaded parent and inside signal handlers.
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -128,6 +129,13 @@ struct RunHeader {
     }
     void fork_undo() { forks_let.fetch_sub(1); }
     void fork_done() { forks_done.fetch_add(1); }
+    // fork(2), counted so (the run's first process; a program's first, by its tracer).
+    pid_t counted_fork() {
+        fork_begin();
+        pid_t p = ::fork();
+        if (p != 0) fork_done();
+        return p;
+    }
     uint32_t tsc = 0;                       // set at create: stamps are TSC ticks
     uint64_t tick_ns_q32 = 0;               // ns per TSC tick, 32.32 fixed point (durations)
     uint64_t stamp() const { return tsc ? read_tsc() : monotonic_ns(); }
