@@ -133,14 +133,15 @@ Phases parse(const std::string& out, int n) {
     return ph;
 }
 
-double children_cpu_ms() {
+// User + system CPU (ms) of this process (RUSAGE_SELF) or of its waited-for children.
+double rusage_ms(int who) {
     rusage ru{};
-    getrusage(RUSAGE_CHILDREN, &ru);
+    getrusage(who, &ru);
     return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 Phases run_cmd(const std::string& cmd, int n) {
-    const double cpu0 = children_cpu_ms();
+    const double cpu0 = rusage_ms(RUSAGE_CHILDREN);
     FILE* f = popen(cmd.c_str(), "r");
     if (!f) return {};
     std::string out;
@@ -149,7 +150,7 @@ Phases run_cmd(const std::string& cmd, int n) {
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, got);
     pclose(f);
     Phases p = parse(out, n);
-    p.run_cpu_ms = children_cpu_ms() - cpu0;  // the shell popen ran it with, too (well under 1 ms)
+    p.run_cpu_ms = rusage_ms(RUSAGE_CHILDREN) - cpu0;  // the shell popen ran it with, too (well under 1 ms)
     p.runs = 1;
     return p;
 }
@@ -177,12 +178,6 @@ double cpu_ms(pid_t pid, bool children = false) {
     if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ut, &stt, &cut, &cst) != 4)
         return 0;
     return double(children ? cut + cst : ut + stt) * 1000.0 / double(sysconf(_SC_CLK_TCK));
-}
-
-double self_cpu_ms() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 }  // namespace
@@ -236,7 +231,7 @@ int main(int argc, char** argv) {
             o.timeout_s = 120;
             std::string out;
             nlohmann::json sites;
-            const double lab0 = cpu_ms(lab->pid()), me0 = self_cpu_ms(), run0 = cpu_ms(lab->pid(), true);
+            const double lab0 = cpu_ms(lab->pid()), me0 = rusage_ms(RUSAGE_SELF), run0 = cpu_ms(lab->pid(), true);
             try {
                 RunOutcome r = run_to_end(*lab, o, {}, [&](const nlohmann::json& m) {
                     if (m.value("msg", "") == "run_ended" && m.contains("call_sites")) sites = m["call_sites"];
@@ -248,7 +243,7 @@ int main(int argc, char** argv) {
             }
             Phases p = parse(out, n);
             p.lab_cpu_ms = cpu_ms(lab->pid()) - lab0;
-            p.client_cpu_ms = self_cpu_ms() - me0;
+            p.client_cpu_ms = rusage_ms(RUSAGE_SELF) - me0;
             p.run_cpu_ms = cpu_ms(lab->pid(), true) - run0;  // the lab has reaped the tracer by run_ended
             p.runs = 1;
             if (sites.is_object()) {
