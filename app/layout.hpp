@@ -119,6 +119,7 @@ struct TreeNode {
     std::vector<pid_t> folded;  // a summary row of exited siblings (PID is -parent): who they were
     int depth = 0;
     float x = 0, y = 0;  // top-left corner
+    float w = 0;         // node_w, or wider: a parent whose last line needs the room over its children
     float h = 0;         // node_h, or the height of a compact row
 };
 
@@ -137,7 +138,8 @@ struct TreeLayout {
 // (the lab as subreaper) appears as a pseudo node. A process that exited and was reaped shrinks
 // to a one-line row; two or more such siblings fold into one summary row ("3 exited").
 // Nodes are as wide as the widest title ("pid 22470 (3 inside)  worker 2") needs, so no title
-// is cut: MEASURE gives a text's width at scale 1 (16 px; the view passes its font's, else an
+// is cut; a parent may be wider still, within the room over its children, where its last line
+// ("did: read(fd 3) = 0 \"\" (EOF)   next: close(fd 3)") needs it: MEASURE gives a text's width at scale 1 (16 px; the view passes its font's, else an
 // estimate).
 // DENSE (for a view the one-line titles make too wide or too tall at a readable zoom): the
 // title on two lines ("pid 22470 (3 inside)", then "worker 2"), so nodes are narrower and more

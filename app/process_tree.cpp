@@ -260,6 +260,8 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         return out.nodes.back();
     };
 
+    // Each parent's room: the left and right edges of the slots its subtree takes.
+    std::unordered_map<pid_t, std::pair<float, float>> room;
     // Places PID's subtree with its left edge at X0; returns the subtree's width (in slots).
     std::function<float(pid_t, int, float, float)> place = [&](pid_t pid, int depth, float x0,
                                                                float y) -> float {
@@ -286,6 +288,7 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
             }
             float last_x = x0 + static_cast<float>(cols - 1) * slot;
             out.nodes[me].x = (x0 + last_x) / 2;
+            room[pid] = {x0, x0 + static_cast<float>(cols) * slot - hgap};
             return static_cast<float>(cols) * slot;
         }
         float cx = x0;
@@ -295,12 +298,14 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
             cx += place(k, depth + 1, cx, cy);
         }
         out.nodes[me].x = (out.nodes[placed.front()].x + out.nodes[placed.back()].x) / 2;
+        room[pid] = {x0, cx - hgap};
         return cx - x0;
     };
 
     auto run = [&] {
         out.nodes.clear();
         index.clear();
+        room.clear();
         float x = margin;
         for (pid_t t : tops) x += place(t, 0, x, margin);
         out.width = x - hgap + margin;
@@ -346,6 +351,22 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         }
     }
     out.node_w = node_w;
+    // A parent over several children (zombies' parent over its workers) has the room their
+    // slots take: its last line gets what it needs of it, centred where it is.
+    for (auto& n : out.nodes) {
+        n.w = node_w;
+        auto it = model.procs.find(n.pid);
+        auto r = room.find(n.pid);
+        if (n.compact || it == model.procs.end() || r == room.end()) continue;
+        std::string last = card_last_line(it->second);
+        float want = (width(last) + 6 + 2 * pad_1 + 4) * scale;
+        if (last.empty() || want <= node_w + 0.5f) continue;
+        const float mid = n.x + node_w / 2;
+        const float w = std::min(want, 2 * std::min(mid - r->second.first, r->second.second - mid));
+        if (w <= node_w + 0.5f) continue;
+        n.x = mid - w / 2;
+        n.w = w;
+    }
     for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
 }
@@ -602,7 +623,7 @@ void draw_process_tree(ViewContext& ctx) {
     auto rect_of = [&](const TreeNode& n) {
         return std::pair<ImVec2, ImVec2>{
             {origin.x + n.x, origin.y + n.y},
-            {origin.x + n.x + lay.node_w, origin.y + n.y + n.h}};
+            {origin.x + n.x + n.w, origin.y + n.y + n.h}};
     };
     auto visible = [&](ImVec2 a, ImVec2 b) {
         return b.x >= win0.x && a.x <= win1.x && b.y >= win0.y && a.y <= win1.y;
@@ -667,10 +688,10 @@ void draw_process_tree(ViewContext& ctx) {
         if (rep && n.born_parent && by_pid.count(n.born_parent)) {
             auto [c0, c1] = rect_of(*by_pid[n.born_parent]);
             ImVec2 bf{(c0.x + c1.x) * 0.5f, c1.y};
-            ImVec2 bt{b0.x + lay.node_w * 0.2f, b0.y};
+            ImVec2 bt{b0.x + n.w * 0.2f, b0.y};
             if (c0.y >= b1.y) {  // the old parent sits lower: join its top to the orphan's bottom
                 bf = {(c0.x + c1.x) * 0.5f, c0.y};
-                bt = {b0.x + lay.node_w * 0.2f, b1.y};
+                bt = {b0.x + n.w * 0.2f, b1.y};
             }
             ImVec2 blo{std::min(bf.x, bt.x), std::min(bf.y, bt.y)};
             ImVec2 bhi{std::max(bf.x, bt.x), std::max(bf.y, bt.y)};
@@ -698,7 +719,7 @@ void draw_process_tree(ViewContext& ctx) {
             float last_bus = first_bus;
             std::map<float, float> rows;  // row y -> rightmost stub x
             for (const TreeNode* k : ks) {
-                float cx = origin.x + k->x + lay.node_w * 0.5f;
+                float cx = origin.x + k->x + k->w * 0.5f;
                 float& r = rows[k->y];
                 r = std::max(r, cx);
             }

@@ -173,7 +173,8 @@ void check_tree_sane(const RunModel& m, const TreeLayout& lay) {
     for (const auto& n : lay.nodes) {
         CHECK(n.x >= 0);
         CHECK(n.y >= 0);
-        CHECK(n.x + lay.node_w <= lay.width + 0.5f);
+        CHECK(n.w >= lay.node_w);
+        CHECK(n.x + n.w <= lay.width + 0.5f);
         CHECK(n.y + n.h <= lay.height + 0.5f);
         if (!n.parent) continue;
         const TreeNode* up = lay.find(n.parent);
@@ -184,7 +185,7 @@ void check_tree_sane(const RunModel& m, const TreeLayout& lay) {
     for (size_t i = 0; i < lay.nodes.size(); ++i)
         for (size_t j = i + 1; j < lay.nodes.size(); ++j) {
             const auto &a = lay.nodes[i], &b = lay.nodes[j];
-            bool apart = a.x + lay.node_w <= b.x || b.x + lay.node_w <= a.x ||
+            bool apart = a.x + a.w <= b.x || b.x + b.w <= a.x ||
                          a.y + a.h <= b.y || b.y + b.h <= a.y;
             CHECK_MESSAGE(apart, "nodes " << a.pid << " and " << b.pid << " overlap");
         }
@@ -556,6 +557,51 @@ TEST_CASE("views graph: the dense tree holds prefork's eight processes in a proj
             float room = lay.node_w - 6 * s - 1.5f * lay.pad;
             CHECK(measure(who) * s <= room + 0.5f);
             CHECK(measure(role) * s <= room + 0.5f);
+        }
+    }
+}
+
+TEST_CASE("views graph: a parent over its workers has their room for what it did and does next") {
+    // zombies at 1366x768 in presentation mode: the parent's "did: read(fd 3) = 0 "" (EOF)
+    // next: close(fd 3)" was cut at the width of one worker's card, over two or three of them.
+    const float s = 1.5f;
+    fl::ui::HeadlessGui gui({1366, 768}, 24);
+    ImFont* font = ImGui::GetIO().Fonts->Fonts[0];
+    TextWidth measure = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    const std::string last = "did: read(fd 3) = 0 \"\" (EOF)   next: close(fd 3)";
+    for (int workers : {1, 2, 3}) {
+        CAPTURE(workers);
+        RunModel m;
+        m.status = RunStatus::Paused;
+        add(m, proc(15000, 50, "parent", 'S', 0));
+        m.procs[15000].nspid = 2;
+        m.procs[15000].at_gate = true;
+        m.procs[15000].did = "read(fd 3) = 0 \"\" (EOF)";
+        m.procs[15000].current_op = "close(fd 3)";
+        for (int k = 1; k <= workers; ++k) {
+            add(m, proc(15000 + k, 15000, "worker " + std::to_string(k), 'Z', k));
+            m.procs[15000 + k].nspid = k + 2;
+        }
+        TreeLayout lay = layout_tree(m, s, 960, measure);
+        check_tree_sane(m, lay);
+        const TreeNode* top = lay.find(15000);
+        REQUIRE(top);
+        const float needs = (measure(last) + 6 + 2 * lay.pad / s + 4) * s;
+        for (const auto& n : lay.nodes)
+            if (n.pid != 15000) CHECK(n.w == doctest::Approx(lay.node_w));  // workers keep theirs
+        if (workers == 1) {
+            CHECK(top->w == doctest::Approx(lay.node_w));  // no more room than its one worker's
+        } else {
+            REQUIRE(needs > lay.node_w + 1);  // (else there is nothing to widen)
+            CHECK(top->w == doctest::Approx(needs));
+            // Still centred over its workers' first row, so the edges down to them are as before.
+            const TreeNode* a = lay.find(15001);
+            float left = a->x, right = a->x;
+            for (const auto& n : lay.nodes)
+                if (n.pid != 15000 && n.y == a->y) left = std::min(left, n.x), right = std::max(right, n.x);
+            CHECK(top->x + top->w / 2 == doctest::Approx((left + right + lay.node_w) / 2));
         }
     }
 }
