@@ -1,30 +1,43 @@
 // The cost of tracing a user's program (issue 13): the same syscall mix run raw, under
 // `forklab trace` (the lab's program kind: ptrace + a seccomp filter), under `strace -f`, and under
-// `strace -f --seccomp-bpf` with the same syscalls traced. The workload times its own two
-// phases, so start-up (the lab's, strace's) is not counted:
-//   ungated: getppid + fstat per iteration (never stopped by ForkLab's filter), first;
-//   gated:   a pipe round trip of 64 bytes per iteration (write + read: gated ops), and a fork +
-//            _exit + wait every 100 iterations.
-// Each phase is timed in blocks (100 round trips with their fork; 2000 ungated iterations), and
-// a phase's time is the sum over its blocks of each block's best across the interleaved reps.
-// Why: on this shared 2-core machine a whole phase is rarely run without another process taking
-// its core for a while (at load 10, best-of-5 whole phases put raw's ungated loop at 2x
-// forklab's), while a block of a few ms often is; noise only ever adds, and every block is
-// still counted (the first gated block with the first unwinds of the call sites).
-// Goals: gated not slower than strace -f --seccomp-bpf; ungated within 1.1x of raw. The row
-// "any seccomp filter" is the workload raw under a one-rule filter that stops nothing: the
-// kernel's own cost of a filter on every syscall, which no filter's layout avoids (since Linux
-// 5.11 a syscall whose answer is always "allow" skips the filter's program altogether).
+// `strace -f --seccomp-bpf` with the same syscalls traced.
+//
+// Gated: a pipe round trip of 64 bytes per iteration (write + read: gated ops), and a fork +
+// _exit + wait every 100 iterations. The workload times itself, so start-up (the lab's,
+// strace's) is not counted. It is timed in blocks of 100 round trips, and its time is the sum
+// over its blocks of each block's best across the interleaved reps: on this shared 2-core
+// machine a whole run is rarely left alone, while a block of a few ms often is, and noise only
+// ever adds. Goal: not slower than strace -f --seccomp-bpf.
+//
+// Ungated: getppid + fstat (never stopped by ForkLab's filter: the cheapest syscalls there are,
+// so the filter's cost is at its largest share), run in lockstep. One worker per way of running
+// it, all alive at once, takes turns through a futex in a shared file: a block of 2000
+// iterations each, in an order rotated every round, all of a round's blocks on the same CPU
+// (each worker pins itself), and the figure is the median over rounds of each round's ratio to
+// raw's block. Blocks a few hundred us apart on one CPU see the same machine; the block-best
+// figures of separate runs moved by 10-20% from one bench run to the next. Goal: within 1.1x of
+// raw. The worker "any seccomp filter" runs under a one-rule filter that stops
+// nothing: the kernel's own cost of a filter on every syscall, which no filter's layout avoids
+// (since Linux 5.11 a syscall whose answer is always "allow" skips the filter's program, but
+// not the kernel's slow syscall entry).
+//
 // Also printed: the CPU time the lab and this client (its event reader) used per forklab run,
 // which runs beside the program on the other core (and competes with it on a loaded machine).
 // Prints ratios against raw measured in this same run; asserts nothing.
 #include <seccomp.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -39,36 +52,27 @@ using namespace fl;
 
 namespace {
 
-int kReps = 7;  // --reps: more for a steadier floor (the ungated rows differ by a few %)
+int kReps = 7;  // --reps: more for a steadier gated figure
+int kRounds = 400;  // --rounds: lockstep rounds of the ungated loop
 constexpr int kGatedBlock = 100;     // round trips per block (one fork each)
-constexpr int kUngatedBlock = 2000;  // getppid + fstat per block
+constexpr int kUngatedBlock = 2000;  // getppid + fstat per lockstep block
+
+// Stops nothing the workloads do: only the kernel's cost of having a filter at all.
+bool any_filter() {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    bool ok = ctx && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1) == 0 &&
+              seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(acct), 0) == 0 && seccomp_load(ctx) == 0;
+    seccomp_release(ctx);
+    return ok;
+}
 
 int workload(int n, bool filtered) {
-    if (filtered) {
-        // Stops nothing the workload does: only the kernel's cost of having a filter at all.
-        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-        if (!ctx || seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1) != 0 ||
-            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(acct), 0) != 0 || seccomp_load(ctx) != 0)
-            return 1;
-        seccomp_release(ctx);
-    }
+    if (filtered && !any_filter()) return 1;
     int p[2];
     if (pipe(p) != 0) return 1;
     char buf[64] = {};
-    std::vector<uint64_t> gated, ungated;
+    std::vector<uint64_t> gated;
     gated.reserve(size_t(n / kGatedBlock + 1));
-    ungated.reserve(size_t(n * 20 / kUngatedBlock + 1));
-    // Ungated first: run after the gated phase, it met the lab (and the client) still reading
-    // that phase's trace on the other core, a cost of the gated ops, not of these.
-    struct stat st;
-    for (int i = 0; i < n * 20;) {
-        uint64_t t = monotonic_ns();
-        for (int k = 0; k < kUngatedBlock && i < n * 20; ++k, ++i) {
-            (void)getppid();
-            fstat(p[0], &st);
-        }
-        ungated.push_back(monotonic_ns() - t);
-    }
     for (int i = 0; i < n;) {
         uint64_t t = monotonic_ns();
         for (int k = 0; k < kGatedBlock && i < n; ++k, ++i) {
@@ -83,18 +87,99 @@ int workload(int n, bool filtered) {
         }
         gated.push_back(monotonic_ns() - t);
     }
-    // One line per phase (forklab's console makes each line an event).
     std::string out = "gated_ns";
     for (uint64_t g : gated) out += " " + std::to_string(g);
-    out += "\nungated_ns";
-    for (uint64_t u : ungated) out += " " + std::to_string(u);
     printf("%s\n", out.c_str());
     return 0;
 }
 
-// One rep's block times (ns), or, kept across reps, each block's best.
+// The ungated loop's workers share this, mapped from a file in /dev/shm (the lab's program sees
+// the same files; it inherits no fd from the bench).
+constexpr int kMaxWorkers = 5, kMaxRounds = 5000;
+struct Lockstep {
+    std::atomic<uint32_t> ready{0};  // workers started; the last one unlinks the file
+    std::atomic<uint32_t> turn{0};   // round * workers + place in the round
+    std::atomic<uint32_t> quit{0};   // a worker failed or the bench gave up: all leave
+    uint32_t workers = 0, rounds = 0;
+    uint64_t ns[kMaxRounds][kMaxWorkers];
+};
+
+long futex(std::atomic<uint32_t>* w, int op, uint32_t val, const timespec* ts) {
+    return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op, val, ts, nullptr, 0);
+}
+
+// WORKER's turn in ROUND: each round's order is the last one's rotated by one, so each worker
+// goes first, second... as often as the others.
+uint32_t turn_of(uint32_t worker, uint32_t round, uint32_t workers) {
+    return round * workers + (worker + workers - round % workers) % workers;
+}
+
+// Waits until W holds WANT; false if told to quit or after 60 s (a worker that never came).
+bool wait_for(Lockstep* ls, std::atomic<uint32_t>& w, uint32_t want, uint64_t deadline) {
+    const timespec tick{0, 100 * 1000 * 1000};
+    for (uint32_t v; (v = w.load()) != want;) {
+        if (ls->quit.load() || monotonic_ns() > deadline) return false;
+        futex(&w, FUTEX_WAIT, v, &tick);
+    }
+    return true;
+}
+
+int lockstep_worker(const char* path, int index, bool filtered) {
+    if (filtered && !any_filter()) return 1;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return 1;
+    void* m = mmap(nullptr, sizeof(Lockstep), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return 1;
+    auto* ls = static_cast<Lockstep*>(m);
+    const uint32_t w = ls->workers;
+    auto fail = [&] {
+        ls->quit.store(1);
+        futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
+        futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
+        return 1;
+    };
+    int p[2];
+    if (pipe(p) != 0) return fail();
+    const uint64_t deadline = monotonic_ns() + 60ull * 1000 * 1000 * 1000;
+    if (ls->ready.fetch_add(1) + 1 == w) {
+        unlink(path);
+        futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
+    } else if (!wait_for(ls, ls->ready, w, deadline)) {
+        return fail();
+    }
+    // Each round on one CPU, for every worker, the next round on the next: the two CPUs of this
+    // VM differ by up to 20% (a busy sibling thread on the host), and a worker woken by a futex
+    // mostly stays where it last ran, so unpinned ratios came out 0.85-1.3 by placement alone.
+    cpu_set_t mine;
+    std::vector<int> cpus;
+    if (sched_getaffinity(0, sizeof mine, &mine) == 0)
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            if (CPU_ISSET(c, &mine)) cpus.push_back(c);
+    struct stat st;
+    for (uint32_t r = 0; r < ls->rounds; ++r) {
+        if (cpus.size() > 1) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[r % cpus.size()], &one);
+            sched_setaffinity(0, sizeof one, &one);
+        }
+        if (!wait_for(ls, ls->turn, turn_of(uint32_t(index), r, w), deadline + 600ull * 1000 * 1000 * 1000)) return fail();
+        uint64_t t = monotonic_ns();
+        for (int k = 0; k < kUngatedBlock; ++k) {
+            (void)getppid();
+            fstat(p[0], &st);
+        }
+        ls->ns[r][index] = monotonic_ns() - t;
+        ls->turn.fetch_add(1);
+        futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
+    }
+    return 0;
+}
+
+// One rep's gated block times (ns), or, kept across reps, each block's best.
 struct Phases {
-    std::vector<double> gated, ungated;
+    std::vector<double> gated;
     bool ok = false;
     // forklab trace only: finding each gated syscall's call site (the tracer's own count), and
     // the CPU time the lab and this client used during the run.
@@ -106,7 +191,6 @@ struct Phases {
     double run_cpu_ms = 0;
     int runs = 0;
     double gated_ms() const { return sum(gated); }
-    double ungated_ms() const { return sum(ungated); }
     static double sum(const std::vector<double>& v) {
         double s = 0;
         for (double x : v) s += x;
@@ -127,9 +211,7 @@ std::vector<double> numbers_after(const std::string& out, const char* key) {
 Phases parse(const std::string& out, int n) {
     Phases ph;
     ph.gated = numbers_after(out, "gated_ns ");
-    ph.ungated = numbers_after(out, "ungated_ns ");
-    ph.ok = ph.gated.size() == size_t((n + kGatedBlock - 1) / kGatedBlock) &&
-            ph.ungated.size() == size_t((n * 20 + kUngatedBlock - 1) / kUngatedBlock);
+    ph.ok = ph.gated.size() == size_t((n + kGatedBlock - 1) / kGatedBlock);
     return ph;
 }
 
@@ -180,18 +262,117 @@ double cpu_ms(pid_t pid, bool children = false) {
     return double(children ? cut + cst : ut + stt) * 1000.0 / double(sysconf(_SC_CLK_TCK));
 }
 
+// One way of running the ungated loop: PREFIX (strace and its flags, or nothing) before the
+// worker's own command line, or through the lab (forklab trace).
+struct Worker {
+    std::string name;
+    std::vector<std::string> prefix;
+    bool filtered = false, forklab = false;
+};
+
+// Runs WS in lockstep; each worker's block time (ns) per round, or empty (why on stderr).
+std::vector<std::vector<double>> lockstep(LabClient* lab, const std::vector<Worker>& ws, const std::string& self) {
+    char path[] = "/dev/shm/forklab-bench-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || ftruncate(fd, sizeof(Lockstep)) != 0) {
+        fprintf(stderr, "lockstep: cannot make %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd), unlink(path);
+        return {};
+    }
+    void* m = mmap(nullptr, sizeof(Lockstep), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        unlink(path);
+        return {};
+    }
+    auto* ls = new (m) Lockstep;
+    ls->workers = uint32_t(ws.size());
+    ls->rounds = uint32_t(kRounds);
+    auto command = [&](size_t i) {
+        std::vector<std::string> a = ws[i].prefix;
+        for (const char* x : {self.c_str(), "--lockstep", static_cast<const char*>(path)}) a.push_back(x);
+        a.push_back(std::to_string(i));
+        if (ws[i].filtered) a.push_back("filtered");
+        return a;
+    };
+    std::vector<pid_t> kids;
+    for (size_t i = 0; i < ws.size(); ++i) {
+        if (ws[i].forklab) continue;
+        std::vector<std::string> a = command(i);
+        std::vector<char*> argv;
+        for (auto& x : a) argv.push_back(x.data());
+        argv.push_back(nullptr);
+        pid_t c = fork();
+        if (c == 0) {
+            execvp(argv[0], argv.data());
+            _exit(127);
+        }
+        if (c > 0) kids.push_back(c);
+    }
+    for (size_t i = 0; i < ws.size(); ++i) {
+        if (!ws[i].forklab) continue;
+        RunOptions o;
+        o.kind = "program";
+        o.program = command(i);
+        o.timeout_s = 900;
+        o.deadlock_ms = 600 * 1000;  // it waits in futex while strace -f runs its blocks
+        try {
+            RunOutcome r = run_to_end(*lab, o);
+            if (r.reason != "finished") fprintf(stderr, "lockstep: forklab trace ended: %s %s\n", r.reason.c_str(), r.text.c_str());
+        } catch (const std::exception& ex) {
+            fprintf(stderr, "lockstep: forklab run failed: %s\n", ex.what());
+        }
+        // Left before its last turn: the others need not wait out their deadline.
+        if (ls->turn.load() <= turn_of(uint32_t(i), ls->rounds - 1, ls->workers)) {
+            ls->quit.store(1);
+            futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
+            futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
+        }
+    }
+    for (pid_t k : kids) {
+        int st = 0;
+        waitpid(k, &st, 0);
+    }
+    unlink(path);  // the last worker to start did, unless one never came
+    std::vector<std::vector<double>> t(ws.size());
+    bool ok = ls->turn.load() == ls->rounds * ls->workers;
+    for (size_t i = 0; ok && i < ws.size(); ++i)
+        for (uint32_t r = 0; r < ls->rounds; ++r) t[i].push_back(double(ls->ns[r][i]));
+    munmap(m, sizeof(Lockstep));
+    if (!ok) {
+        fprintf(stderr, "lockstep: not every round ran\n");
+        return {};
+    }
+    return t;
+}
+
+double quantile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[size_t(q * double(v.size() - 1) + 0.5)];
+}
+
+// Each round's A / B, over the rounds.
+std::vector<double> ratios(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> r;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) r.push_back(a[i] / b[i]);
+    return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if ((argc == 3 || argc == 4) && strcmp(argv[1], "--workload") == 0)
         return workload(atoi(argv[2]), argc == 4 && strcmp(argv[3], "filtered") == 0);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "--lockstep") == 0)
+        return lockstep_worker(argv[2], atoi(argv[3]), argc == 5 && strcmp(argv[4], "filtered") == 0);
     auto lab = LabClient::start();  // before any thread
-    // bench_program [N] [--reps R] [--only raw,filter,forklab,strace,bpf] (--only: to profile one of them)
+    // bench_program [N] [--reps R] [--rounds K] [--only raw,filter,forklab,strace,bpf] (--only: to profile one of them)
     int n = 5000;
     std::string only;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) kReps = std::max(1, atoi(argv[++i]));
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) kRounds = std::clamp(atoi(argv[++i]), 1, kMaxRounds);
         else n = atoi(argv[i]);
     }
     n = std::max(n, kGatedBlock);
@@ -213,7 +394,6 @@ int main(int argc, char** argv) {
                         return;
                     }
                     for (size_t i = 0; i < v.gated.size(); ++i) v.gated[i] = std::min(v.gated[i], p.gated[i]);
-                    for (size_t i = 0; i < v.ungated.size(); ++i) v.ungated[i] = std::min(v.ungated[i], p.ungated[i]);
                     // The call sites and CPU figures: summed, averaged below.
                     v.unwind_ms += p.unwind_ms, v.unwinds += p.unwinds, v.cached += p.cached;
                     v.lab_cpu_ms += p.lab_cpu_ms, v.client_cpu_ms += p.client_cpu_ms;
@@ -261,24 +441,22 @@ int main(int argc, char** argv) {
                  run_cmd("strace -f -qq --seccomp-bpf -o /dev/null -e trace=" + traced + " " + self + arg, n));
     }
     const Phases raw = rows[0].second;
-    printf("%d pipe round trips (+%d forks), %d x (getppid + fstat); each block's best of %d\n", n,
-           (n + 99) / 100, n * 20, kReps);
-    printf("%-26s %12s %8s %12s %8s %12s\n", "", "gated ms", "x raw", "ungated ms", "x raw", "CPU ms/run");
-    double seccomp_bpf = 0, ours = 0, ours_u = 0, ours_unwind = 0;
+    printf("gated: %d pipe round trips (+%d forks); each block's best of %d\n", n, (n + 99) / 100, kReps);
+    printf("%-26s %12s %8s %12s\n", "", "gated ms", "x raw", "CPU ms/run");
+    double seccomp_bpf = 0, ours = 0, ours_unwind = 0;
     for (auto& [name, p] : rows) {
         if (!p.ok || !raw.ok) {
             printf("%-26s (did not run)\n", name.c_str());
             continue;
         }
-        // CPU: the whole run's (both phases, start-up and exit), program and tracer together.
-        printf("%-26s %12.1f %8.2f %12.1f %8.2f %12.1f\n", name.c_str(), p.gated_ms(), p.gated_ms() / raw.gated_ms(),
-               p.ungated_ms(), p.ungated_ms() / raw.ungated_ms(), p.runs ? p.run_cpu_ms / p.runs : 0.0);
+        // CPU: the whole run's (start-up and exit too), program and tracer together.
+        printf("%-26s %12.1f %8.2f %12.1f\n", name.c_str(), p.gated_ms(), p.gated_ms() / raw.gated_ms(),
+               p.runs ? p.run_cpu_ms / p.runs : 0.0);
         if (name == "strace -f --seccomp-bpf") seccomp_bpf = p.gated_ms();
         if (name == "forklab trace") {
-            ours = p.gated_ms(), ours_u = p.ungated_ms();
+            ours = p.gated_ms();
             const double k = forklab_runs ? double(forklab_runs) : 1.0;
             ours_unwind = p.unwind_ms / k;
-            // The whole run's figures (start-up and exit too), per run.
             printf("%-26s %12.1f ms finding call sites per run (%llu unwinds, %llu cached; %.1f us per lookup)\n",
                    "", ours_unwind, (unsigned long long)(double(p.unwinds) / k),
                    (unsigned long long)(double(p.cached) / k),
@@ -292,13 +470,39 @@ int main(int argc, char** argv) {
         if (ours_unwind > 0)
             printf("gated without call sites (one run's unwind time less): %.2f\n", (ours - ours_unwind) / seccomp_bpf);
     }
-    if (ours_u > 0 && raw.ok) {
-        printf("ungated: forklab / raw = %.2f (goal <= 1.1)", ours_u / raw.ungated_ms());
-        for (auto& [name, p] : rows)
-            if (name == "any seccomp filter" && p.ok)
-                printf("; any seccomp filter / raw = %.2f, forklab / any seccomp filter = %.2f", p.ungated_ms() / raw.ungated_ms(),
-                       ours_u / p.ungated_ms());
-        printf("\n");
+
+    std::vector<Worker> ws{{"raw", {}}};
+    const std::vector<std::string> strace_f{"strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + traced};
+    std::vector<std::string> bpf = strace_f;
+    bpf.insert(bpf.begin() + 3, "--seccomp-bpf");
+    if (want("filter")) ws.push_back({"any seccomp filter", {}, true});
+    if (lab && want("forklab")) ws.push_back({"forklab trace", {}, false, true});
+    if (have_strace && want("bpf")) ws.push_back({"strace -f --seccomp-bpf", bpf});
+    if (have_strace && want("strace")) ws.push_back({"strace -f", strace_f});
+    printf("\nungated, in lockstep: %d rounds of %d x (getppid + fstat), a block per worker each round\n", kRounds,
+           kUngatedBlock);
+    auto t = lockstep(lab.get(), ws, self);
+    if (t.empty()) {
+        printf("(did not run)\n");
+        return 0;
+    }
+    printf("%-26s %12s %8s %14s\n", "", "median us", "x raw", "middle half");
+    for (size_t i = 0; i < ws.size(); ++i) {
+        auto r = ratios(t[i], t[0]);
+        printf("%-26s %12.1f %8.3f %7.3f-%.3f\n", ws[i].name.c_str(), quantile(t[i], 0.5) / 1e3, quantile(r, 0.5),
+               quantile(r, 0.25), quantile(r, 0.75));
+    }
+    auto find = [&](const char* name) {
+        for (size_t i = 0; i < ws.size(); ++i)
+            if (ws[i].name == name) return int(i);
+        return -1;
+    };
+    if (int f = find("forklab trace"); f >= 0) {
+        printf("ungated: forklab / raw = %.3f (goal <= 1.1)", quantile(ratios(t[f], t[0]), 0.5));
+        if (int a = find("any seccomp filter"); a >= 0)
+            printf("; any seccomp filter / raw = %.3f, forklab / any seccomp filter = %.3f", quantile(ratios(t[a], t[0]), 0.5),
+                   quantile(ratios(t[f], t[a]), 0.5));
+        printf(" (medians of each round's ratio)\n");
     }
     return 0;
 }
