@@ -634,7 +634,8 @@ void App::cycle_tab(int dir) {
 }
 
 double App::idle_wait_s() const {
-    if (fonts_dirty_ || script_ || !keys_.empty() || ui_.again) return 0;
+    // A finished script (--steps N without --screenshot: start at step N) rests like the learner's.
+    if (fonts_dirty_ || (script_ && !script_done()) || !keys_.empty() || ui_.again) return 0;
     double wait = -1;
     auto sooner = [&](double s) { wait = wait < 0 ? s : std::min(wait, s); };
     if (notice_until_) sooner(std::max(0.0, notice_until_ - now_s_));

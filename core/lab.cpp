@@ -857,7 +857,7 @@ void Run::annotate(Snapshot& s) {
     }
 }
 
-// A snapshot at a quiet moment: waits (up to 300 ms) until no task of the run is running.
+// A snapshot at a quiet moment: waits (up to 1 s) until no task of the run is running.
 Snapshot Run::settled_snapshot() {
     Snapshot s;
     // Up to 1 s: on a loaded machine a process that only waits for a CPU shows as running (R),

@@ -157,7 +157,7 @@ TEST_CASE("views: the whole app frame over a live run, without a GPU") {
     ImGuiFrame f;
     {
         fl::ui::App app(&fl::test::lab(), fl::ui::Settings(), "");
-        app.rebuild_style();
+        app.fonts_rebuilt();  // (the frame's fonts are built; the window loop would say so)
         app.select_lesson("hello");
         app.script_steps(4);
         uint64_t until = fl::monotonic_ns() + 20'000'000'000ull;
@@ -173,6 +173,19 @@ TEST_CASE("views: the whole app frame over a live run, without a GPU") {
             usleep(5000);
         }
         CHECK(app.script_done());
+        // Done, it rests like the learner's run (the window loop sleeps when this is not 0):
+        // --steps N without --screenshot used to draw 20 frames a second from then on.
+        bool rests = false;
+        for (uint64_t t = fl::monotonic_ns() + 3'000'000'000ull; !rests && fl::monotonic_ns() < t;) {
+            app.poll();
+            ImGui::NewFrame();
+            app.begin_frame(ImGui::GetTime());
+            app.draw();
+            ImGui::Render();
+            rests = app.idle_wait_s() != 0;
+            usleep(5000);
+        }
+        CHECK(rests);
         CHECK(frames > 1);
         CHECK(vtx > 1000);
         CHECK(app.model().status == fl::RunStatus::Paused);
