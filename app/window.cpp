@@ -413,9 +413,13 @@ int run_app(int argc, char** argv, LabClient* lab) {
                     glfwWaitEventsTimeout(w);
                 // No faster than 60 frames a second for input, 20 for the lab's messages
                 // alone (the lab's snapshot rate: a faster frame shows no newer kernel state;
-                // every message batch in between is drawn with the next frame).
+                // every message batch in between is drawn with the next frame), 10 under
+                // software GL, where a frame costs 20-30 ms of CPU (worker-pool's four workers
+                // at 250 ms/op each changed the kernel's state 16 times a second).
                 uint64_t since = monotonic_ns() - last_frame;
-                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull : 50'000'000ull;
+                uint64_t gap = g_input || settle > 0 || redraw_always ? 16'600'000ull
+                               : software_gl                         ? 100'000'000ull
+                                                                     : 50'000'000ull;
                 if (since < gap) {
                     timespec ts{0, long(gap - since)};
                     nanosleep(&ts, nullptr);
