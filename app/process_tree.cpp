@@ -239,8 +239,11 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         auto it = model.procs.find(pid);
         return it != model.procs.end() && it->second.threads > 1;
     };
+    // Cards whose last line is read on two (below).
+    std::unordered_set<pid_t> split;
     auto height_of = [&](pid_t pid) {
-        return compact(pid) ? compact_h : threaded(pid) ? node_h + kLineH * scale : node_h;
+        if (compact(pid)) return compact_h;
+        return node_h + ((threaded(pid) ? 1 : 0) + (split.count(pid) ? 1 : 0)) * kLineH * scale;
     };
     auto add = [&](pid_t pid, int depth, float x, float y, bool wrapped) -> TreeNode& {
         TreeNode n;
@@ -351,21 +354,38 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         }
     }
     out.node_w = node_w;
+    auto needs = [&](const std::string& line) { return (width(line) + 6 + 2 * pad_1 + 4) * scale; };
     // A parent over several children (zombies' parent over its workers) has the room their
     // slots take: its last line gets what it needs of it, centred where it is.
-    for (auto& n : out.nodes) {
-        n.w = node_w;
+    auto widen = [&] {
+        for (auto& n : out.nodes) {
+            n.w = node_w;
+            auto it = model.procs.find(n.pid);
+            auto r = room.find(n.pid);
+            if (n.compact || it == model.procs.end() || r == room.end()) continue;
+            std::string last = card_last_line(it->second);
+            float want = needs(last);
+            if (last.empty() || want <= node_w + 0.5f) continue;
+            const float mid = n.x + node_w / 2;
+            const float w = std::min(want, 2 * std::min(mid - r->second.first, r->second.second - mid));
+            if (w <= node_w + 0.5f) continue;
+            n.x = mid - w / 2;
+            n.w = w;
+        }
+    };
+    widen();
+    // Still cut ("did: fork() = 0 (in the child)   next: close(fd 3)" in a row of three): what
+    // it did over what it does next, one line taller, the rows as they were.
+    for (const auto& n : out.nodes) {
         auto it = model.procs.find(n.pid);
-        auto r = room.find(n.pid);
-        if (n.compact || it == model.procs.end() || r == room.end()) continue;
+        if (n.compact || it == model.procs.end()) continue;
         std::string last = card_last_line(it->second);
-        float want = (width(last) + 6 + 2 * pad_1 + 4) * scale;
-        if (last.empty() || want <= node_w + 0.5f) continue;
-        const float mid = n.x + node_w / 2;
-        const float w = std::min(want, 2 * std::min(mid - r->second.first, r->second.second - mid));
-        if (w <= node_w + 0.5f) continue;
-        n.x = mid - w / 2;
-        n.w = w;
+        if (last.find("   ") != std::string::npos && needs(last) > n.w + 0.5f) split.insert(n.pid);
+    }
+    if (!split.empty()) {
+        run();
+        widen();
+        for (auto& n : out.nodes) n.split_last = split.count(n.pid) > 0;
     }
     for (const auto& n : out.nodes) out.height = std::max(out.height, n.y + n.h + margin);
     return out;
@@ -847,9 +867,17 @@ void draw_process_tree(ViewContext& ctx) {
             std::string last = card_last_line(*p, &gate);
             ImU32 lc = gate ? kGateColor : th.dim();
             if (!last.empty()) {
-                std::string shown = elide(f, font, last, room);
-                if (shown != last) ui.drawn_tree.elided.push_back({n.pid, last});
-                dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), shown.c_str());
+                std::vector<std::string> parts{last};
+                if (size_t k = last.rfind("   "); n.split_last && k != std::string::npos)
+                    parts = {last.substr(0, k), last.substr(k + 3)};
+                bool cut = false;
+                for (const std::string& part : parts) {
+                    std::string shown = elide(f, font, part, room);
+                    cut |= shown != part;
+                    dl->AddText(nullptr, font, {tx, ty}, th.faded(lc, a), shown.c_str());
+                    ty += line_h;
+                }
+                if (cut) ui.drawn_tree.elided.push_back({n.pid, last});
             }
         } else {
             dl->AddText(nullptr, font, {tx, ty}, th.dim(), "subreaper: adopts orphans");

@@ -606,6 +606,43 @@ TEST_CASE("views graph: a parent over its workers has their room for what it did
     }
 }
 
+TEST_CASE("views graph: a card whose last line is still cut reads it on two lines") {
+    // zombies at 1366x768 in presentation mode, 80% zoom: worker 3, just forked, beside two
+    // zombies, was cut at "did: fork() = 0 (in the child)…" and never said what comes next.
+    const float s = 1.5f * 0.8f;
+    fl::ui::HeadlessGui gui({1366, 768}, 24);
+    ImFont* font = ImGui::GetIO().Fonts->Fonts[0];
+    TextWidth measure = [font](std::string_view t) {
+        return font->CalcTextSizeA(16.0f, FLT_MAX, 0, t.data(), t.data() + t.size()).x;
+    };
+    RunModel m;
+    m.status = RunStatus::Paused;
+    add(m, proc(9974, 50, "parent", 'S', 0));
+    m.procs[9974].nspid = 2;
+    for (int k = 1; k <= 3; ++k) {
+        add(m, proc(9974 + k, 9974, "worker " + std::to_string(k), k < 3 ? 'Z' : 'S', k));
+        m.procs[9974 + k].nspid = k + 2;
+    }
+    ProcessView& w3 = m.procs[9977];
+    w3.at_gate = true;
+    w3.did = "fork() = 0 (in the child)";
+    w3.current_op = "close(fd 3)";
+    TreeLayout lay = layout_tree(m, s, 960, measure);
+    check_tree_sane(m, lay);
+    const TreeNode* n3 = lay.find(9977);
+    const TreeNode* n1 = lay.find(9975);
+    REQUIRE(n3);
+    REQUIRE(n1);
+    CHECK(n3->y == n1->y);  // the same row
+    REQUIRE(n3->split_last);
+    CHECK(n3->h == doctest::Approx(n1->h + 18 * s));  // kLineH: one line more
+    CHECK_FALSE(n1->split_last);  // "did: exit(1)" fits
+    // Each of the two lines fits its card (the room the view draws it in).
+    const float room = n3->w - 6 * s - 1.5f * lay.pad;
+    CHECK(measure("did: fork() = 0 (in the child)") * s <= room + 0.5f);
+    CHECK(measure("next: close(fd 3)") * s <= room + 0.5f);
+}
+
 TEST_CASE("views graph: clicking a node selects its process") {
     Gui gui;
     RunModel m;
