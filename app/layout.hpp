@@ -116,7 +116,7 @@ struct TreeNode {
     bool pseudo = false;    // not a lesson process: the lab that adopted orphans
     bool wrapped = false;   // placed in a grid of many leaf siblings (edges drawn as a bus)
     bool compact = false;   // exited and reaped, with no child on screen: a one-line faded row
-    bool split_last = false;  // its last line on two, what it did over what it does next (h is a line more)
+    bool split_last = false;  // its last line on two: what it did, then what it does next (h: a line more)
     std::vector<pid_t> folded;  // a summary row of exited siblings (PID is -parent): who they were
     int depth = 0;
     float x = 0, y = 0;  // top-left corner
@@ -141,8 +141,8 @@ struct TreeLayout {
 // Nodes are as wide as the widest title ("pid 22470 (3 inside)  worker 2") needs, so no title
 // is cut; a parent may be wider still, within the room over its children, where its last line
 // ("did: read(fd 3) = 0 \"\" (EOF)   next: close(fd 3)") needs it, and a card whose last line
-// is still cut reads it on two lines (a line taller): MEASURE gives a text's width at scale 1 (16 px; the view passes its font's, else an
-// estimate).
+// is still cut reads it on two lines (a line taller). MEASURE gives a text's width at scale 1
+// (16 px; the view passes its font's, else an estimate).
 // DENSE (for a view the one-line titles make too wide or too tall at a readable zoom): the
 // title on two lines ("pid 22470 (3 inside)", then "worker 2"), so nodes are narrower and more
 // of them share a row, and the gaps are tighter.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -84,6 +85,10 @@ std::string tree_state_words(const ProcessView& p) {
     return "starting";
 }
 
+// Between what a card's last line says it did and what it does next: where a card too narrow
+// for the line breaks it in two.
+constexpr std::string_view kThen = "   ";
+
 // A full card's last line: how it ended, or what it did and does next. GATE: it waits at its
 // gate (the line is drawn in the gate's colour).
 static std::string card_last_line(const ProcessView& p, bool* gate = nullptr) {
@@ -101,7 +106,7 @@ static std::string card_last_line(const ProcessView& p, bool* gate = nullptr) {
         last = "in " + p.current_op;
     }
     if (!p.exited && !p.did.empty())  // what it did, with the result (core/model)
-        last = "did: " + p.did + (last.empty() ? "" : "   " + last);
+        last = "did: " + p.did + (last.empty() ? "" : std::string(kThen) + last);
     return last;
 }
 
@@ -332,12 +337,18 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
     // A full card's last line ("exited 0, reaped by the lab as subreaper", "did: poll(fd 6: fds
     // 6) = 0   next: mutex_lock()") is read whole where the view has the width for it (the
     // same rows, so the tree still fits).
+    // Each process's last line and its width, measured once for the passes below.
+    std::unordered_map<pid_t, std::pair<std::string, float>> last_of;
+    for (const auto& [pid, p] : model.procs) {
+        std::string last = card_last_line(p);
+        float w = last.empty() ? 0 : width(last);
+        last_of.emplace(pid, std::pair{std::move(last), w});
+    }
     float exit_w = 0;
     for (const auto& n : out.nodes) {
-        auto it = model.procs.find(n.pid);
-        if (n.compact || !n.folded.empty() || it == model.procs.end()) continue;
-        std::string last = card_last_line(it->second);
-        if (!last.empty()) exit_w = std::max(exit_w, width(last));
+        auto it = last_of.find(n.pid);
+        if (n.compact || !n.folded.empty() || it == last_of.end()) continue;
+        exit_w = std::max(exit_w, it->second.second);
     }
     // One card a row (a chain: hello, pipes, fork-threads) may take the view's width; cards side
     // by side stop at 2.2 widths.
@@ -354,18 +365,17 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
         }
     }
     out.node_w = node_w;
-    auto needs = [&](const std::string& line) { return (width(line) + 6 + 2 * pad_1 + 4) * scale; };
+    auto needs = [&](float text_w) { return (text_w + 6 + 2 * pad_1 + 4) * scale; };
     // A parent over several children (zombies' parent over its workers) has the room their
     // slots take: its last line gets what it needs of it, centred where it is.
     auto widen = [&] {
         for (auto& n : out.nodes) {
             n.w = node_w;
-            auto it = model.procs.find(n.pid);
+            auto it = last_of.find(n.pid);
             auto r = room.find(n.pid);
-            if (n.compact || it == model.procs.end() || r == room.end()) continue;
-            std::string last = card_last_line(it->second);
-            float want = needs(last);
-            if (last.empty() || want <= node_w + 0.5f) continue;
+            if (n.compact || it == last_of.end() || r == room.end() || it->second.first.empty()) continue;
+            float want = needs(it->second.second);
+            if (want <= node_w + 0.5f) continue;
             const float mid = n.x + node_w / 2;
             const float w = std::min(want, 2 * std::min(mid - r->second.first, r->second.second - mid));
             if (w <= node_w + 0.5f) continue;
@@ -377,10 +387,10 @@ TreeLayout layout_tree(const RunModel& model, float scale, float max_width,
     // Still cut ("did: fork() = 0 (in the child)   next: close(fd 3)" in a row of three): what
     // it did over what it does next, one line taller, the rows as they were.
     for (const auto& n : out.nodes) {
-        auto it = model.procs.find(n.pid);
-        if (n.compact || it == model.procs.end()) continue;
-        std::string last = card_last_line(it->second);
-        if (last.find("   ") != std::string::npos && needs(last) > n.w + 0.5f) split.insert(n.pid);
+        auto it = last_of.find(n.pid);
+        if (n.compact || it == last_of.end()) continue;
+        const auto& [last, w] = it->second;
+        if (last.find(kThen) != std::string::npos && needs(w) > n.w + 0.5f) split.insert(n.pid);
     }
     if (!split.empty()) {
         run();
@@ -868,8 +878,8 @@ void draw_process_tree(ViewContext& ctx) {
             ImU32 lc = gate ? kGateColor : th.dim();
             if (!last.empty()) {
                 std::vector<std::string> parts{last};
-                if (size_t k = last.rfind("   "); n.split_last && k != std::string::npos)
-                    parts = {last.substr(0, k), last.substr(k + 3)};
+                if (size_t k = last.rfind(kThen); n.split_last && k != std::string::npos)
+                    parts = {last.substr(0, k), last.substr(k + kThen.size())};
                 bool cut = false;
                 for (const std::string& part : parts) {
                     std::string shown = elide(f, font, part, room);
