@@ -114,6 +114,13 @@ uint32_t turn_of(uint32_t worker, uint32_t round, uint32_t workers) {
     return round * workers + (worker + workers - round % workers) % workers;
 }
 
+// Every worker leaves its wait (one failed, or the bench gave up on one).
+void all_quit(Lockstep* ls) {
+    ls->quit.store(1);
+    futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
+    futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
+}
+
 // Waits until W holds WANT; false if told to quit or after 60 s (a worker that never came).
 bool wait_for(Lockstep* ls, std::atomic<uint32_t>& w, uint32_t want, uint64_t deadline) {
     const timespec tick{0, 100 * 1000 * 1000};
@@ -134,9 +141,7 @@ int lockstep_worker(const char* path, int index, bool filtered) {
     auto* ls = static_cast<Lockstep*>(m);
     const uint32_t w = ls->workers;
     auto fail = [&] {
-        ls->quit.store(1);
-        futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
-        futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
+        all_quit(ls);
         return 1;
     };
     int p[2];
@@ -164,7 +169,8 @@ int lockstep_worker(const char* path, int index, bool filtered) {
             CPU_SET(cpus[r % cpus.size()], &one);
             sched_setaffinity(0, sizeof one, &one);
         }
-        if (!wait_for(ls, ls->turn, turn_of(uint32_t(index), r, w), deadline + 600ull * 1000 * 1000 * 1000)) return fail();
+        if (!wait_for(ls, ls->turn, turn_of(uint32_t(index), r, w), deadline + 600ull * 1000 * 1000 * 1000))
+            return fail();
         uint64_t t = monotonic_ns();
         for (int k = 0; k < kUngatedBlock; ++k) {
             (void)getppid();
@@ -323,11 +329,7 @@ std::vector<std::vector<double>> lockstep(LabClient* lab, const std::vector<Work
             fprintf(stderr, "lockstep: forklab run failed: %s\n", ex.what());
         }
         // Left before its last turn: the others need not wait out their deadline.
-        if (ls->turn.load() <= turn_of(uint32_t(i), ls->rounds - 1, ls->workers)) {
-            ls->quit.store(1);
-            futex(&ls->turn, FUTEX_WAKE, INT32_MAX, nullptr);
-            futex(&ls->ready, FUTEX_WAKE, INT32_MAX, nullptr);
-        }
+        if (ls->turn.load() <= turn_of(uint32_t(i), ls->rounds - 1, ls->workers)) all_quit(ls);
     }
     for (pid_t k : kids) {
         int st = 0;
